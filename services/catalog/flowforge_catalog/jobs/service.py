@@ -1,0 +1,227 @@
+"""Jobs of a workflow: create, read, change, clone, delete, each checked as a whole.
+
+A job is saved only when its configuration is valid on its own and in its workflow:
+the combination rules of the contract, ``dependsOn`` naming jobs of the same workflow, and a
+job graph without cycles.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from flowforge_catalog.jobs.models import Job
+from flowforge_catalog.jobs.schemas import JobPublic
+from flowforge_shared import audit, dag
+from flowforge_shared.contracts.jobs import JobConfig, combination_errors
+from flowforge_shared.db.base import utcnow
+from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
+
+ENTITY = "job"
+
+
+def config_of(job: Job) -> JobConfig:
+    return JobConfig.model_validate({"name": job.name, **job.config})
+
+
+def wire_of(job: Job) -> dict[str, Any]:
+    return {"name": job.name, **job.config}
+
+
+def to_public(job: Job) -> JobPublic:
+    return JobPublic.model_validate(
+        {
+            **wire_of(job),
+            "id": job.id,
+            "workflowId": job.workflow_id,
+            "position": job.position,
+            "version": job.version,
+            "createdAt": job.created_at,
+            "updatedAt": job.updated_at,
+        }
+    )
+
+
+def get_or_raise(session: Session, *, workflow_id: str, job_id: str) -> Job:
+    """The job of this workflow, or NotFound."""
+    job = session.get(Job, job_id)
+    if job is None or job.workflow_id != workflow_id:
+        raise NotFound(f"job {job_id} not found in workflow {workflow_id}")
+    return job
+
+
+def get_all(session: Session, *, workflow_id: str) -> list[Job]:
+    """The workflow's jobs in their order."""
+    return list(
+        session.scalars(
+            select(Job).where(Job.workflow_id == workflow_id).order_by(Job.position, Job.id)
+        )
+    )
+
+
+def create(session: Session, *, workflow, config: JobConfig, actor: str) -> Job:
+    """Append a job to the workflow."""
+    wire = config.to_wire()
+    job = Job(
+        workflow_id=workflow.id,
+        name=config.name,
+        position=_next_position(session, workflow.id),
+        config=_without_name(wire),
+        created_at=utcnow(),
+        updated_at=utcnow(),
+    )
+    _validate_in_workflow(session, workflow_id=workflow.id, job_id=None, config=config)
+    session.add(job)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="job.create",
+        entity_type=ENTITY,
+        entity_id=job.id,
+        after={"workflowId": workflow.id, **wire},
+    )
+    return job
+
+
+def update(
+    session: Session, *, job: Job, changes: dict[str, Any], expected_version: int | None, actor: str
+) -> Job:
+    """Replace the given top-level fields (wire names); the result is validated as a whole."""
+    check_version(job.version, expected_version, what=f"job {job.name}")
+    before = wire_of(job)
+    merged = {key: value for key, value in {**before, **changes}.items() if value is not None}
+    try:
+        config = JobConfig.model_validate(merged)
+    except ValidationError as error:
+        raise Unprocessable(
+            [(tuple(item["loc"]), item["msg"]) for item in error.errors()]
+        ) from error
+    _validate_in_workflow(session, workflow_id=job.workflow_id, job_id=job.id, config=config)
+    wire = config.to_wire()
+    job.name = config.name
+    job.config = _without_name(wire)
+    job.updated_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="job.update",
+        entity_type=ENTITY,
+        entity_id=job.id,
+        before=before,
+        after=wire,
+    )
+    return job
+
+
+def delete(session: Session, *, job: Job, actor: str) -> None:
+    """Delete a job no other job names in dependsOn."""
+    dependents = [
+        other.name
+        for other in get_all(session, workflow_id=job.workflow_id)
+        if job.id in (other.config.get("dependsOn") or [])
+    ]
+    if dependents:
+        raise Conflict(
+            f"job {job.name} is named in dependsOn of {', '.join(dependents)}; "
+            "remove those dependencies first"
+        )
+    audit_delete(session, job=job, actor=actor)
+    session.delete(job)
+    session.flush()
+
+
+def audit_delete(session: Session, *, job: Job, actor: str, reason: str | None = None) -> None:
+    before = {"workflowId": job.workflow_id, **wire_of(job)}
+    if reason:
+        before["deletedBecause"] = reason
+    audit.record(
+        session,
+        actor=actor,
+        action="job.delete",
+        entity_type=ENTITY,
+        entity_id=job.id,
+        before=before,
+    )
+
+
+def clone(session: Session, *, job: Job, target, name: str | None, actor: str) -> Job:
+    """A copy with a new id and a ' (copy)' name, in the same or another workflow."""
+    wire = wire_of(job)
+    wire["name"] = name or f"{job.name} (copy)"[:200]
+    if target.id != job.workflow_id:
+        wire.pop("dependsOn", None)  # those ids belong to the other workflow
+    return create(session, workflow=target, config=JobConfig.model_validate(wire), actor=actor)
+
+
+def copy_jobs(session: Session, *, source, target, actor: str) -> list[Job]:
+    """Copies of all of ``source``'s jobs in ``target``, dependsOn re-pointed at the copies."""
+    originals = get_all(session, workflow_id=source.id)
+    copies = [
+        Job(
+            workflow_id=target.id,
+            name=original.name,
+            position=original.position,
+            config=dict(original.config),
+            created_at=utcnow(),
+            updated_at=utcnow(),
+        )
+        for original in originals
+    ]
+    session.add_all(copies)
+    session.flush()
+    new_ids = {original.id: copy.id for original, copy in zip(originals, copies, strict=True)}
+    for copy in copies:
+        if copy.config.get("dependsOn"):
+            copy.config = {
+                **copy.config,
+                "dependsOn": [new_ids.get(dep, dep) for dep in copy.config["dependsOn"]],
+            }
+    session.flush()
+    for copy in copies:
+        audit.record(
+            session,
+            actor=actor,
+            action="job.create",
+            entity_type=ENTITY,
+            entity_id=copy.id,
+            after={"workflowId": target.id, **wire_of(copy)},
+        )
+    return copies
+
+
+def _validate_in_workflow(
+    session: Session, *, workflow_id: str, job_id: str | None, config: JobConfig
+) -> None:
+    errors = list(combination_errors(config))
+    siblings = {job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id}
+    for index, dependency in enumerate(config.depends_on or []):
+        if dependency == job_id:
+            errors.append((("dependsOn", index), "a job cannot depend on itself"))
+        elif dependency not in siblings:
+            errors.append((("dependsOn", index), f"no job {dependency} in this workflow"))
+    if not errors:
+        graph_jobs = {sibling_id: config_of(sibling) for sibling_id, sibling in siblings.items()}
+        this_id = job_id or "<this job>"
+        graph_jobs[this_id] = config
+        cycle = dag.find_cycle(dag.dependencies(graph_jobs))
+        if cycle:
+            names = {sibling_id: sibling.name for sibling_id, sibling in siblings.items()}
+            names[this_id] = config.name
+            loop = " -> ".join(names.get(node, node) for node in cycle)
+            errors.append((("dependsOn",), f"this job would close a dependency cycle: {loop}"))
+    if errors:
+        raise Unprocessable(errors)
+
+
+def _next_position(session: Session, workflow_id: str) -> int:
+    current = session.scalar(select(func.max(Job.position)).where(Job.workflow_id == workflow_id))
+    return 0 if current is None else current + 1
+
+
+def _without_name(wire: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in wire.items() if key != "name"}

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from flowforge_catalog.workflows import service
+from flowforge_catalog.workflows.schemas import (
+    Environment,
+    WorkflowClone,
+    WorkflowCreate,
+    WorkflowPublic,
+    WorkflowStatus,
+    WorkflowUpdate,
+)
+from flowforge_shared.contracts.base import Page
+from flowforge_shared.errors import check_version
+from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+
+router = APIRouter(prefix="/workflows", tags=["workflows"])
+
+
+@router.get("", response_model=Page[WorkflowPublic])
+def list_workflows(
+    session: SessionDep,
+    status_: Annotated[WorkflowStatus | None, Query(alias="status")] = None,
+    team: str | None = None,
+    environment: Environment | None = None,
+    tag: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
+    rows, count = service.get_all(
+        session,
+        status=status_,
+        team=team,
+        environment=environment.value if environment else None,
+        tag=tag,
+        q=q,
+        limit=limit,
+        offset=offset,
+    )
+    return Page[WorkflowPublic](
+        data=[service.to_public(workflow, job_count) for workflow, job_count in rows], count=count
+    )
+
+
+@router.post("", response_model=WorkflowPublic, status_code=status.HTTP_201_CREATED)
+def create_workflow(
+    data: WorkflowCreate, session: SessionDep, principal: PrincipalDep, response: Response
+):
+    workflow = service.create(session, data=data, actor=principal.actor)
+    session.commit()
+    response.headers["ETag"] = etag(workflow.version)
+    return service.to_public(workflow, 0)
+
+
+@router.get("/{workflow_id}", response_model=WorkflowPublic)
+def get_workflow(workflow_id: str, session: SessionDep, response: Response):
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    response.headers["ETag"] = etag(workflow.version)
+    return service.to_public(workflow)
+
+
+@router.patch("/{workflow_id}", response_model=WorkflowPublic)
+def update_workflow(
+    workflow_id: str,
+    data: WorkflowUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
+    response: Response,
+):
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    service.update(
+        session,
+        workflow=workflow,
+        data=data,
+        expected_version=expected_version(data.version, if_match),
+        actor=principal.actor,
+    )
+    session.commit()
+    response.headers["ETag"] = etag(workflow.version)
+    return service.to_public(workflow)
+
+
+@router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_workflow(
+    workflow_id: str, session: SessionDep, principal: PrincipalDep, if_match: IfMatchDep
+) -> Response:
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    check_version(workflow.version, if_match, what=f"workflow {workflow.name}")
+    service.delete(session, workflow=workflow, actor=principal.actor)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/{workflow_id}/pause", response_model=WorkflowPublic)
+def pause_workflow(workflow_id: str, session: SessionDep, principal: PrincipalDep):
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    service.pause(session, workflow=workflow, actor=principal.actor)
+    session.commit()
+    return service.to_public(workflow)
+
+
+@router.post("/{workflow_id}/resume", response_model=WorkflowPublic)
+def resume_workflow(workflow_id: str, session: SessionDep, principal: PrincipalDep):
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    service.resume(session, workflow=workflow, actor=principal.actor)
+    session.commit()
+    return service.to_public(workflow)
+
+
+@router.post(
+    "/{workflow_id}/clone", response_model=WorkflowPublic, status_code=status.HTTP_201_CREATED
+)
+def clone_workflow(
+    workflow_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: WorkflowClone | None = None,
+):
+    workflow = service.get_or_raise(session, workflow_id=workflow_id)
+    copy = service.clone(
+        session, workflow=workflow, name=data.name if data else None, actor=principal.actor
+    )
+    session.commit()
+    session.refresh(copy)
+    return service.to_public(copy)

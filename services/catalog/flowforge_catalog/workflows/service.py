@@ -1,0 +1,258 @@
+"""Workflows: create, read, change, pause/resume, clone, delete.
+
+The caller owns the transaction: these functions add and flush, the router commits.
+Every mutation appends an audit entry in the same unit of work.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flowforge_catalog.jobs import service as job_service
+from flowforge_catalog.jobs.models import Job
+from flowforge_catalog.workflows.models import Workflow
+from flowforge_catalog.workflows.schemas import (
+    WorkflowCreate,
+    WorkflowPublic,
+    WorkflowStatus,
+    WorkflowUpdate,
+)
+from flowforge_shared import audit
+from flowforge_shared.db.base import utcnow
+from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
+
+ENTITY = "workflow"
+
+
+def to_public(workflow: Workflow, job_count: int | None = None) -> WorkflowPublic:
+    return WorkflowPublic(
+        id=workflow.id,
+        name=workflow.name,
+        description=workflow.description,
+        team=workflow.team,
+        environment=workflow.environment,
+        tags=list(workflow.tags),
+        status=workflow.status,
+        owner=workflow.owner,
+        created_at=workflow.created_at,
+        updated_at=workflow.updated_at,
+        version=workflow.version,
+        job_count=len(workflow.jobs) if job_count is None else job_count,
+    )
+
+
+def snapshot(workflow: Workflow) -> dict:
+    """The audited form: the public fields, without bookkeeping that changes on every write."""
+    data = to_public(workflow).model_dump(mode="json", by_alias=True)
+    for key in ("createdAt", "updatedAt", "jobCount"):
+        data.pop(key)
+    return data
+
+
+def get(session: Session, *, workflow_id: str) -> Workflow | None:
+    """The workflow with this id, or None."""
+    return session.get(Workflow, workflow_id)
+
+
+def get_or_raise(session: Session, *, workflow_id: str) -> Workflow:
+    """The workflow with this id, or NotFound."""
+    workflow = get(session, workflow_id=workflow_id)
+    if workflow is None:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return workflow
+
+
+def get_by_name(session: Session, *, name: str) -> Workflow | None:
+    """The workflow with this exact name, or None."""
+    return session.scalar(select(Workflow).where(Workflow.name == name))
+
+
+def get_all(
+    session: Session,
+    *,
+    status: WorkflowStatus | None = None,
+    team: str | None = None,
+    environment: str | None = None,
+    tag: str | None = None,
+    q: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[tuple[Workflow, int]], int]:
+    """A page of workflows (each with its job count) and the total that match."""
+    query = select(Workflow)
+    if status:
+        query = query.where(Workflow.status == status.value)
+    if team:
+        query = query.where(Workflow.team == team)
+    if environment:
+        query = query.where(Workflow.environment == environment)
+    if q:
+        pattern = f"%{q.lower()}%"
+        query = query.where(
+            or_(func.lower(Workflow.name).like(pattern), func.lower(Workflow.description).like(pattern))
+        )
+    workflows = list(session.scalars(query.order_by(Workflow.created_at, Workflow.id)))
+    if tag:  # tags are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike
+        workflows = [workflow for workflow in workflows if tag in workflow.tags]
+    page = workflows[offset : offset + limit]
+    counts = dict(
+        session.execute(
+            select(Job.workflow_id, func.count(Job.id))
+            .where(Job.workflow_id.in_([workflow.id for workflow in page]))
+            .group_by(Job.workflow_id)
+        ).all()
+    )
+    return [(workflow, counts.get(workflow.id, 0)) for workflow in page], len(workflows)
+
+
+def create(session: Session, *, data: WorkflowCreate, actor: str) -> Workflow:
+    """A new workflow; names are unique."""
+    _ensure_name_free(session, data.name)
+    now = utcnow()
+    workflow = Workflow(
+        name=data.name,
+        description=data.description,
+        team=data.team,
+        environment=data.environment.value,
+        tags=list(dict.fromkeys(data.tags)),
+        status=data.status.value,
+        owner=data.owner or actor,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(workflow)
+    _flush(session, data.name)
+    audit.record(
+        session,
+        actor=actor,
+        action="workflow.create",
+        entity_type=ENTITY,
+        entity_id=workflow.id,
+        after=snapshot(workflow),
+    )
+    return workflow
+
+
+def update(
+    session: Session,
+    *,
+    workflow: Workflow,
+    data: WorkflowUpdate,
+    expected_version: int | None,
+    actor: str,
+) -> Workflow:
+    """Apply the given fields; refuses a stale version."""
+    check_version(workflow.version, expected_version, what=f"workflow {workflow.name}")
+    before = snapshot(workflow)
+    changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    for required in ("name", "environment", "tags"):
+        if required in changes and changes[required] is None:
+            raise Unprocessable([((required,), f"{required} cannot be null")])
+    if "name" in changes and changes["name"] != workflow.name:
+        _ensure_name_free(session, changes["name"])
+    if "status" in changes and changes["status"] is not None:
+        changes["status"] = changes["status"].value
+        workflow.status_before_pause = None
+    if "environment" in changes:
+        changes["environment"] = changes["environment"].value
+    if "tags" in changes:
+        changes["tags"] = list(dict.fromkeys(changes["tags"]))
+    for key, value in changes.items():
+        setattr(workflow, key, value)
+    return _save_change(session, workflow, before, "workflow.update", actor)
+
+
+def pause(session: Session, *, workflow: Workflow, actor: str) -> Workflow:
+    """Stop triggers from starting runs; runs in flight go on."""
+    if workflow.status == WorkflowStatus.PAUSED:
+        raise Conflict(f"workflow {workflow.name} is already paused")
+    if workflow.status == WorkflowStatus.DRAFT:
+        raise Conflict(f"workflow {workflow.name} is a draft; only active or scheduled workflows pause")
+    before = snapshot(workflow)
+    workflow.status_before_pause = workflow.status
+    workflow.status = WorkflowStatus.PAUSED.value
+    return _save_change(session, workflow, before, "workflow.pause", actor)
+
+
+def resume(session: Session, *, workflow: Workflow, actor: str) -> Workflow:
+    """Back to the status the workflow had before it was paused."""
+    if workflow.status != WorkflowStatus.PAUSED:
+        raise Conflict(f"workflow {workflow.name} is not paused (it is {workflow.status})")
+    before = snapshot(workflow)
+    workflow.status = workflow.status_before_pause or WorkflowStatus.ACTIVE.value
+    workflow.status_before_pause = None
+    return _save_change(session, workflow, before, "workflow.resume", actor)
+
+
+def clone(session: Session, *, workflow: Workflow, name: str | None, actor: str) -> Workflow:
+    """A draft copy with copies of every job (dependsOn re-pointed at the copies)."""
+    copy = create(
+        session,
+        data=WorkflowCreate(
+            name=name or _free_copy_name(session, workflow.name),
+            description=workflow.description,
+            team=workflow.team,
+            environment=workflow.environment,
+            tags=list(workflow.tags),
+        ),
+        actor=actor,
+    )
+    job_service.copy_jobs(session, source=workflow, target=copy, actor=actor)
+    return copy
+
+
+def delete(session: Session, *, workflow: Workflow, actor: str) -> None:
+    """Delete the workflow and its jobs; data tables are never touched."""
+    before = snapshot(workflow)
+    for job in list(workflow.jobs):
+        job_service.audit_delete(session, job=job, actor=actor, reason="workflow deleted")
+    session.delete(workflow)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="workflow.delete",
+        entity_type=ENTITY,
+        entity_id=workflow.id,
+        before=before,
+    )
+
+
+def _save_change(
+    session: Session, workflow: Workflow, before: dict, action: str, actor: str
+) -> Workflow:
+    workflow.updated_at = utcnow()
+    _flush(session, workflow.name)
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=ENTITY,
+        entity_id=workflow.id,
+        before=before,
+        after=snapshot(workflow),
+    )
+    return workflow
+
+
+def _ensure_name_free(session: Session, name: str) -> None:
+    if get_by_name(session, name=name) is not None:
+        raise Conflict(f"a workflow named {name!r} already exists")
+
+
+def _flush(session: Session, name: str) -> None:
+    try:
+        session.flush()
+    except IntegrityError as error:  # a concurrent create took the name first
+        raise Conflict(f"a workflow named {name!r} already exists") from error
+
+
+def _free_copy_name(session: Session, name: str) -> str:
+    candidate = f"{name} (copy)"
+    number = 2
+    while get_by_name(session, name=candidate) is not None:
+        candidate = f"{name} (copy {number})"
+        number += 1
+    return candidate[:200]

@@ -1,0 +1,1 @@
+"""Ingest worker: reads CSV files and databases into bronze tables (run-engine issue)."""

@@ -1,0 +1,2 @@
+"""Lineage service: the source -> bronze -> silver -> gold graph built from run events
+(a later issue)."""

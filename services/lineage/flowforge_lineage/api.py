@@ -1,0 +1,3 @@
+"""Every router of the lineage service, mounted under /api (none yet: a later issue builds them)."""
+
+ROUTERS: list = []

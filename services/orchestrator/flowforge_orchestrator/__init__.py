@@ -1,0 +1,1 @@
+"""Orchestrator service: runs, triggers, scheduling and dispatch (built by the run-engine issue)."""

@@ -1,0 +1,1 @@
+"""Transform worker: builds silver and gold tables from bronze (run-engine issue)."""

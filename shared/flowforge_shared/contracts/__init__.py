@@ -1,0 +1,1 @@
+"""Contracts shared by the services: the API base model and the job configuration."""

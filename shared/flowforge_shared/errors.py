@@ -1,0 +1,98 @@
+"""The exception tree of FlowForge. Every error carries a message a user can act on.
+
+    FlowForgeError
+    ├── ApiError                  mapped to an HTTP status at the API boundary
+    │   ├── NotFound              404
+    │   ├── Conflict              409
+    │   └── Unprocessable         422, with the field path of each problem
+    └── TaskError                 raised inside workers; picklable, crosses Celery
+        ├── PermanentError        bad config or data: fail the job at once
+        └── TransientError        connection reset, storage 5xx: retry with backoff
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class FlowForgeError(Exception):
+    """Base of FlowForge's own errors."""
+
+
+class ApiError(FlowForgeError):
+    status_code = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(ApiError):
+    status_code = 404
+
+
+class Conflict(ApiError):
+    status_code = 409
+
+
+class Unprocessable(ApiError):
+    """422 naming each field path; the same shape FastAPI uses for request validation."""
+
+    status_code = 422
+
+    def __init__(self, errors: Sequence[tuple[Sequence[str | int], str]]) -> None:
+        self.errors = [(tuple(path), message) for path, message in errors]
+        super().__init__("; ".join(f"{dotted(path)}: {msg}" for path, msg in self.errors))
+
+    def detail(self, prefix: Sequence[str | int] = ("body",)) -> list[dict]:
+        return [
+            {
+                "loc": [*prefix, *path],
+                "field": dotted(path),
+                "msg": message,
+                "type": "value_error",
+            }
+            for path, message in self.errors
+        ]
+
+
+def dotted(path: Sequence[str | int]) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+class TaskError(FlowForgeError):
+    """An error raised in a worker. ``detail`` keeps the technical part apart from the
+    user's message."""
+
+    retryable = False
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message, detail)
+        self.message = message
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PermanentError(TaskError):
+    retryable = False
+
+
+class TransientError(TaskError):
+    retryable = True
+
+
+def check_version(current: int, expected: int | None, *, what: str) -> None:
+    """Optimistic concurrency: refuse a change made from a stale read."""
+    if expected is not None and expected != current:
+        raise Conflict(
+            f"{what} is at version {current}, you sent version {expected}: "
+            "someone changed it since you read it; reload and try again"
+        )

@@ -1,0 +1,98 @@
+"""The one settings object of a FlowForge process (environment prefix ``FLOWFORGE_``).
+
+With nothing set, everything is embedded: SQLite in the data dir, the lake on local disk,
+tasks executed in-process.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWFORGE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".flowforge"), description="Where embedded state lives")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog database; default SQLite in the data dir",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bootstrap admin token; generated into the data dir if unset"
+    )
+    environment: str = Field(default="local", description="local, development, staging, production")
+    auto_migrate: bool | None = Field(
+        default=None,
+        description="Migrate the database on start; default on for the embedded SQLite database",
+    )
+    storage_url: str | None = Field(
+        default=None,
+        description="Root of the lake: a local path or s3://bucket/prefix; default <data dir>/lake",
+    )
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_allow_http: bool = False
+    s3_conditional_put: str | None = Field(
+        default=None, description="'etag' for MinIO; unset uses the store's put-if-absent"
+    )
+    telemetry_exporter: str = Field(default="none", description="none, console or otlp")
+    otlp_endpoint: str | None = None
+    service_name: str = "flowforge"
+
+    @field_validator("telemetry_exporter")
+    @classmethod
+    def _known_exporter(cls, value: str) -> str:
+        if value not in {"none", "console", "otlp"}:
+            raise ValueError("telemetry_exporter must be none, console or otlp")
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'flowforge.db').resolve()}"
+
+    @property
+    def lake_root(self) -> str:
+        if self.storage_url:
+            return self.storage_url.rstrip("/")
+        return str((self.data_dir / "lake").resolve())
+
+    @property
+    def storage_options(self) -> dict[str, str]:
+        """deltalake/object_store options for an S3 lake; empty for the local disk."""
+        if not self.lake_root.startswith("s3://"):
+            return {}
+        options = {"AWS_REGION": self.s3_region}
+        if self.s3_endpoint_url:
+            options["AWS_ENDPOINT_URL"] = self.s3_endpoint_url
+        if self.s3_access_key_id:
+            options["AWS_ACCESS_KEY_ID"] = self.s3_access_key_id
+        if self.s3_secret_access_key:
+            options["AWS_SECRET_ACCESS_KEY"] = self.s3_secret_access_key.get_secret_value()
+        if self.s3_allow_http:
+            options["AWS_ALLOW_HTTP"] = "true"
+        if self.s3_conditional_put:
+            options["conditional_put"] = self.s3_conditional_put
+        return options
+
+    @property
+    def is_embedded_database(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def should_auto_migrate(self) -> bool:
+        if self.auto_migrate is not None:
+            return self.auto_migrate
+        return self.is_embedded_database
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

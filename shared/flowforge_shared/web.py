@@ -1,0 +1,124 @@
+"""The skeleton every service's FastAPI app is built on: database, migrations on start in
+embedded mode, the admin bootstrap, ``/healthz`` and ``/readyz``, authentication over the
+whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm.exc import StaleDataError
+
+from flowforge_shared.auth.bootstrap import ensure_admin_token
+from flowforge_shared.auth.dependencies import authenticate
+from flowforge_shared.db.engine import Database
+from flowforge_shared.db.migrate import upgrade
+from flowforge_shared.errors import ApiError, Unprocessable, dotted
+from flowforge_shared.settings import Settings
+
+log = logging.getLogger("flowforge")
+
+
+def create_service_app(
+    *,
+    title: str,
+    settings: Settings,
+    api_routers: Sequence[APIRouter],
+    database: Database | None = None,
+) -> FastAPI:
+    """One FastAPI app serving the given ``/api`` routers (one service, or all of them)."""
+    database = database or Database(settings.resolved_database_url)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.should_auto_migrate:
+        upgrade(database.url)
+    generated = ensure_admin_token(
+        database,
+        settings.admin_token.get_secret_value() if settings.admin_token else None,
+        settings.data_dir,
+    )
+    if generated:
+        print(
+            f"FlowForge generated the first admin token (shown once, kept in "
+            f"{settings.data_dir / 'admin-token'}):\n  {generated}",
+            file=sys.stderr,
+        )
+
+    app = FastAPI(
+        title=title,
+        version="0.1.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = database
+
+    api = APIRouter(prefix="/api", dependencies=[Depends(authenticate)])
+    for router in api_routers:
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(_health_router())
+    _install_error_handlers(app)
+    return app
+
+
+def _health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    def healthz() -> dict:
+        """The process is alive."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    def readyz(request: Request) -> JSONResponse:
+        """The database answers."""
+        try:
+            request.app.state.database.ping()
+        except SQLAlchemyError as error:
+            return JSONResponse(
+                {"status": "unavailable", "detail": f"database unreachable: {type(error).__name__}"},
+                status_code=503,
+            )
+        return JSONResponse({"status": "ok"})
+
+    return router
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Unprocessable)
+    async def unprocessable(_request: Request, error: Unprocessable) -> JSONResponse:
+        return JSONResponse({"detail": error.detail()}, status_code=422)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, error: ApiError) -> JSONResponse:
+        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+
+    @app.exception_handler(StaleDataError)
+    async def stale(_request: Request, _error: StaleDataError) -> JSONResponse:
+        return JSONResponse(
+            {"detail": "this resource was changed by someone else; reload it and try again"},
+            status_code=409,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
+        detail = []
+        for item in error.errors():
+            loc = list(item.get("loc", ()))
+            field_path = loc[1:] if loc and loc[0] in {"body", "query", "path", "header"} else loc
+            detail.append(
+                {
+                    "loc": loc,
+                    "field": dotted(field_path),
+                    "msg": item.get("msg", "invalid"),
+                    "type": item.get("type", "value_error"),
+                }
+            )
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
