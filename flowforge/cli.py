@@ -54,8 +54,21 @@ def db_upgrade() -> None:
     try:
         upgrade(settings.resolved_database_url)
     except SQLAlchemyError as error:
-        _fail(f"could not migrate {_safe_url(settings.resolved_database_url)}: {error.__class__.__name__}")
+        _fail(
+            f"could not migrate {_safe_url(settings.resolved_database_url)}: {error.__class__.__name__}"
+        )
     typer.echo(f"database at {_safe_url(settings.resolved_database_url)} is up to date")
+
+
+@app.command()
+def demo() -> None:
+    """Run the end-to-end demo on the embedded default and check every step."""
+    from flowforge.demo import DemoFailed, run_demo
+
+    try:
+        run_demo()
+    except DemoFailed as error:
+        _fail(f"demo failed: {error}")
 
 
 def _safe_url(url: str) -> str:

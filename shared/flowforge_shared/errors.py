@@ -1,13 +1,13 @@
 """The exception tree of FlowForge. Every error carries a message a user can act on.
 
-    FlowForgeError
-    ├── ApiError                  mapped to an HTTP status at the API boundary
-    │   ├── NotFound              404
-    │   ├── Conflict              409
-    │   └── Unprocessable         422, with the field path of each problem
-    └── TaskError                 raised inside workers; picklable, crosses Celery
-        ├── PermanentError        bad config or data: fail the job at once
-        └── TransientError        connection reset, storage 5xx: retry with backoff
+FlowForgeError
+├── ApiError                  mapped to an HTTP status at the API boundary
+│   ├── NotFound              404
+│   ├── Conflict              409
+│   └── Unprocessable         422, with the field path of each problem
+└── TaskError                 raised inside workers; picklable, crosses Celery
+    ├── PermanentError        bad config or data: fail the job at once
+    └── TransientError        connection reset, storage 5xx: retry with backoff
 """
 
 from __future__ import annotations

@@ -83,7 +83,10 @@ def _health_router() -> APIRouter:
             request.app.state.database.ping()
         except SQLAlchemyError as error:
             return JSONResponse(
-                {"status": "unavailable", "detail": f"database unreachable: {type(error).__name__}"},
+                {
+                    "status": "unavailable",
+                    "detail": f"database unreachable: {type(error).__name__}",
+                },
                 status_code=503,
             )
         return JSONResponse({"status": "ok"})

@@ -11,9 +11,9 @@ from sqlalchemy.exc import IntegrityError
 from flowforge_shared.auth.models import ApiToken, Role, generate_token, hash_token
 from flowforge_shared.db.engine import Database
 
-ENV_TOKEN_NAME = "admin (FLOWFORGE_ADMIN_TOKEN)"
-GENERATED_TOKEN_NAME = "admin (generated)"
-TOKEN_FILE = "admin-token"
+ENV_TOKEN_NAME = "admin (FLOWFORGE_ADMIN_TOKEN)"  # noqa: S105 (a name, not a secret)
+GENERATED_TOKEN_NAME = "admin (generated)"  # noqa: S105
+TOKEN_FILE = "admin-token"  # noqa: S105
 
 
 def ensure_admin_token(database: Database, configured: str | None, data_dir: Path) -> str | None:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
 
-TOKEN_PREFIX = "ff_"
+TOKEN_PREFIX = "ff_"  # noqa: S105 (a prefix, not a secret)
 
 
 class Role(StrEnum):

@@ -41,9 +41,9 @@ class ColumnOverride(ApiModel):
 
     name: SourceColumn
     rename: Identifier | None = None
-    type: Literal["integer", "decimal", "float", "boolean", "date", "timestamp", "string"] | None = (
-        None
-    )
+    type: (
+        Literal["integer", "decimal", "float", "boolean", "date", "timestamp", "string"] | None
+    ) = None
     format: str | None = Field(default=None, max_length=64)
     precision: int | None = Field(default=None, ge=1, le=38)
     scale: int | None = Field(default=None, ge=0, le=38)
@@ -260,9 +260,7 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
 
     destination_table = job.destination
     if destination_table and destination_table[1] in job.input_tables:
-        errors.append(
-            (("destinationConfig",), f"the job reads and writes {destination_table[1]}")
-        )
+        errors.append((("destinationConfig",), f"the job reads and writes {destination_table[1]}"))
     return errors
 
 
@@ -327,9 +325,7 @@ def _transformation_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], 
     aliases = [aggregation.alias for aggregation in transformation.aggregations or []]
     for index, alias in enumerate(aliases):
         if alias in aliases[:index]:
-            errors.append(
-                (path + ("aggregations", index, "alias"), f"alias {alias} is repeated")
-            )
+            errors.append((path + ("aggregations", index, "alias"), f"alias {alias} is repeated"))
     return errors
 
 

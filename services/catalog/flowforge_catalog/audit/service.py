@@ -31,7 +31,5 @@ def get_all(
     if since:
         query = query.where(AuditEntry.at >= since)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    entries = session.scalars(
-        query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset)
-    )
+    entries = session.scalars(query.order_by(AuditEntry.id.desc()).limit(limit).offset(offset))
     return list(entries), count

@@ -23,7 +23,11 @@ def list_jobs(workflow_id: str, session: SessionDep):
 
 @router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED, **AS_GIVEN)
 def create_job(
-    workflow_id: str, data: JobCreate, session: SessionDep, principal: PrincipalDep, response: Response
+    workflow_id: str,
+    data: JobCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    response: Response,
 ):
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
     config = JobConfig.model_validate(data.to_wire())
@@ -67,7 +71,11 @@ def update_job(
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_job(
-    workflow_id: str, job_id: str, session: SessionDep, principal: PrincipalDep, if_match: IfMatchDep
+    workflow_id: str,
+    job_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
 ) -> Response:
     job = service.get_or_raise(session, workflow_id=workflow_id, job_id=job_id)
     check_version(job.version, if_match, what=f"job {job.name}")

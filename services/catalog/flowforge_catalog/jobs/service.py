@@ -198,7 +198,9 @@ def _validate_in_workflow(
     session: Session, *, workflow_id: str, job_id: str | None, config: JobConfig
 ) -> None:
     errors = list(combination_errors(config))
-    siblings = {job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id}
+    siblings = {
+        job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id
+    }
     for index, dependency in enumerate(config.depends_on or []):
         if dependency == job_id:
             errors.append((("dependsOn", index), "a job cannot depend on itself"))

@@ -14,8 +14,8 @@ from flowforge_catalog.workflows.schemas import (
     WorkflowUpdate,
 )
 from flowforge_shared.contracts.base import Page
-from flowforge_shared.errors import check_version
 from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+from flowforge_shared.errors import check_version
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
 

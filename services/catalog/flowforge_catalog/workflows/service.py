@@ -91,7 +91,10 @@ def get_all(
     if q:
         pattern = f"%{q.lower()}%"
         query = query.where(
-            or_(func.lower(Workflow.name).like(pattern), func.lower(Workflow.description).like(pattern))
+            or_(
+                func.lower(Workflow.name).like(pattern),
+                func.lower(Workflow.description).like(pattern),
+            )
         )
     workflows = list(session.scalars(query.order_by(Workflow.created_at, Workflow.id)))
     if tag:  # tags are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike
@@ -169,7 +172,9 @@ def pause(session: Session, *, workflow: Workflow, actor: str) -> Workflow:
     if workflow.status == WorkflowStatus.PAUSED:
         raise Conflict(f"workflow {workflow.name} is already paused")
     if workflow.status == WorkflowStatus.DRAFT:
-        raise Conflict(f"workflow {workflow.name} is a draft; only active or scheduled workflows pause")
+        raise Conflict(
+            f"workflow {workflow.name} is a draft; only active or scheduled workflows pause"
+        )
     before = snapshot(workflow)
     workflow.status_before_pause = workflow.status
     workflow.status = WorkflowStatus.PAUSED.value

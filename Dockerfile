@@ -1,0 +1,27 @@
+# One image for every FlowForge service; each target only changes the command.
+FROM python:3.11-slim AS base
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+COPY pyproject.toml constraints.txt ./
+COPY shared shared
+COPY services services
+COPY flowforge flowforge
+RUN pip install --no-cache-dir -c constraints.txt . \
+    && useradd --uid 10001 --create-home flowforge
+USER flowforge
+ENV FLOWFORGE_DATA_DIR=/home/flowforge/data
+
+FROM base AS migrate
+CMD ["flowforge", "db", "upgrade"]
+
+FROM base AS catalog
+EXPOSE 8000
+CMD ["flowforge", "service", "catalog", "--host", "0.0.0.0", "--port", "8000"]
+
+FROM base AS orchestrator
+EXPOSE 8000
+CMD ["flowforge", "service", "orchestrator", "--host", "0.0.0.0", "--port", "8000"]
+
+FROM base AS lineage
+EXPOSE 8000
+CMD ["flowforge", "service", "lineage", "--host", "0.0.0.0", "--port", "8000"]

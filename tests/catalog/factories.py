@@ -1,0 +1,78 @@
+"""Builders of valid API payloads; tests change only what they are about."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+TEMPLATE_JOB = {
+    "name": "Build Silver Customer Master",
+    "type": "gold-analytics",
+    "sourceConfig": {
+        "type": "multi-table",
+        "tables": ["bronze_core_customers", "bronze_crm_customers"],
+    },
+    "destinationConfig": {
+        "silverConfig": {
+            "tableName": "silver_customer_master",
+            "mergeStrategy": "merge",
+            "primaryKey": "customer_id",
+        }
+    },
+    "transformationConfig": {
+        "derivedColumns": [
+            {"name": "full_name", "expression": "CONCAT(first_name, ' ', last_name)"},
+            {
+                "name": "customer_tenure_days",
+                "expression": "DATEDIFF('day', account_open_date, CURRENT_DATE)",
+            },
+        ]
+    },
+}
+
+
+def template_job() -> dict:
+    return copy.deepcopy(TEMPLATE_JOB)
+
+
+def csv_job(table: str = "bronze_crm_customers", name: str = "Ingest CRM CSV") -> dict:
+    return {
+        "name": name,
+        "type": "file-based",
+        "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "crm/customers.csv"}},
+        "destinationConfig": {"bronzeConfig": {"tableName": table}},
+    }
+
+
+def database_job(table: str = "bronze_core_customers", name: str = "Ingest customers") -> dict:
+    return {
+        "name": name,
+        "type": "database",
+        "sourceConfig": {
+            "type": "sql-server",
+            "databaseConfig": {
+                "connectionId": "conn-core-banking",
+                "tableName": "customers",
+                "isIncremental": True,
+                "deltaColumn": "modified_date",
+            },
+        },
+        "destinationConfig": {"bronzeConfig": {"tableName": table}},
+    }
+
+
+def gold_job(source: str, table: str, name: str = "Gold") -> dict:
+    return {
+        "name": name,
+        "type": "gold-analytics",
+        "sourceConfig": {"type": "multi-table", "tables": [source]},
+        "destinationConfig": {"goldConfig": {"tableName": table}},
+        "transformationConfig": {
+            "groupBy": ["customer_id"],
+            "aggregations": [{"column": "amount", "function": "SUM", "alias": "total"}],
+        },
+    }
+
+
+def workflow(**fields) -> dict:
+    return {"name": f"wf-{uuid.uuid4().hex[:8]}", **fields}

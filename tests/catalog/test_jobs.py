@@ -1,0 +1,201 @@
+import pytest
+
+from tests.catalog.factories import csv_job, database_job, gold_job, template_job, workflow
+
+BOOKKEEPING = {"id", "workflowId", "position", "version", "createdAt", "updatedAt"}
+
+
+@pytest.fixture
+def wf(editor):
+    return editor.post("/api/workflows", json=workflow()).json()
+
+
+def jobs_url(wf):
+    return f"/api/workflows/{wf['id']}/jobs"
+
+
+def given_fields(body: dict) -> dict:
+    return {key: value for key, value in body.items() if key not in BOOKKEEPING}
+
+
+def test_template_job_round_trips_unchanged(editor, wf):
+    job = template_job()
+    created = editor.post(jobs_url(wf), json=job)
+    assert created.status_code == 201, created.text
+    assert given_fields(created.json()) == job
+    fetched = editor.get(f"{jobs_url(wf)}/{created.json()['id']}").json()
+    assert given_fields(fetched) == job
+    listed = editor.get(jobs_url(wf)).json()
+    assert [given_fields(item) for item in listed["data"]] == [job]
+
+
+def test_snake_case_input_comes_back_camel_case(editor, wf):
+    job = {
+        "name": "snake",
+        "type": "file-based",
+        "source_config": {
+            "type": "csv",
+            "file_config": {"file_path": "a.csv", "has_header": False},
+        },
+        "destination_config": {
+            "bronze_config": {"table_name": "bronze_a", "write_mode": "overwrite"}
+        },
+    }
+    body = editor.post(jobs_url(wf), json=job).json()
+    assert body["sourceConfig"] == {
+        "type": "csv",
+        "fileConfig": {"filePath": "a.csv", "hasHeader": False},
+    }
+    assert body["destinationConfig"] == {
+        "bronzeConfig": {"tableName": "bronze_a", "writeMode": "overwrite"}
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutate", "field"),
+    [
+        (lambda j: j.update(bogus=1), "bogus"),
+        (lambda j: j["sourceConfig"].update(colour="red"), "sourceConfig.multi-table.colour"),
+        (lambda j: j.update(type="nonsense"), "type"),
+        (
+            lambda j: j["destinationConfig"]["silverConfig"].update(tableName="../etc"),
+            "destinationConfig.silverConfig.tableName",
+        ),
+        (lambda j: j.update(type="database"), "sourceConfig.type"),
+        (
+            lambda j: j["destinationConfig"]["silverConfig"].pop("primaryKey"),
+            "destinationConfig.silverConfig.primaryKey",
+        ),
+        (
+            lambda j: j["transformationConfig"].update(
+                aggregations=[{"column": "x", "function": "SUM", "alias": "s"}]
+            ),
+            "transformationConfig.aggregations",
+        ),
+        (
+            lambda j: j["transformationConfig"]["derivedColumns"].append(
+                {"name": "full_name", "expression": "1"}
+            ),
+            "transformationConfig.derivedColumns[2].name",
+        ),
+    ],
+)
+def test_invalid_job_is_422_naming_the_field(editor, wf, mutate, field):
+    job = template_job()
+    mutate(job)
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    fields = [item["field"] for item in response.json()["detail"]]
+    assert field in fields
+    assert editor.get(jobs_url(wf)).json()["count"] == 0
+
+
+def test_database_job_needs_exactly_one_read_mode_and_delta_column(editor, wf):
+    job = database_job()
+    job["sourceConfig"]["databaseConfig"]["query"] = "SELECT 1"
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "sourceConfig.databaseConfig"
+    job = database_job()
+    del job["sourceConfig"]["databaseConfig"]["deltaColumn"]
+    response = editor.post(jobs_url(wf), json=job)
+    assert [d["field"] for d in response.json()["detail"]] == [
+        "sourceConfig.databaseConfig.deltaColumn"
+    ]
+
+
+def test_patch_replaces_top_level_fields_and_checks_version(editor, wf):
+    created = editor.post(jobs_url(wf), json=csv_job()).json()
+    url = f"{jobs_url(wf)}/{created['id']}"
+    response = editor.patch(url, json={"name": "Renamed", "version": 1})
+    assert response.status_code == 200
+    assert response.json()["name"] == "Renamed" and response.json()["version"] == 2
+    assert response.json()["sourceConfig"] == csv_job()["sourceConfig"]
+    assert editor.patch(url, json={"name": "Again", "version": 1}).status_code == 409
+    assert editor.patch(url, json={"name": "Again"}, headers={"If-Match": '"1"'}).status_code == 409
+    assert editor.get(url).json()["name"] == "Renamed"
+
+
+def test_patch_that_breaks_the_job_is_422_and_changes_nothing(editor, wf):
+    created = editor.post(jobs_url(wf), json=csv_job()).json()
+    url = f"{jobs_url(wf)}/{created['id']}"
+    response = editor.patch(url, json={"type": "database"})
+    assert response.status_code == 422
+    assert editor.get(url).json()["type"] == "file-based"
+    response = editor.patch(url, json={"name": None})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "name"
+
+
+def test_dependency_cycle_is_rejected_on_save(editor, wf):
+    first = editor.post(jobs_url(wf), json=gold_job("table_a", "table_b", "B from A")).json()
+    response = editor.post(jobs_url(wf), json=gold_job("table_b", "table_a", "A from B"))
+    assert response.status_code == 422
+    detail = response.json()["detail"][0]
+    assert detail["field"] == "dependsOn" and "cycle" in detail["msg"]
+    third = editor.post(jobs_url(wf), json=csv_job("table_c", "C")).json()
+    response = editor.patch(f"{jobs_url(wf)}/{third['id']}", json={"dependsOn": [first["id"]]})
+    assert response.status_code == 200
+    response = editor.patch(f"{jobs_url(wf)}/{first['id']}", json={"dependsOn": [third["id"]]})
+    assert response.status_code == 422
+    assert "cycle" in response.json()["detail"][0]["msg"]
+
+
+def test_depends_on_must_name_a_job_of_the_workflow(editor, wf):
+    job = csv_job()
+    job["dependsOn"] = ["missing-job"]
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "dependsOn[0]"
+
+
+def test_clone_job_gets_new_id_and_copy_name(editor, wf):
+    created = editor.post(jobs_url(wf), json=template_job()).json()
+    response = editor.post(f"{jobs_url(wf)}/{created['id']}/clone")
+    assert response.status_code == 201
+    copy = response.json()
+    assert copy["id"] != created["id"]
+    assert copy["name"] == "Build Silver Customer Master (copy)"
+    assert copy["position"] == created["position"] + 1
+    assert {k: v for k, v in given_fields(copy).items() if k != "name"} == {
+        k: v for k, v in template_job().items() if k != "name"
+    }
+
+
+def test_clone_job_into_another_workflow(editor, wf):
+    other = editor.post("/api/workflows", json=workflow()).json()
+    dependency = editor.post(jobs_url(wf), json=csv_job("bronze_x", "X")).json()
+    job = csv_job()
+    job["dependsOn"] = [dependency["id"]]
+    created = editor.post(jobs_url(wf), json=job).json()
+    response = editor.post(
+        f"{jobs_url(wf)}/{created['id']}/clone",
+        json={"targetWorkflowId": other["id"], "name": "Moved"},
+    )
+    assert response.status_code == 201
+    assert response.json()["workflowId"] == other["id"]
+    assert response.json()["name"] == "Moved"
+    assert "dependsOn" not in response.json()
+    missing = editor.post(
+        f"{jobs_url(wf)}/{created['id']}/clone", json={"targetWorkflowId": "nope"}
+    )
+    assert missing.status_code == 404
+
+
+def test_delete_job_and_dependents_protect_it(editor, wf):
+    first = editor.post(jobs_url(wf), json=csv_job("bronze_x", "X")).json()
+    job = csv_job()
+    job["dependsOn"] = [first["id"]]
+    second = editor.post(jobs_url(wf), json=job).json()
+    response = editor.delete(f"{jobs_url(wf)}/{first['id']}")
+    assert response.status_code == 409
+    assert editor.delete(f"{jobs_url(wf)}/{second['id']}").status_code == 204
+    assert editor.delete(f"{jobs_url(wf)}/{first['id']}").status_code == 204
+    assert editor.get(jobs_url(wf)).json()["count"] == 0
+    assert editor.delete(f"{jobs_url(wf)}/{first['id']}").status_code == 404
+
+
+def test_job_of_another_workflow_is_404(editor, wf):
+    other = editor.post("/api/workflows", json=workflow()).json()
+    created = editor.post(jobs_url(wf), json=csv_job()).json()
+    assert editor.get(f"{jobs_url(other)}/{created['id']}").status_code == 404

@@ -1,0 +1,129 @@
+"""Fixtures shared by the whole suite: the catalog database backends (SQLite and the real
+PostgreSQL at 127.0.0.1:5432), API clients with tokens of each role, and service checks that
+fail loudly under CI=true instead of skipping."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+ADMIN_TOKEN = "ff_test_admin_" + uuid.uuid4().hex
+
+
+def service_available(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name: str, host: str, port: int) -> None:
+    """Skip locally when a service is down; under CI a missing service is a failure."""
+    if service_available(host, port):
+        return
+    message = f"{name} is not answering at {host}:{port} (../shared/services-up starts it)"
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, dropped at the end."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    import psycopg
+
+    name = f"flowforge_test_{uuid.uuid4().hex[:12]}"
+    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def make_settings(tmp_path, database_url: str | None = None, **extra):
+    from flowforge_shared.settings import Settings
+
+    return Settings(
+        data_dir=tmp_path,
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        auto_migrate=True,
+        **extra,
+    )
+
+
+class Api:
+    """A test client that sends one role's token."""
+
+    def __init__(self, client: TestClient, token: str) -> None:
+        self.client = client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def __getattr__(self, method: str):
+        call = getattr(self.client, method)
+
+        def send(url: str, **kwargs):
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            return call(url, headers=headers, **kwargs)
+
+        return send
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def backend(request, tmp_path_factory) -> dict:
+    """The embedded app on each catalog database, shared by one test module."""
+    from flowforge.app import create_app
+
+    data_dir = tmp_path_factory.mktemp(f"data-{request.param}")
+    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
+    app = create_app(make_settings(data_dir, url))
+    client = TestClient(app)
+    admin = Api(client, ADMIN_TOKEN)
+    tokens = {}
+    for role in ("editor", "viewer"):
+        response = admin.post("/api/tokens", json={"name": f"test {role}", "role": role})
+        assert response.status_code == 201, response.text
+        tokens[role] = response.json()["token"]
+    yield {
+        "name": request.param,
+        "app": app,
+        "client": client,
+        "admin": admin,
+        "editor": Api(client, tokens["editor"]),
+        "viewer": Api(client, tokens["viewer"]),
+        "anonymous": client,
+    }
+    app.state.database.dispose()
+
+
+@pytest.fixture
+def admin(backend) -> Api:
+    return backend["admin"]
+
+
+@pytest.fixture
+def editor(backend) -> Api:
+    return backend["editor"]
+
+
+@pytest.fixture
+def viewer(backend) -> Api:
+    return backend["viewer"]
+
+
+@pytest.fixture
+def anonymous(backend) -> TestClient:
+    return backend["anonymous"]
+
+
+def unique(prefix: str = "wf") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"

@@ -1,0 +1,151 @@
+"""The flowforge command, run as a user runs it: a real process, a real socket."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+FLOWFORGE = str(Path(sys.executable).parent / "flowforge")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def env(tmp_path, **extra) -> dict:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FLOWFORGE_")}
+    return {**clean, "FLOWFORGE_DATA_DIR": str(tmp_path), **extra}
+
+
+def serve(tmp_path, **extra):
+    port = free_port()
+    process = subprocess.Popen(
+        [FLOWFORGE, "serve", "--port", str(port)],
+        env=env(tmp_path, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return process, base
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"flowforge serve did not answer: {process.communicate()[1]}")
+
+
+def stop(process) -> str:
+    process.terminate()
+    _, stderr = process.communicate(timeout=15)
+    return stderr
+
+
+def test_serve_answers_health_and_the_api_with_the_configured_admin_token(tmp_path):
+    process, base = serve(tmp_path, FLOWFORGE_ADMIN_TOKEN="cli-admin-token")
+    try:
+        assert httpx.get(f"{base}/readyz").json() == {"status": "ok"}
+        headers = {"Authorization": "Bearer cli-admin-token"}
+        response = httpx.post(f"{base}/api/workflows", json={"name": "cli"}, headers=headers)
+        assert response.status_code == 201
+        assert httpx.get(f"{base}/api/openapi.json").json()["info"]["title"] == "FlowForge"
+    finally:
+        stop(process)
+    assert (tmp_path / "flowforge.db").exists()
+
+
+def test_first_start_generates_an_admin_token_printed_once(tmp_path):
+    process, base = serve(tmp_path)
+    stderr = stop(process)
+    token = (tmp_path / "admin-token").read_text().strip()
+    assert token.startswith("ff_") and token in stderr
+    assert oct((tmp_path / "admin-token").stat().st_mode)[-3:] == "600"
+
+    process, base = serve(tmp_path)
+    try:
+        response = httpx.get(f"{base}/api/workflows", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200
+    finally:
+        stderr = stop(process)
+    assert token not in stderr
+
+
+def test_unknown_service_exits_non_zero_with_one_line(tmp_path):
+    result = subprocess.run(
+        [FLOWFORGE, "service", "billing"], env=env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown service 'billing'; choose one of catalog, orchestrator, lineage"
+    ]
+
+
+@pytest.mark.parametrize("name", ["catalog", "orchestrator", "lineage"])
+def test_each_service_runs_alone(tmp_path, name):
+    port = free_port()
+    process = subprocess.Popen(
+        [FLOWFORGE, "service", name, "--port", str(port)],
+        env=env(tmp_path, FLOWFORGE_ADMIN_TOKEN="t"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "service did not start"
+                time.sleep(0.1)
+        assert response.status_code == 200
+        spec = httpx.get(f"http://127.0.0.1:{port}/api/openapi.json").json()
+        assert spec["info"]["title"] == f"FlowForge {name}"
+    finally:
+        stop(process)
+
+
+def test_db_upgrade_migrates_postgres_and_is_idempotent(tmp_path, postgres_url):
+    for _ in range(2):
+        result = subprocess.run(
+            [FLOWFORGE, "db", "upgrade"],
+            env=env(tmp_path, FLOWFORGE_DATABASE_URL=postgres_url),
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "up to date" in result.stdout
+
+
+def test_db_upgrade_on_unreachable_database_is_one_line_without_password(tmp_path):
+    url = "postgresql+psycopg://user:hunter2@127.0.0.1:1/nowhere"
+    result = subprocess.run(
+        [FLOWFORGE, "db", "upgrade"],
+        env=env(tmp_path, FLOWFORGE_DATABASE_URL=url),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: could not migrate")
+    assert "hunter2" not in result.stderr
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    result = subprocess.run(
+        [FLOWFORGE, "demo"], env=env(tmp_path), capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "round-trips unchanged" in result.stdout
+    assert "demo finished" in result.stdout
