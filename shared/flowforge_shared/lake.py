@@ -9,9 +9,12 @@ writer asks :meth:`Lake.committed_version` before writing.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction
+
+from flowforge_shared.contracts.events import Dataset
 
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
@@ -25,6 +28,13 @@ class Lake:
     @classmethod
     def from_settings(cls, settings) -> Lake:
         return cls(root=settings.lake_root, storage_options=settings.storage_options)
+
+    @property
+    def namespace(self) -> str:
+        """The OpenLineage namespace of the lake's datasets."""
+        if self.root.startswith("s3://"):
+            return "s3://" + self.root.removeprefix("s3://").split("/", 1)[0]
+        return "file"
 
     def uri(self, layer: Layer, table: str) -> str:
         if layer not in LAYERS:
@@ -51,4 +61,31 @@ def commit_properties(app_id: str, run_sequence: int, **metadata: str) -> Commit
     return CommitProperties(
         app_transactions=[Transaction(app_id=app_id, version=run_sequence)],
         custom_metadata={"flowforge.app_id": app_id, **metadata},
+    )
+
+
+def describe_schema(schema: pa.Schema) -> list[dict[str, Any]]:
+    """Columns as the catalog and run events show them: name, Arrow type, nullable."""
+    return [
+        {"name": field_.name, "type": str(field_.type), "nullable": field_.nullable}
+        for field_ in schema
+    ]
+
+
+def table_schema(table: DeltaTable) -> pa.Schema:
+    return pa.schema(table.schema().to_arrow())
+
+
+def output_dataset(lake: Lake, layer: Layer, table: str, row_count: int | None = None) -> Dataset:
+    """The run-event description of a table as it is now: version, schema, row count."""
+    current = lake.load(layer, table)
+    if current is None:
+        return Dataset(namespace=lake.namespace, name=f"{layer}.{table}", row_count=row_count)
+    return Dataset(
+        namespace=lake.namespace,
+        name=f"{layer}.{table}",
+        schema=describe_schema(table_schema(current)),
+        row_count=current.count() if row_count is None else row_count,
+        version=current.version(),
+        location=lake.uri(layer, table),
     )

@@ -41,6 +41,23 @@ class Settings(BaseSettings):
     s3_conditional_put: str | None = Field(
         default=None, description="'etag' for MinIO; unset uses the store's put-if-absent"
     )
+    broker_url: str | None = Field(
+        default=None,
+        description="Celery broker (redis://...); unset runs tasks in-process (embedded default)",
+    )
+    broker_visibility_timeout: int = Field(
+        default=7200,
+        description="Seconds before an unacknowledged task returns to the queue; must exceed "
+        "task_time_limit (see RELIABILITY-NOTES)",
+    )
+    task_time_limit: int = Field(default=3600, description="Hard limit of one task, seconds")
+    task_max_retries: int = Field(default=5, description="Retries of a transient failure")
+    task_retry_backoff: float = Field(default=2.0, description="First retry delay, seconds")
+    task_retry_backoff_max: float = Field(default=300.0, description="Longest retry delay")
+    embedded_workers: int = Field(default=4, description="Threads running tasks in-process")
+    landing_dir: Path | None = Field(
+        default=None, description="Local landing area for files; default <data dir>/landing"
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"
@@ -57,6 +74,15 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'flowforge.db').resolve()}"
+
+    @property
+    def landing_root(self) -> str:
+        """Where fileConfig.filePath is resolved: local dir, or <storage root>/landing on S3."""
+        if self.landing_dir is not None:
+            return str(self.landing_dir.resolve())
+        if self.storage_url and self.storage_url.startswith("s3://"):
+            return self.storage_url.rstrip("/") + "/landing"
+        return str((self.data_dir / "landing").resolve())
 
     @property
     def lake_root(self) -> str:
@@ -81,6 +107,10 @@ class Settings(BaseSettings):
         if self.s3_conditional_put:
             options["conditional_put"] = self.s3_conditional_put
         return options
+
+    @property
+    def embedded_tasks(self) -> bool:
+        return not self.broker_url
 
     @property
     def is_embedded_database(self) -> bool:

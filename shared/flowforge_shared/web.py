@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -21,6 +23,7 @@ from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ApiError, Unprocessable, dotted
 from flowforge_shared.settings import Settings
+from flowforge_shared.telemetry import setup_tracing, tracer
 
 log = logging.getLogger("flowforge")
 
@@ -31,8 +34,13 @@ def create_service_app(
     settings: Settings,
     api_routers: Sequence[APIRouter],
     database: Database | None = None,
+    install: Sequence[Callable[[FastAPI], Callable[[], None] | None]] = (),
 ) -> FastAPI:
-    """One FastAPI app serving the given ``/api`` routers (one service, or all of them)."""
+    """One FastAPI app serving the given ``/api`` routers (one service, or all of them).
+
+    ``install`` hooks add what a service needs on ``app.state`` (the orchestrator's task
+    runtime); a hook may return a function to call at shutdown."""
+    setup_tracing(settings)
     database = database or Database(settings.resolved_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if settings.should_auto_migrate:
@@ -49,15 +57,28 @@ def create_service_app(
             file=sys.stderr,
         )
 
+    closers: list[Callable[[], None]] = []
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        for close in reversed(closers):
+            close()
+
     app = FastAPI(
         title=title,
         version="0.1.0",
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.database = database
+    for hook in install:
+        close = hook(app)
+        if close:
+            closers.append(close)
 
     api = APIRouter(prefix="/api", dependencies=[Depends(authenticate)])
     for router in api_routers:
@@ -65,7 +86,25 @@ def create_service_app(
     app.include_router(api)
     app.include_router(_health_router())
     _install_error_handlers(app)
+    _install_tracing(app)
     return app
+
+
+def _install_tracing(app: FastAPI) -> None:
+    """A server span per API request: the root of a run's trace."""
+
+    @app.middleware("http")
+    async def trace_request(request: Request, call_next):
+        if not request.url.path.startswith("/api/"):
+            return await call_next(request)
+        with tracer.start_as_current_span(
+            f"{request.method} {request.url.path}",
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.url.path},
+        ) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
 
 
 def _health_router() -> APIRouter:

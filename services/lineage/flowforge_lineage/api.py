@@ -1,3 +1,4 @@
 """Every router of the lineage service, mounted under /api (none yet: a later issue builds them)."""
 
 ROUTERS: list = []
+INSTALL: list = []

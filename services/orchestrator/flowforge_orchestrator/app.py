@@ -1,15 +1,18 @@
-"""The orchestrator service on its own (``flowforge service orchestrator``): only health checks for now."""
+"""The orchestrator service on its own (``flowforge service orchestrator``)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowforge_orchestrator.api import ROUTERS
+from flowforge_orchestrator.api import INSTALL, ROUTERS
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
-        title="FlowForge orchestrator", settings=settings or Settings(), api_routers=ROUTERS
+        title="FlowForge orchestrator",
+        settings=settings or Settings(),
+        api_routers=ROUTERS,
+        install=INSTALL,
     )

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Execution(Base):
+    """One run of a workflow. ``seq`` grows with every run: it is the Delta application
+    transaction version of the run's writes, so a retried write can recognise its own commit."""
+
+    __tablename__ = "executions"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
+    workflow_id: Mapped[str] = mapped_column(String(36), index=True)
+    workflow_name: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    trigger: Mapped[str] = mapped_column(String(40))
+    requested_by: Mapped[str | None] = mapped_column(String(200))
+    trace_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(Text)
+
+    jobs = relationship(
+        "JobRun", back_populates="execution", order_by="JobRun.position", cascade="all"
+    )
+
+
+class JobRun(Base):
+    """One job of an execution, with the snapshot of its configuration taken at run time."""
+
+    __tablename__ = "job_runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    execution_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("executions.id", ondelete="CASCADE"), index=True
+    )
+    job_id: Mapped[str] = mapped_column(String(36))
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict] = mapped_column(JSON)
+    needs: Mapped[list[str]] = mapped_column(JSON)  # job ids of this execution it waits for
+    queue: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(20))
+    dispatched: Mapped[bool] = mapped_column(default=False)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
+    rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
+    outputs: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    error: Mapped[dict | None] = mapped_column(JSON)
+
+    execution = relationship("Execution", back_populates="jobs")
+
+
+class RunEvent(Base):
+    """Every OpenLineage run event received, in arrival order (the SSE stream reads these)."""
+
+    __tablename__ = "run_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    execution_id: Mapped[str] = mapped_column(String(36), index=True)
+    job_run_id: Mapped[str | None] = mapped_column(String(36))
+    event_type: Mapped[str] = mapped_column(String(20))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    payload: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import Field
+
+from flowforge_shared.contracts.base import ApiModel, ApiOutModel
+
+
+class RunRequest(ApiModel):
+    jobs: list[str] | None = Field(
+        default=None, description="Run only these jobs (and the jobs they need)"
+    )
+
+
+class RunStarted(ApiOutModel):
+    execution_id: str
+
+
+class JobError(ApiOutModel):
+    message: str
+    detail: str | None = None
+
+
+class JobRunPublic(ApiOutModel):
+    job_id: str
+    job_run_id: str
+    name: str
+    status: str
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    rows_read: int
+    rows_written: int
+    outputs: list[dict]
+    error: JobError | None
+
+
+class ExecutionPublic(ApiOutModel):
+    id: str
+    workflow_id: str
+    workflow_name: str
+    status: str
+    trigger: str
+    requested_by: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    duration_ms: int | None
+    trace_id: str | None
+    error: str | None
+    jobs: list[JobRunPublic]

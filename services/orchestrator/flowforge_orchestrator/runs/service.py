@@ -1,0 +1,311 @@
+"""Executions: start a run from a workflow's jobs, record what the workers report, decide
+what runs next, cancel.
+
+The caller owns the transaction and sends the returned tasks only after it committed, so a
+worker never receives a job run the database does not show yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flowforge_orchestrator.runs import planner
+from flowforge_orchestrator.runs.models import Execution, JobRun, RunEvent
+from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
+from flowforge_shared import audit
+from flowforge_shared.contracts.events import output_datasets, run_facet
+from flowforge_shared.contracts.tasks import JobTask
+from flowforge_shared.db.base import utcnow
+from flowforge_shared.errors import Conflict, NotFound
+
+ENTITY = "execution"
+ACTIVE = (Status.QUEUED.value, Status.RUNNING.value)
+
+EventConsumer = Callable[[Session, dict[str, Any]], None]
+
+
+def get_or_raise(session: Session, *, execution_id: str, lock: bool = False) -> Execution:
+    """The execution, or NotFound; ``lock`` serialises event handling on PostgreSQL."""
+    query = select(Execution).where(Execution.id == execution_id)
+    if lock:
+        query = query.with_for_update()
+    execution = session.scalar(query)
+    if execution is None:
+        raise NotFound(f"execution {execution_id} not found")
+    return execution
+
+
+def get_all(
+    session: Session,
+    *,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+) -> list[Execution]:
+    """Newest first."""
+    query = select(Execution)
+    if workflow_id:
+        query = query.where(Execution.workflow_id == workflow_id)
+    if status:
+        query = query.where(Execution.status == status)
+    return list(session.scalars(query.order_by(Execution.seq.desc()).limit(limit)))
+
+
+def start(
+    session: Session,
+    *,
+    workflow_id: str,
+    workflow_name: str,
+    jobs: list[tuple[str, str, int, dict]],
+    selected: Iterable[str] | None,
+    trigger: str,
+    actor: str,
+    trace_id: str | None = None,
+) -> tuple[Execution, list[JobTask]]:
+    """A new execution with a snapshot of the jobs, and the tasks to send once committed."""
+    active = session.scalar(
+        select(Execution.id).where(
+            Execution.workflow_id == workflow_id, Execution.status.in_(ACTIVE)
+        )
+    )
+    if active:
+        raise Conflict(f"workflow {workflow_name} is already running (execution {active})")
+    planned = planner.plan(jobs, selected)
+    execution = Execution(
+        workflow_id=workflow_id,
+        workflow_name=workflow_name,
+        status=Status.QUEUED.value,
+        trigger=trigger,
+        requested_by=actor,
+        trace_id=trace_id,
+        created_at=utcnow(),
+    )
+    session.add(execution)
+    session.flush()
+    for job in planned:
+        session.add(
+            JobRun(
+                execution_id=execution.id,
+                job_id=job.job_id,
+                name=job.name,
+                position=job.position,
+                config=job.config,
+                needs=job.needs,
+                queue=job.queue,
+                status=Status.QUEUED.value,
+                dispatched=False,
+                attempt=0,
+                rows_read=0,
+                rows_written=0,
+                outputs=[],
+            )
+        )
+    session.flush()
+    session.refresh(execution)
+    audit.record(
+        session,
+        actor=actor,
+        action="execution.start",
+        entity_type=ENTITY,
+        entity_id=execution.id,
+        after={
+            "workflowId": workflow_id,
+            "trigger": trigger,
+            "jobs": [job.job_id for job in planned],
+        },
+    )
+    return execution, ready_tasks(execution)
+
+
+def ready_tasks(execution: Execution) -> list[JobTask]:
+    """Mark every job run whose needs all succeeded as dispatched and return its task."""
+    if execution.status not in ACTIVE:
+        return []
+    succeeded = {job.job_id for job in execution.jobs if job.status == Status.SUCCEEDED}
+    tasks = []
+    for job in execution.jobs:
+        if job.status == Status.QUEUED and not job.dispatched and set(job.needs) <= succeeded:
+            job.dispatched = True
+            tasks.append(
+                JobTask(
+                    execution_id=execution.id,
+                    run_sequence=execution.seq,
+                    job_run_id=job.id,
+                    job_id=job.job_id,
+                    workflow_id=execution.workflow_id,
+                    workflow_name=execution.workflow_name,
+                    job=job.config,
+                )
+            )
+    return tasks
+
+
+def queue_of(execution: Execution, job_run_id: str) -> str:
+    return next(job.queue for job in execution.jobs if job.id == job_run_id)
+
+
+def record_event(
+    session: Session, event: dict[str, Any], consumers: Iterable[EventConsumer] = ()
+) -> tuple[Execution | None, list[JobTask]]:
+    """Apply one run event; returns the execution and the tasks that became ready.
+
+    Idempotent: an event already recorded (same eventId) changes nothing."""
+    facet = run_facet(event, "flowforge_run")
+    execution_id, event_id = facet.get("executionId"), facet.get("eventId")
+    if not execution_id or not event_id:
+        return None, []
+    execution = session.scalar(
+        select(Execution).where(Execution.id == execution_id).with_for_update()
+    )
+    if execution is None:
+        return None, []
+    if session.scalar(select(RunEvent.id).where(RunEvent.event_id == event_id)):
+        return execution, []
+    job_run_id = event.get("run", {}).get("runId")
+    session.add(
+        RunEvent(
+            event_id=event_id,
+            execution_id=execution_id,
+            job_run_id=job_run_id,
+            event_type=event.get("eventType", "?"),
+            received_at=utcnow(),
+            payload=event,
+        )
+    )
+    try:
+        session.flush()
+    except IntegrityError:  # recorded concurrently by a redelivered message
+        session.rollback()
+        return None, []
+    job = next((j for j in execution.jobs if j.id == job_run_id), None)
+    if job is None:
+        return execution, []
+    _apply(execution, job, event, facet)
+    if event.get("eventType") == "COMPLETE":
+        for consumer in consumers:
+            consumer(session, event)
+    _finish_if_done(execution)
+    session.flush()
+    return execution, ready_tasks(execution)
+
+
+def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict) -> None:
+    kind = event.get("eventType")
+    attempt = int(facet.get("attempt") or 1)
+    if attempt < job.attempt:
+        return  # a late event of an earlier attempt
+    if kind == "START":
+        if move(job, JOB_MOVES, Status.RUNNING):
+            job.attempt = attempt
+            job.started_at = job.started_at or utcnow()
+            if move(execution, EXECUTION_MOVES, Status.RUNNING):
+                execution.started_at = utcnow()
+    elif kind == "RUNNING":
+        progress = run_facet(event, "flowforge_progress")
+        if job.status == Status.RUNNING and attempt == job.attempt:
+            job.rows_read = int(progress.get("rowsRead", job.rows_read))
+            job.rows_written = int(progress.get("rowsWritten", job.rows_written))
+    elif kind == "COMPLETE":
+        if move(job, JOB_MOVES, Status.SUCCEEDED):
+            result = run_facet(event, "flowforge_result")
+            job.attempt = max(job.attempt, attempt)
+            job.finished_at = utcnow()
+            job.started_at = job.started_at or job.finished_at
+            job.rows_read = int(result.get("rowsRead", job.rows_read))
+            job.rows_written = int(result.get("rowsWritten", job.rows_written))
+            job.outputs = [
+                {"table": out["table"], "layer": out["layer"], "version": out["version"]}
+                for out in output_datasets(event)
+            ]
+            if result.get("quarantined"):
+                job.outputs = [*job.outputs, {"quarantinedRows": result["quarantined"]}]
+    elif kind == "FAIL":
+        if move(job, JOB_MOVES, Status.FAILED):
+            error = run_facet(event, "flowforge_error")
+            job.finished_at = utcnow()
+            job.error = {
+                "message": error.get("message", "the job failed"),
+                "detail": error.get("detail"),
+            }
+            _skip_downstream(execution, job.job_id)
+    elif kind == "ABORT":
+        if move(job, JOB_MOVES, Status.CANCELLED):
+            job.finished_at = utcnow()
+
+
+def _skip_downstream(execution: Execution, failed_job_id: str) -> None:
+    blocked = {failed_job_id}
+    changed = True
+    while changed:
+        changed = False
+        for job in execution.jobs:
+            if job.job_id not in blocked and blocked & set(job.needs):
+                blocked.add(job.job_id)
+                changed = True
+                if move(job, JOB_MOVES, Status.SKIPPED):
+                    job.finished_at = utcnow()
+                    job.error = {
+                        "message": "skipped: a job it needs did not succeed",
+                        "detail": None,
+                    }
+
+
+def _finish_if_done(execution: Execution) -> None:
+    if any(job.status not in TERMINAL for job in execution.jobs):
+        return
+    statuses = {job.status for job in execution.jobs}
+    if execution.status == Status.CANCELLED:
+        outcome = Status.CANCELLED
+    elif statuses & {Status.FAILED, Status.SKIPPED}:
+        outcome = Status.FAILED
+    elif Status.CANCELLED in statuses:
+        outcome = Status.CANCELLED
+    else:
+        outcome = Status.SUCCEEDED
+    if move(execution, EXECUTION_MOVES, outcome) or execution.finished_at is None:
+        execution.finished_at = utcnow()
+        if outcome == Status.FAILED:
+            failed = [job.name for job in execution.jobs if job.status == Status.FAILED]
+            execution.error = f"job(s) failed: {', '.join(failed)}" if failed else None
+
+
+def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
+    """Cancel: queued jobs at once, running ones at their next batch. Returns task ids to revoke."""
+    if execution.status not in ACTIVE:
+        raise Conflict(f"execution {execution.id} already ended ({execution.status})")
+    move(execution, EXECUTION_MOVES, Status.CANCELLED)
+    revoke = []
+    for job in execution.jobs:
+        if job.status == Status.QUEUED:
+            if job.task_id:
+                revoke.append(job.task_id)
+            move(job, JOB_MOVES, Status.CANCELLED)
+            job.finished_at = utcnow()
+    if all(job.status in TERMINAL for job in execution.jobs):
+        execution.finished_at = utcnow()
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="execution.cancel",
+        entity_type=ENTITY,
+        entity_id=execution.id,
+        before={"status": "active"},
+        after={"status": execution.status},
+    )
+    return revoke
+
+
+def events_after(session: Session, *, execution_id: str, after_id: int) -> list[RunEvent]:
+    return list(
+        session.scalars(
+            select(RunEvent)
+            .where(RunEvent.execution_id == execution_id, RunEvent.id > after_id)
+            .order_by(RunEvent.id)
+        )
+    )

@@ -1,0 +1,62 @@
+"""A gold-analytics job, end to end: read the input tables, build the silver or gold table,
+describe what was read and written. A plain function of a :class:`JobContext`, testable
+without a broker."""
+
+from __future__ import annotations
+
+from flowforge_shared.contracts.jobs import JobConfig, MultiTableSource, TransformationConfig
+from flowforge_shared.lake import output_dataset
+from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
+from flowforge_transform.gold import build_gold
+from flowforge_transform.inputs import find_table, read_union
+from flowforge_transform.silver import build_silver
+
+
+def run_transform_job(context: JobContext) -> JobOutcome:
+    task, lake = context.task, context.lake
+    job = JobConfig.model_validate(task.job)
+    if not isinstance(job.source_config, MultiTableSource):
+        raise ValueError(f"job {job.name}: a gold-analytics job reads a multi-table source")
+    rows = read_union(lake, job.source_config.tables)
+    context.progress(rows.num_rows, 0)
+    if context.should_stop():
+        raise Cancelled("the execution was cancelled")
+    steps = job.transformation_config or TransformationConfig()
+    destination = job.destination_config
+    if destination.silver_config is not None:
+        layer, table = "silver", destination.silver_config.table_name
+        result = build_silver(
+            lake,
+            rows,
+            destination.silver_config,
+            steps.derived_columns,
+            steps.filters,
+            app_id=task.app_id,
+            run_sequence=task.run_sequence,
+            execution_id=task.execution_id,
+        )
+    elif destination.gold_config is not None:
+        layer, table = "gold", destination.gold_config.table_name
+        result = build_gold(
+            lake,
+            rows,
+            steps,
+            destination.gold_config,
+            app_id=task.app_id,
+            run_sequence=task.run_sequence,
+            execution_id=task.execution_id,
+        )
+    else:
+        raise ValueError(f"job {job.name}: a gold-analytics job writes silverConfig or goldConfig")
+    context.progress(rows.num_rows, result.rows_written)
+    inputs = []
+    for name in job.input_tables:
+        input_layer, _ = find_table(lake, name)
+        inputs.append(output_dataset(lake, input_layer, name))
+    return JobOutcome(
+        rows_read=rows.num_rows,
+        rows_written=result.rows_written,
+        inputs=inputs,
+        outputs=[output_dataset(lake, layer, table, result.row_count)],
+        skipped_as_already_committed=result.skipped_as_already_committed,
+    )

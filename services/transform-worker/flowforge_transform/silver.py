@@ -1,0 +1,429 @@
+"""Silver tables: the cleaned, deduplicated, keyed copy of bronze data.
+
+:func:`build_silver` runs these steps, in this order:
+
+1. derived columns, then filters (the expression sandbox). They see the whole input, audit
+   columns included, and a filter may use a derived column.
+2. rows with a null in any ``primaryKey`` column are rejected and counted in
+   ``SilverResult.rejected_rows`` (a key that is unknown cannot be merged or given a surrogate
+   key, and SQL's NULL = NULL would insert it again on every run).
+3. rows are put in ingestion order: ``_ingested_at``, then ``_source_row``, then input position
+   (a missing or null value sorts first, as the oldest).
+4. with ``dedupe``: one row per key, the latest wins — the greatest ``deltaColumn`` (null is
+   the oldest; ties go to the later ingested row) or, without a ``deltaColumn``, the last row
+   in ingestion order. The result stays in ingestion order. Without a ``primaryKey`` there
+   is nothing to dedupe on and every row is kept.
+5. bronze's load bookkeeping (``_execution_id``, ``_job_id``, ``_source_row``) is dropped:
+   it describes the bronze run, and the silver commit records its own ``execution_id``.
+   ``_ingested_at`` and ``_source`` stay, so each silver row says which load it came from.
+   No wall-clock column is added: the same input always gives the same rows.
+6. ``surrogateKey``: an int64 assigned once per natural key. Keys already in the silver table
+   keep their number; new keys get high-water + 1, + 2, ... in the order the key first
+   appears in ingestion order. The high-water mark is also recorded in each commit
+   (``flowforge.surrogate_key_high_water``), so an overwrite that drops a key never lets its
+   number be given to another key. Limit: a key dropped by an overwrite and seen again later
+   gets a new number (the silver table is the only record of the mapping).
+7. the write, by ``mergeStrategy``: ``merge`` upserts on the key (a table column missing
+   from the input keeps its stored value on update; an empty input makes no commit, as
+   delta-rs writes nothing), ``overwrite`` replaces the rows in one commit, ``append`` adds
+   them; the first write creates the table. New columns are added to the table; a column
+   cannot change type (a widening, e.g. int32 into int64, is cast to the table's type).
+
+Retry safety: every write carries ``commit_properties(app_id, run_sequence, ...)`` and is
+skipped when the table already holds a commit of that app id at or past ``run_sequence``.
+A concurrent commit (``CommitFailedError``) reloads the table and redoes steps 6-7; after
+:data:`MAX_ATTEMPTS` the error propagates as transient (the run may be retried as a whole).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
+from flowforge_shared.lake import Lake, commit_properties
+from flowforge_transform.inputs import TransformError
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+HIGH_WATER_KEY = "flowforge.surrogate_key_high_water"
+DROPPED_AUDIT_COLUMNS = ("_execution_id", "_job_id", "_source_row")
+INGESTION_ORDER = ("_ingested_at", "_source_row")
+_POSITION = "__flowforge_position"
+_RANK = "__flowforge_rank"
+_HISTORY_SCANNED = 50  # commits searched for the last recorded high-water mark
+
+
+@dataclass(frozen=True)
+class SilverResult:
+    rows_written: int
+    """Rows inserted or updated (merge), or written (overwrite, append); 0 when skipped."""
+    version: int | None
+    """The table version after the build (None: nothing was ever written)."""
+    skipped_as_already_committed: bool
+    row_count: int
+    """Rows in the table after the build."""
+    rejected_rows: int = 0
+    """Input rows dropped because a primaryKey column was null."""
+
+
+def build_silver(
+    lake: Lake,
+    input: pa.Table,
+    config: SilverConfig,
+    derived: Sequence[DerivedColumn] | None,
+    filters: Sequence[str] | None,
+    *,
+    app_id: str,
+    run_sequence: int,
+    execution_id: str,
+) -> SilverResult:
+    """Build (or update) the silver table ``config.table_name`` from ``input``."""
+    keys = primary_key_columns(config)
+    rows = apply_expressions(input, derived, filters)
+    _require_columns(rows, keys, "primaryKey", config.table_name)
+    if config.dedupe and config.delta_column:
+        _require_columns(rows, [config.delta_column], "deltaColumn", config.table_name)
+
+    rows, rejected = drop_null_keys(rows, keys)
+    rows = in_ingestion_order(rows)
+    if keys and config.dedupe:
+        rows = latest_per_key(rows, keys, config.delta_column)
+    elif keys and config.merge_strategy == "merge":
+        _refuse_duplicate_keys(rows, keys, config.table_name)
+    rows = rows.drop_columns([c for c in DROPPED_AUDIT_COLUMNS if c in rows.column_names])
+
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        target = lake.load("silver", config.table_name)
+        if already_committed(target, app_id, run_sequence):
+            assert target is not None
+            return SilverResult(0, target.version(), True, target.count(), rejected)
+        try:
+            return _attempt(
+                lake, target, rows, config, keys, rejected, app_id, run_sequence, execution_id
+            )
+        except _Conflict as conflict:
+            if attempt == MAX_ATTEMPTS:
+                raise conflict.error from None
+            log.info(
+                "silver table %s changed while writing (attempt %d): reloading and retrying",
+                config.table_name,
+                attempt,
+            )
+            time.sleep(random.uniform(0.01, 0.05) * attempt)  # desynchronise the writers
+    raise AssertionError("unreachable")
+
+
+def already_committed(target: DeltaTable | None, app_id: str, run_sequence: int) -> bool:
+    """Whether ``target`` holds a commit of ``app_id`` at or past ``run_sequence``.
+
+    The same test as ``Lake.committed_version``, made on the snapshot about to be written,
+    so a commit landing in between shows up as a conflict instead of slipping past.
+    """
+    if target is None:
+        return False
+    committed = target.transaction_version(app_id)
+    return committed is not None and committed >= run_sequence
+
+
+class _Conflict(Exception):
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _attempt(
+    lake: Lake,
+    target: DeltaTable | None,
+    rows: pa.Table,
+    config: SilverConfig,
+    keys: list[str],
+    rejected: int,
+    app_id: str,
+    run_sequence: int,
+    execution_id: str,
+) -> SilverResult:
+    metadata = {"execution_id": execution_id}
+    if config.surrogate_key:
+        rows, high_water = assign_surrogate_keys(rows, target, keys, config.surrogate_key)
+        metadata[HIGH_WATER_KEY] = str(high_water)
+    rows = rows.drop_columns([_POSITION])
+    if target is not None:
+        rows = conform_to_table(rows, target, config.table_name)
+    properties = commit_properties(app_id, run_sequence, **metadata)
+
+    if target is None:
+        try:
+            write_deltalake(
+                lake.uri("silver", config.table_name),
+                rows,
+                mode="error",
+                commit_properties=properties,
+                storage_options=lake.storage_options or None,
+            )
+        except DeltaError as error:
+            # Another writer created the table first: redo the build against its table.
+            if lake.load("silver", config.table_name) is not None:
+                raise _Conflict(error) from error
+            raise
+        created = lake.load("silver", config.table_name)
+        assert created is not None
+        return SilverResult(rows.num_rows, created.version(), False, created.count(), rejected)
+
+    try:
+        if config.merge_strategy == "merge":
+            predicate = " AND ".join(
+                f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys
+            )
+            metrics = (
+                target.merge(
+                    rows,
+                    predicate=predicate,
+                    source_alias="source",
+                    target_alias="target",
+                    merge_schema=True,
+                    commit_properties=properties,
+                )
+                .when_matched_update_all()
+                .when_not_matched_insert_all()
+                .execute()
+            )
+            written = metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
+        else:
+            write_deltalake(
+                target,
+                rows,
+                mode=config.merge_strategy,
+                schema_mode="merge",
+                commit_properties=properties,
+            )
+            written = rows.num_rows
+    except CommitFailedError as error:
+        raise _Conflict(error) from error
+    return SilverResult(written, target.version(), False, target.count(), rejected)
+
+
+def primary_key_columns(config: SilverConfig) -> list[str]:
+    key = config.primary_key
+    if key is None:
+        return []
+    return [key] if isinstance(key, str) else list(key)
+
+
+def apply_expressions(
+    table: pa.Table, derived: Sequence[DerivedColumn] | None, filters: Sequence[str] | None
+) -> pa.Table:
+    """Derived columns, then filters, through the expression sandbox."""
+    if not derived and not filters:
+        return table
+    # Imported here: the sandbox loads sqlglot and DuckDB, which plain builds do not need.
+    from flowforge_transform.expressions import add_derived_columns, apply_filters
+
+    if derived:
+        table = add_derived_columns(table, [(column.name, column.expression) for column in derived])
+    if filters:
+        table = apply_filters(table, list(filters))
+    return table
+
+
+def drop_null_keys(table: pa.Table, keys: Sequence[str]) -> tuple[pa.Table, int]:
+    """The rows whose key columns are all set, and how many rows were dropped."""
+    if not keys:
+        return table, 0
+    valid = pc.is_valid(table.column(keys[0]))
+    for key in keys[1:]:
+        valid = pc.and_(valid, pc.is_valid(table.column(key)))
+    kept = table.filter(valid)
+    return kept, table.num_rows - kept.num_rows
+
+
+def in_ingestion_order(table: pa.Table) -> pa.Table:
+    """The rows sorted by ingestion (stable), with a ``_POSITION`` column 0, 1, 2, ..."""
+    table = table.append_column(_POSITION, pa.array(range(table.num_rows), pa.int64()))
+    sort_keys = [(c, "ascending", "at_start") for c in INGESTION_ORDER if c in table.column_names]
+    if sort_keys:
+        order = pc.sort_indices(table, sort_keys=[*sort_keys, (_POSITION, "ascending", "at_start")])
+        table = table.take(order)
+    return table.set_column(
+        table.column_names.index(_POSITION),
+        _POSITION,
+        pa.array(range(table.num_rows), pa.int64()),
+    )
+
+
+def latest_per_key(table: pa.Table, keys: Sequence[str], delta_column: str | None) -> pa.Table:
+    """One row per key, the latest winning; ``table`` comes from :func:`in_ingestion_order`."""
+    if delta_column:
+        order = pc.sort_indices(
+            table,
+            sort_keys=[(delta_column, "ascending", "at_start"), (_POSITION, "ascending")],
+        )
+        table = table.take(order)
+    ranked = table.append_column(_RANK, pa.array(range(table.num_rows), pa.int64()))
+    winners = ranked.group_by(list(keys), use_threads=False).aggregate([(_RANK, "max")])
+    latest = ranked.take(winners.column(f"{_RANK}_max")).drop_columns([_RANK])
+    return latest.take(pc.sort_indices(latest, sort_keys=[(_POSITION, "ascending")]))
+
+
+def _refuse_duplicate_keys(table: pa.Table, keys: Sequence[str], table_name: str) -> None:
+    counts = table.group_by(list(keys), use_threads=False).aggregate([(_POSITION, "count")])
+    repeated = counts.filter(pc.greater(counts.column(f"{_POSITION}_count"), 1))
+    if repeated.num_rows:
+        example = {key: repeated.column(key)[0].as_py() for key in keys}
+        raise TransformError(
+            f"silver table {table_name!r}: {repeated.num_rows} primaryKey value(s) occur more "
+            f"than once in the input (for example {example}) and dedupe is off; a merge needs "
+            "one row per key: turn dedupe on or choose a key that is unique"
+        )
+
+
+def assign_surrogate_keys(
+    rows: pa.Table, target: DeltaTable | None, keys: Sequence[str], column: str
+) -> tuple[pa.Table, int]:
+    """``rows`` with ``column`` (int64, first) filled in, and the new high-water mark.
+
+    ``rows`` comes from :func:`in_ingestion_order`; an input column named ``column`` is
+    replaced, since the number belongs to silver, not to the source.
+    """
+    keys = list(keys)
+    if column in rows.column_names:
+        rows = rows.drop_columns([column])
+    first_seen = rows.select([*keys, _POSITION]).group_by(keys, use_threads=False)
+    distinct = first_seen.aggregate([(_POSITION, "min")])
+    distinct = distinct.take(
+        pc.sort_indices(distinct, sort_keys=[(f"{_POSITION}_min", "ascending")])
+    )
+    known, high_water = _known_surrogate_keys(target, rows.select(keys).schema, column)
+    if known is None:
+        existing = pa.nulls(distinct.num_rows, pa.int64())
+    else:
+        # A join does not keep row order; the first-seen position puts it back.
+        distinct = distinct.join(known, keys, join_type="left outer", use_threads=False)
+        distinct = distinct.take(
+            pc.sort_indices(distinct, sort_keys=[(f"{_POSITION}_min", "ascending")])
+        )
+        existing = distinct.column(column)
+    missing = pc.is_null(existing)
+    numbers = pc.add(pc.cumulative_sum(pc.cast(missing, pa.int64())), high_water)
+    assigned = pc.if_else(missing, numbers, existing)
+    new_count = pc.sum(pc.cast(missing, pa.int64())).as_py() or 0
+    mapping = distinct.select(keys).append_column(column, assigned)
+
+    # Only keys and positions go through the join (it cannot carry every column type, nested
+    # ones included); ``rows`` is sorted by position, so the looked-up numbers line up.
+    looked_up = rows.select([*keys, _POSITION]).join(
+        mapping, keys, join_type="left outer", use_threads=False
+    )
+    looked_up = looked_up.take(pc.sort_indices(looked_up, sort_keys=[(_POSITION, "ascending")]))
+    return rows.add_column(0, column, looked_up.column(column)), high_water + new_count
+
+
+def _known_surrogate_keys(
+    target: DeltaTable | None, key_schema: pa.Schema, column: str
+) -> tuple[pa.Table | None, int]:
+    """The silver table's (key..., surrogate) pairs, one per key, and its high-water mark."""
+    if target is None:
+        return None, 0
+    recorded = _recorded_high_water(target)
+    stored = pa.schema(target.schema().to_arrow())
+    keys = key_schema.names
+    if column not in stored.names or any(key not in stored.names for key in keys):
+        return None, recorded
+    pairs = target.to_pyarrow_table(columns=[*keys, column])
+    valid = pc.is_valid(pairs.column(column))
+    for key in keys:
+        valid = pc.and_(valid, pc.is_valid(pairs.column(key)))
+    pairs = pairs.filter(valid)
+    if pairs.num_rows == 0:
+        return None, recorded
+    pairs = pairs.group_by(keys, use_threads=False).aggregate([(column, "min")])
+    columns = []
+    for field in key_schema:
+        stored_key = pairs.column(field.name)
+        if stored_key.type != field.type:
+            try:
+                stored_key = stored_key.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                raise TransformError(
+                    f"primaryKey column {field.name!r} is {stored_key.type} in the silver "
+                    f"table but {field.type} in the input; a key cannot change type"
+                ) from None
+        columns.append(stored_key)
+    columns.append(pc.cast(pairs.column(f"{column}_min"), pa.int64()))
+    known = pa.Table.from_arrays(columns, names=[*keys, column])
+    highest = pc.max(known.column(column)).as_py() or 0
+    return known, max(recorded, highest)
+
+
+def _recorded_high_water(target: DeltaTable) -> int:
+    # Maintenance commits (optimize, vacuum) carry no mark: look back past a few of them.
+    for commit in target.history(limit=_HISTORY_SCANNED):
+        value = commit.get(HIGH_WATER_KEY)
+        if value is not None:
+            return int(value)
+    return 0
+
+
+def conform_to_table(rows: pa.Table, target: DeltaTable, table_name: str) -> pa.Table:
+    """``rows`` with each column the table already has cast to the table's type.
+
+    Only a widening cast is made (the type both meet at is the table's); anything else is
+    a TransformError naming the column, rather than a cast error from deep in the writer.
+    """
+    stored = pa.schema(target.schema().to_arrow())
+    for index, name in enumerate(rows.column_names):
+        if name not in stored.names:
+            continue
+        want, have = stored.field(name).type, rows.schema.field(index).type
+        if want == have or (pa.types.is_string(want) and pa.types.is_large_string(have)):
+            continue
+        try:
+            met = (
+                pa.unify_schemas(
+                    [pa.schema([pa.field(name, want)]), pa.schema([pa.field(name, have)])],
+                    promote_options="permissive",
+                )
+                .field(name)
+                .type
+            )
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            met = None
+        if met != want:
+            raise TransformError(
+                f"silver table {table_name!r}: column {name!r} is {have} in the input but "
+                f"{want} in the table; a silver column cannot change type: cast it back with "
+                "a derived column, or write to a new table"
+            )
+        try:
+            rows = rows.set_column(index, name, rows.column(index).cast(want))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+            raise TransformError(
+                f"silver table {table_name!r}: column {name!r} does not fit the table's type "
+                f"{want}: {error}"
+            ) from None
+    return rows
+
+
+def quote_identifier(name: str) -> str:
+    """A column name as a quoted SQL identifier (DataFusion and DuckDB share the rule)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _require_columns(
+    table: pa.Table, columns: Sequence[str], setting: str, table_name: str
+) -> None:
+    missing = [column for column in columns if column not in table.column_names]
+    if missing:
+        raise TransformError(
+            f"silver table {table_name!r}: {setting} column(s) {', '.join(missing)} not in the "
+            f"input; its columns are {', '.join(table.column_names)}"
+        )

@@ -1,0 +1,34 @@
+"""What travels in a job task message: ids and the job's snapshot, never ORM objects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+INGEST_QUEUE = "ingest"
+TRANSFORM_QUEUE = "transform"
+EVENTS_QUEUE = "events"
+
+RUN_INGEST_JOB = "flowforge.ingest.run_job"
+RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
+RECORD_EVENT = "flowforge.orchestrator.record_event"
+
+
+class JobTask(BaseModel):
+    """The message a worker receives for one job run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    execution_id: str
+    run_sequence: int
+    job_run_id: str
+    job_id: str
+    workflow_id: str
+    workflow_name: str
+    job: dict[str, Any]  # the job configuration snapshot, wire form
+
+    @property
+    def app_id(self) -> str:
+        """The Delta application-transaction id of this job's writes."""
+        return f"flowforge-job-{self.job_id}"

@@ -1,0 +1,207 @@
+"""Running one job run on a worker: the plain function every job task wraps.
+
+    execute_job(context, runner) -> Outcome
+
+It reports START, progress, and COMPLETE / FAIL / ABORT as OpenLineage run events through an
+:class:`EventSink`, classifies errors (transient errors are retried with exponential backoff
+and jitter, up to a limit; everything else fails at once with a message for the user and the
+technical detail apart) and honours cancellation between batches. The same code runs in a
+Celery worker and, in the embedded default, in a thread of the API process.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from flowforge_shared.contracts.events import Dataset, run_event
+from flowforge_shared.contracts.tasks import JobTask
+from flowforge_shared.errors import PermanentError, TaskError, TransientError
+from flowforge_shared.lake import Lake
+from flowforge_shared.settings import Settings
+
+log = logging.getLogger("flowforge.worker")
+
+
+class EventSink(Protocol):
+    def emit(self, event: dict[str, Any]) -> None: ...
+
+
+class CancelFlags(Protocol):
+    def is_cancelled(self, execution_id: str) -> bool: ...
+
+    def cancel(self, execution_id: str) -> None: ...
+
+
+class LocalCancelFlags:
+    """Cancellation flags of the embedded default (one process)."""
+
+    def __init__(self) -> None:
+        self._cancelled: set[str] = set()
+
+    def is_cancelled(self, execution_id: str) -> bool:
+        return execution_id in self._cancelled
+
+    def cancel(self, execution_id: str) -> None:
+        self._cancelled.add(execution_id)
+
+
+class RedisCancelFlags:
+    """Cancellation flags shared by every worker, kept a day in Redis."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+    def is_cancelled(self, execution_id: str) -> bool:
+        return bool(self._redis.exists(f"flowforge:cancel:{execution_id}"))
+
+    def cancel(self, execution_id: str) -> None:
+        self._redis.set(f"flowforge:cancel:{execution_id}", "1", ex=86_400)
+
+
+class Cancelled(PermanentError):
+    """The execution was cancelled; the job stopped before committing."""
+
+
+@dataclass
+class JobOutcome:
+    rows_read: int = 0
+    rows_written: int = 0
+    inputs: list[Dataset] = field(default_factory=list)
+    outputs: list[Dataset] = field(default_factory=list)
+    quarantined: int = 0
+    skipped_as_already_committed: bool = False
+
+
+@dataclass
+class JobContext:
+    task: JobTask
+    attempt: int
+    settings: Settings
+    lake: Lake
+    sink: EventSink
+    cancel_flags: CancelFlags
+    _batch: int = 0
+
+    def should_stop(self) -> bool:
+        return self.cancel_flags.is_cancelled(self.task.execution_id)
+
+    def progress(self, rows_read: int, rows_written: int) -> None:
+        """A batch went through: report the running totals."""
+        self._batch += 1
+        self.emit(
+            "RUNNING",
+            facets={
+                "flowforge_progress": {
+                    "rowsRead": rows_read,
+                    "rowsWritten": rows_written,
+                    "batch": self._batch,
+                }
+            },
+        )
+
+    def emit(self, event_type, **kwargs) -> None:
+        task = self.task
+        self.sink.emit(
+            run_event(
+                event_type,
+                job_run_id=task.job_run_id,
+                execution_id=task.execution_id,
+                workflow_id=task.workflow_id,
+                workflow_name=task.workflow_name,
+                job_id=task.job_id,
+                job_name=task.job.get("name", task.job_id),
+                attempt=self.attempt,
+                **kwargs,
+            )
+        )
+
+
+Runner = Callable[[JobContext], JobOutcome]
+Outcome = Literal["succeeded", "failed", "cancelled", "retry"]
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff with full jitter in its upper half: attempt 1 -> base/2..base."""
+    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def classify(error: BaseException) -> TaskError:
+    """Our own errors as they are; the rest sorted into transient (network, storage I/O) or
+    permanent (everything else), with the technical detail kept apart."""
+    if isinstance(error, TaskError):
+        return error
+    detail = "".join(traceback.format_exception_only(type(error), error)).strip()
+    terminal = getattr(error, "terminal", None)
+    if terminal is True or (terminal is None and isinstance(error, ValueError)):
+        return PermanentError(str(error), detail)
+    if (
+        terminal is False
+        or isinstance(error, ConnectionError | TimeoutError)
+        or _looks_transient(error)
+    ):
+        return TransientError(f"a temporary error interrupted the job: {error}", detail)
+    return PermanentError(f"the job failed unexpectedly: {type(error).__name__}: {error}", detail)
+
+
+def _looks_transient(error: BaseException) -> bool:
+    text = str(error).lower()
+    return any(
+        marker in text
+        for marker in ("connection reset", "timed out", "503", "502", "500 internal", "slow down")
+    )
+
+
+def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
+    """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
+    schedules the retry); otherwise the job's final outcome, already reported."""
+    context.emit("START")
+    try:
+        if context.should_stop():
+            raise Cancelled("the execution was cancelled before the job started")
+        outcome = runner(context)
+    except Cancelled:
+        context.emit("ABORT")
+        return "cancelled"
+    except Exception as raw:  # noqa: BLE001 - every failure is classified and reported
+        error = classify(raw)
+        log.warning(
+            "job %s attempt %s: %s", context.task.job_run_id, context.attempt, error.message
+        )
+        if error.retryable and not final_attempt:
+            return "retry"
+        message = error.message
+        if error.retryable:
+            message = f"{message} (gave up after {context.attempt} attempts)"
+        context.emit(
+            "FAIL",
+            facets={
+                "flowforge_error": {
+                    "message": message,
+                    "detail": error.detail,
+                    "retryable": error.retryable,
+                }
+            },
+        )
+        return "failed"
+    context.emit(
+        "COMPLETE",
+        inputs=outcome.inputs,
+        outputs=outcome.outputs,
+        facets={
+            "flowforge_result": {
+                "rowsRead": outcome.rows_read,
+                "rowsWritten": outcome.rows_written,
+                "quarantined": outcome.quarantined,
+                "skippedAsAlreadyCommitted": outcome.skipped_as_already_committed,
+            }
+        },
+    )
+    return "succeeded"
