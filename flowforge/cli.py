@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 import uvicorn
 
@@ -40,6 +42,93 @@ def service(
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     uvicorn.run(create_single_service_app(name, Settings()), host=host, port=port)
+
+
+@app.command()
+def worker(
+    queue: str = typer.Argument(..., help="ingest, transform or events (the orchestrator's)"),
+    concurrency: int = typer.Option(None, "--concurrency", "-c", help="Worker processes"),
+    loglevel: str = typer.Option("INFO", help="Celery log level"),
+) -> None:
+    """Run a Celery worker on one queue (needs FLOWFORGE_BROKER_URL)."""
+    from flowforge_shared.celery_app import configure
+    from flowforge_shared.telemetry import setup_tracing
+
+    modules = {
+        "ingest": "flowforge_ingest.tasks",
+        "transform": "flowforge_transform.tasks",
+        "events": "flowforge_orchestrator.tasks",
+    }
+    if queue not in modules:
+        _fail(f"unknown queue {queue!r}; choose one of {', '.join(modules)}")
+    settings = Settings()
+    if not settings.broker_url:
+        _fail("set FLOWFORGE_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
+    import importlib
+
+    celery = configure(settings)
+    setup_tracing(settings, service_name=f"flowforge-{queue}-worker")
+    importlib.import_module(modules[queue])
+    # The events queue is consumed in order by one process unless asked otherwise.
+    processes = concurrency or (1 if queue == "events" else 2)
+    celery.worker_main(
+        [
+            "worker",
+            "--queues",
+            queue,
+            "--concurrency",
+            str(processes),
+            "--pool",
+            "prefork",
+            "--loglevel",
+            loglevel,
+            "--hostname",
+            f"{queue}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@app.command()
+def run(
+    workflow: str = typer.Argument(..., help="Workflow id or name"),
+    wait: bool = typer.Option(False, "--wait", help="Follow progress until the run ends"),
+    job: list[str] = typer.Option(None, "--job", help="Run only this job id (repeatable)"),
+    url: str = typer.Option("http://127.0.0.1:8000", envvar="FLOWFORGE_URL", help="API address"),
+    token: str = typer.Option(None, envvar="FLOWFORGE_TOKEN", help="API token"),
+) -> None:
+    """Start a workflow run; with --wait show live progress and exit non-zero if it fails."""
+    import httpx
+    from rich.console import Console
+
+    from flowforge.run_client import RunFailed, follow, resolve_workflow, start_run
+
+    token = token or _token_from_data_dir()
+    if not token:
+        _fail("no token: pass --token, set FLOWFORGE_TOKEN, or run where the data dir holds one")
+    console = Console()
+    try:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as client:
+            found = resolve_workflow(client, workflow)
+            execution_id = start_run(client, found["id"], job)
+            console.print(f"started execution {execution_id} of workflow {found['name']!r}")
+            if not wait:
+                return
+            summary = follow(client, execution_id, console)
+    except RunFailed as error:
+        _fail(str(error))
+    except httpx.HTTPError as error:
+        _fail(f"cannot reach FlowForge at {url}: {error}")
+    if summary["status"] != "succeeded":
+        _fail(f"execution {execution_id} {summary['status']}: {summary.get('error') or ''}".strip())
+
+
+def _token_from_data_dir() -> str | None:
+    path = Settings().data_dir / "admin-token"
+    return path.read_text().strip() if path.exists() else None
 
 
 @db_app.command("upgrade")

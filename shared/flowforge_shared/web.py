@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -43,6 +44,8 @@ def create_service_app(
     setup_tracing(settings)
     database = database or Database(settings.resolved_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if "://" not in settings.landing_root:  # users drop files here before the first run
+        Path(settings.landing_root).mkdir(parents=True, exist_ok=True)
     if settings.should_auto_migrate:
         upgrade(database.url)
     generated = ensure_admin_token(

@@ -199,3 +199,31 @@ def test_job_of_another_workflow_is_404(editor, wf):
     other = editor.post("/api/workflows", json=workflow()).json()
     created = editor.post(jobs_url(wf), json=csv_job()).json()
     assert editor.get(f"{jobs_url(other)}/{created['id']}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ("read_csv('/etc/passwd')", "read_csv"),
+        ("(SELECT 1)", "subquer"),
+        ("getenv('HOME')", "getenv"),
+        ("CONCAT(first_name, ' ') ; DROP TABLE x", "refused"),
+        ("CONCAT(first_name,", "refused"),
+    ],
+)
+def test_refused_expression_is_422_naming_expression_and_reason(editor, wf, expression, reason):
+    job = template_job()
+    job["transformationConfig"]["derivedColumns"][1]["expression"] = expression
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert [d["field"] for d in detail] == ["transformationConfig.derivedColumns[1].expression"]
+    assert expression[:10] in detail[0]["msg"] and reason in detail[0]["msg"].lower()
+
+
+def test_refused_filter_is_422(editor, wf):
+    job = gold_job("silver_tx", "gold_tx")
+    job["transformationConfig"]["filters"] = ["amount > 0", "glob('*') IS NOT NULL"]
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "transformationConfig.filters[1]"

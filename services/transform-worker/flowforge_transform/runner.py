@@ -7,6 +7,7 @@ from __future__ import annotations
 from flowforge_shared.contracts.jobs import JobConfig, MultiTableSource, TransformationConfig
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
+from flowforge_shared.telemetry import tracer
 from flowforge_transform.gold import build_gold
 from flowforge_transform.inputs import find_table, read_union
 from flowforge_transform.silver import build_silver
@@ -17,37 +18,23 @@ def run_transform_job(context: JobContext) -> JobOutcome:
     job = JobConfig.model_validate(task.job)
     if not isinstance(job.source_config, MultiTableSource):
         raise ValueError(f"job {job.name}: a gold-analytics job reads a multi-table source")
-    rows = read_union(lake, job.source_config.tables)
+    with tracer.start_as_current_span(f"read {', '.join(job.source_config.tables)}") as span:
+        rows = read_union(lake, job.source_config.tables)
+        span.set_attribute("flowforge.rows", rows.num_rows)
     context.progress(rows.num_rows, 0)
     if context.should_stop():
         raise Cancelled("the execution was cancelled")
     steps = job.transformation_config or TransformationConfig()
     destination = job.destination_config
-    if destination.silver_config is not None:
-        layer, table = "silver", destination.silver_config.table_name
-        result = build_silver(
-            lake,
-            rows,
-            destination.silver_config,
-            steps.derived_columns,
-            steps.filters,
-            app_id=task.app_id,
-            run_sequence=task.run_sequence,
-            execution_id=task.execution_id,
-        )
-    elif destination.gold_config is not None:
-        layer, table = "gold", destination.gold_config.table_name
-        result = build_gold(
-            lake,
-            rows,
-            steps,
-            destination.gold_config,
-            app_id=task.app_id,
-            run_sequence=task.run_sequence,
-            execution_id=task.execution_id,
-        )
-    else:
+    if destination.silver_config is None and destination.gold_config is None:
         raise ValueError(f"job {job.name}: a gold-analytics job writes silverConfig or goldConfig")
+    table = (destination.silver_config or destination.gold_config).table_name
+    with tracer.start_as_current_span(f"write {table}") as span:
+        layer, result = _build(context, job, rows, steps)
+        span.set_attribute("flowforge.rows", result.rows_written)
+        span.set_attribute(
+            "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
+        )
     context.progress(rows.num_rows, result.rows_written)
     inputs = []
     for name in job.input_tables:
@@ -59,4 +46,29 @@ def run_transform_job(context: JobContext) -> JobOutcome:
         inputs=inputs,
         outputs=[output_dataset(lake, layer, table, result.row_count)],
         skipped_as_already_committed=result.skipped_as_already_committed,
+    )
+
+
+def _build(context: JobContext, job: JobConfig, rows, steps: TransformationConfig):
+    task, lake = context.task, context.lake
+    destination = job.destination_config
+    if destination.silver_config is not None:
+        return "silver", build_silver(
+            lake,
+            rows,
+            destination.silver_config,
+            steps.derived_columns,
+            steps.filters,
+            app_id=task.app_id,
+            run_sequence=task.run_sequence,
+            execution_id=task.execution_id,
+        )
+    return "gold", build_gold(
+        lake,
+        rows,
+        steps,
+        destination.gold_config,
+        app_id=task.app_id,
+        run_sequence=task.run_sequence,
+        execution_id=task.execution_id,
     )

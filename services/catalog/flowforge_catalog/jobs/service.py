@@ -19,6 +19,7 @@ from flowforge_shared import audit, dag
 from flowforge_shared.contracts.jobs import JobConfig, combination_errors
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
+from flowforge_transform.expressions import ExpressionError, check_expression
 
 ENTITY = "job"
 
@@ -197,7 +198,7 @@ def copy_jobs(session: Session, *, source, target, actor: str) -> list[Job]:
 def _validate_in_workflow(
     session: Session, *, workflow_id: str, job_id: str | None, config: JobConfig
 ) -> None:
-    errors = list(combination_errors(config))
+    errors = list(combination_errors(config)) + expression_errors(config)
     siblings = {
         job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id
     }
@@ -218,6 +219,28 @@ def _validate_in_workflow(
             errors.append((("dependsOn",), f"this job would close a dependency cycle: {loop}"))
     if errors:
         raise Unprocessable(errors)
+
+
+def expression_errors(config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Derived columns and filters are checked against the sandbox's allowlist on save, so a
+    refused expression never reaches a run."""
+    transformation = config.transformation_config
+    if transformation is None:
+        return []
+    path = ("transformationConfig",)
+    checks = [
+        (path + ("derivedColumns", index, "expression"), derived.expression)
+        for index, derived in enumerate(transformation.derived_columns or [])
+    ] + [
+        (path + ("filters", index), text) for index, text in enumerate(transformation.filters or [])
+    ]
+    errors = []
+    for field_path, expression in checks:
+        try:
+            check_expression(expression)
+        except ExpressionError as error:
+            errors.append((field_path, str(error)))
+    return errors
 
 
 def _next_position(session: Session, workflow_id: str) -> int:

@@ -1,0 +1,585 @@
+"""Writing a stream of record batches into a bronze Delta table.
+
+This module owns :func:`write_bronze` and :func:`write_quarantine`, the audit columns and
+the schema-drift rules of bronze tables.
+
+One call, one commit
+    The batches are streamed into ``deltalake.write_deltalake`` (a RecordBatchReader over a
+    generator, never a materialised table) and land in a single atomic commit. A source
+    error, a schema problem or a cancellation before the commit leaves the table unchanged
+    (at most orphan Parquet files that readers ignore and VACUUM removes).
+
+Idempotency
+    Every commit carries the application transaction ``(app_id, run_sequence)``. Before
+    writing, the table's snapshot is asked for the app id's last committed sequence; at or
+    beyond ``run_sequence`` nothing is written and the earlier commit is reported. The write
+    is made against that same snapshot, so a duplicate delivery racing us is refused by
+    delta-rs's conflict check (it compares application transactions) and reported the same
+    way rather than appending the rows twice.
+
+Audit columns (when an :class:`AuditContext` is given)
+    ``_ingested_at`` (timestamp, UTC; one value per call), ``_execution_id``, ``_job_id``,
+    ``_source`` (the file path as configured, or ``db.table``) and ``_source_row`` (the
+    source's row number when the batches carry a ``_source_row`` column, else the 1-based
+    position of the row in the stream).
+
+Schema drift (append to an existing table)
+    A new source column is added to the table; a table column missing from the source is
+    written as nulls; a type that differs is cast when that is lossless or a well-known
+    widening (a narrower integer to a wider one or to float64, float32 to float64, a
+    decimal to a wider decimal, an integer to a decimal that holds it, any number, boolean,
+    date or timestamp to a string column, a timestamp of another unit or zone to the
+    table's timestamp); anything else fails *before* writing with :class:`SchemaDriftError`
+    naming the column and both types. ``overwrite`` replaces the data and the schema.
+
+Throughput
+    The source is pulled on a helper thread through a queue of two batches, so CSV parsing
+    and conversion (pyarrow, GIL released) overlap Parquet encoding (delta-rs). Parquet
+    files use dictionary encoding for string columns only: for numbers and timestamps it
+    rarely pays and it doubled the encoding time in our measurements.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, Protocol, TypeVar
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_deltalake
+from deltalake.exceptions import CommitFailedError, DeltaError
+
+from flowforge_ingest.errors import Cancelled, ConcurrentWriteError, SchemaDriftError
+from flowforge_shared.lake import Lake, commit_properties
+
+SOURCE_ROW_COLUMN = "_source_row"
+INGESTED_AT_COLUMN = "_ingested_at"
+EXECUTION_ID_COLUMN = "_execution_id"
+JOB_ID_COLUMN = "_job_id"
+SOURCE_COLUMN = "_source"
+AUDIT_COLUMNS = (
+    INGESTED_AT_COLUMN,
+    EXECUTION_ID_COLUMN,
+    JOB_ID_COLUMN,
+    SOURCE_COLUMN,
+    SOURCE_ROW_COLUMN,
+)
+QUARANTINE_SUFFIX = "__quarantine"
+
+_UTC_MICROS = pa.timestamp("us", "UTC")
+_PREFETCH_DEPTH = 2
+_HISTORY_SEARCH = 200
+
+T = TypeVar("T")
+
+
+class BatchSource(Protocol):
+    """What write_bronze reads: a schema known up front and one pass of record batches.
+
+    A ``_source_row`` (int64) column, when present, is taken as the source's row numbers.
+    """
+
+    schema: pa.Schema
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]: ...
+
+
+class QuarantineRecord(Protocol):
+    source_row: int | None
+    raw_line: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who wrote the rows and from where; ``ingested_at`` defaults to the call's start."""
+
+    execution_id: str
+    job_id: str
+    source: str
+    ingested_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class BronzeResult:
+    """The outcome of one write.
+
+    ``rows_written`` and ``version`` describe the commit this call made or, when
+    ``skipped_as_already_committed``, the earlier commit of the same run (``version`` is
+    None if that commit is no longer in the recent history, or when nothing was written).
+    """
+
+    rows_written: int
+    version: int | None
+    skipped_as_already_committed: bool
+    schema: pa.Schema | None
+
+
+def quarantine_table_name(table: str) -> str:
+    return f"{table}{QUARANTINE_SUFFIX}"
+
+
+def write_bronze(
+    lake: Lake,
+    table: str,
+    batches: BatchSource,
+    *,
+    mode: Literal["append", "overwrite"] = "append",
+    audit: AuditContext | None,
+    app_id: str,
+    run_sequence: int,
+    on_batch: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> BronzeResult:
+    """Stream ``batches`` into bronze table ``table`` as one idempotent commit.
+
+    ``on_batch(rows)`` is called with each batch's row count once the writer has taken it;
+    ``should_stop()`` is asked before every batch and once more before the commit, and a
+    true answer raises :class:`Cancelled` with nothing committed. Both may be called from
+    a thread other than the caller's.
+    """
+    if mode not in ("append", "overwrite"):
+        raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+    snapshot = lake.load("bronze", table)
+    if snapshot is not None and _committed(snapshot, app_id, run_sequence):
+        return _earlier_commit(snapshot, app_id, run_sequence)
+
+    incoming = _incoming_schema(table, batches.schema, audit)
+    existing = _table_schema(snapshot) if snapshot is not None and mode == "append" else None
+    target, adds_columns = _plan_schema(table, existing, incoming)
+    stream = _Stream(batches, target, audit, on_batch, should_stop)
+    metadata = {"flowforge.run_sequence": str(run_sequence), "flowforge.layer": "bronze"}
+    if audit is not None:
+        metadata["flowforge.execution_id"] = audit.execution_id
+    try:
+        write_deltalake(
+            snapshot if snapshot is not None else lake.uri("bronze", table),
+            pa.RecordBatchReader.from_batches(target, stream),
+            mode=mode,
+            schema_mode="overwrite" if mode == "overwrite" else ("merge" if adds_columns else None),
+            storage_options=None if snapshot is not None else (lake.storage_options or None),
+            writer_properties=_writer_properties(target),
+            commit_properties=commit_properties(app_id, run_sequence, **metadata),
+        )
+    except Exception as error:  # noqa: BLE001 - every path re-raises or reports the earlier run
+        if stream.error is not None:
+            # The source or should_stop failed inside delta-rs's pull; give the caller that
+            # error, not delta-rs's wrapper around it.
+            raise stream.error from None
+        return _after_failed_commit(lake, table, app_id, run_sequence, error)
+    finally:
+        stream.close()
+    written = lake.load("bronze", table)
+    assert written is not None  # we just committed to it
+    return BronzeResult(
+        rows_written=stream.rows,
+        version=_commit_version(written, app_id, run_sequence),
+        skipped_as_already_committed=False,
+        schema=_table_schema(written),
+    )
+
+
+def write_quarantine(
+    lake: Lake,
+    table: str,
+    records: Sequence[QuarantineRecord],
+    *,
+    execution_id: str,
+    app_id: str,
+    run_sequence: int,
+) -> BronzeResult:
+    """Append ``records`` to bronze table ``<table>__quarantine``, idempotently.
+
+    Columns: raw_line, source_row, reason, execution_id, quarantined_at (UTC). With no
+    records nothing is written.
+    """
+    name = quarantine_table_name(table)
+    snapshot = lake.load("bronze", name)
+    if snapshot is not None and _committed(snapshot, app_id, run_sequence):
+        return _earlier_commit(snapshot, app_id, run_sequence)
+    if not records:
+        return BronzeResult(0, None, False, None)
+    now = datetime.now(UTC)
+    data = pa.table(
+        {
+            "raw_line": pa.array([r.raw_line for r in records], pa.string()),
+            "source_row": pa.array([r.source_row for r in records], pa.int64()),
+            "reason": pa.array([r.reason for r in records], pa.string()),
+            "execution_id": pa.repeat(pa.scalar(execution_id, pa.string()), len(records)),
+            "quarantined_at": pa.repeat(pa.scalar(now, _UTC_MICROS), len(records)),
+        }
+    )
+    try:
+        write_deltalake(
+            snapshot if snapshot is not None else lake.uri("bronze", name),
+            data,
+            mode="append",
+            schema_mode="merge",
+            storage_options=None if snapshot is not None else (lake.storage_options or None),
+            commit_properties=commit_properties(
+                app_id,
+                run_sequence,
+                **{
+                    "flowforge.run_sequence": str(run_sequence),
+                    "flowforge.layer": "bronze",
+                    "flowforge.execution_id": execution_id,
+                },
+            ),
+        )
+    except DeltaError as error:
+        return _after_failed_commit(lake, name, app_id, run_sequence, error)
+    written = lake.load("bronze", name)
+    assert written is not None
+    return BronzeResult(
+        rows_written=len(records),
+        version=_commit_version(written, app_id, run_sequence),
+        skipped_as_already_committed=False,
+        schema=_table_schema(written),
+    )
+
+
+# --------------------------------------------------------------------------- idempotency
+
+
+def _committed(snapshot: DeltaTable, app_id: str, run_sequence: int) -> bool:
+    version = snapshot.transaction_version(app_id)
+    return version is not None and version >= run_sequence
+
+
+def _commit_entry(snapshot: DeltaTable, app_id: str, run_sequence: int) -> dict | None:
+    for entry in snapshot.history(limit=_HISTORY_SEARCH):
+        if entry.get("flowforge.app_id") == app_id and entry.get("flowforge.run_sequence") == str(
+            run_sequence
+        ):
+            return entry
+    return None
+
+
+def _commit_version(snapshot: DeltaTable, app_id: str, run_sequence: int) -> int | None:
+    entry = _commit_entry(snapshot, app_id, run_sequence)
+    return entry.get("version") if entry else snapshot.version()
+
+
+def _earlier_commit(snapshot: DeltaTable, app_id: str, run_sequence: int) -> BronzeResult:
+    entry = _commit_entry(snapshot, app_id, run_sequence)
+    rows = 0
+    if entry is not None:
+        rows = int((entry.get("operationMetrics") or {}).get("num_added_rows", 0))
+    return BronzeResult(
+        rows_written=rows,
+        version=entry.get("version") if entry else None,
+        skipped_as_already_committed=True,
+        schema=_table_schema(snapshot),
+    )
+
+
+def _after_failed_commit(
+    lake: Lake, table: str, app_id: str, run_sequence: int, error: Exception
+) -> BronzeResult:
+    """A commit that lost a race may have lost it to a duplicate of this very run."""
+    again = lake.load("bronze", table)
+    if again is not None and _committed(again, app_id, run_sequence):
+        return _earlier_commit(again, app_id, run_sequence)
+    if isinstance(error, CommitFailedError) or (
+        isinstance(error, DeltaError) and "already exists" in str(error)
+    ):
+        raise ConcurrentWriteError(
+            f"another write to bronze table {table!r} committed first; the load will be retried"
+        ) from error
+    raise error
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _table_schema(snapshot: DeltaTable) -> pa.Schema:
+    return pa.schema(snapshot.schema().to_arrow())
+
+
+def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) -> pa.Schema:
+    """The source's columns (null-typed ones as strings) followed by the audit columns."""
+    fields = []
+    for field in source:
+        if field.name == SOURCE_ROW_COLUMN:
+            continue
+        if audit is not None and field.name in AUDIT_COLUMNS:
+            raise SchemaDriftError(
+                f"the source has a column named {field.name!r}, which FlowForge adds as an "
+                f"audit column to bronze table {table!r}: rename the source column",
+                table=table,
+                column=field.name,
+            )
+        data_type = pa.string() if pa.types.is_null(field.type) else field.type
+        fields.append(pa.field(field.name, data_type))
+    if audit is not None:
+        fields += [
+            pa.field(INGESTED_AT_COLUMN, _UTC_MICROS),
+            pa.field(EXECUTION_ID_COLUMN, pa.string()),
+            pa.field(JOB_ID_COLUMN, pa.string()),
+            pa.field(SOURCE_COLUMN, pa.string()),
+            pa.field(SOURCE_ROW_COLUMN, pa.int64()),
+        ]
+    return pa.schema(fields)
+
+
+def _plan_schema(
+    table: str, existing: pa.Schema | None, incoming: pa.Schema
+) -> tuple[pa.Schema, bool]:
+    """The schema to write (table columns first, then new ones) and whether it adds any."""
+    if existing is None:
+        return incoming, False
+    incoming_names = set(incoming.names)
+    for field in incoming:
+        if field.name in existing.names:
+            table_type = existing.field(field.name).type
+            if not _castable(field.type, table_type):
+                raise SchemaDriftError(
+                    f"column {field.name!r} is {_describe(table_type)} in bronze table "
+                    f"{table!r} but {_describe(field.type)} in the source, which cannot be "
+                    "stored without losing data: make the source send "
+                    f"{_describe(table_type)} (for a CSV file, set the column's type in "
+                    "fileConfig.columns), or load with writeMode 'overwrite' to replace "
+                    "the table's schema",
+                    table=table,
+                    column=field.name,
+                    table_type=_describe(table_type),
+                    source_type=_describe(field.type),
+                )
+    for field in existing:
+        if field.name not in incoming_names and not field.nullable:
+            raise SchemaDriftError(
+                f"column {field.name!r} of bronze table {table!r} cannot be empty, but the "
+                "source does not have it",
+                table=table,
+                column=field.name,
+            )
+    new = [pa.field(f.name, f.type) for f in incoming if f.name not in existing.names]
+    fields = [pa.field(f.name, f.type) for f in existing] + new
+    return pa.schema(fields), bool(new)
+
+
+_INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20}
+
+
+def _kind(data_type: pa.DataType) -> str:
+    if pa.types.is_string(data_type) or pa.types.is_large_string(data_type):
+        return "string"
+    if pa.types.is_string_view(data_type):
+        return "string"
+    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        return "binary"
+    if pa.types.is_binary_view(data_type):
+        return "binary"
+    return str(data_type)
+
+
+def _castable(source: pa.DataType, table: pa.DataType) -> bool:
+    """Whether every value of type ``source`` has a faithful value of type ``table``."""
+    if _kind(source) == _kind(table) or pa.types.is_null(source):
+        return True
+    if _kind(table) == "string":
+        return (
+            pa.types.is_integer(source)
+            or pa.types.is_floating(source)
+            or pa.types.is_decimal(source)
+            or pa.types.is_boolean(source)
+            or pa.types.is_temporal(source)
+        )
+    if pa.types.is_integer(source):
+        if pa.types.is_integer(table):
+            source_signed = pa.types.is_signed_integer(source)
+            table_signed = pa.types.is_signed_integer(table)
+            if source_signed == table_signed:
+                return table.bit_width >= source.bit_width
+            # unsigned fits a signed type only when it is wider; signed never fits unsigned
+            return table_signed and table.bit_width > source.bit_width
+        if pa.types.is_floating(table):
+            return table.bit_width == 64
+        if pa.types.is_decimal(table):
+            return table.precision - table.scale >= _INTEGER_DIGITS[source.bit_width]
+    if pa.types.is_floating(source) and pa.types.is_floating(table):
+        return table.bit_width >= source.bit_width
+    if pa.types.is_decimal(source) and pa.types.is_decimal(table):
+        return table.scale >= source.scale and (
+            table.precision - table.scale >= source.precision - source.scale
+        )
+    if pa.types.is_timestamp(source) and pa.types.is_timestamp(table):
+        return (source.tz is None) == (table.tz is None)
+    return False
+
+
+def _describe(data_type: pa.DataType) -> str:
+    if pa.types.is_integer(data_type):
+        return f"integer ({data_type})"
+    if pa.types.is_floating(data_type):
+        return f"float ({data_type})"
+    if pa.types.is_timestamp(data_type):
+        zone = f"time zone {data_type.tz}" if data_type.tz else "no time zone"
+        return f"timestamp ({zone})"
+    if pa.types.is_date(data_type):
+        return "date"
+    if pa.types.is_boolean(data_type):
+        return "boolean"
+    if pa.types.is_decimal(data_type):
+        return f"decimal({data_type.precision},{data_type.scale})"
+    return _kind(data_type)
+
+
+def _writer_properties(schema: pa.Schema) -> WriterProperties:
+    strings = {
+        field.name: ColumnProperties(dictionary_enabled=True)
+        for field in schema
+        if _kind(field.type) == "string"
+    }
+    return WriterProperties(
+        compression="SNAPPY",
+        default_column_properties=ColumnProperties(dictionary_enabled=False),
+        column_properties=strings or None,
+    )
+
+
+# --------------------------------------------------------------------------- the stream
+
+
+class _Stream:
+    """The generator delta-rs pulls from: shapes each batch to the target schema.
+
+    An exception raised here reaches the caller of ``write_deltalake`` only as a DeltaError
+    wrapping its text; ``error`` keeps the original so write_bronze can re-raise it.
+    """
+
+    def __init__(
+        self,
+        batches: BatchSource,
+        target: pa.Schema,
+        audit: AuditContext | None,
+        on_batch: Callable[[int], None] | None,
+        should_stop: Callable[[], bool] | None,
+    ) -> None:
+        self.rows = 0
+        self.error: BaseException | None = None
+        self._target = target
+        self._audit = audit
+        self._on_batch = on_batch
+        self._should_stop = should_stop
+        self._ingested_at = (audit.ingested_at if audit else None) or datetime.now(UTC)
+        self._source = prefetch(batches, _PREFETCH_DEPTH)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            for batch in self._source:
+                self._check_stop()
+                shaped = self._shape(batch)
+                self.rows += shaped.num_rows
+                yield shaped
+                if self._on_batch is not None:
+                    self._on_batch(shaped.num_rows)
+            self._check_stop()
+        except Exception as error:
+            self.error = error
+            raise
+
+    def close(self) -> None:
+        self._source.close()
+
+    def _check_stop(self) -> None:
+        if self._should_stop is not None and self._should_stop():
+            raise Cancelled("the load was cancelled before its commit; nothing was written")
+
+    def _shape(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        rows = batch.num_rows
+        audit = self._audit_values(batch) if self._audit is not None else {}
+        names = batch.schema.names
+        arrays = []
+        for field in self._target:
+            if field.name in audit:
+                arrays.append(audit[field.name])
+            elif field.name in names:
+                values = batch.column(names.index(field.name))
+                if values.type != field.type:
+                    # Timestamps may need truncation to microseconds (Delta's unit).
+                    safe = not pa.types.is_timestamp(field.type)
+                    values = pc.cast(values, field.type, safe=safe)
+                arrays.append(values)
+            else:
+                arrays.append(pa.nulls(rows, field.type))
+        return pa.RecordBatch.from_arrays(arrays, schema=self._target)
+
+    def _audit_values(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
+        audit = self._audit
+        assert audit is not None
+        rows = batch.num_rows
+        names = batch.schema.names
+        if SOURCE_ROW_COLUMN in names:
+            source_rows = pc.cast(batch.column(names.index(SOURCE_ROW_COLUMN)), pa.int64())
+        else:
+            source_rows = pa.array(range(self.rows + 1, self.rows + rows + 1), pa.int64())
+        return {
+            INGESTED_AT_COLUMN: pa.repeat(pa.scalar(self._ingested_at, _UTC_MICROS), rows),
+            EXECUTION_ID_COLUMN: pa.repeat(pa.scalar(audit.execution_id, pa.string()), rows),
+            JOB_ID_COLUMN: pa.repeat(pa.scalar(audit.job_id, pa.string()), rows),
+            SOURCE_COLUMN: pa.repeat(pa.scalar(audit.source, pa.string()), rows),
+            SOURCE_ROW_COLUMN: source_rows,
+        }
+
+
+def prefetch(source: Iterable[T], depth: int) -> Iterator[T]:
+    """Iterate ``source`` on a helper thread, at most ``depth`` items ahead of the consumer.
+
+    Parsing and conversion (pyarrow) and Parquet encoding (delta-rs) release the GIL, so
+    the stages of a load run in parallel; the bounded queue keeps memory to a few batches.
+    An error of the source is re-raised in the consumer. Closing the returned generator
+    (or leaving its loop) stops the helper thread and closes ``source``'s iterator.
+    """
+    iterator = iter(source)
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                items.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                if not put(item):
+                    break
+            else:
+                put(_END)
+        except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
+            put(_Failure(error))
+        finally:
+            close = getattr(iterator, "close", None)
+            if stop.is_set() and close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="flowforge-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failure):
+                raise item.error
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+_END = object()
+
+
+@dataclass(frozen=True)
+class _Failure:
+    error: BaseException

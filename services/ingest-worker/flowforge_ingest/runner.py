@@ -1,0 +1,97 @@
+"""An ingest job, end to end: read the source in batches, write the bronze table in one
+idempotent commit, quarantine bad rows, describe what was read and written. A plain function
+of a :class:`JobContext`, testable without a broker; database sources plug in here."""
+
+from __future__ import annotations
+
+from flowforge_ingest import errors
+from flowforge_ingest.bronze import (
+    AuditContext,
+    quarantine_table_name,
+    write_bronze,
+    write_quarantine,
+)
+from flowforge_ingest.csv_source import read_csv_batches
+from flowforge_ingest.landing import local_copy
+from flowforge_shared.contracts.events import Dataset
+from flowforge_shared.contracts.jobs import CsvSource, JobConfig
+from flowforge_shared.lake import output_dataset
+from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
+from flowforge_shared.telemetry import tracer
+
+
+def run_ingest_job(context: JobContext) -> JobOutcome:
+    job = JobConfig.model_validate(context.task.job)
+    source = job.source_config
+    if isinstance(source, CsvSource):
+        return _ingest_csv(context, job, source)
+    raise ValueError(
+        f"job {job.name}: {source.type} sources are not supported yet (CSV only for now)"
+    )
+
+
+def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOutcome:
+    task, lake = context.task, context.lake
+    file_config = source.file_config
+    if file_config.file_path is None:
+        raise ValueError(f"job {job.name}: fileConfig.fileId needs the CSV upload service")
+    bronze = job.destination_config.bronze_config
+    assert bronze is not None  # the contract guarantees it for ingest jobs
+    rows_read = 0
+
+    def on_batch(rows: int) -> None:
+        nonlocal rows_read
+        rows_read += rows
+        context.progress(rows_read, rows_read)
+
+    with (
+        local_copy(context.settings, file_config.file_path) as path,
+        tracer.start_as_current_span(f"write {bronze.table_name}") as span,
+    ):
+        span.set_attribute("flowforge.source", file_config.file_path)
+        batches = read_csv_batches(path, file_config, source_name=file_config.file_path)
+        try:
+            result = write_bronze(
+                lake,
+                bronze.table_name,
+                batches,
+                mode=bronze.write_mode,
+                audit=AuditContext(
+                    execution_id=task.execution_id,
+                    job_id=task.job_id,
+                    source=file_config.file_path,
+                )
+                if bronze.audit_columns
+                else None,
+                app_id=task.app_id,
+                run_sequence=task.run_sequence,
+                on_batch=on_batch,
+                should_stop=context.should_stop,
+            )
+        except errors.Cancelled as stopped:
+            raise Cancelled(str(stopped)) from None
+        span.set_attribute("flowforge.rows_read", rows_read)
+        span.set_attribute("flowforge.rows", result.rows_written)
+        span.set_attribute(
+            "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
+        )
+        quarantined = list(getattr(batches, "quarantined", []) or [])
+    outputs = [output_dataset(lake, "bronze", bronze.table_name)]
+    if quarantined:
+        write_quarantine(
+            lake,
+            bronze.table_name,
+            quarantined,
+            execution_id=task.execution_id,
+            app_id=task.app_id,
+            run_sequence=task.run_sequence,
+        )
+        outputs.append(output_dataset(lake, "bronze", quarantine_table_name(bronze.table_name)))
+    return JobOutcome(
+        rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
+        rows_written=result.rows_written,
+        inputs=[Dataset(namespace="landing", name=file_config.file_path)],
+        outputs=outputs,
+        quarantined=len(quarantined),
+        skipped_as_already_committed=result.skipped_as_already_committed,
+    )

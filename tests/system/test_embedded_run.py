@@ -1,0 +1,235 @@
+"""The three-layer workflow on the embedded default: SQLite + local disk + in-process tasks."""
+
+from decimal import Decimal
+
+import polars as pl
+from opentelemetry import trace
+
+from tests.system.conftest import expected_from_csv, workflow_jobs, write_transactions
+
+
+def assert_tables_match_csv(platform, csv_paths):
+    silver_expected, gold_expected = expected_from_csv(csv_paths)
+    silver = platform.read("silver", "silver_tx")
+    assert silver.height == len(silver_expected)
+    assert silver["id"].n_unique() == silver.height
+    rows = {r["id"]: (r["customer_id"], r["amount"]) for r in silver.iter_rows(named=True)}
+    assert rows == silver_expected
+    assert (silver["amount_cents"] == (silver["amount"] * 100).cast(pl.Int64)).all()
+    gold = platform.read("gold", "gold_customer_totals")
+    got = {
+        r["customer_id"]: (r["total_amount"], r["transactions"]) for r in gold.iter_rows(named=True)
+    }
+    assert got == gold_expected
+
+
+def test_three_layer_workflow_succeeds_and_tables_are_right(embedded):
+    write_transactions(embedded.landing / "tx.csv", 500)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+
+    assert execution["status"] == "succeeded", execution
+    assert execution["trigger"] == "manual" and execution["durationMs"] >= 0
+    jobs = {job["name"]: job for job in execution["jobs"]}
+    ingest = jobs["Ingest transactions"]
+    assert ingest["rowsRead"] == 500 and ingest["rowsWritten"] == 500
+    assert ingest["outputs"] == [{"table": "bronze_tx", "layer": "bronze", "version": 0}]
+    assert jobs["Silver transactions"]["rowsWritten"] == 450
+    assert all(job["status"] == "succeeded" and job["attempt"] == 1 for job in jobs.values())
+
+    bronze = embedded.read("bronze", "bronze_tx")
+    assert bronze.height == 500
+    assert set(bronze.columns) >= {
+        "_ingested_at",
+        "_execution_id",
+        "_job_id",
+        "_source",
+        "_source_row",
+    }
+    assert set(bronze["_execution_id"]) == {execution["id"]}
+    assert sorted(bronze["_source_row"].to_list()) == list(range(1, 501))
+    assert_tables_match_csv(embedded, [embedded.landing / "tx.csv"])
+
+
+def test_catalog_records_every_table_from_run_events(embedded):
+    write_transactions(embedded.landing / "tx.csv", 50)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    assets = embedded.client.get("/api/catalog/assets", headers=embedded.headers).json()["data"]
+    by_table = {asset["table"]: asset for asset in assets}
+    assert set(by_table) == {"bronze_tx", "silver_tx", "gold_customer_totals"}
+    silver = by_table["silver_tx"]
+    assert silver["layer"] == "silver" and silver["rowCount"] == 45 and silver["version"] == 0
+    assert silver["producingExecutionId"] == execution["id"]
+    assert silver["workflowId"] == workflow["id"]
+    columns = {column["name"]: column["type"] for column in silver["columns"]}
+    assert columns["tx_sk"] == "int64" and columns["amount"].startswith("decimal")
+    gold_only = embedded.client.get(
+        "/api/catalog/assets", params={"layer": "gold"}, headers=embedded.headers
+    ).json()
+    assert [a["table"] for a in gold_only["data"]] == ["gold_customer_totals"]
+    one = embedded.client.get("/api/catalog/assets/bronze_tx", headers=embedded.headers).json()
+    assert one["rowCount"] == 50 and one["location"].endswith("/bronze/bronze_tx")
+    missing = embedded.client.get("/api/catalog/assets/nope", headers=embedded.headers)
+    assert missing.status_code == 404
+
+
+def test_running_twice_leaves_silver_and_gold_with_the_same_rows(embedded):
+    write_transactions(embedded.landing / "tx.csv", 300)
+    workflow = embedded.create_workflow(workflow_jobs())
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    silver_before = embedded.read("silver", "silver_tx").drop("_ingested_at").sort("id")
+    gold_before = embedded.read("gold", "gold_customer_totals").sort("customer_id")
+    second = embedded.run(workflow["id"])
+    assert second["status"] == "succeeded"
+    assert embedded.read("bronze", "bronze_tx").height == 600  # bronze appends every load
+    silver_after = embedded.read("silver", "silver_tx").drop("_ingested_at").sort("id")
+    assert silver_after.equals(silver_before)  # surrogate keys included
+    assert embedded.read("gold", "gold_customer_totals").sort("customer_id").equals(gold_before)
+
+
+def test_new_and_changed_rows_merge_into_silver_and_gold(embedded):
+    write_transactions(embedded.landing / "tx.csv", 100)
+    jobs = workflow_jobs()
+    workflow = embedded.create_workflow(jobs)
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    keys_before = dict(embedded.read("silver", "silver_tx").select("id", "tx_sk").iter_rows())
+    write_transactions(embedded.landing / "tx.csv", 30, start_id=90, seed=99)
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    silver = embedded.read("silver", "silver_tx")
+    keys_after = dict(silver.select("id", "tx_sk").iter_rows())
+    assert all(keys_after[key] == value for key, value in keys_before.items())
+    assert len(set(keys_after.values())) == len(keys_after)
+    # The second file overrides ids 90..119; ids only in the first file keep their values.
+    write_transactions(embedded.landing / "first.csv", 100)
+    write_transactions(embedded.landing / "second.csv", 30, start_id=90, seed=99)
+    assert_tables_match_csv(
+        embedded, [embedded.landing / "first.csv", embedded.landing / "second.csv"]
+    )
+
+
+def test_failed_job_fails_the_run_skips_downstream_and_says_why(embedded):
+    (embedded.landing / "tx.csv").parent.mkdir(parents=True, exist_ok=True)
+    (embedded.landing / "tx.csv").write_text("id,customer_id,amount,updated_at\n1,2,3.00,x\n2,3\n")
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    assert execution["status"] == "failed"
+    jobs = {job["name"]: job for job in execution["jobs"]}
+    ingest = jobs["Ingest transactions"]
+    assert ingest["status"] == "failed"
+    assert "tx.csv" in ingest["error"]["message"] and "3" in ingest["error"]["message"]
+    assert jobs["Silver transactions"]["status"] == "skipped"
+    assert jobs["Gold customer totals"]["status"] == "skipped"
+    assert "Ingest transactions" in execution["error"]
+
+
+def test_missing_file_fails_with_a_message_naming_it(embedded):
+    workflow = embedded.create_workflow(workflow_jobs("nowhere/tx.csv"))
+    execution = embedded.run(workflow["id"])
+    ingest = execution["jobs"][0]
+    assert ingest["status"] == "failed"
+    assert "nowhere/tx.csv" in ingest["error"]["message"]
+
+
+def test_path_escaping_the_landing_area_is_refused(embedded):
+    workflow = embedded.create_workflow(workflow_jobs("../../etc/passwd"))
+    execution = embedded.run(workflow["id"])
+    assert execution["status"] == "failed"
+    assert "landing" in execution["jobs"][0]["error"]["message"]
+
+
+def test_run_a_subset_takes_what_it_needs(embedded):
+    write_transactions(embedded.landing / "tx.csv", 20)
+    workflow = embedded.create_workflow(workflow_jobs())
+    jobs = embedded.client.get(
+        f"/api/workflows/{workflow['id']}/jobs", headers=embedded.headers
+    ).json()["data"]
+    silver_id = next(job["id"] for job in jobs if job["name"] == "Silver transactions")
+    execution = embedded.wait(embedded.start(workflow["id"], {"jobs": [silver_id]}))
+    assert execution["status"] == "succeeded"
+    assert sorted(job["name"] for job in execution["jobs"]) == [
+        "Ingest transactions",
+        "Silver transactions",
+    ]
+    refused = embedded.client.post(
+        f"/api/workflows/{workflow['id']}/run", json={"jobs": ["nope"]}, headers=embedded.headers
+    )
+    assert refused.status_code == 422
+
+
+def test_a_run_snapshots_jobs_and_lists_by_workflow_and_status(embedded):
+    write_transactions(embedded.landing / "tx.csv", 10)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    listed = embedded.client.get(
+        "/api/executions",
+        params={"workflowId": workflow["id"], "status": "succeeded"},
+        headers=embedded.headers,
+    ).json()
+    assert [item["id"] for item in listed["data"]] == [execution["id"]]
+    none = embedded.client.get(
+        "/api/executions",
+        params={"workflowId": workflow["id"], "status": "failed"},
+        headers=embedded.headers,
+    ).json()
+    assert none["count"] == 0
+    assert embedded.client.get("/api/executions/nope", headers=embedded.headers).status_code == 404
+
+
+def test_event_stream_reports_progress_and_the_end(embedded):
+    write_transactions(embedded.landing / "tx.csv", 40)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    response = embedded.client.get(
+        f"/api/executions/{execution['id']}/events", headers=embedded.headers
+    )
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    kinds = [
+        line.split(": ", 1)[1] for line in response.text.splitlines() if line.startswith("event: ")
+    ]
+    assert kinds.count("job.started") == 3 and kinds.count("job.finished") == 3
+    assert "batch.written" in kinds and kinds[-1] == "execution.finished"
+
+
+def test_one_trace_spans_the_api_call_and_the_workers_write(tmp_path):
+    from fastapi.testclient import TestClient
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from flowforge.app import create_app
+    from tests.conftest import make_settings
+    from tests.system.conftest import Platform
+
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        platform = Platform(client, settings.lake_root)
+        write_transactions(tmp_path / "landing" / "tx.csv", 30)
+        workflow = platform.create_workflow(workflow_jobs())
+        execution = platform.run(workflow["id"])
+    assert execution["status"] == "succeeded"
+    spans = exporter.get_finished_spans()
+    api = next(s for s in spans if s.name == f"POST /api/workflows/{workflow['id']}/run")
+    trace_id = f"{api.context.trace_id:032x}"
+    assert execution["traceId"] == trace_id
+    writes = [s for s in spans if s.name == "write bronze_tx"]
+    assert writes and all(s.context.trace_id == api.context.trace_id for s in writes)
+    assert writes[0].attributes["flowforge.rows"] == 30
+    gold_write = next(s for s in spans if s.name == "write gold_customer_totals")
+    assert gold_write.context.trace_id == api.context.trace_id
+
+
+def test_decimal_sums_are_exact_to_the_cent(embedded):
+    write_transactions(embedded.landing / "tx.csv", 1000)
+    workflow = embedded.create_workflow(workflow_jobs())
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    gold = embedded.read("gold", "gold_customer_totals")
+    assert isinstance(gold["total_amount"][0], Decimal)
