@@ -25,3 +25,12 @@ CMD ["flowforge", "service", "orchestrator", "--host", "0.0.0.0", "--port", "800
 FROM base AS lineage
 EXPOSE 8000
 CMD ["flowforge", "service", "lineage", "--host", "0.0.0.0", "--port", "8000"]
+
+FROM base AS ingest-worker
+CMD ["flowforge", "worker", "ingest", "--concurrency", "2"]
+
+FROM base AS transform-worker
+CMD ["flowforge", "worker", "transform", "--concurrency", "2"]
+
+FROM base AS events-worker
+CMD ["flowforge", "worker", "events", "--concurrency", "1"]

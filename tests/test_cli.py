@@ -148,4 +148,44 @@ def test_demo_runs_end_to_end(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "round-trips unchanged" in result.stdout
+    assert "silver holds 4,500 unique transactions" in result.stdout
+    assert "run 2 read 200 rows (run 1: 5,000)" in result.stdout
     assert "demo finished" in result.stdout
+
+
+def test_run_command_follows_progress_and_exits_by_outcome(tmp_path):
+    process, base = serve(tmp_path, FLOWFORGE_ADMIN_TOKEN="cli-admin-token")
+    headers = {"Authorization": "Bearer cli-admin-token"}
+    try:
+        (tmp_path / "landing" / "good.csv").write_text("id,amount\n1,2.50\n2,3.00\n")
+        (tmp_path / "landing" / "bad.csv").write_text("id,amount\n1,2.50\n2\n")
+        for name, path in (("good-run", "good.csv"), ("bad-run", "bad.csv")):
+            workflow = httpx.post(f"{base}/api/workflows", json={"name": name}, headers=headers)
+            job = {
+                "name": f"ingest {path}",
+                "type": "file-based",
+                "sourceConfig": {"type": "csv", "fileConfig": {"filePath": path}},
+                "destinationConfig": {"bronzeConfig": {"tableName": name.replace("-", "_")}},
+            }
+            created = httpx.post(
+                f"{base}/api/workflows/{workflow.json()['id']}/jobs", json=job, headers=headers
+            )
+            assert created.status_code == 201
+        cli_env = env(tmp_path, FLOWFORGE_URL=base, FLOWFORGE_TOKEN="cli-admin-token")
+        good = subprocess.run(
+            [FLOWFORGE, "run", "good-run", "--wait"], env=cli_env, capture_output=True, text=True
+        )
+        assert good.returncode == 0, good.stderr
+        assert "succeeded" in good.stdout and "ingest good.csv" in good.stdout
+        bad = subprocess.run(
+            [FLOWFORGE, "run", "bad-run", "--wait"], env=cli_env, capture_output=True, text=True
+        )
+        assert bad.returncode == 1
+        assert "failed" in bad.stderr.splitlines()[-1]
+        missing = subprocess.run(
+            [FLOWFORGE, "run", "no-such-workflow"], env=cli_env, capture_output=True, text=True
+        )
+        assert missing.returncode == 1
+        assert missing.stderr.strip() == "error: no workflow with id or name 'no-such-workflow'"
+    finally:
+        stop(process)

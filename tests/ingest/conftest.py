@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
+
 from flowforge_shared.contracts.jobs import FileConfig
 from flowforge_shared.lake import Lake
 

@@ -1,8 +1,11 @@
 """The three-layer workflow on the embedded default: SQLite + local disk + in-process tasks."""
 
+import time
 from decimal import Decimal
+from pathlib import Path
 
 import polars as pl
+from deltalake import DeltaTable
 from opentelemetry import trace
 
 from tests.system.conftest import expected_from_csv, workflow_jobs, write_transactions
@@ -233,3 +236,55 @@ def test_decimal_sums_are_exact_to_the_cent(embedded):
     assert embedded.run(workflow["id"])["status"] == "succeeded"
     gold = embedded.read("gold", "gold_customer_totals")
     assert isinstance(gold["total_amount"][0], Decimal)
+
+
+def test_cancel_stops_a_running_job_at_the_next_batch_and_commits_nothing(embedded):
+    from tests.system.test_celery_run import big_csv
+
+    big_csv(embedded.landing / "tx.csv", 2_000_000)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution_id = embedded.start(workflow["id"])
+    deadline = time.monotonic() + 60
+    while embedded.execution(execution_id)["jobs"][0]["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    response = embedded.client.post(
+        f"/api/executions/{execution_id}/cancel", headers=embedded.headers
+    )
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    execution = embedded.wait(execution_id)
+    assert execution["status"] == "cancelled"
+    statuses = [job["status"] for job in execution["jobs"]]
+    assert statuses == ["cancelled", "cancelled", "cancelled"]
+    bronze = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
+    assert not DeltaTable.is_deltatable(str(bronze))  # data files may exist; no commit does
+    again = embedded.client.post(f"/api/executions/{execution_id}/cancel", headers=embedded.headers)
+    assert again.status_code == 409
+
+
+def test_a_second_run_while_one_is_active_is_refused(embedded):
+    from tests.system.test_celery_run import big_csv
+
+    big_csv(embedded.landing / "tx.csv", 1_000_000)
+    workflow = embedded.create_workflow(workflow_jobs()[:1])
+    execution_id = embedded.start(workflow["id"])
+    response = embedded.client.post(
+        f"/api/workflows/{workflow['id']}/run", headers=embedded.headers
+    )
+    assert response.status_code == 409
+    assert "already running" in response.json()["detail"]
+    assert embedded.wait(execution_id)["status"] == "succeeded"
+
+
+def test_viewer_cannot_run_or_cancel(embedded):
+    token = embedded.client.post(
+        "/api/tokens", json={"name": "v", "role": "viewer"}, headers=embedded.headers
+    ).json()["token"]
+    workflow = embedded.create_workflow(workflow_jobs())
+    viewer = {"Authorization": f"Bearer {token}"}
+    assert (
+        embedded.client.post(f"/api/workflows/{workflow['id']}/run", headers=viewer).status_code
+        == 403
+    )
+    assert embedded.client.get("/api/executions", headers=viewer).status_code == 200

@@ -1,0 +1,351 @@
+"""The CSV reader: landing paths, dialects, encodings, types, source rows, malformed rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pickle
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from flowforge_ingest.csv_source import read_csv_batches, resolve_landing_path
+from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
+from flowforge_shared.errors import PermanentError
+from tests.ingest.conftest import file_config
+
+
+def read_all(path: Path, **config) -> tuple[pa.Table, object]:
+    batches = read_csv_batches(path, file_config(**config), source_name="data.csv")
+    table = pa.Table.from_batches(list(batches), schema=batches.schema)
+    return table, batches
+
+
+# --------------------------------------------------------------------------- landing paths
+
+
+def test_landing_path_resolves_a_file_inside_the_landing_area(landing, write_csv):
+    path = write_csv("sales/2024/jan.csv", "a\n1\n")
+    assert resolve_landing_path(landing, "sales/2024/jan.csv") == path.resolve()
+
+
+@pytest.mark.parametrize(
+    "file_path",
+    [
+        "/etc/passwd",
+        "../outside.csv",
+        "sales/../../outside.csv",
+        "C:/data/file.csv",
+        "sales\\..\\..\\outside.csv",
+        "data.csv\x00.txt",
+        "",
+    ],
+)
+def test_landing_path_refuses_escapes(landing, write_csv, file_path):
+    write_csv("data.csv", "a\n1\n")
+    (landing.parent / "outside.csv").write_text("secret\n")
+    with pytest.raises(LandingPathError) as raised:
+        resolve_landing_path(landing, file_path)
+    assert isinstance(raised.value, PermanentError)
+
+
+def test_landing_path_refuses_a_symlink_pointing_outside(landing, tmp_path):
+    secret = tmp_path / "secret.csv"
+    secret.write_text("password\nhunter2\n")
+    os.symlink(secret, landing / "innocent.csv")
+    os.symlink(tmp_path, landing / "folder")
+    with pytest.raises(LandingPathError, match="outside the landing area"):
+        resolve_landing_path(landing, "innocent.csv")
+    with pytest.raises(LandingPathError, match="outside the landing area"):
+        resolve_landing_path(landing, "folder/secret.csv")
+
+
+def test_landing_path_accepts_a_symlink_inside_and_refuses_missing_files_and_folders(
+    landing, write_csv
+):
+    target = write_csv("real/data.csv", "a\n1\n")
+    os.symlink(target, landing / "alias.csv")
+    assert resolve_landing_path(landing, "alias.csv") == target.resolve()
+    with pytest.raises(LandingPathError, match="not found"):
+        resolve_landing_path(landing, "missing.csv")
+    with pytest.raises(LandingPathError, match="not a regular file"):
+        resolve_landing_path(landing, "real")
+
+
+# --------------------------------------------------------------------------- dialects
+
+
+def test_schema_is_known_before_iteration_and_types_are_inferred(write_csv):
+    path = write_csv(
+        "data.csv",
+        "id,amount,active,day,at,name,zip\n"
+        "1,1.5,true,2024-01-31,2024-01-31 10:00:00,Ann,01234\n"
+        "2,,false,2024-02-01,2024-02-01T11:30:00,,90210\n",
+    )
+    batches = read_csv_batches(path, file_config())
+    assert batches.schema == pa.schema(
+        [
+            ("id", pa.int64()),
+            ("amount", pa.float64()),
+            ("active", pa.bool_()),
+            ("day", pa.date32()),
+            ("at", pa.timestamp("us")),
+            ("name", pa.string()),
+            ("zip", pa.string()),  # leading zeros: a code, not a number
+            ("_source_row", pa.int64()),
+        ]
+    )
+    table = pa.Table.from_batches(list(batches))
+    assert table.to_pylist() == [
+        {
+            "id": 1,
+            "amount": 1.5,
+            "active": True,
+            "day": dt.date(2024, 1, 31),
+            "at": dt.datetime(2024, 1, 31, 10, 0),
+            "name": "Ann",
+            "zip": "01234",
+            "_source_row": 1,
+        },
+        {
+            "id": 2,
+            "amount": None,
+            "active": False,
+            "day": dt.date(2024, 2, 1),
+            "at": dt.datetime(2024, 2, 1, 11, 30),
+            "name": None,
+            "zip": "90210",
+            "_source_row": 2,
+        },
+    ]
+    with pytest.raises(RuntimeError):
+        list(batches)
+
+
+def test_timestamps_with_offsets_become_utc(write_csv):
+    path = write_csv("data.csv", "at\n2024-01-31T10:00:00+02:00\n2024-01-31 10:00:00Z\n")
+    table, _ = read_all(path)
+    assert table.schema.field("at").type == pa.timestamp("us", "UTC")
+    assert [v.hour for v in table.column("at").to_pylist()] == [8, 10]
+
+
+def test_no_header_names_columns_by_position(write_csv):
+    path = write_csv("data.csv", "1,Ann,3.5\n2,Bob,4.0\n")
+    table, _ = read_all(path, has_header=False)
+    assert table.column_names == ["column_1", "column_2", "column_3", "_source_row"]
+    assert table.column("column_2").to_pylist() == ["Ann", "Bob"]
+    assert table.column("_source_row").to_pylist() == [1, 2]
+
+
+@pytest.mark.parametrize("delimiter", [";", "|", "\t"])
+def test_delimiters(write_csv, delimiter):
+    text = f"id{delimiter}city{delimiter}note\n1{delimiter}Paris{delimiter}a,b\n"
+    table, _ = read_all(write_csv("data.csv", text), delimiter=delimiter)
+    assert table.select(["id", "city", "note"]).to_pylist() == [
+        {"id": 1, "city": "Paris", "note": "a,b"}
+    ]
+
+
+def test_quoted_fields_hold_delimiters_quotes_and_line_breaks(write_csv):
+    text = (
+        'id,comment,amount\r\n1,"hello, world",1\r\n2,"she said ""hi""",2\r\n'
+        '3,"line one\nline two",3\r\n4,plain,4\r\n'
+    )
+    table, _ = read_all(write_csv("data.csv", text))
+    assert table.column("comment").to_pylist() == [
+        "hello, world",
+        'she said "hi"',
+        "line one\nline two",
+        "plain",
+    ]
+    # The multi-line record is still one source row.
+    assert table.column("_source_row").to_pylist() == [1, 2, 3, 4]
+
+
+def test_custom_quote_and_escape_characters(write_csv):
+    text = "id;note\n1;'a;b'\n2;x\\;y\n"
+    table, _ = read_all(
+        write_csv("data.csv", text), delimiter=";", quote_char="'", escape_char="\\"
+    )
+    assert table.column("note").to_pylist() == ["a;b", "x;y"]
+
+
+def test_null_values_and_empty_fields_are_null(write_csv):
+    text = "id,city,amount\n1,NA,n/a\n2,,3\n3,Rome,\n"
+    table, _ = read_all(write_csv("data.csv", text), null_values=["NA", "n/a"])
+    assert table.column("city").to_pylist() == [None, None, "Rome"]
+    assert table.column("amount").to_pylist() == [None, 3, None]
+    assert table.schema.field("amount").type == pa.int64()
+
+
+@pytest.mark.parametrize(
+    "encoding, text",
+    [
+        ("utf-8", "name,city\nJosé,Zürich\nZoë,Kraków €\n"),
+        ("utf-8-sig", "name,city\nJosé,Zürich\nZoë,Kraków €\n"),
+        ("cp1252", "name,city\nJosé,Zürich\nZoë,Paris €\n"),
+        ("latin-1", "name,city\nJosé,Zürich\nZoë,Paris ¤\n"),
+        ("utf-16", "name,city\nJosé,Zürich\nZoë,Kraków €\n"),
+    ],
+)
+def test_encodings(write_csv, encoding, text):
+    path = write_csv("data.csv", text, encoding=encoding)
+    if encoding == "utf-8-sig":
+        assert path.read_bytes().startswith(b"\xef\xbb\xbf")
+    table, _ = read_all(path, encoding=encoding)
+    expected = [line.split(",") for line in text.splitlines()[1:]]
+    assert table.column_names[:2] == ["name", "city"]  # no byte-order mark in the name
+    assert [[row["name"], row["city"]] for row in table.to_pylist()] == expected
+
+
+def test_bytes_the_encoding_does_not_define_fail_with_the_encoding_named(write_csv):
+    path = write_csv("data.csv", b"name\nok\n\x81bad\n")
+    with pytest.raises(CsvFormatError, match="cp1252"):
+        read_all(path, encoding="cp1252")
+
+
+def test_column_overrides_rename_and_type(write_csv):
+    text = "Order ID,Total,Day,Code\n1,10.25,31/01/2024,7\n2,3.10,01/02/2024,8\n"
+    table, batches = read_all(
+        write_csv("data.csv", text),
+        columns=[
+            {"name": "Order ID", "rename": "order_id", "type": "string"},
+            {"name": "Total", "type": "decimal", "precision": 10, "scale": 2},
+            {"name": "Day", "type": "date", "format": "%d/%m/%Y"},
+            {"name": "Code", "type": "float"},
+        ],
+    )
+    assert batches.schema.names == ["order_id", "Total", "Day", "Code", "_source_row"]
+    assert table.to_pylist()[0] == {
+        "order_id": "1",
+        "Total": Decimal("10.25"),
+        "Day": dt.date(2024, 1, 31),
+        "Code": 7.0,
+        "_source_row": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "text, config, message",
+    [
+        ("", {}, "is empty"),
+        ("a,b,a\n1,2,3\n", {}, "names column 'a' twice"),
+        ("a\n1\n", {"encoding": "klingon"}, "not a known encoding"),
+        ("a\n1\n", {"columns": [{"name": "b", "type": "string"}]}, "does not have"),
+        ("a,b\n1,2\n", {"columns": [{"name": "a", "rename": "b"}]}, "both be named 'b'"),
+        ("a\n1\n", {"columns": [{"name": "a", "type": "integer", "format": "%d"}]}, "format"),
+    ],
+)
+def test_file_level_problems_are_reported_before_reading(write_csv, text, config, message):
+    with pytest.raises(CsvFormatError, match=message):
+        read_csv_batches(write_csv("data.csv", text), file_config(**config))
+
+
+# --------------------------------------------------------------------------- malformed rows
+
+RAGGED = "id,name,amount\n1,a,10\n2,b\n3,c,30\n4,d,40,extra\n5,e,50\n"
+
+
+def test_ragged_row_fails_naming_file_and_row(write_csv):
+    with pytest.raises(MalformedRowError) as raised:
+        read_all(write_csv("data.csv", RAGGED))
+    error = raised.value
+    assert error.source_row == 2
+    assert "data.csv" in str(error) and "row 2" in str(error)
+    assert "expected 3 fields, found 2" in str(error)
+    assert pickle.loads(pickle.dumps(error)).source_row == 2
+
+
+def test_ragged_rows_are_quarantined_and_good_rows_keep_their_numbers(write_csv):
+    table, batches = read_all(write_csv("data.csv", RAGGED), malformed_rows="quarantine")
+    assert table.column("id").to_pylist() == [1, 3, 5]
+    assert table.column("_source_row").to_pylist() == [1, 3, 5]
+    assert [(q.source_row, q.raw_line, q.reason) for q in batches.quarantined] == [
+        (2, "2,b", "expected 3 fields, found 2"),
+        (4, "4,d,40,extra", "expected 3 fields, found 4"),
+    ]
+
+
+def test_a_ragged_last_row_still_fails(write_csv):
+    with pytest.raises(MalformedRowError, match="row 3"):
+        read_all(write_csv("data.csv", "a,b\n1,2\n3,4\n5\n"))
+
+
+def deep_file(write_csv, rows: int = 80_000, bad_row: int = 70_000) -> Path:
+    """A file whose first blocks (over 1 MiB) are clean integers and one row far below
+    breaks the type."""
+    lines = ["id,amount,label"]
+    for row in range(1, rows + 1):
+        amount = "12x5" if row == bad_row else str(row * 3)
+        lines.append(f"{row},{amount},label number {row}")
+    return write_csv("data.csv", "\n".join(lines) + "\n")
+
+
+def test_a_type_breaking_value_after_the_first_block_fails_naming_row_and_column(write_csv):
+    path = deep_file(write_csv)
+    assert path.stat().st_size > 2 * (1 << 20)  # two 1 MiB blocks come before row 70,000
+    batches = read_csv_batches(path, file_config(), batch_rows=10_000)
+    assert batches.schema.field("amount").type == pa.int64()  # inferred before row 70,000
+    with pytest.raises(MalformedRowError) as raised:
+        list(batches)
+    error = raised.value
+    assert (error.source_row, error.column) == (70_000, "amount")
+    assert "row 70000, column 'amount'" in str(error) and "'12x5' is not an integer" in str(error)
+
+
+def test_a_type_breaking_value_after_the_first_block_is_quarantined(write_csv):
+    batches = read_csv_batches(
+        deep_file(write_csv), file_config(malformed_rows="quarantine"), batch_rows=10_000
+    )
+    table = pa.Table.from_batches(list(batches))
+    assert table.num_rows == 79_999
+    assert table.schema.field("amount").type == pa.int64()
+    assert 70_000 not in set(table.column("_source_row").to_pylist())
+    assert table.column("_source_row").to_pylist()[69_999] == 70_001
+    [record] = batches.quarantined
+    assert record.source_row == 70_000
+    assert record.raw_line == "70000,12x5,label number 70000"
+    assert "column 'amount'" in record.reason and "'12x5'" in record.reason
+
+
+def test_batches_hold_at_most_batch_rows(write_csv):
+    batches = read_csv_batches(
+        deep_file(write_csv, rows=30_000, bad_row=0), file_config(), batch_rows=7_000
+    )
+    sizes = [batch.num_rows for batch in batches]
+    assert sum(sizes) == 30_000 and max(sizes) == 7_000
+
+
+def test_invalid_utf8_is_a_malformed_row(write_csv):
+    path = write_csv("data.csv", b"id,name\n1,ok\n2,bad \xff byte\n3,fine\n")
+    with pytest.raises(MalformedRowError, match=r"row 2, column 'name'.*not valid utf-8"):
+        read_all(path)
+    table, batches = read_all(path, malformed_rows="quarantine")
+    assert table.column("name").to_pylist() == ["ok", "fine"]
+    [record] = batches.quarantined
+    assert (record.source_row, record.raw_line) == (2, "2,bad \ufffd byte")
+
+
+def test_quarantined_conversion_rows_are_re_quoted(write_csv):
+    path = write_csv("data.csv", 'id,note\n1,"a, b"\nx,"say ""hi"", ok"\n')
+    table, batches = read_all(
+        path, malformed_rows="quarantine", columns=[{"name": "id", "type": "integer"}]
+    )
+    assert table.column("id").to_pylist() == [1]
+    [record] = batches.quarantined
+    assert record.raw_line == 'x,"say ""hi"", ok"'
+    assert "column 'id': 'x' is not an integer (its declared type)" == record.reason
+
+
+def test_too_many_malformed_rows_fail_even_in_quarantine(write_csv):
+    text = "a,b\n" + "1\n" * 20
+    with pytest.raises(MalformedRowError, match="more than 5 malformed rows"):
+        list(
+            read_csv_batches(
+                write_csv("data.csv", text),
+                file_config(malformed_rows="quarantine"),
+                max_quarantined=5,
+            )
+        )
