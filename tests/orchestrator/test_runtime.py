@@ -1,0 +1,130 @@
+"""execute_job: events reported, errors classified, retries bounded — without a broker."""
+
+import pickle
+
+import pytest
+
+from flowforge_shared.contracts.tasks import JobTask
+from flowforge_shared.errors import PermanentError, TransientError
+from flowforge_shared.lake import Lake
+from flowforge_shared.runtime import (
+    Cancelled,
+    JobContext,
+    JobOutcome,
+    LocalCancelFlags,
+    classify,
+    execute_job,
+    retry_delay,
+)
+from flowforge_shared.settings import Settings
+
+
+class ListSink:
+    def __init__(self):
+        self.events = []
+
+    def emit(self, event):
+        self.events.append(event)
+
+    @property
+    def types(self):
+        return [event["eventType"] for event in self.events]
+
+
+def context(tmp_path, sink, attempt=1, flags=None):
+    task = JobTask(
+        execution_id="e1",
+        run_sequence=3,
+        job_run_id="r1",
+        job_id="j1",
+        workflow_id="w1",
+        workflow_name="wf",
+        job={"name": "job one"},
+    )
+    return JobContext(
+        task=task,
+        attempt=attempt,
+        settings=Settings(data_dir=tmp_path),
+        lake=Lake(str(tmp_path / "lake")),
+        sink=sink,
+        cancel_flags=flags or LocalCancelFlags(),
+    )
+
+
+def test_success_reports_start_progress_and_complete(tmp_path):
+    sink = ListSink()
+
+    def runner(ctx):
+        ctx.progress(10, 10)
+        return JobOutcome(rows_read=10, rows_written=10)
+
+    assert execute_job(context(tmp_path, sink), runner, final_attempt=False) == "succeeded"
+    assert sink.types == ["START", "RUNNING", "COMPLETE"]
+    complete = sink.events[-1]
+    assert complete["run"]["runId"] == "r1"
+    assert complete["job"] == {"namespace": "flowforge", "name": "wf.job one"}
+    assert complete["run"]["facets"]["parent"]["run"]["runId"] == "e1"
+    assert complete["run"]["facets"]["flowforge_result"]["rowsWritten"] == 10
+    assert len({event["run"]["facets"]["flowforge_run"]["eventId"] for event in sink.events}) == 3
+
+
+def test_transient_error_asks_for_a_retry_until_the_last_attempt(tmp_path):
+    def runner(ctx):
+        raise ConnectionResetError("connection reset by peer")
+
+    sink = ListSink()
+    assert execute_job(context(tmp_path, sink), runner, final_attempt=False) == "retry"
+    assert sink.types == ["START"]
+    sink = ListSink()
+    assert execute_job(context(tmp_path, sink, attempt=6), runner, final_attempt=True) == "failed"
+    error = sink.events[-1]["run"]["facets"]["flowforge_error"]
+    assert "gave up after 6 attempts" in error["message"] and error["retryable"] is True
+
+
+def test_permanent_error_fails_at_once_with_message_and_detail_apart(tmp_path):
+    def runner(ctx):
+        raise ValueError("file tx.csv, row 3, column amount: 'abc' is not a decimal")
+
+    sink = ListSink()
+    assert execute_job(context(tmp_path, sink), runner, final_attempt=False) == "failed"
+    error = sink.events[-1]["run"]["facets"]["flowforge_error"]
+    assert error["message"] == "file tx.csv, row 3, column amount: 'abc' is not a decimal"
+    assert error["detail"].startswith("ValueError")
+
+
+def test_cancelled_execution_aborts_before_running(tmp_path):
+    flags = LocalCancelFlags()
+    flags.cancel("e1")
+    ran = []
+    sink = ListSink()
+    outcome = execute_job(
+        context(tmp_path, sink, flags=flags), lambda ctx: ran.append(1), final_attempt=False
+    )
+    assert outcome == "cancelled" and ran == [] and sink.types == ["START", "ABORT"]
+
+
+@pytest.mark.parametrize(
+    ("error", "retryable"),
+    [
+        (TimeoutError("read timed out"), True),
+        (OSError("Generic S3 error: 503 Service Unavailable"), True),
+        (KeyError("x"), False),
+        (PermanentError("bad"), False),
+        (TransientError("later"), True),
+    ],
+)
+def test_classify(error, retryable):
+    assert classify(error).retryable is retryable
+
+
+def test_task_errors_pickle_with_their_detail():
+    error = pickle.loads(pickle.dumps(PermanentError("message", "detail")))
+    assert (error.message, error.detail) == ("message", "detail")
+    assert isinstance(pickle.loads(pickle.dumps(Cancelled("stop"))), Cancelled)
+
+
+def test_retry_delay_grows_exponentially_with_jitter_and_a_cap():
+    for attempt in range(1, 12):
+        delay = retry_delay(attempt, 2.0, 60.0)
+        ceiling = min(60.0, 2.0 * 2 ** (attempt - 1))
+        assert ceiling / 2 <= delay <= ceiling
