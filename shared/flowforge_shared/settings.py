@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         default=None, description="Local landing area for files; default <data dir>/landing"
     )
+    upload_max_bytes: int = Field(default=1024**3, description="Largest upload accepted, bytes")
+    detection_sample_bytes: int = Field(
+        default=4 * 1024 * 1024, description="Bytes of a file schema detection samples"
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"

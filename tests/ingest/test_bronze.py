@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
+import threading
 
 import pyarrow as pa
 import pytest
@@ -17,7 +18,12 @@ from flowforge_ingest.bronze import (
     write_quarantine,
 )
 from flowforge_ingest.csv_source import QuarantinedRow, read_csv_batches
-from flowforge_ingest.errors import Cancelled, MalformedRowError, SchemaDriftError
+from flowforge_ingest.errors import (
+    Cancelled,
+    ConcurrentWriteError,
+    MalformedRowError,
+    SchemaDriftError,
+)
 from flowforge_shared.lake import Lake
 from flowforge_shared.runtime import Cancelled as RunCancelled
 from tests.ingest.conftest import ArrowSource, file_config, read_table, table_version
@@ -359,3 +365,52 @@ def test_write_quarantine_with_no_records_writes_nothing(lake):
         .to_pylist()[0]["source_row"]
         is None
     )
+
+
+def test_no_helper_thread_outlives_a_cancelled_write(lake, write_csv):
+    lines = "\n".join(f"{i},{i},{NOTE}" for i in range(1, 50_001))
+    path = write_csv("orders.csv", f"id,amount,note\n{lines}\n")
+    with pytest.raises(Cancelled):
+        write_bronze(
+            lake,
+            "orders",
+            read_csv_batches(path, file_config(), batch_rows=1_000),
+            audit=None,
+            app_id="j",
+            run_sequence=1,
+            should_stop=iter([False, False, True]).__next__,
+        )
+    assert not [t for t in threading.enumerate() if t.name == "flowforge-prefetch"]
+    assert table_version(lake, "orders") is None
+
+
+def test_a_header_only_file_creates_an_empty_table_with_its_columns(lake, write_csv):
+    result = load_csv(lake, write_csv("orders.csv", "id,customer\n"))
+    assert (result.rows_written, result.version) == (0, 0)
+    table = read_table(lake, "orders")
+    assert table.num_rows == 0 and table.column_names == ["id", "customer"]
+
+
+def test_a_concurrent_schema_change_is_a_transient_error(lake):
+    write_arrow(lake, "t", pa.table({"id": [1]}), 1)
+    racing = StaleLake(root=lake.root)
+    object.__setattr__(racing, "_stale", lake.load("bronze", "t"))
+    write_bronze(  # another job adds a column meanwhile
+        lake,
+        "t",
+        ArrowSource(pa.table({"id": [2], "extra": ["x"]})),
+        audit=None,
+        app_id="other-job",
+        run_sequence=1,
+    )
+    with pytest.raises(ConcurrentWriteError) as raised:
+        write_bronze(
+            racing,
+            "t",
+            ArrowSource(pa.table({"id": [3]})),
+            audit=None,
+            app_id="job",
+            run_sequence=2,
+        )
+    assert raised.value.retryable is True
+    assert read_table(lake, "t").num_rows == 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -292,7 +293,9 @@ def test_a_type_breaking_value_after_the_first_block_fails_naming_row_and_column
         list(batches)
     error = raised.value
     assert (error.source_row, error.column) == (70_000, "amount")
-    assert "row 70000, column 'amount'" in str(error) and "'12x5' is not an integer" in str(error)
+    assert "row 70000 after the header, column 'amount'" in str(
+        error
+    ) and "'12x5' is not an integer" in str(error)
 
 
 def test_a_type_breaking_value_after_the_first_block_is_quarantined(write_csv):
@@ -320,7 +323,9 @@ def test_batches_hold_at_most_batch_rows(write_csv):
 
 def test_invalid_utf8_is_a_malformed_row(write_csv):
     path = write_csv("data.csv", b"id,name\n1,ok\n2,bad \xff byte\n3,fine\n")
-    with pytest.raises(MalformedRowError, match=r"row 2, column 'name'.*not valid utf-8"):
+    with pytest.raises(
+        MalformedRowError, match=r"row 2 after the header, column 'name'.*not valid utf-8"
+    ):
         read_all(path)
     table, batches = read_all(path, malformed_rows="quarantine")
     assert table.column("name").to_pylist() == ["ok", "fine"]
@@ -349,3 +354,28 @@ def test_too_many_malformed_rows_fail_even_in_quarantine(write_csv):
                 max_quarantined=5,
             )
         )
+
+
+def test_fail_names_the_first_bad_row_even_when_a_later_ragged_row_was_parsed_ahead(write_csv):
+    lines = ["id,amount,note"]
+    for row in range(1, 150_001):
+        if row == 140_000:
+            lines.append("ragged")
+        else:
+            amount = "oops" if row == 50_000 else str(row)
+            lines.append(f"{row},{amount},some padding text")
+    path = write_csv("data.csv", "\n".join(lines) + "\n")
+    batches = read_csv_batches(path, file_config(), batch_rows=1_000)
+    assert batches.schema.field("amount").type == pa.int64()  # row 50,000 is past the sample
+    with pytest.raises(MalformedRowError) as raised:
+        list(batches)
+    assert (raised.value.source_row, raised.value.column) == (50_000, "amount")
+
+
+def test_closing_early_stops_the_parsing_thread(write_csv):
+    path = deep_file(write_csv, rows=200_000, bad_row=0)
+    batches = read_csv_batches(path, file_config(), batch_rows=1_000)
+    iterator = iter(batches)
+    next(iterator)
+    batches.close()
+    assert not [t for t in threading.enumerate() if t.name == "flowforge-prefetch"]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from flowforge_ingest.csv_source import resolve_landing_path
 from flowforge_ingest.errors import LandingPathError
+from flowforge_shared.objectstore import landing_path
 from flowforge_shared.settings import Settings
 
 COPY_CHUNK = 8 * 1024 * 1024
@@ -27,10 +28,8 @@ def local_copy(settings: Settings, file_path: str) -> Iterator[Path]:
     if not root.startswith("s3://"):
         yield resolve_landing_path(Path(root), file_path)
         return
-    key = _safe_key(file_path)
-    bucket_and_prefix = root.removeprefix("s3://")
-    filesystem = _s3_filesystem(settings)
-    source = f"{bucket_and_prefix}/{key}"
+    key = safe_key(file_path)
+    filesystem, source = landing_path(settings, key)
     with tempfile.TemporaryDirectory(prefix="flowforge-landing-") as directory:
         target = Path(directory) / Path(key).name
         try:
@@ -43,29 +42,10 @@ def local_copy(settings: Settings, file_path: str) -> Iterator[Path]:
         yield target
 
 
-def _safe_key(file_path: str) -> str:
+def safe_key(file_path: str) -> str:
     if "\x00" in file_path or file_path.startswith(("/", "\\")) or "://" in file_path:
         raise LandingPathError(f"filePath {file_path!r} must be relative to the landing area")
     normalised = posixpath.normpath(file_path.replace("\\", "/"))
     if normalised.startswith("..") or normalised in (".", ""):
         raise LandingPathError(f"filePath {file_path!r} leaves the landing area")
     return normalised
-
-
-def _s3_filesystem(settings: Settings):
-    from pyarrow import fs
-
-    options = settings.storage_options
-    endpoint = options.get("AWS_ENDPOINT_URL")
-    scheme = None
-    if endpoint:
-        scheme, _, endpoint = endpoint.partition("://")
-    return fs.S3FileSystem(
-        access_key=options.get("AWS_ACCESS_KEY_ID"),
-        secret_key=options.get("AWS_SECRET_ACCESS_KEY"),
-        region=options.get("AWS_REGION"),
-        endpoint_override=endpoint or None,
-        scheme=scheme or "https",
-        connect_timeout=10,
-        request_timeout=60,
-    )

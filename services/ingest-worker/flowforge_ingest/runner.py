@@ -14,7 +14,7 @@ from flowforge_ingest.bronze import (
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
 from flowforge_shared.contracts.events import Dataset
-from flowforge_shared.contracts.jobs import CsvSource, JobConfig
+from flowforge_shared.contracts.jobs import CsvSource, JobConfig, uploaded_file_path
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
@@ -33,8 +33,7 @@ def run_ingest_job(context: JobContext) -> JobOutcome:
 def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOutcome:
     task, lake = context.task, context.lake
     file_config = source.file_config
-    if file_config.file_path is None:
-        raise ValueError(f"job {job.name}: fileConfig.fileId needs the CSV upload service")
+    file_path = file_config.file_path or uploaded_file_path(file_config.file_id)
     bronze = job.destination_config.bronze_config
     assert bronze is not None  # the contract guarantees it for ingest jobs
     rows_read = 0
@@ -45,11 +44,11 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         context.progress(rows_read, rows_read)
 
     with (
-        local_copy(context.settings, file_config.file_path) as path,
+        local_copy(context.settings, file_path) as path,
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
-        span.set_attribute("flowforge.source", file_config.file_path)
-        batches = read_csv_batches(path, file_config, source_name=file_config.file_path)
+        span.set_attribute("flowforge.source", file_path)
+        batches = read_csv_batches(path, file_config, source_name=file_path)
         try:
             result = write_bronze(
                 lake,
@@ -59,7 +58,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
                 audit=AuditContext(
                     execution_id=task.execution_id,
                     job_id=task.job_id,
-                    source=file_config.file_path,
+                    source=file_path,
                 )
                 if bronze.audit_columns
                 else None,
@@ -90,7 +89,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
-        inputs=[Dataset(namespace="landing", name=file_config.file_path)],
+        inputs=[Dataset(namespace="landing", name=file_path)],
         outputs=outputs,
         quarantined=len(quarantined),
         skipped_as_already_committed=result.skipped_as_already_committed,

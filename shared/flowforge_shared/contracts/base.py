@@ -37,3 +37,7 @@ class Page(ApiOutModel, Generic[T]):
 
     data: list[T]
     count: int
+
+
+MAX_OFFSET = 10_000_000
+"""Largest list offset accepted (databases store 64-bit integers; pages beyond are empty)."""

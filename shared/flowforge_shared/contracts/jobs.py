@@ -331,3 +331,13 @@ def _transformation_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], 
 
 def dump_job_config(job: JobConfig) -> dict[str, Any]:
     return job.to_wire()
+
+
+UPLOADS_DIR = "uploads"
+
+
+def uploaded_file_path(file_id: str) -> str:
+    """Where an uploaded file lives, relative to the landing area (its name is generated)."""
+    if not file_id.replace("-", "").isalnum():
+        raise ValueError(f"not a file id: {file_id!r}")
+    return f"{UPLOADS_DIR}/{file_id}.csv"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 from flowforge_catalog.audit import service
 from flowforge_catalog.audit.schemas import AuditEntryPublic
 from flowforge_shared.auth import require_editor
-from flowforge_shared.contracts.base import Page
+from flowforge_shared.contracts.base import MAX_OFFSET, Page
 from flowforge_shared.deps import SessionDep
 
 # Read-only by design: no route here (or anywhere) changes or deletes an entry.
@@ -23,7 +23,7 @@ def list_audit_entries(
     actor: str | None = None,
     since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)

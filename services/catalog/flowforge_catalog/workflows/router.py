@@ -13,7 +13,7 @@ from flowforge_catalog.workflows.schemas import (
     WorkflowStatus,
     WorkflowUpdate,
 )
-from flowforge_shared.contracts.base import Page
+from flowforge_shared.contracts.base import MAX_OFFSET, Page
 from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
 from flowforge_shared.errors import check_version
 
@@ -29,7 +29,7 @@ def list_workflows(
     tag: str | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     rows, count = service.get_all(
         session,
