@@ -47,8 +47,12 @@ def test_docker_compose_file_is_valid():
 def gateway_locations() -> list[tuple[str, str, str]]:
     """(modifier, pattern, upstream) for each proxied location."""
     text = GATEWAY.read_text()
-    found = re.findall(r"location\s+(=|~|\^~)?\s*(\S+)\s*\{\s*proxy_pass\s+http://(\w+);", text)
-    return [(modifier, pattern, upstream) for modifier, pattern, upstream in found]
+    found = []
+    for modifier, pattern, body in re.findall(r"location\s+(=|~|\^~)?\s*(\S+)\s*\{([^}]*)\}", text):
+        upstream = re.search(r"proxy_pass\s+http://(\w+);", body)
+        if upstream:
+            found.append((modifier, pattern, upstream.group(1)))
+    return found
 
 
 def route(path: str, locations) -> str | None:

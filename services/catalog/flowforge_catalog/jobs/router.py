@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
+from flowforge_catalog.files.service import complete_job_config
 from flowforge_catalog.jobs import service
 from flowforge_catalog.jobs.schemas import JobClone, JobCreate, JobList, JobPublic, JobUpdate
 from flowforge_catalog.workflows import service as workflow_service
@@ -24,6 +25,7 @@ def list_jobs(workflow_id: str, session: SessionDep):
 @router.post("", response_model=JobPublic, status_code=status.HTTP_201_CREATED, **AS_GIVEN)
 def create_job(
     workflow_id: str,
+    request: Request,
     data: JobCreate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -31,7 +33,13 @@ def create_job(
 ):
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
     config = JobConfig.model_validate(data.to_wire())
-    job = service.create(session, workflow=workflow, config=config, actor=principal.actor)
+    job = service.create(
+        session,
+        workflow=workflow,
+        config=config,
+        actor=principal.actor,
+        complete=_file_defaults(session, request),
+    )
     session.commit()
     response.headers["ETag"] = etag(job.version)
     return service.to_public(job)
@@ -48,6 +56,7 @@ def get_job(workflow_id: str, job_id: str, session: SessionDep, response: Respon
 def update_job(
     workflow_id: str,
     job_id: str,
+    request: Request,
     data: JobUpdate,
     session: SessionDep,
     principal: PrincipalDep,
@@ -63,6 +72,7 @@ def update_job(
         changes=changes,
         expected_version=expected_version(data.version, if_match),
         actor=principal.actor,
+        complete=_file_defaults(session, request),
     )
     session.commit()
     response.headers["ETag"] = etag(job.version)
@@ -102,3 +112,8 @@ def clone_job(
     )
     session.commit()
     return service.to_public(copy)
+
+
+def _file_defaults(session, request: Request):
+    settings = request.app.state.settings
+    return lambda config: complete_job_config(session, settings, config)

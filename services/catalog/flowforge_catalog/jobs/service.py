@@ -7,6 +7,7 @@ job graph without cycles.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -22,6 +23,7 @@ from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_ver
 from flowforge_transform.expressions import ExpressionError, check_expression
 
 ENTITY = "job"
+Completer = Callable[[JobConfig], JobConfig] | None
 
 
 def config_of(job: Job) -> JobConfig:
@@ -63,8 +65,13 @@ def get_all(session: Session, *, workflow_id: str) -> list[Job]:
     )
 
 
-def create(session: Session, *, workflow, config: JobConfig, actor: str) -> Job:
-    """Append a job to the workflow."""
+def create(
+    session: Session, *, workflow, config: JobConfig, actor: str, complete: Completer = None
+) -> Job:
+    """Append a job to the workflow; ``complete`` fills defaults (e.g. an uploaded file's
+    detected schema) before the job is checked."""
+    if complete:
+        config = complete(config)
     wire = config.to_wire()
     job = Job(
         workflow_id=workflow.id,
@@ -89,7 +96,13 @@ def create(session: Session, *, workflow, config: JobConfig, actor: str) -> Job:
 
 
 def update(
-    session: Session, *, job: Job, changes: dict[str, Any], expected_version: int | None, actor: str
+    session: Session,
+    *,
+    job: Job,
+    changes: dict[str, Any],
+    expected_version: int | None,
+    actor: str,
+    complete: Completer = None,
 ) -> Job:
     """Replace the given top-level fields (wire names); the result is validated as a whole."""
     check_version(job.version, expected_version, what=f"job {job.name}")
@@ -101,6 +114,8 @@ def update(
         raise Unprocessable(
             [(tuple(item["loc"]), item["msg"]) for item in error.errors()]
         ) from error
+    if complete:
+        config = complete(config)
     _validate_in_workflow(session, workflow_id=job.workflow_id, job_id=job.id, config=config)
     wire = config.to_wire()
     job.name = config.name

@@ -1,0 +1,218 @@
+"""The CSV dialect (delimiter, quote, escape, line ending), record parsing, and finding a
+record boundary in a chunk read from the middle of a file.
+
+Delimiter: each candidate (``,`` ``;`` tab ``|``) parses the head; the one giving the most
+rows of one width greater than 1 wins (a ``;`` file with decimal commas has ragged ``,``
+widths, and its header has no comma at all).
+
+Resync: a chunk read mid-file begins inside some record, perhaps inside a quoted value that
+spans lines, where a line break is data, not a record boundary. For each line break of the
+chunk in turn we test two hypotheses about the text that follows it: "outside quotes" (the
+next records tokenize strictly as RFC 4180 records of the expected width) and "inside a
+quoted value" (the text up to the next lone quote is the rest of a value, and what follows
+tokenizes). The first break where the first holds and the second is refuted is an
+unambiguous boundary; failing that, the first break where the first holds; failing that,
+the chunk's first line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+DELIMITERS = (",", ";", "\t", "|")
+_SNIFF_CHARS = 256 * 1024
+_SNIFF_RECORDS = 200
+_RESYNC_CANDIDATES = 32
+_RESYNC_FIELDS = 2000  # fields tokenized per hypothesis: bounds the cost on wide files
+_RESYNC_WINDOW = 64 * 1024  # how far the "inside a quoted value" hypothesis looks
+_LINE_BREAK = re.compile(r"\r\n|\n|\r")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    delimiter: str
+    quote_char: str | None
+    escape_char: str | None
+    line_ending: str  # lf | crlf | cr
+
+
+def sniff_dialect(text: str) -> Dialect:
+    """The dialect of a file whose first whole lines are ``text``."""
+    sample = text[:_SNIFF_CHARS]
+    quote = _sniff_quote(sample)
+    delimiter = _sniff_delimiter(sample, quote)
+    escape = _sniff_escape(sample, delimiter, quote)
+    return Dialect(delimiter, quote, escape, _line_ending(sample, quote))
+
+
+def parse(text: str, dialect: Dialect, *, limit: int | None = None) -> list[list[str]]:
+    """The records of ``text`` (blank lines skipped, as the ingest reader skips them).
+
+    Raises :class:`csv.Error` (e.g. a field over the csv module's size limit).
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), **_csv_options(dialect))
+    records: list[list[str]] = []
+    for record in reader:
+        if record:
+            records.append(record)
+            if limit is not None and len(records) >= limit:
+                break
+    return records
+
+
+def resync(text: str, dialect: Dialect, width: int) -> tuple[int, bool]:
+    """(offset of the first record boundary in ``text``, whether it is unambiguous)."""
+    if dialect.quote_char is None and dialect.escape_char is None:
+        return 0, True  # without quoting every line break ends a record
+    tokenizer = _Tokenizer(dialect)
+    records = max(3, min(20, _RESYNC_FIELDS // max(width, 1)))
+    starts = [0]
+    for match in _LINE_BREAK.finditer(text):
+        if len(starts) >= _RESYNC_CANDIDATES:
+            break
+        starts.append(match.end())
+    plausible: int | None = None
+    for start in starts:
+        if not tokenizer.fits(text, start, width, records, inside=False):
+            continue
+        if not tokenizer.fits(text, start, width, records, inside=True):
+            return start, True
+        if plausible is None:
+            plausible = start
+    return (plausible if plausible is not None else 0), False
+
+
+def _csv_options(dialect: Dialect) -> dict:
+    return {
+        "delimiter": dialect.delimiter,
+        "quotechar": dialect.quote_char or '"',
+        "quoting": csv.QUOTE_MINIMAL if dialect.quote_char else csv.QUOTE_NONE,
+        "escapechar": dialect.escape_char,
+        "doublequote": True,
+        "strict": False,
+    }
+
+
+def _sniff_quote(sample: str) -> str:
+    # A quote that opens a field right after a delimiter or a line start. Apostrophes in
+    # text (O'Brien) rarely do; a file quoted with ' does it on every quoted field.
+    starts = {
+        quote: len(re.findall(rf"(?:^|[,;\t|]){quote}", sample, re.MULTILINE))
+        for quote in ('"', "'")
+    }
+    return "'" if starts["'"] > starts['"'] else '"'
+
+
+def _sniff_delimiter(sample: str, quote: str) -> str:
+    best: tuple | None = None
+    chosen = ","
+    for delimiter in DELIMITERS:
+        if delimiter not in sample:
+            continue
+        dialect = Dialect(delimiter, quote, None, "lf")
+        try:
+            records = parse(sample, dialect, limit=_SNIFF_RECORDS)
+        except csv.Error:
+            continue
+        if not records:
+            continue
+        widths = Counter(len(record) for record in records)
+        width, count = widths.most_common(1)[0]
+        score = (width > 1, count / len(records), len(records[0]) == width, width)
+        if best is None or score > best:
+            best, chosen = score, delimiter
+    return chosen
+
+
+def _sniff_escape(sample: str, delimiter: str, quote: str) -> str | None:
+    # A backslash before a quote that does not close the field, and no doubled quote
+    # inside a value: the writer escapes quotes with backslashes (MySQL, some PHP).
+    ends = re.escape(delimiter) + r"\r\n"
+    escaped = re.search(rf"\\{quote}(?![{ends}]|$)", sample)
+    doubled = re.search(rf"(?<![\\{ends}{quote}]){quote}{quote}", sample)
+    return "\\" if escaped and not doubled else None
+
+
+def _line_ending(sample: str, quote: str) -> str:
+    # Line breaks inside quoted values are data (often "\n" in a "\r\n" file): only the
+    # breaks outside quotes end records.
+    q = re.escape(quote)
+    sample = re.sub(rf"{q}(?:[^{q}]|{q}{q})*{q}", "", sample)
+    crlf = sample.count("\r\n")
+    counts = {"crlf": crlf, "lf": sample.count("\n") - crlf, "cr": sample.count("\r") - crlf}
+    return max(counts, key=lambda name: (counts[name], name == "lf"))
+
+
+class _Tokenizer:
+    """Strict RFC 4180 tokenizing, just enough to test the resync hypotheses."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        d = re.escape(dialect.delimiter)
+        q = re.escape(dialect.quote_char) if dialect.quote_char else None
+        e = re.escape(dialect.escape_char) if dialect.escape_char else None
+        unquoted_chars = d + r"\r\n" + (q or "") + (e or "")
+        unquoted = rf"(?:[^{unquoted_chars}]|{e}.)*" if e else rf"[^{unquoted_chars}]*"
+        if q:
+            inner = rf"(?:[^{q}{e}]|{q}{q}|{e}.)*" if e else rf"(?:[^{q}]|{q}{q})*"
+            self._field = re.compile(rf"{q}{inner}{q}|{unquoted}", re.DOTALL)
+            self._tail = re.compile(rf"{inner}{q}(?={d}|\r|\n|$)", re.DOTALL)
+        else:
+            self._field = re.compile(unquoted, re.DOTALL)
+            self._tail = None
+        self._delimiter = dialect.delimiter
+
+    def fits(self, text: str, start: int, width: int, records: int, *, inside: bool) -> bool:
+        """Whether ``records`` records of ``width`` fields tokenize from ``start`` (records cut
+        by the end of ``text`` count as fitting). With ``inside``, ``start`` is assumed to
+        be inside a quoted value."""
+        position = start
+        first_width_unknown = False
+        if inside:
+            if self._tail is None:
+                return False
+            match = self._tail.match(text, position, min(len(text), position + _RESYNC_WINDOW))
+            if match is None:
+                return False
+            position = match.end()
+            first_width_unknown = True  # we do not know which field that value was
+            if position < len(text) and text[position] == self._delimiter:
+                position += 1
+            else:
+                position = _after_line_break(text, position)
+                first_width_unknown = False
+        seen = 0
+        while seen < records and position < len(text):
+            fields = 0
+            while True:
+                match = self._field.match(text, position)
+                if match is None:
+                    return False
+                position = match.end()
+                fields += 1
+                if position >= len(text):
+                    return seen > 0 or first_width_unknown
+                char = text[position]
+                if char == self._delimiter:
+                    position += 1
+                    continue
+                if char in "\r\n":
+                    position = _after_line_break(text, position)
+                    break
+                return False  # e.g. a quote inside an unquoted value: not a field start
+            if not first_width_unknown and fields != width:
+                return False
+            first_width_unknown = False
+            seen += 1
+        return seen > 0
+
+
+def _after_line_break(text: str, position: int) -> int:
+    if text.startswith("\r\n", position):
+        return position + 2
+    if position < len(text) and text[position] in "\r\n":
+        return position + 1
+    return position

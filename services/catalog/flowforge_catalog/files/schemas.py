@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from flowforge_shared.contracts.base import ApiOutModel
+
+
+class FilePublic(ApiOutModel):
+    id: str
+    original_name: str
+    file_path: str
+    size: int
+    sha256: str
+    content_type: str | None
+    uploaded_by: str
+    created_at: datetime
+
+
+class FilePreview(ApiOutModel):
+    columns: list[str]
+    rows: list[dict[str, str | None]]
