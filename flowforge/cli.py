@@ -12,6 +12,8 @@ from flowforge_shared.settings import Settings
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="FlowForge data pipelines")
 db_app = typer.Typer(no_args_is_help=True, help="The catalog database")
 app.add_typer(db_app, name="db")
+secrets_app = typer.Typer(no_args_is_help=True, help="Encrypted connection secrets")
+app.add_typer(secrets_app, name="secrets")
 
 
 def _fail(message: str) -> None:
@@ -158,6 +160,24 @@ def demo() -> None:
         run_demo()
     except DemoFailed as error:
         _fail(f"demo failed: {error}")
+
+
+@secrets_app.command("rotate")
+def secrets_rotate() -> None:
+    """Re-encrypt every stored secret with the first key of FLOWFORGE_SECRET_KEY."""
+    from flowforge_catalog.connections.service import rotate_secrets
+    from flowforge_shared.db.engine import Database
+    from flowforge_shared.secrets import SecretBox, SecretKeyError
+
+    settings = Settings()
+    try:
+        box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+        database = Database(settings.resolved_database_url)
+        with database.session() as session:
+            count = rotate_secrets(session, box=box)
+    except SecretKeyError as error:
+        _fail(str(error))
+    typer.echo(f"re-encrypted {count} secret(s) with the first key")
 
 
 def _safe_url(url: str) -> str:

@@ -40,6 +40,7 @@ def test_docker_compose_file_is_valid():
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env={**os.environ, "FLOWFORGE_SECRET_KEY": "a-key-for-parsing-only"},
     )
     assert result.returncode == 0, result.stderr
 
@@ -102,3 +103,19 @@ def test_every_api_path_is_routed_to_the_service_that_serves_it(service_paths):
     for service, paths in service_paths.items():
         for path in paths:
             assert route(sample(path), locations) == service, (path, service)
+
+
+def test_docker_compose_refuses_to_start_without_a_secret_key():
+    command = compose_command()
+    if command is None:
+        pytest.skip("no docker compose here")
+    env = {k: v for k, v in os.environ.items() if k != "FLOWFORGE_SECRET_KEY"}
+    result = subprocess.run(
+        [*command, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert result.returncode != 0
+    assert "FLOWFORGE_SECRET_KEY" in result.stderr

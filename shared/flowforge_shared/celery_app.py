@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from flowforge_shared.contracts.tasks import (
+    DATABASE_OPERATION,
     EVENTS_QUEUE,
     INGEST_QUEUE,
     RECORD_EVENT,
@@ -42,6 +43,7 @@ def configure(settings: Settings) -> Celery:
         task_time_limit=settings.task_time_limit,
         task_routes={
             RUN_INGEST_JOB: {"queue": INGEST_QUEUE},
+            DATABASE_OPERATION: {"queue": INGEST_QUEUE},
             RUN_TRANSFORM_JOB: {"queue": TRANSFORM_QUEUE},
             RECORD_EVENT: {"queue": EVENTS_QUEUE},
         },

@@ -77,6 +77,7 @@ class JobOutcome:
     outputs: list[Dataset] = field(default_factory=list)
     quarantined: int = 0
     skipped_as_already_committed: bool = False
+    watermark: dict[str, Any] | None = None  # incremental jobs: how far this run read
 
 
 @dataclass
@@ -201,6 +202,8 @@ def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> 
                 "rowsWritten": outcome.rows_written,
                 "quarantined": outcome.quarantined,
                 "skippedAsAlreadyCommitted": outcome.skipped_as_already_committed,
+                "watermark": outcome.watermark,
+                "runSequence": context.task.run_sequence,
             }
         },
     )

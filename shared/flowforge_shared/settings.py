@@ -58,6 +58,24 @@ class Settings(BaseSettings):
     landing_dir: Path | None = Field(
         default=None, description="Local landing area for files; default <data dir>/landing"
     )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Fernet key(s), comma-separated, first encrypts; default a key file in the "
+        "data dir",
+    )
+    connection_allow: str = Field(
+        default="", description="Comma-separated CIDRs/hosts connections may target (empty: any)"
+    )
+    connection_deny: str = Field(
+        default="", description="Comma-separated CIDRs/hosts connections may never target"
+    )
+    sqlite_dir: Path | None = Field(
+        default=None,
+        description="Directory SQLite sources may be read from; default <data dir>/sources",
+    )
+    operation_timeout: float = Field(
+        default=30.0, description="Seconds the API waits for a worker's database operation"
+    )
     upload_max_bytes: int = Field(default=1024**3, description="Largest upload accepted, bytes")
     detection_sample_bytes: int = Field(
         default=4 * 1024 * 1024, description="Bytes of a file schema detection samples"
@@ -87,6 +105,18 @@ class Settings(BaseSettings):
         if self.storage_url and self.storage_url.startswith("s3://"):
             return self.storage_url.rstrip("/") + "/landing"
         return str((self.data_dir / "landing").resolve())
+
+    @property
+    def sqlite_root(self) -> Path:
+        return (self.sqlite_dir or self.data_dir / "sources").resolve()
+
+    @property
+    def allow_list(self) -> list[str]:
+        return [item.strip() for item in self.connection_allow.split(",") if item.strip()]
+
+    @property
+    def deny_list(self) -> list[str]:
+        return [item.strip() for item in self.connection_deny.split(",") if item.strip()]
 
     @property
     def lake_root(self) -> str:

@@ -30,12 +30,12 @@ class CeleryEventSink:
 
 
 @lru_cache
-def _worker_settings() -> Settings:
+def worker_settings() -> Settings:
     return Settings()
 
 
 @lru_cache
-def _redis(url: str):
+def redis_client(url: str):
     import redis
 
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
@@ -45,7 +45,7 @@ def next_attempt(settings: Settings, job_run_id: str) -> int:
     """Counts every delivery of a job run, redeliveries after a crash included, so a job that
     kills its worker every time ends failed instead of looping."""
     key = ATTEMPT_KEY.format(job_run_id=job_run_id)
-    client = _redis(settings.broker_url)
+    client = redis_client(settings.broker_url)
     attempt = int(client.incr(key))
     client.expire(key, 86_400)
     return attempt
@@ -63,7 +63,7 @@ def trace_headers(request) -> dict[str, str]:
 
 
 def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
-    settings = _worker_settings()
+    settings = worker_settings()
     job_task = JobTask.model_validate(payload)
     attempt = next_attempt(settings, job_task.job_run_id)
     context = JobContext(

@@ -90,13 +90,36 @@ def test_invalid_job_is_422_naming_the_field(editor, wf, mutate, field):
     assert editor.get(jobs_url(wf)).json()["count"] == 0
 
 
-def test_database_job_needs_exactly_one_read_mode_and_delta_column(editor, wf):
-    job = database_job()
+@pytest.fixture
+def mssql_connection(editor):
+    import uuid
+
+    response = editor.post(
+        "/api/connections",
+        json={
+            "name": f"core-{uuid.uuid4().hex[:6]}",
+            "type": "sql-server",
+            "host": "127.0.0.1",
+            "username": "etl",
+            "password": "pw",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def with_connection(job: dict, connection_id: str) -> dict:
+    job["sourceConfig"]["databaseConfig"]["connectionId"] = connection_id
+    return job
+
+
+def test_database_job_needs_exactly_one_read_mode_and_delta_column(editor, wf, mssql_connection):
+    job = with_connection(database_job(), mssql_connection)
     job["sourceConfig"]["databaseConfig"]["query"] = "SELECT 1"
     response = editor.post(jobs_url(wf), json=job)
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "sourceConfig.databaseConfig"
-    job = database_job()
+    job = with_connection(database_job(), mssql_connection)
     del job["sourceConfig"]["databaseConfig"]["deltaColumn"]
     response = editor.post(jobs_url(wf), json=job)
     assert [d["field"] for d in response.json()["detail"]] == [
@@ -227,3 +250,45 @@ def test_refused_filter_is_422(editor, wf):
     response = editor.post(jobs_url(wf), json=job)
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "transformationConfig.filters[1]"
+
+
+def test_database_job_needs_a_saved_connection_of_its_type(editor, wf, mssql_connection):
+    response = editor.post(jobs_url(wf), json=database_job())
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "sourceConfig.databaseConfig.connectionId"
+    job = with_connection(database_job(), mssql_connection)
+    job["sourceConfig"]["type"] = "postgresql"
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "sourceConfig.type"
+    assert (
+        editor.post(
+            jobs_url(wf), json=with_connection(database_job(), mssql_connection)
+        ).status_code
+        == 201
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "accepted"),
+    [
+        ("SELECT TOP (10) * FROM dbo.customers WITH (NOLOCK)", True),
+        ("WITH c AS (SELECT * FROM dbo.customers) SELECT * FROM c", True),
+        ("DELETE FROM dbo.customers", False),
+        ("SELECT * INTO dbo.copy FROM dbo.customers", False),
+        ("SELECT 1; DROP TABLE dbo.customers", False),
+        ("EXEC xp_cmdshell 'dir'", False),
+        ("SELECT * FROM OPENROWSET('SQLNCLI', 'x', 'SELECT 1')", False),
+    ],
+)
+def test_a_query_must_only_read(editor, wf, mssql_connection, query, accepted):
+    job = with_connection(database_job(), mssql_connection)
+    database = job["sourceConfig"]["databaseConfig"]
+    del database["tableName"]
+    database["query"] = query
+    response = editor.post(jobs_url(wf), json=job)
+    if accepted:
+        assert response.status_code == 201, response.text
+    else:
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["field"] == "sourceConfig.databaseConfig.query"

@@ -288,3 +288,28 @@ def test_viewer_cannot_run_or_cancel(embedded):
         == 403
     )
     assert embedded.client.get("/api/executions", headers=viewer).status_code == 200
+
+
+def test_quarantine_policy_loads_good_rows_and_reports_bad_ones(embedded):
+    (embedded.landing / "tx.csv").write_text(
+        "id,customer_id,amount,updated_at\n"
+        "1,2,3.00,2024-01-01 00:00:00\n"
+        "2,3\n"
+        "3,4,not-a-number,2024-01-01 00:00:00\n"
+        "4,5,6.50,2024-01-01 00:00:00\n"
+    )
+    jobs = workflow_jobs()
+    jobs[0]["sourceConfig"]["fileConfig"]["malformedRows"] = "quarantine"
+    workflow = embedded.create_workflow(jobs[:1])
+    execution = embedded.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    ingest = execution["jobs"][0]
+    assert ingest["quarantinedRows"] == 2 and ingest["rowsWritten"] == 2
+    assert {o["table"] for o in ingest["outputs"]} == {"bronze_tx", "bronze_tx__quarantine"}
+    assert sorted(embedded.read("bronze", "bronze_tx")["id"].to_list()) == [1, 4]
+    quarantine = embedded.read("bronze", "bronze_tx__quarantine").sort("source_row")
+    assert quarantine["source_row"].to_list() == [2, 3]
+    assert quarantine["raw_line"][0] == "2,3"
+    assert "not-a-number" in quarantine["raw_line"][1]
+    assert "amount" in quarantine["reason"][1]
+    assert set(quarantine["execution_id"]) == {execution["id"]}

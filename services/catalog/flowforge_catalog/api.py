@@ -2,10 +2,30 @@
 
 from flowforge_catalog.assets.router import router as assets_router
 from flowforge_catalog.audit.router import router as audit_router
+from flowforge_catalog.connections.router import router as connections_router
 from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
+from flowforge_shared.operations import install_operations
 
-ROUTERS = [workflows_router, jobs_router, tokens_router, audit_router, assets_router, files_router]
-INSTALL: list = []
+ROUTERS = [
+    workflows_router,
+    jobs_router,
+    tokens_router,
+    audit_router,
+    assets_router,
+    files_router,
+    connections_router,
+]
+
+
+def install_secrets(app):
+    """The SecretBox that encrypts connection passwords (FLOWFORGE_SECRET_KEY or a key file)."""
+    from flowforge_shared.secrets import SecretBox
+
+    settings = app.state.settings
+    app.state.secret_box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+
+
+INSTALL = [install_secrets, install_operations]

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowforge_catalog.api import ROUTERS
+from flowforge_catalog.api import INSTALL, ROUTERS
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     return create_service_app(
-        title="FlowForge catalog", settings=settings or Settings(), api_routers=ROUTERS
+        title="FlowForge catalog",
+        settings=settings or Settings(),
+        api_routers=ROUTERS,
+        install=INSTALL,
     )

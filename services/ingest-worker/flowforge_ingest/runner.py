@@ -25,9 +25,9 @@ def run_ingest_job(context: JobContext) -> JobOutcome:
     source = job.source_config
     if isinstance(source, CsvSource):
         return _ingest_csv(context, job, source)
-    raise ValueError(
-        f"job {job.name}: {source.type} sources are not supported yet (CSV only for now)"
-    )
+    from flowforge_ingest.database_source import ingest_database
+
+    return ingest_database(context, job, source)
 
 
 def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOutcome:

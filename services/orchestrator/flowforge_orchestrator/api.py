@@ -2,6 +2,7 @@
 
 from flowforge_orchestrator.dispatch import install_runtime
 from flowforge_orchestrator.runs.router import router as runs_router
+from flowforge_orchestrator.watermarks.router import router as watermarks_router
 
-ROUTERS = [runs_router]
+ROUTERS = [runs_router, watermarks_router]
 INSTALL = [install_runtime]

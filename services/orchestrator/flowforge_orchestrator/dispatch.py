@@ -21,6 +21,7 @@ from typing import Any
 
 from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
+from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_shared.contracts.tasks import (
     INGEST_QUEUE,
     RUN_INGEST_JOB,
@@ -34,7 +35,7 @@ from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, tracer
 
 log = logging.getLogger("flowforge.orchestrator")
-CONSUMERS = (apply_run_event,)
+CONSUMERS = (apply_run_event, store_watermark)
 _record_lock = threading.Lock()
 
 

@@ -13,6 +13,7 @@ EVENTS_QUEUE = "events"
 RUN_INGEST_JOB = "flowforge.ingest.run_job"
 RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
 RECORD_EVENT = "flowforge.orchestrator.record_event"
+DATABASE_OPERATION = "flowforge.ingest.database_operation"
 
 
 class JobTask(BaseModel):
@@ -27,6 +28,10 @@ class JobTask(BaseModel):
     workflow_id: str
     workflow_name: str
     job: dict[str, Any]  # the job configuration snapshot, wire form
+    # Database jobs: the saved connection (password still encrypted) and the watermark the
+    # last successful run stored, both taken when the job is dispatched.
+    connection: dict[str, Any] | None = None
+    watermark: dict[str, Any] | None = None
 
     @property
     def app_id(self) -> str:

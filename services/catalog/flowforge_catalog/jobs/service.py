@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
 from flowforge_shared import audit, dag
-from flowforge_shared.contracts.jobs import JobConfig, combination_errors
+from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig, combination_errors
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
 from flowforge_transform.expressions import ExpressionError, check_expression
@@ -213,7 +213,11 @@ def copy_jobs(session: Session, *, source, target, actor: str) -> list[Job]:
 def _validate_in_workflow(
     session: Session, *, workflow_id: str, job_id: str | None, config: JobConfig
 ) -> None:
-    errors = list(combination_errors(config)) + expression_errors(config)
+    errors = (
+        list(combination_errors(config))
+        + expression_errors(config)
+        + source_errors(session, config)
+    )
     siblings = {
         job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id
     }
@@ -255,6 +259,35 @@ def expression_errors(config: JobConfig) -> list[tuple[tuple[str | int, ...], st
             check_expression(expression)
         except ExpressionError as error:
             errors.append((field_path, str(error)))
+    return errors
+
+
+def source_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """A database job names a saved connection of its source type, and a query only reads."""
+    from flowforge_catalog.connections.models import Connection
+    from flowforge_ingest.connectors.sql import QueryRefused, check_read_only_query
+
+    source = config.source_config
+    if not isinstance(source, DatabaseSource):
+        return []
+    path = ("sourceConfig", "databaseConfig")
+    database = source.database_config
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    connection = session.get(Connection, database.connection_id)
+    if connection is None:
+        errors.append((path + ("connectionId",), f"no connection {database.connection_id}"))
+    elif connection.type != source.type:
+        errors.append(
+            (
+                ("sourceConfig", "type"),
+                f"connection {connection.name} is {connection.type}, not {source.type}",
+            )
+        )
+    if database.query:
+        try:
+            check_read_only_query(source.type, database.query)
+        except QueryRefused as error:
+            errors.append((path + ("query",), str(error)))
     return errors
 
 

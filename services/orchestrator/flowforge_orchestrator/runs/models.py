@@ -56,6 +56,7 @@ class JobRun(Base):
     rows_read: Mapped[int] = mapped_column(BigInteger, default=0)
     rows_written: Mapped[int] = mapped_column(BigInteger, default=0)
     outputs: Mapped[list[dict]] = mapped_column(JSON, default=list)
+    quarantined_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[dict | None] = mapped_column(JSON)
 
     execution = relationship("Execution", back_populates="jobs")

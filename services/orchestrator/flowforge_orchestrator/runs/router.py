@@ -66,6 +66,7 @@ def to_public(execution: Execution) -> ExecutionPublic:
                 rows_read=job.rows_read,
                 rows_written=job.rows_written,
                 outputs=job.outputs,
+                quarantined_rows=job.quarantined_rows,
                 error=job.error,
             )
             for job in execution.jobs

@@ -33,6 +33,7 @@ class JobRunPublic(ApiOutModel):
     rows_read: int
     rows_written: int
     outputs: list[dict]
+    quarantined_rows: int
     error: JobError | None
 
 

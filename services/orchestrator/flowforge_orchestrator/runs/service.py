@@ -102,6 +102,7 @@ def start(
                 attempt=0,
                 rows_read=0,
                 rows_written=0,
+                quarantined_rows=0,
                 outputs=[],
             )
         )
@@ -119,11 +120,12 @@ def start(
             "jobs": [job.job_id for job in planned],
         },
     )
-    return execution, ready_tasks(execution)
+    return execution, ready_tasks(session, execution)
 
 
-def ready_tasks(execution: Execution) -> list[JobTask]:
-    """Mark every job run whose needs all succeeded as dispatched and return its task."""
+def ready_tasks(session: Session, execution: Execution) -> list[JobTask]:
+    """Mark every job run whose needs all succeeded as dispatched and return its task (with
+    the saved connection and the stored watermark of a database job)."""
     if execution.status not in ACTIVE:
         return []
     succeeded = {job.job_id for job in execution.jobs if job.status == Status.SUCCEEDED}
@@ -140,9 +142,27 @@ def ready_tasks(execution: Execution) -> list[JobTask]:
                     workflow_id=execution.workflow_id,
                     workflow_name=execution.workflow_name,
                     job=job.config,
+                    **_source_state(session, job),
                 )
             )
     return tasks
+
+
+def _source_state(session: Session, job: JobRun) -> dict[str, Any]:
+    database = (job.config.get("sourceConfig") or {}).get("databaseConfig")
+    if not database:
+        return {}
+    from flowforge_catalog.connections.models import Connection
+    from flowforge_catalog.connections.service import payload
+    from flowforge_orchestrator.watermarks.service import get as get_watermark
+    from flowforge_orchestrator.watermarks.service import to_wire
+
+    connection = session.get(Connection, database.get("connectionId"))
+    mark = get_watermark(session, job_id=job.job_id) if database.get("isIncremental") else None
+    return {
+        "connection": payload(connection) if connection else None,
+        "watermark": to_wire(mark) if mark else None,
+    }
 
 
 def queue_of(execution: Execution, job_run_id: str) -> str:
@@ -191,7 +211,7 @@ def record_event(
             consumer(session, event)
     _finish_if_done(execution)
     session.flush()
-    return execution, ready_tasks(execution)
+    return execution, ready_tasks(session, execution)
 
 
 def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict) -> None:
@@ -222,8 +242,7 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
                 {"table": out["table"], "layer": out["layer"], "version": out["version"]}
                 for out in output_datasets(event)
             ]
-            if result.get("quarantined"):
-                job.outputs = [*job.outputs, {"quarantinedRows": result["quarantined"]}]
+            job.quarantined_rows = int(result.get("quarantined") or 0)
     elif kind == "FAIL":
         if move(job, JOB_MOVES, Status.FAILED):
             error = run_facet(event, "flowforge_error")

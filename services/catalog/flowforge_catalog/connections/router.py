@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from flowforge_catalog.connections import service
+from flowforge_catalog.connections.schemas import (
+    ConnectionCreate,
+    ConnectionPublic,
+    ConnectionUpdate,
+    TestConnectionRequest,
+    TestConnectionResult,
+)
+from flowforge_shared.contracts.base import Page
+from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+from flowforge_shared.errors import ApiError, Unprocessable
+
+router = APIRouter(tags=["connections"])
+
+
+class SourceUnavailable(ApiError):
+    status_code = 502
+
+
+@router.get("/connections", response_model=Page[ConnectionPublic])
+def list_connections(session: SessionDep):
+    connections = service.get_all(session)
+    return Page[ConnectionPublic](
+        data=[service.to_public(c) for c in connections], count=len(connections)
+    )
+
+
+@router.post("/connections", response_model=ConnectionPublic, status_code=status.HTTP_201_CREATED)
+def create_connection(
+    data: ConnectionCreate, request: Request, session: SessionDep, principal: PrincipalDep
+):
+    connection = service.create(
+        session,
+        data=data,
+        settings=request.app.state.settings,
+        box=request.app.state.secret_box,
+        actor=principal.actor,
+    )
+    session.commit()
+    return service.to_public(connection)
+
+
+@router.get("/connections/{connection_id}", response_model=ConnectionPublic)
+def get_connection(connection_id: str, session: SessionDep, response: Response):
+    connection = service.get_or_raise(session, connection_id=connection_id)
+    response.headers["ETag"] = etag(connection.version)
+    return service.to_public(connection)
+
+
+@router.patch("/connections/{connection_id}", response_model=ConnectionPublic)
+def update_connection(
+    connection_id: str,
+    data: ConnectionUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
+):
+    connection = service.get_or_raise(session, connection_id=connection_id)
+    service.update(
+        session,
+        connection=connection,
+        data=data,
+        expected_version=expected_version(data.version, if_match),
+        settings=request.app.state.settings,
+        box=request.app.state.secret_box,
+        actor=principal.actor,
+    )
+    session.commit()
+    return service.to_public(connection)
+
+
+@router.delete("/connections/{connection_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_connection(connection_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
+    connection = service.get_or_raise(session, connection_id=connection_id)
+    service.delete(session, connection=connection, actor=principal.actor)
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/test-connection/database", response_model=TestConnectionResult)
+def test_connection(data: TestConnectionRequest, request: Request, session: SessionDep):
+    """Connect through an ingest worker: success with the server version and tables, or a
+    message that tells unreachable host, refused port, TLS, login and unknown database apart."""
+    if (not data.connection_id) == (data.connection is None):
+        raise Unprocessable([((), "give connectionId or connection (inline fields)")])
+    if data.connection_id:
+        payload = service.payload(service.get_or_raise(session, connection_id=data.connection_id))
+    else:
+        fields = service.resolve_fields(
+            data.connection, request.app.state.settings, request.app.state.secret_box
+        )
+        payload = {
+            "type": data.connection.type,
+            "host": fields["host"],
+            "port": fields["port"],
+            "database": fields["database"],
+            "username": fields["username"],
+            "passwordEncrypted": fields["password_encrypted"],
+            "authentication": fields["authentication"],
+            "options": fields["options"],
+        }
+    session.close()
+    answer = request.app.state.operations.call("test", payload, {})
+    return TestConnectionResult.model_validate(answer)
+
+
+def _operate(request: Request, session, connection_id: str, operation: str, args: dict) -> dict:
+    payload = service.payload(service.get_or_raise(session, connection_id=connection_id))
+    session.close()
+    answer = request.app.state.operations.call(operation, payload, args)
+    if not answer.get("success", False):
+        raise SourceUnavailable(answer.get("message", "the database operation failed"))
+    return answer["result"]
+
+
+ConnectionId = Annotated[str, Query(alias="connectionId", min_length=1, max_length=64)]
+
+
+@router.get("/database/tables")
+def database_tables(
+    request: Request,
+    session: SessionDep,
+    connection_id: ConnectionId,
+    schema: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict:
+    """Tables and views with estimated row counts."""
+    return _operate(request, session, connection_id, "tables", {"schema": schema})
+
+
+@router.get("/database/schema")
+def database_schema(
+    request: Request,
+    session: SessionDep,
+    connection_id: ConnectionId,
+    table: Annotated[str, Query(min_length=1, max_length=256)],
+    schema: Annotated[str | None, Query(max_length=128)] = None,
+) -> dict:
+    """Columns: name, source type, Arrow type, nullable, primary key, length/precision/scale."""
+    return _operate(request, session, connection_id, "schema", {"schema": schema, "table": table})
+
+
+@router.get("/database/preview")
+def database_preview(
+    request: Request,
+    session: SessionDep,
+    connection_id: ConnectionId,
+    table: Annotated[str, Query(min_length=1, max_length=256)],
+    schema: Annotated[str | None, Query(max_length=128)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 10,
+) -> dict:
+    """The first rows, capped in rows and bytes."""
+    return _operate(
+        request,
+        session,
+        connection_id,
+        "preview",
+        {"schema": schema, "table": table, "limit": limit},
+    )
+
+
+@router.get("/database/procedures")
+def database_procedures(request: Request, session: SessionDep, connection_id: ConnectionId) -> dict:
+    """Stored procedures and their parameters."""
+    return _operate(request, session, connection_id, "procedures", {})

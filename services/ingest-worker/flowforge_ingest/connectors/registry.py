@@ -1,0 +1,207 @@
+"""Which connector serves a database type, and the failure vocabulary they share.
+
+    connector_for(db_type) -> Connector        imports the driver module on first use
+    connect_failure(kind, error, ...) -> ConnectError   the user's message for each kind
+    scrub(text, secrets) -> str                 a driver's text without the password
+
+Every connector classifies its driver's errors into a :class:`ConnectFailure` kind and lets
+:func:`connect_failure` word the message, so "the port refused the connection" reads the
+same for SQL Server and for PostgreSQL. Messages name host, port, user and database; the
+password never appears, not even in ``detail`` (the driver's own text, scrubbed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Iterable
+
+from flowforge_ingest.connectors.base import (
+    ConnectError,
+    ConnectFailure,
+    ConnectionParams,
+    Connector,
+)
+
+_MODULES = {
+    "postgresql": ("postgresql", "PostgresConnector"),
+    "mysql": ("mysql", "MySQLConnector"),
+    "mariadb": ("mysql", "MySQLConnector"),
+    "sqlite": ("sqlite", "SQLiteConnector"),
+    "sql-server": ("sqlserver", "SQLServerConnector"),
+    "oracle": ("oracle", "OracleConnector"),
+    "snowflake": ("snowflake", "SnowflakeConnector"),
+}
+_NAMES = {
+    "postgresql": "PostgreSQL",
+    "mysql": "MySQL/MariaDB",
+    "sqlite": "SQLite",
+    "sql-server": "SQL Server",
+    "oracle": "Oracle",
+    "snowflake": "Snowflake",
+}
+
+
+def connector_for(db_type: str) -> Connector:
+    """The connector for ``db_type`` (sql-server, postgresql, mysql, oracle, snowflake, sqlite)."""
+    try:
+        module_name, class_name = _MODULES[db_type]
+    except KeyError:
+        raise ValueError(
+            f"unknown database type {db_type!r}; expected one of {', '.join(_NAMES)}"
+        ) from None
+    # Drivers are imported here, not at the top: a worker that never reads Oracle never
+    # pays for (or breaks on) oracledb.
+    module = importlib.import_module(f"flowforge_ingest.connectors.{module_name}")
+    return getattr(module, class_name)()
+
+
+# --- failures ---------------------------------------------------------------------------------
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret (and its percent-encoded form) replaced by ***."""
+    for secret in secrets:
+        if not secret:
+            continue
+        from urllib.parse import quote
+
+        for form in {secret, quote(secret, safe=""), repr(secret)[1:-1]}:
+            if form:
+                text = text.replace(form, "***")
+    return text
+
+
+def error_text(error: BaseException) -> str:
+    """A driver error's whole text, its causes included (the reason is often in a cause)."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for arg in current.args or (current,):
+            text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
+            if text and text not in parts:
+                parts.append(text)
+        current = current.__cause__ or current.__context__
+    return " | ".join(parts)
+
+
+def where(db_type: str, params: ConnectionParams | None) -> str:
+    """``the PostgreSQL server db.example.com:5432`` for messages."""
+    name = _NAMES.get(db_type, db_type)
+    if params is None or not (params.host or params.database):
+        return f"the {name} server"
+    if db_type == "sqlite":
+        return f"the SQLite file {params.database!r}"
+    host = params.host or ""
+    port = f":{params.port}" if params.port else ""
+    return f"the {name} server {host}{port}"
+
+
+_GENERIC = [
+    # kinds told apart by the operating system's words, which every driver passes on
+    (ConnectFailure.REFUSED, re.compile(r"connection refused|errno 111|\(111\)|10061", re.I)),
+    (
+        ConnectFailure.UNREACHABLE,
+        re.compile(
+            r"name or service not known|nodename nor servname|could not translate host name|"
+            r"temporary failure in name resolution|no address associated|getaddrinfo|"
+            r"errno -[235]\b|unknown host|no route to host|network is unreachable|"
+            r"host is unreachable|timed out|timeout expired|time-out|errno 11[03]\b",
+            re.I,
+        ),
+    ),
+    (ConnectFailure.TLS, re.compile(r"\bssl\b|\btls\b|certificate|handshake", re.I)),
+]
+
+
+def generic_kind(text: str) -> ConnectFailure | None:
+    """The kind the operating system's words in ``text`` point to, if any."""
+    for kind, pattern in _GENERIC:
+        if pattern.search(text):
+            return kind
+    return None
+
+
+def connect_failure(
+    kind: ConnectFailure,
+    error: BaseException | str,
+    db_type: str,
+    params: ConnectionParams | None = None,
+) -> ConnectError:
+    """The ConnectError of ``kind`` with the user's message and the scrubbed driver text."""
+    secrets = [params.password] if params is not None else []
+    detail = scrub(error if isinstance(error, str) else error_text(error), secrets)
+    place = where(db_type, params)
+    name = _NAMES.get(db_type, db_type)
+    user = f" {params.username!r}" if params is not None and params.username else ""
+    database = f" {params.database!r}" if params is not None and params.database else ""
+    messages = {
+        ConnectFailure.UNREACHABLE: (
+            f"cannot reach {place}: the host name does not resolve, or the host does not "
+            "answer in time (no route, or a firewall drops the connection); check the host "
+            "name and that the worker's network can reach it"
+        ),
+        ConnectFailure.REFUSED: (
+            f"{place} refused the connection: nothing listens on that port; check the port "
+            "and that the database server is running"
+        ),
+        ConnectFailure.TLS: (
+            f"the encrypted (TLS/SSL) connection to {place} failed; check the encryption "
+            "settings, that the server offers TLS, and its certificate"
+        ),
+        ConnectFailure.LOGIN: (
+            f"{place} rejected the login of user{user}: check the user name and password "
+            "(and that this user may connect from the worker)"
+        ),
+        ConnectFailure.DATABASE: (
+            f"{place} has no database{database} this user can open; check the database name "
+            "and the user's permissions"
+        ),
+        ConnectFailure.PROTOCOL: (
+            f"something answers at {place}, but it does not speak the {name} protocol; check "
+            "the port (is it another service's?)"
+        ),
+        ConnectFailure.OTHER: f"could not connect to {place}: {_first_line(detail)}",
+    }
+    return ConnectError(kind, scrub(messages[kind], secrets), detail)
+
+
+def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
+    """The address to connect to: the checked ``resolved_addresses[0]``, else the host
+    resolved here within the connect timeout (for drivers whose own DNS failure says
+    nothing, such as FreeTDS's "Unknown error")."""
+    if params.resolved_addresses:
+        return params.resolved_addresses[0]
+    if not params.host:
+        raise ConnectError(ConnectFailure.OTHER, f"give the host of the {_NAMES[db_type]} server")
+    import socket
+    import threading
+
+    outcome: dict[str, object] = {}
+    done = threading.Event()
+
+    def lookup() -> None:
+        try:
+            outcome["value"] = socket.getaddrinfo(params.host, port, type=socket.SOCK_STREAM)
+        except OSError as error:
+            outcome["error"] = error
+        finally:
+            done.set()
+
+    threading.Thread(target=lookup, name="resolve", daemon=True).start()
+    if not done.wait(params.connect_timeout):
+        raise connect_failure(ConnectFailure.UNREACHABLE, "host lookup timed out", db_type, params)
+    if "error" in outcome:
+        error = outcome["error"]
+        assert isinstance(error, OSError)
+        raise connect_failure(ConnectFailure.UNREACHABLE, error, db_type, params)
+    addresses = outcome["value"]
+    assert isinstance(addresses, list)
+    return str(addresses[0][4][0])
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else "unknown error"
+    return line if len(line) <= 200 else line[:197] + "..."

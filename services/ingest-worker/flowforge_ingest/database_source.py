@@ -1,0 +1,158 @@
+"""A database job: read a table, a read-only query or a stored procedure in Arrow batches
+into bronze, incrementally when asked.
+
+Incremental reads are correct by construction:
+1. the run fixes its upper bound first — the current maximum of the delta column — and reads
+   ``lower < delta <= upper``, so rows committed while the read runs are taken next time;
+2. bounds are bound as typed parameters (full source precision: datetime2(7), offsets,
+   rowversion), never formatted into text, and the session time zone is pinned to UTC;
+3. the new watermark (the upper bound) travels in the COMPLETE event and is stored only after
+   the bronze commit succeeded; a retry of the same run re-reads the same window and the
+   bronze writer recognises its own commit.
+"""
+
+from __future__ import annotations
+
+from flowforge_ingest.bronze import AuditContext, write_bronze
+from flowforge_ingest.connectors.registry import connector_for
+from flowforge_ingest.operations import connection_params
+from flowforge_shared.contracts.events import Dataset
+from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig
+from flowforge_shared.errors import PermanentError
+from flowforge_shared.lake import output_dataset
+from flowforge_shared.runtime import JobContext, JobOutcome
+from flowforge_shared.telemetry import tracer
+
+
+def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource) -> JobOutcome:
+    from flowforge_ingest.connectors import sql, watermark
+
+    task, lake = context.task, context.lake
+    config = source.database_config
+    bronze = job.destination_config.bronze_config
+    assert bronze is not None
+    if task.connection is None:
+        raise PermanentError(
+            f"job {job.name}: connection {config.connection_id} does not exist (any more)"
+        )
+    params = connection_params(task.connection, context.settings)
+    connector = connector_for(params.db_type)
+    schema = config.schema_name or params.options.get("schema")
+    source_name = (
+        ".".join(
+            part
+            for part in (params.database, schema, config.table_name or config.stored_procedure)
+            if part
+        )
+        or "query"
+    )
+    rows_read = 0
+    next_mark = None
+
+    def on_batch(rows: int) -> None:
+        nonlocal rows_read
+        rows_read += rows
+        context.progress(rows_read, rows_read)
+
+    with (
+        connector.connect(params) as conn,
+        tracer.start_as_current_span(f"write {bronze.table_name}") as span,
+    ):
+        columns = connector.describe(conn, schema, config.table_name) if config.table_name else None
+        previous = next_mark = None
+        source_type = None
+        if config.is_incremental:
+            source_type = _source_type(columns, config.delta_column)
+            if task.watermark:
+                previous = watermark.Watermark.from_dict(task.watermark)
+                if previous.column != config.delta_column:
+                    previous = None  # the delta column changed: start over
+            maximum = _scalar(
+                connector,
+                conn,
+                sql.plan_max(
+                    params.db_type,
+                    schema=schema,
+                    table=config.table_name,
+                    query=config.query,
+                    delta_column=config.delta_column,
+                    delta_type=source_type,
+                ),
+            )
+            if maximum is None:  # an empty source: nothing to read, keep the watermark
+                return _nothing(lake, bronze.table_name, source_name, previous)
+            next_mark = watermark.from_value(
+                maximum, params.db_type, source_type, column=config.delta_column
+            )
+            if previous is not None and not previous < next_mark:
+                return _nothing(lake, bronze.table_name, source_name, previous)
+        plan = sql.plan_read(
+            params.db_type,
+            schema=schema,
+            table=config.table_name,
+            query=config.query,
+            procedure=config.stored_procedure,
+            parameters=config.parameters,
+            delta_column=config.delta_column if config.is_incremental else None,
+            lower=previous,
+            upper=next_mark,
+            delta_type=source_type,
+        )
+        stream = connector.execute_batches(conn, plan.sql, plan.params, config.batch_size, columns)
+        try:
+            result = write_bronze(
+                lake,
+                bronze.table_name,
+                stream,
+                mode=bronze.write_mode,
+                audit=AuditContext(
+                    execution_id=task.execution_id, job_id=task.job_id, source=source_name
+                )
+                if bronze.audit_columns
+                else None,
+                app_id=task.app_id,
+                run_sequence=task.run_sequence,
+                on_batch=on_batch,
+                should_stop=context.should_stop,
+            )
+        finally:
+            stream.close()
+        span.set_attribute("flowforge.rows", result.rows_written)
+    return JobOutcome(
+        rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
+        rows_written=result.rows_written,
+        inputs=[
+            Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
+        ],
+        outputs=[output_dataset(lake, "bronze", bronze.table_name)],
+        skipped_as_already_committed=result.skipped_as_already_committed,
+        watermark=next_mark.to_dict() if next_mark else None,
+    )
+
+
+def _source_type(columns, delta_column: str | None) -> str | None:
+    for column in columns or []:
+        if column.name == delta_column:
+            return column.source_type
+    return None
+
+
+def _scalar(connector, conn, plan):
+    stream = connector.execute_batches(conn, plan.sql, plan.params, 1, None)
+    try:
+        for batch in stream:
+            if batch.num_rows:
+                return batch.column(0)[0].as_py()
+    finally:
+        stream.close()
+    return None
+
+
+def _nothing(lake, table, source_name, previous) -> JobOutcome:
+    return JobOutcome(
+        rows_read=0,
+        rows_written=0,
+        inputs=[Dataset(namespace="database", name=source_name)],
+        outputs=[output_dataset(lake, "bronze", table)] if lake.load("bronze", table) else [],
+        watermark=previous.to_dict() if previous else None,
+    )

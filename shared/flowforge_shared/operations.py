@@ -1,0 +1,87 @@
+"""Asking an ingest worker to do something with a source database and waiting for the answer
+(test a connection, list tables, describe, preview, list procedures). The API process never
+opens a source connection itself when a broker is configured.
+
+- :class:`InProcessOperations` (embedded default): the worker function runs in a thread of
+  this process, bounded by the timeout.
+- :class:`CeleryOperations`: a task on the ``ingest`` queue; the worker pushes the JSON answer
+  to a Redis list named in the message, and the API waits on it with BLPOP and a timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from flowforge_shared.contracts.tasks import DATABASE_OPERATION, INGEST_QUEUE
+from flowforge_shared.errors import ApiError
+from flowforge_shared.settings import Settings
+
+REPLY_KEY = "flowforge:reply:{id}"
+
+
+class OperationTimeout(ApiError):
+    status_code = 504
+
+
+def _timeout_message(seconds: float) -> str:
+    return f"the database operation did not finish within {seconds:.0f} s"
+
+
+class InProcessOperations:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.pool = ThreadPoolExecutor(4, thread_name_prefix="flowforge-db-op")
+
+    def call(self, operation: str, connection: dict[str, Any], args: dict[str, Any]) -> dict:
+        from flowforge_ingest.operations import perform
+
+        future = self.pool.submit(perform, operation, connection, args, self.settings)
+        try:
+            return future.result(timeout=self.settings.operation_timeout)
+        except FutureTimeout:
+            raise OperationTimeout(_timeout_message(self.settings.operation_timeout)) from None
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class CeleryOperations:
+    def __init__(self, settings: Settings) -> None:
+        import redis
+
+        from flowforge_shared.celery_app import configure
+
+        self.settings = settings
+        self.celery = configure(settings)
+        self.redis = redis.Redis.from_url(
+            settings.broker_url, socket_timeout=settings.operation_timeout + 5
+        )
+
+    def call(self, operation: str, connection: dict[str, Any], args: dict[str, Any]) -> dict:
+        reply = REPLY_KEY.format(id=uuid.uuid4())
+        self.celery.send_task(
+            DATABASE_OPERATION,
+            args=[operation, connection, args, reply],
+            queue=INGEST_QUEUE,
+            expires=self.settings.operation_timeout,
+        )
+        answer = self.redis.blpop([reply], timeout=self.settings.operation_timeout)
+        if answer is None:
+            raise OperationTimeout(_timeout_message(self.settings.operation_timeout))
+        return json.loads(answer[1])
+
+    def close(self) -> None:
+        pass
+
+
+def install_operations(app):
+    settings = app.state.settings
+    client = (
+        InProcessOperations(settings) if settings.embedded_tasks else CeleryOperations(settings)
+    )
+    app.state.operations = client
+    return client.close

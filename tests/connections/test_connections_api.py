@@ -1,0 +1,187 @@
+"""Saved connections: encrypted secrets that never come back, connection strings parsed,
+the network guard, audit diffs without passwords."""
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+
+from tests.conftest import ADMIN_TOKEN, make_settings
+
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CANARY = "Canary;Pa}ss=w0rd{"
+
+
+@pytest.fixture
+def api(tmp_path):
+    from flowforge.app import create_app
+
+    app = create_app(make_settings(tmp_path))
+    with TestClient(app) as client:
+        client.app_state = app.state
+        yield client
+    app.state.database.dispose()
+
+
+def create(api, **fields):
+    body = {
+        "name": "core banking",
+        "type": "postgresql",
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": "bank",
+        "username": "reader",
+        "password": CANARY,
+        **fields,
+    }
+    return api.post("/api/connections", json=body, headers=H)
+
+
+def test_password_is_encrypted_at_rest_and_masked_everywhere(api):
+    response = create(api)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["password"] == "********"
+    assert CANARY not in response.text
+    with api.app_state.database.engine.connect() as connection:
+        stored = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    assert CANARY not in stored and stored.startswith("gAAAA")
+    assert api.app_state.secret_box.decrypt(stored) == CANARY
+    for url in ("/api/connections", f"/api/connections/{body['id']}", "/api/audit"):
+        assert CANARY not in api.get(url, headers=H).text
+
+
+def test_ado_net_connection_string_is_parsed_into_fields(api):
+    ado = f"Server=tcp:sql.example.internal,1433;Initial Catalog=CoreBanking;User ID=etl;Password={{{CANARY.replace('}', '}}')}}};Encrypt=True;TrustServerCertificate=False;ApplicationIntent=ReadOnly"
+    response = api.post(
+        "/api/connections",
+        json={"name": "mssql", "type": "sql-server", "connectionString": ado},
+        headers=H,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["host"], body["port"], body["database"], body["username"]) == (
+        "sql.example.internal",
+        1433,
+        "CoreBanking",
+        "etl",
+    )
+    assert body["options"]["encrypt"] is True
+    assert body["options"]["applicationIntent"] == "ReadOnly"
+    assert body["password"] == "********" and CANARY not in response.text
+    stored = api.app_state.secret_box  # the password moved into the encrypted field
+    with api.app_state.database.engine.connect() as connection:
+        token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    assert stored.decrypt(token) == CANARY
+
+
+def test_connection_string_and_fields_together_are_refused(api):
+    response = api.post(
+        "/api/connections",
+        json={
+            "name": "x",
+            "type": "postgresql",
+            "connectionString": "postgresql://u:p@h/db",
+            "host": "h",
+        },
+        headers=H,
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "connectionString"
+
+
+def test_bad_connection_string_error_never_echoes_the_password(api):
+    response = api.post(
+        "/api/connections",
+        json={
+            "name": "x",
+            "type": "sql-server",
+            "connectionString": f"Server=a;Password={CANARY};Server=b",
+        },
+        headers=H,
+    )
+    assert response.status_code == 422
+    assert CANARY not in response.text and "Pa" not in response.json()["detail"][0]["msg"]
+
+
+@pytest.mark.parametrize(
+    "host", ["169.254.169.254", "metadata.google.internal", "0xA9FEA9FE", "[fd00:ec2::254]"]
+)
+def test_metadata_and_link_local_targets_are_refused(api, host):
+    response = create(api, host=host.strip("[]"))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "host"
+
+
+def test_windows_authentication_stores_no_password(api):
+    response = create(api, type="sql-server", authentication="windows")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["field"] == "password"
+    response = create(api, type="sql-server", authentication="windows", password=None)
+    assert response.status_code == 201 and response.json()["password"] is None
+
+
+def test_dangerous_driver_options_are_refused(api):
+    response = api.post(
+        "/api/connections",
+        json={
+            "name": "pg",
+            "type": "postgresql",
+            "connectionString": "host=h dbname=d sslkey=/etc/ssl/private/key.pem",
+        },
+        headers=H,
+    )
+    assert response.status_code == 422
+
+
+def test_patch_keeps_the_password_unless_given_and_checks_version(api):
+    created = create(api).json()
+    url = f"/api/connections/{created['id']}"
+    response = api.patch(url, json={"database": "bank2", "version": 1}, headers=H)
+    assert response.status_code == 200, response.text
+    assert response.json()["database"] == "bank2" and response.json()["password"] == "********"
+    with api.app_state.database.engine.connect() as connection:
+        token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    assert api.app_state.secret_box.decrypt(token) == CANARY
+    assert api.patch(url, json={"database": "x", "version": 1}, headers=H).status_code == 409
+    api.patch(url, json={"password": "new-secret"}, headers=H)
+    with api.app_state.database.engine.connect() as connection:
+        token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    assert api.app_state.secret_box.decrypt(token) == "new-secret"
+    log = api.get("/api/audit", params={"entityType": "connection"}, headers=H).text
+    assert "new-secret" not in log and CANARY not in log
+
+
+def test_names_are_unique_and_delete_is_refused_while_a_job_uses_it(api):
+    created = create(api).json()
+    assert create(api).status_code == 409
+    workflow = api.post("/api/workflows", json={"name": "w"}, headers=H).json()
+    job = {
+        "name": "Ingest customers",
+        "type": "database",
+        "sourceConfig": {
+            "type": "postgresql",
+            "databaseConfig": {"connectionId": created["id"], "tableName": "customers"},
+        },
+        "destinationConfig": {"bronzeConfig": {"tableName": "bronze_customers"}},
+    }
+    assert api.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=H).status_code == 201
+    refused = api.delete(f"/api/connections/{created['id']}", headers=H)
+    assert refused.status_code == 409 and "Ingest customers" in refused.json()["detail"]
+    api.delete(f"/api/workflows/{workflow['id']}", headers=H)
+    assert api.delete(f"/api/connections/{created['id']}", headers=H).status_code == 204
+    assert api.get(f"/api/connections/{created['id']}", headers=H).status_code == 404
+
+
+def test_sqlite_files_outside_the_sources_directory_are_refused(api):
+    response = api.post(
+        "/api/connections",
+        json={"name": "lite", "type": "sqlite", "database": "/etc/passwd"},
+        headers=H,
+    )
+    assert response.status_code == 422
+    ok = api.post(
+        "/api/connections",
+        json={"name": "lite", "type": "sqlite", "database": "bank.db"},
+        headers=H,
+    )
+    assert ok.status_code == 201, ok.text
