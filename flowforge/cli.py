@@ -144,6 +144,13 @@ def db_upgrade() -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     try:
         upgrade(settings.resolved_database_url)
+        from sqlalchemy import create_engine
+
+        from flowforge_catalog.templates.builtin import sync
+
+        engine = create_engine(settings.resolved_database_url)
+        sync(engine)
+        engine.dispose()
     except SQLAlchemyError as error:
         _fail(
             f"could not migrate {_safe_url(settings.resolved_database_url)}: {error.__class__.__name__}"

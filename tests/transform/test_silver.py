@@ -414,3 +414,48 @@ def test_transform_error_survives_pickling():
 
     error = pickle.loads(pickle.dumps(TransformError("column 'x' is missing")))
     assert isinstance(error, TransformError) and str(error) == "column 'x' is missing"
+
+
+def test_multi_source_rows_combine_per_key_latest_non_null_wins(tmp_path):
+    from datetime import UTC, datetime
+
+    from flowforge_shared.contracts.jobs import DerivedColumn as Derived
+    from flowforge_transform.inputs import union_by_name
+
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    core = pa.table(
+        {
+            "customer_id": [1, 2],
+            "first_name": [" Ana ", "Bo"],
+            "email": ["ANA@X.COM", None],
+            "_ingested_at": [t0, t0],
+            "_source_row": [1, 2],
+        }
+    )
+    crm = pa.table(
+        {
+            "customer_id": [1, 3],
+            "loyalty_tier": ["Gold", "Silver"],
+            "email": [None, "c@x.com"],
+            "_ingested_at": [datetime(2024, 1, 2, tzinfo=UTC)] * 2,
+            "_source_row": [1, 2],
+        }
+    )
+    lake = Lake(str(tmp_path))
+    result = build_silver(
+        lake,
+        union_by_name([("core", core), ("crm", crm)]),
+        SilverConfig(table_name="master", primary_key="customer_id"),
+        [Derived(name="first_name", expression="TRIM(first_name)"),
+         Derived(name="email", expression="LOWER(email)")],
+        ["first_name IS NOT NULL"],
+        app_id="a",
+        run_sequence=1,
+        execution_id="e",
+        combine_sources=True,
+    )
+    assert result.row_count == 2  # customer 3 exists only in the CRM: filtered out
+    rows = {r["customer_id"]: r for r in DeltaTable(lake.uri("silver", "master")).to_pyarrow_table().to_pylist()}
+    assert rows[1]["first_name"] == "Ana" and rows[1]["loyalty_tier"] == "Gold"
+    assert rows[1]["email"] == "ana@x.com"  # the CRM's null did not erase it
+    assert rows[2]["loyalty_tier"] is None

@@ -5,6 +5,7 @@ from flowforge_catalog.audit.router import router as audit_router
 from flowforge_catalog.connections.router import router as connections_router
 from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
+from flowforge_catalog.templates.router import router as templates_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
 from flowforge_shared.operations import install_operations
@@ -17,6 +18,7 @@ ROUTERS = [
     assets_router,
     files_router,
     connections_router,
+    templates_router,
 ]
 
 
@@ -28,4 +30,15 @@ def install_secrets(app):
     app.state.secret_box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
 
 
-INSTALL = [install_secrets, install_operations]
+def sync_templates(app):
+    """Upgrade built-in templates whose shipped version is newer (migrations seed them)."""
+    from sqlalchemy import inspect
+
+    from flowforge_catalog.templates.builtin import sync
+
+    engine = app.state.database.engine
+    if inspect(engine).has_table("workflow_templates"):
+        sync(engine)
+
+
+INSTALL = [install_secrets, install_operations, sync_templates]

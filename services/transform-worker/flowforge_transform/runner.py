@@ -62,6 +62,7 @@ def _build(context: JobContext, job: JobConfig, rows, steps: TransformationConfi
             app_id=task.app_id,
             run_sequence=task.run_sequence,
             execution_id=task.execution_id,
+            combine_sources=len(job.source_config.tables) > 1,
         )
     return "gold", build_gold(
         lake,

@@ -86,9 +86,18 @@ def build_silver(
     app_id: str,
     run_sequence: int,
     execution_id: str,
+    combine_sources: bool = False,
 ) -> SilverResult:
-    """Build (or update) the silver table ``config.table_name`` from ``input``."""
+    """Build (or update) the silver table ``config.table_name`` from ``input``.
+
+    ``combine_sources`` (a multi-table source: several systems describe the same entity)
+    first merges the rows of each key into one — per column the latest non-null value in
+    ingestion order — so a CRM row adds its attributes to the core-banking row instead of
+    replacing it; derived columns and filters then see the combined record."""
     keys = primary_key_columns(config)
+    if combine_sources and keys:
+        _require_columns(input, keys, "primaryKey", config.table_name)
+        input = combine_per_key(in_ingestion_order(input), keys).drop_columns([_POSITION])
     rows = apply_expressions(input, derived, filters)
     _require_columns(rows, keys, "primaryKey", config.table_name)
     if config.dedupe and config.delta_column:
@@ -258,6 +267,22 @@ def in_ingestion_order(table: pa.Table) -> pa.Table:
         _POSITION,
         pa.array(range(table.num_rows), pa.int64()),
     )
+
+
+def combine_per_key(table: pa.Table, keys: Sequence[str]) -> pa.Table:
+    """One row per key holding, per column, the latest non-null value (``table`` comes from
+    :func:`in_ingestion_order`); keys keep the order of their first appearance."""
+    others = [name for name in table.column_names if name not in keys]
+    combined = table.group_by(list(keys), use_threads=False).aggregate(
+        [(name, "last") for name in others]
+    )
+    combined = combined.rename_columns(
+        [
+            name.removesuffix("_last") if name.endswith("_last") and name[:-5] in others else name
+            for name in combined.column_names
+        ]
+    )
+    return combined.select(table.column_names)
 
 
 def latest_per_key(table: pa.Table, keys: Sequence[str], delta_column: str | None) -> pa.Table:

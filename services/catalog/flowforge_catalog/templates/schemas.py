@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from flowforge_catalog.connections.schemas import ConnectionFields
+from flowforge_catalog.workflows.schemas import Environment, Name, Tag
+from flowforge_shared.contracts.base import ApiModel, ApiOutModel
+from flowforge_shared.contracts.jobs import Identifier
+
+
+class TemplateSummary(ApiOutModel):
+    id: str
+    name: str
+    description: str
+    category: str
+    industry_vertical: str | None
+    use_case: str | None
+    template_version: int
+    thumbnail_url: str | None
+    demo_data_url: str | None
+    documentation_url: str | None
+    tags: list[str]
+    is_active: bool
+    is_builtin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TemplateJob(ApiOutModel):
+    key: str
+    name: str
+    type: str
+    reads: list[str]
+    writes: str | None
+    config: dict[str, Any]
+
+
+class TemplateDetail(TemplateSummary):
+    jobs: list[TemplateJob]
+    parameters: dict[str, Any]
+    workflow: dict[str, Any]
+
+
+class ConnectionChoice(ApiModel):
+    """A saved connection, or inline fields that become a saved, encrypted connection."""
+
+    connection_id: str | None = None
+    connection: ConnectionFields | None = None
+    name: str | None = Field(default=None, max_length=200)
+
+
+class FileChoice(ApiModel):
+    file_id: str | None = None
+    file_path: str | None = Field(default=None, max_length=1024)
+
+
+class Instantiate(ApiModel):
+    workflow_name: Name | None = None
+    team: str | None = Field(default=None, max_length=200)
+    environment: Environment | None = None
+    tags: list[Tag] | None = None
+    connections: dict[str, ConnectionChoice] = Field(default_factory=dict)
+    files: dict[str, FileChoice] = Field(default_factory=dict)
+    table_names: dict[Identifier, Identifier] = Field(default_factory=dict)
+
+
+class TemplateFromWorkflow(ApiModel):
+    from_workflow_id: str
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    name: Name
+    description: str = Field(default="", max_length=10_000)
+    category: str = Field(min_length=1, max_length=40)
+    industry_vertical: str | None = None
+    use_case: str | None = None
+    tags: list[Tag] = Field(default_factory=list)
+
+
+class TemplateUpdate(ApiModel):
+    is_active: bool
