@@ -159,12 +159,18 @@ def db_upgrade() -> None:
 
 
 @app.command()
-def demo() -> None:
-    """Run the end-to-end demo on the embedded default and check every step."""
+def demo(
+    serve: bool = typer.Option(False, "--serve", help="Leave the API running afterwards"),
+    stack: bool = typer.Option(
+        False, "--stack", help="Use the configured PostgreSQL, Redis and S3 instead of embedded"
+    ),
+    port: int = typer.Option(None, help="Port of the API (default: a free one)"),
+) -> None:
+    """The BFSI Customer 360 pipeline end to end, checked at every step."""
     from flowforge.demo import DemoFailed, run_demo
 
     try:
-        run_demo()
+        run_demo(stack=stack, serve=serve, port=port)
     except DemoFailed as error:
         _fail(f"demo failed: {error}")
 

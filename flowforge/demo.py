@@ -1,16 +1,18 @@
-"""``flowforge demo``: the best end-to-end path that exists today, against a real server.
+"""``flowforge demo``: the BFSI Customer 360 pipeline, end to end, against a real server.
 
-Until the BFSI Customer 360 template lands, it starts the embedded platform (SQLite, local
-disk, in-process tasks), drives the REST API the way a user would — token, workflow, the
-template's job round-tripping, an impossible job refused, a stale edit refused, pause/resume,
-clone — then runs a three-layer CSV pipeline (bronze -> silver -> gold) with live progress,
-shows the gold table, changes the source, runs again and shows what changed. It checks every
-answer and exits non-zero when anything is off.
+It generates the demo data (a core-banking SQLite database and a CRM CSV), starts the
+platform on a free port (embedded: SQLite catalog, local disk, in-process tasks — or, with
+``--stack``, whatever the settings name: PostgreSQL, Redis workers, S3), uploads the CRM
+export, instantiates the BFSI Customer 360 template against both sources, runs it with live
+progress, shows each job and the top rows of ``gold_customer_360``, then changes the source
+(one customer updated, one new transaction), runs again and shows that only those rows were
+read and how gold changed. Every answer is checked; anything off exits non-zero.
 """
 
 from __future__ import annotations
 
 import secrets
+import shutil
 import socket
 import tempfile
 import threading
@@ -20,34 +22,23 @@ from pathlib import Path
 import httpx
 import uvicorn
 from rich.console import Console
+from rich.table import Table
 
 from flowforge.app import create_app
 from flowforge_shared.settings import Settings
 
-TEMPLATE_JOB = {
-    "name": "Build Silver Customer Master",
-    "type": "gold-analytics",
-    "sourceConfig": {
-        "type": "multi-table",
-        "tables": ["bronze_core_customers", "bronze_crm_customers"],
-    },
-    "destinationConfig": {
-        "silverConfig": {
-            "tableName": "silver_customer_master",
-            "mergeStrategy": "merge",
-            "primaryKey": "customer_id",
-        }
-    },
-    "transformationConfig": {
-        "derivedColumns": [
-            {"name": "full_name", "expression": "CONCAT(first_name, ' ', last_name)"},
-            {
-                "name": "customer_tenure_days",
-                "expression": "DATEDIFF('day', account_open_date, CURRENT_DATE)",
-            },
-        ]
-    },
-}
+TEMPLATE = "bfsi-customer-360"
+SHOWN = [
+    "customer_id",
+    "full_name",
+    "loyalty_tier",
+    "segment",
+    "account_count",
+    "total_balance",
+    "transaction_count",
+    "total_transaction_volume",
+    "last_transaction_date",
+]
 
 
 class DemoFailed(Exception):
@@ -63,8 +54,8 @@ def _free_port() -> int:
 class _Server:
     """The embedded app on a real socket, in a background thread."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.port = _free_port()
+    def __init__(self, settings: Settings, port: int | None = None) -> None:
+        self.port = port or _free_port()
         config = uvicorn.Config(
             create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
         )
@@ -73,7 +64,7 @@ class _Server:
 
     def __enter__(self) -> str:
         self.thread.start()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 30
         while not self.server.started:
             if time.monotonic() > deadline or not self.thread.is_alive():
                 raise DemoFailed("the embedded server did not start")
@@ -82,7 +73,7 @@ class _Server:
 
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self.thread.join(timeout=15)
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> dict:
@@ -93,199 +84,194 @@ def _expect(response: httpx.Response, status: int, what: str) -> dict:
     return response.json() if response.content else {}
 
 
-def run_demo(data_dir: Path | None = None, console: Console | None = None) -> None:
-    console = console or Console()
+def demo_settings(stack: bool, data_dir: Path | None) -> tuple[Settings, str]:
+    """The settings the demo runs with, and its admin token."""
+    token = "ff_demo_" + secrets.token_urlsafe(24)
+    if stack:
+        settings = Settings()
+        configured = settings.admin_token.get_secret_value() if settings.admin_token else None
+        return Settings(admin_token=configured or token), configured or token
     data_dir = data_dir or Path(tempfile.mkdtemp(prefix="flowforge-demo-"))
-    admin_token = "ff_demo_" + secrets.token_urlsafe(24)
-    settings = Settings(data_dir=data_dir, admin_token=admin_token, database_url=None)
-    console.rule("FlowForge demo (embedded: SQLite + local disk, one process)")
-    console.print(f"data dir: {data_dir}")
-    with _Server(settings) as base_url, httpx.Client(base_url=base_url, timeout=10) as client:
-        _expect(client.get("/healthz"), 200, "health")
+    return Settings(
+        data_dir=data_dir, admin_token=token, database_url=None, broker_url=None, storage_url=None
+    ), token
+
+
+def run_demo(
+    *,
+    data_dir: Path | None = None,
+    stack: bool = False,
+    serve: bool = False,
+    port: int | None = None,
+    console: Console | None = None,
+) -> dict:
+    from flowforge.demo_data import apply_changes, generate
+
+    console = console or Console()
+    settings, admin_token = demo_settings(stack, data_dir)
+    mode = "stack (settings)" if stack else "embedded: SQLite + local disk + in-process tasks"
+    console.rule(f"FlowForge demo: BFSI Customer 360 — {mode}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    generated = generate(settings.data_dir / "demo-data")
+    sources = settings.sqlite_root
+    sources.mkdir(parents=True, exist_ok=True)
+    core_db = sources / "bfsi_core_banking.db"
+    shutil.copyfile(generated.sqlite, core_db)
+    console.print(
+        f"demo data: {generated.counts['customers']} customers, {generated.counts['accounts']} "
+        f"accounts, {generated.counts['transactions']} transactions (SQLite core banking), "
+        f"{generated.counts['crm_customers']} CRM rows (CSV)"
+    )
+    with _Server(settings, port) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         admin = {"Authorization": f"Bearer {admin_token}"}
         editor_token = _expect(
             client.post(
-                "/api/tokens", json={"name": "demo editor", "role": "editor"}, headers=admin
+                "/api/tokens",
+                json={"name": f"demo editor {secrets.token_hex(3)}", "role": "editor"},
+                headers=admin,
             ),
             201,
             "create an editor token",
         )["token"]
         editor = {"Authorization": f"Bearer {editor_token}"}
-        console.print(f"[green]✓[/] API up at {base_url}; editor token issued (shown once)")
+        console.print(f"[green]✓[/] FlowForge API at {base_url}")
+
+        with open(generated.crm_csv, "rb") as handle:
+            upload = _expect(
+                client.post(
+                    "/api/files",
+                    files={"file": ("crm_customers.csv", handle, "text/csv")},
+                    headers=editor,
+                ),
+                201,
+                "upload the CRM export",
+            )
+        schema = _expect(
+            client.get(f"/api/files/{upload['id']}/schema", headers=editor), 200, "detect"
+        )
+        pii = [c["name"] for c in schema["columns"] if c.get("pii")]
+        console.print(
+            f"[green]✓[/] CRM export uploaded ({upload['size']:,} bytes), "
+            f"{len(schema['columns'])} columns detected, key candidates "
+            f"{schema['candidatePrimaryKeys']}, PII: {pii or 'none'}"
+        )
 
         workflow = _expect(
             client.post(
-                "/api/workflows",
+                f"/api/templates/{TEMPLATE}/instantiate",
                 json={
-                    "name": "BFSI Customer 360 (demo)",
-                    "team": "data-platform",
-                    "environment": "development",
-                    "tags": ["bfsi", "demo"],
-                    "status": "active",
+                    "workflowName": f"BFSI Customer 360 demo {secrets.token_hex(2)}",
+                    "connections": {
+                        "coreBanking": {
+                            "name": f"core banking (SQLite demo) {secrets.token_hex(2)}",
+                            "connection": {"type": "sqlite", "database": core_db.name},
+                        }
+                    },
+                    "files": {"crmCustomers": {"fileId": upload["id"]}},
                 },
                 headers=editor,
             ),
             201,
-            "create a workflow",
+            "instantiate the BFSI Customer 360 template",
         )
-        console.print(f"[green]✓[/] workflow {workflow['name']!r} created ({workflow['id']})")
-        job = _expect(
-            client.post(f"/api/workflows/{workflow['id']}/jobs", json=TEMPLATE_JOB, headers=editor),
-            201,
-            "add the template's silver job",
-        )
-        echoed = {key: job[key] for key in TEMPLATE_JOB}
-        if echoed != TEMPLATE_JOB:
-            raise DemoFailed("the job configuration did not round-trip unchanged")
-        console.print("[green]✓[/] the template's job configuration round-trips unchanged")
-
-        invalid = dict(TEMPLATE_JOB, type="database")
-        refused = client.post(f"/api/workflows/{workflow['id']}/jobs", json=invalid, headers=editor)
-        detail = _expect(refused, 422, "an impossible job is refused")["detail"][0]
         console.print(
-            f"[green]✓[/] an impossible job is refused: {detail['field']}: {detail['msg']}"
+            f"[green]✓[/] template instantiated: workflow {workflow['name']!r} with "
+            f"{len(workflow['jobs'])} jobs"
         )
 
-        stale = client.patch(
-            f"/api/workflows/{workflow['id']}",
-            json={"description": "x", "version": 0},
-            headers=editor,
+        console.rule("run 1: full load")
+        first = _run(client, workflow["id"], editor, console)
+        gold_before = _gold(client, editor, settings)
+        _show_gold(gold_before, console)
+
+        console.rule("run 2: after one customer update and one new transaction")
+        change = apply_changes(core_db)
+        console.print(
+            f"changed in core banking: customer {change.customer_id} e-mail "
+            f"{change.old_email!r} -> {change.new_email!r}; new transaction "
+            f"{change.transaction.transaction_id} of {change.transaction.amount}"
         )
-        _expect(stale, 409, "a stale edit is refused")
-        console.print("[green]✓[/] a stale edit gets 409 instead of overwriting")
-
-        _expect(client.post(f"/api/workflows/{workflow['id']}/pause", headers=editor), 200, "pause")
-        resumed = _expect(
-            client.post(f"/api/workflows/{workflow['id']}/resume", headers=editor), 200, "resume"
+        second = _run(client, workflow["id"], editor, console)
+        read = {job["name"]: job["rowsRead"] for job in second["jobs"]}
+        expected = {
+            "Ingest Core Banking Customers": 1,
+            "Ingest Accounts": 0,
+            "Ingest Transactions": 1,
+        }
+        for name, rows in expected.items():
+            if read.get(name) != rows:
+                raise DemoFailed(f"run 2: {name} read {read.get(name)} rows, expected {rows}")
+        console.print(
+            "[green]✓[/] run 2 read only the changes: "
+            + ", ".join(f"{name} {rows}" for name, rows in expected.items())
+            + f" (run 1: {', '.join(str(j['rowsRead']) for j in first['jobs'][:3])})"
         )
-        console.print(f"[green]✓[/] paused and resumed (status {resumed['status']})")
-        copy = _expect(
-            client.post(f"/api/workflows/{workflow['id']}/clone", headers=editor), 201, "clone"
+        gold_after = _gold(client, editor, settings)
+        after = {row["customer_id"]: row for row in gold_after}
+        before = {row["customer_id"]: row for row in gold_before}
+        changed = [cid for cid in after if after[cid] != before.get(cid)]
+        row = after.get(change.customer_id)
+        if row is None or row.get("email") != change.new_email.strip().lower():
+            raise DemoFailed("gold_customer_360 does not show the customer's new e-mail")
+        console.print(
+            f"[green]✓[/] gold_customer_360 changed for {len(changed)} customer(s): "
+            f"{changed[:5]}; customer {change.customer_id} now has "
+            f"{row['transaction_count']} transactions, e-mail {row['email']}"
         )
-        console.print(f"[green]✓[/] cloned as {copy['name']!r} with {copy['jobCount']} job(s)")
-
-        _pipeline(client, editor, data_dir, console)
-
-        audit = _expect(client.get("/api/audit", params={"limit": 20}, headers=admin), 200, "audit")
-        console.print(f"[green]✓[/] audit log holds {audit['count']} entries; newest first:")
-        for entry in audit["data"][:6]:
-            console.print(f"    {entry['at'][:19]}  {entry['actor']:<16} {entry['action']}")
-    console.rule("[green]demo finished")
-
-
-def write_transactions(path: Path, rows: int, *, start_id: int = 1, seed: int = 7) -> None:
-    """A deterministic card-transactions extract; every 10th row re-sends an earlier id with a
-    new amount (the kind of duplicate silver must collapse)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        handle.write("transaction_id,customer_id,amount,merchant\n")
-        for index in range(rows):
-            identifier = start_id + index - (5 if index % 10 == 9 else 0)
-            cents = (index * 7919 + seed) % 100_000
-            merchant = ("Grocer", "Fuel", "Airline", "Pharmacy", "Online")[index % 5]
-            handle.write(
-                f"{identifier},{identifier % 25 + 1000},{cents // 100}.{cents % 100:02d},{merchant}\n"
+        console.print(f"finished in {time.monotonic() - started:.1f} s")
+        console.rule("[green]demo finished")
+        if serve:
+            console.print(
+                f"the API keeps running at {base_url} — admin token: {admin_token}\n"
+                "press Ctrl+C to stop"
             )
+            try:
+                while True:
+                    time.sleep(3600)
+            except KeyboardInterrupt:
+                pass
+    return {
+        "first": first,
+        "second": second,
+        "gold_first": gold_before,
+        "gold": gold_after,
+        "change": change,
+        "data_dir": str(settings.data_dir),
+    }
 
 
-PIPELINE_JOBS = [
-    {
-        "name": "Ingest card transactions",
-        "type": "file-based",
-        "sourceConfig": {
-            "type": "csv",
-            "fileConfig": {
-                "filePath": "cards/transactions.csv",
-                "columns": [{"name": "amount", "type": "decimal", "precision": 18, "scale": 2}],
-            },
-        },
-        "destinationConfig": {"bronzeConfig": {"tableName": "bronze_card_transactions"}},
-    },
-    {
-        "name": "Silver card transactions",
-        "type": "gold-analytics",
-        "sourceConfig": {"type": "multi-table", "tables": ["bronze_card_transactions"]},
-        "destinationConfig": {
-            "silverConfig": {
-                "tableName": "silver_card_transactions",
-                "primaryKey": "transaction_id",
-                "surrogateKey": "transaction_sk",
-            }
-        },
-        "transformationConfig": {
-            "derivedColumns": [{"name": "merchant_key", "expression": "UPPER(TRIM(merchant))"}]
-        },
-    },
-    {
-        "name": "Gold customer spend",
-        "type": "gold-analytics",
-        "sourceConfig": {"type": "multi-table", "tables": ["silver_card_transactions"]},
-        "destinationConfig": {"goldConfig": {"tableName": "gold_customer_spend"}},
-        "transformationConfig": {
-            "groupBy": ["customer_id"],
-            "aggregations": [
-                {"column": "amount", "function": "SUM", "alias": "total_spend"},
-                {"column": "transaction_id", "function": "COUNT_DISTINCT", "alias": "transactions"},
-                {"column": "amount", "function": "MAX", "alias": "largest"},
-            ],
-        },
-    },
-]
-
-
-def _pipeline(client: httpx.Client, editor: dict, data_dir: Path, console: Console) -> None:
-    import polars as pl
-
+def _run(client: httpx.Client, workflow_id: str, headers: dict, console: Console) -> dict:
     from flowforge.run_client import follow
 
-    landing = data_dir / "landing" / "cards" / "transactions.csv"
-    write_transactions(landing, 5_000)
-    workflow = _expect(
-        client.post("/api/workflows", json={"name": "Card spend (demo)"}, headers=editor),
-        201,
-        "create the pipeline workflow",
-    )
-    for job in PIPELINE_JOBS:
-        _expect(
-            client.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=editor),
-            201,
-            f"add job {job['name']}",
-        )
-    console.rule("run 1: 5,000 transactions -> bronze -> silver -> gold")
-    first = _run(client, workflow["id"], editor, console, follow)
-    gold_path = str(data_dir / "lake" / "gold" / "gold_customer_spend")
-    gold = pl.read_delta(gold_path).sort("total_spend", descending=True)
-    console.print("top customers in gold_customer_spend:")
-    console.print(gold.head(5))
-    silver_rows = pl.read_delta(
-        str(data_dir / "lake" / "silver" / "silver_card_transactions")
-    ).height
-    console.print(
-        f"[green]✓[/] silver holds {silver_rows:,} unique transactions (duplicates collapsed)"
-    )
-
-    console.rule("run 2: a new extract with 200 changed and new transactions")
-    write_transactions(landing, 200, start_id=4_901, seed=42)
-    second = _run(client, workflow["id"], editor, console, follow)
-    after = pl.read_delta(gold_path)
-    changed = after.join(gold, on="customer_id", suffix="_before").filter(
-        pl.col("total_spend") != pl.col("total_spend_before")
-    )
-    console.print(
-        f"[green]✓[/] run 2 read {second['jobs'][0]['rowsRead']:,} rows (run 1: "
-        f"{first['jobs'][0]['rowsRead']:,}); gold changed for {changed.height} customers"
-    )
-
-
-def _run(client, workflow_id: str, headers: dict, console: Console, follow) -> dict:
     started = _expect(
         client.post(f"/api/workflows/{workflow_id}/run", headers=headers), 202, "start a run"
     )
-    runner = httpx.Client(base_url=str(client.base_url), headers=headers, timeout=30)
+    runner = httpx.Client(base_url=str(client.base_url), headers=headers, timeout=60)
     with runner:
         execution = follow(runner, started["executionId"], console)
     if execution["status"] != "succeeded":
-        failed = [job for job in execution["jobs"] if job["status"] != "succeeded"]
+        failed = [job for job in execution["jobs"] if job["status"] == "failed"]
         reason = failed[0]["error"]["message"] if failed and failed[0].get("error") else "?"
         raise DemoFailed(f"the run {execution['status']}: {reason}")
     return execution
+
+
+def _gold(client: httpx.Client, headers: dict, settings: Settings) -> list[dict]:
+    import polars as pl
+
+    asset = _expect(
+        client.get("/api/catalog/assets/gold_customer_360", headers=headers), 200, "catalog"
+    )
+    table = pl.read_delta(asset["location"], storage_options=settings.storage_options or None)
+    return table.sort("customer_id").to_dicts()
+
+
+def _show_gold(rows: list[dict], console: Console) -> None:
+    top = sorted(rows, key=lambda row: row["total_balance"] or 0, reverse=True)[:5]
+    table = Table(title=f"gold_customer_360: {len(rows)} customers, top 5 by balance")
+    for column in SHOWN:
+        table.add_column(column, overflow="fold")
+    for row in top:
+        table.add_row(*(str(row.get(column)) for column in SHOWN))
+    console.print(table)

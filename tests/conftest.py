@@ -127,3 +127,48 @@ def anonymous(backend) -> TestClient:
 
 def unique(prefix: str = "wf") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """A real S3 API server (moto) on a free port, and a bucket in it."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import boto3
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "moto_server did not start"
+            time.sleep(0.1)
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        region_name="us-east-1",
+    )
+    bucket = "flowforge-test"
+    s3.create_bucket(Bucket=bucket)
+    yield {"endpoint": endpoint, "bucket": bucket, "client": s3}
+    process.terminate()
+    process.wait(timeout=10)

@@ -147,9 +147,12 @@ def test_demo_runs_end_to_end(tmp_path):
         [FLOWFORGE, "demo"], env=env(tmp_path), capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "round-trips unchanged" in result.stdout
-    assert "silver holds 4,500 unique transactions" in result.stdout
-    assert "run 2 read 200 rows (run 1: 5,000)" in result.stdout
+    assert "template instantiated" in result.stdout
+    assert (
+        "run 2 read only the changes: Ingest Core Banking Customers 1, Ingest Accounts"
+        in result.stdout
+    )
+    assert "gold_customer_360 changed for 1 customer(s)" in result.stdout
     assert "demo finished" in result.stdout
 
 

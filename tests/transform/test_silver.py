@@ -446,8 +446,10 @@ def test_multi_source_rows_combine_per_key_latest_non_null_wins(tmp_path):
         lake,
         union_by_name([("core", core), ("crm", crm)]),
         SilverConfig(table_name="master", primary_key="customer_id"),
-        [Derived(name="first_name", expression="TRIM(first_name)"),
-         Derived(name="email", expression="LOWER(email)")],
+        [
+            Derived(name="first_name", expression="TRIM(first_name)"),
+            Derived(name="email", expression="LOWER(email)"),
+        ],
         ["first_name IS NOT NULL"],
         app_id="a",
         run_sequence=1,
@@ -455,7 +457,10 @@ def test_multi_source_rows_combine_per_key_latest_non_null_wins(tmp_path):
         combine_sources=True,
     )
     assert result.row_count == 2  # customer 3 exists only in the CRM: filtered out
-    rows = {r["customer_id"]: r for r in DeltaTable(lake.uri("silver", "master")).to_pyarrow_table().to_pylist()}
+    rows = {
+        r["customer_id"]: r
+        for r in DeltaTable(lake.uri("silver", "master")).to_pyarrow_table().to_pylist()
+    }
     assert rows[1]["first_name"] == "Ana" and rows[1]["loyalty_tier"] == "Gold"
     assert rows[1]["email"] == "ana@x.com"  # the CRM's null did not erase it
     assert rows[2]["loyalty_tier"] is None

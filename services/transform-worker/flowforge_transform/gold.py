@@ -2,6 +2,8 @@
 
 :func:`build_gold` runs these steps, in this order:
 
+0. the bronze audit columns (``_ingested_at``, ``_source``, ...) of the input are left out:
+   gold is a business output, and a rebuild from unchanged data must give equal rows.
 1. joins: the input is joined with each listed table in turn (found in any layer), on the
    same-named key column(s). For a right or full join the key is the value of whichever side
    has it. The joined table's bronze audit columns are left out (they describe how the lookup
@@ -85,7 +87,9 @@ def build_gold(
         return GoldResult(0, target.version(), True, target.count())
 
     steps = transformation or TransformationConfig()
-    rows = input
+    # Gold tables are business outputs: the load bookkeeping of bronze and silver (when a row
+    # was ingested, from which file) stays behind, so a rebuild from unchanged data is equal.
+    rows = input.drop_columns([c for c in BRONZE_AUDIT_COLUMNS if c in input.column_names])
     if steps.joins and config.denormalization_enabled is not False:
         for join in steps.joins:
             rows = join_table(rows, read_table(lake, join.table), join)

@@ -271,18 +271,29 @@ def in_ingestion_order(table: pa.Table) -> pa.Table:
 
 def combine_per_key(table: pa.Table, keys: Sequence[str]) -> pa.Table:
     """One row per key holding, per column, the latest non-null value (``table`` comes from
-    :func:`in_ingestion_order`); keys keep the order of their first appearance."""
-    others = [name for name in table.column_names if name not in keys]
-    combined = table.group_by(list(keys), use_threads=False).aggregate(
-        [(name, "last") for name in others]
+    :func:`in_ingestion_order`); keys keep the order of their first appearance. Computed in
+    DuckDB (Arrow's group-by has no "last" for decimals) with identifiers we quote ourselves."""
+    from flowforge_transform.gold import _run
+
+    position = quote_identifier(_POSITION)
+    key_list = ", ".join(quote_identifier(key) for key in keys)
+    columns = []
+    for name in table.column_names:
+        quoted = quote_identifier(name)
+        if name in keys:
+            columns.append(quoted)
+        elif name == _POSITION:
+            columns.append(f"min({position}) AS {position}")
+        else:
+            columns.append(
+                f"arg_max({quoted}, {position}) FILTER (WHERE {quoted} IS NOT NULL) AS {quoted}"
+            )
+    sql = (  # noqa: S608 - only identifiers we quote ourselves, no user text
+        f"SELECT {', '.join(columns)} FROM flowforge_rows GROUP BY {key_list} "
+        f"ORDER BY {position}"
     )
-    combined = combined.rename_columns(
-        [
-            name.removesuffix("_last") if name.endswith("_last") and name[:-5] in others else name
-            for name in combined.column_names
-        ]
-    )
-    return combined.select(table.column_names)
+    combined = _run(sql, {"flowforge_rows": table}, "combining sources")
+    return combined.cast(table.schema)
 
 
 def latest_per_key(table: pa.Table, keys: Sequence[str], delta_column: str | None) -> pa.Table:

@@ -1,0 +1,247 @@
+"""Templates: the gallery, the detail, instantiation with every customisation, 422s that list
+every problem, and all-or-nothing creation."""
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_TOKEN, make_settings
+
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+BFSI = "bfsi-customer-360"
+
+
+@pytest.fixture
+def api(tmp_path):
+    from flowforge.app import create_app
+
+    app = create_app(make_settings(tmp_path))
+    with TestClient(app) as client:
+        client.app_state = app.state
+        yield client
+    app.state.database.dispose()
+
+
+def connection(api, type_="sql-server"):
+    body = {
+        "name": f"core-{uuid.uuid4().hex[:6]}",
+        "type": type_,
+        "host": "127.0.0.1",
+        "database": "CoreBanking",
+        "username": "etl",
+        "password": "pw",
+    }
+    response = api.post("/api/connections", json=body, headers=H)
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def instantiate(api, **body):
+    return api.post(f"/api/templates/{BFSI}/instantiate", json=body, headers=H)
+
+
+def test_gallery_filters_and_detail(api):
+    listed = api.get("/api/templates", headers=H).json()
+    assert [t["id"] for t in listed["data"]] == [BFSI]
+    assert api.get("/api/templates", params={"category": "retail"}, headers=H).json()["count"] == 0
+    assert api.get("/api/templates", params={"tag": "customer-360"}, headers=H).json()["count"] == 1
+    assert api.get("/api/templates", params={"q": "customer view"}, headers=H).json()["count"] == 1
+    assert api.get("/api/templates", params={"industry": "banking"}, headers=H).json()["count"] == 1
+    detail = api.get(f"/api/templates/{BFSI}", headers=H).json()
+    jobs = {job["key"]: job for job in detail["jobs"]}
+    assert jobs["silver_customer_master"]["reads"] == [
+        "bronze_core_customers",
+        "bronze_crm_customers",
+    ]
+    assert jobs["gold_customer_360"]["writes"] == "gold_customer_360"
+    assert [p["key"] for p in detail["parameters"]["connections"]] == ["coreBanking"]
+    assert [p["key"] for p in detail["parameters"]["files"]] == ["crmCustomers"]
+    # Complete: every table a job reads is written by an earlier job.
+    written = set()
+    for job in detail["jobs"]:
+        assert set(job["reads"]) <= written, job["key"]
+        written.add(job["writes"])
+    assert api.get("/api/templates/nope", headers=H).status_code == 404
+
+
+def test_missing_parameters_are_listed_each(api):
+    response = instantiate(api)
+    assert response.status_code == 422
+    fields = [d["field"] for d in response.json()["detail"]]
+    assert fields == ["connections.coreBanking", "files.crmCustomers"]
+    response = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": "nope"}},
+        files={"crmCustomers": {"fileId": "nope"}},
+        tableNames={"not_a_table": "x"},
+    )
+    fields = [d["field"] for d in response.json()["detail"]]
+    assert fields == [
+        "connections.coreBanking.connectionId",
+        "files.crmCustomers.fileId",
+        "tableNames.not_a_table",
+    ]
+    assert api.get("/api/workflows", headers=H).json()["count"] == 0
+
+
+def test_instantiate_with_every_customisation_and_renames(api):
+    connection_id = connection(api)
+    response = instantiate(
+        api,
+        workflowName="Customer 360 (risk)",
+        team="risk-analytics",
+        environment="staging",
+        tags=["q3"],
+        connections={"coreBanking": {"connectionId": connection_id}},
+        files={"crmCustomers": {"filePath": "crm/export.csv"}},
+        tableNames={
+            "bronze_core_customers": "raw_customers",
+            "silver_customer_master": "customers_master",
+        },
+    )
+    assert response.status_code == 201, response.text
+    workflow = response.json()
+    assert (workflow["name"], workflow["team"], workflow["environment"], workflow["tags"]) == (
+        "Customer 360 (risk)",
+        "risk-analytics",
+        "staging",
+        ["q3"],
+    )
+    jobs = {job["name"]: job for job in workflow["jobs"]}
+    assert len(jobs) == 10
+    customers = jobs["Ingest Core Banking Customers"]
+    assert customers["sourceConfig"]["type"] == "sql-server"
+    assert customers["sourceConfig"]["databaseConfig"]["connectionId"] == connection_id
+    assert customers["destinationConfig"]["bronzeConfig"]["tableName"] == "raw_customers"
+    master = jobs["Build Silver Customer Master"]
+    assert master["sourceConfig"]["tables"] == ["raw_customers", "bronze_crm_customers"]
+    assert master["destinationConfig"]["silverConfig"]["tableName"] == "customers_master"
+    gold = jobs["Build Gold Customer 360"]
+    assert gold["sourceConfig"]["tables"] == ["customers_master"]
+    assert (
+        jobs["Ingest CRM Customers"]["sourceConfig"]["fileConfig"]["filePath"] == "crm/export.csv"
+    )
+    log = api.get("/api/audit", params={"entityType": "template"}, headers=H).json()["data"]
+    assert log[0]["action"] == "template.instantiate"
+
+
+def test_inline_connection_becomes_a_saved_encrypted_connection(api):
+    response = instantiate(
+        api,
+        connections={
+            "coreBanking": {
+                "connection": {
+                    "type": "postgresql",
+                    "host": "127.0.0.1",
+                    "database": "bank",
+                    "username": "u",
+                    "password": "S3cret-inline",
+                }
+            }
+        },
+        files={"crmCustomers": {"filePath": "crm.csv"}},
+    )
+    assert response.status_code == 201, response.text
+    connections = api.get("/api/connections", headers=H).json()["data"]
+    assert len(connections) == 1 and connections[0]["password"] == "********"
+    assert "S3cret-inline" not in response.text
+    job = next(j for j in response.json()["jobs"] if j["name"] == "Ingest Accounts")
+    assert job["sourceConfig"]["type"] == "postgresql"
+
+
+def test_a_failure_midway_creates_nothing(api):
+    connection_id = connection(api)
+    # Renaming a table onto another of the template's tables is refused before anything is made
+    refused = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": connection_id}},
+        files={"crmCustomers": {"filePath": "crm.csv"}},
+        tableNames={"bronze_accounts": "bronze_transactions"},
+    )
+    assert refused.status_code == 422
+    # A workflow name already taken fails after the connection was checked: nothing is left
+    instantiate(
+        api,
+        workflowName="taken",
+        connections={"coreBanking": {"connectionId": connection_id}},
+        files={"crmCustomers": {"filePath": "crm.csv"}},
+    )
+    before = api.get("/api/workflows", headers=H).json()["count"]
+    jobs_before = sum(w["jobCount"] for w in api.get("/api/workflows", headers=H).json()["data"])
+    again = instantiate(
+        api,
+        workflowName="taken",
+        connections={
+            "coreBanking": {
+                "connection": {
+                    "type": "postgresql",
+                    "host": "127.0.0.1",
+                    "database": "b",
+                    "username": "u",
+                    "password": "p",
+                }
+            }
+        },
+        files={"crmCustomers": {"filePath": "crm.csv"}},
+    )
+    assert again.status_code == 409
+    assert api.get("/api/workflows", headers=H).json()["count"] == before
+    assert (
+        sum(w["jobCount"] for w in api.get("/api/workflows", headers=H).json()["data"])
+        == jobs_before
+    )
+    assert (
+        len(api.get("/api/connections", headers=H).json()["data"]) == 1
+    )  # the inline one rolled back
+
+
+def test_admin_makes_a_template_from_a_workflow_and_deactivates_it(api):
+    workflow = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": connection(api)}},
+        files={"crmCustomers": {"filePath": "crm.csv"}},
+    ).json()
+    created = api.post(
+        "/api/templates",
+        json={
+            "fromWorkflowId": workflow["id"],
+            "id": "my-c360",
+            "name": "My C360",
+            "category": "bfsi",
+        },
+        headers=H,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["isBuiltin"] is False
+    assert len(api.get("/api/templates/my-c360", headers=H).json()["jobs"]) == 10
+    assert (
+        api.patch("/api/templates/my-c360", json={"isActive": False}, headers=H).status_code == 200
+    )
+    assert "my-c360" not in [t["id"] for t in api.get("/api/templates", headers=H).json()["data"]]
+    assert api.post("/api/templates/my-c360/instantiate", json={}, headers=H).status_code == 404
+    token = api.post("/api/tokens", json={"name": "ed", "role": "editor"}, headers=H).json()[
+        "token"
+    ]
+    editor = {"Authorization": f"Bearer {token}"}
+    assert (
+        api.post(
+            "/api/templates",
+            json={"fromWorkflowId": workflow["id"], "id": "x-y", "name": "x", "category": "bfsi"},
+            headers=editor,
+        ).status_code
+        == 403
+    )
+
+
+def test_builtin_templates_upgrade_in_place_when_their_version_rises(api, monkeypatch):
+    from flowforge_catalog.templates import builtin
+
+    original = builtin.builtin_templates()
+    newer = [
+        {**t, "templateVersion": t["templateVersion"] + 1, "description": "v2"} for t in original
+    ]
+    monkeypatch.setattr(builtin, "builtin_templates", lambda: newer)
+    assert builtin.sync(api.app_state.database.engine) == 1
+    assert api.get(f"/api/templates/{BFSI}", headers=H).json()["description"] == "v2"
+    assert builtin.sync(api.app_state.database.engine) == 0
