@@ -178,6 +178,7 @@ def demo(
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
     """Re-encrypt every stored secret with the first key of FLOWFORGE_SECRET_KEY."""
+    import flowforge_catalog.api  # noqa: F401 - registers every model the ORM needs
     from flowforge_catalog.connections.service import rotate_secrets
     from flowforge_shared.db.engine import Database
     from flowforge_shared.secrets import SecretBox, SecretKeyError

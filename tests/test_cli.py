@@ -192,3 +192,54 @@ def test_run_command_follows_progress_and_exits_by_outcome(tmp_path):
         assert missing.stderr.strip() == "error: no workflow with id or name 'no-such-workflow'"
     finally:
         stop(process)
+
+
+def test_secrets_rotate_reencrypts_with_the_first_key(tmp_path):
+    from cryptography.fernet import Fernet
+    from fastapi.testclient import TestClient
+    from sqlalchemy import create_engine, text
+
+    from flowforge.app import create_app
+    from flowforge_shared.secrets import SecretBox
+    from tests.conftest import ADMIN_TOKEN, make_settings
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    app = create_app(make_settings(tmp_path, secret_key=old))
+    with TestClient(app) as client:
+        response = client.post(
+            "/api/connections",
+            json={
+                "name": "pg",
+                "type": "postgresql",
+                "host": "127.0.0.1",
+                "username": "u",
+                "password": "rotate-me",
+            },
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert response.status_code == 201
+    app.state.database.dispose()
+    result = subprocess.run(
+        [FLOWFORGE, "secrets", "rotate"],
+        env=env(tmp_path, FLOWFORGE_SECRET_KEY=f"{new},{old}"),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "re-encrypted 1 secret(s)" in result.stdout
+    engine = create_engine(f"sqlite:///{tmp_path / 'flowforge.db'}")
+    with engine.connect() as connection:
+        token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    engine.dispose()
+    assert SecretBox([new]).decrypt(token) == "rotate-me"
+    bad = subprocess.run(
+        [FLOWFORGE, "secrets", "rotate"],
+        env=env(tmp_path, FLOWFORGE_SECRET_KEY="not-a-key"),
+        capture_output=True,
+        text=True,
+    )
+    assert (
+        bad.returncode == 1
+        and bad.stderr.startswith("error: ")
+        and len(bad.stderr.splitlines()) == 1
+    )
