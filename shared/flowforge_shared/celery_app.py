@@ -23,13 +23,21 @@ from flowforge_shared.settings import Settings
 celery = Celery("flowforge")
 
 
-def configure(settings: Settings) -> Celery:
+def client(settings: Settings) -> Celery:
+    """A Celery app of its own for a process that only sends (an API): its broker connections
+    belong to these settings, never to another app's in the same process."""
+    return configure(settings, Celery("flowforge-client"))
+
+
+def configure(settings: Settings, app: Celery | None = None) -> Celery:
+    """Configure ``app`` (default: the workers' app, where the tasks are registered)."""
+    app = app or celery
     if settings.broker_visibility_timeout <= settings.task_time_limit:
         raise ValueError(
             "FLOWFORGE_BROKER_VISIBILITY_TIMEOUT must exceed FLOWFORGE_TASK_TIME_LIMIT, "
             "or a long task is delivered twice while it still runs"
         )
-    celery.conf.update(
+    app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
@@ -50,4 +58,4 @@ def configure(settings: Settings) -> Celery:
         task_default_queue=EVENTS_QUEUE,
         worker_hijack_root_logger=False,
     )
-    return celery
+    return app

@@ -53,10 +53,10 @@ class CeleryOperations:
     def __init__(self, settings: Settings) -> None:
         import redis
 
-        from flowforge_shared.celery_app import configure
+        from flowforge_shared.celery_app import client
 
         self.settings = settings
-        self.celery = configure(settings)
+        self.celery = client(settings)
         self.redis = redis.Redis.from_url(
             settings.broker_url, socket_timeout=settings.operation_timeout + 5
         )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import pickle
 import threading
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -13,10 +14,14 @@ from deltalake import DeltaTable
 
 from flowforge_ingest.bronze import (
     AuditContext,
+    delta_storage_schema,
+    iso_interval,
     quarantine_table_name,
+    to_delta_storage,
     write_bronze,
     write_quarantine,
 )
+from flowforge_ingest.connectors.arrowing import parse_iso_interval
 from flowforge_ingest.csv_source import QuarantinedRow, read_csv_batches
 from flowforge_ingest.errors import (
     Cancelled,
@@ -24,6 +29,7 @@ from flowforge_ingest.errors import (
     MalformedRowError,
     SchemaDriftError,
 )
+from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import Lake
 from flowforge_shared.runtime import Cancelled as RunCancelled
 from tests.ingest.conftest import ArrowSource, file_config, read_table, table_version
@@ -414,3 +420,240 @@ def test_a_concurrent_schema_change_is_a_transient_error(lake):
         )
     assert raised.value.retryable is True
     assert read_table(lake, "t").num_rows == 2
+
+
+# --------------------------------------------------------------------------- Delta storage
+
+NS = pa.timestamp("ns")
+NS_UTC = pa.timestamp("ns", tz="UTC")
+US, US_UTC = pa.timestamp("us"), pa.timestamp("us", tz="UTC")
+MDN = pa.month_day_nano_interval()
+
+
+def element_list(item: pa.DataType) -> pa.DataType:
+    return pa.list_(pa.field("element", item))  # Delta names a list's item "element"
+
+
+@pytest.mark.parametrize(
+    ("source", "stored_type", "stored_values"),
+    [
+        (pa.array([0, 255, None], pa.uint8()), pa.int16(), [0, 255, None]),
+        (pa.array([0, 65535, None], pa.uint16()), pa.int32(), [0, 65535, None]),
+        (pa.array([0, 2**32 - 1, None], pa.uint32()), pa.int64(), [0, 2**32 - 1, None]),
+        (
+            pa.array([0, 2**64 - 1, None], pa.uint64()),
+            pa.decimal128(20, 0),
+            [Decimal(0), Decimal(2**64 - 1), None],
+        ),
+        (
+            pa.array([0, 86_399_999_999, None], pa.time64("us")),
+            pa.string(),
+            ["00:00:00.000000", "23:59:59.999999", None],
+        ),
+        (
+            pa.array([1, 86_399_999_999_999, None], pa.time64("ns")),
+            pa.string(),
+            ["00:00:00.000000001", "23:59:59.999999999", None],
+        ),
+        (pa.array([0, 86_399, None], pa.time32("s")), pa.string(), ["00:00:00", "23:59:59", None]),
+        (
+            pa.array([5, None, 0], pa.time32("ms")),
+            pa.string(),
+            ["00:00:00.005", None, "00:00:00.000"],
+        ),
+        (
+            pa.array([-3_019_199_000_000, 1, None], pa.duration("us")),
+            pa.int64(),
+            [-3_019_199_000_000, 1, None],
+        ),
+        (pa.array([2, None, -1], pa.duration("s")), pa.int64(), [2_000_000, None, -1_000_000]),
+        (pa.array([7_000, None, 0], pa.duration("ns")), pa.int64(), [7, None, 0]),
+        (
+            pa.array(
+                [pa.MonthDayNano([14, 3, 14_706_500_000_000]), pa.MonthDayNano([0, 0, 0]), None],
+                MDN,
+            ),
+            pa.string(),
+            ["P1Y2M3DT4H5M6.5S", "PT0S", None],
+        ),
+        (
+            pa.array([1, None, -1], pa.timestamp("ms", tz="Europe/Berlin")),
+            US_UTC,
+            [
+                dt.datetime(1970, 1, 1, 0, 0, 0, 1000, tzinfo=dt.UTC),
+                None,
+                dt.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC),
+            ],
+        ),
+        (
+            pa.array([[0, 255], None, []], pa.list_(pa.uint8())),
+            element_list(pa.int16()),
+            [[0, 255], None, []],
+        ),
+        (
+            pa.array([[-1], [None], None], pa.list_(NS)),
+            element_list(pa.string()),
+            [["1969-12-31T23:59:59.999999999"], [None], None],
+        ),
+        (
+            pa.array([[1], None, [None]], pa.list_(pa.duration("us"))),
+            element_list(pa.int64()),
+            [[1], None, [None]],
+        ),
+        (
+            pa.array(
+                [{"n": 4_294_967_295, "t": 1}, None, {"n": None, "t": None}],
+                pa.struct([("n", pa.uint32()), ("t", pa.time64("us"))]),
+            ),
+            pa.struct([("n", pa.int64()), ("t", pa.string())]),
+            [{"n": 4_294_967_295, "t": "00:00:00.000001"}, None, {"n": None, "t": None}],
+        ),
+    ],
+    ids=lambda value: str(value.type) if isinstance(value, pa.Array) else None,
+)
+def test_types_delta_cannot_hold_are_stored_exactly(lake, source, stored_type, stored_values):
+    # One row per batch: every value is converted on its own slice of the source arrays.
+    source_table = pa.table({"id": [1, 2, 3], "v": source})
+    write_bronze(lake, "t", ArrowSource(source_table, 1), audit=None, app_id="j", run_sequence=1)
+    table = read_table(lake, "t")
+    assert table.schema.field("v").type == stored_type
+    assert table.column("v").to_pylist() == stored_values
+    declared = delta_storage_schema(source_table.schema).field("v").type
+    assert pa.types.is_list(declared) or declared == stored_type  # list item names differ
+    # A converted column says so in its Delta comment; a timestamp only changed its unit.
+    metadata = DeltaTable(lake.uri("bronze", "t")).schema().fields[1].metadata
+    assert ("comment" in metadata) is not pa.types.is_timestamp(stored_type)
+
+
+def test_nanosecond_timestamps_keep_every_digit_in_a_sibling_column(lake):
+    values = [-1, 1_709_987_696_123_456_789, None, 0]  # 1969 edge, 2024-03-09, null, epoch
+    source = pa.table(
+        {"id": [1, 2, 3, 4], "at": pa.array(values, NS), "utc": pa.array(values, NS_UTC)}
+    )
+    write_bronze(lake, "t", ArrowSource(source), audit=None, app_id="j", run_sequence=1)
+    table = read_table(lake, "t")
+    assert table.column_names == ["id", "at", "at__ns", "utc", "utc__ns"]
+    assert [table.schema.field(name).type for name in table.column_names[1:]] == [
+        US,
+        pa.string(),
+        US_UTC,
+        pa.string(),
+    ]
+    assert table.column("at").to_pylist() == [
+        dt.datetime(1969, 12, 31, 23, 59, 59, 999999),  # rounded down, not toward 1970
+        dt.datetime(2024, 3, 9, 12, 34, 56, 123456),
+        None,
+        dt.datetime(1970, 1, 1),
+    ]
+    assert table.column("at__ns").to_pylist() == [
+        "1969-12-31T23:59:59.999999999",
+        "2024-03-09T12:34:56.123456789",
+        None,
+        "1970-01-01T00:00:00.000000000",
+    ]
+    assert table.column("utc").to_pylist()[1] == dt.datetime(
+        2024, 3, 9, 12, 34, 56, 123456, tzinfo=dt.UTC
+    )
+    assert table.column("utc__ns").to_pylist()[1] == "2024-03-09T12:34:56.123456789Z"
+    # The exact text sorts as the instants do.
+    exact = [text for text in table.column("at__ns").to_pylist() if text]
+    assert sorted(exact) == [exact[0], exact[2], exact[1]]
+
+
+def test_a_zoned_nanosecond_timestamp_is_stored_as_its_utc_instant(lake):
+    berlin = pa.array([1_700_000_000_000_000_001], pa.timestamp("ns", tz="Europe/Berlin"))
+    write_bronze(
+        lake, "t", ArrowSource(pa.table({"at": berlin})), audit=None, app_id="j", run_sequence=1
+    )
+    row = read_table(lake, "t").to_pylist()[0]
+    assert row["at"] == dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=dt.UTC)
+    assert row["at__ns"] == "2023-11-14T22:13:20.000000001Z"
+
+
+def test_a_second_run_stores_the_same_columns_without_a_schema_change(lake):
+    zoo = pa.table(
+        {
+            "id": pa.array([1, 2], pa.uint8()),
+            "big": pa.array([2**64 - 1, None], pa.uint64()),
+            "at": pa.array([1, None], NS),
+            "tm": pa.array([1, None], pa.time64("ns")),
+            "wait": pa.array([1, None], pa.duration("us")),
+            "every": pa.array([pa.MonthDayNano([1, 0, 0]), None], MDN),
+            "tags": pa.array([[1], None], pa.list_(pa.uint16())),
+        }
+    )
+    audit = AuditContext("e", "j", "db.zoo")
+    write_bronze(lake, "t", ArrowSource(zoo, 1), audit=audit, app_id="j", run_sequence=1)
+    first = DeltaTable(lake.uri("bronze", "t")).schema().to_arrow()
+    second = write_bronze(lake, "t", ArrowSource(zoo, 2), audit=audit, app_id="j", run_sequence=2)
+    after = DeltaTable(lake.uri("bronze", "t"))
+    assert second.rows_written == 2 and after.count() == 4
+    assert pa.schema(after.schema().to_arrow()).equals(pa.schema(first), check_metadata=True)
+    assert [entry["operation"] for entry in after.history()] == ["WRITE", "WRITE"]
+    assert "metaData" not in _log_actions(lake, "t", 1)  # the second commit kept the schema
+
+
+def _log_actions(lake, table, version) -> set[str]:
+    import json
+    from pathlib import Path
+
+    log = Path(lake.uri("bronze", table)) / "_delta_log" / f"{version:020d}.json"
+    return {key for line in log.read_text().splitlines() for key in json.loads(line)}
+
+
+def test_a_source_column_named_like_a_nanosecond_sibling_is_refused(lake):
+    source = ArrowSource(pa.table({"at": pa.array([1], NS), "at__ns": ["mine"]}))
+    with pytest.raises(SchemaDriftError, match="'at__ns'.*'at'") as raised:
+        write_bronze(lake, "t", source, audit=None, app_id="j", run_sequence=1)
+    assert raised.value.column == "at__ns"
+    assert source.iterated == 0
+    assert table_version(lake, "t") is None
+
+
+def test_a_duration_finer_than_a_microsecond_fails_naming_the_column(lake):
+    source = ArrowSource(pa.table({"wait": pa.array([1_000, 1_001], pa.duration("ns"))}))
+    with pytest.raises(PermanentError, match="column 'wait'.*microsecond"):
+        write_bronze(lake, "t", source, audit=None, app_id="j", run_sequence=1)
+    assert table_version(lake, "t") is None
+
+
+def test_a_stored_unsigned_column_accepts_the_next_run_but_refuses_narrowing_drift(lake):
+    write_arrow(lake, "t", pa.table({"v": pa.array([255], pa.uint8())}), 1)
+    write_arrow(lake, "t", pa.table({"v": pa.array([7], pa.int8())}), 2)  # int8 fits int16
+    assert sorted(read_table(lake, "t").column("v").to_pylist()) == [7, 255]
+    with pytest.raises(SchemaDriftError, match=r"int16.*int32"):
+        write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.uint16())}), 3)
+
+
+def test_a_batch_delta_holds_as_it_is_is_not_copied():
+    batch = pa.record_batch({"id": [1], "name": ["a"], "at": pa.array([1], US)})
+    assert to_delta_storage(batch) is batch
+    assert delta_storage_schema(batch.schema) == batch.schema
+
+
+@pytest.mark.parametrize(
+    ("months", "days", "nanoseconds", "text"),
+    [
+        (0, 0, 0, "PT0S"),
+        (14, 3, 14_706_500_000_000, "P1Y2M3DT4H5M6.5S"),
+        (-14, 0, 0, "P-1Y-2M"),
+        (1, -1, 0, "P1M-1D"),
+        (0, 0, -1_000_000_000, "PT-1S"),
+        (0, 0, -3_600_500_000_000, "PT-1H-0.5S"),
+        (0, 0, 1, "PT0.000000001S"),
+        (12, 0, 60 * 10**9, "P1YT1M"),
+    ],
+)
+def test_intervals_are_iso_8601_durations_postgres_reads_back(months, days, nanoseconds, text):
+    assert iso_interval(months, days, nanoseconds) == text
+    assert tuple(parse_iso_interval(text)) == (months, days, nanoseconds)
+
+
+def test_list_columns_append_on_the_next_run_though_delta_renames_their_item(lake):
+    # Delta reads a list back as list<element: ...>; the source sends list<item: ...>.
+    write_arrow(lake, "t", pa.table({"tags": pa.array([[1, None]], pa.list_(pa.int32()))}), 1)
+    write_arrow(lake, "t", pa.table({"tags": pa.array([[2], None], pa.list_(pa.int16()))}), 2)
+    values = read_table(lake, "t").column("tags").to_pylist()
+    assert sorted(values, key=str) == [None, [1, None], [2]]
+    with pytest.raises(SchemaDriftError, match="'tags'"):
+        write_arrow(lake, "t", pa.table({"tags": pa.array([["x"]])}), 3)

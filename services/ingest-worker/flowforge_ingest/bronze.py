@@ -23,13 +23,41 @@ Audit columns (when an :class:`AuditContext` is given)
     source's row number when the batches carry a ``_source_row`` column, else the 1-based
     position of the row in the stream).
 
+Delta storage (:func:`delta_storage_schema`, :func:`to_delta_storage`)
+    delta-rs 1.6 stores unsigned integers in the signed type of the same width (and fails
+    on values beyond it), cuts ``timestamp[ns]`` to microseconds without a word, and
+    refuses ``time``, ``duration`` and interval types. Every batch is therefore converted
+    before it is written, exactly, by type alone (never by the values of one run, so every
+    run of a job stores the same columns):
+
+    ===========================  ================================================
+    Arrow type from the source   stored as
+    ===========================  ================================================
+    uint8 / uint16 / uint32      int16 / int32 / int64
+    uint64                       decimal128(20, 0)
+    timestamp[s|ms|us]           timestamp[us] (zoned: the UTC instant)
+    timestamp[ns] (column ``c``) ``c`` timestamp[us], rounded down to the
+                                 microsecond, plus ``c__ns``: the exact value as
+                                 ISO 8601 text with 9 fractional digits
+                                 (``2024-05-06T07:08:09.123456700``, ``Z`` when zoned)
+    time32 / time64              string ``HH:MM:SS[.fff|.ffffff|.fffffffff]``
+    duration                     int64 microseconds, same column name
+    month_day_nano_interval      string, ISO 8601 duration (``P1Y2M3DT4H5M6.5S``)
+    ===========================  ================================================
+
+    Inside lists and structs the same rules apply, except that a ``timestamp[ns]`` there
+    is stored as its ISO text (a list has no room for a sibling column). Converted columns
+    carry a Delta column comment (field metadata ``comment``) saying what they hold. The
+    conversion runs before the drift check, so the check compares stored types.
+
 Schema drift (append to an existing table)
     A new source column is added to the table; a table column missing from the source is
     written as nulls; a type that differs is cast when that is lossless or a well-known
     widening (a narrower integer to a wider one or to float64, float32 to float64, a
     decimal to a wider decimal, an integer to a decimal that holds it, any number, boolean,
     date or timestamp to a string column, a timestamp of another unit or zone to the
-    table's timestamp); anything else fails *before* writing with :class:`SchemaDriftError`
+    table's timestamp; lists and structs item by item, whatever their item is named);
+    anything else fails *before* writing with :class:`SchemaDriftError`
     naming the column and both types. ``overwrite`` replaces the data and the schema.
 
 Throughput and memory
@@ -55,6 +83,7 @@ from deltalake import ColumnProperties, DeltaTable, WriterProperties, write_delt
 from deltalake.exceptions import CommitFailedError, DeltaError
 
 from flowforge_ingest.errors import Cancelled, ConcurrentWriteError, SchemaDriftError
+from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import Lake, commit_properties
 
 SOURCE_ROW_COLUMN = "_source_row"
@@ -70,6 +99,8 @@ AUDIT_COLUMNS = (
     SOURCE_ROW_COLUMN,
 )
 QUARANTINE_SUFFIX = "__quarantine"
+NANOS_SUFFIX = "__ns"
+"""The sibling of a ``timestamp[ns]`` column holding its exact value as text."""
 
 _UTC_MICROS = pa.timestamp("us", "UTC")
 _PREFETCH_DEPTH = 2
@@ -337,9 +368,10 @@ def _table_schema(snapshot: DeltaTable) -> pa.Schema:
 
 
 def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) -> pa.Schema:
-    """The source's columns followed by the audit columns."""
+    """The source's columns as Delta stores them, followed by the audit columns."""
+    _refuse_sibling_clash(table, source)
     fields = []
-    for field in source:
+    for field in delta_storage_schema(source):
         if field.name == SOURCE_ROW_COLUMN:
             continue
         if audit is not None and field.name in AUDIT_COLUMNS:
@@ -349,7 +381,7 @@ def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) 
                 table=table,
                 column=field.name,
             )
-        fields.append(pa.field(field.name, field.type))
+        fields.append(pa.field(field.name, field.type, metadata=field.metadata))
     if audit is not None:
         fields += [
             pa.field(INGESTED_AT_COLUMN, _UTC_MICROS),
@@ -402,7 +434,22 @@ def _plan_schema(
 
 
 def _storable(field: pa.Field) -> pa.Field:
-    return pa.field(field.name, pa.string() if pa.types.is_null(field.type) else field.type)
+    data_type = pa.string() if pa.types.is_null(field.type) else field.type
+    return pa.field(field.name, data_type, metadata=field.metadata)
+
+
+def _refuse_sibling_clash(table: str, source: pa.Schema) -> None:
+    names = set(source.names)
+    for field in source:
+        sibling = field.name + NANOS_SUFFIX
+        if _is_nanos_timestamp(field.type) and sibling in names:
+            raise SchemaDriftError(
+                f"the source has a column named {sibling!r}, which FlowForge adds to bronze "
+                f"table {table!r} to keep the exact nanoseconds of timestamp column "
+                f"{field.name!r}: rename the source column",
+                table=table,
+                column=sibling,
+            )
 
 
 _INTEGER_DIGITS = {8: 3, 16: 5, 32: 10, 64: 20}
@@ -424,6 +471,16 @@ def _castable(source: pa.DataType, table: pa.DataType) -> bool:
     """Whether every value of type ``source`` has a faithful value of type ``table``."""
     if _kind(source) == _kind(table) or pa.types.is_null(source):
         return True
+    if _is_list(source) and _is_list(table):
+        # Delta names a list's item "element", Arrow "item": the names do not matter.
+        return _castable(source.value_type, table.value_type)
+    if pa.types.is_struct(source) and pa.types.is_struct(table):
+        fields = {table.field(i).name: table.field(i).type for i in range(table.num_fields)}
+        return all(
+            source.field(i).name in fields
+            and _castable(source.field(i).type, fields[source.field(i).name])
+            for i in range(source.num_fields)
+        )
     if _kind(table) == "string":
         return (
             pa.types.is_integer(source)
@@ -455,6 +512,10 @@ def _castable(source: pa.DataType, table: pa.DataType) -> bool:
     return False
 
 
+def _is_list(data_type: pa.DataType) -> bool:
+    return pa.types.is_list(data_type) or pa.types.is_large_list(data_type)
+
+
 def _describe(data_type: pa.DataType) -> str:
     if pa.types.is_integer(data_type):
         return f"integer ({data_type})"
@@ -470,6 +531,234 @@ def _describe(data_type: pa.DataType) -> str:
     if pa.types.is_decimal(data_type):
         return f"decimal({data_type.precision},{data_type.scale})"
     return _kind(data_type)
+
+
+# --------------------------------------------------------------------------- Delta storage
+
+
+_UNSIGNED_STORAGE = {8: pa.int16(), 16: pa.int32(), 32: pa.int64(), 64: pa.decimal128(20, 0)}
+
+
+def delta_storage_schema(schema: pa.Schema) -> pa.Schema:
+    """The columns Delta Lake stores for ``schema`` (the table in the module docstring).
+
+    Columns of types Delta holds exactly come back as they are; a ``timestamp[ns]`` column
+    ``c`` becomes two, ``c`` and ``c__ns``. Converted columns carry a ``comment``.
+    """
+    fields: list[pa.Field] = []
+    for field in schema:
+        data_type = field.type
+        if _is_nanos_timestamp(data_type):
+            fields.append(
+                _noted(
+                    pa.field(field.name, _micros_timestamp(data_type), field.nullable),
+                    f"source type {data_type}: rounded down to the microsecond; the exact "
+                    f"value is in {field.name + NANOS_SUFFIX}",
+                    field.metadata,
+                )
+            )
+            fields.append(
+                _noted(
+                    pa.field(field.name + NANOS_SUFFIX, pa.string(), field.nullable),
+                    f"the exact value of {field.name} ({data_type}) as ISO 8601 text with "
+                    "9 fractional digits",
+                )
+            )
+            continue
+        stored = _storage_type(data_type)
+        if stored == data_type:
+            fields.append(field)
+        elif pa.types.is_timestamp(data_type):  # a unit or zone Delta normalises anyway
+            fields.append(pa.field(field.name, stored, field.nullable, metadata=field.metadata))
+        else:
+            note = _STORAGE_NOTES.get(_storage_kind(data_type), "stored as {stored}")
+            fields.append(
+                _noted(
+                    pa.field(field.name, stored, field.nullable),
+                    f"source type {data_type}: " + note.format(stored=stored),
+                    field.metadata,
+                )
+            )
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def to_delta_storage(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` in :func:`delta_storage_schema`'s columns, every value kept exactly.
+
+    A batch that needs no conversion is returned as it is (the CSV path pays nothing).
+    Raises PermanentError for a ``duration[ns]`` value that is not a whole microsecond.
+    """
+    schema = delta_storage_schema(batch.schema)
+    if schema.equals(batch.schema, check_metadata=True):
+        return batch
+    arrays: list[pa.Array] = []
+    for field, values in zip(batch.schema, batch.columns, strict=True):
+        if _is_nanos_timestamp(field.type):
+            arrays.append(_floor_to_micros(values))
+            arrays.append(_iso_timestamps(values))
+        else:
+            arrays.append(_stored(values, field.name))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+_STORAGE_NOTES = {
+    "unsigned": "stored as {stored}; Delta Lake has no unsigned integers",
+    "time": "a time of day as text HH:MM:SS with the source's fractional digits",
+    "duration": "a duration as int64 microseconds",
+    "interval": "an ISO 8601 duration as text (PnYnMnDTnHnMnS)",
+}
+
+
+def _storage_kind(data_type: pa.DataType) -> str:
+    if pa.types.is_unsigned_integer(data_type):
+        return "unsigned"
+    if pa.types.is_time(data_type):
+        return "time"
+    if pa.types.is_duration(data_type):
+        return "duration"
+    if pa.types.is_interval(data_type):
+        return "interval"
+    return "nested"
+
+
+def _noted(field: pa.Field, note: str, metadata: dict | None = None) -> pa.Field:
+    return field.with_metadata({**(metadata or {}), b"comment": note.encode()})
+
+
+def _is_nanos_timestamp(data_type: pa.DataType) -> bool:
+    return pa.types.is_timestamp(data_type) and data_type.unit == "ns"
+
+
+def _micros_timestamp(data_type: pa.TimestampType) -> pa.DataType:
+    return pa.timestamp("us", tz="UTC" if data_type.tz else None)
+
+
+def _storage_type(data_type: pa.DataType, nested: bool = False) -> pa.DataType:
+    """The stored type of a value of ``data_type`` (inside a list or struct when nested)."""
+    if pa.types.is_unsigned_integer(data_type):
+        return _UNSIGNED_STORAGE[data_type.bit_width]
+    if pa.types.is_timestamp(data_type):
+        if data_type.unit == "ns" and nested:
+            return pa.string()
+        return _micros_timestamp(data_type)
+    if pa.types.is_time(data_type):
+        return pa.string()
+    if pa.types.is_duration(data_type):
+        return pa.int64()
+    if data_type == pa.month_day_nano_interval():
+        return pa.string()
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        item = data_type.value_field
+        stored = _storage_type(item.type, nested=True)
+        if stored == item.type:
+            return data_type
+        make = pa.list_ if pa.types.is_list(data_type) else pa.large_list
+        return make(pa.field(item.name, stored, item.nullable))
+    if pa.types.is_struct(data_type):
+        children = [data_type.field(index) for index in range(data_type.num_fields)]
+        stored_children = [
+            pa.field(child.name, _storage_type(child.type, nested=True), child.nullable)
+            for child in children
+        ]
+        if all(a.type == b.type for a, b in zip(children, stored_children, strict=True)):
+            return data_type
+        return pa.struct(stored_children)
+    return data_type
+
+
+def _stored(values: pa.Array, column: str, nested: bool = False) -> pa.Array:
+    """``values`` as :func:`_storage_type` says (``column`` names it in errors)."""
+    data_type = values.type
+    stored = _storage_type(data_type, nested)
+    if stored == data_type:
+        return values
+    if pa.types.is_unsigned_integer(data_type):
+        return values.cast(stored)  # every unsigned value fits the wider signed type
+    if pa.types.is_timestamp(data_type):
+        if data_type.unit == "ns":
+            return _iso_timestamps(values)  # nested: no room for a sibling
+        return values.cast(stored)  # s/ms to us multiplies; a zone change keeps the instant
+    if pa.types.is_time(data_type):
+        # Arrow's text: zero-padded, as many fractional digits as the unit, so it sorts.
+        return values.cast(pa.string())
+    if pa.types.is_duration(data_type):
+        return _duration_micros(values, column)
+    if pa.types.is_interval(data_type):
+        return pa.array(
+            [None if value is None else iso_interval(*value) for value in values.to_pylist()],
+            pa.string(),
+        )
+    if pa.types.is_list(data_type) or pa.types.is_large_list(data_type):
+        # A sliced list's offsets point into its whole child; from_arrays wants them from 0.
+        offsets = values.offsets
+        start, end = offsets[0].as_py(), offsets[-1].as_py()
+        items = _stored(values.values.slice(start, end - start), column, nested=True)
+        make = pa.ListArray if pa.types.is_list(data_type) else pa.LargeListArray
+        mask = values.is_null() if values.null_count else None
+        return make.from_arrays(pc.subtract(offsets, start), items, type=stored, mask=mask)
+    if pa.types.is_struct(data_type):
+        children = [_stored(child, column, nested=True) for child in values.flatten()]
+        mask = values.is_null() if values.null_count else None
+        return pa.StructArray.from_arrays(
+            children, fields=[stored.field(i) for i in range(stored.num_fields)], mask=mask
+        )
+    raise AssertionError(f"no storage conversion for {data_type}")  # _storage_type said one
+
+
+def _floor_to_micros(values: pa.Array) -> pa.Array:
+    """A ``timestamp[ns]`` column as ``timestamp[us]``, rounded down (Arrow's cast rounds
+    toward zero: 1969-12-31 23:59:59.999999999 would become 1970-01-01 00:00:00)."""
+    data_type = values.type
+    if data_type.tz:
+        values = values.cast(pa.timestamp("ns", tz="UTC"))  # same instants, a zone we know
+    floored = pc.floor_temporal(values, unit="microsecond")
+    return floored.cast(_micros_timestamp(data_type))
+
+
+def _iso_timestamps(values: pa.Array) -> pa.Array:
+    """ISO 8601 text with 9 fractional digits (``Z`` for zoned columns): fixed width, so
+    the text sorts in time order (a ``[ns]`` timestamp's years are 1677..2262)."""
+    if values.type.tz:
+        values = values.cast(pa.timestamp("ns", tz="UTC"))
+        return pc.strftime(values, format="%Y-%m-%dT%H:%M:%SZ")
+    return pc.strftime(values, format="%Y-%m-%dT%H:%M:%S")
+
+
+def _duration_micros(values: pa.Array, column: str) -> pa.Array:
+    try:
+        micros = values.cast(pa.duration("us"))
+    except pa.ArrowInvalid:
+        raise PermanentError(
+            f"column {column!r} holds a duration with digits below the microsecond, which "
+            "bronze tables store in microseconds: round it in the query (or cast it to text)"
+        ) from None
+    return micros.cast(pa.int64())
+
+
+def iso_interval(months: int, days: int, nanoseconds: int) -> str:
+    """An Arrow month-day-nano interval as an ISO 8601 duration: ``P1Y2M3DT4H5M6.5S``.
+
+    Months, days and time are kept apart (a month is not 30 days); a negative part carries
+    its own sign (``P-1M2D``, PostgreSQL's iso_8601 style); zero is ``PT0S``.
+    """
+    years, months = int(months / 12), months - 12 * int(months / 12)
+    sign = "-" if nanoseconds < 0 else ""
+    rest = abs(nanoseconds)
+    hours, rest = divmod(rest, 3600 * 10**9)
+    minutes, rest = divmod(rest, 60 * 10**9)
+    seconds, fraction = divmod(rest, 10**9)
+    date_part = "".join(
+        f"{amount}{unit}" for amount, unit in ((years, "Y"), (months, "M"), (days, "D")) if amount
+    )
+    second_text = f"{seconds}.{fraction:09d}".rstrip("0").rstrip(".") if fraction else str(seconds)
+    time_part = "".join(
+        f"{sign}{amount}{unit}"
+        for amount, unit in ((hours, "H"), (minutes, "M"), (second_text, "S"))
+        if amount not in (0, "0")
+    )
+    if not date_part and not time_part:
+        return "PT0S"
+    return "P" + date_part + ("T" + time_part if time_part else "")
 
 
 def _writer_properties(schema: pa.Schema, first: pa.RecordBatch | None) -> WriterProperties:
@@ -565,6 +854,7 @@ class _Stream:
             raise Cancelled("the load was cancelled before its commit; nothing was written")
 
     def _shape(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        batch = to_delta_storage(batch)
         rows = batch.num_rows
         audit = self._audit_values(batch) if self._audit is not None else {}
         names = batch.schema.names

@@ -48,10 +48,10 @@ def handle_event(database: Database, event: dict[str, Any]) -> list[JobTask]:
 
 class CeleryRuntime:
     def __init__(self, settings: Settings) -> None:
-        from flowforge_shared.celery_app import configure
+        from flowforge_shared.celery_app import client
         from flowforge_shared.runtime import RedisCancelFlags
 
-        self.celery = configure(settings)
+        self.celery = client(settings)
         self.flags = RedisCancelFlags(settings.broker_url)
 
     def send(self, tasks: list[JobTask], queues: dict[str, str]) -> None:

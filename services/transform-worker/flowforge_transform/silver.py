@@ -289,8 +289,7 @@ def combine_per_key(table: pa.Table, keys: Sequence[str]) -> pa.Table:
                 f"arg_max({quoted}, {position}) FILTER (WHERE {quoted} IS NOT NULL) AS {quoted}"
             )
     sql = (  # noqa: S608 - only identifiers we quote ourselves, no user text
-        f"SELECT {', '.join(columns)} FROM flowforge_rows GROUP BY {key_list} "
-        f"ORDER BY {position}"
+        f"SELECT {', '.join(columns)} FROM flowforge_rows GROUP BY {key_list} ORDER BY {position}"
     )
     combined = _run(sql, {"flowforge_rows": table}, "combining sources")
     return combined.cast(table.schema)
