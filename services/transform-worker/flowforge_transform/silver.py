@@ -288,9 +288,9 @@ def combine_per_key(table: pa.Table, keys: Sequence[str]) -> pa.Table:
             columns.append(
                 f"arg_max({quoted}, {position}) FILTER (WHERE {quoted} IS NOT NULL) AS {quoted}"
             )
-    sql = (  # noqa: S608 - only identifiers we quote ourselves, no user text
-        f"SELECT {', '.join(columns)} FROM flowforge_rows GROUP BY {key_list} ORDER BY {position}"
-    )
+    # Only identifiers we quote ourselves go into this text, never a user's expression.
+    select = ", ".join(columns)
+    sql = f"SELECT {select} FROM flowforge_rows GROUP BY {key_list} ORDER BY {position}"  # noqa: S608
     combined = _run(sql, {"flowforge_rows": table}, "combining sources")
     return combined.cast(table.schema)
 
