@@ -73,6 +73,15 @@ class Settings(BaseSettings):
         default=None,
         description="Directory SQLite sources may be read from; default <data dir>/sources",
     )
+    incremental_lookback_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Incremental reads of timestamp/date delta columns re-read this window "
+        "before the watermark (late-committed rows); rows bronze already holds are dropped",
+    )
+    incremental_lookback_rows: int = Field(
+        default=0, ge=0, description="The same for integer and rowversion delta columns"
+    )
     operation_timeout: float = Field(
         default=30.0, description="Seconds the API waits for a worker's database operation"
     )

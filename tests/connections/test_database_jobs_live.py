@@ -230,3 +230,62 @@ def test_incremental_database_job_reads_each_change_exactly_once(api, pg_source)
         api, api.post(f"/api/workflows/{workflow['id']}/run", headers=H).json()["executionId"]
     )
     assert full["jobs"][0]["rowsWritten"] == 7  # a full reload after the reset
+
+
+def test_lookback_takes_late_and_tied_rows_once_and_nothing_twice(tmp_path, pg_source):
+    from flowforge.app import create_app
+
+    app = create_app(make_settings(tmp_path, incremental_lookback_seconds=3600))
+    with TestClient(app) as api:
+        saved = save_pg(api, pg_source["database"])
+        base = dt.datetime(2024, 3, 1, 9, 0, 0, 1)
+        with pg_source["connect"]() as c:
+            c.execute(
+                "CREATE TABLE events (id int PRIMARY KEY, v text, modified_date timestamp(6) NOT NULL)"
+            )
+            c.execute("GRANT SELECT ON events TO ff_reader")
+            for i in range(1, 4):
+                c.execute(
+                    "INSERT INTO events VALUES (%s, %s, %s)",
+                    (i, f"v{i}", base + dt.timedelta(minutes=i)),
+                )
+        workflow = api.post(
+            "/api/workflows", json={"name": f"lb-{uuid.uuid4().hex[:6]}"}, headers=H
+        ).json()
+        job = {
+            "name": "Ingest events",
+            "type": "database",
+            "sourceConfig": {
+                "type": "postgresql",
+                "databaseConfig": {
+                    "connectionId": saved["id"],
+                    "tableName": "events",
+                    "isIncremental": True,
+                    "deltaColumn": "modified_date",
+                },
+            },
+            "destinationConfig": {"bronzeConfig": {"tableName": "bronze_events"}},
+        }
+        assert (
+            api.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=H).status_code
+            == 201
+        )
+        run = lambda: wait(
+            api, api.post(f"/api/workflows/{workflow['id']}/run", headers=H).json()["executionId"]
+        )  # noqa: E731
+        assert run()["jobs"][0]["rowsWritten"] == 3
+        with pg_source["connect"]() as c:
+            # a tie: the same delta value as the watermark, committed after the first run
+            c.execute("INSERT INTO events VALUES (4, 'tie', %s)", (base + dt.timedelta(minutes=3),))
+            # a late row: an older delta value, committed now
+            c.execute(
+                "INSERT INTO events VALUES (5, 'late', %s)",
+                (base + dt.timedelta(minutes=2, seconds=30),),
+            )
+        second = run()
+        assert second["status"] == "succeeded", second
+        assert second["jobs"][0]["rowsWritten"] == 2
+        assert run()["jobs"][0]["rowsWritten"] == 0
+        bronze = pl.read_delta(f"{app.state.settings.lake_root}/bronze/bronze_events")
+        assert sorted(bronze["id"].to_list()) == [1, 2, 3, 4, 5]
+    app.state.database.dispose()

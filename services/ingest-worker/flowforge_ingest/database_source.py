@@ -13,6 +13,7 @@ Incremental reads are correct by construction:
 
 from __future__ import annotations
 
+from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.operations import connection_params
@@ -59,7 +60,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
         columns = connector.describe(conn, schema, config.table_name) if config.table_name else None
-        previous = next_mark = None
+        previous = next_mark = start = None
         source_type = None
         if config.is_incremental:
             source_type = _source_type(columns, config.delta_column)
@@ -84,8 +85,16 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             next_mark = watermark.from_value(
                 maximum, params.db_type, source_type, column=config.delta_column
             )
-            if previous is not None and not previous < next_mark:
+            start = lookback.window_start(previous, context.settings) if previous else None
+            if previous is not None and start is None and not previous < next_mark:
                 return _nothing(lake, bronze.table_name, source_name, previous)
+        lower, known = previous, None
+        if previous is not None and start is not None:
+            # Re-read the lookback window (late and tied rows); drop what bronze holds.
+            keys = lookback.key_columns(config.unique_key, columns, job.name)
+            known = (keys, lookback.known_rows(lake, bronze.table_name, keys, config.delta_column))
+            lower = start
+            next_mark = watermark.later(previous, next_mark)
         plan = sql.plan_read(
             params.db_type,
             schema=schema,
@@ -94,11 +103,14 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             procedure=config.stored_procedure,
             parameters=config.parameters,
             delta_column=config.delta_column if config.is_incremental else None,
-            lower=previous,
+            lower=lower,
             upper=next_mark,
+            include_lower=known is not None,
             delta_type=source_type,
         )
         stream = connector.execute_batches(conn, plan.sql, plan.params, config.batch_size, columns)
+        if known is not None:
+            stream = lookback.WithoutKnownRows(stream, known[1], known[0], config.delta_column)
         try:
             result = write_bronze(
                 lake,
