@@ -4,6 +4,7 @@ fail loudly under CI=true instead of skipping."""
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -172,3 +173,73 @@ def moto_s3():
     yield {"endpoint": endpoint, "bucket": bucket, "client": s3}
     process.terminate()
     process.wait(timeout=10)
+
+
+# --- secrets never leak ------------------------------------------------------------------------
+# Every password the tests give FlowForge is listed here. For the whole session, every log
+# record and every HTTP response body seen by a client in this process is kept, and at the end
+# of the session none of them may contain one of these values (pytest fails the run if one does).
+SECRET_CANARIES = (
+    "Canary;Pa}ss=w0rd{",
+    "R3ader;P{w}d=",
+    "S3cret-inline",
+    "rotate-me",
+    "new-secret",
+    "hunter2",
+)
+SEEN_TEXTS: list[str] = []
+
+
+class _Recorder(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            SEEN_TEXTS.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a broken record must not break the test run
+            SEEN_TEXTS.append(str(record.msg))
+
+
+def pytest_configure(config) -> None:
+    import importlib
+
+    handler = _Recorder(level=logging.INFO)
+    handler.setFormatter(logging.Formatter("%(name)s %(message)s %(exc_text)s"))
+    logging.getLogger().addHandler(handler)
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)
+    # Starlette's TestClient speaks httpx2 in this version; CLI tests use httpx.
+    for name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        module.Client.send = _recording(module.Client.send)
+
+
+def _recording(original):
+    def recording_send(self, request, **kwargs):
+        response = original(self, request, **kwargs)
+        if not kwargs.get("stream") and response.is_stream_consumed:
+            content_type = response.headers.get("content-type", "")
+            if "json" in content_type or content_type.startswith("text/"):
+                SEEN_TEXTS.append(response.text[:1_000_000])
+        return response
+
+    return recording_send
+
+
+def leaked_secrets() -> list[tuple[str, str]]:
+    return [
+        (canary, text[max(0, text.find(canary) - 80) : text.find(canary) + 80])
+        for text in SEEN_TEXTS
+        for canary in SECRET_CANARIES
+        if canary in text
+    ]
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    leaks = leaked_secrets()
+    if leaks:
+        print(f"\nSECRET LEAK: {len(leaks)} log lines or responses contain a test password:")
+        for canary, context in leaks[:10]:
+            print(f"  {canary!r} in ...{context!r}...")
+        session.exitstatus = 1
