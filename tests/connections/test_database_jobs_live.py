@@ -270,9 +270,11 @@ def test_lookback_takes_late_and_tied_rows_once_and_nothing_twice(tmp_path, pg_s
             api.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=H).status_code
             == 201
         )
-        run = lambda: wait(
-            api, api.post(f"/api/workflows/{workflow['id']}/run", headers=H).json()["executionId"]
-        )  # noqa: E731
+
+        def run():
+            started = api.post(f"/api/workflows/{workflow['id']}/run", headers=H).json()
+            return wait(api, started["executionId"])
+
         assert run()["jobs"][0]["rowsWritten"] == 3
         with pg_source["connect"]() as c:
             # a tie: the same delta value as the watermark, committed after the first run
