@@ -6,7 +6,6 @@ tasks executed in-process.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
@@ -164,8 +163,3 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.is_embedded_database
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return Settings()

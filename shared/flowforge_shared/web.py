@@ -4,7 +4,6 @@ whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
@@ -25,8 +24,6 @@ from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ApiError, Unprocessable, dotted
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import setup_tracing, tracer
-
-log = logging.getLogger("flowforge")
 
 
 def create_service_app(

@@ -9,7 +9,7 @@ checked by :func:`combination_errors`, which names the field path of each proble
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -327,10 +327,6 @@ def _transformation_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], 
         if alias in aliases[:index]:
             errors.append((path + ("aggregations", index, "alias"), f"alias {alias} is repeated"))
     return errors
-
-
-def dump_job_config(job: JobConfig) -> dict[str, Any]:
-    return job.to_wire()
 
 
 UPLOADS_DIR = "uploads"
