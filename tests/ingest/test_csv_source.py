@@ -379,3 +379,84 @@ def test_closing_early_stops_the_parsing_thread(write_csv):
     next(iterator)
     batches.close()
     assert not [t for t in threading.enumerate() if t.name == "flowforge-prefetch"]
+
+
+# --------------------------------------------------------------------------- local number formats
+
+
+def test_numbers_written_the_local_way_load_as_exact_decimals(write_csv):
+    path = write_csv("eu.csv", "id;price;total\n1;1.234,56;€ 1.000,00\n2;-7,10;€ 12,5\n3;;\n")
+    table, _ = read_all(
+        path,
+        delimiter=";",
+        columns=[
+            {
+                "name": "price",
+                "type": "decimal",
+                "precision": 12,
+                "scale": 2,
+                "decimalSeparator": ",",
+                "thousandsSeparator": ".",
+            },
+            {
+                "name": "total",
+                "type": "decimal",
+                "precision": 12,
+                "scale": 2,
+                "decimalSeparator": ",",
+                "thousandsSeparator": ".",
+                "currencySymbol": "€",
+            },
+        ],
+    )
+    assert table.column("price").to_pylist() == [Decimal("1234.56"), Decimal("-7.10"), None]
+    assert table.column("total").to_pylist() == [Decimal("1000.00"), Decimal("12.50"), None]
+
+
+def test_a_value_that_breaks_the_number_format_names_row_and_column(write_csv):
+    path = write_csv("bad.csv", 'id,amount\n1,"$1,200.50"\n2,"$ twelve"\n')
+    columns = [
+        {
+            "name": "amount",
+            "type": "decimal",
+            "precision": 12,
+            "scale": 2,
+            "thousandsSeparator": ",",
+            "currencySymbol": "$",
+        }
+    ]
+    with pytest.raises(MalformedRowError) as error:
+        read_all(path, columns=columns)
+    assert "amount" in str(error.value) and "row 2" in str(error.value)
+    table, batches = read_all(path, columns=columns, malformedRows="quarantine")
+    assert table.column("amount").to_pylist() == [Decimal("1200.50")]
+    assert [row.source_row for row in batches.quarantined] == [2]
+
+
+def test_booleans_in_the_files_own_spelling(write_csv):
+    path = write_csv("b.csv", "id,opt_in\n1,Yes\n2,no\n3,\n4,Y\n")
+    table, _ = read_all(
+        path,
+        columns=[
+            {
+                "name": "opt_in",
+                "type": "boolean",
+                "trueValues": ["yes", "y"],
+                "falseValues": ["no", "n"],
+            }
+        ],
+    )
+    assert table.column("opt_in").to_pylist() == [True, False, None, True]
+    with pytest.raises(MalformedRowError):
+        read_all(
+            path,
+            columns=[
+                {"name": "opt_in", "type": "boolean", "trueValues": ["yes"], "falseValues": ["no"]}
+            ],
+        )
+
+
+def test_number_format_on_a_text_column_is_refused(write_csv):
+    path = write_csv("t.csv", "id,name\n1,a\n")
+    with pytest.raises(CsvFormatError, match="decimalSeparator"):
+        read_all(path, columns=[{"name": "name", "type": "string", "decimalSeparator": ","}])

@@ -189,6 +189,65 @@ def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa
     return convert
 
 
+def _has_number_format(override: ColumnOverride) -> bool:
+    return bool(
+        override.decimal_separator or override.thousands_separator or override.currency_symbol
+    )
+
+
+def _parse_number(
+    source_name: str, target: pa.DataType, override: ColumnOverride
+) -> Callable[[pa.Array], pa.Array]:
+    """Numbers written the local way: the currency symbol and thousands separators go, a
+    decimal comma becomes a point, then the usual cast (which refuses anything left over)."""
+    if not (
+        pa.types.is_integer(target) or pa.types.is_decimal(target) or pa.types.is_floating(target)
+    ):
+        raise CsvFormatError(
+            f"column {source_name!r}: decimalSeparator, thousandsSeparator and currencySymbol "
+            f"apply to integer, decimal and float columns, not {override.type or 'untyped'} ones"
+        )
+    if override.decimal_separator and override.decimal_separator == override.thousands_separator:
+        raise CsvFormatError(
+            f"column {source_name!r}: the decimal and thousands separators must differ"
+        )
+
+    def convert(values: pa.Array) -> pa.Array:
+        text = pc.utf8_trim_whitespace(pc.cast(values, pa.string()))
+        if override.currency_symbol:
+            text = pc.utf8_trim_whitespace(pc.replace_substring(text, override.currency_symbol, ""))
+        if override.thousands_separator:
+            text = pc.replace_substring(text, override.thousands_separator, "")
+        if override.decimal_separator == ",":
+            text = pc.replace_substring(text, ",", ".")
+        return pc.cast(text, target)
+
+    return convert
+
+
+def _parse_boolean(
+    source_name: str, target: pa.DataType, override: ColumnOverride
+) -> Callable[[pa.Array], pa.Array]:
+    """Booleans spelled the file's way (``trueValues`` / ``falseValues``, any case)."""
+    if target != pa.bool_():
+        raise CsvFormatError(
+            f"column {source_name!r}: trueValues and falseValues apply to boolean columns"
+        )
+    true_set = pa.array(sorted({v.strip().lower() for v in override.true_values or []}))
+    false_set = pa.array(sorted({v.strip().lower() for v in override.false_values or []}))
+
+    def convert(values: pa.Array) -> pa.Array:
+        text = pc.utf8_lower(pc.utf8_trim_whitespace(pc.cast(values, pa.string())))
+        is_true = pc.is_in(text, value_set=true_set)
+        is_false = pc.is_in(text, value_set=false_set)
+        unknown = pc.and_(pc.is_valid(text), pc.invert(pc.or_(is_true, is_false)))
+        if pc.any(unknown).as_py():
+            raise pa.ArrowInvalid(f"a value of {source_name!r} is neither a true nor a false value")
+        return pc.if_else(pc.is_valid(text), is_true, pa.nulls(len(text), pa.bool_()))
+
+    return convert
+
+
 def _declared_type(override: ColumnOverride) -> pa.DataType | None:
     if override.type in _OVERRIDE_TYPES:
         return _OVERRIDE_TYPES[override.type]
@@ -256,6 +315,10 @@ def _plan_columns(
             target, is_declared = pa.string(), False
         if override and override.format:
             convert = _parse_with_format(target, override.format)
+        elif override and _has_number_format(override):
+            convert = _parse_number(source_name, target, override)
+        elif override and (override.true_values or override.false_values):
+            convert = _parse_boolean(source_name, target, override)
         else:
             convert = _cast_to(target)
         columns.append(_Column(source_name, name, target, convert, is_declared))

@@ -47,6 +47,13 @@ class ColumnOverride(ApiModel):
     format: str | None = Field(default=None, max_length=64)
     precision: int | None = Field(default=None, ge=1, le=38)
     scale: int | None = Field(default=None, ge=0, le=38)
+    # Numbers written the local way (1.234,56 €): how to read them as integer/decimal/float.
+    decimal_separator: Literal[".", ","] | None = None
+    thousands_separator: Literal[",", ".", " ", "'", "\u00a0", "\u202f"] | None = None
+    currency_symbol: str | None = Field(default=None, min_length=1, max_length=8)
+    # Booleans spelled other than true/false or 1/0 (compared case-insensitively).
+    true_values: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] | None = None
+    false_values: list[Annotated[str, StringConstraints(min_length=1, max_length=32)]] | None = None
 
 
 class FileConfig(ApiModel):

@@ -1,16 +1,13 @@
 """From a :class:`Detection` to the ``fileConfig`` a job should use for the file.
 
-The ingest reader (``flowforge_ingest.csv_source``) converts with Arrow: integers, floats,
-plain decimals (``-1234.56``), booleans spelled true/false or 1/0, ISO dates and timestamps
-by cast, and other dates and timestamps with a ``strptime`` format (no ``%f``). What it
-cannot convert yet, the suggested config loads as ``string`` and :func:`column_override`
-says why (detection turns that into a warning):
-
-- decimals with a number format (decimal comma, thousands separator, currency symbol): the
-  reader would need ``ColumnOverride.format`` to accept a number format for decimals (e.g.
-  the ``numberFormat`` fields) and strip/replace the separators before the cast;
-- booleans spelled yes/no, y/n, t/f: it would need per-column true/false spellings;
-- ambiguous dates and timestamps: the user must choose the day/month order first.
+The ingest reader (``flowforge_ingest.csv_source``) converts integers, floats, decimals —
+also written the local way (decimal comma, thousands separator, currency symbol, through the
+``decimalSeparator``/``thousandsSeparator``/``currencySymbol`` of a column) —, booleans (any
+spelling, through ``trueValues``/``falseValues``), ISO dates and timestamps by cast, and other
+dates and timestamps with a ``strptime`` format (no ``%f``). What it cannot convert, the
+suggested config loads as ``string`` and :func:`column_override` says why (detection turns
+that into a warning): ambiguous dates and timestamps, where the user must choose the
+day/month order first.
 """
 
 from __future__ import annotations
@@ -21,6 +18,9 @@ from flowforge_catalog.files.detection.result import DetectedColumn, Detection
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
 
 _READER_BOOLEANS = {"true", "false", "1", "0"}
+# The spellings detection recognises as booleans (it never mixes them with other words).
+TRUE_WORDS = ["true", "t", "yes", "y", "1"]
+FALSE_WORDS = ["false", "f", "no", "n", "0"]
 _MAX_SOURCE_NAME = 256
 
 
@@ -34,21 +34,26 @@ def column_override(column: DetectedColumn) -> tuple[ColumnOverride | None, str 
         )
     name = column.name
     if column.type == "boolean":
-        spellings = {example.lower() for example in column.examples}
+        spellings = {example.strip().lower() for example in column.examples}
         if spellings <= _READER_BOOLEANS:
             return ColumnOverride(name=name, type="boolean"), None
-        shown = "/".join(sorted(spellings, reverse=True))
-        return _as_string(name, f"the CSV reader converts true/false and 1/0, not {shown}")
-    if column.type == "decimal":
-        if column.number_format is not None:
-            return _as_string(
-                name,
-                f"the CSV reader cannot convert numbers written as {column.format!r} "
-                "(currency symbol, thousands separator or decimal comma)",
-            )
         return (
             ColumnOverride(
-                name=name, type="decimal", precision=column.precision, scale=column.scale
+                name=name, type="boolean", true_values=TRUE_WORDS, false_values=FALSE_WORDS
+            ),
+            None,
+        )
+    if column.type == "decimal":
+        number = column.number_format
+        return (
+            ColumnOverride(
+                name=name,
+                type="decimal",
+                precision=column.precision,
+                scale=column.scale,
+                decimal_separator=number.decimal_separator if number else None,
+                thousands_separator=number.thousands_separator if number else None,
+                currency_symbol=number.currency_symbol if number else None,
             ),
             None,
         )
