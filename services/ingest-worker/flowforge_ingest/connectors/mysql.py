@@ -412,6 +412,13 @@ def _converter(field: pa.Field, fix):
         )
 
     def convert(values: list) -> pa.Array:
+        if fix is None and (pa.types.is_string(data_type) or pa.types.is_large_string(data_type)):
+            # Text arrives decoded: a whole column at once (bytes of a binary collation or
+            # anything else unusual fall back to one by one).
+            try:
+                return pa.array(values, data_type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                return one_by_one(values)
         if not (
             pa.types.is_integer(data_type)
             or pa.types.is_floating(data_type)
