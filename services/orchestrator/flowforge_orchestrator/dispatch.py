@@ -39,11 +39,15 @@ CONSUMERS = (apply_run_event, store_watermark)
 _record_lock = threading.Lock()
 
 
-def handle_event(database: Database, event: dict[str, Any]) -> list[JobTask]:
-    """Record one run event and return the tasks that became ready (to send after commit)."""
+def handle_event(
+    database: Database, event: dict[str, Any]
+) -> tuple[list[JobTask], dict[str, str]]:
+    """Record one run event; returns the tasks that became ready and each one's queue (to
+    send after commit)."""
     with _record_lock, database.session() as session:
-        _, tasks = service.record_event(session, event, CONSUMERS)
-    return tasks
+        execution, tasks = service.record_event(session, event, CONSUMERS)
+        queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
+    return tasks, queues
 
 
 class CeleryRuntime:
@@ -55,7 +59,6 @@ class CeleryRuntime:
         self.flags = RedisCancelFlags(settings.broker_url)
 
     def send(self, tasks: list[JobTask], queues: dict[str, str]) -> None:
-        headers = carrier()
         for task in tasks:
             queue = queues[task.job_run_id]
             name = RUN_INGEST_JOB if queue == INGEST_QUEUE else RUN_TRANSFORM_JOB
@@ -68,7 +71,7 @@ class CeleryRuntime:
                     args=[task.model_dump()],
                     queue=queue,
                     task_id=task.job_run_id,
-                    headers=carrier() or headers,
+                    headers=carrier(),  # the dispatch span's context, for the worker
                 )
 
     def cancel(self, execution_id: str, task_ids: list[str]) -> None:
@@ -101,14 +104,7 @@ class InProcessRuntime:
             self.pool.submit(self._run, task, queues[task.job_run_id], headers)
 
     def emit(self, event: dict[str, Any]) -> None:
-        tasks = handle_event(self.database, event)
-        if tasks:
-            with self.database.session() as session:
-                execution = service.get_or_raise(session, execution_id=tasks[0].execution_id)
-                queues = {
-                    task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks
-                }
-            self.send(tasks, queues)
+        self.send(*handle_event(self.database, event))
 
     def cancel(self, execution_id: str, task_ids: list[str]) -> None:
         self.flags.cancel(execution_id)

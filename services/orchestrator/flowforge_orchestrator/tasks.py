@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 from flowforge_orchestrator.dispatch import CeleryRuntime, handle_event
-from flowforge_orchestrator.runs import service
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import RECORD_EVENT
 from flowforge_shared.db.engine import Database
@@ -21,12 +20,6 @@ def _context() -> tuple[Database, CeleryRuntime]:
 @celery.task(name=RECORD_EVENT)
 def record_event(event: dict) -> int:
     database, runtime = _context()
-    tasks = handle_event(database, event)
-    if tasks:
-        with database.session() as session:
-            execution = service.get_or_raise(session, execution_id=tasks[0].execution_id)
-            queues = {
-                task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks
-            }
-        runtime.send(tasks, queues)
+    tasks, queues = handle_event(database, event)
+    runtime.send(tasks, queues)
     return len(tasks)
