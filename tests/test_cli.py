@@ -1,7 +1,6 @@
 """The flowforge command, run as a user runs it: a real process, a real socket."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,13 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
+
 FLOWFORGE = str(Path(sys.executable).parent / "flowforge")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def env(tmp_path, **extra) -> dict:

@@ -15,8 +15,8 @@ from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from flowforge_shared.db.base import Base, UTCDateTime, utcnow
+from flowforge_shared.secrets import MASK
 
-MASK = "********"
 SECRET_KEY = re.compile(
     r"(pass(word|wd)?|pwd|secret|token|api[_-]?key|apikey|private[_-]?key|credential)",
     re.IGNORECASE,

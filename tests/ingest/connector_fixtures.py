@@ -25,13 +25,6 @@ CANARY = "Canary" + uuid.uuid4().hex[:10]
 AWKWARD_PASSWORD = f"p;w'd\"{{x}}=@:/%20 ä€ {CANARY}"
 
 
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def listener(mode: str) -> Iterator[int]:
     """A loopback TCP server that is no database; yields its port.

@@ -23,11 +23,10 @@ from flowforge_ingest.connectors.base import (
     SourceReadError,
 )
 from flowforge_ingest.connectors.registry import connector_for
-from tests.conftest import require_service
+from tests.conftest import free_port, require_service
 from tests.ingest.connector_fixtures import (
     AWKWARD_PASSWORD,
     assert_hides,
-    free_port,
     listener,
     params_from_env,
 )

@@ -28,10 +28,10 @@ from flowforge_ingest.connectors.sqlserver import (
     parse_system_type,
     type_text,
 )
+from tests.conftest import free_port
 from tests.ingest.connector_fixtures import (
     AWKWARD_PASSWORD,
     assert_hides,
-    free_port,
     listener,
     params_from_env,
 )

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from flowforge_catalog.connections import service
+from flowforge_catalog.connections.models import Connection
 from flowforge_catalog.connections.schemas import (
     ConnectionCreate,
     ConnectionPublic,
@@ -96,16 +97,8 @@ def test_connection(data: TestConnectionRequest, request: Request, session: Sess
         fields = service.resolve_fields(
             data.connection, request.app.state.settings, request.app.state.secret_box
         )
-        payload = {
-            "type": data.connection.type,
-            "host": fields["host"],
-            "port": fields["port"],
-            "database": fields["database"],
-            "username": fields["username"],
-            "passwordEncrypted": fields["password_encrypted"],
-            "authentication": fields["authentication"],
-            "options": fields["options"],
-        }
+        # An unsaved connection: checked and encrypted exactly as a saved one would be.
+        payload = service.payload(Connection(type=data.connection.type, **fields))
     session.close()
     answer = request.app.state.operations.call("test", payload, {})
     return TestConnectionResult.model_validate(answer)
