@@ -23,7 +23,7 @@ def setup_tracing(settings: Settings, service_name: str | None = None) -> None:
     global _configured
     if _configured or settings.telemetry_exporter == "none":
         return
-    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider) is False:
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         _configured = True  # someone (a test, an agent) installed a provider already
         return
     from opentelemetry.sdk.resources import Resource
