@@ -15,7 +15,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
-from flowforge_ingest.connectors.arrowing import SourceQueryError
+from flowforge_ingest.connectors.arrowing import SourceDataError, SourceQueryError
 from flowforge_ingest.connectors.base import (
     ConnectError,
     ConnectFailure,
@@ -328,26 +328,101 @@ def test_postgres_query_timeout_is_a_permanent_query_error(pg_database):
             read_all(connector, conn, "SELECT pg_sleep(3)")
 
 
-def test_postgres_connection_killed_mid_read_is_transient(pg):
+# Plain types only: read through ADBC's binary COPY; an interval column keeps the CSV COPY.
+# Rows wide enough that what the client has buffered when the server dies is a small part.
+KILL_QUERIES = {
+    "binary": "SELECT g, md5(g::text) FROM (SELECT generate_series(1, 3000000) AS g) s",
+    "csv": "SELECT g, g * interval '1 second' AS iv, repeat('x', 200) AS pad "
+    "FROM generate_series(1, 3000000) AS g",
+}
+
+
+@pytest.mark.parametrize("path", sorted(KILL_QUERIES))
+def test_postgres_connection_killed_mid_read_is_transient(pg, pg_database, path):
     import psycopg
 
     connector, conn = pg
-    stream = connector.execute_batches(
-        conn,
-        "SELECT g, md5(g::text) FROM (SELECT generate_series(1, 3000000) AS g) s",
-        None,
-        500,
-    )
+    stream = connector.execute_batches(conn, KILL_QUERIES[path], None, 500)
     batches = iter(stream)
     next(batches)
     with psycopg.connect(
         f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres", autocommit=True
     ) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            (pg_database["name"],),
+        ).fetchone()[0]
+    assert killed >= 1
     with pytest.raises(SourceReadError) as caught:
         for _batch in batches:
             pass
     assert caught.value.retryable
+
+
+PLAIN_COLUMNS = "id, n_free, n_fixed, amount, tz, ts, d, tm, t, vc, flag, f8, f4, big, small"
+
+
+def _copy_formats(pg_database) -> list[str]:
+    import psycopg
+
+    with psycopg.connect(
+        f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres", autocommit=True
+    ) as admin:
+        rows = admin.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = %s AND query LIKE 'COPY (%%'",
+            (pg_database["name"],),
+        ).fetchall()
+    return [("binary" if "format binary" in query.lower() else "csv") for (query,) in rows]
+
+
+def test_postgres_plain_columns_stream_as_binary_and_equal_the_csv_path(pg, pg_database):
+    connector, conn = pg
+    binary = connector.execute_batches(conn, f"SELECT {PLAIN_COLUMNS} FROM zoo", None, 1)
+    csv = connector.execute_batches(conn, f"SELECT {PLAIN_COLUMNS}, u FROM zoo", None, 1)
+    try:
+        binary_batches, csv_batches = iter(binary), iter(csv)
+        first = [next(binary_batches)]
+        assert _copy_formats(pg_database) == ["binary"]
+        first_csv = [next(csv_batches)]
+        assert sorted(_copy_formats(pg_database)) == ["binary", "csv"]
+        binary_rows = pa.Table.from_batches(first + list(binary_batches)).to_pylist()
+        csv_rows = pa.Table.from_batches(first_csv + list(csv_batches)).to_pylist()
+    finally:
+        binary.close()
+        csv.close()
+    assert binary.schema == csv.schema.remove(csv.schema.get_field_index("u"))
+    assert binary_rows == [
+        {key: value for key, value in row.items() if key != "u"} for row in csv_rows
+    ]
+    by_id = {row["id"]: row for row in binary_rows}
+    for name in ("n_fixed", "tz", "ts", "tm", "f8"):
+        assert by_id[1][name] == PG_EXPECTED[1][name], name
+
+
+@pytest.mark.parametrize(
+    ("expression", "shown"),
+    [
+        ("'infinity'::timestamptz", "infinity"),
+        ("'-infinity'::timestamp", "-infinity"),
+        ("'infinity'::date", "infinity"),
+        ("'24:00:00'::time", "24:00:00"),
+        ("'NaN'::numeric(18,2)", "NaN"),
+        ("123.456::numeric(18,3)::numeric", None),
+    ],
+)
+@pytest.mark.parametrize("path", ["binary", "csv"])
+def test_postgres_values_arrow_cannot_hold_are_refused(pg, expression, shown, path):
+    connector, conn = pg
+    extra = ", 1::int AS one" if path == "binary" else ", interval '1 day' AS iv"
+    sql = f"SELECT v{extra} FROM (VALUES (NULL), ({expression})) AS x(v)"
+    if expression.endswith("::numeric"):  # unconstrained: decimal128(38, 10) holds it
+        assert read_all(connector, conn, sql)[2].column("v")[1].as_py() == Decimal("123.456")
+        return
+    with pytest.raises(SourceDataError, match="column 'v' holds") as caught:
+        read_all(connector, conn, sql)
+    if path == "binary":  # ADBC spells NaN 'nan'
+        assert repr(shown).lower() in str(caught.value).lower()
 
 
 # === MariaDB ==================================================================================

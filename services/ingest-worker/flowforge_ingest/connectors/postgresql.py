@@ -1,21 +1,24 @@
 """PostgreSQL through psycopg 3: connect, introspect, and stream a query as Arrow.
 
-The read path is ``COPY (query) TO STDOUT (FORMAT CSV)`` parsed by Arrow's C++ CSV reader,
-block by block: about 600,000 rows/s on ten mixed columns, 2.3x a named cursor's fetchmany
-(see the connectors report for the figures against ConnectorX and ADBC). Bound values
-(an incremental read's watermark) are merged into the COPY by psycopg's own client-side
-adaptation, never formatted by FlowForge; ADBC streams only without parameters (with them
-it reads the whole result into memory first), which is why it is not used.
+Two read paths. A result whose columns all have plain types (numbers, numeric, boolean,
+text, date, timestamp, timestamptz, time) is read by postgresql_arrow.py: ADBC's binary
+COPY decoded in C++ on a second connection, the fastest reader of the benchmark. Any other
+result takes ``COPY (query) TO STDOUT (FORMAT CSV)`` parsed by Arrow's C++ CSV reader, block
+by block, on this connection. Bound values (an incremental read's watermark) are merged into
+the COPY by psycopg's own client-side adaptation on both paths, never formatted by
+FlowForge.
 
 The column types are known before the first row: the query is first DECLAREd as a
 server-side cursor (planned, not run), whose description gives each column's type oid and
-modifier. Columns Arrow parses from text itself (numbers, decimals, booleans, dates,
-timestamps, times, text) stay in C++; the others (bytea, arrays, interval, ...) are read as
-text and converted by psycopg's loaders, or for interval by an exact ISO 8601 parser.
+modifier. On the CSV path, columns Arrow parses from text itself (numbers, decimals,
+booleans, dates, timestamps, times, text) stay in C++; the others (bytea, arrays,
+interval, ...) are read as text and converted by psycopg's loaders, or for interval by an
+exact ISO 8601 parser.
 
 Sessions run in UTC, ISO dates, ISO 8601 intervals, read-only transactions and, when set,
 a statement_timeout. The connection goes to ``resolved_addresses[0]`` (libpq ``hostaddr``)
-while ``host`` keeps naming the server for TLS verification.
+while ``host`` keeps naming the server for TLS verification; the ADBC connection is opened
+with the same libpq parameters.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from flowforge_ingest.connectors import postgresql_arrow
 from flowforge_ingest.connectors.arrowing import (
     SourceColumn,
     SourceDataError,
@@ -290,6 +294,22 @@ class _CopyStream:
         self._closed = True
 
     def _read(self) -> Iterator[pa.RecordBatch]:
+        if postgresql_arrow.plain(self._columns, self.schema):
+            reader = postgresql_arrow.ArrowReader(
+                postgresql_arrow.conninfo(self._conn),
+                postgresql_arrow.statement_text(self._conn, self._statement, self._params),
+                self.schema,
+            )
+            try:
+                batches = reader.open()
+                if batches is not None:
+                    yield from rebatch(batches, self._batch_size)
+                    return
+            finally:
+                reader.close()
+        yield from self._copy_csv()
+
+    def _copy_csv(self) -> Iterator[pa.RecordBatch]:
         from psycopg import Error as DriverError
 
         cursor = self._conn.cursor()
@@ -312,21 +332,7 @@ class _CopyStream:
                 source = _CopyReader(copy)
                 if not source.has_data():
                     return
-                reader = pa_csv.open_csv(
-                    io.BufferedReader(source, _CSV_BLOCK_BYTES),
-                    read_options=pa_csv.ReadOptions(
-                        column_names=internal, block_size=_CSV_BLOCK_BYTES, use_threads=False
-                    ),
-                    parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                    convert_options=pa_csv.ConvertOptions(
-                        column_types=column_types,
-                        null_values=[""],
-                        strings_can_be_null=True,
-                        quoted_strings_can_be_null=False,  # "" is an empty string, not NULL
-                        true_values=["t"],
-                        false_values=["f"],
-                    ),
-                )
+                reader = self._open_csv(source, column_types)
                 while True:
                     try:
                         batch = reader.read_next_batch()
@@ -340,6 +346,29 @@ class _CopyStream:
         finally:
             cursor.close()
             _rollback(self._conn)
+
+    def _open_csv(self, source: _CopyReader, column_types: dict[str, pa.DataType]):
+        """Arrow's CSV reader over the COPY (opening it parses the first block already)."""
+        try:
+            return pa_csv.open_csv(
+                io.BufferedReader(source, _CSV_BLOCK_BYTES),
+                read_options=pa_csv.ReadOptions(
+                    column_names=list(column_types),
+                    block_size=_CSV_BLOCK_BYTES,
+                    use_threads=False,
+                ),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=column_types,
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,  # "" is an empty string, not NULL
+                    true_values=["t"],
+                    false_values=["f"],
+                ),
+            )
+        except pa.ArrowInvalid as error:
+            raise self._conversion_error(error) from None
 
     def _finish(self, batch: pa.RecordBatch, converters: list) -> pa.RecordBatch:
         arrays = []
