@@ -20,7 +20,9 @@ Measured, alternating, best of a few runs:
 2. The raw limit: ConnectorX ``read_sql(..., return_type="arrow")`` (one connection, no
    partitioning, as FlowForge reads) + ``pyarrow.parquet.write_table``. For PostgreSQL,
    ADBC (``adbc_driver_postgresql.dbapi``, ``fetch_arrow_table``) is timed too, for
-   comparison. Target: FlowForge / ConnectorX >= 0.8 (rows/s).
+   comparison. Target: FlowForge / ConnectorX >= 0.8 (rows/s). FlowForge itself reads
+   these tables with ADBC (PostgreSQL) and ConnectorX (MariaDB): the ratio is what its
+   type conversions, batching, audit columns and Delta commit cost over the bare reader.
 3. By hand: ``pandas.read_sql(query, sqlalchemy_engine)`` + ``DataFrame.to_parquet``.
    Target: FlowForge at least 3x as fast.
 4. Peak RSS (the child's own VmHWM) of the FlowForge ingest of ``orders_big`` in a fresh

@@ -9,6 +9,7 @@ Under CI=true a missing PostgreSQL or MariaDB fails the run instead of skipping 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from decimal import Decimal
 
@@ -697,21 +698,153 @@ def test_mariadb_batches_never_exceed_batch_size(my, batch_size):
     assert table.column("id").to_pylist() == list(range(1, 20001))
 
 
-def test_mariadb_connection_killed_mid_read_is_transient(my):
+def _mariadb_queries(database: str) -> list[str]:
+    admin = mariadb_admin()
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(
+                "SELECT INFO FROM information_schema.PROCESSLIST "
+                "WHERE DB = %s AND COMMAND IN ('Query', 'Execute') AND ID <> CONNECTION_ID()",
+                (database,),
+            )
+            return [info for (info,) in cursor.fetchall() if info]
+    finally:
+        admin.close()
+
+
+# Plain types: ConnectorX reads them (the query wrapped); a TIME column keeps PyMySQL.
+MY_KILL_QUERIES = {
+    "connectorx": "SELECT seq, md5(seq) AS label FROM seq_1_to_3000000",
+    "pymysql": "SELECT seq, md5(seq) AS label, SEC_TO_TIME(seq % 86400) AS tm "
+    "FROM seq_1_to_3000000",
+}
+
+
+@pytest.mark.parametrize("path", sorted(MY_KILL_QUERIES))
+def test_mariadb_connection_killed_mid_read_is_transient(my, my_database, path):
     connector, conn = my
-    stream = connector.execute_batches(
-        conn, "SELECT seq, md5(seq) FROM seq_1_to_3000000", None, 500
-    )
+    stream = connector.execute_batches(conn, MY_KILL_QUERIES[path], None, 500)
     batches = iter(stream)
     next(batches)
+    running = _mariadb_queries(my_database["name"])
+    wrapped = [query for query in running if "SELECT q.`seq`" in query]
+    assert len(wrapped) == (1 if path == "connectorx" else 0), running
     admin = mariadb_admin()
-    with admin.cursor() as cursor:
-        cursor.execute("KILL %s", (conn.thread_id(),))
+    with admin.cursor() as cursor:  # the session's connection and the one reading
+        cursor.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s "
+            "AND (ID = %s OR COMMAND IN ('Query', 'Execute')) AND ID <> CONNECTION_ID()",
+            (my_database["name"], conn.thread_id()),
+        )
+        for (thread,) in cursor.fetchall():
+            cursor.execute("KILL %s", (thread,))
     admin.close()
     with pytest.raises(SourceReadError) as caught:
         for _batch in batches:
             pass
     assert caught.value.retryable
+
+
+def test_mariadb_stream_closed_early_ends_the_servers_query(my, my_database):
+    connector, conn = my
+    stream = connector.execute_batches(conn, MY_KILL_QUERIES["connectorx"], None, 10)
+    batches = iter(stream)
+    assert next(batches).num_rows == 10
+    assert len(_mariadb_queries(my_database["name"])) == 1
+    stream.close()
+    deadline = time.monotonic() + 10
+    while _mariadb_queries(my_database["name"]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _mariadb_queries(my_database["name"]) == []
+    assert connector.list_tables(conn, None)  # the session itself goes on
+
+
+MY_PLAIN = """
+CREATE TABLE plain (
+    id INT PRIMARY KEY, ubig BIGINT UNSIGNED, small SMALLINT, flag BOOLEAN,
+    amount DECIMAL(18,2) NOT NULL, wide DECIMAL(38,10), f DOUBLE, f4 FLOAT,
+    vc VARCHAR(20), txt TEXT, d DATE, dt6 DATETIME(6), ts TIMESTAMP(3) NULL
+)
+"""
+MY_PLAIN_ROWS = [
+    "(1, 18446744073709551615, -32768, TRUE, 12.34, 1234567890123456789012345678.0123456789,"
+    " 0.1, 1.5, 'ä€😀', 'line1\\nline2', '2024-02-29', '2024-03-10 12:34:56.123456',"
+    " '2024-03-10 12:34:56.789')",
+    "(2, NULL, NULL, NULL, -0.01, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    "(3, 0, 0, FALSE, 0, -0.0000000001, -1e308, 0, '', '', '0000-00-00', '2024-00-10 00:00:00',"
+    " '1970-01-01 00:00:01')",
+    "(4, 1, 1, TRUE, 1, 1, 1, 1, 'x', 'x', '0001-01-01', '9999-12-31 23:59:59.999999',"
+    " '2038-01-19 03:14:07.999')",
+    "(5, 1, 1, TRUE, 1, 1, 1, 1, 'x', 'x', '0000-01-01', '0000-01-01 00:00:00', NULL)",
+]
+
+
+@pytest.fixture(scope="module")
+def my_plain(my_database):
+    admin = mariadb_admin()
+    user, password = f"ff_cx_{uuid.uuid4().hex[:8]}", AWKWARD_PASSWORD
+    with admin.cursor() as cursor:
+        cursor.execute(f"USE `{my_database['name']}`")
+        cursor.execute("SET SESSION sql_mode = ''")  # zero dates allowed
+        cursor.execute("SET SESSION time_zone = '+00:00'")
+        cursor.execute(MY_PLAIN)
+        cursor.execute("INSERT INTO plain VALUES " + ", ".join(MY_PLAIN_ROWS))
+        cursor.execute("CREATE USER %s@'127.0.0.1' IDENTIFIED BY %s", (user, password))
+        cursor.execute(f"GRANT SELECT ON `{my_database['name']}`.* TO %s@'127.0.0.1'", (user,))
+    yield {"user": user, "password": password}
+    with admin.cursor() as cursor:
+        cursor.execute("DROP USER IF EXISTS %s@'127.0.0.1'", (user,))
+    admin.close()
+
+
+def test_mariadb_plain_columns_read_through_connectorx_equal_pymysql(my_database, my_plain):
+    connector = connector_for("mysql")
+    params = my_params(
+        my_database["name"], username=my_plain["user"], password=my_plain["password"]
+    )
+    with connector.connect(params) as conn:
+        columns = connector.describe(conn, None, "plain")
+        fast = read_all(connector, conn, "SELECT * FROM plain ORDER BY id", columns=columns)
+        slow = read_all(
+            connector,
+            conn,
+            "SELECT plain.*, SEC_TO_TIME(0) AS tm FROM plain ORDER BY id",
+            columns=columns,
+        )
+    fast_schema, _batches, fast_table = fast
+    slow_schema, _batches, slow_table = slow
+    assert fast_schema == slow_schema.remove(slow_schema.get_field_index("tm"))
+    assert fast_table.to_pylist() == slow_table.drop_columns(["tm"]).to_pylist()
+    first, _null, zeros, extremes, year_zero = fast_table.to_pylist()
+    assert first["ubig"] == 18446744073709551615
+    assert first["wide"] == Decimal("1234567890123456789012345678.0123456789")
+    assert first["vc"] == "ä€😀"
+    assert first["dt6"] == dt.datetime(2024, 3, 10, 12, 34, 56, 123456)
+    assert first["ts"] == dt.datetime(2024, 3, 10, 12, 34, 56, 789000, tzinfo=UTC)
+    assert (zeros["d"], zeros["dt6"]) == (None, None)  # zero dates read as NULL
+    assert zeros["wide"] == Decimal("-0.0000000001")
+    assert zeros["ts"] == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert (extremes["d"], extremes["dt6"]) == (
+        dt.date(1, 1, 1),
+        dt.datetime(9999, 12, 31, 23, 59, 59, 999999),
+    )
+    assert extremes["ts"] == dt.datetime(2038, 1, 19, 3, 14, 7, 999000, tzinfo=UTC)
+    assert (year_zero["d"], year_zero["dt6"]) == (None, None)  # year 0: a zero date too
+
+
+def test_mariadb_connectorx_binds_parameters_and_reports_errors(my, my_database, my_plain):
+    connector, conn = my
+    _schema, _batches, table = read_all(
+        connector, conn, "SELECT id, vc FROM plain WHERE vc = %(vc)s", {"vc": "ä€😀"}
+    )
+    assert table.to_pylist() == [{"id": 1, "vc": "ä€😀"}]
+    _schema, _batches, table = read_all(
+        connector, conn, "SELECT id FROM plain WHERE txt = %(t)s", {"t": "x' OR '1'='1"}
+    )
+    assert table.num_rows == 0
+    with pytest.raises(SourceQueryError, match="MySQL refused the query") as caught:
+        read_all(connector, conn, "SELECT id, 1 / 0 AS x FROM plain WHERE no_such_column = 1")
+    assert_hides(caught.value, my_plain["password"])
 
 
 # === Oracle and Snowflake (no server here) ====================================================

@@ -1,13 +1,14 @@
-"""MySQL and MariaDB through PyMySQL: connect, introspect, and stream a query as Arrow.
+"""MySQL and MariaDB through PyMySQL (and ConnectorX): connect, introspect, stream as Arrow.
 
-PyMySQL is pure Python, so it installs anywhere; no faster driver installs from PyPI
-wheels alone (mysqlclient and mariadb need the C client library and headers; the
-mysql-connector-python wheel has no C extension here). Reads use an unbuffered
-``SSCursor`` (rows come off the socket batch by batch) with PyMySQL's own value converters
-switched off: values arrive as the server's text and Arrow's C++ casts turn whole columns
-into numbers, decimals and timestamps, nearly twice as fast as converting each value in
-Python. Whatever a cast refuses (zero dates, TIME past 24 hours, BIT bytes) is converted
-value by value.
+A result whose columns are all numbers, decimals, dates, date-times or plain text is read
+by ConnectorX in Rust (mysql_arrow.py) on an unencrypted session. Everything else goes
+through PyMySQL, which is pure Python and installs anywhere (mysqlclient and mariadb need
+the C client library and headers; the mysql-connector-python wheel has no C extension
+here): an unbuffered ``SSCursor`` (rows come off the socket batch by batch) with PyMySQL's
+own value converters switched off, values arriving as the server's text and Arrow's C++
+casts turning whole columns into numbers, decimals and timestamps, nearly twice as fast as
+converting each value in Python. Whatever a cast refuses (zero dates, TIME past 24 hours,
+BIT bytes) is converted value by value.
 
 MySQL's "zero" dates (``0000-00-00``, ``2024-00-10``) are not dates: they are read as NULL,
 as JDBC's ``zeroDateTimeBehavior=convertToNull`` does.
@@ -18,8 +19,9 @@ read-only transactions and, when set, a statement time limit (MariaDB
 ``resolved_addresses[0]`` by FlowForge and handed to PyMySQL, which keeps the host name
 for TLS verification.
 
-Closing a stream before its end closes the connection: the protocol has no way to stop an
-unbuffered result but reading all of it.
+Closing a PyMySQL stream before its end closes the connection: the protocol has no way to
+stop an unbuffered result but reading all of it. (A ConnectorX stream KILLs its own reading
+connection instead, and this one stays open.)
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from flowforge_ingest.connectors import mysql_arrow
 from flowforge_ingest.connectors.arrowing import (
     RowStream,
     SourceColumn,
@@ -323,6 +326,9 @@ class MySQLConnector:
 
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
+        fast = _arrow_stream(conn, sql, params, batch_size, columns)
+        if fast is not None:
+            return fast
         # Raw values: no decoders (text stays text), PyMySQL's encoders kept for the
         # parameters it escapes.
         saved = conn.decoders
@@ -359,6 +365,49 @@ class MySQLConnector:
         return RowStream(
             schema, fetch, batch_size, on_error=read_error, on_close=close, converters=converters
         )
+
+
+def _arrow_stream(conn, sql, params, batch_size, columns) -> mysql_arrow.ArrowStream | None:
+    """The ConnectorX stream of the query (mysql_arrow.py), when its columns allow it."""
+    import pymysql
+
+    if mysql_arrow.encrypted(conn):
+        return None
+    statement = mysql_arrow.statement_text(conn, sql.strip().rstrip(";"), params)
+    try:
+        with conn.cursor() as cursor:  # the result's columns, without reading a row
+            cursor.execute(f"SELECT * FROM ({statement}) AS q LIMIT 0")  # noqa: S608
+            fields = cursor._result.fields  # noqa: SLF001 (flags and charset)
+    except pymysql.MySQLError:
+        return None  # not wrappable (or wrong): PyMySQL's path runs it and says why
+    resolved = resolve_columns([_source_column(field) for field in fields], columns)
+    if not mysql_arrow.plain(resolved):
+        return None
+    schema = schema_of(resolved, DB_TYPE)
+    return mysql_arrow.ArrowStream(
+        mysql_arrow.url(conn),
+        mysql_arrow.wrapped(statement, resolved),
+        mysql_arrow.session_statements(conn),
+        schema,
+        [
+            _converter(field, column.fixer(DB_TYPE))
+            for field, column in zip(schema, resolved, strict=True)
+        ],
+        batch_size,
+        lambda tag: _kill_reader(conn, tag),
+    )
+
+
+def _kill_reader(conn, tag: str) -> None:
+    """KILL the connection whose running statement carries ``tag`` (mysql_arrow.py)."""
+    with contextlib.suppress(Exception), conn.cursor() as cursor:  # a dead session: no reader
+        cursor.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST "
+            "WHERE INFO LIKE %s AND ID <> CONNECTION_ID()",
+            (f"%{tag}%",),
+        )
+        for (thread,) in cursor.fetchall():
+            cursor.execute("KILL %s", (thread,))
 
 
 # --- types and values -------------------------------------------------------------------------
