@@ -2,7 +2,6 @@
 connection checks through the operations path, then incremental database jobs into bronze."""
 
 import datetime as dt
-import time
 import uuid
 from decimal import Decimal
 
@@ -11,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_TOKEN, make_settings, require_service
+from tests.connections.conftest import wait
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -45,17 +45,6 @@ def pg_source():
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture
-def api(tmp_path):
-    from flowforge.app import create_app
-
-    app = create_app(make_settings(tmp_path))
-    with TestClient(app) as client:
-        client.settings = app.state.settings
-        yield client
-    app.state.database.dispose()
-
-
 def save_pg(api, database, password="R3ader;P{w}d="):
     body = {
         "name": f"pg-{uuid.uuid4().hex[:6]}",
@@ -69,15 +58,6 @@ def save_pg(api, database, password="R3ader;P{w}d="):
     response = api.post("/api/connections", json=body, headers=H)
     assert response.status_code == 201, response.text
     return response.json()
-
-
-def wait(api, execution_id):
-    for _ in range(300):
-        execution = api.get(f"/api/executions/{execution_id}", headers=H).json()
-        if execution["status"] in ("succeeded", "failed", "cancelled"):
-            return execution
-        time.sleep(0.1)
-    raise AssertionError(execution)
 
 
 def test_connection_checks_through_the_worker_path(api, pg_source):

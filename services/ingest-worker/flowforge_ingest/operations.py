@@ -9,7 +9,6 @@ import base64
 import datetime as dt
 import decimal
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +115,14 @@ def _operation(connector, conn, params: ConnectionParams, operation: str, args: 
                 {
                     "schema": p.schema,
                     "name": p.name,
-                    "parameters": [asdict(parameter) for parameter in p.parameters],
+                    "parameters": [
+                        {
+                            "name": parameter.name,
+                            "sourceType": parameter.source_type,
+                            "direction": parameter.direction,
+                        }
+                        for parameter in p.parameters
+                    ],
                 }
                 for p in procedures
             ],

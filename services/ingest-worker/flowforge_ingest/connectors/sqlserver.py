@@ -23,6 +23,7 @@ import contextlib
 import datetime as dt
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flowforge_ingest.connectors.arrowing import (
@@ -131,9 +132,24 @@ class SQLServerConnector:
         text = error_text(error)
         codes = _error_codes(error, text)
         lowered = text.lower()
-        if 4060 in codes or "cannot open database" in lowered:
+        lost = _lost_server_message(error)
+        if lost is not None:
+            codes.discard(lost.number)  # an earlier connection's
+        # 4060: SQL Server's "Cannot open database requested by the login"; 911: "Database
+        # 'x' does not exist", which Babelfish answers to such a login.
+        unknown_database = 911 in codes and re.search(r"database .* does not exist", lowered)
+        if (
+            4060 in codes
+            or unknown_database
+            or "cannot open database" in lowered
+            or (lost is not None and lost.severity in _DATABASE_SEVERITIES)
+        ):
             kind = ConnectFailure.DATABASE
-        elif 18456 in codes or "login failed" in lowered:
+        elif (
+            18456 in codes
+            or "login failed" in lowered
+            or (lost is not None and lost.severity == _LOGIN_SEVERITY)
+        ):
             kind = ConnectFailure.LOGIN
         elif "connection refused" in lowered:
             kind = ConnectFailure.REFUSED
@@ -319,28 +335,46 @@ def parse_system_type(text: str) -> tuple[str, int | None, int | None, int | Non
 
 
 def _describe_result(conn, sql: str, params: dict[str, Any] | None) -> list[ColumnInfo] | None:
-    """The query's columns as SQL Server describes them without running it, or None."""
+    """The query's columns as SQL Server describes them without running it, or None.
+
+    ``sp_describe_first_result_set`` (Babelfish has it, not the DMV function of the same
+    name); its columns are read by name, the sizes from max_length, precision and scale
+    (Babelfish's system_type_name is the bare type name)."""
     from pymssql import _mssql
 
+    cursor = conn.cursor()
     try:
         statement = _mssql.substitute_params(sql, params, "utf-8") if params else sql
         if isinstance(statement, bytes):
             statement = statement.decode("utf-8")
-        rows = _fetch_all(
-            conn,
-            "SELECT name, system_type_name, is_nullable FROM sys.dm_exec_describe_first_result_set"
-            "(%(statement)s, NULL, 0) WHERE is_hidden = 0 ORDER BY column_ordinal",
-            {"statement": statement},
+        cursor.execute(
+            "EXEC sp_describe_first_result_set @tsql = %(statement)s", {"statement": statement}
         )
+        names = [description[0] for description in cursor.description or ()]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except Exception:  # noqa: BLE001 (not describable: the values will decide)
         return None
+    finally:
+        _close_quietly(cursor)
     columns = []
-    for name, system_type, nullable in rows:
-        if system_type is None:
+    for row in rows:
+        if row.get("is_hidden"):
+            continue
+        if row.get("system_type_name") is None:
             return None
-        base, max_length, precision, scale = parse_system_type(system_type)
-        columns.append(described_column(name, base, max_length, precision, scale, nullable, False))
-    return columns
+        base = parse_system_type(row["system_type_name"])[0]
+        columns.append(
+            described_column(
+                row["name"],
+                base,
+                row.get("max_length"),
+                row.get("precision"),
+                row.get("scale"),
+                row.get("is_nullable"),
+                False,
+            )
+        )
+    return columns or None
 
 
 def _inferred_type(values: list) -> str:
@@ -372,6 +406,31 @@ def _probe(address: str, port: int, timeout: float) -> None:
 
     with socket.create_connection((address, port), timeout=timeout):
         pass
+
+
+@dataclass(frozen=True)
+class _LostMessage:
+    number: int  # the number pymssql reported: an earlier message's
+    severity: int | None  # the lost message's own, from FreeTDS's 20018 line
+
+
+def _lost_server_message(error: BaseException) -> _LostMessage | None:
+    """pymssql keeps the last server message of a failed connect in module globals and
+    fails to reset its number and severity (pymssql 2.3, ``clr_err``): after one failed
+    connect in a process, a later one's message is dropped (its severity is not above the
+    stale one) and the stale number is reported before FreeTDS's own lines, with no server
+    text. FreeTDS's "DB-Lib error message 20018, severity N" line, when there is one, still
+    carries the dropped message's severity."""
+    if not error.args or not isinstance(error.args[0], tuple) or len(error.args[0]) < 2:
+        return None
+    number, message = error.args[0][:2]
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    if not isinstance(number, int) or not str(message).startswith("DB-Lib error message"):
+        return None  # the server's text comes first when pymssql kept it
+    # (earlier DB-Lib lines of the process may come first: "DBPROCESS is dead", ...)
+    found = re.search(r"DB-Lib error message 20018, severity (\d+):", str(message))
+    return _LostMessage(number, int(found.group(1)) if found else None)
 
 
 def _error_codes(error: BaseException, text: str) -> set[int]:
@@ -426,6 +485,11 @@ def _fetch_all(conn, sql: str, params: Mapping[str, Any] | None) -> list[tuple]:
         _close_quietly(cursor)
 
 
+# Severities of a login's refusal, for a message pymssql lost: "Login failed" (18456) and
+# its kin (locked, expired: 18486-18488) are 14; "Cannot open database" (4060, 4064) is 11,
+# Babelfish's "database does not exist" (911) 16, which SQL Server sends no login.
+_LOGIN_SEVERITY, _DATABASE_SEVERITIES = 14, (11, 16)
+
 _LIST_TABLES = """
 SELECT s.name, o.name, o.type,
        (SELECT SUM(p.rows) FROM sys.partitions p
@@ -454,7 +518,7 @@ SELECT s.name, p.name, prm.name, TYPE_NAME(prm.system_type_id), prm.max_length,
        prm.precision, prm.scale, prm.is_output
 FROM sys.procedures p
 JOIN sys.schemas s ON s.schema_id = p.schema_id
-LEFT JOIN sys.parameters prm ON prm.object_id = p.object_id AND prm.parameter_id > 0
+LEFT JOIN sys.all_parameters prm ON prm.object_id = p.object_id AND prm.parameter_id > 0
 WHERE p.is_ms_shipped = 0
 ORDER BY s.name, p.name, prm.parameter_id
 """
