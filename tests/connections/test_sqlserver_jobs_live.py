@@ -352,3 +352,43 @@ def _babelfish(conn) -> bool:
 def _text(value: dt.datetime) -> str:
     """A datetime2 literal with all six digits (pymssql would send milliseconds only)."""
     return value.isoformat(timespec="microseconds")
+
+
+def test_sql_server_query_job_reads_and_writing_queries_are_refused(api, mssql_source):
+    _fill_customers(mssql_source["source"], "q")
+    saved = save(api, mssql_source["live"], mssql_source["database"])
+    query = (
+        # CAST: Babelfish describes a computed decimal as numeric(38,38) (docs/connectors.md)
+        "SELECT TOP (10) c.customer_id, CAST(c.balance * 2 AS decimal(19,2)) AS doubled "
+        "FROM dbo.customers AS c "
+        "WHERE c.balance > 250 ORDER BY c.customer_id"
+    )
+    workflow_id, _job = job_workflow(api, {"connectionId": saved, "query": query}, "bronze_q")
+    done = run(api, workflow_id)
+    assert done["status"] == "succeeded", (done["error"], done["jobs"][0]["error"])
+    rows = sorted(
+        (row["customer_id"], row["doubled"]) for row in bronze(api, "bronze_q").to_pylist()
+    )
+    assert [customer for customer, _doubled in rows] == [3, 4, 5]
+    assert rows[0][1] == Decimal("600.20")
+
+    workflow = api.post("/api/workflows", json={"name": "writes"}, headers=H).json()
+    for writing in (
+        "DELETE FROM dbo.customers",
+        "SELECT * INTO dbo.copy FROM dbo.customers",
+        "EXEC sp_configure 'show advanced options', 1",
+    ):
+        job = {
+            "name": "Writes",
+            "type": "database",
+            "sourceConfig": {
+                "type": "sql-server",
+                "databaseConfig": {"connectionId": saved, "query": writing},
+            },
+            "destinationConfig": {"bronzeConfig": {"tableName": "bronze_writes"}},
+        }
+        refused = api.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=H)
+        assert refused.status_code == 422, (writing, refused.text)
+    with mssql_source["source"].cursor() as cursor:
+        cursor.execute("SELECT COUNT(*) FROM dbo.customers")
+        assert cursor.fetchone()[0] == 5
