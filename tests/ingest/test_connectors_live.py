@@ -763,19 +763,20 @@ MY_PLAIN = """
 CREATE TABLE plain (
     id INT PRIMARY KEY, ubig BIGINT UNSIGNED, small SMALLINT, flag BOOLEAN,
     amount DECIMAL(18,2) NOT NULL, wide DECIMAL(38,10), f DOUBLE, f4 FLOAT,
-    vc VARCHAR(20), txt TEXT, d DATE, dt6 DATETIME(6), ts TIMESTAMP(3) NULL
+    vc VARCHAR(20), txt TEXT, d DATE, dt6 DATETIME(6), ts TIMESTAMP(3) NULL, dt0 DATETIME
 )
 """
 MY_PLAIN_ROWS = [
     "(1, 18446744073709551615, -32768, TRUE, 12.34, 1234567890123456789012345678.0123456789,"
     " 0.1, 1.5, 'ä€😀', 'line1\\nline2', '2024-02-29', '2024-03-10 12:34:56.123456',"
-    " '2024-03-10 12:34:56.789')",
-    "(2, NULL, NULL, NULL, -0.01, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+    " '2024-03-10 12:34:56.789', '2024-03-10 12:34:56')",
+    "(2, NULL, NULL, NULL, -0.01, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
     "(3, 0, 0, FALSE, 0, -0.0000000001, -1e308, 0, '', '', '0000-00-00', '2024-00-10 00:00:00',"
-    " '1970-01-01 00:00:01')",
+    " '1970-01-01 00:00:01', '0000-00-00 00:00:00')",
     "(4, 1, 1, TRUE, 1, 1, 1, 1, 'x', 'x', '0001-01-01', '9999-12-31 23:59:59.999999',"
-    " '2038-01-19 03:14:07.999')",
-    "(5, 1, 1, TRUE, 1, 1, 1, 1, 'x', 'x', '0000-01-01', '0000-01-01 00:00:00', NULL)",
+    " '2038-01-19 03:14:07.999', '9999-12-31 23:59:59')",
+    "(5, 1, 1, TRUE, 1, 1, 1, 1, 'x', 'x', '0000-01-01', '0000-01-01 00:00:00', NULL,"
+    " '0000-01-01 00:00:00')",
 ]
 
 
@@ -821,6 +822,12 @@ def test_mariadb_plain_columns_read_through_connectorx_equal_pymysql(my_database
     assert first["vc"] == "ä€😀"
     assert first["dt6"] == dt.datetime(2024, 3, 10, 12, 34, 56, 123456)
     assert first["ts"] == dt.datetime(2024, 3, 10, 12, 34, 56, 789000, tzinfo=UTC)
+    assert first["dt0"] == dt.datetime(2024, 3, 10, 12, 34, 56)
+    assert (zeros["dt0"], extremes["dt0"], year_zero["dt0"]) == (
+        None,
+        dt.datetime(9999, 12, 31, 23, 59, 59),
+        None,
+    )
     assert (zeros["d"], zeros["dt6"]) == (None, None)  # zero dates read as NULL
     assert zeros["wide"] == Decimal("-0.0000000001")
     assert zeros["ts"] == dt.datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)

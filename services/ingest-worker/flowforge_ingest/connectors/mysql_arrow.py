@@ -125,11 +125,19 @@ def wrapped(statement: str, columns: list[SourceColumn]) -> str:
         if encoding == "days":
             value = f"TO_DAYS({value})"
         elif encoding == "micros":
-            value = f"TO_SECONDS({value}) * 1000000 + MICROSECOND({value})"
+            fraction = "" if _whole_seconds(column) else f" + MICROSECOND({value})"
+            value = f"TO_SECONDS({value}) * 1000000{fraction}"
         elif encoding == "text":
             value = f"CAST({value} AS CHAR)"
         parts.append(value if encoding == "native" else f"{value} AS {name}")
     return f"SELECT {', '.join(parts)} FROM ({statement}) AS q"  # noqa: S608 (quoted names)
+
+
+def _whole_seconds(column: SourceColumn) -> bool:
+    """A DATETIME or TIMESTAMP without fractional digits: MySQL spells the type with its
+    digits whenever there are any (``datetime(6)``; COLUMN_TYPE and mysql.py alike)."""
+    digits = parse_source_type("mysql", column.source_type).int_arg(0)
+    return (digits if digits is not None else (column.scale or 0)) == 0
 
 
 def _encoding(column: SourceColumn) -> str:
