@@ -21,7 +21,7 @@ from deltalake import DeltaTable
 
 from tests.conftest import ADMIN_TOKEN
 from tests.connections.conftest import wait
-from tests.ingest.connector_fixtures import params_from_env
+from tests.ingest.connector_fixtures import is_babelfish, params_from_env
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TDS_VERSION = "7.4"
@@ -324,7 +324,7 @@ def test_sql_server_stored_procedure_job_binds_typed_parameters(api, mssql_sourc
     # SQL Server describes a procedure's first result set before running it; Babelfish's
     # sp_describe_first_result_set returns nothing for an EXEC, so the first batch's values
     # decide, and a Decimal of unknown scale is kept whole as text (docs/connectors.md).
-    balance = str if _babelfish(mssql_source["source"]) else Decimal
+    balance = str if is_babelfish(mssql_source["source"]) else Decimal
     assert rows == [
         (3, "O'c3", balance("300.10")),
         (4, "O'c4", balance("400.10")),
@@ -341,12 +341,6 @@ def _fill_customers(source, prefix: str) -> None:
                 "INSERT INTO dbo.customers VALUES (%s, %s, %s, %s)",
                 (i, f"{prefix}{i}", Decimal(f"{i}00.10"), _text(BASE + dt.timedelta(minutes=i))),
             )
-
-
-def _babelfish(conn) -> bool:
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT @@VERSION")
-        return "babelfish" in str(cursor.fetchone()[0]).lower()
 
 
 def _text(value: dt.datetime) -> str:

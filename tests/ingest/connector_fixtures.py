@@ -99,3 +99,11 @@ def params_from_env(variable: str, db_type: str) -> ConnectionParams:
         password=parsed.password,
         options=options,
     )
+
+
+def is_babelfish(conn) -> bool:
+    """Whether a DB-API connection to a TDS server is Babelfish for PostgreSQL (where the
+    SQL Server suites accept its documented differences, docs/connectors.md)."""
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT @@VERSION")
+        return "babelfish" in str(cursor.fetchone()[0]).lower()

@@ -32,6 +32,7 @@ from tests.conftest import free_port
 from tests.ingest.connector_fixtures import (
     AWKWARD_PASSWORD,
     assert_hides,
+    is_babelfish,
     listener,
     params_from_env,
 )
@@ -276,7 +277,7 @@ def test_live_sql_server_lists_describes_and_round_trips(mssql):
         assert tables[names["zoo"]].kind == "table"
         # SQL Server counts a table's rows in sys.partitions as they change; Babelfish takes
         # PostgreSQL's statistics there, 0 until the table is first analyzed.
-        expected_rows = {0, 2} if _babelfish(conn) else {2}
+        expected_rows = {0, 2} if is_babelfish(conn) else {2}
         assert tables[names["zoo"]].estimated_rows in expected_rows
         assert tables[names["view"]].kind == "view"
         columns = {c.name: c for c in connector.describe(conn, None, names["zoo"])}
@@ -311,12 +312,6 @@ MANY_ROWS = (
     "SELECT TOP 2000000 ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS id "
     "FROM sys.all_objects a CROSS JOIN sys.all_objects b CROSS JOIN sys.all_objects c"
 )
-
-
-def _babelfish(conn) -> bool:
-    with conn.cursor() as cursor:
-        cursor.execute("SELECT @@VERSION")
-        return "babelfish" in str(cursor.fetchone()[0]).lower()
 
 
 def test_live_sql_server_batches_and_dropped_connections(mssql):

@@ -531,17 +531,11 @@ def read_error(error: BaseException) -> Exception:
     code = error.args[0] if error.args else None
     text = error_text(error)
     if code in (1969, 3024, 1317):  # max_statement_time / max_execution_time / interrupted
-        return SourceQueryError(
-            "MySQL stopped the query: it ran longer than the connection's queryTimeout; "
-            "raise the timeout or read less at a time",
-            text,
-        )
+        return SourceQueryError(mysql_arrow.TIMED_OUT, text)
     if isinstance(error, (pymysql.err.OperationalError, pymysql.err.InterfaceError, OSError)) and (
         code in (2006, 2013, 2055, 1927, 1053, 0) or isinstance(error, OSError) or code is None
     ):
-        return SourceReadError(
-            "the connection to MySQL was lost while reading; the job will be retried", text
-        )
+        return SourceReadError(mysql_arrow.LOST, text)
     first = text.splitlines()[0] if text else "unknown error"
     return SourceQueryError(f"MySQL refused the query: {first}", text)
 

@@ -67,11 +67,17 @@ _ENCODED = frozenset({"decimal", "date", "datetime", "timestamp"})
 # ConnectorX reads a decimal into Rust's 96-bit Decimal and then decimal128(38, 10).
 _RUST_DECIMAL_DIGITS, _RUST_DECIMAL_SCALE = 28, 10
 _BATCH_ROWS = 65_536
+# A read's failures, as both read paths (and mysql.py's) tell them.
+TIMED_OUT = (
+    "MySQL stopped the query: it ran longer than the connection's queryTimeout; raise the "
+    "timeout or read less at a time"
+)
+LOST = "the connection to MySQL was lost while reading; the job will be retried"
 _DAYS_TO_1970, _DAYS_OF_YEAR_ZERO = 719_528, 366  # TO_DAYS('1970-01-01'), of '0001-01-01'
 _MICROS_TO_1970 = 62_167_219_200 * 1_000_000  # TO_SECONDS('1970-01-01') in microseconds
 _MICROS_OF_YEAR_ZERO = _DAYS_OF_YEAR_ZERO * 86_400 * 1_000_000
 _MICROS, _MICROS_UTC = pa.timestamp("us"), pa.timestamp("us", tz="UTC")
-_LOST = (
+_LOST_PHRASES = (
     "connection",
     "server has gone away",
     "lost connection",
@@ -286,13 +292,7 @@ def read_error(error: BaseException, source_url: str) -> Exception:
     first = next((line for line in text.splitlines() if line.strip()), text)[:500]
     lowered = text.lower()
     if "max_statement_time" in lowered or "max_execution_time" in lowered:
-        return SourceQueryError(
-            "MySQL stopped the query: it ran longer than the connection's queryTimeout; "
-            "raise the timeout or read less at a time",
-            first,
-        )
-    if any(phrase in lowered for phrase in _LOST):
-        return SourceReadError(
-            "the connection to MySQL was lost while reading; the job will be retried", first
-        )
+        return SourceQueryError(TIMED_OUT, first)
+    if any(phrase in lowered for phrase in _LOST_PHRASES):
+        return SourceReadError(LOST, first)
     return SourceQueryError(f"MySQL refused the query: {first}", first)

@@ -471,18 +471,11 @@ def read_error(error: BaseException) -> Exception:
         return error
     text = error_text(error)
     if isinstance(error, psycopg.errors.QueryCanceled):
-        return SourceQueryError(
-            "PostgreSQL stopped the query: it ran longer than the connection's queryTimeout "
-            "(or was cancelled); raise the timeout or read less at a time",
-            text,
-        )
+        return SourceQueryError(postgresql_arrow.TIMED_OUT, text)
     if isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError)) or (
         getattr(error, "sqlstate", "") or ""
     ).startswith(("08", "57")):
-        return SourceReadError(
-            "the connection to PostgreSQL was lost while reading; the job will be retried",
-            text,
-        )
+        return SourceReadError(postgresql_arrow.LOST, text)
     return SourceQueryError(f"PostgreSQL refused the query: {text.splitlines()[0]}", text)
 
 

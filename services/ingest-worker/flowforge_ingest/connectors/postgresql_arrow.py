@@ -75,11 +75,17 @@ _DATE_INFINITY = {
 _LOWEST_TIMESTAMP = -210_866_803_200_000_000  # 4714-11-24 00:00 BC in us since 1970
 _LOWEST_DATE = -2_440_588  # 4714-11-24 BC in days since 1970
 _DAY_US = 86_400_000_000
+# A read's failures, as both read paths (and postgresql.py's) tell them.
+TIMED_OUT = (
+    "PostgreSQL stopped the query: it ran longer than the connection's queryTimeout (or was "
+    "cancelled); raise the timeout or read less at a time"
+)
+LOST = "the connection to PostgreSQL was lost while reading; the job will be retried"
 # Batches of about 4 MB, as the CSV path's blocks (ADBC's default is 16 MB): rows reach the
 # bronze writer, and a run's progress, as they arrive.
 _BATCH_BYTES_OPTION = "adbc.postgresql.batch_size_hint_bytes"
 _BATCH_BYTES = 4 << 20
-_LOST = (
+_LOST_PHRASES = (
     "terminating connection",
     "server closed the connection",
     "connection to server",
@@ -269,15 +275,8 @@ def read_error(error: BaseException) -> Exception:
     lowered = text.lower()
     state = str(getattr(error, "sqlstate", "") or "")
     if "canceling statement" in lowered or state == "57014":
-        return SourceQueryError(
-            "PostgreSQL stopped the query: it ran longer than the connection's queryTimeout "
-            "(or was cancelled); raise the timeout or read less at a time",
-            text,
-        )
-    if state.startswith(("08", "57")) or any(phrase in lowered for phrase in _LOST):
-        return SourceReadError(
-            "the connection to PostgreSQL was lost while reading; the job will be retried",
-            text,
-        )
+        return SourceQueryError(TIMED_OUT, text)
+    if state.startswith(("08", "57")) or any(phrase in lowered for phrase in _LOST_PHRASES):
+        return SourceReadError(LOST, text)
     first = next((part for part in text.splitlines() if part.strip()), text)
     return SourceQueryError(f"PostgreSQL refused the query: {first}", text)
