@@ -13,7 +13,21 @@ from flowforge.app import create_app
 from tests.conftest import ADMIN_TOKEN, make_settings
 
 app = create_app(make_settings(Path(tempfile.mkdtemp(prefix="flowforge-fuzz-"))))
-schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+
+
+async def requests_only(scope, receive, send):
+    """The app without its lifespan: schemathesis ends an app's lifespan after every test
+    item, which would close the job and database-operation pools the next items use."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": f"{message['type']}.complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    await app(scope, receive, send)
+
+
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", requests_only)
 
 
 @schema.parametrize()

@@ -30,7 +30,7 @@ from flowforge_ingest.errors import (
     SchemaDriftError,
 )
 from flowforge_shared.errors import PermanentError
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_shared.runtime import Cancelled as RunCancelled
 from tests.ingest.conftest import ArrowSource, file_config, read_table, table_version
 
@@ -69,15 +69,19 @@ def test_append_twice_adds_rows_up(lake, write_csv):
 
 def test_the_same_run_twice_writes_once_and_reports_the_earlier_commit(lake, write_csv):
     path = write_csv("orders.csv", ORDERS)
-    first = load_csv(lake, path, run_sequence=7)
+    first = load_csv(lake, path, run_sequence=7, execution_id="exec-7")
     load_csv(lake, path, run_sequence=8, app_id="another-job")
-    again = load_csv(lake, path, run_sequence=7)
+    again = load_csv(lake, path, run_sequence=7, execution_id="exec-7")
     assert again.skipped_as_already_committed is True
     assert (again.rows_written, again.version) == (first.rows_written, first.version)
+    assert again.already_applied.execution_id == "exec-7"
+    assert again.already_applied.rows == 3
     assert read_table(lake, "orders").num_rows == 6  # 3 from job-1 once, 3 from another-job
     assert table_version(lake, "orders") == 1
-    # An older sequence of the same job is also already covered.
-    assert load_csv(lake, path, run_sequence=3).skipped_as_already_committed is True
+    # An older sequence of the same job is stale: refused, never reported as written.
+    with pytest.raises(StaleRunError, match=r"later run \(execution exec-7, run 7\)"):
+        load_csv(lake, path, run_sequence=3)
+    assert read_table(lake, "orders").num_rows == 6
 
 
 class StaleLake(Lake):

@@ -245,18 +245,31 @@ def test_cancel_stops_a_running_job_at_the_next_batch_and_commits_nothing(embedd
     workflow = embedded.create_workflow(workflow_jobs())
     execution_id = embedded.start(workflow["id"])
     deadline = time.monotonic() + 60
-    while embedded.execution(execution_id)["jobs"][0]["status"] != "running":
+    while embedded.execution(execution_id)["jobs"][0]["rowsRead"] == 0:  # a batch went through
         assert time.monotonic() < deadline
         time.sleep(0.02)
     response = embedded.client.post(
         f"/api/executions/{execution_id}/cancel", headers=embedded.headers
     )
     assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
+    # The job is still running until its next batch: the execution says so, and keeps the
+    # workflow (another run could otherwise write the same table meanwhile).
+    assert response.json()["status"] == "cancelling"
+    assert [job["status"] for job in response.json()["jobs"]] == [
+        "running",
+        "cancelled",
+        "cancelled",
+    ]
+    refused = embedded.client.post(f"/api/workflows/{workflow['id']}/run", headers=embedded.headers)
+    if embedded.execution(execution_id)["status"] == "cancelling":
+        assert refused.status_code == 409, refused.text
     execution = embedded.wait(execution_id)
     assert execution["status"] == "cancelled"
     statuses = [job["status"] for job in execution["jobs"]]
     assert statuses == ["cancelled", "cancelled", "cancelled"]
+    # Rows went through before the cancel, none was committed: none counts as written.
+    assert execution["jobs"][0]["rowsRead"] > 0
+    assert [job["rowsWritten"] for job in execution["jobs"]] == [0, 0, 0]
     bronze = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
     assert not DeltaTable.is_deltatable(str(bronze))  # data files may exist; no commit does
     again = embedded.client.post(f"/api/executions/{execution_id}/cancel", headers=embedded.headers)

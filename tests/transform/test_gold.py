@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from flowforge_shared.contracts.jobs import GoldConfig, TransformationConfig
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_transform.gold import build_gold
 from flowforge_transform.inputs import TransformError
 
@@ -282,9 +282,14 @@ def test_a_rebuild_leaves_the_same_rows_and_a_retry_writes_nothing(lake):
     assert second.version == 1 and not second.skipped_as_already_committed
 
     retry = build(lake, orders().slice(0, 1), transformation, run=2)
-    assert retry.skipped_as_already_committed and retry.rows_written == 0
+    assert retry.skipped_as_already_committed
+    assert retry.already_applied.execution_id == "exec-2"
+    assert retry.rows_written == len(first)  # the rows of the commit it found
     assert DeltaTable(f"{lake.root}/gold/sales_summary").version() == 1
     assert gold(lake).to_pylist() == first
+    with pytest.raises(StaleRunError):
+        build(lake, orders(), transformation, run=1)
+    assert DeltaTable(f"{lake.root}/gold/sales_summary").version() == 1
 
 
 def test_a_rebuild_replaces_the_schema_in_one_commit(lake):
@@ -298,4 +303,4 @@ def test_a_rebuild_replaces_the_schema_in_one_commit(lake):
     assert table.version() == 1
     assert table.to_pyarrow_table().column_names == ["region", "customer", "amount", "qty"]
     assert table.to_pyarrow_table().num_rows == 5
-    assert table.history(1)[0]["execution_id"] == "exec-2"
+    assert table.history(1)[0]["flowforge.execution_id"] == "exec-2"

@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_transform.inputs import TransformError, read_union
 from flowforge_transform.silver import HIGH_WATER_KEY, build_silver
 
@@ -274,11 +274,17 @@ def test_a_retry_of_the_same_run_writes_nothing(lake, strategy):
     before = DeltaTable(f"{lake.root}/silver/customers")
 
     retry = build(lake, bronze([{"id": 2, "name": "b"}]), cfg, 5)
-    older = build(lake, bronze([{"id": 3, "name": "c"}]), cfg, 4)
+    assert retry.skipped_as_already_committed
+    # It reports the commit it found, and whose it is: the rows that commit wrote.
+    applied = retry.already_applied
+    assert (applied.execution_id, applied.run_sequence, applied.version) == ("exec-5", 5, 0)
+    assert retry.rows_written == applied.rows == 1 and retry.version == before.version()
+
+    # An older run arriving late is stale: it must fail, never pass for a success.
+    with pytest.raises(StaleRunError, match=r"later run \(execution exec-5, run 5\)"):
+        build(lake, bronze([{"id": 3, "name": "c"}]), cfg, 4)
 
     after = DeltaTable(f"{lake.root}/silver/customers")
-    assert retry.skipped_as_already_committed and older.skipped_as_already_committed
-    assert retry.rows_written == 0 and retry.version == before.version()
     assert after.version() == before.version()
     assert by_id(stored(lake), "name") == {1: "a"}
 
