@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake.exceptions import DeltaError
 
 from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.errors import PermanentError
@@ -48,6 +49,33 @@ class Lake:
         if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options or None):
             return None
         return DeltaTable(uri, version=version, storage_options=self.storage_options or None)
+
+    def load_or_create(self, layer: Layer, table: str, schema: pa.Schema) -> DeltaTable:
+        """The table, first created empty with ``schema`` when it does not exist.
+
+        Writers never write to a path where no table exists yet: delta-rs checks a commit's
+        application transaction only against the snapshot it is handed, so two attempts of a
+        run that both found no table would both commit their rows (measured: a frozen worker
+        resumed and doubled a table). Creating the empty table is safe under races (the
+        version-0 commit is put-if-absent); the data then goes in against a snapshot, where
+        a duplicate of the same run is refused as a concurrent transaction.
+        """
+        existing = self.load(layer, table)
+        if existing is not None:
+            return existing
+        try:
+            DeltaTable.create(
+                self.uri(layer, table),
+                schema,
+                mode="error",
+                storage_options=self.storage_options or None,
+            )
+        except DeltaError:
+            if self.load(layer, table) is None:  # not a lost race: a real failure
+                raise
+        created = self.load(layer, table)
+        assert created is not None
+        return created
 
     def committed_version(self, layer: Layer, table: str, app_id: str) -> int | None:
         """The last run sequence a writer with this app id committed to the table."""

@@ -63,7 +63,16 @@ class RedisCancelFlags:
         self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
     def is_cancelled(self, execution_id: str) -> bool:
-        return bool(self.client.exists(f"flowforge:cancel:{execution_id}"))
+        """Whether the execution was cancelled. While Redis cannot be asked, the job goes
+        on (a broker outage must not fail a healthy job); a cancel made meanwhile is raised
+        again by the orchestrator's reaper once Redis is back, and seen at the next batch."""
+        import redis
+
+        try:
+            return bool(self.client.exists(f"flowforge:cancel:{execution_id}"))
+        except redis.RedisError as error:
+            log.warning("cancel flag of %s unreadable (%s); going on", execution_id, error)
+            return False
 
     def cancel(self, execution_id: str) -> None:
         self.client.set(f"flowforge:cancel:{execution_id}", "1", ex=86_400)

@@ -36,7 +36,8 @@ def test_three_layer_workflow_succeeds_and_tables_are_right(embedded):
     jobs = {job["name"]: job for job in execution["jobs"]}
     ingest = jobs["Ingest transactions"]
     assert ingest["rowsRead"] == 500 and ingest["rowsWritten"] == 500
-    assert ingest["outputs"] == [{"table": "bronze_tx", "layer": "bronze", "version": 0}]
+    # Version 0 is the empty table created before the first load's commit.
+    assert ingest["outputs"] == [{"table": "bronze_tx", "layer": "bronze", "version": 1}]
     assert jobs["Silver transactions"]["rowsWritten"] == 450
     assert all(job["status"] == "succeeded" and job["attempt"] == 1 for job in jobs.values())
 
@@ -62,7 +63,7 @@ def test_catalog_records_every_table_from_run_events(embedded):
     by_table = {asset["table"]: asset for asset in assets}
     assert set(by_table) == {"bronze_tx", "silver_tx", "gold_customer_totals"}
     silver = by_table["silver_tx"]
-    assert silver["layer"] == "silver" and silver["rowCount"] == 45 and silver["version"] == 0
+    assert silver["layer"] == "silver" and silver["rowCount"] == 45 and silver["version"] == 1
     assert silver["producingExecutionId"] == execution["id"]
     assert silver["workflowId"] == workflow["id"]
     columns = {column["name"]: column["type"] for column in silver["columns"]}
@@ -270,8 +271,10 @@ def test_cancel_stops_a_running_job_at_the_next_batch_and_commits_nothing(embedd
     # Rows went through before the cancel, none was committed: none counts as written.
     assert execution["jobs"][0]["rowsRead"] > 0
     assert [job["rowsWritten"] for job in execution["jobs"]] == [0, 0, 0]
-    bronze = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
-    assert not DeltaTable.is_deltatable(str(bronze))  # data files may exist; no commit does
+    bronze = DeltaTable(str(Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"))
+    # The first load creates the table empty, then stops before its commit: no row is in.
+    assert [e["operation"] for e in bronze.history()] == ["CREATE TABLE"]
+    assert bronze.to_pyarrow_table().num_rows == 0
     again = embedded.client.post(f"/api/executions/{execution_id}/cancel", headers=embedded.headers)
     assert again.status_code == 409
 

@@ -16,7 +16,7 @@ from tests.system.processes import HEADERS, Server, no_active_execution, settled
 
 CLIENTS = 20
 ROUNDS = 3
-ROWS = 20_000
+ROWS = 300_000  # a run long enough to outlast the race on a loaded machine
 
 
 def race(url: str, workflow_id: str) -> list[tuple[int, dict]]:
@@ -66,28 +66,34 @@ def test_twenty_racing_run_requests_start_exactly_one_run(tmp_path, catalog, req
             for _ in range(ROUNDS):
                 answers = race(server.url, workflow["id"])
                 codes = Counter(code for code, _ in answers)
-                assert codes == {202: 1, 409: CLIENTS - 1}, answers
+                assert set(codes) == {202, 409}, answers
                 refusals = [body["detail"] for code, body in answers if code == 409]
                 assert all("already running" in detail for detail in refusals)
-                execution_id = next(body["executionId"] for code, body in answers if code == 202)
-                execution = settled(client, execution_id)
-                assert execution["status"] == "succeeded", execution
-                assert execution["jobs"][0]["rowsWritten"] == ROWS
-                assert execution["jobs"][0]["note"] is None
-                accepted.append(execution_id)
+                for execution_id in [body["executionId"] for code, body in answers if code == 202]:
+                    execution = settled(client, execution_id)
+                    assert execution["status"] == "succeeded", execution
+                    assert execution["jobs"][0]["rowsWritten"] == ROWS
+                    assert execution["jobs"][0]["note"] is None
+                    accepted.append(execution)
+                # Two accepted in one round are legitimate only one after the other (a slow
+                # request arriving after the first run ended); checked below.
+                assert codes[202] <= 2, answers
 
             listed = client.get("/api/executions", params={"workflowId": workflow["id"]}).json()
-            assert sorted(e["id"] for e in listed["data"]) == sorted(accepted)
+            assert sorted(e["id"] for e in listed["data"]) == sorted(e["id"] for e in accepted)
+            windows = sorted((e["createdAt"], e["finishedAt"]) for e in accepted)
+            for (_, finished), (created, _) in zip(windows, windows[1:], strict=False):
+                assert finished <= created, f"two executions were active at once: {windows}"
             no_active_execution(client)
     finally:
         server.stop()
 
     # Set check, read independently of FlowForge: every accepted run's rows, each once.
     bronze = pl.read_delta(str(tmp_path / "lake" / "bronze" / f"race_{catalog}"))
-    assert bronze.height == ROWS * ROUNDS
+    assert bronze.height == ROWS * len(accepted)
     per_run = bronze.group_by("_execution_id").agg(
         pl.len().alias("rows"), pl.col("_source_row").n_unique().alias("distinct")
     )
-    assert sorted(per_run["_execution_id"].to_list()) == sorted(accepted)
-    assert per_run["rows"].to_list() == [ROWS] * ROUNDS
-    assert per_run["distinct"].to_list() == [ROWS] * ROUNDS
+    assert sorted(per_run["_execution_id"].to_list()) == sorted(e["id"] for e in accepted)
+    assert per_run["rows"].to_list() == [ROWS] * len(accepted)
+    assert per_run["distinct"].to_list() == [ROWS] * len(accepted)

@@ -237,13 +237,16 @@ def _write(
     on_batch: Callable[[int], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> BronzeResult:
+    incoming = _incoming_schema(table, batches.schema, audit)
     snapshot = lake.load("bronze", table)
+    if snapshot is None:
+        # Created empty first, then written against a snapshot (Lake.load_or_create says why).
+        snapshot = lake.load_or_create("bronze", table, _plan_schema(table, None, incoming)[0])
     earlier = _earlier_commit(snapshot, table, commit)
     if earlier is not None:
         return earlier
 
-    incoming = _incoming_schema(table, batches.schema, audit)
-    existing = _table_schema(snapshot) if snapshot is not None and mode == "append" else None
+    existing = _table_schema(snapshot) if mode == "append" else None
     target, adds_columns = _plan_schema(table, existing, incoming)
     stream = _Stream(batches, target, audit, on_batch, should_stop)
     try:
@@ -252,11 +255,10 @@ def _write(
         properties = _writer_properties(target, stream.first())
         try:
             write_deltalake(
-                snapshot if snapshot is not None else lake.uri("bronze", table),
+                snapshot,
                 pa.RecordBatchReader.from_batches(target, stream),
                 mode=mode,
                 schema_mode=_schema_mode(mode, adds_columns),
-                storage_options=None if snapshot is not None else (lake.storage_options or None),
                 writer_properties=properties,
                 commit_properties=commit.properties(),
             )
@@ -293,9 +295,8 @@ def write_quarantine(
     records nothing is written.
     """
     name = quarantine_table_name(table)
-    snapshot = lake.load("bronze", name)
     commit = _Commit(app_id, run_sequence, execution_id, {})
-    earlier = _earlier_commit(snapshot, name, commit)
+    earlier = _earlier_commit(lake.load("bronze", name), name, commit)
     if earlier is not None:
         return earlier
     if not records:
@@ -310,13 +311,16 @@ def write_quarantine(
             "quarantined_at": pa.repeat(pa.scalar(now, _UTC_MICROS), len(records)),
         }
     )
+    snapshot = lake.load_or_create("bronze", name, data.schema)
+    earlier = _earlier_commit(snapshot, name, commit)
+    if earlier is not None:
+        return earlier
     try:
         write_deltalake(
-            snapshot if snapshot is not None else lake.uri("bronze", name),
+            snapshot,
             data,
             mode="append",
             schema_mode="merge",
-            storage_options=None if snapshot is not None else (lake.storage_options or None),
             commit_properties=commit.properties(),
         )
     except DeltaError as error:

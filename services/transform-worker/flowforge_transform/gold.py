@@ -119,26 +119,21 @@ def _write(
         if prior is not None:
             assert target is not None
             return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
+        if target is None:
+            # Created empty, then written against its snapshot like any later build (a
+            # commit to a path with no table escapes delta-rs's duplicate check).
+            target = lake.load_or_create("gold", table_name, rows.schema)
+            prior = already_committed(target, app_id, run_sequence, f"gold table {table_name!r}")
+            if prior is not None:
+                return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
         try:
-            if target is None:
-                write_deltalake(
-                    lake.uri("gold", table_name),
-                    rows,
-                    mode="overwrite",
-                    schema_mode="overwrite",
-                    commit_properties=properties,
-                    storage_options=lake.storage_options or None,
-                )
-                target = lake.load("gold", table_name)
-                assert target is not None
-            else:
-                write_deltalake(
-                    target,
-                    rows,
-                    mode="overwrite",
-                    schema_mode="overwrite",
-                    commit_properties=properties,
-                )
+            write_deltalake(
+                target,
+                rows,
+                mode="overwrite",
+                schema_mode="overwrite",
+                commit_properties=properties,
+            )
         except CommitFailedError:
             # The rows do not depend on the old gold table: rewriting them is the whole retry.
             if attempt == MAX_ATTEMPTS:

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
 from flowforge_shared.lake import (
@@ -123,7 +123,9 @@ def build_silver(
         _refuse_duplicate_keys(rows, keys, config.table_name)
     rows = rows.drop_columns([c for c in DROPPED_AUDIT_COLUMNS if c in rows.column_names])
 
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    attempt = 0
+    while attempt < MAX_ATTEMPTS:
+        attempt += 1
         target = lake.load("silver", config.table_name)
         prior = already_committed(
             target, app_id, run_sequence, f"silver table {config.table_name!r}"
@@ -137,6 +139,9 @@ def build_silver(
             return _attempt(
                 lake, target, rows, config, keys, rejected, app_id, run_sequence, execution_id
             )
+        except _Created:
+            attempt -= 1  # not a conflict: the table exists now
+            continue
         except _Conflict as conflict:
             if attempt == MAX_ATTEMPTS:
                 raise conflict.error from None
@@ -161,6 +166,10 @@ def already_committed(
     """
     prior = prior_commit(target, app_id, run_sequence)
     return require_current(prior, run_sequence, label) if prior is not None else None
+
+
+class _Created(Exception):
+    """The table was just created empty: build again against it."""
 
 
 class _Conflict(Exception):
@@ -190,25 +199,14 @@ def _attempt(
     properties = commit_properties(app_id, run_sequence, execution_id=execution_id, **metadata)
 
     if target is None:
-        try:
-            write_deltalake(
-                lake.uri("silver", config.table_name),
-                rows,
-                mode="error",
-                commit_properties=properties,
-                storage_options=lake.storage_options or None,
-            )
-        except DeltaError as error:
-            # Another writer created the table first: redo the build against its table.
-            if lake.load("silver", config.table_name) is not None:
-                raise _Conflict(error) from error
-            raise
-        created = lake.load("silver", config.table_name)
-        assert created is not None
-        return SilverResult(rows.num_rows, created.version(), created.count(), rejected)
+        # Create the table empty, then build again against its snapshot: a commit to a path
+        # with no table escapes delta-rs's duplicate check (see Lake.load_or_create).
+        lake.load_or_create("silver", config.table_name, rows.schema)
+        raise _Created
 
     try:
-        if config.merge_strategy == "merge":
+        # Into a table that holds no data file yet, a merge is a plain write (cheaper).
+        if config.merge_strategy == "merge" and target.file_uris():
             predicate = " AND ".join(
                 f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys
             )
@@ -230,7 +228,7 @@ def _attempt(
             write_deltalake(
                 target,
                 rows,
-                mode=config.merge_strategy,
+                mode="append" if config.merge_strategy == "merge" else config.merge_strategy,
                 schema_mode="merge",
                 commit_properties=properties,
             )
