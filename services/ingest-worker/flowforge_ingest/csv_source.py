@@ -41,6 +41,14 @@ naming it as "row N after the header". ``quarantine`` records a :class:`Quaranti
 goes on; read ``CsvBatches.quarantined`` after the iteration. ``raw_line`` is the row's text
 as the file has it for field-count errors; for conversion errors it is the row re-serialised
 from its parsed fields (quotes re-applied where needed; a null value is written empty).
+
+Besides those, :mod:`flowforge_shared.csv_rules` makes two kinds of record malformed, as
+detection and preview do: values adding up to more than ``MAX_RECORD_BYTES`` (1 MiB), and a
+quoted value still open at the end of the file or after 1 MiB. pyarrow reads the second as
+one value holding the rest of the file, so its rows say nothing about what follows: the file
+is read in segments, a new pyarrow reader starting at the line after the one where such a
+record began (found by :mod:`flowforge_ingest.csv_resync`); its ``raw_line`` is that first
+line. Rows keep their numbers across segments.
 """
 
 from __future__ import annotations
@@ -898,9 +906,10 @@ class CsvBatches:
             if failures:
                 position = min(failures)
                 column = self._columns[failing_column[position]]
+                # The reason begins with "column '<name>': ".
                 raise MalformedRowError(
-                    f"file {self.source_name!r}, {self._row(rows[position].as_py())}, column "
-                    f"{column.source_name!r}: {failures[position][0]}. "
+                    f"file {self.source_name!r}, {self._row(rows[position].as_py())}, "
+                    f"{failures[position][0]}. "
                     f"{self._fix_hint(column)}",
                     source=self.source_name,
                     source_row=rows[position].as_py(),

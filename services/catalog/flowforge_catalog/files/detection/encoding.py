@@ -2,9 +2,10 @@
 
 Order of evidence: a byte-order mark (UTF-8, UTF-16 LE/BE) is certain; NUL bytes on every
 other position mean UTF-16 without a mark; any other NUL byte means a binary file. Otherwise
-the sample must be valid UTF-8, else it is read as cp1252 (Windows exports), else latin-1
-(which decodes any byte, so it is the last resort, and the control-character check below
-keeps binaries out). ``Encoding.name`` is what ``fileConfig.encoding`` gets: names the
+the sample must be valid UTF-8 — or UTF-8 but for a minority of its lines, when other lines
+hold UTF-8 text beyond ASCII (those lines are then malformed rows, with a warning) — else it
+is read as cp1252 (Windows exports), else latin-1 (which decodes any byte, so it is the last
+resort, and the control-character check below keeps binaries out). ``Encoding.name`` is what ``fileConfig.encoding`` gets: names the
 ingest reader resolves with :func:`codecs.lookup` (``utf-16`` reads the byte-order mark and
 picks the byte order itself).
 
@@ -161,6 +162,9 @@ def _mostly_utf8(spans: list[tuple[RawChunk, int, int]], newline: bytes) -> str 
     for chunk, start, end in spans:
         position = start
         for line in chunk.data[start:end].split(newline):
+            if not line.strip(b"\r"):
+                position += len(line) + len(newline)
+                continue  # blank: the end of the span, or a line the reader skips
             total += 1
             try:
                 line.decode("utf-8")
