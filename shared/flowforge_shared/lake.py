@@ -8,6 +8,8 @@ writer asks :meth:`Lake.committed_version` before writing.
 
 from __future__ import annotations
 
+import math
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -76,6 +78,47 @@ class Lake:
         created = self.load(layer, table)
         assert created is not None
         return created
+
+    def remove_orphans(self, layer: Layer, table: str, older_than: float) -> list[str]:
+        """Delete the data files no commit of the table references, left by a writer that
+        was killed before its commit, once they are older than ``older_than`` seconds.
+
+        The age must exceed the longest write (a file of a live writer is not referenced
+        until its commit): callers pass well past the task time limit. Files a later commit
+        removed are kept (time travel is VACUUM's business): they are told apart as the files
+        a full vacuum would take but a lite one (tombstones only) would not. Returns the
+        paths removed, relative to the table."""
+        current = self.load(layer, table)
+        if current is None:
+            return []
+        hours = max(1, math.ceil(older_than / 3600))
+
+        def candidates(full: bool) -> set[str]:
+            return set(
+                current.vacuum(
+                    retention_hours=hours,
+                    dry_run=True,
+                    enforce_retention_duration=False,
+                    full=full,
+                )
+            )
+
+        orphans = sorted(candidates(True) - candidates(False))
+        if orphans:
+            filesystem, base = self._filesystem(layer, table)
+            for relative in orphans:
+                filesystem.delete_file(posixpath.join(base, relative))
+        return orphans
+
+    def _filesystem(self, layer: Layer, table: str):
+        uri = self.uri(layer, table)
+        if uri.startswith("s3://"):
+            from flowforge_shared.objectstore import s3_filesystem_from
+
+            return s3_filesystem_from(self.storage_options), uri.removeprefix("s3://")
+        from pyarrow import fs
+
+        return fs.LocalFileSystem(), uri
 
     def committed_version(self, layer: Layer, table: str, app_id: str) -> int | None:
         """The last run sequence a writer with this app id committed to the table."""

@@ -216,6 +216,27 @@ class Heartbeat:
                 log.debug("heartbeat of %s not sent", self._context.task.job_run_id, exc_info=True)
 
 
+ORPHAN_MIN_AGE = 6 * 3600.0
+"""Uncommitted data files younger than this (or twice the task time limit) are left alone:
+they may belong to a write still under way."""
+
+
+def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
+    """Tidy the tables the job wrote: data files of writers killed before their commit.
+    Best effort: a failure here never fails the job."""
+    age = max(ORPHAN_MIN_AGE, 2.0 * context.settings.task_time_limit)
+    for dataset in outcome.outputs:
+        if dataset.layer is None:
+            continue
+        try:
+            removed = context.lake.remove_orphans(dataset.layer, dataset.table, age)
+        except Exception:  # noqa: BLE001 - tidying is never worth a failed job
+            log.warning("could not remove orphan files of %s", dataset.name, exc_info=True)
+            continue
+        if removed:
+            log.info("removed %d orphan data file(s) of %s", len(removed), dataset.name)
+
+
 def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
     """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
     schedules the retry); otherwise the job's final outcome, already reported."""
@@ -253,6 +274,7 @@ def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcom
             },
         )
         return "failed"
+    _remove_orphans(context, outcome)
     context.emit(
         "COMPLETE",
         inputs=outcome.inputs,

@@ -329,3 +329,33 @@ def test_quarantine_policy_loads_good_rows_and_reports_bad_ones(embedded):
     assert "not-a-number" in quarantine["raw_line"][1]
     assert "amount" in quarantine["reason"][1]
     assert set(quarantine["execution_id"]) == {execution["id"]}
+
+
+def test_a_run_removes_old_uncommitted_files_and_keeps_everything_else(embedded):
+    """What a writer killed before its commit leaves (a data file no commit references) is
+    removed once older than any write can last; younger ones, and files a later commit
+    replaced (time travel), stay."""
+    import os
+    import shutil
+
+    from flowforge_shared.runtime import ORPHAN_MIN_AGE
+
+    write_transactions(embedded.landing / "tx.csv", 300)
+    jobs = workflow_jobs()
+    jobs[0]["destinationConfig"]["bronzeConfig"]["writeMode"] = "overwrite"
+    workflow = embedded.create_workflow(jobs[:1])
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    table = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
+    (committed,) = [Path(uri).name for uri in DeltaTable(str(table)).file_uris()]
+    old, young = table / "part-killed-old.parquet", table / "part-killed-young.parquet"
+    shutil.copy(table / committed, old)
+    shutil.copy(table / committed, young)
+    aged = time.time() - ORPHAN_MIN_AGE - 60
+    os.utime(old, (aged, aged))
+
+    assert embedded.run(workflow["id"])["status"] == "succeeded"  # overwrite: replaces `committed`
+    left = {path.name for path in table.iterdir()}
+    assert old.name not in left
+    assert {young.name, committed} <= left  # too young to judge; replaced but kept for time travel
+    assert DeltaTable(str(table), version=1).to_pyarrow_table().num_rows == 300
+    assert embedded.read("bronze", "bronze_tx").height == 300
