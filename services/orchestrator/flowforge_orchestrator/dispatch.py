@@ -250,5 +250,5 @@ def install_runtime(app) -> Callable[[], None]:
         from flowforge_orchestrator.reaper import Reaper
 
         runtime.reaper = Reaper(app.state.database, runtime, app.state.settings)
-        runtime.reaper.start()
+        app.state.starters.append(runtime.reaper.start)
     return runtime.close

@@ -39,7 +39,8 @@ class Reaper:
         self._up_since: float | None = None
 
     def start(self) -> None:
-        self._thread.start()
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()

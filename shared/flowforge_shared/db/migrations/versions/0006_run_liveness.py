@@ -50,6 +50,15 @@ def upgrade() -> None:
         batch.add_column(sa.Column("sent_epoch", sa.String(64), nullable=True))
         batch.add_column(sa.Column("owner", sa.String(200), nullable=True))
         batch.add_column(sa.Column("heartbeat_at", TS, nullable=True))
+    # Job runs in flight before the upgrade have no dispatch time: give them the upgrade's, so
+    # the reaper settles them like any other (sends what was never sent, retries what lost
+    # its worker) instead of leaving them stuck as before.
+    op.execute(
+        sa.text(
+            "UPDATE job_runs SET dispatched_at = CURRENT_TIMESTAMP "
+            "WHERE dispatched AND status IN ('queued', 'running')"
+        )
+    )
 
 
 def downgrade() -> None:
