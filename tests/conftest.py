@@ -35,19 +35,43 @@ def require_service(name: str, host: str, port: int) -> None:
     pytest.skip(message)
 
 
+def create_postgres_database(prefix: str) -> str:
+    """A new, empty PostgreSQL database; returns its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_PG_ADMIN, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+
+
+def drop_postgres_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(_PG_ADMIN, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+_PG_ADMIN = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, dropped at the end."""
     require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg
+    url = create_postgres_database("flowforge_test")
+    yield url
+    drop_postgres_database(url)
 
-    name = f"flowforge_test_{uuid.uuid4().hex[:12]}"
-    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of one test alone (no other test's executions in it)."""
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    url = create_postgres_database("flowforge_one")
+    yield url
+    drop_postgres_database(url)
 
 
 def make_settings(tmp_path, database_url: str | None = None, **extra):

@@ -78,6 +78,19 @@ def ends_inside_quotes(
     return False
 
 
+def reader_options(delimiter: str, quote: str | None, escape: str | None) -> dict:
+    """Options of Python's csv module that read a file as the load's pyarrow reader does
+    (not strictly; two quotes inside a quoted value stand for one)."""
+    return {
+        "delimiter": delimiter,
+        "quotechar": quote or '"',
+        "quoting": csv.QUOTE_MINIMAL if quote else csv.QUOTE_NONE,
+        "escapechar": escape,
+        "doublequote": True,
+        "strict": False,
+    }
+
+
 def lift_field_limit() -> None:
     """Let Python's csv module read fields of any length.
 

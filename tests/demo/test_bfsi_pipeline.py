@@ -11,7 +11,6 @@ from rich.console import Console
 
 from flowforge.demo import run_demo
 from flowforge.demo_data import rows
-from tests.conftest import require_service
 
 
 def expected_gold(
@@ -158,14 +157,12 @@ def test_bfsi_template_on_postgres_redis_workers_and_s3(
 ):
     """The same pipeline scaled out: PostgreSQL catalog, Redis broker with separate worker
     processes (events, two ingest, transform), the lake and landing area on S3."""
-    require_service("Redis", "127.0.0.1", 6379)
-    import redis
-
     from tests.conftest import ADMIN_TOKEN
     from tests.system.conftest import Cluster
+    from tests.system.processes import RedisServer
 
-    broker = "redis://127.0.0.1:6379/7"
-    redis.Redis.from_url(broker).flushdb()
+    redis_server = RedisServer(tmp_path).start()
+    broker = redis_server.url
     env = {
         "FLOWFORGE_DATA_DIR": str(tmp_path),
         "FLOWFORGE_DATABASE_URL": postgres_url,
@@ -190,6 +187,7 @@ def test_bfsi_template_on_postgres_redis_workers_and_s3(
         outcome = run_demo(stack=True, console=Console(file=open(os.devnull, "w")))
     finally:
         cluster.stop()
+        redis_server.stop()
     assert outcome["second"]["status"] == "succeeded"
     change = outcome["change"]
     assert_gold_matches(

@@ -3,8 +3,6 @@ and a job stuck in flight: the upgrade settles both, on SQLite and PostgreSQL.""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 from sqlalchemy import create_engine, text
 
@@ -14,20 +12,8 @@ from flowforge_shared.db.migrate import upgrade
 @pytest.fixture(params=["sqlite", "postgres"])
 def url(request, tmp_path):
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    import psycopg
-
-    from tests.conftest import PG_HOST, PG_PORT, require_service
-
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    name = f"flowforge_upgrade_{uuid.uuid4().hex[:10]}"
-    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        return f"sqlite:///{tmp_path / 'old.db'}"
+    return request.getfixturevalue("fresh_postgres_url")
 
 
 def test_the_upgrade_keeps_the_newest_active_run_and_dates_what_is_in_flight(url):

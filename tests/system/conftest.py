@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import ADMIN_TOKEN, require_service
+from tests.conftest import ADMIN_TOKEN
 
 FLOWFORGE = str(Path(sys.executable).parent / "flowforge")
 TERMINAL = {"succeeded", "failed", "cancelled"}
@@ -221,17 +221,17 @@ class Cluster:
 
 @pytest.fixture
 def celery_platform(tmp_path, postgres_url):
-    """PostgreSQL catalog + Redis broker + workers as separate processes: an events worker,
-    an ingest worker and a transform worker; the API in this process (no in-process tasks)."""
-    require_service("Redis", "127.0.0.1", 6379)
+    """PostgreSQL catalog + a Redis server of its own + workers as separate processes: an
+    events worker, an ingest worker and a transform worker; the API in this process (no
+    in-process tasks)."""
     import redis
 
     from flowforge.app import create_app
     from tests.conftest import make_settings
+    from tests.system.processes import RedisServer
 
-    db_number = 8
-    broker = f"redis://127.0.0.1:6379/{db_number}"
-    redis.Redis.from_url(broker).flushdb()
+    server = RedisServer(tmp_path).start()
+    broker = server.url
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FLOWFORGE_")},
         "FLOWFORGE_DATA_DIR": str(tmp_path),
@@ -253,3 +253,4 @@ def celery_platform(tmp_path, postgres_url):
     finally:
         cluster.stop()
         app.state.database.dispose()
+        server.stop()

@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
-from tests.conftest import ADMIN_TOKEN, free_port, require_service
+from tests.conftest import ADMIN_TOKEN, free_port
 
 BIN = Path(sys.executable).parent
 FLOWFORGE = str(BIN / "flowforge")
@@ -100,7 +101,10 @@ class RedisServer:
     def __init__(self, workdir: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            require_service("redis-server binary", "127.0.0.1", -1)
+            message = "redis-server is not installed (apt-get install redis-server)"
+            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+                pytest.fail(message)
+            pytest.skip(message)
         self.binary = binary
         self.workdir = workdir
         self.port = free_port()

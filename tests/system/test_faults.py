@@ -17,7 +17,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.conftest import PG_HOST, PG_PORT, require_service
 from tests.system.conftest import workflow_jobs
 from tests.system.processes import (
     RedisServer,
@@ -31,21 +30,6 @@ from tests.system.processes import (
 from tests.system.test_celery_run import big_csv
 
 ROWS = 1_500_000
-
-
-@pytest.fixture
-def fresh_postgres_url():
-    """A PostgreSQL database of this test alone (no other test's executions in it)."""
-    require_service("PostgreSQL", PG_HOST, PG_PORT)
-    import psycopg
-
-    name = f"flowforge_fault_{uuid.uuid4().hex[:12]}"
-    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 class Cluster:
@@ -120,6 +104,23 @@ def data_commits(lake: Path, table: str = "bronze_tx") -> list[str]:
     return [entry["operation"] for entry in history if entry["operation"] != "CREATE TABLE"]
 
 
+def run_until_reading(cluster: Cluster, jobs: int = 1, *, transform: bool = False):
+    """An events and an ingest worker (and a transform one), a workflow of the first ``jobs``
+    of the three-layer workflow over a CSV of ROWS rows (already in the landing area, or
+    made), a run started and inside its read. Returns (the ingest worker, execution id)."""
+    cluster.workers.start("events")
+    ingest = cluster.workers.start("ingest")
+    if transform:
+        cluster.workers.start("transform")
+    path = cluster.dir / "landing" / "tx.csv"
+    if not path.exists():
+        big_csv(path, ROWS)
+    workflow_id = create_workflow(cluster.client, workflow_jobs()[:jobs])
+    execution_id = start_run(cluster.client, workflow_id)
+    reading(cluster.client, execution_id)
+    return ingest, execution_id
+
+
 def bronze_holds_each_row_once(lake: Path, table: str = "bronze_tx", rows: int = ROWS) -> None:
     bronze = pl.read_delta(str(lake / "bronze" / table))
     assert bronze.height == rows
@@ -129,12 +130,7 @@ def bronze_holds_each_row_once(lake: Path, table: str = "bronze_tx", rows: int =
 
 
 def test_a_whole_worker_killed_mid_job_is_found_lost_and_retried(cluster):
-    cluster.workers.start("events")
-    victim = cluster.workers.start("ingest")
-    big_csv(cluster.dir / "landing" / "tx.csv", ROWS)
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:1])
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    victim, execution_id = run_until_reading(cluster)
 
     Workers.kill_whole(victim)  # main process and pool: no one is left to requeue the task
     cluster.workers.start("ingest")
@@ -152,12 +148,7 @@ def test_a_whole_worker_killed_mid_job_is_found_lost_and_retried(cluster):
 
 
 def test_a_frozen_worker_is_replaced_and_its_late_work_changes_nothing(cluster):
-    cluster.workers.start("events")
-    frozen = cluster.workers.start("ingest")
-    big_csv(cluster.dir / "landing" / "tx.csv", ROWS)
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:1])
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    frozen, execution_id = run_until_reading(cluster)
 
     os.killpg(frozen.pid, signal.SIGSTOP)  # alive but silent: cut off from everyone
     try:
@@ -215,13 +206,7 @@ def outbox_holds(directory: Path, kind: str) -> bool:
 
 
 def test_a_broker_outage_delays_the_reports_and_loses_none(cluster):
-    cluster.workers.start("events")
-    cluster.workers.start("ingest")
-    cluster.workers.start("transform")
-    big_csv(cluster.dir / "landing" / "tx.csv", ROWS)
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:2])  # bronze, then silver
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    _, execution_id = run_until_reading(cluster, 2, transform=True)  # bronze, then silver
 
     cluster.redis.kill()
     # The ingest job finishes during the outage: its report waits in the worker's outbox.
@@ -241,15 +226,11 @@ def test_a_broker_outage_delays_the_reports_and_loses_none(cluster):
 
 
 def test_a_failure_reported_during_an_outage_still_fails_the_run(cluster):
-    cluster.workers.start("events")
-    cluster.workers.start("ingest")
     path = cluster.dir / "landing" / "tx.csv"
     big_csv(path, ROWS)
     with open(path, "a") as handle:
         handle.write("not-a-number,1,2.00,2024-01-01 00:00:00\n")  # the last row is bad
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:2])
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    _, execution_id = run_until_reading(cluster, 2)
 
     cluster.redis.kill()
     outbox = cluster.dir / "outbox"
@@ -310,12 +291,7 @@ def test_a_queued_task_forgotten_by_a_restarted_broker_is_queued_again(cluster):
 
 
 def test_a_cancel_stops_a_live_worker_and_commits_nothing(cluster):
-    cluster.workers.start("events")
-    cluster.workers.start("ingest")
-    big_csv(cluster.dir / "landing" / "tx.csv", ROWS)
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:2])
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    _, execution_id = run_until_reading(cluster, 2)
     cancelled = cluster.client.post(f"/api/executions/{execution_id}/cancel").json()
     assert cancelled["status"] == "cancelling"
     execution = settled(cluster.client, execution_id)
@@ -327,12 +303,7 @@ def test_a_cancel_stops_a_live_worker_and_commits_nothing(cluster):
 
 
 def test_a_cancel_whose_worker_is_gone_still_ends(cluster):
-    cluster.workers.start("events")
-    victim = cluster.workers.start("ingest")
-    big_csv(cluster.dir / "landing" / "tx.csv", ROWS)
-    workflow_id = create_workflow(cluster.client, workflow_jobs()[:1])
-    execution_id = start_run(cluster.client, workflow_id)
-    reading(cluster.client, execution_id)
+    victim, execution_id = run_until_reading(cluster)
     os.killpg(victim.pid, signal.SIGSTOP)  # it can neither stop nor say anything
     try:
         response = cluster.client.post(f"/api/executions/{execution_id}/cancel")

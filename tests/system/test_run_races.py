@@ -44,7 +44,7 @@ def test_twenty_racing_run_requests_start_exactly_one_run(tmp_path, catalog, req
     env = {}
     if catalog == "postgres":
         env = {
-            "FLOWFORGE_DATABASE_URL": request.getfixturevalue("postgres_url"),
+            "FLOWFORGE_DATABASE_URL": request.getfixturevalue("fresh_postgres_url"),
             "FLOWFORGE_AUTO_MIGRATE": "true",
         }
     server = Server(tmp_path, **env).start()

@@ -25,7 +25,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from flowforge_shared.csv_rules import MAX_RECORD_BYTES, ends_inside_quotes, lift_field_limit
+from flowforge_shared.csv_rules import (
+    MAX_RECORD_BYTES,
+    ends_inside_quotes,
+    lift_field_limit,
+    reader_options,
+)
 
 _LINE_BREAK = re.compile(rb"\r\n|\r|\n")
 _TEXT_LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -202,14 +207,7 @@ def _lines(path: Path, offset: int) -> Iterator[tuple[int, bytes]]:
 
 
 def _csv_options(dialect: Dialect) -> dict:
-    return {
-        "delimiter": dialect.delimiter,
-        "quotechar": dialect.quote or '"',
-        "quoting": csv.QUOTE_MINIMAL if dialect.quote else csv.QUOTE_NONE,
-        "escapechar": dialect.escape,
-        "doublequote": True,
-        "strict": False,
-    }
+    return reader_options(dialect.delimiter, dialect.quote, dialect.escape)
 
 
 def codec_name(encoding: str) -> str:

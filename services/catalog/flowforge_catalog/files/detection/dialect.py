@@ -28,6 +28,7 @@ from flowforge_shared.csv_rules import (
     OPEN_AT_END,
     ends_inside_quotes,
     lift_field_limit,
+    reader_options,
     too_long_reason,
 )
 
@@ -181,14 +182,7 @@ def resync(text: str, dialect: Dialect, width: int) -> tuple[int, bool]:
 
 
 def _csv_options(dialect: Dialect) -> dict:
-    return {
-        "delimiter": dialect.delimiter,
-        "quotechar": dialect.quote_char or '"',
-        "quoting": csv.QUOTE_MINIMAL if dialect.quote_char else csv.QUOTE_NONE,
-        "escapechar": dialect.escape_char,
-        "doublequote": True,
-        "strict": False,
-    }
+    return reader_options(dialect.delimiter, dialect.quote_char, dialect.escape_char)
 
 
 def _sniff_quote(sample: str) -> str:
