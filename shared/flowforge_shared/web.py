@@ -4,6 +4,7 @@ whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
 
 from __future__ import annotations
 
+import email.message
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ApiError, Unprocessable, dotted
 from flowforge_shared.settings import Settings
+from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import setup_tracing, tracer
 
 
@@ -80,7 +82,9 @@ def create_service_app(
         if close:
             closers.append(close)
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(authenticate)])
+    api = APIRouter(
+        prefix="/api", dependencies=[Depends(authenticate), Depends(refuse_unstorable_values)]
+    )
     for router in api_routers:
         api.include_router(router)
     app.include_router(api)
@@ -88,6 +92,46 @@ def create_service_app(
     _install_error_handlers(app)
     _install_tracing(app)
     return app
+
+
+async def refuse_unstorable_values(request: Request) -> None:
+    """422 for any path, query or JSON body value no database can store (a NUL, a lone
+    surrogate, an integer beyond 64 bits, an infinite number), naming where it is.
+
+    Done here once, for every route, rather than in each schema: such values used to pass
+    validation and fail in the database or the driver as a 500."""
+    found = [
+        (("path", name), message)
+        for name, value in request.path_params.items()
+        for _, message in problems(value)
+    ]
+    for name, value in request.query_params.multi_items():
+        found.extend((("query", name), message) for _, message in problems([name, value]))
+    body = await _json_body(request)
+    if body is not None:
+        found.extend((("body", *path), message) for path, message in problems(body))
+    if found:
+        raise RequestValidationError(
+            [{"loc": loc, "msg": message, "type": "value_error"} for loc, message in found]
+        )
+
+
+async def _json_body(request: Request) -> object | None:
+    """The request's JSON body as FastAPI parsed it (Starlette caches it), else None."""
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return None
+    header = email.message.Message()
+    header["content-type"] = content_type
+    subtype = header.get_content_subtype()
+    if header.get_content_maintype() != "application" or not (
+        subtype == "json" or subtype.endswith("+json")
+    ):
+        return None
+    try:
+        return await request.json() if await request.body() else None
+    except ValueError:  # not JSON: the route's own body validation answers that
+        return None
 
 
 def _install_tracing(app: FastAPI) -> None:

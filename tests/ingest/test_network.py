@@ -341,6 +341,12 @@ def test_sqlite_files_must_lie_in_the_permitted_directory(tmp_path: Path) -> Non
         refuse_dangerous_options("sqlite", {}, database="ok.db", sqlite_root=None)
 
 
+def test_a_sqlite_file_name_with_nul_is_refused_not_a_crash(tmp_path: Path) -> None:
+    # Path.resolve() raises a bare ValueError on NUL, which callers treated as a bug (500).
+    with pytest.raises(OptionRefused, match="NUL"):
+        refuse_dangerous_options("sqlite", {}, database="ba\x00nk.db", sqlite_root=tmp_path)
+
+
 @pytest.mark.parametrize(
     ("text", "db_type"),
     [

@@ -74,6 +74,8 @@ def perform(
         return _failure(ConnectFailure.UNREACHABLE.value, str(error))
     except SecretKeyError as error:
         return _failure("secret", str(error))
+    except ValueError as error:  # a stored field no driver can take (saved before checks)
+        return _failure("request", str(error))
     connector = connector_for(params.db_type)
     try:
         with connector.connect(params) as conn:

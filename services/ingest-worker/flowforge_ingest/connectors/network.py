@@ -457,6 +457,8 @@ def _refuse_sqlite_path(database: str | None, sqlite_root: Path | None) -> None:
         return
     if database.strip().lower().startswith("file:"):
         raise OptionRefused("SQLite URI file names (file:...) are not allowed; give a path")
+    if "\x00" in database:  # no file system has such a name; Path.resolve() would raise
+        raise OptionRefused("the SQLite file name contains a NUL character")
     if sqlite_root is None:
         raise OptionRefused(
             "SQLite files are not enabled on this FlowForge: an administrator must name the "
