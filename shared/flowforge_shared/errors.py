@@ -4,7 +4,9 @@ FlowForgeError
 ├── ApiError                  mapped to an HTTP status at the API boundary
 │   ├── NotFound              404
 │   ├── Conflict              409
-│   └── Unprocessable         422, with the field path of each problem
+│   ├── Unprocessable         422, with the field path of each problem
+│   └── ServiceUnavailable    503 with Retry-After: FlowForge's own storage is out (full
+│                             disk, database down); see flowforge_shared.outages
 └── TaskError                 raised inside workers; picklable, crosses Celery
     ├── PermanentError        bad config or data: fail the job at once
     └── TransientError        connection reset, storage 5xx: retry with backoff
@@ -54,6 +56,16 @@ class Unprocessable(ApiError):
             }
             for path, message in self.errors
         ]
+
+
+class ServiceUnavailable(ApiError):
+    """FlowForge cannot use its own storage right now; the same request will work later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def dotted(path: Sequence[str | int]) -> str:

@@ -5,11 +5,14 @@ whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
 from __future__ import annotations
 
 import email.message
+import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -22,10 +25,14 @@ from flowforge_shared.auth.bootstrap import ensure_admin_token
 from flowforge_shared.auth.dependencies import authenticate
 from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
-from flowforge_shared.errors import ApiError, Unprocessable, dotted
+from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable, dotted
+from flowforge_shared.outages import unavailable_message, unavailable_reason
 from flowforge_shared.settings import Settings
 from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import setup_tracing, tracer
+
+log = logging.getLogger("flowforge.web")
+INTERNAL_ERROR = "internal error: FlowForge failed unexpectedly; the server log has the details"
 
 
 def create_service_app(
@@ -184,7 +191,35 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+        headers = {}
+        if isinstance(error, ServiceUnavailable):
+            headers["Retry-After"] = str(error.retry_after)
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status_code, headers=headers
+        )
+
+    async def storage_error(request: Request, error: Exception) -> JSONResponse:
+        """A database or disk error that escaped a route: 503 when it is an outage of our
+        own storage (full disk, database down), else a 500 in the one error shape."""
+        reason = unavailable_reason(error)
+        if reason is None:
+            log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=error)
+            return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+        log.warning("%s %s: 503, %s (%r)", request.method, request.url.path, reason, error)
+        return await api_error(request, ServiceUnavailable(unavailable_message(reason)))
+
+    # Handled here, not by Starlette's last-resort handler, so the answer is JSON and the
+    # error is not re-raised into the server (it is logged above instead).
+    for kind in (SQLAlchemyError, OSError, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(kind, storage_error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        """Anything else: the same JSON shape as every error (Starlette still logs it)."""
+        reason = unavailable_reason(error)
+        if reason is not None:
+            return await api_error(request, ServiceUnavailable(unavailable_message(reason)))
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
     @app.exception_handler(StaleDataError)
     async def stale(_request: Request, _error: StaleDataError) -> JSONResponse:
