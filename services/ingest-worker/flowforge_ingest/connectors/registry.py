@@ -2,12 +2,14 @@
 
     connector_for(db_type) -> Connector        imports the driver module on first use
     connect_failure(kind, error, ...) -> ConnectError   the user's message for each kind
-    scrub(text, secrets) -> str                 a driver's text without the password
+    scrub(text, secrets) -> str | None          a driver's text, or None when showing it
+                                                could reveal the password
 
 Every connector classifies its driver's errors into a :class:`ConnectFailure` kind and lets
 :func:`connect_failure` word the message, so "the port refused the connection" reads the
 same for SQL Server and for PostgreSQL. Messages name host, port, user and database; the
-password never appears, not even in ``detail`` (the driver's own text, scrubbed).
+password never appears, not even in ``detail`` (the driver's own text, withheld whenever it
+could reveal the password).
 """
 
 from __future__ import annotations
@@ -59,17 +61,39 @@ def connector_for(db_type: str) -> Connector:
 # --- failures ---------------------------------------------------------------------------------
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret (and its percent-encoded form) replaced by ***."""
+MIN_SHOWN_LENGTH = 8
+WITHHELD = "the driver's message is not shown: it could reveal the password"
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str | None:
+    """``text`` when it can be shown as it is; None when it must be withheld because a
+    secret (or its percent-encoded or escaped form) is in it, or because a secret is
+    shorter than :data:`MIN_SHOWN_LENGTH`.
+
+    Masking occurrences with stars is an oracle: with the password ``e``, "the PostgreSQL
+    server" reads "th*** Postgr***SQL s***rv***r" and the stars spell the password; a
+    password that is an ordinary word ("connection") or equals the user name is recognised
+    from the words around its stars. So nothing is starred: a text holding the password is
+    not shown at all. A short password turns up in ordinary text by chance, and whether it
+    did would itself say something about it, so with one no driver text is shown."""
+    from urllib.parse import quote
+
     for secret in secrets:
         if not secret:
             continue
-        from urllib.parse import quote
-
-        for form in {secret, quote(secret, safe=""), repr(secret)[1:-1]}:
-            if form:
-                text = text.replace(form, "***")
+        if len(secret) < MIN_SHOWN_LENGTH:
+            return None
+        if any(
+            form and form in text for form in (secret, quote(secret, safe=""), repr(secret)[1:-1])
+        ):
+            return None
     return text
+
+
+def shown(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` if :func:`scrub` lets it be shown, else the words saying it was withheld."""
+    kept = scrub(text, secrets)
+    return WITHHELD if kept is None else kept
 
 
 def error_text(error: BaseException) -> str:
@@ -163,9 +187,15 @@ def connect_failure(
             f"something answers at {place}, but it does not speak the {name} protocol; check "
             "the port (is it another service's?)"
         ),
-        ConnectFailure.OTHER: f"could not connect to {place}: {_first_line(detail)}",
+        ConnectFailure.OTHER: (
+            f"could not connect to {place}: {_first_line(detail)}"
+            if detail is not None
+            else f"could not connect to {place}; {WITHHELD}"
+        ),
     }
-    return ConnectError(kind, scrub(messages[kind], secrets), detail)
+    # The messages are FlowForge's words and the fields the user saved (shown by the API
+    # anyway): never starred, which would make them an oracle on the password too.
+    return ConnectError(kind, messages[kind], WITHHELD if detail is None else detail)
 
 
 def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
