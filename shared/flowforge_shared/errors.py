@@ -42,14 +42,17 @@ class Unprocessable(ApiError):
 
     status_code = 422
 
-    def __init__(self, errors: Sequence[tuple[Sequence[str | int], str]]) -> None:
+    def __init__(
+        self, errors: Sequence[tuple[Sequence[str | int], str]], location: str = "body"
+    ) -> None:
         self.errors = [(tuple(path), message) for path, message in errors]
+        self.location = location  # body, query or path: where the named fields are
         super().__init__("; ".join(f"{dotted(path)}: {msg}" for path, msg in self.errors))
 
-    def detail(self, prefix: Sequence[str | int] = ("body",)) -> list[dict]:
+    def detail(self) -> list[dict]:
         return [
             {
-                "loc": [*prefix, *path],
+                "loc": [self.location, *path],
                 "field": dotted(path),
                 "msg": message,
                 "type": "value_error",

@@ -157,13 +157,23 @@ def connect_failure(
     """The ConnectError of ``kind`` with the user's message and the scrubbed driver text."""
     secrets = [params.password] if params is not None else []
     detail = scrub(error if isinstance(error, str) else error_text(error), secrets)
+    answered = False
+    if kind is ConnectFailure.UNREACHABLE and params is not None:
+        answered = port_answers(db_type, params)
+        if answered:
+            kind = ConnectFailure.PROTOCOL
     place = where(db_type, params)
     name = _NAMES.get(db_type, db_type)
+    server = name if name.endswith("Server") else f"{name} server"
     user = f" {params.username!r}" if params is not None and params.username else ""
     database = f" {params.database!r}" if params is not None and params.database else ""
     messages = {
         ConnectFailure.UNREACHABLE: (
-            f"cannot reach {place}: the host name does not resolve, or the host does not "
+            f"cannot reach {place}: the host does not answer in time (no route, or a "
+            "firewall drops the connection); check the host, the port and that the worker's "
+            "network can reach it"
+            if params is not None and params.resolved_addresses
+            else f"cannot reach {place}: the host name does not resolve, or the host does not "
             "answer in time (no route, or a firewall drops the connection); check the host "
             "name and that the worker's network can reach it"
         ),
@@ -184,8 +194,12 @@ def connect_failure(
             "and the user's permissions"
         ),
         ConnectFailure.PROTOCOL: (
-            f"something answers at {place}, but it does not speak the {name} protocol; check "
-            "the port (is it another service's?)"
+            f"{place} is not an SQLite database: the file holds something else"
+            if db_type == "sqlite"
+            else f"something answered on {_address(params)}, but it is not a {server}: it does "
+            f"not speak the {name} protocol"
+            + (" (it accepted the connection, then said nothing)" if answered else "")
+            + "; check the port: is it another service's?"
         ),
         ConnectFailure.OTHER: (
             f"could not connect to {place}: {_first_line(detail)}"
@@ -196,6 +210,39 @@ def connect_failure(
     # The messages are FlowForge's words and the fields the user saved (shown by the API
     # anyway): never starred, which would make them an oracle on the password too.
     return ConnectError(kind, messages[kind], WITHHELD if detail is None else detail)
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "sql-server": 1433, "oracle": 1521}
+PROBE_SECONDS = 3.0
+
+
+def port_answers(db_type: str, params: ConnectionParams) -> bool:
+    """Whether a plain TCP connection to the server's checked address and port succeeds.
+
+    A driver that times out waiting for the server's first words cannot tell "nothing there"
+    from "something there that keeps quiet" (libpq says "connection timeout expired" for a
+    firewall and for Redis or an HTTP server alike); the operating system can. Only the
+    address the network guard checked is used, never a new lookup of the name."""
+    port = params.port or _DEFAULT_PORTS.get(db_type)
+    if not params.resolved_addresses or port is None:
+        return False
+    import socket
+
+    try:
+        with socket.create_connection(
+            (params.resolved_addresses[0], port),
+            timeout=min(float(params.connect_timeout), PROBE_SECONDS),
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _address(params: ConnectionParams | None) -> str:
+    if params is None or not params.host:
+        return "that address"
+    port = f":{params.port}" if params.port else ""
+    return f"{params.host}{port}"
 
 
 def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
