@@ -12,7 +12,7 @@ from flowforge_ingest.connectors.registry import connect_failure
 from tests.conftest import free_port
 
 
-def params(port: int, resolved: tuple[str, ...] = ("127.0.0.1",)) -> ConnectionParams:
+def params(port: int | None, resolved: tuple[str, ...] = ("127.0.0.1",)) -> ConnectionParams:
     return ConnectionParams(
         db_type="postgresql",
         host="db.internal",
@@ -53,3 +53,10 @@ def test_without_a_checked_address_nothing_is_probed():
     )
     assert failure.kind is ConnectFailure.UNREACHABLE
     assert "does not resolve" in failure.message
+
+
+def test_the_address_named_has_the_default_port_when_none_was_given():
+    failure = connect_failure(
+        ConnectFailure.PROTOCOL, "invalid response to SSL negotiation", "mysql", params(None)
+    )
+    assert failure.message.startswith("something answered on db.internal:3306, but it is not")

@@ -196,7 +196,7 @@ def connect_failure(
         ConnectFailure.PROTOCOL: (
             f"{place} is not an SQLite database: the file holds something else"
             if db_type == "sqlite"
-            else f"something answered on {_address(params)}, but it is not a {server}: it does "
+            else f"something answered on {_address(db_type, params)}, but it is not a {server}: it does "
             f"not speak the {name} protocol"
             + (" (it accepted the connection, then said nothing)" if answered else "")
             + "; check the port: is it another service's?"
@@ -238,11 +238,11 @@ def port_answers(db_type: str, params: ConnectionParams) -> bool:
         return False
 
 
-def _address(params: ConnectionParams | None) -> str:
+def _address(db_type: str, params: ConnectionParams | None) -> str:
     if params is None or not params.host:
         return "that address"
-    port = f":{params.port}" if params.port else ""
-    return f"{params.host}{port}"
+    port = params.port or _DEFAULT_PORTS.get(db_type)
+    return f"{params.host}:{port}" if port else params.host
 
 
 def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
