@@ -14,7 +14,8 @@ the exception's causes, and by the codes the drivers give, not by their wording:
   is a connection libpq could not open or lost (refused, reset, a FATAL while opening);
 - SQLAlchemy: a connection it found dead (``connection_invalidated``), a pool with no free
   connection (``sqlalchemy.exc.TimeoutError``);
-- the operating system: ``OSError`` with errno ENOSPC, EDQUOT, EIO or EROFS. Rust and C++
+- the operating system: ``OSError`` with errno ENOSPC, EDQUOT, EIO, EROFS or EFBIG (a
+  file-size limit, ``ulimit -f``). Rust and C++
   storage layers (delta-rs, Arrow) drop the errno and keep only its text, so the system's
   own wording of ENOSPC (``os.strerror``) is looked for in theirs.
 
@@ -62,6 +63,7 @@ _OS_REASONS = {
     errno.EDQUOT: f"{STORAGE}: the disk quota is used up",
     errno.EIO: f"{STORAGE}: the disk reported an I/O error",
     errno.EROFS: f"{STORAGE}: the disk is read-only",
+    errno.EFBIG: f"{STORAGE}: a file reached the largest size the server allows",
 }
 _NO_SPACE_TEXT = os.strerror(errno.ENOSPC).lower()  # "no space left on device"
 

@@ -94,6 +94,7 @@ def test_postgresql_disk_full_is_an_outage():
         (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), "disk is full"),
         (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), "quota"),
         (OSError(errno.EROFS, os.strerror(errno.EROFS)), "read-only"),
+        (OSError(errno.EFBIG, os.strerror(errno.EFBIG)), "largest size"),
         (OSError("Generic LocalFileSystem error: No space left on device (os error 28)"), "full"),
     ],
 )

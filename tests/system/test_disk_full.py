@@ -144,6 +144,11 @@ def test_a_full_disk_is_a_503_with_a_reason_and_the_same_run_works_once_space_is
     assert "send it again later" in message
     other = platform.client.post("/api/workflows", json={"name": "while full"}, headers=headers)
     assert other.status_code == 503 and "Retry-After" in other.headers, other.text
+    upload = ("big.csv", b"id,name\n" + b"1,abcdefghij\n" * 40_000, "text/csv")
+    uploaded = platform.client.post("/api/files", files={"file": upload}, headers=headers)
+    assert uploaded.status_code == 503 and "cannot be used" in uploaded.text, uploaded.text
+    assert platform.client.get("/api/files", headers=headers).json()["count"] == 0
+    assert not list((platform.landing / "uploads").glob("*"))  # no half-written file
     # Reads still work, and the refused run left nothing behind.
     listed = platform.client.get(
         "/api/executions", params={"workflowId": workflow["id"]}, headers=headers
@@ -161,3 +166,5 @@ def test_a_full_disk_is_a_503_with_a_reason_and_the_same_run_works_once_space_is
         w["name"] for w in platform.client.get("/api/workflows", headers=headers).json()["data"]
     ]
     assert "while full" not in names
+    uploaded = platform.client.post("/api/files", files={"file": upload}, headers=headers)
+    assert uploaded.status_code == 201, uploaded.text
