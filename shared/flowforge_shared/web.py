@@ -205,7 +205,17 @@ def _install_error_handlers(app: FastAPI) -> None:
         if reason is None:
             log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=error)
             return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
-        log.warning("%s %s: 503, %s (%r)", request.method, request.url.path, reason, error)
+        # The driver's own words for the operator; not SQLAlchemy's text, which adds the
+        # statement and its parameters.
+        cause = getattr(error, "orig", None) or error
+        log.warning(
+            "%s %s: 503, %s (%s: %s)",
+            request.method,
+            request.url.path,
+            reason,
+            type(cause).__name__,
+            cause,
+        )
         return await api_error(request, ServiceUnavailable(unavailable_message(reason)))
 
     # Handled here, not by Starlette's last-resort handler, so the answer is JSON and the
