@@ -81,11 +81,12 @@ def follow(client: httpx.Client, execution_id: str, console: Console) -> dict:
             state = {
                 "job.started": "running",
                 "batch.written": "running",
+                "job.retrying": "retrying",
                 "job.finished": "succeeded",
                 "job.failed": "failed",
                 "job.cancelled": "cancelled",
             }.get(kind, "running")
-            done = state != "running"
+            done = state not in ("running", "retrying")
             progress.update(
                 task_id,
                 rows=f"{rows:,}",
@@ -110,13 +111,14 @@ def _print_summary(execution: dict, console: Console) -> None:
             f"{o['layer']}.{o['table']} v{o['version']}" for o in job["outputs"] if "table" in o
         )
         error = job["error"]["message"] if job.get("error") else ""
+        note = f" ({job['note']})" if job.get("note") else ""
         table.add_row(
             job["name"],
             job["status"],
             str(job["attempt"]),
             f"{job['rowsRead']:,}",
             f"{job['rowsWritten']:,}",
-            error or outputs,
+            (error or outputs) + note,
         )
     console.print(table)
 

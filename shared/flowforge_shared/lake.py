@@ -8,13 +8,17 @@ writer asks :meth:`Lake.committed_version` before writing.
 
 from __future__ import annotations
 
+import math
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pyarrow as pa
 from deltalake import CommitProperties, DeltaTable, Transaction
+from deltalake.exceptions import DeltaError
 
 from flowforge_shared.contracts.events import Dataset
+from flowforge_shared.errors import PermanentError
 
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
@@ -48,6 +52,74 @@ class Lake:
             return None
         return DeltaTable(uri, version=version, storage_options=self.storage_options or None)
 
+    def load_or_create(self, layer: Layer, table: str, schema: pa.Schema) -> DeltaTable:
+        """The table, first created empty with ``schema`` when it does not exist.
+
+        Writers never write to a path where no table exists yet: delta-rs checks a commit's
+        application transaction only against the snapshot it is handed, so two attempts of a
+        run that both found no table would both commit their rows (measured: a frozen worker
+        resumed and doubled a table). Creating the empty table is safe under races (the
+        version-0 commit is put-if-absent); the data then goes in against a snapshot, where
+        a duplicate of the same run is refused as a concurrent transaction.
+        """
+        existing = self.load(layer, table)
+        if existing is not None:
+            return existing
+        try:
+            DeltaTable.create(
+                self.uri(layer, table),
+                schema,
+                mode="error",
+                storage_options=self.storage_options or None,
+            )
+        except DeltaError:
+            if self.load(layer, table) is None:  # not a lost race: a real failure
+                raise
+        created = self.load(layer, table)
+        assert created is not None
+        return created
+
+    def remove_orphans(self, layer: Layer, table: str, older_than: float) -> list[str]:
+        """Delete the data files no commit of the table references, left by a writer that
+        was killed before its commit, once they are older than ``older_than`` seconds.
+
+        The age must exceed the longest write (a file of a live writer is not referenced
+        until its commit): callers pass well past the task time limit. Files a later commit
+        removed are kept (time travel is VACUUM's business): they are told apart as the files
+        a full vacuum would take but a lite one (tombstones only) would not. Returns the
+        paths removed, relative to the table."""
+        current = self.load(layer, table)
+        if current is None:
+            return []
+        hours = max(1, math.ceil(older_than / 3600))
+
+        def candidates(full: bool) -> set[str]:
+            return set(
+                current.vacuum(
+                    retention_hours=hours,
+                    dry_run=True,
+                    enforce_retention_duration=False,
+                    full=full,
+                )
+            )
+
+        orphans = sorted(candidates(True) - candidates(False))
+        if orphans:
+            filesystem, base = self._filesystem(layer, table)
+            for relative in orphans:
+                filesystem.delete_file(posixpath.join(base, relative))
+        return orphans
+
+    def _filesystem(self, layer: Layer, table: str):
+        uri = self.uri(layer, table)
+        if uri.startswith("s3://"):
+            from flowforge_shared.objectstore import s3_filesystem_from
+
+            return s3_filesystem_from(self.storage_options), uri.removeprefix("s3://")
+        from pyarrow import fs
+
+        return fs.LocalFileSystem(), uri
+
     def committed_version(self, layer: Layer, table: str, app_id: str) -> int | None:
         """The last run sequence a writer with this app id committed to the table."""
         table_ = self.load(layer, table)
@@ -56,12 +128,99 @@ class Lake:
         return table_.transaction_version(app_id)
 
 
-def commit_properties(app_id: str, run_sequence: int, **metadata: str) -> CommitProperties:
-    """What every FlowForge write carries: the application transaction and who wrote it."""
+def commit_properties(
+    app_id: str, run_sequence: int, *, execution_id: str | None, **metadata: str
+) -> CommitProperties:
+    """What every FlowForge write carries: the application transaction and who wrote it
+    (read back by :func:`prior_commit`)."""
+    custom = {**metadata, "flowforge.app_id": app_id, "flowforge.run_sequence": str(run_sequence)}
+    if execution_id:
+        custom["flowforge.execution_id"] = execution_id
     return CommitProperties(
         app_transactions=[Transaction(app_id=app_id, version=run_sequence)],
-        custom_metadata={"flowforge.app_id": app_id, **metadata},
+        custom_metadata=custom,
     )
+
+
+_HISTORY_SEARCH = 200
+"""Commits searched (newest first) for the details of an earlier commit."""
+
+
+@dataclass(frozen=True)
+class PriorCommit:
+    """A commit of this job already in the table, at or past the run that asks.
+
+    ``run_sequence`` is the sequence that committed; the rest is read from that commit's
+    entry in the table history (None when it is older than the commits searched)."""
+
+    run_sequence: int
+    execution_id: str | None
+    version: int | None
+    rows: int | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """The ``alreadyApplied`` part of a job's result."""
+        return {
+            "executionId": self.execution_id,
+            "runSequence": self.run_sequence,
+            "version": self.version,
+            "rowsWritten": self.rows,
+        }
+
+
+class StaleRunError(PermanentError):
+    """A later run of the same job already wrote the table: this run is out of date and
+    writes nothing (its rows would go in behind the later run's)."""
+
+
+def prior_commit(table: DeltaTable | None, app_id: str, run_sequence: int) -> PriorCommit | None:
+    """The commit of ``app_id`` at or past ``run_sequence`` in ``table``, if there is one.
+
+    Asked on the very snapshot a writer is about to commit against, so a commit landing in
+    between surfaces as a commit conflict instead of slipping past."""
+    if table is None:
+        return None
+    committed = table.transaction_version(app_id)
+    if committed is None or committed < run_sequence:
+        return None
+    for entry in table.history(limit=_HISTORY_SEARCH):
+        if entry.get("flowforge.app_id") != app_id:
+            continue
+        sequence = entry.get("flowforge.run_sequence")  # absent in commits of before 0.1
+        if sequence is not None and sequence != str(committed):
+            continue
+        return PriorCommit(
+            run_sequence=committed,
+            execution_id=entry.get("flowforge.execution_id") or entry.get("execution_id"),
+            version=entry.get("version"),
+            rows=_rows_of(entry),
+            metadata={k: v for k, v in entry.items() if k.startswith("flowforge.")},
+        )
+    return PriorCommit(run_sequence=committed, execution_id=None, version=None, rows=None)
+
+
+def _rows_of(entry: dict[str, Any]) -> int | None:
+    metrics = entry.get("operationMetrics") or {}
+    if "num_target_rows_inserted" in metrics:  # MERGE
+        return int(metrics["num_target_rows_inserted"]) + int(
+            metrics.get("num_target_rows_updated", 0)
+        )
+    if "num_added_rows" in metrics:
+        return int(metrics["num_added_rows"])
+    return None
+
+
+def require_current(prior: PriorCommit, run_sequence: int, label: str) -> PriorCommit:
+    """``prior`` when it is this run's own earlier commit; a later run's raises
+    :class:`StaleRunError`, so a stale run never reports the later run's write as its own."""
+    if prior.run_sequence > run_sequence:
+        by = f"execution {prior.execution_id}" if prior.execution_id else "a later execution"
+        raise StaleRunError(
+            f"not written: {label} already holds the write of a later run ({by}, run "
+            f"{prior.run_sequence}); this run (run {run_sequence}) is out of date"
+        )
+    return prior
 
 
 def describe_schema(schema: pa.Schema) -> list[dict[str, Any]]:

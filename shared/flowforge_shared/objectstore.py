@@ -11,7 +11,11 @@ from flowforge_shared.settings import Settings
 
 
 def s3_filesystem(settings: Settings) -> fs.S3FileSystem:
-    options = settings.storage_options
+    return s3_filesystem_from(settings.storage_options)
+
+
+def s3_filesystem_from(options: dict[str, str]) -> fs.S3FileSystem:
+    """The S3 filesystem of deltalake-style storage options."""
     endpoint = options.get("AWS_ENDPOINT_URL")
     scheme = None
     if endpoint:

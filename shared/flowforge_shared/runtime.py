@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from typing import Any, Literal, Protocol
 from flowforge_shared.contracts.events import Dataset, run_event
 from flowforge_shared.contracts.tasks import JobTask
 from flowforge_shared.errors import PermanentError, TaskError, TransientError
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, PriorCommit
 from flowforge_shared.settings import Settings
 
 log = logging.getLogger("flowforge.worker")
@@ -29,6 +30,9 @@ log = logging.getLogger("flowforge.worker")
 
 class EventSink(Protocol):
     def emit(self, event: dict[str, Any]) -> None: ...
+
+    def heartbeat(self, beat: dict[str, Any]) -> None:
+        """A sign of life of the attempt (best effort: a lost one is not kept)."""
 
 
 class CancelFlags(Protocol):
@@ -56,13 +60,22 @@ class RedisCancelFlags:
     def __init__(self, url: str) -> None:
         import redis
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
     def is_cancelled(self, execution_id: str) -> bool:
-        return bool(self._redis.exists(f"flowforge:cancel:{execution_id}"))
+        """Whether the execution was cancelled. While Redis cannot be asked, the job goes
+        on (a broker outage must not fail a healthy job); a cancel made meanwhile is raised
+        again by the orchestrator's reaper once Redis is back, and seen at the next batch."""
+        import redis
+
+        try:
+            return bool(self.client.exists(f"flowforge:cancel:{execution_id}"))
+        except redis.RedisError as error:
+            log.warning("cancel flag of %s unreadable (%s); going on", execution_id, error)
+            return False
 
     def cancel(self, execution_id: str) -> None:
-        self._redis.set(f"flowforge:cancel:{execution_id}", "1", ex=86_400)
+        self.client.set(f"flowforge:cancel:{execution_id}", "1", ex=86_400)
 
 
 class Cancelled(PermanentError):
@@ -76,7 +89,7 @@ class JobOutcome:
     inputs: list[Dataset] = field(default_factory=list)
     outputs: list[Dataset] = field(default_factory=list)
     quarantined: int = 0
-    skipped_as_already_committed: bool = False
+    already_applied: PriorCommit | None = None  # a retry found this run's own commit
     watermark: dict[str, Any] | None = None  # incremental jobs: how far this run read
 
 
@@ -88,23 +101,36 @@ class JobContext:
     lake: Lake
     sink: EventSink
     cancel_flags: CancelFlags
+    owner: str | None = None  # who runs the attempt (flowforge_shared.identity)
     _batch: int = 0
 
     def should_stop(self) -> bool:
         return self.cancel_flags.is_cancelled(self.task.execution_id)
 
-    def progress(self, rows_read: int, rows_written: int) -> None:
-        """A batch went through: report the running totals."""
+    def progress(self, rows_read: int, *, staged: int = 0) -> None:
+        """A batch went through: report the running totals. ``staged`` rows are written to
+        data files but not committed: a job's ``rowsWritten`` comes only with COMPLETE."""
         self._batch += 1
         self.emit(
             "RUNNING",
             facets={
                 "flowforge_progress": {
                     "rowsRead": rows_read,
-                    "rowsWritten": rows_written,
+                    "rowsStaged": staged,
                     "batch": self._batch,
                 }
             },
+        )
+
+    def heartbeat(self) -> None:
+        task = self.task
+        self.sink.heartbeat(
+            {
+                "jobRunId": task.job_run_id,
+                "executionId": task.execution_id,
+                "attempt": self.attempt,
+                "owner": self.owner,
+            }
         )
 
     def emit(self, event_type, **kwargs) -> None:
@@ -119,6 +145,7 @@ class JobContext:
                 job_id=task.job_id,
                 job_name=task.job.get("name", task.job_id),
                 attempt=self.attempt,
+                owner=self.owner,
                 **kwargs,
             )
         )
@@ -160,10 +187,65 @@ def _looks_transient(error: BaseException) -> bool:
     )
 
 
+class Heartbeat:
+    """Beats every ``interval`` seconds on a thread of its own while the attempt runs, so a
+    long read or commit is never taken for a lost worker; the orchestrator's reaper acts
+    only when beats stop (the process died, or the host went away)."""
+
+    def __init__(self, context: JobContext, interval: float) -> None:
+        self._context = context
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="flowforge-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        if self._interval > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._context.heartbeat()
+            except Exception:  # noqa: BLE001 - a lost beat is retried by the next one
+                log.debug("heartbeat of %s not sent", self._context.task.job_run_id, exc_info=True)
+
+
+ORPHAN_MIN_AGE = 6 * 3600.0
+"""Uncommitted data files younger than this (or twice the task time limit) are left alone:
+they may belong to a write still under way."""
+
+
+def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
+    """Tidy the tables the job wrote: data files of writers killed before their commit.
+    Best effort: a failure here never fails the job."""
+    age = max(ORPHAN_MIN_AGE, 2.0 * context.settings.task_time_limit)
+    for dataset in outcome.outputs:
+        if dataset.layer is None:
+            continue
+        try:
+            removed = context.lake.remove_orphans(dataset.layer, dataset.table, age)
+        except Exception:  # noqa: BLE001 - tidying is never worth a failed job
+            log.warning("could not remove orphan files of %s", dataset.name, exc_info=True)
+            continue
+        if removed:
+            log.info("removed %d orphan data file(s) of %s", len(removed), dataset.name)
+
+
 def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
     """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
     schedules the retry); otherwise the job's final outcome, already reported."""
     context.emit("START")
+    with Heartbeat(context, context.settings.heartbeat_interval):
+        return _attempt(context, runner, final_attempt)
+
+
+def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcome:
     try:
         if context.should_stop():
             raise Cancelled("the execution was cancelled before the job started")
@@ -192,6 +274,7 @@ def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> 
             },
         )
         return "failed"
+    _remove_orphans(context, outcome)
     context.emit(
         "COMPLETE",
         inputs=outcome.inputs,
@@ -201,7 +284,9 @@ def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> 
                 "rowsRead": outcome.rows_read,
                 "rowsWritten": outcome.rows_written,
                 "quarantined": outcome.quarantined,
-                "skippedAsAlreadyCommitted": outcome.skipped_as_already_committed,
+                "alreadyApplied": outcome.already_applied.describe()
+                if outcome.already_applied
+                else None,
                 "watermark": outcome.watermark,
                 "runSequence": context.task.run_sequence,
             }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -54,6 +54,23 @@ class Settings(BaseSettings):
     task_retry_backoff: float = Field(default=2.0, description="First retry delay, seconds")
     task_retry_backoff_max: float = Field(default=300.0, description="Longest retry delay")
     embedded_workers: int = Field(default=4, description="Threads running tasks in-process")
+    heartbeat_interval: float = Field(
+        default=10.0, ge=0, description="Seconds between a running job's heartbeats (0: none)"
+    )
+    heartbeat_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds without a heartbeat after which a running job's worker is lost "
+        "(the job is retried, or failed once out of attempts)",
+    )
+    dispatch_grace: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a committed dispatch may stay unsent before the reaper sends it",
+    )
+    reaper_interval: float = Field(
+        default=5.0, gt=0, description="Seconds between two passes of the reaper"
+    )
     landing_dir: Path | None = Field(
         default=None, description="Local landing area for files; default <data dir>/landing"
     )
@@ -98,6 +115,15 @@ class Settings(BaseSettings):
         if value not in {"none", "console", "otlp"}:
             raise ValueError("telemetry_exporter must be none, console or otlp")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_beats(self) -> Settings:
+        if self.heartbeat_interval and self.heartbeat_timeout < 2 * self.heartbeat_interval:
+            raise ValueError(
+                "heartbeat_timeout must be at least twice heartbeat_interval, or one late beat "
+                "would make a live job look lost"
+            )
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -46,7 +46,8 @@ def create_service_app(
     """One FastAPI app serving the given ``/api`` routers (one service, or all of them).
 
     ``install`` hooks add what a service needs on ``app.state`` (the orchestrator's task
-    runtime); a hook may return a function to call at shutdown."""
+    runtime); a hook may return a function to call at shutdown, and may append to
+    ``app.state.starters`` what to start when the app starts serving (its lifespan)."""
     setup_tracing(settings)
     database = database or Database(settings.resolved_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -67,9 +68,12 @@ def create_service_app(
         )
 
     closers: list[Callable[[], None]] = []
+    starters: list[Callable[[], None]] = []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        for start in starters:  # background work (the reaper) runs only in a serving app
+            start()
         yield
         for close in reversed(closers):
             close()
@@ -84,6 +88,7 @@ def create_service_app(
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.starters = starters
     for hook in install:
         close = hook(app)
         if close:

@@ -1,14 +1,29 @@
 """The body of every job task in a Celery worker: set up the context, run one attempt,
-schedule a retry for a transient failure. Tasks stay a few lines around this."""
+schedule a retry for a transient failure. Tasks stay a few lines around this.
+
+Run events go through the process's :class:`~flowforge_shared.outbox.Outbox` (kept on disk
+while the broker is down); heartbeats are sent directly and dropped when they cannot be.
+The attempt's owner is the worker's main process: while it lives, Celery itself redelivers
+the task of a pool process that died (reject on worker lost); when it is gone too, the
+orchestrator's reaper does.
+"""
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Any
 
 from flowforge_shared.celery_app import celery
-from flowforge_shared.contracts.tasks import EVENTS_QUEUE, RECORD_EVENT, JobTask
+from flowforge_shared.contracts.tasks import (
+    EVENTS_QUEUE,
+    RECORD_EVENT,
+    RECORD_HEARTBEAT,
+    JobTask,
+)
+from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
+from flowforge_shared.outbox import Outbox
 from flowforge_shared.runtime import (
     JobContext,
     RedisCancelFlags,
@@ -22,11 +37,30 @@ from flowforge_shared.telemetry import continued, tracer
 ATTEMPT_KEY = "flowforge:attempt:{job_run_id}"
 
 
+MAIN_PID = os.getpid()
+"""The worker's main process (this module is imported before the pool forks)."""
+
+
+def _send_event(event: dict[str, Any]) -> None:
+    celery.send_task(RECORD_EVENT, args=[event], queue=EVENTS_QUEUE)
+
+
+@lru_cache
+def _outbox(pid: int, directory: str) -> Outbox:
+    return Outbox(directory, _send_event)
+
+
 class CeleryEventSink:
-    """Run events go to the orchestrator over the ``events`` queue."""
+    """Run events go to the orchestrator over the ``events`` queue, through the outbox."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.outbox = _outbox(os.getpid(), str(settings.data_dir / "outbox"))
 
     def emit(self, event: dict[str, Any]) -> None:
-        celery.send_task(RECORD_EVENT, args=[event], queue=EVENTS_QUEUE)
+        self.outbox.emit(event)
+
+    def heartbeat(self, beat: dict[str, Any]) -> None:
+        celery.send_task(RECORD_HEARTBEAT, args=[beat], queue=EVENTS_QUEUE, retry=False)
 
 
 @lru_cache
@@ -41,12 +75,16 @@ def redis_client(url: str):
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def next_attempt(settings: Settings, job_run_id: str) -> int:
+def next_attempt(settings: Settings, job_run_id: str, floor: int = 1) -> int:
     """Counts every delivery of a job run, redeliveries after a crash included, so a job that
-    kills its worker every time ends failed instead of looping."""
+    kills its worker every time ends failed instead of looping. Never below ``floor``, the
+    attempt the orchestrator dispatched (the count may have been lost with a Redis restart)."""
     key = ATTEMPT_KEY.format(job_run_id=job_run_id)
     client = redis_client(settings.broker_url)
     attempt = int(client.incr(key))
+    if attempt < floor:
+        client.set(key, floor)
+        attempt = floor
     client.expire(key, 86_400)
     return attempt
 
@@ -65,14 +103,15 @@ def trace_headers(request) -> dict[str, str]:
 def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
     settings = worker_settings()
     job_task = JobTask.model_validate(payload)
-    attempt = next_attempt(settings, job_task.job_run_id)
+    attempt = next_attempt(settings, job_task.job_run_id, job_task.attempt)
     context = JobContext(
         task=job_task,
         attempt=attempt,
         settings=settings,
         lake=Lake.from_settings(settings),
-        sink=CeleryEventSink(),
+        sink=CeleryEventSink(settings),
         cancel_flags=RedisCancelFlags(settings.broker_url),
+        owner=process_identity("worker", MAIN_PID),
     )
     with continued(trace_headers(task.request)):
         with tracer.start_as_current_span(

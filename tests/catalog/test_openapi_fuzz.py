@@ -11,7 +11,9 @@ Two passes over every operation:
 
 The app is built at import time (schemathesis' fixture loader does not work with pytest 9),
 in a temporary data dir of its own, on the embedded SQLite database; the second pass sends
-the same cases to a PostgreSQL-backed app of its own database, made by a fixture."""
+the same cases to a PostgreSQL-backed app of its own database, made by a fixture. Both are
+served without their lifespan (see ``requests_only``); the fixture closes what the app's
+shutdown would."""
 
 from __future__ import annotations
 
@@ -30,11 +32,28 @@ from hypothesis import strategies as st
 from flowforge.app import create_app
 from tests.conftest import ADMIN_TOKEN, PG_HOST, PG_PORT, make_settings, require_service
 
+
+def requests_only(target):
+    """The app without its lifespan: schemathesis ends an app's lifespan after every test
+    item, which would close the job and database-operation pools the next items use."""
+
+    async def serve(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                await send({"type": f"{message['type']}.complete"})
+                if message["type"] == "lifespan.shutdown":
+                    return
+        await target(scope, receive, send)
+
+    return serve
+
+
 app = create_app(make_settings(Path(tempfile.mkdtemp(prefix="flowforge-fuzz-"))))
-schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+schema = schemathesis.openapi.from_asgi("/api/openapi.json", requests_only(app))
 # The hostile pass starts from well-formed requests (schemathesis' negative ones drop the
 # token or the body, and never reach a route with the hostile values in them).
-well_formed = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+well_formed = schemathesis.openapi.from_asgi("/api/openapi.json", requests_only(app))
 well_formed.config.generation.update(modes=["positive"])
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -81,7 +100,8 @@ def postgres_app(tmp_path_factory):
     url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     on_postgres = create_app(make_settings(tmp_path_factory.mktemp("fuzz-pg"), url))
     on_postgres.state.fuzz_ids = _existing_resources(on_postgres)
-    yield _StartedOnce(on_postgres)
+    on_postgres.state.requests_only = requests_only(on_postgres)  # one object: one lifespan key
+    yield on_postgres
     on_postgres.state.runtime.close()
     on_postgres.state.operations.close()
     on_postgres.state.database.dispose()
@@ -93,33 +113,9 @@ def postgres_app(tmp_path_factory):
 @well_formed.given(data=st.data())
 @settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_hostile_values_never_end_in_a_server_error(case, data, postgres_app):
-    changed = _put_hostile_values(case, data, postgres_app.app.state.fuzz_ids)
-    response = case.call(app=postgres_app, headers=AUTH)
+    changed = _put_hostile_values(case, data, postgres_app.state.fuzz_ids)
+    response = case.call(app=postgres_app.state.requests_only, headers=AUTH)
     assert response.status_code < 500, (case.method, case.path, changed, response.text[:2000])
-
-
-class _StartedOnce:
-    """The app as one server process runs it: started once for the whole pass.
-
-    Schemathesis ends an ASGI app's lifespan after each test and starts it again for the
-    next; FlowForge's app builds its task runtime once and closes it at shutdown, so after
-    the first test a run would find it closed. The wrapper answers the lifespan itself; the
-    fixture closes what the app's shutdown would."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-
-    async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] != "lifespan":
-            await self.app(scope, receive, send)
-            return
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
 
 
 def _existing_resources(target) -> dict[str, str]:

@@ -57,6 +57,15 @@ def table_version(lake: Lake, table: str) -> int | None:
     return DeltaTable(uri).version() if DeltaTable.is_deltatable(uri) else None
 
 
+def data_commits(lake: Lake, table: str) -> int:
+    """Commits that wrote rows (not the empty table a first load creates before writing)."""
+    uri = lake.uri("bronze", table)
+    if not DeltaTable.is_deltatable(uri):
+        return 0
+    history = DeltaTable(uri).history()
+    return sum(1 for entry in history if entry.get("operation") != "CREATE TABLE")
+
+
 class ArrowSource:
     """A BatchSource over in-memory batches (what a database reader would hand over)."""
 

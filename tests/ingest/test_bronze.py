@@ -30,9 +30,15 @@ from flowforge_ingest.errors import (
     SchemaDriftError,
 )
 from flowforge_shared.errors import PermanentError
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_shared.runtime import Cancelled as RunCancelled
-from tests.ingest.conftest import ArrowSource, file_config, read_table, table_version
+from tests.ingest.conftest import (
+    ArrowSource,
+    data_commits,
+    file_config,
+    read_table,
+    table_version,
+)
 
 ORDERS = "id,customer,amount\n1,ann,10.5\n2,bob,20\n3,cid,30.25\n"
 NOTE = "a note long enough to push row 60000 past the first 1 MiB block"
@@ -58,10 +64,10 @@ def test_append_twice_adds_rows_up(lake, write_csv):
     second = load_csv(lake, path, run_sequence=2)
     assert (first.rows_written, first.version, first.skipped_as_already_committed) == (
         3,
-        0,
+        1,  # version 0 is the empty table the first load creates
         False,
     )
-    assert (second.rows_written, second.version) == (3, 1)
+    assert (second.rows_written, second.version) == (3, 2)
     table = read_table(lake, "orders")
     assert sorted(table.column("id").to_pylist()) == [1, 1, 2, 2, 3, 3]
     assert table.schema.field("amount").type == pa.float64()
@@ -69,15 +75,19 @@ def test_append_twice_adds_rows_up(lake, write_csv):
 
 def test_the_same_run_twice_writes_once_and_reports_the_earlier_commit(lake, write_csv):
     path = write_csv("orders.csv", ORDERS)
-    first = load_csv(lake, path, run_sequence=7)
+    first = load_csv(lake, path, run_sequence=7, execution_id="exec-7")
     load_csv(lake, path, run_sequence=8, app_id="another-job")
-    again = load_csv(lake, path, run_sequence=7)
+    again = load_csv(lake, path, run_sequence=7, execution_id="exec-7")
     assert again.skipped_as_already_committed is True
     assert (again.rows_written, again.version) == (first.rows_written, first.version)
+    assert again.already_applied.execution_id == "exec-7"
+    assert again.already_applied.rows == 3
     assert read_table(lake, "orders").num_rows == 6  # 3 from job-1 once, 3 from another-job
-    assert table_version(lake, "orders") == 1
-    # An older sequence of the same job is also already covered.
-    assert load_csv(lake, path, run_sequence=3).skipped_as_already_committed is True
+    assert table_version(lake, "orders") == 2
+    # An older sequence of the same job is stale: refused, never reported as written.
+    with pytest.raises(StaleRunError, match=r"later run \(execution exec-7, run 7\)"):
+        load_csv(lake, path, run_sequence=3)
+    assert read_table(lake, "orders").num_rows == 6
 
 
 class StaleLake(Lake):
@@ -99,8 +109,31 @@ def test_a_duplicate_racing_the_same_run_is_refused_by_the_commit(lake, write_cs
     load_csv(lake, path, run_sequence=2)  # the other delivery of run 2 wins the race
     result = load_csv(racing, path, run_sequence=2)
     assert result.skipped_as_already_committed is True
-    assert result.version == 1
+    assert result.version == 2
     assert read_table(lake, "orders").num_rows == 6
+
+
+class AbsentOnceLake(Lake):
+    """A lake whose first look at a table finds nothing: the duplicate delivery that
+    creates the table commits between our look and our write."""
+
+    def load(self, layer, table, version=None):
+        if not getattr(self, "_looked", False):
+            object.__setattr__(self, "_looked", True)
+            return None
+        return super().load(layer, table, version)
+
+
+@pytest.mark.parametrize("mode", ["append", "overwrite"])
+def test_a_duplicate_that_created_the_table_first_is_found_not_doubled(lake, write_csv, mode):
+    path = write_csv("orders.csv", ORDERS)
+    racing = AbsentOnceLake(root=lake.root)
+    load_csv(lake, path, run_sequence=1, execution_id="exec-1", mode=mode)  # wins the race
+    result = load_csv(racing, path, run_sequence=1, execution_id="exec-1", mode=mode)
+    assert result.already_applied is not None
+    assert (result.already_applied.execution_id, result.rows_written) == ("exec-1", 3)
+    assert read_table(lake, "orders").num_rows == 3
+    assert table_version(lake, "orders") == 1
 
 
 def test_overwrite_replaces_rows_and_schema(lake, write_csv):
@@ -209,7 +242,7 @@ def test_drift_incompatible_type_fails_before_writing_naming_column_and_types(la
     assert "'amount'" in message and "integer (int64)" in message and "string" in message
     assert (raised.value.table_type, raised.value.source_type) == ("integer (int64)", "string")
     assert source.iterated == 0  # refused before reading a single batch
-    assert table_version(lake, "t") == 0
+    assert table_version(lake, "t") == 1
     assert pickle.loads(pickle.dumps(raised.value)).column == "amount"
 
 
@@ -272,7 +305,7 @@ def test_should_stop_cancels_and_commits_nothing(lake, stop_after):
             should_stop=should_stop,
         )
     assert isinstance(raised.value, RunCancelled)
-    assert table_version(lake, "t") == 0
+    assert table_version(lake, "t") == 1
     assert read_table(lake, "t").column("id").to_pylist() == [0]
 
 
@@ -288,7 +321,7 @@ def test_a_source_error_mid_stream_commits_nothing_and_surfaces_as_is(lake, writ
             app_id="j",
             run_sequence=1,
         )
-    assert table_version(lake, "orders") is None
+    assert data_commits(lake, "orders") == 0
 
 
 # --------------------------------------------------------------------------- quarantine
@@ -356,13 +389,13 @@ def test_fail_policy_on_the_same_file_commits_nothing(lake, write_csv):
             app_id="j",
             run_sequence=1,
         )
-    assert table_version(lake, "orders") is None
+    assert data_commits(lake, "orders") == 0
 
 
 def test_write_quarantine_with_no_records_writes_nothing(lake):
     result = write_quarantine(lake, "orders", [], execution_id="e", app_id="j", run_sequence=1)
     assert result.rows_written == 0 and result.version is None
-    assert table_version(lake, "orders__quarantine") is None
+    assert table_version(lake, "orders__quarantine") is None  # never created
     records = [QuarantinedRow(source_row=None, raw_line="x", reason="r")]
     write_quarantine(lake, "orders", records, execution_id="e", app_id="j", run_sequence=2)
     assert (
@@ -387,12 +420,12 @@ def test_no_helper_thread_outlives_a_cancelled_write(lake, write_csv):
             should_stop=iter([False, False, True]).__next__,
         )
     assert not [t for t in threading.enumerate() if t.name == "flowforge-prefetch"]
-    assert table_version(lake, "orders") is None
+    assert data_commits(lake, "orders") == 0
 
 
 def test_a_header_only_file_creates_an_empty_table_with_its_columns(lake, write_csv):
     result = load_csv(lake, write_csv("orders.csv", "id,customer\n"))
-    assert (result.rows_written, result.version) == (0, 0)
+    assert (result.rows_written, result.version) == (0, 1)
     table = read_table(lake, "orders")
     assert table.num_rows == 0 and table.column_names == ["id", "customer"]
 
@@ -589,7 +622,7 @@ def test_a_second_run_stores_the_same_columns_without_a_schema_change(lake):
     after = DeltaTable(lake.uri("bronze", "t"))
     assert second.rows_written == 2 and after.count() == 4
     assert pa.schema(after.schema().to_arrow()).equals(pa.schema(first), check_metadata=True)
-    assert [entry["operation"] for entry in after.history()] == ["WRITE", "WRITE"]
+    assert [entry["operation"] for entry in after.history()] == ["WRITE", "WRITE", "CREATE TABLE"]
     assert "metaData" not in _log_actions(lake, "t", 1)  # the second commit kept the schema
 
 
@@ -607,14 +640,14 @@ def test_a_source_column_named_like_a_nanosecond_sibling_is_refused(lake):
         write_bronze(lake, "t", source, audit=None, app_id="j", run_sequence=1)
     assert raised.value.column == "at__ns"
     assert source.iterated == 0
-    assert table_version(lake, "t") is None
+    assert data_commits(lake, "t") == 0
 
 
 def test_a_duration_finer_than_a_microsecond_fails_naming_the_column(lake):
     source = ArrowSource(pa.table({"wait": pa.array([1_000, 1_001], pa.duration("ns"))}))
     with pytest.raises(PermanentError, match="column 'wait'.*microsecond"):
         write_bronze(lake, "t", source, audit=None, app_id="j", run_sequence=1)
-    assert table_version(lake, "t") is None
+    assert data_commits(lake, "t") == 0
 
 
 def test_a_stored_unsigned_column_accepts_the_next_run_but_refuses_narrowing_drift(lake):

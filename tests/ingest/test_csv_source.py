@@ -232,7 +232,6 @@ def test_column_overrides_rename_and_type(write_csv):
     "text, config, message",
     [
         ("", {}, "is empty"),
-        ("a,b,a\n1,2,3\n", {}, "names column 'a' twice"),
         ("a\n1\n", {"encoding": "klingon"}, "not a known encoding"),
         ("a\n1\n", {"columns": [{"name": "b", "type": "string"}]}, "does not have"),
         ("a,b\n1,2\n", {"columns": [{"name": "a", "rename": "b"}]}, "both be named 'b'"),
@@ -242,6 +241,13 @@ def test_column_overrides_rename_and_type(write_csv):
 def test_file_level_problems_are_reported_before_reading(write_csv, text, config, message):
     with pytest.raises(CsvFormatError, match=message):
         read_csv_batches(write_csv("data.csv", text), file_config(**config))
+
+
+def test_a_header_that_repeats_a_name_names_the_repeats_as_detection_does(write_csv):
+    # a_2 is taken by a later column, so the second 'a' becomes a_3 (and detection agrees).
+    table, batches = read_all(write_csv("data.csv", "a,b,a,a_2\n1,2,3,4\n5,6,7,8\n"))
+    assert batches.schema.names == ["a", "b", "a_3", "a_2", "_source_row"]
+    assert {tuple(row.values()) for row in table.to_pylist()} == {(1, 2, 3, 4, 1), (5, 6, 7, 8, 2)}
 
 
 # --------------------------------------------------------------------------- malformed rows
@@ -460,3 +466,83 @@ def test_number_format_on_a_text_column_is_refused(write_csv):
     path = write_csv("t.csv", "id,name\n1,a\n")
     with pytest.raises(CsvFormatError, match="decimalSeparator"):
         read_all(path, columns=[{"name": "name", "type": "string", "decimalSeparator": ","}])
+
+
+# --------------------------------------------------------------------------- quotes and long rows
+# A quote that never closes, or a row longer than 1 MiB, is one malformed row: reading goes
+# on at the line after the one where it began (flowforge_shared.csv_rules).
+
+
+def rows_of(table: pa.Table) -> set[tuple]:
+    return {tuple(row.values()) for row in table.to_pylist()}
+
+
+def test_a_quote_open_at_the_end_of_the_file_is_a_malformed_row(write_csv):
+    path = write_csv("data.csv", 'id,name\n1,"abc\n2,def\n3,ghi\n')
+    with pytest.raises(MalformedRowError, match="row 1 after the header: a quote opened"):
+        read_all(path)
+    table, batches = read_all(path, malformed_rows="quarantine")
+    assert rows_of(table) == {(2, "def", 2), (3, "ghi", 3)}
+    assert [(q.source_row, q.raw_line) for q in batches.quarantined] == [(1, '1,"abc')]
+    assert "never closes" in batches.quarantined[0].reason
+
+
+def test_a_last_line_cut_inside_a_quote_is_malformed_and_a_ragged_one_too(write_csv):
+    table, batches = read_all(
+        write_csv("data.csv", 'id,name\n1,a\n2,"b'), malformed_rows="quarantine"
+    )
+    assert rows_of(table) == {(1, "a", 1)}
+    assert [(q.source_row, q.raw_line) for q in batches.quarantined] == [(2, '2,"b')]
+    # Three columns: the swallowed lines make the record ragged; still only its row is lost.
+    table, batches = read_all(
+        write_csv("ragged.csv", 'a,b,c\n1,"x\n2,y,z\n3,u,v\n'), malformed_rows="quarantine"
+    )
+    assert rows_of(table) == {(2, "y", "z", 2), (3, "u", "v", 3)}
+    assert [(q.source_row, q.raw_line) for q in batches.quarantined] == [(1, '1,"x')]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['id,note\n1,"two\nlines"\n', 'id,note\n1,"ends with a break\n"\n', 'id,note\n1,"a""\nb"'],
+)
+def test_a_closed_multi_line_value_at_the_end_is_not_malformed(write_csv, text):
+    table, batches = read_all(write_csv("data.csv", text))
+    assert table.num_rows == 1 and batches.quarantined == []
+
+
+def test_a_quote_still_open_after_1_mib_costs_one_row(write_csv):
+    # A stray quote in row 2 is "closed" by another one 30,000 lines later: without the
+    # bound the rows between would vanish into one value.
+    pad = "p" * 40  # 30,000 lines of ~55 bytes: the quote stays open over 1.5 MiB
+    lines = [f"{i},name {i} {pad}" for i in range(1, 40_001)]
+    lines[1] = '2,"stray'
+    lines[30_000] = '30001,closes" here'
+    path = write_csv("data.csv", "id,name\n" + "\n".join(lines) + "\n")
+    table, batches = read_all(path, malformed_rows="quarantine")
+    expected = {(i, f"name {i} {pad}", i) for i in range(1, 40_001) if i not in (2, 30_001)}
+    # The closing quote's row is read as it stands once the reader is back in step.
+    assert rows_of(table) == expected | {(30_001, 'closes" here', 30_001)}
+    [record] = batches.quarantined
+    assert (record.source_row, record.raw_line) == (2, '2,"stray')
+    assert "still open after 1 MiB" in record.reason
+
+
+@pytest.mark.parametrize("size", [int(1.5 * (1 << 20)), 3 << 20])
+def test_a_row_longer_than_1_mib_is_set_aside_whole_and_the_rows_after_load(write_csv, size):
+    # 1.5 MiB: pyarrow reads it, the reader refuses it; 3 MiB: pyarrow cannot read it at all.
+    lines = [f"{i},short {i}" for i in range(1, 3001)]
+    lines[1500] = "1501," + "w" * size
+    path = write_csv("data.csv", "id,note\n" + "\n".join(lines) + "\n")
+    with pytest.raises(MalformedRowError, match="row 1501 after the header: the row is longer"):
+        read_all(path)
+    table, batches = read_all(path, malformed_rows="quarantine")
+    assert rows_of(table) == {(i, f"short {i}", i) for i in range(1, 3001) if i != 1501}
+    [record] = batches.quarantined
+    assert record.source_row == 1501 and record.raw_line == lines[1500]  # whole, not cut
+    assert "longer than 1 MiB" in record.reason
+
+
+def test_a_field_over_128_kb_loads_whole(write_csv):
+    big = "v" * 300_000
+    table, _ = read_all(write_csv("data.csv", f'id,note\n1,{big}\n2,"{big}, quoted"\n'))
+    assert rows_of(table) == {(1, big, 1), (2, f"{big}, quoted", 2)}

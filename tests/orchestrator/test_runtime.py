@@ -22,16 +22,20 @@ from flowforge_shared.settings import Settings
 class ListSink:
     def __init__(self):
         self.events = []
+        self.beats = []
 
     def emit(self, event):
         self.events.append(event)
+
+    def heartbeat(self, beat):
+        self.beats.append(beat)
 
     @property
     def types(self):
         return [event["eventType"] for event in self.events]
 
 
-def context(tmp_path, sink, attempt=1, flags=None):
+def context(tmp_path, sink, attempt=1, flags=None, **settings):
     task = JobTask(
         execution_id="e1",
         run_sequence=3,
@@ -44,10 +48,11 @@ def context(tmp_path, sink, attempt=1, flags=None):
     return JobContext(
         task=task,
         attempt=attempt,
-        settings=Settings(data_dir=tmp_path),
+        settings=Settings(data_dir=tmp_path, **settings),
         lake=Lake(str(tmp_path / "lake")),
         sink=sink,
         cancel_flags=flags or LocalCancelFlags(),
+        owner="worker@test",
     )
 
 
@@ -55,17 +60,45 @@ def test_success_reports_start_progress_and_complete(tmp_path):
     sink = ListSink()
 
     def runner(ctx):
-        ctx.progress(10, 10)
+        ctx.progress(10, staged=10)
         return JobOutcome(rows_read=10, rows_written=10)
 
     assert execute_job(context(tmp_path, sink), runner, final_attempt=False) == "succeeded"
     assert sink.types == ["START", "RUNNING", "COMPLETE"]
+    progress = sink.events[1]["run"]["facets"]["flowforge_progress"]
+    # Rows in data files are staged, not written: only COMPLETE says what was committed.
+    assert progress["rowsRead"] == 10 and progress["rowsStaged"] == 10
+    assert "rowsWritten" not in progress
+    assert sink.events[0]["run"]["facets"]["flowforge_run"]["owner"] == "worker@test"
     complete = sink.events[-1]
     assert complete["run"]["runId"] == "r1"
     assert complete["job"] == {"namespace": "flowforge", "name": "wf.job one"}
     assert complete["run"]["facets"]["parent"]["run"]["runId"] == "e1"
     assert complete["run"]["facets"]["flowforge_result"]["rowsWritten"] == 10
     assert len({event["run"]["facets"]["flowforge_run"]["eventId"] for event in sink.events}) == 3
+
+
+def test_a_running_attempt_beats_until_it_ends(tmp_path):
+    import time
+
+    sink = ListSink()
+
+    def runner(ctx):
+        time.sleep(0.55)
+        return JobOutcome()
+
+    ctx = context(tmp_path, sink, attempt=2, heartbeat_interval=0.1, heartbeat_timeout=1)
+    assert execute_job(ctx, runner, final_attempt=False) == "succeeded"
+    assert 3 <= len(sink.beats) <= 6
+    assert sink.beats[0] == {
+        "jobRunId": "r1",
+        "executionId": "e1",
+        "attempt": 2,
+        "owner": "worker@test",
+    }
+    beats = len(sink.beats)
+    time.sleep(0.3)
+    assert len(sink.beats) == beats  # no beat once the attempt has ended
 
 
 def test_transient_error_asks_for_a_retry_until_the_last_attempt(tmp_path):

@@ -36,7 +36,8 @@ def test_three_layer_workflow_succeeds_and_tables_are_right(embedded):
     jobs = {job["name"]: job for job in execution["jobs"]}
     ingest = jobs["Ingest transactions"]
     assert ingest["rowsRead"] == 500 and ingest["rowsWritten"] == 500
-    assert ingest["outputs"] == [{"table": "bronze_tx", "layer": "bronze", "version": 0}]
+    # Version 0 is the empty table created before the first load's commit.
+    assert ingest["outputs"] == [{"table": "bronze_tx", "layer": "bronze", "version": 1}]
     assert jobs["Silver transactions"]["rowsWritten"] == 450
     assert all(job["status"] == "succeeded" and job["attempt"] == 1 for job in jobs.values())
 
@@ -62,7 +63,7 @@ def test_catalog_records_every_table_from_run_events(embedded):
     by_table = {asset["table"]: asset for asset in assets}
     assert set(by_table) == {"bronze_tx", "silver_tx", "gold_customer_totals"}
     silver = by_table["silver_tx"]
-    assert silver["layer"] == "silver" and silver["rowCount"] == 45 and silver["version"] == 0
+    assert silver["layer"] == "silver" and silver["rowCount"] == 45 and silver["version"] == 1
     assert silver["producingExecutionId"] == execution["id"]
     assert silver["workflowId"] == workflow["id"]
     columns = {column["name"]: column["type"] for column in silver["columns"]}
@@ -266,20 +267,35 @@ def test_cancel_stops_a_running_job_at_the_next_batch_and_commits_nothing(embedd
     workflow = embedded.create_workflow(workflow_jobs())
     execution_id = embedded.start(workflow["id"])
     deadline = time.monotonic() + 60
-    while embedded.execution(execution_id)["jobs"][0]["status"] != "running":
+    while embedded.execution(execution_id)["jobs"][0]["rowsRead"] == 0:  # a batch went through
         assert time.monotonic() < deadline
         time.sleep(0.02)
     response = embedded.client.post(
         f"/api/executions/{execution_id}/cancel", headers=embedded.headers
     )
     assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
+    # The job is still running until its next batch: the execution says so, and keeps the
+    # workflow (another run could otherwise write the same table meanwhile).
+    assert response.json()["status"] == "cancelling"
+    assert [job["status"] for job in response.json()["jobs"]] == [
+        "running",
+        "cancelled",
+        "cancelled",
+    ]
+    refused = embedded.client.post(f"/api/workflows/{workflow['id']}/run", headers=embedded.headers)
+    if embedded.execution(execution_id)["status"] == "cancelling":
+        assert refused.status_code == 409, refused.text
     execution = embedded.wait(execution_id)
     assert execution["status"] == "cancelled"
     statuses = [job["status"] for job in execution["jobs"]]
     assert statuses == ["cancelled", "cancelled", "cancelled"]
-    bronze = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
-    assert not DeltaTable.is_deltatable(str(bronze))  # data files may exist; no commit does
+    # Rows went through before the cancel, none was committed: none counts as written.
+    assert execution["jobs"][0]["rowsRead"] > 0
+    assert [job["rowsWritten"] for job in execution["jobs"]] == [0, 0, 0]
+    bronze = DeltaTable(str(Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"))
+    # The first load creates the table empty, then stops before its commit: no row is in.
+    assert [e["operation"] for e in bronze.history()] == ["CREATE TABLE"]
+    assert bronze.to_pyarrow_table().num_rows == 0
     again = embedded.client.post(f"/api/executions/{execution_id}/cancel", headers=embedded.headers)
     assert again.status_code == 409
 
@@ -334,3 +350,33 @@ def test_quarantine_policy_loads_good_rows_and_reports_bad_ones(embedded):
     assert "not-a-number" in quarantine["raw_line"][1]
     assert "amount" in quarantine["reason"][1]
     assert set(quarantine["execution_id"]) == {execution["id"]}
+
+
+def test_a_run_removes_old_uncommitted_files_and_keeps_everything_else(embedded):
+    """What a writer killed before its commit leaves (a data file no commit references) is
+    removed once older than any write can last; younger ones, and files a later commit
+    replaced (time travel), stay."""
+    import os
+    import shutil
+
+    from flowforge_shared.runtime import ORPHAN_MIN_AGE
+
+    write_transactions(embedded.landing / "tx.csv", 300)
+    jobs = workflow_jobs()
+    jobs[0]["destinationConfig"]["bronzeConfig"]["writeMode"] = "overwrite"
+    workflow = embedded.create_workflow(jobs[:1])
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    table = Path(embedded.app.state.settings.lake_root) / "bronze" / "bronze_tx"
+    (committed,) = [Path(uri).name for uri in DeltaTable(str(table)).file_uris()]
+    old, young = table / "part-killed-old.parquet", table / "part-killed-young.parquet"
+    shutil.copy(table / committed, old)
+    shutil.copy(table / committed, young)
+    aged = time.time() - ORPHAN_MIN_AGE - 60
+    os.utime(old, (aged, aged))
+
+    assert embedded.run(workflow["id"])["status"] == "succeeded"  # overwrite: replaces `committed`
+    left = {path.name for path in table.iterdir()}
+    assert old.name not in left
+    assert {young.name, committed} <= left  # too young to judge; replaced but kept for time travel
+    assert DeltaTable(str(table), version=1).to_pyarrow_table().num_rows == 300
+    assert embedded.read("bronze", "bronze_tx").height == 300

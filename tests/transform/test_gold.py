@@ -13,7 +13,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from flowforge_shared.contracts.jobs import GoldConfig, TransformationConfig
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_transform.gold import build_gold
 from flowforge_transform.inputs import TransformError
 
@@ -104,7 +104,8 @@ def test_group_by_with_every_aggregation_function(lake):
     assert table.schema.field("total").type.scale == 2
     assert table.schema.field("units").type == pa.int64()
     assert table.schema.field("orders").type == pa.int64()
-    assert result.rows_written == 2 and result.row_count == 2 and result.version == 0
+    # Version 0 is the empty table created before the first build's commit.
+    assert result.rows_written == 2 and result.row_count == 2 and result.version == 1
 
 
 def test_a_decimal_sum_is_exact_to_the_cent(lake):
@@ -279,12 +280,17 @@ def test_a_rebuild_leaves_the_same_rows_and_a_retry_writes_nothing(lake):
     first = gold(lake).to_pylist()
     second = build(lake, orders(), transformation, run=2)
     assert gold(lake).to_pylist() == first
-    assert second.version == 1 and not second.skipped_as_already_committed
+    assert second.version == 2 and not second.skipped_as_already_committed
 
     retry = build(lake, orders().slice(0, 1), transformation, run=2)
-    assert retry.skipped_as_already_committed and retry.rows_written == 0
-    assert DeltaTable(f"{lake.root}/gold/sales_summary").version() == 1
+    assert retry.skipped_as_already_committed
+    assert retry.already_applied.execution_id == "exec-2"
+    assert retry.rows_written == len(first)  # the rows of the commit it found
+    assert DeltaTable(f"{lake.root}/gold/sales_summary").version() == 2
     assert gold(lake).to_pylist() == first
+    with pytest.raises(StaleRunError):
+        build(lake, orders(), transformation, run=1)
+    assert DeltaTable(f"{lake.root}/gold/sales_summary").version() == 2
 
 
 def test_a_rebuild_replaces_the_schema_in_one_commit(lake):
@@ -295,7 +301,7 @@ def test_a_rebuild_replaces_the_schema_in_one_commit(lake):
     build(lake, orders(), None, run=2)  # no transformation: the rows as they come
 
     table = DeltaTable(f"{lake.root}/gold/sales_summary")
-    assert table.version() == 1
+    assert table.version() == 2  # the empty table, then one commit per build
     assert table.to_pyarrow_table().column_names == ["region", "customer", "amount", "qty"]
     assert table.to_pyarrow_table().num_rows == 5
-    assert table.history(1)[0]["execution_id"] == "exec-2"
+    assert table.history(1)[0]["flowforge.execution_id"] == "exec-2"

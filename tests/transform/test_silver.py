@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable, write_deltalake
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, StaleRunError
 from flowforge_transform.inputs import TransformError, read_union
 from flowforge_transform.silver import HIGH_WATER_KEY, build_silver
 
@@ -172,7 +172,11 @@ def test_an_empty_first_input_creates_an_empty_table_that_later_runs_merge_into(
     empty = pa.table({"id": pa.array([], pa.int64()), "name": pa.array([], pa.string())})
     first = build(lake, empty, cfg, 1)
     second = build(lake, pa.table({"id": [4], "name": ["d"]}), cfg, 2)
-    assert (first.version, first.row_count, second.row_count) == (0, 0, 1)
+    assert (first.version, first.row_count, second.row_count) == (
+        1,
+        0,
+        1,
+    )  # after the empty table, a commit of no rows
     assert by_id(stored(lake), "sk") == {4: 1}
 
 
@@ -185,7 +189,7 @@ def test_overwrite_replaces_all_rows_in_one_commit(lake):
     )
     result = build(lake, bronze([{"id": 3, "name": "c"}]), config(mergeStrategy="overwrite"), 2)
     assert by_id(stored(lake), "name") == {3: "c"}
-    assert result.version == 1 and result.row_count == 1
+    assert result.version == 2 and result.row_count == 1  # version 0: the empty table
 
 
 def test_append_adds_rows_without_touching_existing_ones(lake):
@@ -274,11 +278,17 @@ def test_a_retry_of_the_same_run_writes_nothing(lake, strategy):
     before = DeltaTable(f"{lake.root}/silver/customers")
 
     retry = build(lake, bronze([{"id": 2, "name": "b"}]), cfg, 5)
-    older = build(lake, bronze([{"id": 3, "name": "c"}]), cfg, 4)
+    assert retry.skipped_as_already_committed
+    # It reports the commit it found, and whose it is: the rows that commit wrote.
+    applied = retry.already_applied
+    assert (applied.execution_id, applied.run_sequence, applied.version) == ("exec-5", 5, 1)
+    assert retry.rows_written == applied.rows == 1 and retry.version == before.version()
+
+    # An older run arriving late is stale: it must fail, never pass for a success.
+    with pytest.raises(StaleRunError, match=r"later run \(execution exec-5, run 5\)"):
+        build(lake, bronze([{"id": 3, "name": "c"}]), cfg, 4)
 
     after = DeltaTable(f"{lake.root}/silver/customers")
-    assert retry.skipped_as_already_committed and older.skipped_as_already_committed
-    assert retry.rows_written == 0 and retry.version == before.version()
     assert after.version() == before.version()
     assert by_id(stored(lake), "name") == {1: "a"}
 

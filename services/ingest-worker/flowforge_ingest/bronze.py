@@ -11,11 +11,14 @@ One call, one commit
 
 Idempotency
     Every commit carries the application transaction ``(app_id, run_sequence)``. Before
-    writing, the table's snapshot is asked for the app id's last committed sequence; at or
-    beyond ``run_sequence`` nothing is written and the earlier commit is reported. The write
-    is made against that same snapshot, so a duplicate delivery racing us is refused by
-    delta-rs's conflict check (it compares application transactions) and reported the same
-    way rather than appending the rows twice.
+    writing, the table's snapshot is asked for the app id's last committed sequence
+    (:func:`flowforge_shared.lake.prior_commit`). At ``run_sequence`` the run's own earlier
+    commit is reported (``already_applied``: which execution, version and rows) and nothing
+    is written again; beyond it, a later run already wrote the table and this one is stale:
+    :class:`~flowforge_shared.lake.StaleRunError`, never a success. The write is made
+    against that same snapshot, so a duplicate delivery racing us is refused by delta-rs's
+    conflict check (it compares application transactions) and reported the same way rather
+    than appending the rows twice.
 
 Audit columns (when an :class:`AuditContext` is given)
     ``_ingested_at`` (timestamp, UTC; one value per call), ``_execution_id``, ``_job_id``,
@@ -84,7 +87,13 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from flowforge_ingest.errors import Cancelled, ConcurrentWriteError, SchemaDriftError
 from flowforge_shared.errors import PermanentError
-from flowforge_shared.lake import Lake, commit_properties
+from flowforge_shared.lake import (
+    Lake,
+    PriorCommit,
+    commit_properties,
+    prior_commit,
+    require_current,
+)
 
 SOURCE_ROW_COLUMN = "_source_row"
 INGESTED_AT_COLUMN = "_ingested_at"
@@ -104,7 +113,6 @@ NANOS_SUFFIX = "__ns"
 
 _UTC_MICROS = pa.timestamp("us", "UTC")
 _PREFETCH_DEPTH = 2
-_HISTORY_SEARCH = 200
 _ROW_GROUP_ROWS = 128 * 1024
 _DICTIONARY_SAMPLE = 10_000
 _DICTIONARY_MAX_DISTINCT = 0.5
@@ -144,14 +152,18 @@ class BronzeResult:
     """The outcome of one write.
 
     ``rows_written`` and ``version`` describe the commit this call made or, when
-    ``skipped_as_already_committed``, the earlier commit of the same run (``version`` is
-    None if that commit is no longer in the recent history, or when nothing was written).
+    ``already_applied``, the earlier commit of the same run (``version`` is None if that
+    commit is no longer in the recent history, or when nothing was written).
     """
 
     rows_written: int
     version: int | None
-    skipped_as_already_committed: bool
     schema: pa.Schema | None
+    already_applied: PriorCommit | None = None
+
+    @property
+    def skipped_as_already_committed(self) -> bool:
+        return self.already_applied is not None
 
 
 def quarantine_table_name(table: str) -> str:
@@ -169,25 +181,50 @@ def write_bronze(
     run_sequence: int,
     on_batch: Callable[[int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    execution_id: str | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> BronzeResult:
     """Stream ``batches`` into bronze table ``table`` as one idempotent commit.
 
     ``on_batch(rows)`` is called with each batch's row count once the writer has taken it;
     ``should_stop()`` is asked before every batch and once more before the commit, and a
     true answer raises :class:`Cancelled` with nothing committed. Both may be called from
-    a thread other than the caller's.
+    a thread other than the caller's. ``metadata`` (``flowforge.*`` keys) rides in the
+    commit and comes back in ``already_applied.metadata`` when a retry finds the commit.
     """
     if mode not in ("append", "overwrite"):
         raise ValueError(f"mode must be 'append' or 'overwrite', not {mode!r}")
+    commit = _Commit(
+        app_id,
+        run_sequence,
+        execution_id or (audit.execution_id if audit else None),
+        dict(metadata or {}),
+    )
     try:
-        return _write(
-            lake, table, batches, mode, audit, app_id, run_sequence, on_batch, should_stop
-        )
+        return _write(lake, table, batches, mode, audit, commit, on_batch, should_stop)
     finally:
         # A skipped or refused write never iterates the source: release its file now.
         close = getattr(batches, "close", None)
         if close is not None:
             close()
+
+
+@dataclass(frozen=True)
+class _Commit:
+    """Who writes: the application transaction and what rides in the commit."""
+
+    app_id: str
+    run_sequence: int
+    execution_id: str | None
+    metadata: dict[str, str]
+
+    def properties(self):
+        return commit_properties(
+            self.app_id,
+            self.run_sequence,
+            execution_id=self.execution_id,
+            **{"flowforge.layer": "bronze", **self.metadata},
+        )
 
 
 def _write(
@@ -196,50 +233,49 @@ def _write(
     batches: BatchSource,
     mode: Literal["append", "overwrite"],
     audit: AuditContext | None,
-    app_id: str,
-    run_sequence: int,
+    commit: _Commit,
     on_batch: Callable[[int], None] | None,
     should_stop: Callable[[], bool] | None,
 ) -> BronzeResult:
-    snapshot = lake.load("bronze", table)
-    if snapshot is not None and _committed(snapshot, app_id, run_sequence):
-        return _earlier_commit(snapshot, app_id, run_sequence)
-
     incoming = _incoming_schema(table, batches.schema, audit)
-    existing = _table_schema(snapshot) if snapshot is not None and mode == "append" else None
+    snapshot = lake.load("bronze", table)
+    if snapshot is None:
+        # Created empty first, then written against a snapshot (Lake.load_or_create says why).
+        snapshot = lake.load_or_create("bronze", table, _plan_schema(table, None, incoming)[0])
+    earlier = _earlier_commit(snapshot, table, commit)
+    if earlier is not None:
+        return earlier
+
+    existing = _table_schema(snapshot) if mode == "append" else None
     target, adds_columns = _plan_schema(table, existing, incoming)
     stream = _Stream(batches, target, audit, on_batch, should_stop)
-    metadata = {"flowforge.run_sequence": str(run_sequence), "flowforge.layer": "bronze"}
-    if audit is not None:
-        metadata["flowforge.execution_id"] = audit.execution_id
     try:
         # The first batch is read before the write starts: it tells which string columns
         # are worth a dictionary. Its errors (source, cancellation) surface as they are.
         properties = _writer_properties(target, stream.first())
         try:
             write_deltalake(
-                snapshot if snapshot is not None else lake.uri("bronze", table),
+                snapshot,
                 pa.RecordBatchReader.from_batches(target, stream),
                 mode=mode,
                 schema_mode=_schema_mode(mode, adds_columns),
-                storage_options=None if snapshot is not None else (lake.storage_options or None),
                 writer_properties=properties,
-                commit_properties=commit_properties(app_id, run_sequence, **metadata),
+                commit_properties=commit.properties(),
             )
         except Exception as error:  # noqa: BLE001 - every path re-raises or reports the earlier run
             if stream.error is not None:
                 # The source or should_stop failed inside delta-rs's pull; give the caller
                 # that error, not delta-rs's wrapper around it.
                 raise stream.error from None
-            return _after_failed_commit(lake, table, app_id, run_sequence, error)
+            return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
     written = lake.load("bronze", table)
     assert written is not None  # we just committed to it
+    own = prior_commit(written, commit.app_id, commit.run_sequence)
     return BronzeResult(
         rows_written=stream.rows,
-        version=_commit_version(written, app_id, run_sequence),
-        skipped_as_already_committed=False,
+        version=own.version if own and own.version is not None else written.version(),
         schema=_table_schema(written),
     )
 
@@ -259,11 +295,12 @@ def write_quarantine(
     records nothing is written.
     """
     name = quarantine_table_name(table)
-    snapshot = lake.load("bronze", name)
-    if snapshot is not None and _committed(snapshot, app_id, run_sequence):
-        return _earlier_commit(snapshot, app_id, run_sequence)
+    commit = _Commit(app_id, run_sequence, execution_id, {})
+    earlier = _earlier_commit(lake.load("bronze", name), name, commit)
+    if earlier is not None:
+        return earlier
     if not records:
-        return BronzeResult(0, None, False, None)
+        return BronzeResult(0, None, None)
     now = datetime.now(UTC)
     data = pa.table(
         {
@@ -274,31 +311,26 @@ def write_quarantine(
             "quarantined_at": pa.repeat(pa.scalar(now, _UTC_MICROS), len(records)),
         }
     )
+    snapshot = lake.load_or_create("bronze", name, data.schema)
+    earlier = _earlier_commit(snapshot, name, commit)
+    if earlier is not None:
+        return earlier
     try:
         write_deltalake(
-            snapshot if snapshot is not None else lake.uri("bronze", name),
+            snapshot,
             data,
             mode="append",
             schema_mode="merge",
-            storage_options=None if snapshot is not None else (lake.storage_options or None),
-            commit_properties=commit_properties(
-                app_id,
-                run_sequence,
-                **{
-                    "flowforge.run_sequence": str(run_sequence),
-                    "flowforge.layer": "bronze",
-                    "flowforge.execution_id": execution_id,
-                },
-            ),
+            commit_properties=commit.properties(),
         )
     except DeltaError as error:
-        return _after_failed_commit(lake, name, app_id, run_sequence, error)
+        return _after_failed_commit(lake, name, commit, error)
     written = lake.load("bronze", name)
     assert written is not None
+    own = prior_commit(written, app_id, run_sequence)
     return BronzeResult(
         rows_written=len(records),
-        version=_commit_version(written, app_id, run_sequence),
-        skipped_as_already_committed=False,
+        version=own.version if own and own.version is not None else written.version(),
         schema=_table_schema(written),
     )
 
@@ -306,45 +338,29 @@ def write_quarantine(
 # --------------------------------------------------------------------------- idempotency
 
 
-def _committed(snapshot: DeltaTable, app_id: str, run_sequence: int) -> bool:
-    version = snapshot.transaction_version(app_id)
-    return version is not None and version >= run_sequence
-
-
-def _commit_entry(snapshot: DeltaTable, app_id: str, run_sequence: int) -> dict | None:
-    for entry in snapshot.history(limit=_HISTORY_SEARCH):
-        if entry.get("flowforge.app_id") == app_id and entry.get("flowforge.run_sequence") == str(
-            run_sequence
-        ):
-            return entry
-    return None
-
-
-def _commit_version(snapshot: DeltaTable, app_id: str, run_sequence: int) -> int | None:
-    entry = _commit_entry(snapshot, app_id, run_sequence)
-    return entry.get("version") if entry else snapshot.version()
-
-
-def _earlier_commit(snapshot: DeltaTable, app_id: str, run_sequence: int) -> BronzeResult:
-    entry = _commit_entry(snapshot, app_id, run_sequence)
-    rows = 0
-    if entry is not None:
-        rows = int((entry.get("operationMetrics") or {}).get("num_added_rows", 0))
+def _earlier_commit(
+    snapshot: DeltaTable | None, table: str, commit: _Commit
+) -> BronzeResult | None:
+    """This run's own earlier commit, reported instead of writing again; a later run's
+    commit raises StaleRunError (this run is out of date)."""
+    prior = prior_commit(snapshot, commit.app_id, commit.run_sequence)
+    if prior is None:
+        return None
+    assert snapshot is not None
+    require_current(prior, commit.run_sequence, f"bronze table {table!r}")
     return BronzeResult(
-        rows_written=rows,
-        version=entry.get("version") if entry else None,
-        skipped_as_already_committed=True,
+        rows_written=prior.rows or 0,
+        version=prior.version,
         schema=_table_schema(snapshot),
+        already_applied=prior,
     )
 
 
-def _after_failed_commit(
-    lake: Lake, table: str, app_id: str, run_sequence: int, error: Exception
-) -> BronzeResult:
+def _after_failed_commit(lake: Lake, table: str, commit: _Commit, error: Exception) -> BronzeResult:
     """A commit that lost a race may have lost it to a duplicate of this very run."""
-    again = lake.load("bronze", table)
-    if again is not None and _committed(again, app_id, run_sequence):
-        return _earlier_commit(again, app_id, run_sequence)
+    earlier = _earlier_commit(lake.load("bronze", table), table, commit)
+    if earlier is not None:
+        return earlier
     if isinstance(error, CommitFailedError) or (
         isinstance(error, DeltaError) and "already exists" in str(error)
     ):

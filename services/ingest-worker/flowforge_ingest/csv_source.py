@@ -41,6 +41,14 @@ naming it as "row N after the header". ``quarantine`` records a :class:`Quaranti
 goes on; read ``CsvBatches.quarantined`` after the iteration. ``raw_line`` is the row's text
 as the file has it for field-count errors; for conversion errors it is the row re-serialised
 from its parsed fields (quotes re-applied where needed; a null value is written empty).
+
+Besides those, :mod:`flowforge_shared.csv_rules` makes two kinds of record malformed, as
+detection and preview do: values adding up to more than ``MAX_RECORD_BYTES`` (1 MiB), and a
+quoted value still open at the end of the file or after 1 MiB. pyarrow reads the second as
+one value holding the rest of the file, so its rows say nothing about what follows: the file
+is read in segments, a new pyarrow reader starting at the line after the one where such a
+record began (found by :mod:`flowforge_ingest.csv_resync`); its ``raw_line`` is that first
+line. Rows keep their numbers across segments.
 """
 
 from __future__ import annotations
@@ -57,9 +65,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from flowforge_ingest import csv_resync
 from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
+from flowforge_shared.csv_rules import (
+    MAX_RECORD_BYTES,
+    OPEN_AT_END,
+    ends_inside_quotes,
+    too_long_reason,
+    unique_names,
+)
 
 DEFAULT_DECIMAL_PRECISION = 38
 DEFAULT_DECIMAL_SCALE = 9
@@ -440,11 +456,17 @@ def _format_error(source: str, encoding: str, error: Exception) -> CsvFormatErro
 
 
 @dataclass(frozen=True)
-class _RaggedRow:
+class _BadRecord:
+    """A record pyarrow cannot hand over as a row: the wrong number of fields, a quote that
+    never closes, or longer than ``MAX_RECORD_BYTES``."""
+
     source_row: int | None
     text: str
-    expected: int
-    actual: int
+    reason: str
+
+
+class _TooLong(Exception):
+    """pyarrow met a record longer than two blocks (its "straddling" error)."""
 
 
 class CsvBatches:
@@ -476,21 +498,39 @@ class CsvBatches:
         self._header_offset = 1 if file_config.has_header else 0
         self._encoding = _arrow_encoding(file_config.encoding)
         self._quarantined: list[QuarantinedRow] = []
-        self._ragged: list[_RaggedRow] = []
+        self._ragged: list[_BadRecord] = []
         self._pending_ragged_rows: deque[int] = deque()
         self._next_row = 1
         self._row_numbers = pa.array([], pa.int64())
+        # The file is read in segments: one, unless a malformed record made the reader lose
+        # its place (see _segment_blocks); then a new pyarrow reader starts after it.
+        self._size = os.stat(path).st_size
+        self._resync = csv_resync.Dialect(
+            file_config.delimiter,
+            file_config.quote_char or None,
+            file_config.escape_char or None,
+            codecs.lookup(file_config.encoding).name if self._encoding != "utf8" else "utf-8",
+        )
+        self._segment_offset = 0
+        self._segment_base = 0  # records of the file before the segment
+        self._segment_records = 0  # records of the segment read so far (rows and bad records)
+        # Numbers of the ragged records pyarrow skipped since the last block it returned.
+        self._block_bad: list[int] = []
+        self._resume_after = 0  # the malformed record a new segment starts after
+        self._last_ragged: tuple[int, str] | None = None
 
         self._iterator: Iterator[pa.RecordBatch] | None = None
 
         source_names = self._probe()
-        self._reader = self._open(len(source_names))
+        self._width = len(source_names)
+        self._reader: pacsv.CSVStreamingReader | None = None
+        self._blocks = self._segment_blocks()
         try:
             self._head = self._read_head()
             first = pa.concat_batches(self._head) if self._head else None
             self._columns = _plan_columns(source_names, first, file_config)
         except BaseException:
-            self._reader.close()
+            self._close_reader()
             raise
         self.schema = pa.schema(
             [pa.field(c.name, c.type) for c in self._columns]
@@ -521,6 +561,13 @@ class CsvBatches:
             except pa.ArrowInvalid as error:
                 if "straddling" in str(error) and block_size != _PROBE_BLOCKS[-1]:
                     continue  # the first rows are long: look at a bigger block
+                if "straddling" in str(error):
+                    # A first data row too long for pyarrow (a malformed row, found when the
+                    # rows are read): the header alone is read with the csv module.
+                    header = csv_resync.first_record(self._path, self._resync)
+                    if header is not None:
+                        names = header
+                        break
                 raise _format_error(self.source_name, config.encoding, error) from error
             except (pa.ArrowException, UnicodeError, OSError) as error:
                 raise _format_error(self.source_name, config.encoding, error) from error
@@ -532,37 +579,32 @@ class CsvBatches:
         return [f"column_{index}" for index in range(1, len(names) + 1)]
 
     def _header_names(self, names: list[str]) -> list[str]:
-        # An unnamed header cell (pandas writes one for its index) gets a position name
-        # rather than failing the load; duplicates are refused because a table cannot hold
-        # two columns of one name.
-        result = [
-            name if name.strip() else f"column_{index}" for index, name in enumerate(names, 1)
-        ]
-        positions: dict[str, int] = {}
-        for index, name in enumerate(result, 1):
-            if name in positions:
-                raise CsvFormatError(
-                    f"file {self.source_name!r} names column {name!r} twice in its header "
-                    f"(columns {positions[name]} and {index}): rename one in the file, or set "
-                    "hasHeader to false and name the columns column_1, column_2, … with "
-                    "fileConfig.columns"
-                )
-            positions[name] = index
-        return result
+        # An unnamed header cell (pandas writes one for its index) gets a position name, and
+        # a repeated name gets a suffix (name, name_2), as detection and preview name them:
+        # a table cannot hold two columns of one name, and refusing the file would leave
+        # the user nothing to load.
+        return unique_names(
+            [name if name.strip() else f"column_{index}" for index, name in enumerate(names, 1)]
+        )
 
-    def _open(self, width: int) -> pacsv.CSVStreamingReader:
+    def _open(self, width: int, offset: int = 0) -> pacsv.CSVStreamingReader:
         # Internal names c0..cN keep duplicate or odd header names out of pyarrow's way; the
         # header row itself is skipped as a parsed row (it may be quoted across lines).
+        # A later segment starts at ``offset``, after the header and a malformed record.
         internal = [f"c{index}" for index in range(width)]
+        source: str | Path | pa.NativeFile = self._path
+        if offset:
+            source = pa.OSFile(str(self._path))
+            source.seek(offset)
         try:
             return pacsv.open_csv(
-                self._path,
+                source,
                 read_options=pacsv.ReadOptions(
                     use_threads=False,
                     block_size=_BLOCK_SIZE,
                     encoding=self._encoding,
                     column_names=internal,
-                    skip_rows_after_names=self._header_offset,
+                    skip_rows_after_names=0 if offset else self._header_offset,
                 ),
                 parse_options=_parse_options(self._config, self._on_invalid_row),
                 convert_options=pacsv.ConvertOptions(
@@ -571,6 +613,10 @@ class CsvBatches:
                     strings_can_be_null=True,
                 ),
             )
+        except pa.ArrowInvalid as error:
+            if "straddling" in str(error):  # the segment's first record is too long
+                raise _TooLong from error
+            raise _format_error(self.source_name, self._config.encoding, error) from error
         except (pa.ArrowException, UnicodeError, OSError) as error:
             raise _format_error(self.source_name, self._config.encoding, error) from error
 
@@ -579,37 +625,217 @@ class CsvBatches:
         head: list[pa.RecordBatch] = []
         rows = 0
         while rows < self._batch_rows:
-            block = self._read_raw()
+            block = next(self._blocks, None)
             if block is None:
                 break
             head.append(block)
             rows += block.num_rows
         return head
 
+    def _segment_blocks(self) -> Iterator[pa.RecordBatch]:
+        """The file's raw blocks, with the records that break :mod:`flowforge_shared.csv_rules`
+        taken out as malformed records.
+
+        pyarrow reads a quote that never closes to the end of the file as one value, and
+        fails a whole read on a record longer than two blocks. Both are records pyarrow has
+        read wrongly, so their rows are no guide to what follows: reading starts again (a
+        new segment) at the line after the one where such a record began. A long record
+        whose quotes are balanced (a big value) is only set aside. The last block of each
+        segment is held back until the next read says whether it is the last of the file.
+        """
+        while True:
+            held: pa.RecordBatch | None = None
+            resume: csv_resync.Place | None = None
+            while True:
+                try:
+                    if self._reader is None:
+                        self._reader = self._open(self._width, self._segment_offset)
+                    raw = self._read_raw()
+                except _TooLong:
+                    number = self._segment_base + self._segment_records + 1
+                    resume = self._locate(number, quote=False)
+                    break
+                if raw is None:
+                    if held is not None or self._last_ragged is not None:
+                        held, resume = self._check_end(held)
+                    break
+                self._segment_records += raw.num_rows
+                raw, resume = self._check_lengths(raw)
+                self._block_bad = []
+                if held is not None and held.num_rows:
+                    yield held
+                held = raw
+                if resume is not None:
+                    break
+            if held is not None and held.num_rows:
+                yield held
+            if resume is None or resume.resume >= self._size:
+                return
+            if resume.resume <= self._segment_offset:  # never read the same part twice
+                raise CsvFormatError(
+                    f"file {self.source_name!r}: the reader cannot get past a malformed row "
+                    f"near byte {resume.start}: check fileConfig.quoteChar and escapeChar"
+                )
+            self._close_reader()
+            self._segment_offset = resume.resume
+            self._segment_base = self._resume_after  # the malformed record's number
+            self._segment_records = 0
+            self._last_ragged = None
+
+    def _check_lengths(self, raw: pa.RecordBatch) -> tuple[pa.RecordBatch, csv_resync.Place | None]:
+        """``raw`` without its rows longer than ``MAX_RECORD_BYTES``; if one of them held a
+        line break (a quote open across lines), the rows from it on, and where to resume."""
+        data = sum(
+            buffer.size for column in raw.columns if (buffer := column.buffers()[2]) is not None
+        )
+        if data <= MAX_RECORD_BYTES:  # the happy path: no row can be that long
+            return raw, None
+        lengths = pc.fill_null(pc.binary_length(raw.column(0)), 0)
+        for column in raw.columns[1:]:
+            lengths = pc.add(lengths, pc.fill_null(pc.binary_length(column), 0))
+        long_rows = pc.indices_nonzero(pc.greater(lengths, MAX_RECORD_BYTES)).to_pylist()
+        if not long_rows:
+            return raw, None
+        numbers = self._block_numbers(raw.num_rows)
+        keep = [True] * raw.num_rows
+        for position in long_rows:
+            values = [column[position].as_py() for column in raw.columns]
+            if any(value and (b"\n" in value or b"\r" in value) for value in values):
+                # A quote open across lines swallowed them: the lines after its first one
+                # are read again as rows.
+                number = numbers[position]
+                resume = self._locate(number, quote=True)
+                if resume is None:  # cannot find it (UTF-16): set the row aside, go on
+                    keep[position] = False
+                    continue
+                return raw.slice(0, position).filter(pa.array(keep[:position], pa.bool_())), resume
+            keep[position] = False
+            self._bad_record(numbers[position], self._row_text(values), too_long_reason(False))
+        return raw.filter(pa.array(keep, pa.bool_())), None
+
+    def _block_numbers(self, rows: int) -> list[int]:
+        """Source rows of the rows of the block just read (its bad records skipped)."""
+        count = rows + len(self._block_bad)
+        first = self._segment_base + self._segment_records - count + 1
+        bad = set(self._block_bad)
+        return [number for number in range(first, first + count) if number not in bad]
+
+    def _check_end(
+        self, held: pa.RecordBatch | None
+    ) -> tuple[pa.RecordBatch | None, csv_resync.Place | None]:
+        """At the end of a segment: if the file ends inside a quote its last record opened,
+        that record is malformed and reading resumes at the line after its first."""
+        last = self._segment_base + self._segment_records
+        if self._last_ragged is not None and self._last_ragged[0] == last:
+            text = self._last_ragged[1]
+            place = csv_resync.open_ragged_record(self._path, text, self._resync, size=self._size)
+            if place is not None:
+                self._retract(last - 1)
+                self._bad_record(last, place.first_line, OPEN_AT_END)
+                self._resume_after = last
+            return held, place
+        if held is None or not held.num_rows:
+            return held, None
+        values = [
+            value.decode("utf-8", "replace") if (value := column[-1].as_py()) is not None else None
+            for column in held.columns
+        ]
+        place = csv_resync.open_last_record(
+            self._path, self._resync, values=values, size=self._size
+        )
+        if place is None:
+            return held, None
+        self._bad_record(last, place.first_line, OPEN_AT_END)
+        self._resume_after = last
+        return held.slice(0, held.num_rows - 1), place
+
+    def _locate(self, number: int, *, quote: bool) -> csv_resync.Place | None:
+        """Find record ``number`` of the segment (longer than ``MAX_RECORD_BYTES``; ``quote``:
+        it holds a quoted line break), record it as malformed and forget what was read past
+        it. None if it cannot be found: then a row pyarrow returned is only set aside by the
+        caller, and a read pyarrow failed fails the file."""
+        skip = number - self._segment_base - 1
+        if self._segment_offset == 0:
+            skip += self._header_offset
+        place = csv_resync.find_record(
+            self._path, self._resync, offset=self._segment_offset, skip=skip
+        )
+        if place is None:
+            if quote:
+                return None
+            raise CsvFormatError(
+                f"file {self.source_name!r}, {self._row(number)}: "
+                f"{too_long_reason(True)}, and the reader cannot find where it begins in "
+                f"{self._config.encoding} text. Fix the row (check fileConfig.quoteChar)"
+            )
+        self._retract(number)
+        quote_open = ends_inside_quotes(
+            place.first_line,
+            delimiter=self._resync.delimiter,
+            quote=self._resync.quote,
+            escape=self._resync.escape,
+        )
+        self._bad_record(number, place.first_line, too_long_reason(quote_open or quote))
+        self._resume_after = number
+        return place
+
+    def _retract(self, after: int) -> None:
+        """Forget the bad records numbered above ``after``: they are read again."""
+        if not any(bad.source_row is not None and bad.source_row > after for bad in self._ragged):
+            return
+        self._ragged = [b for b in self._ragged if b.source_row is None or b.source_row <= after]
+        self._pending_ragged_rows = deque(n for n in self._pending_ragged_rows if n <= after)
+        self._quarantined = [
+            q for q in self._quarantined if q.source_row is None or q.source_row <= after
+        ]
+
+    def _row_text(self, values: list[bytes | None]) -> str:
+        quote = self._config.quote_char or None
+        delimiter = self._config.delimiter
+        fields = []
+        for value in values:
+            text = value.decode("utf-8", errors="replace") if value is not None else ""
+            if quote and any(ch in text for ch in (delimiter, quote, "\n", "\r")):
+                text = quote + text.replace(quote, quote * 2) + quote
+            fields.append(text)
+        return delimiter.join(fields)
+
     def _read_raw(self) -> pa.RecordBatch | None:
         try:
             return self._reader.read_next_batch()
         except StopIteration:
             return None
+        except pa.ArrowInvalid as error:
+            if "straddling" in str(error):
+                raise _TooLong from error
+            raise _format_error(self.source_name, self._config.encoding, error) from error
         except (pa.ArrowException, UnicodeError, OSError) as error:
             raise _format_error(self.source_name, self._config.encoding, error) from error
 
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         # Called by pyarrow while it parses a block; never raise from here.
-        number = row.number - self._header_offset if row.number is not None else None
-        ragged = _RaggedRow(number, row.text, row.expected_columns, row.actual_columns)
-        self._ragged.append(ragged)
+        number = None
+        if row.number is not None:
+            number = self._segment_base + row.number
+            if self._segment_offset == 0:
+                number -= self._header_offset
+            self._last_ragged = (number, row.text)
+            self._block_bad.append(number)
+        self._segment_records += 1
+        reason = f"expected {row.expected_columns} fields, found {row.actual_columns}"
+        self._bad_record(number, row.text, reason)
+        return "skip"
+
+    def _bad_record(self, number: int | None, text: str, reason: str) -> None:
+        """Record a malformed record: its number is skipped by the rows, and it fails the
+        load when it is reached, or is quarantined."""
+        self._ragged.append(_BadRecord(number, text, reason))
         if number is not None:
             self._pending_ragged_rows.append(number)
         if self._quarantine:
             self._quarantined.append(
-                QuarantinedRow(
-                    source_row=number,
-                    raw_line=row.text,
-                    reason=f"expected {row.expected_columns} fields, found {row.actual_columns}",
-                )
+                QuarantinedRow(source_row=number, raw_line=text, reason=reason)
             )
-        return "skip"
 
     # -- iterating
 
@@ -624,7 +850,12 @@ class CsvBatches:
         if self._iterator is not None:
             self._iterator.close()  # stops the parsing thread, then closes the reader
         else:
+            self._close_reader()
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
             self._reader.close()
+            self._reader = None
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
         # Parsing runs on a helper thread a few blocks ahead of the conversion: the two
@@ -638,13 +869,12 @@ class CsvBatches:
             self._check_limits()
         finally:
             blocks.close()  # stops the parsing thread before the reader is closed
-            self._reader.close()
+            self._close_reader()
 
     def _raw_blocks(self) -> Iterator[pa.RecordBatch]:
         head, self._head = self._head, []
         yield from head
-        while (raw := self._read_raw()) is not None:
-            yield raw
+        yield from self._blocks
 
     def _count(self, rows: int) -> None:
         self.rows_read += rows
@@ -676,9 +906,10 @@ class CsvBatches:
             if failures:
                 position = min(failures)
                 column = self._columns[failing_column[position]]
+                # The reason begins with "column '<name>': ".
                 raise MalformedRowError(
-                    f"file {self.source_name!r}, {self._row(rows[position].as_py())}, column "
-                    f"{column.source_name!r}: {failures[position][0]}. "
+                    f"file {self.source_name!r}, {self._row(rows[position].as_py())}, "
+                    f"{failures[position][0]}. "
                     f"{self._fix_hint(column)}",
                     source=self.source_name,
                     source_row=rows[position].as_py(),
@@ -726,7 +957,8 @@ class CsvBatches:
         ``up_to`` and comes before ``before`` (the first conversion failure), if given."""
         if self._quarantine or not self._ragged:
             return
-        ragged = self._ragged[0]
+        # The first in the file: a long record may be found after later ragged rows.
+        ragged = min(self._ragged, key=lambda bad: bad.source_row or 0)
         row = ragged.source_row
         if row is not None and (
             (up_to is not None and row > up_to) or (before is not None and row > before)
@@ -734,9 +966,9 @@ class CsvBatches:
             return
         where = self._row(ragged.source_row) if ragged.source_row is not None else "a row"
         raise MalformedRowError(
-            f"file {self.source_name!r}, {where}: expected {ragged.expected} fields, found "
-            f"{ragged.actual} ({_shorten(ragged.text)!r}). Check fileConfig.delimiter and "
-            "quoteChar, fix the row, or set malformedRows to 'quarantine'",
+            f"file {self.source_name!r}, {where}: {ragged.reason} ({_shorten(ragged.text)!r}). "
+            "Check fileConfig.delimiter and quoteChar, fix the row, or set malformedRows to "
+            "'quarantine'",
             source=self.source_name,
             source_row=ragged.source_row,
         )

@@ -6,12 +6,14 @@ Incremental reads are correct by construction:
    ``lower < delta <= upper``, so rows committed while the read runs are taken next time;
 2. bounds are bound as typed parameters (full source precision: datetime2(7), offsets,
    rowversion), never formatted into text, and the session time zone is pinned to UTC;
-3. the new watermark (the upper bound) travels in the COMPLETE event and is stored only after
-   the bronze commit succeeded; a retry of the same run re-reads the same window and the
-   bronze writer recognises its own commit.
+3. the new watermark (the upper bound) rides in the bronze commit and in the COMPLETE event,
+   and is stored only after the commit succeeded; a retry of the same run that finds its own
+   commit reports the watermark recorded in that commit (its own bound may lie further).
 """
 
 from __future__ import annotations
+
+import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
@@ -23,6 +25,9 @@ from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
+
+WATERMARK_KEY = "flowforge.watermark"
+"""Commit metadata: the upper bound the committed read went to (JSON)."""
 
 
 def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource) -> JobOutcome:
@@ -53,7 +58,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
     def on_batch(rows: int) -> None:
         nonlocal rows_read
         rows_read += rows
-        context.progress(rows_read, rows_read)
+        context.progress(rows_read, staged=rows_read)
 
     with (
         connector.connect(params) as conn,
@@ -124,12 +129,20 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
                 else None,
                 app_id=task.app_id,
                 run_sequence=task.run_sequence,
+                execution_id=task.execution_id,
+                metadata={WATERMARK_KEY: json.dumps(next_mark.to_dict())} if next_mark else None,
                 on_batch=on_batch,
                 should_stop=context.should_stop,
             )
         finally:
             stream.close()
         span.set_attribute("flowforge.rows", result.rows_written)
+    if result.already_applied is not None:
+        # A retry recomputes its upper bound, which may lie past what the committed attempt
+        # read: the watermark to store is the one that commit recorded, or rows in between
+        # would never be read.
+        committed = result.already_applied.metadata.get(WATERMARK_KEY)
+        next_mark = watermark.Watermark.from_dict(json.loads(committed)) if committed else None
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
@@ -137,7 +150,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
         ],
         outputs=[output_dataset(lake, "bronze", bronze.table_name)],
-        skipped_as_already_committed=result.skipped_as_already_committed,
+        already_applied=result.already_applied,
         watermark=next_mark.to_dict() if next_mark else None,
     )
 

@@ -41,7 +41,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
     def on_batch(rows: int) -> None:
         nonlocal rows_read
         rows_read += rows
-        context.progress(rows_read, rows_read)
+        context.progress(rows_read, staged=rows_read)
 
     with (
         local_copy(context.settings, file_path) as path,
@@ -64,6 +64,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
                 else None,
                 app_id=task.app_id,
                 run_sequence=task.run_sequence,
+                execution_id=task.execution_id,
                 on_batch=on_batch,
                 should_stop=context.should_stop,
             )
@@ -92,5 +93,5 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         inputs=[Dataset(namespace="landing", name=file_path)],
         outputs=outputs,
         quarantined=len(quarantined),
-        skipped_as_already_committed=result.skipped_as_already_committed,
+        already_applied=result.already_applied,
     )

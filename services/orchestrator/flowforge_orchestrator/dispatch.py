@@ -1,13 +1,18 @@
 """How job runs reach workers and how their events come back.
 
 - :class:`CeleryRuntime`: tasks go to the ``ingest`` / ``transform`` queues on the broker,
-  events come back on ``events`` and are recorded by ``flowforge worker events``.
+  events and heartbeats come back on ``events`` and are recorded by ``flowforge worker
+  events``, which also runs the reaper.
 - :class:`InProcessRuntime` (the embedded default, no broker): the same task code runs in a
-  thread pool of this process and events are recorded directly.
+  thread pool of this process, events and heartbeats are recorded directly, and the reaper
+  runs on a thread of this process.
 
 Both record events through :func:`handle_event`, which serialises the handling per process
 (and, on PostgreSQL, per execution row) so two jobs finishing together cannot both miss the
-job that needed them both.
+job that needed them both, and send what became ready through :func:`send_and_mark`: send
+after the commit, then record that the send happened. A send that fails (broker down) leaves
+the job run unsent; the reaper sends it once the broker is back, so a run request during a
+broker outage is accepted and delayed, never lost.
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_shared.contracts.tasks import (
+    EVENTS_QUEUE,
     INGEST_QUEUE,
     RUN_INGEST_JOB,
     RUN_TRANSFORM_JOB,
     JobTask,
 )
 from flowforge_shared.db.engine import Database
+from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
 from flowforge_shared.runtime import JobContext, LocalCancelFlags, execute_job, retry_delay
 from flowforge_shared.settings import Settings
@@ -36,29 +43,70 @@ from flowforge_shared.telemetry import carrier, continued, tracer
 
 log = logging.getLogger("flowforge.orchestrator")
 CONSUMERS = (apply_run_event, store_watermark)
-_record_lock = threading.Lock()
+record_lock = threading.Lock()
 
 
-def handle_event(
-    database: Database, event: dict[str, Any]
-) -> tuple[list[JobTask], dict[str, str]]:
+def handle_event(database: Database, event: dict[str, Any]) -> tuple[list[JobTask], dict[str, str]]:
     """Record one run event; returns the tasks that became ready and each one's queue (to
     send after commit)."""
-    with _record_lock, database.session() as session:
+    with record_lock, database.session() as session:
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
     return tasks, queues
 
 
+def handle_heartbeat(database: Database, beat: dict[str, Any]) -> bool:
+    with database.session() as session:
+        return service.record_heartbeat(session, beat)
+
+
+def send_and_mark(database: Database, runtime, tasks: list[JobTask], queues: dict[str, str]):
+    """Send committed tasks, then record which ones the broker took."""
+    if not tasks:
+        return
+    sent = runtime.send(tasks, queues)
+    if not sent:
+        return
+    try:
+        with record_lock, database.session() as session:
+            service.mark_sent(session, sent, epoch=runtime.sent_epoch, owner=runtime.owner)
+    except Exception:  # noqa: BLE001 - the tasks are out; the reaper copes with the missing mark
+        log.exception("could not record that %d task(s) were sent", len(sent))
+
+
 class CeleryRuntime:
+    owner = None  # a sent task is held by the broker, not by this process
+
     def __init__(self, settings: Settings) -> None:
         from flowforge_shared.celery_app import client
         from flowforge_shared.runtime import RedisCancelFlags
 
+        self.settings = settings
         self.celery = client(settings)
         self.flags = RedisCancelFlags(settings.broker_url)
+        self.sent_epoch: str | None = None
 
-    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> None:
+    def epoch(self) -> str | None:
+        """The broker's identity: a Redis server's run id changes when it restarts (and a
+        Redis without persistence forgets its queues then). None for other brokers."""
+        url = self.settings.broker_url or ""
+        if not url.startswith(("redis://", "rediss://")):
+            return None
+        return str(self.flags.client.info("server")["run_id"])
+
+    def backlog(self) -> int:
+        """Events and heartbeats waiting to be recorded (Redis brokers; 0 otherwise)."""
+        url = self.settings.broker_url or ""
+        if not url.startswith(("redis://", "rediss://")):
+            return 0
+        return int(self.flags.client.llen(EVENTS_QUEUE))
+
+    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> list[str]:
+        try:
+            self.sent_epoch = self.epoch()
+        except Exception:  # noqa: BLE001 - the sends below fail the same way and say why
+            self.sent_epoch = None
+        sent = []
         for task in tasks:
             queue = queues[task.job_run_id]
             name = RUN_INGEST_JOB if queue == INGEST_QUEUE else RUN_TRANSFORM_JOB
@@ -66,13 +114,19 @@ class CeleryRuntime:
                 "dispatch",
                 attributes={"flowforge.job_id": task.job_id, "messaging.destination": queue},
             ):
-                self.celery.send_task(
-                    name,
-                    args=[task.model_dump()],
-                    queue=queue,
-                    task_id=task.job_run_id,
-                    headers=carrier(),  # the dispatch span's context, for the worker
-                )
+                try:
+                    self.celery.send_task(
+                        name,
+                        args=[task.model_dump()],
+                        queue=queue,
+                        task_id=task.job_run_id,
+                        headers=carrier(),  # the dispatch span's context, for the worker
+                    )
+                except Exception as error:  # noqa: BLE001 - left unsent: the reaper resends
+                    log.warning("job run %s not sent (%s); will retry", task.job_run_id, error)
+                    continue
+            sent.append(task.job_run_id)
+        return sent
 
     def cancel(self, execution_id: str, task_ids: list[str]) -> None:
         self.flags.cancel(execution_id)
@@ -86,6 +140,8 @@ class CeleryRuntime:
 class InProcessRuntime:
     """Runs job tasks in threads of this process (embedded default)."""
 
+    sent_epoch = None
+
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
         self.database = database
@@ -94,27 +150,43 @@ class InProcessRuntime:
             settings.embedded_workers, thread_name_prefix="flowforge-job"
         )
         self.lake = Lake.from_settings(settings)
+        # A task submitted here lives only as long as this process: the reaper of the next
+        # process on this host sees this identity gone and settles what it held.
+        self.owner = process_identity("embedded")
+        self.reaper = None
 
-    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> None:
+    def epoch(self) -> str | None:
+        return None
+
+    def backlog(self) -> int:
+        return 0
+
+    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> list[str]:
         for task in tasks:
             with tracer.start_as_current_span(
                 "dispatch", attributes={"flowforge.job_id": task.job_id}
             ):
                 headers = carrier()
             self.pool.submit(self._run, task, queues[task.job_run_id], headers)
+        return [task.job_run_id for task in tasks]
 
     def emit(self, event: dict[str, Any]) -> None:
-        self.send(*handle_event(self.database, event))
+        send_and_mark(self.database, self, *handle_event(self.database, event))
+
+    def heartbeat(self, beat: dict[str, Any]) -> None:
+        handle_heartbeat(self.database, beat)
 
     def cancel(self, execution_id: str, task_ids: list[str]) -> None:
         self.flags.cancel(execution_id)
 
     def close(self) -> None:
+        if self.reaper is not None:
+            self.reaper.stop()
         self.pool.shutdown(wait=True, cancel_futures=False)
 
     def _run(self, task: JobTask, queue: str, headers: dict[str, str]) -> None:
         runner = _runner(queue)
-        attempt = 0
+        attempt = task.attempt - 1
         try:
             with (
                 continued(headers),
@@ -135,6 +207,7 @@ class InProcessRuntime:
                         lake=self.lake,
                         sink=self,
                         cancel_flags=self.flags,
+                        owner=self.owner,
                     )
                     outcome = execute_job(
                         context, runner, final_attempt=attempt > self.settings.task_max_retries
@@ -148,7 +221,7 @@ class InProcessRuntime:
                             self.settings.task_retry_backoff_max,
                         )
                     )
-        except Exception:  # a thread must not die silently: the run would hang
+        except Exception:  # a thread must not die silently: the reaper settles the job
             log.exception("job run %s could not be executed", task.job_run_id)
 
 
@@ -169,7 +242,13 @@ def make_runtime(settings: Settings, database: Database):
 
 
 def install_runtime(app) -> Callable[[], None]:
-    """Put the task runtime on ``app.state``; returns its shutdown."""
+    """Put the task runtime on ``app.state`` (and, embedded, start its reaper); returns its
+    shutdown."""
     runtime = make_runtime(app.state.settings, app.state.database)
     app.state.runtime = runtime
+    if isinstance(runtime, InProcessRuntime):
+        from flowforge_orchestrator.reaper import Reaper
+
+        runtime.reaper = Reaper(app.state.database, runtime, app.state.settings)
+        app.state.starters.append(runtime.reaper.start)
     return runtime.close

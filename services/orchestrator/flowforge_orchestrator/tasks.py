@@ -1,12 +1,20 @@
-"""Celery task of the orchestrator: record a run event, dispatch what became ready."""
+"""Celery tasks of the orchestrator: record a run event and dispatch what became ready,
+record a heartbeat; and the reaper thread of every events worker."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from flowforge_orchestrator.dispatch import CeleryRuntime, handle_event
+from celery.signals import worker_ready
+
+from flowforge_orchestrator.dispatch import (
+    CeleryRuntime,
+    handle_event,
+    handle_heartbeat,
+    send_and_mark,
+)
 from flowforge_shared.celery_app import celery
-from flowforge_shared.contracts.tasks import RECORD_EVENT
+from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
 
@@ -21,5 +29,18 @@ def _context() -> tuple[Database, CeleryRuntime]:
 def record_event(event: dict) -> int:
     database, runtime = _context()
     tasks, queues = handle_event(database, event)
-    runtime.send(tasks, queues)
+    send_and_mark(database, runtime, tasks, queues)
     return len(tasks)
+
+
+@celery.task(name=RECORD_HEARTBEAT)
+def record_heartbeat(beat: dict) -> bool:
+    database, _ = _context()
+    return handle_heartbeat(database, beat)
+
+
+@worker_ready.connect
+def _start_reaper(**_kwargs) -> None:
+    from flowforge_orchestrator.reaper import start_for_worker
+
+    start_for_worker(Settings())

@@ -23,8 +23,9 @@ The computation runs in an in-memory DuckDB with file access disabled; the only 
 built here from identifiers quoted by :func:`~flowforge_transform.silver.quote_identifier`.
 User expressions reach DuckDB only through the expression sandbox.
 
-Retry safety: the commit carries ``commit_properties(app_id, run_sequence, ...)`` and the build
-is skipped when the table already holds that commit. ``materialization: view`` is written as a
+Retry safety: the commit carries ``commit_properties(app_id, run_sequence, ...)``; a retry that
+finds this run's own commit reports it and builds nothing, a later run's commit makes this run
+stale (``StaleRunError``). ``materialization: view`` is written as a
 table too (Delta has no views).
 """
 
@@ -40,7 +41,7 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import Aggregation, GoldConfig, Join, TransformationConfig
-from flowforge_shared.lake import Lake, commit_properties
+from flowforge_shared.lake import Lake, PriorCommit, commit_properties
 from flowforge_transform.inputs import BRONZE_AUDIT_COLUMNS, TransformError, read_table
 from flowforge_transform.silver import already_committed, apply_expressions, quote_identifier
 
@@ -63,11 +64,15 @@ _JOIN_SQL = {"inner": "INNER", "left": "LEFT", "right": "RIGHT", "full": "FULL O
 @dataclass(frozen=True)
 class GoldResult:
     rows_written: int
-    """Rows in the rebuilt table; 0 when skipped."""
+    """Rows in the rebuilt table (of this run's earlier commit, when already applied)."""
     version: int | None
-    skipped_as_already_committed: bool
     row_count: int
     """Rows in the table after the build."""
+    already_applied: PriorCommit | None = None
+
+    @property
+    def skipped_as_already_committed(self) -> bool:
+        return self.already_applied is not None
 
 
 def build_gold(
@@ -82,9 +87,10 @@ def build_gold(
 ) -> GoldResult:
     """Rebuild the gold table ``config.table_name`` from ``input`` in one commit."""
     target = lake.load("gold", config.table_name)
-    if already_committed(target, app_id, run_sequence):
+    prior = already_committed(target, app_id, run_sequence, f"gold table {config.table_name!r}")
+    if prior is not None:
         assert target is not None
-        return GoldResult(0, target.version(), True, target.count())
+        return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
 
     steps = transformation or TransformationConfig()
     # Gold tables are business outputs: the load bookkeeping of bronze and silver (when a row
@@ -109,36 +115,32 @@ def _write(
     properties = commit_properties(app_id, run_sequence, execution_id=execution_id)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         target = lake.load("gold", table_name)
-        if already_committed(target, app_id, run_sequence):
+        prior = already_committed(target, app_id, run_sequence, f"gold table {table_name!r}")
+        if prior is not None:
             assert target is not None
-            return GoldResult(0, target.version(), True, target.count())
+            return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
+        if target is None:
+            # Created empty, then written against its snapshot like any later build (a
+            # commit to a path with no table escapes delta-rs's duplicate check).
+            target = lake.load_or_create("gold", table_name, rows.schema)
+            prior = already_committed(target, app_id, run_sequence, f"gold table {table_name!r}")
+            if prior is not None:
+                return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
         try:
-            if target is None:
-                write_deltalake(
-                    lake.uri("gold", table_name),
-                    rows,
-                    mode="overwrite",
-                    schema_mode="overwrite",
-                    commit_properties=properties,
-                    storage_options=lake.storage_options or None,
-                )
-                target = lake.load("gold", table_name)
-                assert target is not None
-            else:
-                write_deltalake(
-                    target,
-                    rows,
-                    mode="overwrite",
-                    schema_mode="overwrite",
-                    commit_properties=properties,
-                )
+            write_deltalake(
+                target,
+                rows,
+                mode="overwrite",
+                schema_mode="overwrite",
+                commit_properties=properties,
+            )
         except CommitFailedError:
             # The rows do not depend on the old gold table: rewriting them is the whole retry.
             if attempt == MAX_ATTEMPTS:
                 raise
             log.info("gold table %s changed while writing: retrying", table_name)
             continue
-        return GoldResult(rows.num_rows, target.version(), False, target.count())
+        return GoldResult(rows.num_rows, target.version(), target.count())
     raise AssertionError("unreachable")
 
 

@@ -21,7 +21,7 @@ def run_transform_job(context: JobContext) -> JobOutcome:
     with tracer.start_as_current_span(f"read {', '.join(job.source_config.tables)}") as span:
         rows = read_union(lake, job.source_config.tables)
         span.set_attribute("flowforge.rows", rows.num_rows)
-    context.progress(rows.num_rows, 0)
+    context.progress(rows.num_rows)
     if context.should_stop():
         raise Cancelled("the execution was cancelled")
     steps = job.transformation_config or TransformationConfig()
@@ -35,7 +35,6 @@ def run_transform_job(context: JobContext) -> JobOutcome:
         span.set_attribute(
             "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
         )
-    context.progress(rows.num_rows, result.rows_written)
     inputs = []
     for name in job.input_tables:
         input_layer, _ = find_table(lake, name)
@@ -45,7 +44,7 @@ def run_transform_job(context: JobContext) -> JobOutcome:
         rows_written=result.rows_written,
         inputs=inputs,
         outputs=[output_dataset(lake, layer, table, result.row_count)],
-        skipped_as_already_committed=result.skipped_as_already_committed,
+        already_applied=result.already_applied,
     )
 
 

@@ -29,8 +29,9 @@
    them; the first write creates the table. New columns are added to the table; a column
    cannot change type (a widening, e.g. int32 into int64, is cast to the table's type).
 
-Retry safety: every write carries ``commit_properties(app_id, run_sequence, ...)`` and is
-skipped when the table already holds a commit of that app id at or past ``run_sequence``.
+Retry safety: every write carries ``commit_properties(app_id, run_sequence, ...)``. A retry
+that finds this run's own commit reports it (``already_applied``) and writes nothing again; a
+commit of a later run makes this one stale (``StaleRunError``: it fails, never succeeds).
 A concurrent commit (``CommitFailedError``) reloads the table and redoes steps 6-7; after
 :data:`MAX_ATTEMPTS` the error propagates as transient (the run may be retried as a whole).
 """
@@ -46,10 +47,16 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import CommitFailedError, DeltaError
+from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
-from flowforge_shared.lake import Lake, commit_properties
+from flowforge_shared.lake import (
+    Lake,
+    PriorCommit,
+    commit_properties,
+    prior_commit,
+    require_current,
+)
 from flowforge_transform.inputs import TransformError
 
 log = logging.getLogger(__name__)
@@ -69,11 +76,16 @@ class SilverResult:
     """Rows inserted or updated (merge), or written (overwrite, append); 0 when skipped."""
     version: int | None
     """The table version after the build (None: nothing was ever written)."""
-    skipped_as_already_committed: bool
     row_count: int
     """Rows in the table after the build."""
     rejected_rows: int = 0
     """Input rows dropped because a primaryKey column was null."""
+    already_applied: PriorCommit | None = None
+    """This run's own earlier commit, found by a retry (nothing was written again)."""
+
+    @property
+    def skipped_as_already_committed(self) -> bool:
+        return self.already_applied is not None
 
 
 def build_silver(
@@ -111,15 +123,25 @@ def build_silver(
         _refuse_duplicate_keys(rows, keys, config.table_name)
     rows = rows.drop_columns([c for c in DROPPED_AUDIT_COLUMNS if c in rows.column_names])
 
-    for attempt in range(1, MAX_ATTEMPTS + 1):
+    attempt = 0
+    while attempt < MAX_ATTEMPTS:
+        attempt += 1
         target = lake.load("silver", config.table_name)
-        if already_committed(target, app_id, run_sequence):
+        prior = already_committed(
+            target, app_id, run_sequence, f"silver table {config.table_name!r}"
+        )
+        if prior is not None:
             assert target is not None
-            return SilverResult(0, target.version(), True, target.count(), rejected)
+            return SilverResult(
+                prior.rows or 0, prior.version, target.count(), rejected, already_applied=prior
+            )
         try:
             return _attempt(
                 lake, target, rows, config, keys, rejected, app_id, run_sequence, execution_id
             )
+        except _Created:
+            attempt -= 1  # not a conflict: the table exists now
+            continue
         except _Conflict as conflict:
             if attempt == MAX_ATTEMPTS:
                 raise conflict.error from None
@@ -132,16 +154,22 @@ def build_silver(
     raise AssertionError("unreachable")
 
 
-def already_committed(target: DeltaTable | None, app_id: str, run_sequence: int) -> bool:
-    """Whether ``target`` holds a commit of ``app_id`` at or past ``run_sequence``.
+def already_committed(
+    target: DeltaTable | None, app_id: str, run_sequence: int, label: str
+) -> PriorCommit | None:
+    """This run's own earlier commit in ``target``, if a retry finds one; a later run's
+    commit raises :class:`StaleRunError` (this run is out of date and must not report
+    success).
 
-    The same test as ``Lake.committed_version``, made on the snapshot about to be written,
-    so a commit landing in between shows up as a conflict instead of slipping past.
+    Asked on the snapshot about to be written, so a commit landing in between shows up as a
+    conflict instead of slipping past.
     """
-    if target is None:
-        return False
-    committed = target.transaction_version(app_id)
-    return committed is not None and committed >= run_sequence
+    prior = prior_commit(target, app_id, run_sequence)
+    return require_current(prior, run_sequence, label) if prior is not None else None
+
+
+class _Created(Exception):
+    """The table was just created empty: build again against it."""
 
 
 class _Conflict(Exception):
@@ -161,35 +189,24 @@ def _attempt(
     run_sequence: int,
     execution_id: str,
 ) -> SilverResult:
-    metadata = {"execution_id": execution_id}
+    metadata = {}
     if config.surrogate_key:
         rows, high_water = assign_surrogate_keys(rows, target, keys, config.surrogate_key)
         metadata[HIGH_WATER_KEY] = str(high_water)
     rows = rows.drop_columns([_POSITION])
     if target is not None:
         rows = conform_to_table(rows, target, config.table_name)
-    properties = commit_properties(app_id, run_sequence, **metadata)
+    properties = commit_properties(app_id, run_sequence, execution_id=execution_id, **metadata)
 
     if target is None:
-        try:
-            write_deltalake(
-                lake.uri("silver", config.table_name),
-                rows,
-                mode="error",
-                commit_properties=properties,
-                storage_options=lake.storage_options or None,
-            )
-        except DeltaError as error:
-            # Another writer created the table first: redo the build against its table.
-            if lake.load("silver", config.table_name) is not None:
-                raise _Conflict(error) from error
-            raise
-        created = lake.load("silver", config.table_name)
-        assert created is not None
-        return SilverResult(rows.num_rows, created.version(), False, created.count(), rejected)
+        # Create the table empty, then build again against its snapshot: a commit to a path
+        # with no table escapes delta-rs's duplicate check (see Lake.load_or_create).
+        lake.load_or_create("silver", config.table_name, rows.schema)
+        raise _Created
 
     try:
-        if config.merge_strategy == "merge":
+        # Into a table that holds no data file yet, a merge is a plain write (cheaper).
+        if config.merge_strategy == "merge" and target.file_uris():
             predicate = " AND ".join(
                 f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys
             )
@@ -211,14 +228,14 @@ def _attempt(
             write_deltalake(
                 target,
                 rows,
-                mode=config.merge_strategy,
+                mode="append" if config.merge_strategy == "merge" else config.merge_strategy,
                 schema_mode="merge",
                 commit_properties=properties,
             )
             written = rows.num_rows
     except CommitFailedError as error:
         raise _Conflict(error) from error
-    return SilverResult(written, target.version(), False, target.count(), rejected)
+    return SilverResult(written, target.version(), target.count(), rejected)
 
 
 def primary_key_columns(config: SilverConfig) -> list[str]:

@@ -5,10 +5,17 @@ A job run is an OpenLineage run (``run.runId`` = the job run id) whose ``parent`
 the execution; datasets are ``(namespace, name)`` with ``name = "<layer>.<table>"``. FlowForge's
 own details ride in facets prefixed ``flowforge_``:
 
-- ``flowforge_run``: executionId, jobId, attempt (on every event)
-- ``flowforge_progress``: rowsRead, rowsWritten, batch (RUNNING events: a batch went through)
+- ``flowforge_run``: executionId, jobId, attempt, owner (the process running the attempt),
+  eventId (on every event)
+- ``flowforge_progress``: rowsRead, rowsStaged (in data files, not committed), batch (RUNNING
+  events: a batch went through)
 - ``flowforge_error``: message (for the user), detail (technical), retryable (FAIL events)
-- ``flowforge_result``: rowsRead, rowsWritten, quarantined, skippedAsAlreadyCommitted (COMPLETE)
+- ``flowforge_result``: rowsRead, rowsWritten (committed), quarantined, alreadyApplied (a
+  retry found this run's own commit: executionId, runSequence, version, rowsWritten),
+  watermark (COMPLETE)
+
+Heartbeats are not run events: they travel apart (``flowforge.orchestrator.heartbeat``) and
+only refresh the job run's ``heartbeat_at``.
 """
 
 from __future__ import annotations
@@ -95,6 +102,7 @@ def run_event(
     job_id: str,
     job_name: str,
     attempt: int,
+    owner: str | None = None,
     inputs: list[Dataset] | None = None,
     outputs: list[Dataset] | None = None,
     facets: dict[str, Any] | None = None,
@@ -113,6 +121,7 @@ def run_event(
             "workflowId": workflow_id,
             "jobId": job_id,
             "attempt": attempt,
+            "owner": owner,
             "eventId": str(uuid.uuid4()),
         },
     }

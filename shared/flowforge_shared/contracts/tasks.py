@@ -13,6 +13,7 @@ EVENTS_QUEUE = "events"
 RUN_INGEST_JOB = "flowforge.ingest.run_job"
 RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
 RECORD_EVENT = "flowforge.orchestrator.record_event"
+RECORD_HEARTBEAT = "flowforge.orchestrator.heartbeat"
 DATABASE_OPERATION = "flowforge.ingest.database_operation"
 
 
@@ -28,6 +29,9 @@ class JobTask(BaseModel):
     workflow_id: str
     workflow_name: str
     job: dict[str, Any]  # the job configuration snapshot, wire form
+    # The attempt number this delivery starts at: 1, or past an attempt the orchestrator
+    # found lost, so events of the lost attempt are told apart from the new one's.
+    attempt: int = 1
     # Database jobs: the saved connection (password still encrypted) and the watermark the
     # last successful run stored, both taken when the job is dispatched.
     connection: dict[str, Any] | None = None

@@ -100,8 +100,8 @@ def preview_file(
     rows: Annotated[int, Query(ge=1, le=1000)] = 20,
 ):
     file = service.get_or_raise(session, file_id=file_id)
-    columns, parsed = service.file_preview(
+    result = service.file_preview(
         session, file=file, settings=request.app.state.settings, rows=rows
     )
     session.commit()
-    return FilePreview(columns=columns, rows=parsed)
+    return result

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from flowforge_shared.contracts.base import ApiOutModel
 
 
@@ -19,3 +21,6 @@ class FilePublic(ApiOutModel):
 class FilePreview(ApiOutModel):
     columns: list[str]
     rows: list[dict[str, str | None]]
+    # Rows the load will treat as malformed (left out of ``rows``), and text that is not
+    # valid in the file's encoding.
+    warnings: list[str] = Field(default_factory=list)

@@ -16,10 +16,10 @@ from flowforge_catalog.files.detection import (
     LocalFileSource,
     ai_settings_from_env,
     detect,
-    preview,
+    read_preview,
 )
 from flowforge_catalog.files.models import UploadedFile
-from flowforge_catalog.files.schemas import FilePublic
+from flowforge_catalog.files.schemas import FilePreview, FilePublic
 from flowforge_catalog.files.upload import Received
 from flowforge_catalog.jobs.models import Job
 from flowforge_shared import audit
@@ -29,6 +29,9 @@ from flowforge_shared.objectstore import landing_path
 from flowforge_shared.settings import Settings
 
 ENTITY = "file"
+# Part of the key a detection is kept under: bump it when detection answers differently for
+# the same file (a fix), so answers kept from before are computed again.
+_DETECTION_VERSION = "@2"
 
 
 def to_public(file: UploadedFile) -> FilePublic:
@@ -134,7 +137,7 @@ def detection(
     session: Session, *, file: UploadedFile, settings: Settings, allow_sample_values: bool = False
 ) -> dict[str, Any]:
     """The file's detected schema (wire form), computed once per privacy mode and kept."""
-    key = "withSampleValues" if allow_sample_values else "default"
+    key = ("withSampleValues" if allow_sample_values else "default") + _DETECTION_VERSION
     cached = (file.detection or {}).get(key)
     if cached is not None:
         return cached
@@ -151,25 +154,30 @@ def detection(
     finally:
         _close(source)
     wire = result.model_dump(mode="json", by_alias=True)
-    file.detection = {**(file.detection or {}), key: wire}
+    kept = {k: v for k, v in (file.detection or {}).items() if k.endswith(_DETECTION_VERSION)}
+    file.detection = {**kept, key: wire}
     session.flush()
     return wire
 
 
 def file_preview(
     session: Session, *, file: UploadedFile, settings: Settings, rows: int
-) -> tuple[list[str], list[dict[str, str | None]]]:
+) -> FilePreview:
     from flowforge_catalog.files.detection import Detection
 
     detected = Detection.model_validate(detection(session, file=file, settings=settings))
     source = _source(settings, file)
     try:
-        parsed = preview(source, detected, rows=rows)
+        parsed = read_preview(source, detected, rows=rows)
     except DetectionError as error:
         raise Unprocessable([(("file",), str(error))]) from error
     finally:
         _close(source)
-    return [column.name for column in detected.columns], parsed
+    return FilePreview(
+        columns=[column.name for column in detected.columns],
+        rows=parsed.rows,
+        warnings=parsed.warnings,
+    )
 
 
 def _source(settings: Settings, file: UploadedFile):

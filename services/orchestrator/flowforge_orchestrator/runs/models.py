@@ -2,10 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
+
+ACTIVE_STATUSES = ("queued", "running", "cancelling")
+"""An execution in one of these still owns its workflow: no other may start."""
+_ACTIVE_SQL = text("status IN ('queued', 'running', 'cancelling')")
 
 
 class Execution(Base):
@@ -13,6 +17,17 @@ class Execution(Base):
     transaction version of the run's writes, so a retried write can recognise its own commit."""
 
     __tablename__ = "executions"
+    __table_args__ = (
+        # One active execution per workflow, enforced by the database itself: two racing
+        # run requests cannot both insert one (the loser gets 409).
+        Index(
+            "uq_executions_one_active",
+            "workflow_id",
+            unique=True,
+            sqlite_where=_ACTIVE_SQL,
+            postgresql_where=_ACTIVE_SQL,
+        ),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     id: Mapped[str] = mapped_column(String(36), unique=True, default=new_id)
@@ -33,7 +48,13 @@ class Execution(Base):
 
 
 class JobRun(Base):
-    """One job of an execution, with the snapshot of its configuration taken at run time."""
+    """One job of an execution, with the snapshot of its configuration taken at run time.
+
+    Liveness: ``dispatched_at`` is when the task was committed for sending, ``sent_at`` when
+    the broker (or the in-process pool) took it, ``sent_epoch`` the broker's identity then (a
+    Redis restarted empty has another), ``owner`` who holds it (the sender, then the worker)
+    and ``heartbeat_at`` the last sign of life of the attempt that runs it. The reaper
+    (:mod:`flowforge_orchestrator.runs.liveness`) reads them to find lost jobs."""
 
     __tablename__ = "job_runs"
 
@@ -58,6 +79,12 @@ class JobRun(Base):
     outputs: Mapped[list[dict]] = mapped_column(JSON, default=list)
     quarantined_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[dict | None] = mapped_column(JSON)
+    note: Mapped[str | None] = mapped_column(Text)  # what the user should know besides status
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sent_epoch: Mapped[str | None] = mapped_column(String(64))
+    owner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     execution = relationship("Execution", back_populates="jobs")
 

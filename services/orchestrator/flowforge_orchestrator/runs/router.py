@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 
 from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.workflows import service as workflow_service
+from flowforge_orchestrator.dispatch import send_and_mark
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.runs.schemas import (
@@ -34,6 +35,7 @@ SSE_KINDS = {
     "COMPLETE": "job.finished",
     "FAIL": "job.failed",
     "ABORT": "job.cancelled",
+    "RETRY": "job.retrying",
 }
 
 
@@ -68,6 +70,8 @@ def to_public(execution: Execution) -> ExecutionPublic:
                 outputs=job.outputs,
                 quarantined_rows=job.quarantined_rows,
                 error=job.error,
+                note=job.note,
+                last_heartbeat_at=job.heartbeat_at,
             )
             for job in execution.jobs
         ],
@@ -103,7 +107,7 @@ def run_workflow(
     )
     queues = {job.id: job.queue for job in execution.jobs}
     session.commit()
-    request.app.state.runtime.send(tasks, queues)
+    send_and_mark(request.app.state.database, request.app.state.runtime, tasks, queues)
     return RunStarted(execution_id=execution.id)
 
 
@@ -197,6 +201,7 @@ def _describe(event: dict) -> dict:
         "job": event.get("job", {}).get("name", "").split(".", 1)[-1],
         "attempt": run.get("attempt"),
         "rowsRead": progress.get("rowsRead"),
+        "rowsStaged": progress.get("rowsStaged"),
         "rowsWritten": progress.get("rowsWritten"),
         "error": {"message": error.get("message"), "detail": error.get("detail")}
         if error

@@ -35,6 +35,12 @@ class JobRunPublic(ApiOutModel):
     outputs: list[dict]
     quarantined_rows: int
     error: JobError | None
+    note: str | None = Field(
+        default=None,
+        description="What to know besides the status: a lost worker being retried, or a "
+        "write found already applied by an earlier attempt",
+    )
+    last_heartbeat_at: datetime | None = None
 
 
 class ExecutionPublic(ApiOutModel):

@@ -2,7 +2,10 @@
 what runs next, cancel.
 
 The caller owns the transaction and sends the returned tasks only after it committed, so a
-worker never receives a job run the database does not show yet.
+worker never receives a job run the database does not show yet; once sent, it records that
+with :func:`mark_sent` (a dispatch committed but never sent is found by the reaper).
+One execution per workflow is active at a time, enforced by a partial unique index
+(``uq_executions_one_active``), so two racing run requests cannot both get in.
 """
 
 from __future__ import annotations
@@ -10,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowforge_orchestrator.runs import planner
-from flowforge_orchestrator.runs.models import Execution, JobRun, RunEvent
+from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRun, RunEvent
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
 from flowforge_shared import audit
 from flowforge_shared.contracts.events import output_datasets, run_facet
@@ -24,7 +27,9 @@ from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound
 
 ENTITY = "execution"
-ACTIVE = (Status.QUEUED.value, Status.RUNNING.value)
+ACTIVE = ACTIVE_STATUSES
+DISPATCHING = (Status.QUEUED.value, Status.RUNNING.value)
+"""Executions that may still dispatch jobs (a cancelling one may not)."""
 
 EventConsumer = Callable[[Session, dict[str, Any]], None]
 
@@ -67,14 +72,11 @@ def start(
     actor: str,
     trace_id: str | None = None,
 ) -> tuple[Execution, list[JobTask]]:
-    """A new execution with a snapshot of the jobs, and the tasks to send once committed."""
-    active = session.scalar(
-        select(Execution.id).where(
-            Execution.workflow_id == workflow_id, Execution.status.in_(ACTIVE)
-        )
-    )
-    if active:
-        raise Conflict(f"workflow {workflow_name} is already running (execution {active})")
+    """A new execution with a snapshot of the jobs, and the tasks to send once committed.
+
+    Conflict when the workflow has an active execution; a request that loses the race to
+    another is refused by the database's unique index and gets the same answer."""
+    _refuse_if_active(session, workflow_id, workflow_name)
     planned = planner.plan(jobs, selected)
     execution = Execution(
         workflow_id=workflow_id,
@@ -86,7 +88,12 @@ def start(
         created_at=utcnow(),
     )
     session.add(execution)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        _refuse_if_active(session, workflow_id, workflow_name)
+        raise
     for job in planned:
         session.add(
             JobRun(
@@ -123,29 +130,83 @@ def start(
     return execution, ready_tasks(session, execution)
 
 
+def _refuse_if_active(session: Session, workflow_id: str, workflow_name: str) -> None:
+    active = session.scalar(
+        select(Execution.id).where(
+            Execution.workflow_id == workflow_id, Execution.status.in_(ACTIVE)
+        )
+    )
+    if active:
+        raise Conflict(f"workflow {workflow_name} is already running (execution {active})")
+
+
 def ready_tasks(session: Session, execution: Execution) -> list[JobTask]:
-    """Mark every job run whose needs all succeeded as dispatched and return its task (with
-    the saved connection and the stored watermark of a database job)."""
-    if execution.status not in ACTIVE:
+    """Mark every job run whose needs all succeeded as dispatched, as its next attempt, and
+    return its task (with the saved connection and the stored watermark of a database job)."""
+    if execution.status not in DISPATCHING:
         return []
     succeeded = {job.job_id for job in execution.jobs if job.status == Status.SUCCEEDED}
     tasks = []
     for job in execution.jobs:
         if job.status == Status.QUEUED and not job.dispatched and set(job.needs) <= succeeded:
             job.dispatched = True
-            tasks.append(
-                JobTask(
-                    execution_id=execution.id,
-                    run_sequence=execution.seq,
-                    job_run_id=job.id,
-                    job_id=job.job_id,
-                    workflow_id=execution.workflow_id,
-                    workflow_name=execution.workflow_name,
-                    job=job.config,
-                    **_source_state(session, job),
-                )
-            )
+            job.attempt += 1  # events of an attempt before this one are ignored from now on
+            job.dispatched_at = utcnow()
+            job.sent_at = job.sent_epoch = job.owner = job.heartbeat_at = None
+            tasks.append(task_for(session, execution, job))
     return tasks
+
+
+def task_for(session: Session, execution: Execution, job: JobRun) -> JobTask:
+    """The task message of the job run's current attempt."""
+    return JobTask(
+        execution_id=execution.id,
+        run_sequence=execution.seq,
+        job_run_id=job.id,
+        job_id=job.job_id,
+        workflow_id=execution.workflow_id,
+        workflow_name=execution.workflow_name,
+        job=job.config,
+        attempt=max(job.attempt, 1),
+        **_source_state(session, job),
+    )
+
+
+def mark_sent(
+    session: Session, job_run_ids: Iterable[str], *, epoch: str | None, owner: str | None
+) -> None:
+    """The broker (or the in-process pool) took these tasks. ``owner`` is who holds a task
+    until a worker starts it (the embedded process; None when the broker holds it)."""
+    ids = list(job_run_ids)
+    if not ids:
+        return
+    now = utcnow()
+    for job in session.scalars(select(JobRun).where(JobRun.id.in_(ids))):
+        if job.sent_at is None:
+            job.sent_at = now
+            job.sent_epoch = epoch
+        if job.status == Status.QUEUED and job.owner is None:
+            job.owner = owner
+    session.flush()
+
+
+def record_heartbeat(session: Session, beat: dict[str, Any]) -> bool:
+    """A running attempt is alive; beats of an attempt the orchestrator gave up on, or of a
+    job run that ended, change nothing. Returns whether it counted."""
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if beat.get("owner"):
+        values["owner"] = beat["owner"]
+    result = session.execute(
+        update(JobRun)
+        .where(
+            JobRun.id == beat.get("jobRunId"),
+            JobRun.attempt <= int(beat.get("attempt") or 0),
+            JobRun.status.in_(DISPATCHING),
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)
 
 
 def _source_state(session: Session, job: JobRun) -> dict[str, Any]:
@@ -167,6 +228,29 @@ def _source_state(session: Session, job: JobRun) -> dict[str, Any]:
 
 def queue_of(execution: Execution, job_run_id: str) -> str:
     return next(job.queue for job in execution.jobs if job.id == job_run_id)
+
+
+def add_event(
+    session: Session,
+    execution: Execution,
+    job: JobRun,
+    event: dict[str, Any],
+    *,
+    event_type: str | None = None,
+) -> None:
+    """Record an event the orchestrator itself made (a lost worker, a retry), so the run's
+    history and live stream show it like the workers' own."""
+    facet = run_facet(event, "flowforge_run")
+    session.add(
+        RunEvent(
+            event_id=facet["eventId"],
+            execution_id=execution.id,
+            job_run_id=job.id,
+            event_type=event_type or event.get("eventType", "?"),
+            received_at=utcnow(),
+            payload=event,
+        )
+    )
 
 
 def record_event(
@@ -209,7 +293,7 @@ def record_event(
     if event.get("eventType") == "COMPLETE":
         for consumer in consumers:
             consumer(session, event)
-    _finish_if_done(execution)
+    finish_if_done(execution)
     session.flush()
     return execution, ready_tasks(session, execution)
 
@@ -218,7 +302,10 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
     kind = event.get("eventType")
     attempt = int(facet.get("attempt") or 1)
     if attempt < job.attempt:
-        return  # a late event of an earlier attempt
+        return  # a late event of an earlier attempt (one given up as lost, say)
+    if job.status not in TERMINAL:
+        job.heartbeat_at = utcnow()
+        job.owner = facet.get("owner") or job.owner
     if kind == "START":
         if move(job, JOB_MOVES, Status.RUNNING):
             job.attempt = attempt
@@ -228,8 +315,8 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
     elif kind == "RUNNING":
         progress = run_facet(event, "flowforge_progress")
         if job.status == Status.RUNNING and attempt == job.attempt:
+            # Rows read so far; nothing counts as written before the commit (COMPLETE).
             job.rows_read = int(progress.get("rowsRead", job.rows_read))
-            job.rows_written = int(progress.get("rowsWritten", job.rows_written))
     elif kind == "COMPLETE":
         if move(job, JOB_MOVES, Status.SUCCEEDED):
             result = run_facet(event, "flowforge_result")
@@ -237,27 +324,46 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
             job.finished_at = utcnow()
             job.started_at = job.started_at or job.finished_at
             job.rows_read = int(result.get("rowsRead", job.rows_read))
-            job.rows_written = int(result.get("rowsWritten", job.rows_written))
+            job.rows_written = int(result.get("rowsWritten") or 0)
             job.outputs = [
                 {"table": out["table"], "layer": out["layer"], "version": out["version"]}
                 for out in output_datasets(event)
             ]
             job.quarantined_rows = int(result.get("quarantined") or 0)
+            applied = result.get("alreadyApplied")
+            if applied:
+                job.note = _already_applied_note(execution, applied)
     elif kind == "FAIL":
         if move(job, JOB_MOVES, Status.FAILED):
             error = run_facet(event, "flowforge_error")
             job.finished_at = utcnow()
+            job.rows_written = 0  # a failed job committed nothing
             job.error = {
                 "message": error.get("message", "the job failed"),
                 "detail": error.get("detail"),
             }
-            _skip_downstream(execution, job.job_id)
+            skip_downstream(execution, job.job_id)
     elif kind == "ABORT":
         if move(job, JOB_MOVES, Status.CANCELLED):
             job.finished_at = utcnow()
+            job.rows_written = 0  # stopped before its commit
 
 
-def _skip_downstream(execution: Execution, failed_job_id: str) -> None:
+def _already_applied_note(execution: Execution, applied: dict[str, Any]) -> str:
+    by = applied.get("executionId") or "an earlier attempt"
+    if by == execution.id:
+        by = f"execution {by} (this one, an earlier attempt)"
+    elif applied.get("executionId"):
+        by = f"execution {by}"
+    version = applied.get("version")
+    where = f" as table version {version}" if version is not None else ""
+    return (
+        f"already applied by {by}{where}: this attempt found the write committed and wrote "
+        f"nothing again; rowsWritten counts that commit"
+    )
+
+
+def skip_downstream(execution: Execution, failed_job_id: str) -> None:
     blocked = {failed_job_id}
     changed = True
     while changed:
@@ -274,11 +380,11 @@ def _skip_downstream(execution: Execution, failed_job_id: str) -> None:
                     }
 
 
-def _finish_if_done(execution: Execution) -> None:
+def finish_if_done(execution: Execution) -> None:
     if any(job.status not in TERMINAL for job in execution.jobs):
         return
     statuses = {job.status for job in execution.jobs}
-    if execution.status == Status.CANCELLED:
+    if execution.status in (Status.CANCELLED, Status.CANCELLING):
         outcome = Status.CANCELLED
     elif statuses & {Status.FAILED, Status.SKIPPED}:
         outcome = Status.FAILED
@@ -294,19 +400,25 @@ def _finish_if_done(execution: Execution) -> None:
 
 
 def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
-    """Cancel: queued jobs at once, running ones at their next batch. Returns task ids to revoke."""
+    """Cancel: queued jobs at once, running ones at their next batch (the execution is
+    ``cancelling`` until they have stopped, and keeps its workflow until then). Returns task
+    ids to revoke."""
+    if execution.status == Status.CANCELLING:
+        raise Conflict(f"execution {execution.id} is already being cancelled")
     if execution.status not in ACTIVE:
         raise Conflict(f"execution {execution.id} already ended ({execution.status})")
-    move(execution, EXECUTION_MOVES, Status.CANCELLED)
     revoke = []
     for job in execution.jobs:
         if job.status == Status.QUEUED:
-            if job.task_id:
-                revoke.append(job.task_id)
+            if job.dispatched:
+                revoke.append(job.id)  # the task id is the job run id
             move(job, JOB_MOVES, Status.CANCELLED)
             job.finished_at = utcnow()
     if all(job.status in TERMINAL for job in execution.jobs):
+        move(execution, EXECUTION_MOVES, Status.CANCELLED)
         execution.finished_at = utcnow()
+    else:
+        move(execution, EXECUTION_MOVES, Status.CANCELLING)
     session.flush()
     audit.record(
         session,

@@ -16,13 +16,21 @@ class Status(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     CANCELLED = "cancelled"
+    CANCELLING = "cancelling"  # executions only: cancel asked, a job still has to stop
 
 
 TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.CANCELLED})
 
 EXECUTION_MOVES: dict[Status, frozenset[Status]] = {
-    Status.QUEUED: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
-    Status.RUNNING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
+    Status.QUEUED: frozenset(
+        {Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLING, Status.CANCELLED}
+    ),
+    Status.RUNNING: frozenset(
+        {Status.SUCCEEDED, Status.FAILED, Status.CANCELLING, Status.CANCELLED}
+    ),
+    # A cancelled execution keeps its workflow until its last running job has stopped (or
+    # its worker is found lost): only then may another run write the same tables.
+    Status.CANCELLING: frozenset({Status.CANCELLED}),
 }
 
 JOB_MOVES: dict[Status, frozenset[Status]] = {
@@ -30,8 +38,11 @@ JOB_MOVES: dict[Status, frozenset[Status]] = {
     Status.QUEUED: frozenset(
         {Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.SKIPPED, Status.CANCELLED}
     ),
-    # running -> running is a redelivered task starting a new attempt.
-    Status.RUNNING: frozenset({Status.RUNNING, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}),
+    # running -> running is a redelivered task starting a new attempt; running -> queued is
+    # a job whose worker was lost, queued again for its next attempt by the reaper.
+    Status.RUNNING: frozenset(
+        {Status.RUNNING, Status.QUEUED, Status.SUCCEEDED, Status.FAILED, Status.CANCELLED}
+    ),
 }
 
 

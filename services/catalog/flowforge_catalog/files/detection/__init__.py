@@ -6,6 +6,7 @@ Public API::
     detect(source, *, sample_bytes=4 MiB, ai=None, allow_sample_values=False) -> Detection
     to_file_config(detection) -> dict          # the fileConfig a job should use
     preview(source, detection, rows=20) -> list[dict[str, str | None]]
+    read_preview(source, detection, rows=20) -> Preview    # the rows and their warnings
     neutralise_for_export(value) -> str        # for every CSV/Excel export FlowForge writes
     SampleSource, LocalFileSource              # where the bytes come from
     AiSettings, ai_settings_from_env()         # the optional model
@@ -20,7 +21,12 @@ from flowforge_catalog.files.detection.ai import AiSettings, ai_settings_from_en
 from flowforge_catalog.files.detection.detect import DEFAULT_SAMPLE_BYTES, detect
 from flowforge_catalog.files.detection.errors import DetectionError
 from flowforge_catalog.files.detection.fileconfig import to_file_config
-from flowforge_catalog.files.detection.preview import neutralise_for_export, preview
+from flowforge_catalog.files.detection.preview import (
+    Preview,
+    neutralise_for_export,
+    preview,
+    read_preview,
+)
 from flowforge_catalog.files.detection.result import (
     PII_TYPES,
     DetectedColumn,
@@ -38,10 +44,12 @@ __all__ = [
     "DetectionError",
     "LocalFileSource",
     "NumberFormat",
+    "Preview",
     "SampleSource",
     "ai_settings_from_env",
     "detect",
     "neutralise_for_export",
     "preview",
+    "read_preview",
     "to_file_config",
 ]

@@ -12,13 +12,20 @@ looks wrong is a warning.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import re
 from collections import Counter
 from dataclasses import dataclass
 
 from flowforge_catalog.files.detection import ai as ai_module
-from flowforge_catalog.files.detection.dialect import Dialect, parse, resync, sniff_dialect
+from flowforge_catalog.files.detection.dialect import (
+    Dialect,
+    Records,
+    read_records,
+    resync,
+    sniff_dialect,
+)
 from flowforge_catalog.files.detection.encoding import (
     Encoding,
     TextChunk,
@@ -36,6 +43,7 @@ from flowforge_catalog.files.detection.semantics import (
     suggested_names,
 )
 from flowforge_catalog.files.detection.types import TypeGuess, split_nulls
+from flowforge_shared.csv_rules import MAX_RECORD_BYTES, repeated_names, unique_names
 
 DEFAULT_SAMPLE_BYTES = 4 * 1024 * 1024
 _PREFIX_BYTES = 4096
@@ -62,6 +70,25 @@ class _Sample:
     exact: bool
     bytes_per_record: float | None
     warnings: list[str]
+    # Records the load treats as malformed whatever the columns: (place, first line, reason).
+    malformed: list[tuple[int | str, str, str]]
+    # Bytes not valid in the encoding were decoded as U+FFFD (see ``Decoded.replaced``).
+    replaced: bool = False
+
+    def add(self, records: Records, place, *, skip_first: bool = False) -> None:
+        """Add ``records``; ``place(index)`` says where the record at ``index`` is."""
+        for index, row in enumerate(records.rows):
+            if skip_first and index == 0:
+                continue
+            if index in records.malformed:
+                self.malformed.append((place(index), row[0], records.malformed[index]))
+            elif self.replaced and any("\ufffd" in value for value in row):
+                line = self.dialect.delimiter.join(row)
+                reason = f"the row is not valid {self.encoding.name} text"
+                self.malformed.append((place(index), line, reason))
+            else:
+                self.rows.append(row)
+                self.places.append(place(index))
 
 
 @dataclass
@@ -92,9 +119,10 @@ def detect(
     width = len(sample.first)
     good = [row for row in sample.rows if len(row) == width]
 
-    header_names = [
-        name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)
-    ]
+    # Named as the reader names them: blank cells by position, repeats with a suffix.
+    header_names = unique_names(
+        [name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)]
+    )
     profiles = _profiles(header_names, good, sample.dialect.delimiter)
     has_header = _has_header(sample.first, profiles, bool(good))
     if has_header:
@@ -106,6 +134,7 @@ def detect(
     profiles = _resolve_null_conflicts(profiles, sample.dialect.delimiter, warnings)
 
     row_estimate = _row_estimate(source.size, sample, has_header)
+    warnings += _malformed_warnings(sample, has_header)
     warnings += _shape_warnings(sample, names, has_header, good)
 
     columns = [_column(profile, len(good)) for profile in profiles]
@@ -160,7 +189,8 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         )
     encoding = sniff_encoding(source.read_range(0, min(size, _PREFIX_BYTES)))
     raw = read_raw_chunks(source, sample_bytes, unit=encoding.unit)
-    encoding, texts = decode_chunks(raw, encoding)
+    decoded = decode_chunks(raw, encoding)
+    encoding, texts = decoded.encoding, decoded.texts
     if not texts or not texts[0].at_start:
         raise DetectionError(
             f"the file's first record is longer than the {len(raw[0].data)} bytes "
@@ -171,42 +201,77 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         raise DetectionError("the file holds no data (only blank lines): upload a CSV with rows")
     dialect = sniff_dialect(head.text)
     try:
-        head_records = parse(head.text, dialect)
+        head_records = read_records(head.text, dialect, at_end=head.at_end)
     except csv.Error as error:
         raise DetectionError(f"the start of the file cannot be read as CSV: {error}") from error
-    if not head.at_end and len(head_records) > 1:
-        head_records.pop()  # may be cut by the end of the chunk
-    if not head_records:
+    if not head.at_end and len(head_records.rows) > 1:
+        head_records.drop_cut_end()
+    if not head_records.rows:
         raise DetectionError("the file holds no data (only blank lines): upload a CSV with rows")
-    first, rows = head_records[0], head_records[1:]
-    places: list[int | str] = list(range(2, len(rows) + 2))
-    warnings: list[str] = []
-    parsed_bytes, parsed_records = head.byte_length, len(head_records)
+    if 0 in head_records.malformed:
+        raise DetectionError(
+            f"the file's first row cannot be read: {head_records.malformed[0]}. Check that it "
+            "is a CSV file and that its quotes are balanced"
+        )
+    sample = _Sample(
+        encoding,
+        dialect,
+        head_records.rows[0],
+        [],
+        [],
+        head.at_end,
+        None,
+        list(decoded.warnings),
+        [],
+        decoded.replaced,
+    )
+    # Records are numbered from 1 (the first record, a header or not) as in the file.
+    sample.add(head_records, lambda index: index + 1, skip_first=True)
+    parsed_bytes, parsed_records = head.byte_length, len(head_records.rows)
+    if len(head_records.rows) == 1 and not head.at_end:
+        # Nothing but the first record in the head: the next row is longer than the head.
+        after = len(encoding.bom) + head.byte_length
+        sample.add(_long_row(source, after, encoding, dialect), lambda index: index + 2)
     for chunk in texts[1:]:
-        records, used_bytes, problem = _chunk_records(chunk, dialect, len(first))
+        records, used_bytes, problem = _chunk_records(chunk, dialect, len(sample.first))
         if problem:
-            warnings.append(problem)
+            sample.warnings.append(problem)
             continue
-        rows += records
-        places += [f"a row near byte {chunk.offset}"] * len(records)
+        sample.add(records, lambda index, offset=chunk.offset: f"a row near byte {offset}")
         parsed_bytes += used_bytes
-        parsed_records += len(records)
-    exact = head.at_start and head.at_end
-    bytes_per_record = parsed_bytes / parsed_records if parsed_records else None
-    return _Sample(encoding, dialect, first, rows, places, exact, bytes_per_record, warnings)
+        parsed_records += len(records.rows)
+    sample.bytes_per_record = parsed_bytes / parsed_records if parsed_records else None
+    return sample
+
+
+def _long_row(source: SampleSource, offset: int, encoding: Encoding, dialect: Dialect) -> Records:
+    """The records of a window of ``MAX_RECORD_BYTES`` (and a little) at ``offset``, the start
+    of a row longer than the head: enough to tell whether the load reads that row."""
+    length = MAX_RECORD_BYTES + 4 * encoding.unit
+    data = source.read_range(offset, length)
+    at_end = offset + len(data) >= source.size
+    decoder = codecs.getincrementaldecoder(encoding.codec)(errors="replace")
+    records = read_records(decoder.decode(data, final=at_end), dialect, at_end=at_end)
+    if not at_end:
+        records.drop_cut_end()
+    return records
 
 
 def _chunk_records(
     chunk: TextChunk, dialect: Dialect, width: int
-) -> tuple[list[list[str]], int, str | None]:
+) -> tuple[Records, int, str | None]:
     """(records of a mid-file chunk, the bytes they span, a warning if it was skipped)."""
     start, _ = resync(chunk.text, dialect, width)
     try:
-        records = parse(chunk.text[start:], dialect)
+        records = read_records(chunk.text[start:], dialect, at_end=chunk.at_end)
     except csv.Error as error:
-        return [], 0, f"the sample near byte {chunk.offset} could not be parsed ({error}); skipped"
-    if not chunk.at_end and records:
-        records.pop()  # cut by the end of the chunk
+        return (
+            Records([], {}),
+            0,
+            f"the sample near byte {chunk.offset} could not be parsed ({error}); skipped",
+        )
+    if not chunk.at_end:
+        records.drop_cut_end()
     used = chunk.byte_length * (len(chunk.text) - start) // max(len(chunk.text), 1)
     return records, used, None
 
@@ -235,8 +300,6 @@ def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> b
     """Whether ``first`` names the columns: votes per column, where the rest of the column
     has a type the first value does not look like (``amount`` over numbers), or the first
     value is name-like and never appears below it."""
-    if len(set(first)) < len(first) and has_rows:
-        return False  # repeated names: more likely a data row (and the reader refuses them)
     if not has_rows:
         return all(value.strip() and not _TYPED_LOOKING.match(value) for value in first)
     votes = 0.0
@@ -344,6 +407,32 @@ def _column_warnings(column: DetectedColumn, profile: _Profile) -> list[str]:
     return warnings
 
 
+def _where(place: int | str, has_header: bool) -> str:
+    """A sampled row as the reader numbers source rows: data records, the header not counted."""
+    if isinstance(place, str):
+        return place
+    return f"row {place - 1 if has_header else place}"
+
+
+def _malformed_warnings(sample: _Sample, has_header: bool) -> list[str]:
+    if not sample.malformed:
+        return []
+    shown = "; ".join(
+        f"{_where(place, has_header)} ({_shorten(line, 40)!r}): {reason}"
+        for place, line, reason in sample.malformed[:_EXAMPLES]
+    )
+    more = (
+        f" and {len(sample.malformed) - _EXAMPLES} more"
+        if len(sample.malformed) > _EXAMPLES
+        else ""
+    )
+    return [
+        f"{len(sample.malformed)} sampled rows are malformed and will not load as data (the "
+        f"load fails, or sets them aside with malformedRows 'quarantine'; the rows after "
+        f"them load): {shown}{more}"
+    ]
+
+
 def _shape_warnings(
     sample: _Sample, names: list[str], has_header: bool, good: list[list[str]]
 ) -> list[str]:
@@ -357,23 +446,28 @@ def _shape_warnings(
     if ragged:
         row, place = ragged[0]
         what = "header" if has_header else "first row"
-        # Numbered as the reader numbers source rows: data records, the header not counted.
-        where = f"row {place - 1 if has_header else place}" if isinstance(place, int) else place
+        where = _where(place, has_header)
         warnings.append(
             f"{len(ragged)} of {len(sample.rows) + (0 if has_header else 1)} sampled rows have a "
             f"different number of fields than the {what} ({width}); the first is {where}, "
             f"with {len(row)} fields. The load fails on such rows unless malformedRows is "
             "'quarantine': check the delimiter and quoting, or fix those rows"
         )
-    if has_header and not good:
+    if has_header and not good and not sample.malformed:
         warnings.append("the file has a header and no data rows")
     if has_header:
-        repeated = sorted({name for name in names if names.count(name) > 1})
+        repeated = repeated_names(sample.first)
         if repeated:
             shown = ", ".join(repr(name) for name in repeated)
+            renamed = ", ".join(
+                repr(new)
+                for old, new in zip(sample.first, names, strict=True)
+                if old.strip() and old != new
+            )
             warnings.append(
-                f"the header names {shown} more than once: the load will refuse it. Rename "
-                "the columns in the file, or set hasHeader to false"
+                f"the header names {shown} more than once: the repeats are named {renamed}, "
+                "here, in the preview and in the load. Rename them with fileConfig.columns "
+                "(columns[].rename) if you prefer other names"
             )
     return warnings
 

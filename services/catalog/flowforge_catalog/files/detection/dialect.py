@@ -23,6 +23,14 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from flowforge_shared.csv_rules import (
+    MAX_RECORD_BYTES,
+    OPEN_AT_END,
+    ends_inside_quotes,
+    lift_field_limit,
+    too_long_reason,
+)
+
 DELIMITERS = (",", ";", "\t", "|")
 _SNIFF_CHARS = 256 * 1024
 _SNIFF_RECORDS = 200
@@ -30,6 +38,9 @@ _RESYNC_CANDIDATES = 32
 _RESYNC_FIELDS = 2000  # fields tokenized per hypothesis: bounds the cost on wide files
 _RESYNC_WINDOW = 64 * 1024  # how far the "inside a quoted value" hypothesis looks
 _LINE_BREAK = re.compile(r"\r\n|\n|\r")
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\n|\r)|[^\r\n]+")
+
+lift_field_limit()  # fields up to MAX_RECORD_BYTES, as the ingest reader reads them
 
 
 @dataclass(frozen=True)
@@ -50,9 +61,10 @@ def sniff_dialect(text: str) -> Dialect:
 
 
 def parse(text: str, dialect: Dialect, *, limit: int | None = None) -> list[list[str]]:
-    """The records of ``text`` (blank lines skipped, as the ingest reader skips them).
+    """The records of ``text`` (blank lines skipped, as the ingest reader skips them), read
+    leniently: no row is judged malformed (see :func:`read_records` for that).
 
-    Raises :class:`csv.Error` (e.g. a field over the csv module's size limit).
+    Raises :class:`csv.Error` for text the csv module cannot read at all.
     """
     reader = csv.reader(io.StringIO(text, newline=""), **_csv_options(dialect))
     records: list[list[str]] = []
@@ -62,6 +74,88 @@ def parse(text: str, dialect: Dialect, *, limit: int | None = None) -> list[list
             if limit is not None and len(records) >= limit:
                 break
     return records
+
+
+@dataclass
+class Records:
+    """The records of a text, in order. A malformed record (see :func:`read_records`) is
+    in ``rows`` as its first line alone, and ``malformed`` maps its index to the reason."""
+
+    rows: list[list[str]]
+    malformed: dict[int, str]
+
+    @property
+    def good(self) -> int:
+        """How many of ``rows`` are not malformed."""
+        return len(self.rows) - len(self.malformed)
+
+    def drop_cut_end(self) -> None:
+        """Drop the last record unless it is malformed: when the text is not the end of the
+        file, that record may go on past it (a value over several lines)."""
+        if self.rows and len(self.rows) - 1 not in self.malformed:
+            self.rows.pop()
+
+
+def read_records(text: str, dialect: Dialect, *, at_end: bool, limit: int | None = None) -> Records:
+    """The records of ``text`` (whole lines from the start of a record) as the ingest reader
+    splits them: blank lines are skipped, and a record longer than ``MAX_RECORD_BYTES``
+    (UTF-8), or whose quoted value is still open at the end of the file (``at_end``), is
+    malformed; reading goes on at the line after the one where it began, so one stray
+    quote costs one row, not the rest of the file. Stops after ``limit`` good records.
+    """
+    lines = _LINE.findall(text)
+    result = Records([], {})
+    start = 0
+    while start < len(lines):
+        reader = csv.reader(iter(lines[start:]), **_csv_options(dialect))
+        restart = None
+        consumed = 0
+        for record in reader:
+            first, consumed = start + consumed, reader.line_num
+            end = start + consumed
+            if not record:
+                continue
+            problem = _record_problem(
+                record, lines, first, end, dialect, at_end and end == len(lines)
+            )
+            if problem is not None:
+                result.malformed[len(result.rows)] = problem
+                result.rows.append([lines[first].rstrip("\r\n")])
+                restart = first + 1
+                break
+            result.rows.append(record)
+            if limit is not None and result.good >= limit:
+                return result
+        if restart is None:
+            break
+        start = restart
+    return result
+
+
+def _record_problem(
+    record: list[str], lines: list[str], first: int, end: int, dialect: Dialect, at_end: bool
+) -> str | None:
+    """Why ``record``, read from ``lines[first:end]``, is malformed, or None."""
+    # A character is at most 4 bytes in UTF-8: encode only the values that may be too long.
+    # The reader measures a row by its values' bytes (UTF-8), so the same is measured here.
+    if sum(map(len, record)) * 4 > MAX_RECORD_BYTES:
+        size = sum(len(value.encode("utf-8", "surrogatepass")) for value in record)
+        if size > MAX_RECORD_BYTES:
+            opened = end - first > 1 and ends_inside_quotes(
+                lines[first],
+                delimiter=dialect.delimiter,
+                quote=dialect.quote_char,
+                escape=dialect.escape_char,
+            )
+            return too_long_reason(opened)
+    if at_end and ends_inside_quotes(
+        "".join(lines[first:end]),
+        delimiter=dialect.delimiter,
+        quote=dialect.quote_char,
+        escape=dialect.escape_char,
+    ):
+        return OPEN_AT_END
+    return None
 
 
 def resync(text: str, dialect: Dialect, width: int) -> tuple[int, bool]:

@@ -2,9 +2,10 @@
 
 Order of evidence: a byte-order mark (UTF-8, UTF-16 LE/BE) is certain; NUL bytes on every
 other position mean UTF-16 without a mark; any other NUL byte means a binary file. Otherwise
-the sample must be valid UTF-8, else it is read as cp1252 (Windows exports), else latin-1
-(which decodes any byte, so it is the last resort, and the control-character check below
-keeps binaries out). ``Encoding.name`` is what ``fileConfig.encoding`` gets: names the
+the sample must be valid UTF-8 — or UTF-8 but for a minority of its lines, when other lines
+hold UTF-8 text beyond ASCII (those lines are then malformed rows, with a warning) — else it
+is read as cp1252 (Windows exports), else latin-1 (which decodes any byte, so it is the last
+resort, and the control-character check below keeps binaries out). ``Encoding.name`` is what ``fileConfig.encoding`` gets: names the
 ingest reader resolves with :func:`codecs.lookup` (``utf-16`` reads the byte-order mark and
 picks the byte order itself).
 
@@ -84,11 +85,27 @@ def sniff_encoding(prefix: bytes) -> Encoding:
     return UTF8
 
 
-def decode_chunks(chunks: list[RawChunk], encoding: Encoding) -> tuple[Encoding, list[TextChunk]]:
-    """The chunks cut at line breaks and decoded, and the encoding that decoded all of them.
+@dataclass(frozen=True)
+class Decoded:
+    """The sample chunks as text, and how they were decoded."""
 
-    A provisional UTF-8 falls back to cp1252, then latin-1. Raises :class:`DetectionError`
-    for a binary file or text that no candidate decodes.
+    encoding: Encoding
+    texts: list[TextChunk]
+    # Lines that were not valid in ``encoding`` were decoded with U+FFFD in place of their
+    # bad bytes: the load treats those rows as malformed.
+    replaced: bool = False
+    warnings: tuple[str, ...] = ()
+
+
+def decode_chunks(chunks: list[RawChunk], encoding: Encoding) -> Decoded:
+    """The chunks cut at line breaks and decoded, and the encoding that decoded them.
+
+    A provisional UTF-8 that does not decode every line stays UTF-8 when some lines hold
+    UTF-8 text beyond ASCII and most lines decode (a UTF-8 file with a few lines pasted in
+    from a Windows export): re-reading it as a single-byte code page would garble every
+    accented letter of the good lines, while the load only sets the bad lines aside. Else
+    it falls back to cp1252, then latin-1. Raises :class:`DetectionError` for a binary file
+    or text that no candidate decodes.
     """
     newline = _newline_bytes(chunks, encoding)
     spans: list[tuple[RawChunk, int, int]] = []
@@ -107,24 +124,64 @@ def decode_chunks(chunks: list[RawChunk], encoding: Encoding) -> tuple[Encoding,
     failure: UnicodeDecodeError | None = None
     for candidate in candidates:
         try:
-            texts = [
-                TextChunk(
-                    chunk.offset + start,
-                    chunk.data[start:end].decode(candidate.codec),
-                    end - start,
-                    chunk.at_start,
-                    chunk.at_end and end == len(chunk.data),
-                )
-                for chunk, start, end in spans
-            ]
+            texts = _decode(spans, candidate.codec, "strict")
         except UnicodeDecodeError as error:
             failure = failure or error
+            if candidate == UTF8:
+                mostly = _mostly_utf8(spans, newline)
+                if mostly is not None:
+                    texts = _decode(spans, UTF8.codec, "replace")
+                    _refuse_binary_text(texts)
+                    return Decoded(UTF8, texts, replaced=True, warnings=(mostly,))
             continue
         _refuse_binary_text(texts)
-        return candidate, texts
+        return Decoded(candidate, texts)
     assert failure is not None  # latin-1 decodes anything; only UTF-16/BOM files get here
     raise DetectionError(
         f"the file is not valid {encoding.name} text ({failure.reason}): re-save it as UTF-8"
+    )
+
+
+def _decode(spans: list[tuple[RawChunk, int, int]], codec: str, errors: str) -> list[TextChunk]:
+    return [
+        TextChunk(
+            chunk.offset + start,
+            chunk.data[start:end].decode(codec, errors),
+            end - start,
+            chunk.at_start,
+            chunk.at_end and end == len(chunk.data),
+        )
+        for chunk, start, end in spans
+    ]
+
+
+def _mostly_utf8(spans: list[tuple[RawChunk, int, int]], newline: bytes) -> str | None:
+    """A warning when the sampled lines are UTF-8 but for a few, else None."""
+    total = invalid = beyond_ascii = 0
+    first_invalid: int | None = None
+    for chunk, start, end in spans:
+        position = start
+        for line in chunk.data[start:end].split(newline):
+            if not line.strip(b"\r"):
+                position += len(line) + len(newline)
+                continue  # blank: the end of the span, or a line the reader skips
+            total += 1
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                invalid += 1
+                if first_invalid is None:
+                    first_invalid = chunk.offset + position
+            else:
+                beyond_ascii += not line.isascii()
+            position += len(line) + len(newline)
+    if not beyond_ascii or invalid * 2 >= total:
+        return None  # no UTF-8 text beyond ASCII, or mostly not UTF-8: a code page it is
+    return (
+        f"{invalid} of the {total} sampled lines are not valid UTF-8 (the first at byte "
+        f"{first_invalid}), while the others are UTF-8 text: the file is read as UTF-8 and "
+        "those rows are malformed rows (the load fails, or sets them aside with malformedRows "
+        "'quarantine'). Re-save them as UTF-8 to load them"
     )
 
 

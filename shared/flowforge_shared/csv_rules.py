@@ -1,0 +1,103 @@
+"""Rules about CSV files that the ingest reader (``flowforge_ingest.csv_source``) and schema
+detection and preview (``flowforge_catalog.files.detection``) must apply alike, so that what a
+user sees in detection and preview is what the load does.
+
+- :data:`MAX_RECORD_BYTES`: the longest row the load reads. A longer row, and a row whose
+  quoted value is still open after that many bytes or at the end of the file, is a malformed
+  row; reading goes on at the line after the one where that row began.
+- :func:`unique_names`: the column names of a header that repeats a name.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+
+MAX_RECORD_BYTES = 1 << 20
+"""1 MiB: the reader's parse block (a row must fit in one; see ``csv_source._BLOCK_SIZE``).
+A quoted value that has not closed within this many bytes is taken as an opening quote that
+never closes, not as a value: otherwise one stray quote swallows the rest of the file."""
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """``names`` with every repeat of a name renamed ``<name>_2``, ``<name>_3``, … skipping
+    suffixes another column already has (``a,a,a_2`` gives ``a, a_3, a_2``)."""
+    taken = set(names)
+    used: set[str] = set()
+    result = []
+    for name in names:
+        if name in used:
+            suffix = 2
+            while f"{name}_{suffix}" in taken or f"{name}_{suffix}" in used:
+                suffix += 1
+            name = f"{name}_{suffix}"
+        used.add(name)
+        result.append(name)
+    return result
+
+
+def repeated_names(names: list[str]) -> list[str]:
+    """The names ``names`` holds more than once, in order of first appearance."""
+    seen: set[str] = set()
+    repeated: dict[str, None] = {}
+    for name in names:
+        if name in seen:
+            repeated[name] = None
+        seen.add(name)
+    return list(repeated)
+
+
+def ends_inside_quotes(
+    text: str, *, delimiter: str, quote: str | None, escape: str | None = None
+) -> bool:
+    """Whether ``text``, read from the start of a record, ends inside a quoted value.
+
+    Quotes are read the way both Python's csv module and pyarrow read them (not strictly):
+    a quote opens a quoted value only at the start of a field, two quotes inside one stand
+    for one quote character, the escape character (if any) takes the next character as it
+    is, and after the closing quote the field goes on unquoted to the next delimiter.
+    """
+    if quote is None:
+        return False
+    q, d = re.escape(quote), re.escape(delimiter)
+    if escape:
+        e = re.escape(escape)
+        inside = re.compile(rf"(?:[^{q}{e}]|{q}{q}|{e}[\s\S])*")
+        outside = re.compile(rf"(?:[^{d}\r\n{e}]|{e}[\s\S])*")
+    else:
+        inside = re.compile(rf"(?:[^{q}]|{q}{q})*")
+        outside = re.compile(rf"[^{d}\r\n]*")
+    position, length = 0, len(text)
+    while position < length:
+        if text[position] == quote:
+            position = inside.match(text, position + 1).end()
+            if position >= length:
+                return True
+            position += 1  # the closing quote
+        position = outside.match(text, position).end() + 1  # and the delimiter or line break
+    return False
+
+
+def lift_field_limit() -> None:
+    """Let Python's csv module read fields of any length.
+
+    Its default limit (128 kB) is a limit of its own: pyarrow has none below
+    :data:`MAX_RECORD_BYTES`, and the text we hand the module is already bounded by what we
+    read. The limit is process-wide; lifting it only makes other users of the module accept
+    longer fields.
+    """
+    csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
+# The reasons a malformed record is given, worded once for the reader, detection and preview.
+OPEN_AT_END = "a quote opened in this row never closes (the file ends inside it)"
+
+
+def too_long_reason(quote_open: bool) -> str:
+    limit = f"{MAX_RECORD_BYTES / (1 << 20):g} MiB"
+    if quote_open:
+        return (
+            f"a quote opened in this row is still open after {limit} (the longest row "
+            "FlowForge loads): it probably never closes"
+        )
+    return f"the row is longer than {limit}, the longest row FlowForge loads"
