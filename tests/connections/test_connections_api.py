@@ -234,3 +234,13 @@ def test_nul_in_a_changed_connection_field_is_refused(editor):
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["field"] == "database"
     assert editor.get(url).json()["database"] == "bank.db"
+
+
+@pytest.mark.parametrize("host", ["\u0080", "a..b", "x" * 64 + ".example.com"])
+def test_a_host_name_dns_cannot_carry_is_refused_at_save(editor, host):
+    # Found by the OpenAPI fuzzing: getaddrinfo's IDNA encoding raised a UnicodeError (500).
+    body = {"name": f"bad host {host[:8]!r}", "type": "mysql", "host": host, "port": 3306}
+    response = editor.post("/api/connections", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "host"
+    assert "not a valid host name" in response.json()["detail"][0]["msg"]

@@ -171,6 +171,11 @@ def _normalise_host(host: str) -> str:
             f"{host!r} is not a host name or IP address (no spaces, '/', '\\', '@', ',' or ';'; "
             "give the port separately)"
         )
+    try:  # what getaddrinfo does with a name; its UnicodeError would escape as a bug
+        name.rstrip(".").encode("idna")
+    except UnicodeError as error:
+        reason = str(error.__cause__ or error).removeprefix("UnicodeError: ")
+        raise TargetRefused(f"{host!r} is not a valid host name ({reason})") from None
     return name.lower().rstrip(".")
 
 

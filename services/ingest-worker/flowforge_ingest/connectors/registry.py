@@ -262,7 +262,7 @@ def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
     def lookup() -> None:
         try:
             outcome["value"] = socket.getaddrinfo(params.host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name DNS cannot carry
             outcome["error"] = error
         finally:
             done.set()
@@ -272,7 +272,7 @@ def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
         raise connect_failure(ConnectFailure.UNREACHABLE, "host lookup timed out", db_type, params)
     if "error" in outcome:
         error = outcome["error"]
-        assert isinstance(error, OSError)
+        assert isinstance(error, OSError | UnicodeError)
         raise connect_failure(ConnectFailure.UNREACHABLE, error, db_type, params)
     addresses = outcome["value"]
     assert isinstance(addresses, list)
