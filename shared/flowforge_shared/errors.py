@@ -4,7 +4,9 @@ FlowForgeError
 ├── ApiError                  mapped to an HTTP status at the API boundary
 │   ├── NotFound              404
 │   ├── Conflict              409
-│   └── Unprocessable         422, with the field path of each problem
+│   ├── Unprocessable         422, with the field path of each problem
+│   └── ServiceUnavailable    503 with Retry-After: FlowForge's own storage is out (full
+│                             disk, database down); see flowforge_shared.outages
 └── TaskError                 raised inside workers; picklable, crosses Celery
     ├── PermanentError        bad config or data: fail the job at once
     └── TransientError        connection reset, storage 5xx: retry with backoff
@@ -40,20 +42,33 @@ class Unprocessable(ApiError):
 
     status_code = 422
 
-    def __init__(self, errors: Sequence[tuple[Sequence[str | int], str]]) -> None:
+    def __init__(
+        self, errors: Sequence[tuple[Sequence[str | int], str]], location: str = "body"
+    ) -> None:
         self.errors = [(tuple(path), message) for path, message in errors]
+        self.location = location  # body, query or path: where the named fields are
         super().__init__("; ".join(f"{dotted(path)}: {msg}" for path, msg in self.errors))
 
-    def detail(self, prefix: Sequence[str | int] = ("body",)) -> list[dict]:
+    def detail(self) -> list[dict]:
         return [
             {
-                "loc": [*prefix, *path],
+                "loc": [self.location, *path],
                 "field": dotted(path),
                 "msg": message,
                 "type": "value_error",
             }
             for path, message in self.errors
         ]
+
+
+class ServiceUnavailable(ApiError):
+    """FlowForge cannot use its own storage right now; the same request will work later."""
+
+    status_code = 503
+
+    def __init__(self, message: str, retry_after: int = 30) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 def dotted(path: Sequence[str | int]) -> str:

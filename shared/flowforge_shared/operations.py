@@ -21,6 +21,9 @@ from flowforge_shared.errors import ApiError
 from flowforge_shared.settings import Settings
 
 REPLY_KEY = "flowforge:reply:{id}"
+# Failure kinds of an answer besides the connection failures (unreachable, refused, login...):
+QUERY_FAILED = "query"  # connected, but the database refused (no such table, no permission)
+REQUEST_FAILED = "request"  # the request itself cannot be carried out as given
 
 
 class OperationTimeout(ApiError):

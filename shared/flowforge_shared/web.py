@@ -4,11 +4,15 @@ whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
 
 from __future__ import annotations
 
+import email.message
+import logging
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -21,9 +25,14 @@ from flowforge_shared.auth.bootstrap import ensure_admin_token
 from flowforge_shared.auth.dependencies import authenticate
 from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
-from flowforge_shared.errors import ApiError, Unprocessable, dotted
+from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable, dotted
+from flowforge_shared.outages import unavailable_message, unavailable_reason
 from flowforge_shared.settings import Settings
+from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import setup_tracing, tracer
+
+log = logging.getLogger("flowforge.web")
+INTERNAL_ERROR = "internal error: FlowForge failed unexpectedly; the server log has the details"
 
 
 def create_service_app(
@@ -85,7 +94,9 @@ def create_service_app(
         if close:
             closers.append(close)
 
-    api = APIRouter(prefix="/api", dependencies=[Depends(authenticate)])
+    api = APIRouter(
+        prefix="/api", dependencies=[Depends(authenticate), Depends(refuse_unstorable_values)]
+    )
     for router in api_routers:
         api.include_router(router)
     app.include_router(api)
@@ -93,6 +104,46 @@ def create_service_app(
     _install_error_handlers(app)
     _install_tracing(app)
     return app
+
+
+async def refuse_unstorable_values(request: Request) -> None:
+    """422 for any path, query or JSON body value no database can store (a NUL, a lone
+    surrogate, an integer beyond 64 bits, an infinite number), naming where it is.
+
+    Done here once, for every route, rather than in each schema: such values used to pass
+    validation and fail in the database or the driver as a 500."""
+    found = [
+        (("path", name), message)
+        for name, value in request.path_params.items()
+        for _, message in problems(value)
+    ]
+    for name, value in request.query_params.multi_items():
+        found.extend((("query", name), message) for _, message in problems([name, value]))
+    body = await _json_body(request)
+    if body is not None:
+        found.extend((("body", *path), message) for path, message in problems(body))
+    if found:
+        raise RequestValidationError(
+            [{"loc": loc, "msg": message, "type": "value_error"} for loc, message in found]
+        )
+
+
+async def _json_body(request: Request) -> object | None:
+    """The request's JSON body as FastAPI parsed it (Starlette caches it), else None."""
+    content_type = request.headers.get("content-type")
+    if not content_type:
+        return None
+    header = email.message.Message()
+    header["content-type"] = content_type
+    subtype = header.get_content_subtype()
+    if header.get_content_maintype() != "application" or not (
+        subtype == "json" or subtype.endswith("+json")
+    ):
+        return None
+    try:
+        return await request.json() if await request.body() else None
+    except ValueError:  # not JSON: the route's own body validation answers that
+        return None
 
 
 def _install_tracing(app: FastAPI) -> None:
@@ -145,7 +196,45 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse({"detail": error.message}, status_code=error.status_code)
+        headers = {}
+        if isinstance(error, ServiceUnavailable):
+            headers["Retry-After"] = str(error.retry_after)
+        return JSONResponse(
+            {"detail": error.message}, status_code=error.status_code, headers=headers
+        )
+
+    async def storage_error(request: Request, error: Exception) -> JSONResponse:
+        """A database or disk error that escaped a route: 503 when it is an outage of our
+        own storage (full disk, database down), else a 500 in the one error shape."""
+        reason = unavailable_reason(error)
+        if reason is None:
+            log.error("unexpected error in %s %s", request.method, request.url.path, exc_info=error)
+            return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+        # The driver's own words for the operator; not SQLAlchemy's text, which adds the
+        # statement and its parameters.
+        cause = getattr(error, "orig", None) or error
+        log.warning(
+            "%s %s: 503, %s (%s: %s)",
+            request.method,
+            request.url.path,
+            reason,
+            type(cause).__name__,
+            cause,
+        )
+        return await api_error(request, ServiceUnavailable(unavailable_message(reason)))
+
+    # Handled here, not by Starlette's last-resort handler, so the answer is JSON and the
+    # error is not re-raised into the server (it is logged above instead).
+    for kind in (SQLAlchemyError, OSError, sqlite3.Error, psycopg.Error):
+        app.add_exception_handler(kind, storage_error)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, error: Exception) -> JSONResponse:
+        """Anything else: the same JSON shape as every error (Starlette still logs it)."""
+        reason = unavailable_reason(error)
+        if reason is not None:
+            return await api_error(request, ServiceUnavailable(unavailable_message(reason)))
+        return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
     @app.exception_handler(StaleDataError)
     async def stale(_request: Request, _error: StaleDataError) -> JSONResponse:

@@ -76,3 +76,24 @@ def gold_job(source: str, table: str, name: str = "Gold") -> dict:
 
 def workflow(**fields) -> dict:
     return {"name": f"wf-{uuid.uuid4().hex[:8]}", **fields}
+
+
+# fileConfig.filePath values that leave (or cannot name a file in) the landing area, each
+# with a word its refusal must use.
+BAD_FILE_PATHS = [
+    ("../x.csv", "'..'"),
+    ("/etc/passwd", "absolute"),
+    ("a/../../b", "'..'"),
+    ("a/../b.csv", "'..'"),
+    ("bad\x00name.csv", "NUL"),
+    ("..\\..\\secret.csv", "backslash"),
+    ("sales\\2024.csv", "backslash"),
+    ("C:/data/x.csv", "absolute"),
+    ("C:x.csv", "absolute"),
+    ("//server/share/x.csv", "absolute"),
+    ("s3://bucket/x.csv", "URL"),
+    ("   ", "empty"),
+    ("sales/", "folder"),
+    (".", "folder"),
+    ("a\nb.csv", "control"),
+]

@@ -1,6 +1,13 @@
 import pytest
 
-from tests.catalog.factories import csv_job, database_job, gold_job, template_job, workflow
+from tests.catalog.factories import (
+    BAD_FILE_PATHS,
+    csv_job,
+    database_job,
+    gold_job,
+    template_job,
+    workflow,
+)
 
 BOOKKEEPING = {"id", "workflowId", "position", "version", "createdAt", "updatedAt"}
 
@@ -292,3 +299,43 @@ def test_a_query_must_only_read(editor, wf, mssql_connection, query, accepted):
     else:
         assert response.status_code == 422, response.text
         assert response.json()["detail"][0]["field"] == "sourceConfig.databaseConfig.query"
+
+
+@pytest.mark.parametrize(("file_path", "words"), BAD_FILE_PATHS)
+def test_a_file_path_outside_the_landing_area_is_refused_at_save(editor, wf, file_path, words):
+    job = csv_job()
+    job["sourceConfig"]["fileConfig"]["filePath"] = file_path
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    problems = {d["field"]: d["msg"] for d in response.json()["detail"]}
+    assert list(problems) == ["sourceConfig.fileConfig.filePath"], problems
+    assert words in problems["sourceConfig.fileConfig.filePath"]
+    assert editor.get(jobs_url(wf)).json()["count"] == 0
+
+
+def test_an_empty_file_path_is_refused_at_save(editor, wf):
+    job = csv_job()
+    job["sourceConfig"]["fileConfig"]["filePath"] = ""
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422
+    assert [d["field"] for d in response.json()["detail"]] == ["sourceConfig.fileConfig.filePath"]
+
+
+@pytest.mark.parametrize("file_path", ["x.csv", "./sales/2024-01.csv", "a b/ü.csv", "..x/y..csv"])
+def test_a_file_path_inside_the_landing_area_is_saved(editor, wf, file_path):
+    job = csv_job()
+    job["sourceConfig"]["fileConfig"]["filePath"] = file_path
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 201, response.text
+    assert response.json()["sourceConfig"]["fileConfig"]["filePath"] == file_path
+
+
+def test_a_patch_to_a_file_path_outside_the_landing_area_is_refused(editor, wf):
+    created = editor.post(jobs_url(wf), json=csv_job()).json()
+    source = csv_job()["sourceConfig"]
+    source["fileConfig"]["filePath"] = "../../etc/shadow"
+    url = f"{jobs_url(wf)}/{created['id']}"
+    response = editor.patch(url, json={"sourceConfig": source, "version": 1})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "sourceConfig.fileConfig.filePath"
+    assert editor.get(url).json()["sourceConfig"] == csv_job()["sourceConfig"]

@@ -185,3 +185,62 @@ def test_sqlite_files_outside_the_sources_directory_are_refused(api):
         headers=H,
     )
     assert ok.status_code == 201, ok.text
+
+
+NUL_FIELDS = [
+    ({"type": "sqlite", "database": "ba\x00nk.db"}, "database"),
+    ({"type": "postgresql", "host": "127.0.0.1", "database": "ba\x00nk"}, "database"),
+    ({"type": "postgresql", "host": "127.0.0.1", "username": "re\x00ader"}, "username"),
+    ({"type": "postgresql", "host": "127.0.0.1", "password": "pw\x00"}, "password"),
+    ({"type": "postgresql", "host": "127.0.0.1", "options": {"schema": "s\x00"}}, "options.schema"),
+    ({"type": "mysql", "host": "127.0.0.1", "database": "\x00"}, "database"),
+    ({"type": "mysql", "host": "127.0.0.1", "username": "root\x00"}, "username"),
+    (
+        {"type": "sql-server", "host": "127.0.0.1", "options": {"instance": "I\x00"}},
+        "options.instance",
+    ),
+    ({"type": "oracle", "host": "127.0.0.1", "database": "FREE\x00PDB1"}, "database"),
+    ({"type": "snowflake", "options": {"account": "ac\x00ct"}}, "options.account"),
+    (
+        {"type": "snowflake", "options": {"account": "acct", "warehouse": "w\x00"}},
+        "options.warehouse",
+    ),
+]
+
+
+@pytest.mark.parametrize(("fields", "field"), NUL_FIELDS)
+def test_nul_in_any_connection_field_is_refused_at_save_naming_it(editor, fields, field):
+    name = f"nul {field} {fields['type']}"
+    response = editor.post("/api/connections", json={"name": name, **fields})
+    assert response.status_code == 422, response.text
+    assert [item["field"] for item in response.json()["detail"]] == [field]
+    assert "NUL" in response.json()["detail"][0]["msg"]
+    assert name not in [c["name"] for c in editor.get("/api/connections").json()["data"]]
+
+
+@pytest.mark.parametrize(("fields", "field"), NUL_FIELDS[:3])
+def test_nul_in_a_connection_to_test_is_refused_naming_it(editor, fields, field):
+    response = editor.post("/api/test-connection/database", json={"connection": fields})
+    assert response.status_code == 422, response.text
+    assert [item["field"] for item in response.json()["detail"]] == [f"connection.{field}"]
+
+
+def test_nul_in_a_changed_connection_field_is_refused(editor):
+    created = editor.post(
+        "/api/connections", json={"name": "nul patch", "type": "sqlite", "database": "bank.db"}
+    ).json()
+    url = f"/api/connections/{created['id']}"
+    response = editor.patch(url, json={"database": "bank\x00.db"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "database"
+    assert editor.get(url).json()["database"] == "bank.db"
+
+
+@pytest.mark.parametrize("host", ["\u0080", "a..b", "x" * 64 + ".example.com"])
+def test_a_host_name_dns_cannot_carry_is_refused_at_save(editor, host):
+    # Found by the OpenAPI fuzzing: getaddrinfo's IDNA encoding raised a UnicodeError (500).
+    body = {"name": f"bad host {host[:8]!r}", "type": "mysql", "host": host, "port": 3306}
+    response = editor.post("/api/connections", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "host"
+    assert "not a valid host name" in response.json()["detail"][0]["msg"]

@@ -125,7 +125,23 @@ def test_a_name_resolving_to_a_bad_address_is_refused(addresses: list[str]) -> N
     assert resolver.calls == ["db.example.com"]
 
 
-@pytest.mark.parametrize("host", ["", "   ", "a/b", "h;x", "user@h", "h,h2", "h\\inst", "a b"])
+@pytest.mark.parametrize(
+    "host",
+    # The last three cannot be encoded for DNS (IDNA): getaddrinfo raised a UnicodeError.
+    [
+        "",
+        "   ",
+        "a/b",
+        "h;x",
+        "user@h",
+        "h,h2",
+        "h\\inst",
+        "a b",
+        "\x80",
+        "a..b",
+        "x" * 64 + ".com",
+    ],
+)
 def test_malformed_hosts_are_refused(host: str) -> None:
     with pytest.raises(TargetRefused):
         check_target(host, 1433, resolver=must_not_resolve)
@@ -339,6 +355,12 @@ def test_sqlite_files_must_lie_in_the_permitted_directory(tmp_path: Path) -> Non
             refuse_dangerous_options("sqlite", {}, database=refused, sqlite_root=root)
     with pytest.raises(OptionRefused, match="not enabled"):
         refuse_dangerous_options("sqlite", {}, database="ok.db", sqlite_root=None)
+
+
+def test_a_sqlite_file_name_with_nul_is_refused_not_a_crash(tmp_path: Path) -> None:
+    # Path.resolve() raises a bare ValueError on NUL, which callers treated as a bug (500).
+    with pytest.raises(OptionRefused, match="NUL"):
+        refuse_dangerous_options("sqlite", {}, database="ba\x00nk.db", sqlite_root=tmp_path)
 
 
 @pytest.mark.parametrize(

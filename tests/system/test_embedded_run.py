@@ -135,11 +135,32 @@ def test_missing_file_fails_with_a_message_naming_it(embedded):
     assert "nowhere/tx.csv" in ingest["error"]["message"]
 
 
-def test_path_escaping_the_landing_area_is_refused(embedded):
-    workflow = embedded.create_workflow(workflow_jobs("../../etc/passwd"))
+def test_path_escaping_the_landing_area_is_refused_at_save_and_at_run(embedded):
+    workflow = embedded.create_workflow([])
+    refused = embedded.client.post(
+        f"/api/workflows/{workflow['id']}/jobs",
+        json=workflow_jobs("../../etc/passwd")[0],
+        headers=embedded.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["field"] == "sourceConfig.fileConfig.filePath"
+
+    # A job saved before the rule existed is refused by the worker, never read.
+    import copy
+
+    from flowforge_catalog.jobs.models import Job
+
+    write_transactions(embedded.landing / "tx.csv", 5)
+    workflow = embedded.create_workflow(workflow_jobs()[:1])
+    with embedded.app.state.database.session() as session:
+        job = session.query(Job).filter_by(workflow_id=workflow["id"]).one()
+        config = copy.deepcopy(job.config)
+        config["sourceConfig"]["fileConfig"]["filePath"] = "../../etc/passwd"
+        job.config = config
     execution = embedded.run(workflow["id"])
     assert execution["status"] == "failed"
-    assert "landing" in execution["jobs"][0]["error"]["message"]
+    message = execution["jobs"][0]["error"]["message"]
+    assert "'../../etc/passwd' contains '..'" in message and "landing area" in message
 
 
 def test_run_a_subset_takes_what_it_needs(embedded):

@@ -245,3 +245,15 @@ def test_builtin_templates_upgrade_in_place_when_their_version_rises(api, monkey
     assert builtin.sync(api.app_state.database.engine) == 1
     assert api.get(f"/api/templates/{BFSI}", headers=H).json()["description"] == "v2"
     assert builtin.sync(api.app_state.database.engine) == 0
+
+
+def test_a_template_file_path_outside_the_landing_area_is_refused(api):
+    response = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": connection(api)}},
+        files={"crmCustomers": {"filePath": "../../etc/passwd"}},
+    )
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "files.crmCustomers.filePath" and "'..'" in problem["msg"]
+    assert api.get("/api/workflows", headers=H).json()["count"] == 0

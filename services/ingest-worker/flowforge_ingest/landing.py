@@ -1,8 +1,9 @@
 """Getting a landing-area file to a local path the CSV reader can stream.
 
 Locally the landing area is a directory and the file is read in place. On S3 the object at
-``<storage root>/landing/<filePath>`` is streamed to a temporary file first (bounded memory),
-after the same path checks: nothing outside the landing area can be named.
+``<storage root>/landing/<filePath>`` is streamed to a temporary file first (bounded memory).
+Either way the path first passes the job contract's rule
+(:mod:`flowforge_shared.contracts.landing`): nothing outside the landing area can be named.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from flowforge_ingest.csv_source import resolve_landing_path
 from flowforge_ingest.errors import LandingPathError
+from flowforge_shared.contracts.landing import landing_path_problem, shown
 from flowforge_shared.objectstore import landing_path
 from flowforge_shared.settings import Settings
 
@@ -25,10 +27,10 @@ COPY_CHUNK = 8 * 1024 * 1024
 @contextmanager
 def local_copy(settings: Settings, file_path: str) -> Iterator[Path]:
     root = settings.landing_root
+    key = safe_key(file_path)  # the contract's rule, whichever the storage
     if not root.startswith("s3://"):
-        yield resolve_landing_path(Path(root), file_path)
+        yield resolve_landing_path(Path(root), file_path)  # + links and regular files
         return
-    key = safe_key(file_path)
     filesystem, source = landing_path(settings, key)
     with tempfile.TemporaryDirectory(prefix="flowforge-landing-") as directory:
         target = Path(directory) / Path(key).name
@@ -43,9 +45,9 @@ def local_copy(settings: Settings, file_path: str) -> Iterator[Path]:
 
 
 def safe_key(file_path: str) -> str:
-    if "\x00" in file_path or file_path.startswith(("/", "\\")) or "://" in file_path:
-        raise LandingPathError(f"filePath {file_path!r} must be relative to the landing area")
-    normalised = posixpath.normpath(file_path.replace("\\", "/"))
-    if normalised.startswith("..") or normalised in (".", ""):
-        raise LandingPathError(f"filePath {file_path!r} leaves the landing area")
-    return normalised
+    """``file_path`` as a key under the landing prefix, after the job contract's own rule
+    (a job saved before the contract checked it is refused here, not read)."""
+    problem = landing_path_problem(file_path)
+    if problem is not None:
+        raise LandingPathError(f"fileConfig.filePath {shown(file_path)} {problem}")
+    return posixpath.normpath(file_path)

@@ -1,7 +1,10 @@
 """Database operations an API asks a worker for: test a connection, list tables, describe a
 table, preview rows, list procedures. Plain functions; the Celery task and the in-process
 runner both call :func:`perform`, which always answers with JSON-ready data and never raises
-(a failure is ``{"success": false, "kind", "message"}``, without the password)."""
+(a failure is ``{"success": false, "kind", "message"}``, without the password). Kinds: the
+connection failures of :class:`ConnectFailure`, ``query`` (connected, but the database
+refused: no such table, no permission), ``request`` (the request itself is wrong),
+``refused`` (the network guard said no) and ``secret`` (the password cannot be decrypted)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from flowforge_ingest.connectors.arrowing import SourceDataError, SourceQueryError
 from flowforge_ingest.connectors.base import ConnectError, ConnectFailure, ConnectionParams
 from flowforge_ingest.connectors.network import (
     HostLookupError,
@@ -20,10 +24,12 @@ from flowforge_ingest.connectors.network import (
     check_target,
     refuse_dangerous_options,
 )
+from flowforge_shared.operations import QUERY_FAILED, REQUEST_FAILED
 from flowforge_shared.secrets import SecretBox, SecretKeyError
 from flowforge_shared.settings import Settings
 
 PREVIEW_MAX_BYTES = 1_000_000
+
 PREVIEW_MAX_TEXT = 2_000
 
 
@@ -74,6 +80,8 @@ def perform(
         return _failure(ConnectFailure.UNREACHABLE.value, str(error))
     except SecretKeyError as error:
         return _failure("secret", str(error))
+    except ValueError as error:  # a stored field no driver can take (saved before checks)
+        return _failure(REQUEST_FAILED, str(error))
     connector = connector_for(params.db_type)
     try:
         with connector.connect(params) as conn:
@@ -89,8 +97,12 @@ def perform(
             return {"success": True, "result": _operation(connector, conn, params, operation, args)}
     except ConnectError as error:
         return _failure(error.kind.value, error.message)
+    except (SourceQueryError, SourceDataError) as error:
+        # Connected, and the database said what is wrong (no such table, no permission, a
+        # value Arrow cannot hold): its words, not "could not connect".
+        return _failure(QUERY_FAILED, error.message)
     except (ValueError, LookupError) as error:
-        return _failure("request", str(error))
+        return _failure(REQUEST_FAILED, str(error))
     except Exception as error:  # noqa: BLE001 - a driver error becomes a classified answer
         classified = connector.classify_error(error)
         return _failure(classified.kind.value, classified.message)

@@ -2,8 +2,10 @@
 
 On the wire it is camelCase exactly as the templates spell it; snake_case is accepted on
 input; unknown keys are refused. Types and shapes are checked by pydantic; the rules that
-tie fields together (a database job needs a database source, a merge needs a key, ...) are
-checked by :func:`combination_errors`, which names the field path of each problem.
+tie fields together (a database job needs a database source, a merge needs a key, ...) and
+the rules checked on save only (``filePath`` stays inside the landing area: see
+``contracts/landing.py``) are checked by :func:`combination_errors`, which names the field
+path of each problem.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 
 from flowforge_shared.contracts.base import ApiModel
+from flowforge_shared.contracts.landing import landing_path_problem, shown
 
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", min_length=1, max_length=128)
@@ -57,7 +60,9 @@ class ColumnOverride(ApiModel):
 
 
 class FileConfig(ApiModel):
-    file_path: str | None = Field(default=None, min_length=1, max_length=1024)
+    # Checked by combination_errors (on save), not here: a job saved before the landing rule
+    # existed must still read back, so that it can be corrected.
+    file_path: str | None = Field(default=None, max_length=1024)
     file_id: str | None = Field(default=None, min_length=1, max_length=64)
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = Field(default="utf-8", min_length=1, max_length=32)
@@ -217,6 +222,11 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
             errors.append(
                 (("sourceConfig", "fileConfig"), "give exactly one of filePath or fileId")
             )
+        if file_config.file_path is not None:
+            problem = landing_path_problem(file_config.file_path)
+            if problem is not None:
+                path = ("sourceConfig", "fileConfig", "filePath")
+                errors.append((path, f"{shown(file_config.file_path)} {problem}"))
     if isinstance(source, DatabaseSource):
         errors.extend(_database_errors(source.database_config))
 

@@ -16,6 +16,7 @@ from flowforge_catalog.connections.schemas import (
 from flowforge_shared.contracts.base import Page
 from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
 from flowforge_shared.errors import ApiError, Unprocessable
+from flowforge_shared.operations import QUERY_FAILED, REQUEST_FAILED
 
 router = APIRouter(tags=["connections"])
 
@@ -104,13 +105,27 @@ def test_connection(data: TestConnectionRequest, request: Request, session: Sess
     return TestConnectionResult.model_validate(answer)
 
 
-def _operate(request: Request, session, connection_id: str, operation: str, args: dict) -> dict:
+def _operate(
+    request: Request,
+    session,
+    connection_id: str,
+    operation: str,
+    args: dict,
+    *,
+    about: str | None = None,
+) -> dict:
+    """The worker's answer; a failure to connect is 502 (the source is unavailable), the
+    database refusing the request (no such table) or a bad request is 422 naming the query
+    parameter ``about``."""
     payload = service.payload(service.get_or_raise(session, connection_id=connection_id))
     session.close()
     answer = request.app.state.operations.call(operation, payload, args)
-    if not answer.get("success", False):
-        raise SourceUnavailable(answer.get("message", "the database operation failed"))
-    return answer["result"]
+    if answer.get("success", False):
+        return answer["result"]
+    message = answer.get("message", "the database operation failed")
+    if answer.get("kind") in (QUERY_FAILED, REQUEST_FAILED):
+        raise Unprocessable([((about,) if about else (), message)], location="query")
+    raise SourceUnavailable(message)
 
 
 ConnectionId = Annotated[str, Query(alias="connectionId", min_length=1, max_length=64)]
@@ -136,7 +151,14 @@ def database_schema(
     schema: Annotated[str | None, Query(max_length=128)] = None,
 ) -> dict:
     """Columns: name, source type, Arrow type, nullable, primary key, length/precision/scale."""
-    return _operate(request, session, connection_id, "schema", {"schema": schema, "table": table})
+    return _operate(
+        request,
+        session,
+        connection_id,
+        "schema",
+        {"schema": schema, "table": table},
+        about="table",
+    )
 
 
 @router.get("/database/preview")
@@ -155,6 +177,7 @@ def database_preview(
         connection_id,
         "preview",
         {"schema": schema, "table": table, "limit": limit},
+        about="table",
     )
 
 

@@ -9,6 +9,7 @@ from flowforge_catalog.connections.schemas import ConnectionFields
 from flowforge_catalog.workflows.schemas import Environment, Name, Tag
 from flowforge_shared.contracts.base import ApiModel, ApiOutModel
 from flowforge_shared.contracts.jobs import Identifier
+from flowforge_shared.contracts.landing import LandingPath
 
 
 class TemplateSummary(ApiOutModel):
@@ -54,7 +55,7 @@ class ConnectionChoice(ApiModel):
 
 class FileChoice(ApiModel):
     file_id: str | None = None
-    file_path: str | None = Field(default=None, max_length=1024)
+    file_path: LandingPath | None = Field(default=None, max_length=1024)
 
 
 class Instantiate(ApiModel):

@@ -171,6 +171,11 @@ def _normalise_host(host: str) -> str:
             f"{host!r} is not a host name or IP address (no spaces, '/', '\\', '@', ',' or ';'; "
             "give the port separately)"
         )
+    try:  # what getaddrinfo does with a name; its UnicodeError would escape as a bug
+        name.rstrip(".").encode("idna")
+    except UnicodeError as error:
+        reason = str(error.__cause__ or error).removeprefix("UnicodeError: ")
+        raise TargetRefused(f"{host!r} is not a valid host name ({reason})") from None
     return name.lower().rstrip(".")
 
 
@@ -457,6 +462,8 @@ def _refuse_sqlite_path(database: str | None, sqlite_root: Path | None) -> None:
         return
     if database.strip().lower().startswith("file:"):
         raise OptionRefused("SQLite URI file names (file:...) are not allowed; give a path")
+    if "\x00" in database:  # no file system has such a name; Path.resolve() would raise
+        raise OptionRefused("the SQLite file name contains a NUL character")
     if sqlite_root is None:
         raise OptionRefused(
             "SQLite files are not enabled on this FlowForge: an administrator must name the "

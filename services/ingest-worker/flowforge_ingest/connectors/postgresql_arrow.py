@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from flowforge_ingest.connectors.arrowing import SourceColumn, SourceDataError, SourceQueryError
 from flowforge_ingest.connectors.base import SourceReadError
-from flowforge_ingest.connectors.registry import error_text
+from flowforge_ingest.connectors.registry import error_text, shown
 from flowforge_ingest.connectors.types import parse_source_type
 
 # PostgreSQL types (format_type's names) whose binary form ADBC decodes into the very Arrow
@@ -118,6 +118,12 @@ def conninfo(conn) -> str:
     return make_conninfo(conn.info.dsn, **extra)
 
 
+def _password(conninfo_text: str) -> str | None:
+    from psycopg.conninfo import conninfo_to_dict
+
+    return conninfo_to_dict(conninfo_text).get("password")
+
+
 def statement_text(conn, statement: str, params: dict[str, Any] | None) -> str:
     """The statement with its parameters merged in by psycopg's client-side adaptation."""
     if not params:
@@ -148,7 +154,7 @@ class ArrowReader:
         except Exception as error:  # noqa: BLE001 (the first connection just succeeded)
             raise SourceReadError(
                 "PostgreSQL refused the connection that reads the data; the job will be retried",
-                error_text(error),
+                shown(error_text(error), [_password(self._conninfo)]),
             ) from None
         try:
             self._cursor = self._connection.cursor()

@@ -2,12 +2,14 @@
 
     connector_for(db_type) -> Connector        imports the driver module on first use
     connect_failure(kind, error, ...) -> ConnectError   the user's message for each kind
-    scrub(text, secrets) -> str                 a driver's text without the password
+    scrub(text, secrets) -> str | None          a driver's text, or None when showing it
+                                                could reveal the password
 
 Every connector classifies its driver's errors into a :class:`ConnectFailure` kind and lets
 :func:`connect_failure` word the message, so "the port refused the connection" reads the
 same for SQL Server and for PostgreSQL. Messages name host, port, user and database; the
-password never appears, not even in ``detail`` (the driver's own text, scrubbed).
+password never appears, not even in ``detail`` (the driver's own text, withheld whenever it
+could reveal the password).
 """
 
 from __future__ import annotations
@@ -59,17 +61,39 @@ def connector_for(db_type: str) -> Connector:
 # --- failures ---------------------------------------------------------------------------------
 
 
-def scrub(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret (and its percent-encoded form) replaced by ***."""
+MIN_SHOWN_LENGTH = 8
+WITHHELD = "the driver's message is not shown: it could reveal the password"
+
+
+def scrub(text: str, secrets: Iterable[str | None]) -> str | None:
+    """``text`` when it can be shown as it is; None when it must be withheld because a
+    secret (or its percent-encoded or escaped form) is in it, or because a secret is
+    shorter than :data:`MIN_SHOWN_LENGTH`.
+
+    Masking occurrences with stars is an oracle: with the password ``e``, "the PostgreSQL
+    server" reads "th*** Postgr***SQL s***rv***r" and the stars spell the password; a
+    password that is an ordinary word ("connection") or equals the user name is recognised
+    from the words around its stars. So nothing is starred: a text holding the password is
+    not shown at all. A short password turns up in ordinary text by chance, and whether it
+    did would itself say something about it, so with one no driver text is shown."""
+    from urllib.parse import quote
+
     for secret in secrets:
         if not secret:
             continue
-        from urllib.parse import quote
-
-        for form in {secret, quote(secret, safe=""), repr(secret)[1:-1]}:
-            if form:
-                text = text.replace(form, "***")
+        if len(secret) < MIN_SHOWN_LENGTH:
+            return None
+        if any(
+            form and form in text for form in (secret, quote(secret, safe=""), repr(secret)[1:-1])
+        ):
+            return None
     return text
+
+
+def shown(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` if :func:`scrub` lets it be shown, else the words saying it was withheld."""
+    kept = scrub(text, secrets)
+    return WITHHELD if kept is None else kept
 
 
 def error_text(error: BaseException) -> str:
@@ -133,13 +157,23 @@ def connect_failure(
     """The ConnectError of ``kind`` with the user's message and the scrubbed driver text."""
     secrets = [params.password] if params is not None else []
     detail = scrub(error if isinstance(error, str) else error_text(error), secrets)
+    answered = False
+    if kind is ConnectFailure.UNREACHABLE and params is not None:
+        answered = port_answers(db_type, params)
+        if answered:
+            kind = ConnectFailure.PROTOCOL
     place = where(db_type, params)
     name = _NAMES.get(db_type, db_type)
+    server = name if name.endswith("Server") else f"{name} server"
     user = f" {params.username!r}" if params is not None and params.username else ""
     database = f" {params.database!r}" if params is not None and params.database else ""
     messages = {
         ConnectFailure.UNREACHABLE: (
-            f"cannot reach {place}: the host name does not resolve, or the host does not "
+            f"cannot reach {place}: the host does not answer in time (no route, or a "
+            "firewall drops the connection); check the host, the port and that the worker's "
+            "network can reach it"
+            if params is not None and params.resolved_addresses
+            else f"cannot reach {place}: the host name does not resolve, or the host does not "
             "answer in time (no route, or a firewall drops the connection); check the host "
             "name and that the worker's network can reach it"
         ),
@@ -160,12 +194,55 @@ def connect_failure(
             "and the user's permissions"
         ),
         ConnectFailure.PROTOCOL: (
-            f"something answers at {place}, but it does not speak the {name} protocol; check "
-            "the port (is it another service's?)"
+            f"{place} is not an SQLite database: the file holds something else"
+            if db_type == "sqlite"
+            else f"something answered on {_address(db_type, params)}, but it is not a {server}: it does "
+            f"not speak the {name} protocol"
+            + (" (it accepted the connection, then said nothing)" if answered else "")
+            + "; check the port: is it another service's?"
         ),
-        ConnectFailure.OTHER: f"could not connect to {place}: {_first_line(detail)}",
+        ConnectFailure.OTHER: (
+            f"could not connect to {place}: {_first_line(detail)}"
+            if detail is not None
+            else f"could not connect to {place}; {WITHHELD}"
+        ),
     }
-    return ConnectError(kind, scrub(messages[kind], secrets), detail)
+    # The messages are FlowForge's words and the fields the user saved (shown by the API
+    # anyway): never starred, which would make them an oracle on the password too.
+    return ConnectError(kind, messages[kind], WITHHELD if detail is None else detail)
+
+
+_DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306, "sql-server": 1433, "oracle": 1521}
+PROBE_SECONDS = 3.0
+
+
+def port_answers(db_type: str, params: ConnectionParams) -> bool:
+    """Whether a plain TCP connection to the server's checked address and port succeeds.
+
+    A driver that times out waiting for the server's first words cannot tell "nothing there"
+    from "something there that keeps quiet" (libpq says "connection timeout expired" for a
+    firewall and for Redis or an HTTP server alike); the operating system can. Only the
+    address the network guard checked is used, never a new lookup of the name."""
+    port = params.port or _DEFAULT_PORTS.get(db_type)
+    if not params.resolved_addresses or port is None:
+        return False
+    import socket
+
+    try:
+        with socket.create_connection(
+            (params.resolved_addresses[0], port),
+            timeout=min(float(params.connect_timeout), PROBE_SECONDS),
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def _address(db_type: str, params: ConnectionParams | None) -> str:
+    if params is None or not params.host:
+        return "that address"
+    port = params.port or _DEFAULT_PORTS.get(db_type)
+    return f"{params.host}:{port}" if port else params.host
 
 
 def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
@@ -185,7 +262,7 @@ def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
     def lookup() -> None:
         try:
             outcome["value"] = socket.getaddrinfo(params.host, port, type=socket.SOCK_STREAM)
-        except OSError as error:
+        except (OSError, UnicodeError) as error:  # UnicodeError: a name DNS cannot carry
             outcome["error"] = error
         finally:
             done.set()
@@ -195,7 +272,7 @@ def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
         raise connect_failure(ConnectFailure.UNREACHABLE, "host lookup timed out", db_type, params)
     if "error" in outcome:
         error = outcome["error"]
-        assert isinstance(error, OSError)
+        assert isinstance(error, OSError | UnicodeError)
         raise connect_failure(ConnectFailure.UNREACHABLE, error, db_type, params)
     addresses = outcome["value"]
     assert isinstance(addresses, list)
