@@ -5,8 +5,11 @@
 It reports START, progress, and COMPLETE / FAIL / ABORT as OpenLineage run events through an
 :class:`EventSink`, classifies errors (transient errors are retried with exponential backoff
 and jitter, up to a limit; everything else fails at once with a message for the user and the
-technical detail apart) and honours cancellation between batches. The same code runs in a
-Celery worker and, in the embedded default, in a thread of the API process.
+technical detail apart), honours cancellation between batches, sends a heartbeat from a thread
+of its own while the attempt runs (the orchestrator's reaper settles attempts whose beats
+stop) and, once a job succeeded, removes its tables' data files that no commit references.
+The same code runs in a Celery worker and, in the embedded default, in a thread of the API
+process.
 """
 
 from __future__ import annotations
