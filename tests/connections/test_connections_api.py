@@ -151,6 +151,21 @@ def test_patch_keeps_the_password_unless_given_and_checks_version(api):
     assert "new-secret" not in log and CANARY not in log
 
 
+@pytest.mark.parametrize("moved", [{"host": "10.9.8.7"}, {"port": 6543}])
+def test_pointing_a_connection_elsewhere_needs_the_password_again(api, moved):
+    created = create(api).json()
+    url = f"/api/connections/{created['id']}"
+    response = api.patch(url, json={**moved, "version": 1}, headers=H)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["field"] == "password"
+    assert "points elsewhere" in response.json()["detail"][0]["msg"]
+    unchanged = api.get(url, headers=H).json()
+    assert (unchanged["host"], unchanged["port"]) == ("127.0.0.1", 5432)
+    # With the password given again, the change is taken.
+    response = api.patch(url, json={**moved, "password": "new-secret", "version": 1}, headers=H)
+    assert response.status_code == 200, response.text
+
+
 def test_names_are_unique_and_delete_is_refused_while_a_job_uses_it(api):
     created = create(api).json()
     assert create(api).status_code == 409

@@ -289,6 +289,7 @@ def update(
             and fields["password_encrypted"] is None
             and new.authentication != "windows"
         ):
+            _refuse_moving_the_password(connection, fields)
             fields["password_encrypted"] = connection.password_encrypted
         for key, value in fields.items():
             setattr(connection, key, value)
@@ -304,6 +305,26 @@ def update(
         after=snapshot(connection),
     )
     return connection
+
+
+def _refuse_moving_the_password(connection: Connection, fields: dict[str, Any]) -> None:
+    """A stored password is only ever sent to the server it was given for: pointing the
+    connection elsewhere (host or port; the type cannot change) needs the password again, or
+    an editor could aim it at a server of their own and read it there."""
+    if connection.password_encrypted is None:
+        return
+    moved = [key for key in ("host", "port") if fields[key] != getattr(connection, key)]
+    if moved:
+        raise Unprocessable(
+            [
+                (
+                    ("password",),
+                    f"give the password again: the connection now points elsewhere "
+                    f"({' and '.join(moved)} changed), and a stored password is only sent to the "
+                    "server it was given for",
+                )
+            ]
+        )
 
 
 def delete(session: Session, *, connection: Connection, actor: str) -> None:
