@@ -183,7 +183,10 @@ class SQLServerConnector:
                 schema=table_schema,
                 name=name,
                 kind="view" if kind.strip() == "V" else "table",
-                estimated_rows=None if kind.strip() == "V" or count is None else int(count),
+                # Babelfish 4.2 passes PostgreSQL's -1 ("never analyzed") through: unknown.
+                estimated_rows=None
+                if kind.strip() == "V" or count is None or count < 0
+                else int(count),
             )
             for table_schema, name, kind, count in rows
         ]
