@@ -59,7 +59,7 @@ import stat
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,6 +69,7 @@ from flowforge_ingest import csv_resync
 from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
+from flowforge_shared.contracts.landing import landing_path_problem, shown
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
@@ -123,30 +124,15 @@ class QuarantinedRow:
 def resolve_landing_path(landing_root: Path, file_path: str) -> Path:
     """The file ``file_path`` names inside ``landing_root``, fully resolved.
 
-    Refused with :class:`LandingPathError`: NUL bytes, absolute paths (POSIX or Windows),
-    backslashes, ``..`` components, symlinks whose target is outside the landing area, and
-    anything that is not an existing regular file.
+    Refused with :class:`LandingPathError`: what the job contract's rule refuses
+    (:func:`~flowforge_shared.contracts.landing.landing_path_problem`: NUL and control
+    characters, absolute paths, backslashes, ``..`` components, ...), and what only the file
+    system can tell: symlinks whose target is outside the landing area, and anything that is
+    not an existing regular file.
     """
-    if not file_path or not file_path.strip():
-        raise LandingPathError("fileConfig.filePath is empty: give the file's path")
-    shown = file_path if len(file_path) <= 200 else file_path[:200] + "…"
-    if "\x00" in file_path:
-        raise LandingPathError(f"fileConfig.filePath {shown!r} contains a NUL byte")
-    if "\\" in file_path:
-        # A backslash is an ordinary character on POSIX but a separator to the user who
-        # typed it: refuse rather than guess which one they meant.
-        raise LandingPathError(
-            f"fileConfig.filePath {shown!r} contains a backslash: use '/' between folders"
-        )
-    if PurePosixPath(file_path).is_absolute() or PureWindowsPath(file_path).drive:
-        raise LandingPathError(
-            f"fileConfig.filePath {shown!r} is absolute: give a path relative to the "
-            "landing area, such as 'sales/2024-01.csv'"
-        )
-    if ".." in PurePosixPath(file_path).parts:
-        raise LandingPathError(
-            f"fileConfig.filePath {shown!r} contains '..': paths must stay inside the landing area"
-        )
+    problem = landing_path_problem(file_path)  # the job contract's rule, checked again
+    if problem is not None:
+        raise LandingPathError(f"fileConfig.filePath {shown(file_path)} {problem}")
     try:
         root = landing_root.resolve(strict=True)
     except OSError as error:
@@ -157,17 +143,17 @@ def resolve_landing_path(landing_root: Path, file_path: str) -> Path:
         resolved = (root / file_path).resolve(strict=True)
     except FileNotFoundError as error:
         raise LandingPathError(
-            f"file {shown!r} was not found in the landing area: upload it first or fix "
+            f"file {shown(file_path)} was not found in the landing area: upload it first or fix "
             "fileConfig.filePath"
         ) from error
     except (OSError, RuntimeError) as error:  # RuntimeError: a symlink loop
-        raise LandingPathError(f"file {shown!r} cannot be opened: {error}") from error
+        raise LandingPathError(f"file {shown(file_path)} cannot be opened: {error}") from error
     if not resolved.is_relative_to(root):
         raise LandingPathError(
-            f"file {shown!r} is a link to a place outside the landing area, which is not allowed"
+            f"file {shown(file_path)} is a link to a place outside the landing area, which is not allowed"
         )
     if not stat.S_ISREG(os.stat(resolved).st_mode):
-        raise LandingPathError(f"{shown!r} is not a regular file in the landing area")
+        raise LandingPathError(f"{shown(file_path)} is not a regular file in the landing area")
     return resolved
 
 

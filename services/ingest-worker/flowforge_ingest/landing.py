@@ -27,10 +27,10 @@ COPY_CHUNK = 8 * 1024 * 1024
 @contextmanager
 def local_copy(settings: Settings, file_path: str) -> Iterator[Path]:
     root = settings.landing_root
-    key = safe_key(file_path)  # the contract's rule, whichever the storage
     if not root.startswith("s3://"):
-        yield resolve_landing_path(Path(root), file_path)  # + links and regular files
+        yield resolve_landing_path(Path(root), file_path)  # the rule, links, regular files
         return
+    key = safe_key(file_path)
     filesystem, source = landing_path(settings, key)
     with tempfile.TemporaryDirectory(prefix="flowforge-landing-") as directory:
         target = Path(directory) / Path(key).name
