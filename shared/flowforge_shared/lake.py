@@ -211,10 +211,14 @@ def _rows_of(entry: dict[str, Any]) -> int | None:
     return None
 
 
-def require_current(prior: PriorCommit, run_sequence: int, label: str) -> PriorCommit:
-    """``prior`` when it is this run's own earlier commit; a later run's raises
-    :class:`StaleRunError`, so a stale run never reports the later run's write as its own."""
-    if prior.run_sequence > run_sequence:
+def this_runs_commit(
+    table: DeltaTable | None, app_id: str, run_sequence: int, label: str
+) -> PriorCommit | None:
+    """This run's own earlier commit in ``table``, if a retry finds one, else None; a commit
+    of a later run raises :class:`StaleRunError`, so a stale run never reports the later
+    run's write as its own. ``label`` names the table in that message."""
+    prior = prior_commit(table, app_id, run_sequence)
+    if prior is not None and prior.run_sequence > run_sequence:
         by = f"execution {prior.execution_id}" if prior.execution_id else "a later execution"
         raise StaleRunError(
             f"not written: {label} already holds the write of a later run ({by}, run "

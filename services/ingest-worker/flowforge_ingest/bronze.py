@@ -92,7 +92,7 @@ from flowforge_shared.lake import (
     PriorCommit,
     commit_properties,
     prior_commit,
-    require_current,
+    this_runs_commit,
 )
 
 SOURCE_ROW_COLUMN = "_source_row"
@@ -238,10 +238,8 @@ def _write(
     should_stop: Callable[[], bool] | None,
 ) -> BronzeResult:
     incoming = _incoming_schema(table, batches.schema, audit)
-    snapshot = lake.load("bronze", table)
-    if snapshot is None:
-        # Created empty first, then written against a snapshot (Lake.load_or_create says why).
-        snapshot = lake.load_or_create("bronze", table, _plan_schema(table, None, incoming)[0])
+    # Created empty first if new, then written against a snapshot (Lake.load_or_create).
+    snapshot = lake.load_or_create("bronze", table, _plan_schema(table, None, incoming)[0])
     earlier = _earlier_commit(snapshot, table, commit)
     if earlier is not None:
         return earlier
@@ -270,14 +268,7 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    written = lake.load("bronze", table)
-    assert written is not None  # we just committed to it
-    own = prior_commit(written, commit.app_id, commit.run_sequence)
-    return BronzeResult(
-        rows_written=stream.rows,
-        version=own.version if own and own.version is not None else written.version(),
-        schema=_table_schema(written),
-    )
+    return _committed(lake, table, commit, stream.rows)
 
 
 def write_quarantine(
@@ -296,7 +287,8 @@ def write_quarantine(
     """
     name = quarantine_table_name(table)
     commit = _Commit(app_id, run_sequence, execution_id, {})
-    earlier = _earlier_commit(lake.load("bronze", name), name, commit)
+    snapshot = lake.load("bronze", name)
+    earlier = _earlier_commit(snapshot, name, commit)
     if earlier is not None:
         return earlier
     if not records:
@@ -311,10 +303,11 @@ def write_quarantine(
             "quarantined_at": pa.repeat(pa.scalar(now, _UTC_MICROS), len(records)),
         }
     )
-    snapshot = lake.load_or_create("bronze", name, data.schema)
-    earlier = _earlier_commit(snapshot, name, commit)
-    if earlier is not None:
-        return earlier
+    if snapshot is None:  # create it empty, then look again: a duplicate may have written
+        snapshot = lake.load_or_create("bronze", name, data.schema)
+        earlier = _earlier_commit(snapshot, name, commit)
+        if earlier is not None:
+            return earlier
     try:
         write_deltalake(
             snapshot,
@@ -325,14 +318,7 @@ def write_quarantine(
         )
     except DeltaError as error:
         return _after_failed_commit(lake, name, commit, error)
-    written = lake.load("bronze", name)
-    assert written is not None
-    own = prior_commit(written, app_id, run_sequence)
-    return BronzeResult(
-        rows_written=len(records),
-        version=own.version if own and own.version is not None else written.version(),
-        schema=_table_schema(written),
-    )
+    return _committed(lake, name, commit, len(records))
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -343,16 +329,29 @@ def _earlier_commit(
 ) -> BronzeResult | None:
     """This run's own earlier commit, reported instead of writing again; a later run's
     commit raises StaleRunError (this run is out of date)."""
-    prior = prior_commit(snapshot, commit.app_id, commit.run_sequence)
+    prior = this_runs_commit(
+        snapshot, commit.app_id, commit.run_sequence, f"bronze table {table!r}"
+    )
     if prior is None:
         return None
     assert snapshot is not None
-    require_current(prior, commit.run_sequence, f"bronze table {table!r}")
     return BronzeResult(
         rows_written=prior.rows or 0,
         version=prior.version,
         schema=_table_schema(snapshot),
         already_applied=prior,
+    )
+
+
+def _committed(lake: Lake, table: str, commit: _Commit, rows: int) -> BronzeResult:
+    """The result of the commit this call just made."""
+    written = lake.load("bronze", table)
+    assert written is not None
+    own = prior_commit(written, commit.app_id, commit.run_sequence)
+    return BronzeResult(
+        rows_written=rows,
+        version=own.version if own and own.version is not None else written.version(),
+        schema=_table_schema(written),
     )
 
 

@@ -41,9 +41,9 @@ from deltalake import write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import Aggregation, GoldConfig, Join, TransformationConfig
-from flowforge_shared.lake import Lake, PriorCommit, commit_properties
+from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
 from flowforge_transform.inputs import BRONZE_AUDIT_COLUMNS, TransformError, read_table
-from flowforge_transform.silver import already_committed, apply_expressions, quote_identifier
+from flowforge_transform.silver import apply_expressions, quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def build_gold(
 ) -> GoldResult:
     """Rebuild the gold table ``config.table_name`` from ``input`` in one commit."""
     target = lake.load("gold", config.table_name)
-    prior = already_committed(target, app_id, run_sequence, f"gold table {config.table_name!r}")
+    prior = this_runs_commit(target, app_id, run_sequence, f"gold table {config.table_name!r}")
     if prior is not None:
         assert target is not None
         return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
@@ -114,18 +114,12 @@ def _write(
 ) -> GoldResult:
     properties = commit_properties(app_id, run_sequence, execution_id=execution_id)
     for attempt in range(1, MAX_ATTEMPTS + 1):
-        target = lake.load("gold", table_name)
-        prior = already_committed(target, app_id, run_sequence, f"gold table {table_name!r}")
+        # A new table is created empty, then written against its snapshot like any later
+        # build (a commit to a path with no table escapes delta-rs's duplicate check).
+        target = lake.load_or_create("gold", table_name, rows.schema)
+        prior = this_runs_commit(target, app_id, run_sequence, f"gold table {table_name!r}")
         if prior is not None:
-            assert target is not None
             return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
-        if target is None:
-            # Created empty, then written against its snapshot like any later build (a
-            # commit to a path with no table escapes delta-rs's duplicate check).
-            target = lake.load_or_create("gold", table_name, rows.schema)
-            prior = already_committed(target, app_id, run_sequence, f"gold table {table_name!r}")
-            if prior is not None:
-                return GoldResult(prior.rows or 0, prior.version, target.count(), prior)
         try:
             write_deltalake(
                 target,

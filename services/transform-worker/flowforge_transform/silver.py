@@ -50,13 +50,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
-from flowforge_shared.lake import (
-    Lake,
-    PriorCommit,
-    commit_properties,
-    prior_commit,
-    require_current,
-)
+from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
 from flowforge_transform.inputs import TransformError
 
 log = logging.getLogger(__name__)
@@ -127,7 +121,7 @@ def build_silver(
     while attempt < MAX_ATTEMPTS:
         attempt += 1
         target = lake.load("silver", config.table_name)
-        prior = already_committed(
+        prior = this_runs_commit(
             target, app_id, run_sequence, f"silver table {config.table_name!r}"
         )
         if prior is not None:
@@ -152,20 +146,6 @@ def build_silver(
             )
             time.sleep(random.uniform(0.01, 0.05) * attempt)  # desynchronise the writers
     raise AssertionError("unreachable")
-
-
-def already_committed(
-    target: DeltaTable | None, app_id: str, run_sequence: int, label: str
-) -> PriorCommit | None:
-    """This run's own earlier commit in ``target``, if a retry finds one; a later run's
-    commit raises :class:`StaleRunError` (this run is out of date and must not report
-    success).
-
-    Asked on the snapshot about to be written, so a commit landing in between shows up as a
-    conflict instead of slipping past.
-    """
-    prior = prior_commit(target, app_id, run_sequence)
-    return require_current(prior, run_sequence, label) if prior is not None else None
 
 
 class _Created(Exception):
