@@ -36,11 +36,6 @@ class Outbox:
         self._flusher: threading.Thread | None = None
         self._kept = 0
 
-    @property
-    def kept(self) -> int:
-        """Events of this process waiting in the outbox."""
-        return self._kept
-
     def emit(self, event: dict[str, Any]) -> None:
         """Send ``event`` now, or keep it for later when the broker does not take it (or when
         earlier events are still waiting, to keep the order)."""
@@ -59,7 +54,7 @@ class Outbox:
         were sent."""
         sent = 0
         with self._lock:
-            for path in self._own() + self._orphans():
+            for path in self._sendable():
                 claimed = self._claim(path)
                 if claimed is None:
                     continue
@@ -75,7 +70,7 @@ class Outbox:
                     break
                 claimed.unlink(missing_ok=True)
                 sent += 1
-                if path.name.split("-")[1] == str(os.getpid()):
+                if _writer(path) == os.getpid():
                     self._kept -= 1
         return sent
 
@@ -109,12 +104,12 @@ class Outbox:
                 files.append(original)
         return sorted(files)
 
-    def _own(self) -> list[Path]:
-        mine = str(os.getpid())
-        return [p for p in self._files() if p.name.split("-")[1] == mine]
+    def _sendable(self) -> list[Path]:
+        """This process's kept events and those of dead processes, oldest first."""
+        return [p for p in self._files() if _writer(p) == os.getpid() or not _alive(_writer(p))]
 
     def _orphans(self) -> list[Path]:
-        return [p for p in self._files() if not _alive(int(p.name.split("-")[1]))]
+        return [p for p in self._files() if not _alive(_writer(p))]
 
     def _claim(self, path: Path) -> Path | None:
         claimed = path.with_name(f".{path.name}.sending-{os.getpid()}")
@@ -145,6 +140,11 @@ class Outbox:
                 if self._kept == 0 and not self._orphans():
                     self._flusher = None
                     return
+
+
+def _writer(path: Path) -> int:
+    """The pid of the process that kept the event (``<ns>-<pid>-<random>.json``)."""
+    return int(path.name.split("-")[1])
 
 
 def _alive(pid: int) -> bool:

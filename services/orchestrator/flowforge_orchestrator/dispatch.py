@@ -61,15 +61,16 @@ def handle_heartbeat(database: Database, beat: dict[str, Any]) -> bool:
 
 
 def send_and_mark(database: Database, runtime, tasks: list[JobTask], queues: dict[str, str]):
-    """Send committed tasks, then record which ones the broker took."""
+    """Send committed tasks, then record which ones the broker took, and the broker's
+    identity when it took them."""
     if not tasks:
         return
-    sent = runtime.send(tasks, queues)
+    sent, epoch = runtime.send(tasks, queues)
     if not sent:
         return
     try:
         with record_lock, database.session() as session:
-            service.mark_sent(session, sent, epoch=runtime.sent_epoch, owner=runtime.owner)
+            service.mark_sent(session, sent, epoch=epoch, owner=runtime.owner)
     except Exception:  # noqa: BLE001 - the tasks are out; the reaper copes with the missing mark
         log.exception("could not record that %d task(s) were sent", len(sent))
 
@@ -81,31 +82,30 @@ class CeleryRuntime:
         from flowforge_shared.celery_app import client
         from flowforge_shared.runtime import RedisCancelFlags
 
-        self.settings = settings
         self.celery = client(settings)
         self.flags = RedisCancelFlags(settings.broker_url)
-        self.sent_epoch: str | None = None
+        # The broker is a Redis server: it can say who it is and how long a queue is.
+        self.redis = (
+            self.flags.client
+            if (settings.broker_url or "").startswith(("redis://", "rediss://"))
+            else None
+        )
 
     def epoch(self) -> str | None:
         """The broker's identity: a Redis server's run id changes when it restarts (and a
         Redis without persistence forgets its queues then). None for other brokers."""
-        url = self.settings.broker_url or ""
-        if not url.startswith(("redis://", "rediss://")):
-            return None
-        return str(self.flags.client.info("server")["run_id"])
+        return None if self.redis is None else str(self.redis.info("server")["run_id"])
 
     def backlog(self) -> int:
         """Events and heartbeats waiting to be recorded (Redis brokers; 0 otherwise)."""
-        url = self.settings.broker_url or ""
-        if not url.startswith(("redis://", "rediss://")):
-            return 0
-        return int(self.flags.client.llen(EVENTS_QUEUE))
+        return 0 if self.redis is None else int(self.redis.llen(EVENTS_QUEUE))
 
-    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> list[str]:
+    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> tuple[list[str], str | None]:
+        """Send each task; returns the job runs the broker took, and the broker's identity."""
         try:
-            self.sent_epoch = self.epoch()
+            epoch = self.epoch()
         except Exception:  # noqa: BLE001 - the sends below fail the same way and say why
-            self.sent_epoch = None
+            epoch = None
         sent = []
         for task in tasks:
             queue = queues[task.job_run_id]
@@ -126,7 +126,7 @@ class CeleryRuntime:
                     log.warning("job run %s not sent (%s); will retry", task.job_run_id, error)
                     continue
             sent.append(task.job_run_id)
-        return sent
+        return sent, epoch
 
     def cancel(self, execution_id: str, task_ids: list[str]) -> None:
         self.flags.cancel(execution_id)
@@ -139,8 +139,6 @@ class CeleryRuntime:
 
 class InProcessRuntime:
     """Runs job tasks in threads of this process (embedded default)."""
-
-    sent_epoch = None
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
@@ -161,14 +159,14 @@ class InProcessRuntime:
     def backlog(self) -> int:
         return 0
 
-    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> list[str]:
+    def send(self, tasks: list[JobTask], queues: dict[str, str]) -> tuple[list[str], None]:
         for task in tasks:
             with tracer.start_as_current_span(
                 "dispatch", attributes={"flowforge.job_id": task.job_id}
             ):
                 headers = carrier()
             self.pool.submit(self._run, task, queues[task.job_run_id], headers)
-        return [task.job_run_id for task in tasks]
+        return [task.job_run_id for task in tasks], None
 
     def emit(self, event: dict[str, Any]) -> None:
         send_and_mark(self.database, self, *handle_event(self.database, event))
