@@ -152,18 +152,13 @@ def _lost(
 
 
 def _settle(session: Session, execution: Execution, job: JobRun, reason: str, lease: Lease) -> None:
-    now = utcnow()
     if execution.status == Status.CANCELLING:
-        move(job, JOB_MOVES, Status.CANCELLED)
-        job.finished_at = now
-        job.rows_written = 0
+        _end(job, Status.CANCELLED)
         job.note = f"cancelled: worker lost while stopping ({reason})"
         _record(session, execution, job, "ABORT", job.note)
         return
     if job.attempt >= lease.max_attempts:
-        move(job, JOB_MOVES, Status.FAILED)
-        job.finished_at = now
-        job.rows_written = 0
+        _end(job, Status.FAILED)
         message = f"worker lost ({reason}); gave up after {job.attempt} attempts"
         job.error = {"message": message, "detail": None}
         job.note = None
@@ -177,6 +172,13 @@ def _settle(session: Session, execution: Execution, job: JobRun, reason: str, le
     job.rows_read = 0
     job.note = f"worker lost ({reason}); retrying (attempt {job.attempt + 1})"
     _record(session, execution, job, "RETRY", job.note)
+
+
+def _end(job: JobRun, status: Status) -> None:
+    """End a lost job: like any job that did not complete, it counts no row as written."""
+    move(job, JOB_MOVES, status)
+    job.finished_at = utcnow()
+    job.rows_written = 0
 
 
 def _record(session: Session, execution: Execution, job: JobRun, kind: str, message: str) -> None:
