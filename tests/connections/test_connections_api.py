@@ -259,3 +259,106 @@ def test_a_host_name_dns_cannot_carry_is_refused_at_save(editor, host):
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["field"] == "host"
     assert "not a valid host name" in response.json()["detail"][0]["msg"]
+
+
+# --- SQL Server: TLS, Entra ID, and the options each type takes ---------------------------------
+
+
+def test_the_connection_form_comes_from_one_list_per_driver(api):
+    forms = {f["type"]: f for f in api.get("/api/connection-types", headers=H).json()["data"]}
+    assert set(forms) == {"sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite"}
+    sql_server = forms["sql-server"]
+    methods = [m["name"] for m in sql_server["authentication"]]
+    assert methods[0] == "sql" and {
+        "azure-ad-service-principal",
+        "azure-ad-managed-identity",
+        "azure-ad-access-token",
+        "azure-ad-password",
+        "windows",
+    } <= set(methods)
+    encrypt = next(o for o in sql_server["options"] if o["name"] == "encrypt")
+    assert encrypt["choices"] == ["mandatory", "strict", "optional"]
+    assert encrypt["default"] == "mandatory"
+    assert {"caFile", "hostNameInCertificate", "tenantId"} <= {
+        o["name"] for o in sql_server["options"]
+    }
+    assert [m["name"] for m in forms["postgresql"]["authentication"]] == ["sql"]
+
+
+def test_an_option_of_another_database_type_is_refused_naming_it(api):
+    response = create(api, options={"tenantId": "t"})
+    assert response.status_code == 422
+    assert "tenantId is not an option of a PostgreSQL connection" in response.text
+
+
+def test_trusting_any_certificate_is_kept_but_shown_as_a_warning(api):
+    response = create(
+        api,
+        type="sql-server",
+        port=1433,
+        options={"encrypt": "mandatory", "trustServerCertificate": True},
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["options"]["encrypt"] == "mandatory"
+    assert any("trustServerCertificate" in w for w in body["warnings"])
+    again = api.get(f"/api/connections/{body['id']}", headers=H).json()
+    assert again["warnings"] == body["warnings"]
+    verified = create(api, name="verified", type="sql-server", port=1433, options={})
+    assert verified.json()["warnings"] == []
+
+
+def test_strict_encryption_survives_a_pasted_connection_string(api):
+    response = api.post(
+        "/api/connections",
+        json={
+            "name": "strict",
+            "type": "sql-server",
+            "connectionString": "Server=db.example.com;User ID=u;Password=p;Encrypt=Strict;"
+            "HostNameInCertificate=db.corp;caFile=/etc/ssl/bank-ca.pem",
+        },
+        headers=H,
+    )
+    assert response.status_code == 201, response.text
+    options = response.json()["options"]
+    assert options["encrypt"] == "strict"
+    assert options["hostNameInCertificate"] == "db.corp"
+    assert options["caFile"] == "/etc/ssl/bank-ca.pem"
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"authentication": "azure-ad-service-principal", "options": {}}, "tenantId"),
+        (
+            {"authentication": "azure-ad-access-token", "username": "someone"},
+            "leave the user name empty",
+        ),
+        ({"authentication": "azure-ad-managed-identity"}, "no password"),
+        (
+            {"authentication": "azure-ad-managed-identity", "type": "postgresql"},
+            "signs in with sql",
+        ),
+    ],
+)
+def test_entra_sign_in_settings_are_checked_at_save(api, fields, words):
+    response = create(api, **{"type": "sql-server", "port": 1433, **fields})
+    assert response.status_code == 422, response.text
+    assert words in response.text
+    assert CANARY not in response.text
+
+
+def test_an_entra_secret_is_encrypted_like_a_password(api):
+    response = create(
+        api,
+        type="sql-server",
+        port=1433,
+        username="11111111-2222-3333-4444-555555555555",
+        authentication="azure-ad-service-principal",
+        options={"tenantId": "contoso"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["password"] == "********" and CANARY not in response.text
+    with api.app_state.database.engine.connect() as connection:
+        stored = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+    assert api.app_state.secret_box.decrypt(stored) == CANARY

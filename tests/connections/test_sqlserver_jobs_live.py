@@ -21,10 +21,9 @@ from deltalake import DeltaTable
 
 from tests.conftest import ADMIN_TOKEN
 from tests.connections.conftest import wait
-from tests.ingest.connector_fixtures import is_babelfish, params_from_env
+from tests.ingest.connector_fixtures import params_from_env
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-TDS_VERSION = "7.4"
 UTC = dt.UTC
 AUDIT = {"_ingested_at", "_execution_id", "_job_id", "_source", "_source_row"}
 
@@ -112,18 +111,12 @@ BASE = dt.datetime(2024, 1, 1, 12, 0, 0, 123456)
 
 
 def _connect(live, database: str):
-    import pymssql
+    """A connection for setting up the source, through the connector (mssql-python)."""
+    from dataclasses import replace
 
-    return pymssql.connect(
-        server=live.host,
-        port=str(live.port or 1433),
-        user=live.username,
-        password=live.password,
-        database=database,
-        autocommit=True,
-        tds_version=TDS_VERSION,
-        login_timeout=10,
-    )
+    from flowforge_ingest.connectors.registry import connector_for
+
+    return connector_for("sql-server").connect(replace(live, database=database))
 
 
 @pytest.fixture(scope="module")
@@ -284,14 +277,14 @@ def test_sql_server_incremental_job_reads_each_change_once(api, mssql_source):
     with source.cursor() as cursor:
         later = _text(BASE + dt.timedelta(minutes=10))
         cursor.execute(
-            "UPDATE dbo.customers SET balance = 999.99, modified_date = %s WHERE customer_id = 2",
+            "UPDATE dbo.customers SET balance = 999.99, modified_date = ? WHERE customer_id = 2",
             (later,),
         )
-        cursor.execute("INSERT INTO dbo.customers VALUES (6, 'c6', 6.00, %s)", (later,))
+        cursor.execute("INSERT INTO dbo.customers VALUES (6, 'c6', 6.00, ?)", (later,))
         # one microsecond after the watermark: a bound cut to milliseconds would skip or
         # re-read it
         cursor.execute(
-            "INSERT INTO dbo.customers VALUES (7, 'c7', 7.00, %s)",
+            "INSERT INTO dbo.customers VALUES (7, 'c7', 7.00, ?)",
             (_text(BASE + dt.timedelta(minutes=5, microseconds=1)),),
         )
     second = run(api, workflow_id)
@@ -322,9 +315,9 @@ def test_sql_server_stored_procedure_job_binds_typed_parameters(api, mssql_sourc
         for row in bronze(api, "bronze_mssql_since").to_pylist()
     )
     # SQL Server describes a procedure's first result set before running it; Babelfish's
-    # sp_describe_first_result_set returns nothing for an EXEC, so the first batch's values
-    # decide, and a Decimal of unknown scale is kept whole as text (docs/connectors.md).
-    balance = str if is_babelfish(mssql_source["source"]) else Decimal
+    # sp_describe_first_result_set returns nothing for an EXEC, so the types are the ones the
+    # driver's Arrow result carries: the decimal keeps its precision and scale on both.
+    balance = Decimal
     assert rows == [
         (3, "O'c3", balance("300.10")),
         (4, "O'c4", balance("400.10")),
@@ -338,13 +331,13 @@ def _fill_customers(source, prefix: str) -> None:
         cursor.execute("DELETE FROM dbo.customers")
         for i in range(1, 6):
             cursor.execute(
-                "INSERT INTO dbo.customers VALUES (%s, %s, %s, %s)",
+                "INSERT INTO dbo.customers VALUES (?, ?, ?, ?)",
                 (i, f"{prefix}{i}", Decimal(f"{i}00.10"), _text(BASE + dt.timedelta(minutes=i))),
             )
 
 
 def _text(value: dt.datetime) -> str:
-    """A datetime2 literal with all six digits (pymssql would send milliseconds only)."""
+    """A datetime2 literal with all six digits (a driver's datetime could lose digits)."""
     return value.isoformat(timespec="microseconds")
 
 

@@ -1,7 +1,8 @@
-"""The SQL Server connector: pymssql's arguments, and the real driver (FreeTDS) failing
-against a closed port, listeners that are not SQL Server and an unknown host, each told
-apart within the connect timeout and without the password. No SQL Server runs here: the
-live suite (the PostgreSQL scenarios) runs only when FLOWFORGE_TEST_MSSQL_URL names one.
+"""The SQL Server connector: the driver's connection string, and the real driver
+(mssql-python with its bundled ODBC driver) failing against a closed port, listeners that
+are not SQL Server and an unknown host, each told apart within the connect timeout and
+without the password. The live suite runs when FLOWFORGE_TEST_MSSQL_URL names a server
+(Babelfish 4.2 here; docs/connectors.md).
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from flowforge_ingest.connectors.base import (
 )
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.connectors.sqlserver import (
-    TDS_VERSION,
-    connect_arguments,
+    connection_string,
     described_column,
+    encrypt_mode,
     parse_system_type,
     type_text,
 )
@@ -55,54 +56,88 @@ def params(**changes) -> ConnectionParams:
     return ConnectionParams(**values)
 
 
-# --- arguments --------------------------------------------------------------------------------
+def keywords(text: str) -> dict[str, str]:
+    """An ODBC connection string's keywords (values unbraced), for assertions."""
+    from flowforge_ingest.connectors.connstrings import parse_connection_string
+
+    parsed = parse_connection_string(text, "sql-server")
+    found = {"Server": parsed.host, "UID": parsed.username, "PWD": parsed.password}
+    return {**found, **{k.lower(): v for k, v in parsed.options.items()}}
 
 
-def test_arguments_carry_every_setting_and_the_password_untouched():
-    arguments = connect_arguments(
-        params(
-            options={"connectTimeout": "7", "queryTimeout": "120", "applicationIntent": "ReadOnly"}
-        ),
-        "10.1.2.3",
+# --- the connection string ----------------------------------------------------------------------
+
+
+def test_the_connection_is_pinned_to_the_checked_address_and_verifies_the_host_name():
+    text = connection_string(params(options={"applicationIntent": "ReadOnly"}), "10.1.2.3")
+    assert text.startswith("Server=tcp:10.1.2.3,1433;Database=Sales;")
+    assert "Encrypt=yes;" in text  # mandatory by default
+    assert "HostNameInCertificate=sql.example.com;" in text  # the name the user gave
+    assert "TrustServerCertificate" not in text
+    assert "ApplicationIntent=ReadOnly" in text
+    assert "ConnectRetryCount=0" in text
+
+
+def test_the_password_is_escaped_for_odbc_and_arrives_whole():
+    text = connection_string(params(password="p;w}d={x"), "10.1.2.3")
+    assert "PWD={p;w}}d={x};" in text
+    assert keywords(text)["PWD"] == "p;w}d={x"
+
+
+def test_encryption_modes():
+    assert encrypt_mode({}) == "mandatory"
+    assert [encrypt_mode({"encrypt": v}) for v in (True, "yes", "Mandatory")] == ["mandatory"] * 3
+    assert [encrypt_mode({"encrypt": v}) for v in (False, "no", "optional")] == ["optional"] * 3
+    assert encrypt_mode({"encrypt": "strict"}) == "strict"
+    with pytest.raises(ConnectError, match="encrypt must be one of"):
+        encrypt_mode({"encrypt": "sometimes"})
+    trusted = connection_string(
+        params(options={"encrypt": True, "trustServerCertificate": True}), "10.1.2.3"
     )
-    assert arguments["server"] == "10.1.2.3" and arguments["port"] == "1433"
-    assert arguments["password"] == AWKWARD_PASSWORD  # no quoting: it is not a string to parse
-    assert (arguments["user"], arguments["database"]) == ("loader", "Sales")
-    assert arguments["tds_version"] == TDS_VERSION == "7.4"
-    assert (arguments["login_timeout"], arguments["timeout"]) == (7, 120)
-    assert arguments["read_only"] is True
-    assert arguments["use_datetime2"] is True  # watermarks keep their microseconds
-    assert arguments["encryption"] == "request"
-    assert arguments["appname"] == "FlowForge"
-
-
-def test_a_read_without_query_timeout_still_has_a_bound():
-    arguments = connect_arguments(params(), "10.1.2.3")
-    assert arguments["timeout"] > 0 and arguments["read_only"] is False
+    assert "TrustServerCertificate=yes" in trusted and "HostNameInCertificate" not in trusted
+    strict = connection_string(
+        params(options={"encrypt": "strict", "trustServerCertificate": True}), "10.1.2.3"
+    )
+    # strict always verifies: TrustServerCertificate does not weaken it
+    assert "Encrypt=strict;" in strict and "TrustServerCertificate" not in strict
+    named = connection_string(
+        params(options={"encrypt": "mandatory", "hostNameInCertificate": "db.corp"}), "10.1.2.3"
+    )
+    assert "HostNameInCertificate=db.corp;" in named
+    clear = connection_string(params(options={"encrypt": "optional"}), "10.1.2.3")
+    assert "Encrypt=no;" in clear and "HostNameInCertificate" not in clear
 
 
 def test_named_instance_goes_through_the_browser_unless_a_port_is_given():
-    named = connect_arguments(params(port=None, options={"instance": "SQLEXPRESS"}), "10.1.2.3")
-    assert named["server"] == "10.1.2.3\\SQLEXPRESS"
-    fixed = connect_arguments(params(port=14330, options={"instance": "SQLEXPRESS"}), "10.1.2.3")
-    assert (fixed["server"], fixed["port"]) == ("10.1.2.3", "14330")
+    named = connection_string(params(port=None, options={"instance": "SQLEXPRESS"}), "10.1.2.3")
+    assert named.startswith("Server=10.1.2.3\\SQLEXPRESS;")
+    fixed = connection_string(params(port=14330, options={"instance": "SQLEXPRESS"}), "10.1.2.3")
+    assert fixed.startswith("Server=tcp:10.1.2.3,14330;")
 
 
-def test_encryption_is_required_only_with_trust_since_freetds_cannot_verify():
-    trusted = connect_arguments(
-        params(options={"encrypt": "true", "trustServerCertificate": "true"}), "10.1.2.3"
+def test_entra_methods_send_no_user_or_password_in_the_string():
+    text = connection_string(
+        params(
+            authentication="azure-ad-service-principal",
+            username="client-id",
+            password="client-secret-value",
+            options={"tenantId": "t"},
+        ),
+        "10.1.2.3",
     )
-    assert trusted["encryption"] == "require"
-    for options in ({"encrypt": "true"}, {"encrypt": "strict", "trustServerCertificate": "true"}):
-        with pytest.raises(ConnectError) as caught:
-            connect_arguments(params(options=options), "10.1.2.3")
-        assert caught.value.kind is ConnectFailure.TLS
-        assert "TrustServerCertificate" in caught.value.message
+    assert "client-secret-value" not in text and "UID" not in text and "PWD" not in text
 
 
-def test_azure_ad_logins_are_refused_with_a_reason():
-    with pytest.raises(ConnectError, match="azure-ad-password"):
-        connect_arguments(params(authentication="azure-ad-password"), "10.1.2.3")
+def test_windows_authentication_is_kerberos_and_refuses_a_password(monkeypatch, tmp_path):
+    with pytest.raises(ConnectError, match="Kerberos"):
+        connection_string(params(authentication="windows"), "10.1.2.3")
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'none'}")
+    with pytest.raises(ConnectError, match="no(ne)? .*ticket|none was found"):
+        connection_string(params(authentication="windows", password=None), "10.1.2.3")
+    (tmp_path / "cache").write_bytes(b"\x05\x04")
+    monkeypatch.setenv("KRB5CCNAME", f"FILE:{tmp_path / 'cache'}")
+    text = connection_string(params(authentication="windows", password=None), "10.1.2.3")
+    assert "Trusted_Connection=yes" in text and "PWD" not in text
 
 
 def test_source_types_are_spelled_as_sql_server_spells_them():
@@ -163,50 +198,53 @@ def test_unknown_host_is_unreachable():
     assert_hides(error, AWKWARD_PASSWORD)
 
 
-def test_server_answers_are_classified_by_their_numbers():
-    import pymssql
-
-    connector = connector_for("sql-server")
-    login = pymssql.OperationalError((18456, b"Login failed for user 'loader'."))
-    assert connector.classify_error(login).kind is ConnectFailure.LOGIN
-    database = pymssql.OperationalError(
-        (4060, b'Cannot open database "Nope" requested by the login. The login failed.')
-    )
-    assert connector.classify_error(database).kind is ConnectFailure.DATABASE
-    timeout = pymssql.OperationalError((20003, b"TDS server connection timed out (10.1.2.3)"))
-    assert connector.classify_error(timeout).kind is ConnectFailure.UNREACHABLE
-    babelfish = pymssql.OperationalError(
-        (911, b'database "nope" does not existDB-Lib error message 20018, severity 16:\n')
-    )
-    assert connector.classify_error(babelfish).kind is ConnectFailure.DATABASE
+# The driver's own words, as mssql-python 1.16 (ODBC Driver 18.6) said them to Babelfish 4.2.
+DRIVER = "Driver Error: Client unable to establish connection; DDBC Error: [Microsoft]"
 
 
-def test_a_server_message_pymssql_lost_is_classified_by_its_severity():
-    """After one failed connect in a process, pymssql reports the next failure with the
-    first one's number and no text (see sqlserver._lost_server_message); FreeTDS's 20018
-    line keeps the new message's severity. Seen against Babelfish: a wrong password after
-    an unknown database came back as (911, 'DB-Lib error message 20018, severity 14...')."""
-    import pymssql
-
-    connector = connector_for("sql-server")
-    tail = b"General SQL Server error: Check messages from the SQL Server\n"
-    dead = b"DB-Lib error message 20047, severity 9:\nDBPROCESS is dead or not enabled\n"
-    lost_login = pymssql.OperationalError(
-        (911, dead + b"DB-Lib error message 20018, severity 14:\n" + tail)
-    )
-    assert connector.classify_error(lost_login).kind is ConnectFailure.LOGIN
-    lost_database = pymssql.OperationalError(
-        (18456, b"DB-Lib error message 20018, severity 11:\n" + tail)
-    )
-    assert connector.classify_error(lost_database).kind is ConnectFailure.DATABASE
-    lost_babelfish_database = pymssql.OperationalError(
-        (18456, b"DB-Lib error message 20018, severity 16:\n" + tail)
-    )
-    assert connector.classify_error(lost_babelfish_database).kind is ConnectFailure.DATABASE
-    stale_number = pymssql.OperationalError(
-        (18456, b"DB-Lib error message 20002, severity 9:\nTDS server connection failed\n")
-    )
-    assert connector.classify_error(stale_number).kind is not ConnectFailure.LOGIN
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        (
+            "Driver Error: Invalid authorization specification; DDBC Error: [Microsoft][SQL "
+            'Server]Login failed for user "loader"',
+            ConnectFailure.LOGIN,
+        ),
+        (
+            "Driver Error: Server rejected the connection; DDBC Error: [Microsoft][SQL Server]"
+            'database "nope" does not exist',
+            ConnectFailure.DATABASE,
+        ),
+        (
+            '[Microsoft][SQL Server]Cannot open database "Nope" requested by the login.',
+            ConnectFailure.DATABASE,
+        ),
+        (DRIVER + "Encryption not supported on SQL Server.", ConnectFailure.TLS_UNSUPPORTED),
+        (
+            DRIVER + "SSL Provider: [error:0A000086:SSL routines::certificate verify failed:"
+            "self-signed certificate]",
+            ConnectFailure.TLS_UNTRUSTED,
+        ),
+        (
+            DRIVER + "SSL Provider: [error:0A000086:SSL routines::certificate verify failed:"
+            "unable to get local issuer certificate]",
+            ConnectFailure.TLS_UNTRUSTED,
+        ),
+        (
+            DRIVER + "SSL Provider: [error:0A000086:SSL routines::certificate verify failed:"
+            "subject name does not match host name]",
+            ConnectFailure.TLS_HOSTNAME,
+        ),
+        (DRIVER + "TCP Provider: Timeout error [258]. ", ConnectFailure.UNREACHABLE),
+        (
+            DRIVER + "Client unable to establish connection because an error was encountered "
+            "during handshakes before login.",
+            ConnectFailure.PROTOCOL,
+        ),
+    ],
+)
+def test_driver_answers_are_classified(text, kind):
+    assert connector_for("sql-server").classify_error(RuntimeError(text)).kind is kind
 
 
 # --- live (FLOWFORGE_TEST_MSSQL_URL) ------------------------------------------------------------
@@ -235,24 +273,13 @@ INSERT INTO {zoo} VALUES
 @pytest.fixture(scope="module")
 def mssql():
     live = params_from_env("FLOWFORGE_TEST_MSSQL_URL", "sql-server")
-    import pymssql
-
     suffix = uuid.uuid4().hex[:8]
     names = {
         "zoo": f"ff_zoo_{suffix}",
         "view": f"ff_zoo_view_{suffix}",
         "wide": f"ff_wide_{suffix}",
     }
-    admin = pymssql.connect(
-        server=live.host,
-        port=str(live.port or 1433),
-        user=live.username,
-        password=live.password,
-        database=live.database or "",
-        autocommit=True,
-        tds_version=TDS_VERSION,
-        login_timeout=10,
-    )
+    admin = connector_for("sql-server").connect(live)
     with admin.cursor() as cursor:
         cursor.execute(ZOO.format(**names))
         cursor.execute(f"CREATE VIEW {names['view']} AS SELECT id, name FROM {names['zoo']}")
@@ -308,9 +335,10 @@ def test_live_sql_server_lists_describes_and_round_trips(mssql):
         conn.close()
 
 
-# Generated on the fly, and more rows than the client's buffers hold when the session dies.
+# Generated on the fly, and far more rows (80 MB and more) than the socket and driver buffers
+# can hold when the session dies, even when the reader is slow.
 MANY_ROWS = (
-    "SELECT TOP 2000000 ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS id "
+    "SELECT TOP 10000000 ROW_NUMBER() OVER (ORDER BY (SELECT NULL)) AS id "
     "FROM sys.all_objects a CROSS JOIN sys.all_objects b CROSS JOIN sys.all_objects c"
 )
 
@@ -347,3 +375,152 @@ def test_live_sql_server_failures_are_told_apart(mssql):
     with pytest.raises(ConnectError) as caught:
         connector.connect(missing)
     assert caught.value.kind is ConnectFailure.DATABASE
+
+
+# --- TLS, live: the URL names the CA (caFile) that signed the server's certificate ----------------
+
+
+def _tls_params(live: ConnectionParams, **options) -> ConnectionParams:
+    if not live.options.get("caFile"):
+        pytest.skip("FLOWFORGE_TEST_MSSQL_URL names no caFile: the TLS checks need the server's CA")
+    merged = {**live.options, "encrypt": "mandatory", "connectTimeout": "5", **options}
+    return ConnectionParams(
+        **{**live.__dict__, "options": {k: v for k, v in merged.items() if v is not None}}
+    )
+
+
+def _encrypted(conn) -> str:
+    cursor = conn.cursor()
+    cursor.execute("SELECT encrypt_option FROM sys.dm_exec_connections WHERE session_id = @@SPID")
+    return str(cursor.fetchone()[0]).upper()
+
+
+def test_live_tls_is_verified_against_the_connections_ca_file(mssql, monkeypatch):
+    live, _names, _admin = mssql
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    connector = connector_for("sql-server")
+    conn = connector.connect(_tls_params(live))
+    try:
+        assert _encrypted(conn) == "TRUE"
+    finally:
+        conn.close()
+    # the same trust from SSL_CERT_FILE, as any OpenSSL client takes it
+    monkeypatch.setenv("SSL_CERT_FILE", live.options["caFile"])
+    conn = connector.connect(_tls_params(live, caFile=None))
+    conn.close()
+
+
+def test_live_tls_refuses_an_untrusted_certificate_unless_told_to_trust_it(mssql, monkeypatch):
+    live, _names, _admin = mssql
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    connector = connector_for("sql-server")
+    with pytest.raises(ConnectError) as caught:
+        connector.connect(_tls_params(live, caFile=None))
+    assert caught.value.kind is ConnectFailure.TLS_UNTRUSTED, caught.value.detail
+    assert "caFile" in caught.value.message
+    assert_hides(caught.value, live.password)
+    conn = connector.connect(_tls_params(live, caFile=None, trustServerCertificate="true"))
+    try:
+        assert _encrypted(conn) == "TRUE"
+    finally:
+        conn.close()
+
+
+def test_live_tls_refuses_a_certificate_for_another_host_name(mssql):
+    live, _names, _admin = mssql
+    with pytest.raises(ConnectError) as caught:
+        connector_for("sql-server").connect(
+            _tls_params(live, hostNameInCertificate="not-this-server.invalid")
+        )
+    assert caught.value.kind is ConnectFailure.TLS_HOSTNAME, caught.value.detail
+    assert "another host name" in caught.value.message
+
+
+def test_live_strict_encryption_needs_tds_8(mssql):
+    live, _names, admin = mssql
+    connector = connector_for("sql-server")
+    started = time.monotonic()
+    if not is_babelfish(admin):  # SQL Server 2022 speaks TDS 8.0
+        connector.connect(_tls_params(live, encrypt="strict")).close()
+        return
+    with pytest.raises(ConnectError) as caught:
+        connector.connect(_tls_params(live, encrypt="strict"))
+    assert caught.value.kind is ConnectFailure.TLS_UNSUPPORTED, caught.value.detail
+    assert "TDS 8.0" in caught.value.message
+    assert time.monotonic() - started < 5 + 3  # the connect timeout, not the driver's 60 s
+
+
+def test_live_a_server_without_tls_is_told_apart(mssql):
+    """Only where the server offers no TLS (FLOWFORGE_TEST_MSSQL_NO_TLS=1, a server started
+    with ssl = off): a required encryption is refused as unsupported."""
+    import os
+
+    live, _names, _admin = mssql
+    if os.environ.get("FLOWFORGE_TEST_MSSQL_NO_TLS") != "1":
+        pytest.skip("the server offers TLS (set FLOWFORGE_TEST_MSSQL_NO_TLS=1 against one without)")
+    with pytest.raises(ConnectError) as caught:
+        connector_for("sql-server").connect(_tls_params(live))
+    assert caught.value.kind is ConnectFailure.TLS_UNSUPPORTED, caught.value.detail
+
+
+def test_live_a_table_read_keeps_the_100_ns_digit_of_datetime2_7(mssql):
+    """A table read lists its columns and reads datetime2(7) as ISO text: the driver's Arrow
+    timestamps stop at microseconds. Babelfish stores microseconds (rounded), SQL Server
+    100 ns; the column is declared datetime2(7) either way (Babelfish's catalog says 6, so the
+    suite describes it as SQL Server would)."""
+    from dataclasses import replace
+
+    from flowforge_ingest.connectors.sql import plan_read
+
+    live, names, admin = mssql
+    connector = connector_for("sql-server")
+    conn = connector.connect(live)
+    try:
+        columns = [
+            replace(c, source_type="datetime2(7)", scale=7, arrow_type="timestamp[ns]")
+            if c.name == "at"
+            else c
+            for c in connector.describe(conn, None, names["zoo"])
+        ]
+        plan = plan_read("sql-server", schema=None, table=names["zoo"])
+        table = pa.Table.from_batches(
+            list(connector.execute_batches(conn, plan.sql, plan.params, 10, columns))
+        )
+    finally:
+        conn.close()
+    assert table.schema.field("at").type == pa.timestamp("ns")
+    at = table.sort_by("id").column("at").cast(pa.int64()).to_pylist()
+    expected_ns = 123457000 if is_babelfish(admin) else 123456700
+    assert (
+        at[0]
+        == int(dt.datetime(2024, 3, 10, 12, 34, 56, tzinfo=dt.UTC).timestamp()) * 10**9
+        + expected_ns
+    )
+    assert at[1] is None
+
+
+def test_live_column_names_come_from_the_result_set(mssql):
+    """Babelfish lower-cases names in sys.columns and sp_describe_first_result_set (`Order`
+    became `order` in bronze); the result set itself keeps them as created."""
+    from flowforge_ingest.connectors.sql import plan_read
+
+    live, names, admin = mssql
+    table = f"ff_case_{uuid.uuid4().hex[:8]}"
+    cursor = admin.cursor()
+    cursor.execute(
+        f"CREATE TABLE {table} ([Order] int, [CustomerName] nvarchar(20), [Loan Book] int)"
+    )
+    cursor.execute(f"INSERT INTO {table} VALUES (1, N'Ann', 7)")
+    connector = connector_for("sql-server")
+    conn = connector.connect(live)
+    try:
+        columns = connector.describe(conn, None, table)
+        table_read = plan_read("sql-server", schema=None, table=table)
+        query_read = plan_read("sql-server", schema=None, query=f"SELECT * FROM {table}")
+        for plan, known in ((table_read, columns), (query_read, None)):
+            batches = list(connector.execute_batches(conn, plan.sql, plan.params, 10, known))
+            assert batches[0].schema.names == ["Order", "CustomerName", "Loan Book"]
+            assert batches[0].to_pylist() == [{"Order": 1, "CustomerName": "Ann", "Loan Book": 7}]
+    finally:
+        conn.close()
+        cursor.execute(f"DROP TABLE {table}")

@@ -141,7 +141,8 @@ def test_windows_authentication_and_named_instance() -> None:
         ("Active Directory Password", "azure-ad-password"),
         ("ActiveDirectoryServicePrincipal", "azure-ad-service-principal"),
         ("SqlPassword", "sql"),
-        ("ActiveDirectoryMsi", "ActiveDirectoryMsi"),  # kept as written: the builder refuses it
+        ("ActiveDirectoryMsi", "azure-ad-managed-identity"),
+        ("ActiveDirectoryInteractive", "ActiveDirectoryInteractive"),  # kept: refused later
     ],
 )
 def test_authentication_values_are_normalised(value: str, expected: str) -> None:
@@ -531,7 +532,7 @@ def test_odbc_authentication_modes(authentication: str, expected: str, absent: t
     [
         (sql_server(options={"authentication": "windows"}), "remove the user"),
         (sql_server(None, options={"authentication": "azure-ad-service-principal"}), "client id"),
-        (sql_server(options={"authentication": "ActiveDirectoryMsi"}), "not supported"),
+        (sql_server(options={"authentication": "ActiveDirectoryInteractive"}), "not supported"),
         (sql_server(options={"AttachDbFilename": "x"}), "spelled 'attachDbFilename'"),
         (sql_server(options={"attachDbFilename": "C:/x.mdf"}), "file"),
         (sql_server(options={"filedsn": "/etc/x.dsn"}), "file"),

@@ -13,6 +13,7 @@ from flowforge_catalog.connections.schemas import (
     TestConnectionRequest,
     TestConnectionResult,
 )
+from flowforge_shared.contracts import connection_forms
 from flowforge_shared.contracts.base import Page
 from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
 from flowforge_shared.errors import ApiError, Unprocessable
@@ -23,6 +24,13 @@ router = APIRouter(tags=["connections"])
 
 class SourceUnavailable(ApiError):
     status_code = 502
+
+
+@router.get("/connection-types")
+def connection_types() -> dict:
+    """Each database type's sign-in methods and options: the connection form's fields."""
+    forms = [form.to_wire() for form in connection_forms.FORMS.values()]
+    return {"data": forms, "count": len(forms)}
 
 
 @router.get("/connections", response_model=Page[ConnectionPublic])

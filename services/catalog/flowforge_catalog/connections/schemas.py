@@ -17,11 +17,20 @@ class Authentication(StrEnum):
     WINDOWS = "windows"
     AZURE_AD_PASSWORD = "azure-ad-password"  # noqa: S105 (a method's name)
     AZURE_AD_SERVICE_PRINCIPAL = "azure-ad-service-principal"
+    AZURE_AD_MANAGED_IDENTITY = "azure-ad-managed-identity"
+    AZURE_AD_ACCESS_TOKEN = "azure-ad-access-token"  # noqa: S105 (a method's name)
 
 
 class ConnectionOptions(ApiModel):
-    encrypt: bool | None = None
+    """Every option of every type; which ones a type takes is connection_forms.FORMS."""
+
+    encrypt: bool | Literal["optional", "mandatory", "strict"] | None = None
     trust_server_certificate: bool | None = None
+    ca_file: str | None = Field(default=None, max_length=1024)
+    host_name_in_certificate: str | None = Field(default=None, max_length=255)
+    tenant_id: str | None = Field(default=None, max_length=128)
+    client_id: str | None = Field(default=None, max_length=128)
+    multi_subnet_failover: bool | None = None
     application_intent: Literal["ReadOnly", "ReadWrite"] | None = None
     connect_timeout: int | None = Field(default=None, ge=1, le=300)
     query_timeout: int | None = Field(default=None, ge=1, le=86_400)
@@ -76,6 +85,9 @@ class ConnectionPublic(ApiOutModel):
     password: str | None = Field(description="******** when a password is stored; never the value")
     authentication: str
     options: dict
+    warnings: list[str] = Field(
+        default_factory=list, description="settings that weaken the connection's security"
+    )
     created_by: str | None
     created_at: datetime
     updated_at: datetime

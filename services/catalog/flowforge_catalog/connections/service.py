@@ -33,6 +33,8 @@ from flowforge_ingest.connectors.network import (
     refuse_dangerous_options,
 )
 from flowforge_shared import audit
+from flowforge_shared.contracts import connection_forms
+from flowforge_shared.contracts.connection_forms import entra_problem
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
 from flowforge_shared.secrets import MASK, SecretBox
@@ -51,6 +53,11 @@ KNOWN_OPTIONS = {
     "role",
     "account",
     "instance",
+    "caFile",
+    "hostNameInCertificate",
+    "tenantId",
+    "clientId",
+    "multiSubnetFailover",
 }
 
 
@@ -66,11 +73,26 @@ def to_public(connection: Connection) -> ConnectionPublic:
         password=MASK if connection.password_encrypted else None,
         authentication=connection.authentication,
         options=connection.options,
+        warnings=warnings(connection.type, connection.options or {}),
         created_by=connection.created_by,
         created_at=connection.created_at,
         updated_at=connection.updated_at,
         version=connection.version,
     )
+
+
+def warnings(db_type: str, options: dict[str, Any]) -> list[str]:
+    """What the user should know weakens this connection."""
+    found = []
+    encrypt = options.get("encrypt")
+    if options.get("trustServerCertificate") is True and encrypt != "strict":
+        found.append(
+            "trustServerCertificate is set: the server's certificate is not checked, so "
+            "anyone on the network path could pose as the server and read the traffic"
+        )
+    if db_type == "sql-server" and encrypt in (False, "optional"):
+        found.append("encryption is off: credentials and data cross the network in clear text")
+    return found
 
 
 def snapshot(connection: Connection) -> dict:
@@ -167,8 +189,10 @@ def resolve_fields(data: ConnectionFields, settings: Settings, box: SecretBox) -
 def _typed_options(options: dict[str, str]) -> dict[str, Any]:
     typed: dict[str, Any] = {}
     for key, value in options.items():
-        if key in ("encrypt", "trustServerCertificate"):
-            typed[key] = str(value).lower() in ("true", "yes", "1", "strict", "mandatory")
+        if key == "encrypt" and str(value).lower() in ("strict", "mandatory", "optional"):
+            typed[key] = str(value).lower()
+        elif key in ("encrypt", "trustServerCertificate", "multiSubnetFailover"):
+            typed[key] = str(value).lower() in ("true", "yes", "1")
         elif key in ("connectTimeout", "queryTimeout"):
             typed[key] = int(value)
         else:
@@ -180,6 +204,10 @@ def _checked(
     db_type: str, authentication: str, fields: dict[str, Any], settings: Settings, box: SecretBox
 ) -> dict[str, Any]:
     errors: list[tuple[tuple[str, ...], str]] = []
+    encrypt = fields["options"].get("encrypt")
+    if db_type != "sql-server" and encrypt in ("mandatory", "optional"):
+        # PostgreSQL and MySQL connectors read yes/no (and strict, which they verify)
+        fields["options"]["encrypt"] = encrypt == "mandatory"
     if db_type == "sqlite":
         if not fields["database"]:
             errors.append((("database",), "an SQLite connection needs the database file's path"))
@@ -188,10 +216,21 @@ def _checked(
             errors.append((("options", "account"), "a Snowflake connection needs its account"))
     elif not fields["host"]:
         errors.append((("host",), f"a {db_type} connection needs a host"))
-    if authentication != "sql" and db_type != "sql-server":
-        errors.append((("authentication",), f"{authentication} authentication is for SQL Server"))
+    problem = connection_forms.authentication_problem(db_type, authentication)
+    if problem is not None:
+        errors.append((("authentication",), problem))
     if authentication == "windows" and fields["password"]:
         errors.append((("password",), "Windows authentication stores no password"))
+    if authentication.startswith("azure-ad-"):
+        problem = entra_problem(
+            authentication, fields["username"], bool(fields["password"]), fields["options"]
+        )
+        if problem is not None:
+            errors.append((("authentication",), problem))
+    errors.extend(
+        (("options", name), message)
+        for name, message in connection_forms.option_problems(db_type, fields["options"])
+    )
     if errors:
         raise Unprocessable(errors)
     try:

@@ -103,7 +103,10 @@ class BatchStream(Protocol):
 class ConnectFailure(StrEnum):
     UNREACHABLE = "unreachable"  # DNS failure, no route, timeout
     REFUSED = "refused"  # nothing listens on the port
-    TLS = "tls"  # TLS handshake / certificate
+    TLS = "tls"  # TLS handshake, for another reason than the three below
+    TLS_UNSUPPORTED = "tls-unsupported"  # the server offers no TLS (or not the kind required)
+    TLS_UNTRUSTED = "tls-untrusted"  # its certificate is not signed by a trusted CA
+    TLS_HOSTNAME = "tls-hostname"  # its certificate is for another host name
     LOGIN = "login"  # authentication failed
     DATABASE = "database"  # unknown database
     PROTOCOL = "protocol"  # something answered that does not speak the protocol

@@ -42,7 +42,14 @@ from flowforge_shared.contracts.jobs import DATABASE_SOURCE_TYPES
 
 DEFAULT_ODBC_DRIVER = "ODBC Driver 18 for SQL Server"
 DEFAULT_PORTS = {"sql-server": 1433, "postgresql": 5432, "mysql": 3306, "oracle": 1521}
-AUTHENTICATION_METHODS = ("sql", "windows", "azure-ad-password", "azure-ad-service-principal")
+AUTHENTICATION_METHODS = (
+    "sql",
+    "windows",
+    "azure-ad-password",
+    "azure-ad-service-principal",
+    "azure-ad-managed-identity",
+    "azure-ad-access-token",
+)
 
 ODBC_FILE_KEYWORDS = frozenset(
     {
@@ -140,6 +147,9 @@ _OPTION_KEYS = {
     "extendedproperties": "attachDbFilename",
     "failoverpartner": "failoverPartner",
     "sslmode": "sslmode",
+    "cafile": "caFile",
+    "tenantid": "tenantId",
+    "clientid": "clientId",
 }
 _WINDOWS_KEYS = {"integratedsecurity", "trustedconnection"}
 _BOOLEAN_OPTIONS = {"trustServerCertificate", "multiSubnetFailover", "multipleActiveResultSets"}
@@ -153,6 +163,9 @@ _AUTHENTICATION_VALUES = {
     "azureadpassword": "azure-ad-password",
     "activedirectoryserviceprincipal": "azure-ad-service-principal",
     "azureadserviceprincipal": "azure-ad-service-principal",
+    "activedirectorymsi": "azure-ad-managed-identity",
+    "activedirectorymanagedidentity": "azure-ad-managed-identity",
+    "azureadmanagedidentity": "azure-ad-managed-identity",
 }
 _ODBC_NAMES = {
     "encrypt": "Encrypt",
@@ -168,7 +181,8 @@ _ODBC_NAMES = {
     "attachDbFilename": "AttachDBFileName",
 }
 _SQL_SERVER_ONLY = set(_ODBC_NAMES) - {"connectTimeout", "applicationName"}
-_FLOWFORGE_OPTIONS = {"schema", "driver", "authentication"}  # read by FlowForge, not a driver
+# read by FlowForge, not given to a driver as they are
+_FLOWFORGE_OPTIONS = {"schema", "driver", "authentication", "caFile", "tenantId", "clientId"}
 
 _URL_SCHEMES = {
     "sql-server": {"mssql", "mssql+pyodbc", "mssql+pymssql", "mssql+aioodbc"},
@@ -608,7 +622,7 @@ def build_odbc_string(parsed: ParsedConnection, driver: str = DEFAULT_ODBC_DRIVE
         if key == "encrypt" or key in _BOOLEAN_OPTIONS:
             value = {"true": "yes", "false": "no"}.get(value, value)
         parts.append((name, value))
-    return ";".join(f"{key}={_odbc_value(key, value)}" for key, value in parts)
+    return ";".join(f"{key}={odbc_value(key, value)}" for key, value in parts)
 
 
 def _odbc_credentials(parsed: ParsedConnection, method: str | None) -> list[tuple[str, str]]:
@@ -660,7 +674,7 @@ def _check_option_key(key: str) -> None:
         raise ConnectionStringError(f"the option {key!r} is spelled {canonical!r} in FlowForge")
 
 
-def _odbc_value(key: str, value: str) -> str:
+def odbc_value(key: str, value: str) -> str:
     if "\x00" in value:
         raise ConnectionStringError(f"the value of {key} contains a NUL character")
     if key == "DRIVER" or (

@@ -185,6 +185,26 @@ def connect_failure(
             f"the encrypted (TLS/SSL) connection to {place} failed; check the encryption "
             "settings, that the server offers TLS, and its certificate"
         ),
+        ConnectFailure.TLS_UNSUPPORTED: (
+            f"{place} does not offer the encryption this connection requires"
+            + (
+                " (strict: TLS before the first TDS byte, TDS 8.0)"
+                if params is not None and str(params.options.get("encrypt", "")).lower() == "strict"
+                else " (TLS)"
+            )
+            + "; use encrypt=mandatory, enable TLS on the server, or (only on a trusted "
+            "network) encrypt=optional"
+        ),
+        ConnectFailure.TLS_UNTRUSTED: (
+            f"the certificate of {place} is not trusted: no certificate authority the worker "
+            "trusts signed it (a self-signed certificate?); give the CA's certificate in "
+            "options.caFile (PEM), add it to the worker's CA store or SSL_CERT_FILE, or only "
+            "if you accept an unverified server, set trustServerCertificate"
+        ),
+        ConnectFailure.TLS_HOSTNAME: (
+            f"the certificate of {place} is for another host name: connect with a name the "
+            "certificate lists, or set options.hostNameInCertificate to the name it lists"
+        ),
         ConnectFailure.LOGIN: (
             f"{place} rejected the login of user{user}: check the user name and password "
             "(and that this user may connect from the worker)"

@@ -85,7 +85,7 @@ from flowforge_ingest.connectors.watermark import (
 QUERY_ALIAS = "flowforge_q"
 
 DRIVERS: dict[str, dict[str, str]] = {
-    "sql-server": {"pymssql": "pyformat", "pyodbc": "qmark"},
+    "sql-server": {"mssql-python": "pyformat", "pymssql": "pyformat", "pyodbc": "qmark"},
     "postgresql": {"psycopg": "pyformat", "psycopg2": "pyformat"},
     "mysql": {"pymysql": "pyformat", "mysqlclient": "pyformat"},
     "oracle": {"oracledb": "named"},
@@ -95,7 +95,7 @@ DRIVERS: dict[str, dict[str, str]] = {
 """The drivers each dialect is planned for, with their DB-API paramstyle."""
 
 DEFAULT_DRIVERS = {
-    "sql-server": "pymssql",
+    "sql-server": "mssql-python",
     "postgresql": "psycopg",
     "mysql": "pymysql",
     "oracle": "oracledb",
@@ -225,12 +225,12 @@ class _Statement:
     def plan(self, user_texts: Sequence[str] = ()) -> ReadPlan:
         if not self.order:
             return ReadPlan("".join(text for _, text in self.pieces), None, self.paramstyle)
-        if self.driver == "pymssql":
+        if self.driver in ("pymssql", "mssql-python"):
             for is_placeholder, text in self.pieces:
                 if not is_placeholder and _PYMSSQL_PLACEHOLDER.search(text):
                     raise PlanError(
-                        "the query or a name holds text like %(name)s, which pymssql would "
-                        "take for a parameter; remove it or read through pyodbc"
+                        "the query or a name holds text like %(name)s, which would be taken "
+                        "for a parameter; remove it"
                     )
         if self.paramstyle == "named":
             for text in user_texts:

@@ -1,34 +1,58 @@
-"""SQL Server through pymssql (a self-contained wheel with FreeTDS): connect, introspect,
-stream a query as Arrow.
+"""SQL Server through Microsoft's driver, ``mssql-python`` (it carries the ODBC Driver 18 for
+SQL Server in its wheel: no system ODBC set-up), reading results as Arrow batches.
 
-Connections speak TDS 7.4, go to ``resolved_addresses[0]`` (or the host resolved here:
-FreeTDS reports a failed lookup as "Unknown error"), honour a named instance when no
-port is given (the SQL Browser then names the port), ApplicationIntent=ReadOnly, and
-FreeTDS's encryption levels (Encrypt=yes or strict -> require; otherwise request).
-pymssql cannot verify the server certificate against a CA or host name, nor log in with
-Azure AD: such settings are refused with a message rather than silently weakened.
+Connecting
+  The connection string goes to ``resolved_addresses[0]`` (the address the network guard
+  checked) with ``HostNameInCertificate`` set to the host name the user gave, so the
+  certificate is checked against that name while the connection stays pinned. A named
+  instance without a port goes through the SQL Browser. Connection pooling is off: a job's
+  connection is its own.
 
-Parameters are pymssql's ``%(name)s`` and are quoted by pymssql; datetimes are sent as
-datetime2 (``use_datetime2``) so a watermark keeps its microseconds. Values come back as
-Python objects with microsecond precision: a ``datetime2(7)`` loses its 100 ns digit.
+  TLS (``options.encrypt``): ``mandatory`` (the default, also ``true``/``yes``) and ``strict``
+  (TDS 8.0, TLS before the first TDS byte) verify the server's certificate and host name;
+  ``optional`` (``false``/``no``) sends data in the clear. Trust comes from the system CA
+  store and ``SSL_CERT_FILE``/``SSL_CERT_DIR`` as with any OpenSSL client, plus
+  ``options.caFile`` (PEM, on the worker) for this connection only. Only
+  ``trustServerCertificate=true`` skips the check (``mandatory`` only; the API shows a
+  warning on such a connection). TLS failures are told apart: ``tls-unsupported`` (the server
+  offers no TLS, or no TDS 8.0 for ``strict``), ``tls-untrusted`` (certificate not trusted)
+  and ``tls-hostname`` (certificate for another name).
 
-The result's types come from ``sp_describe_first_result_set`` before the query runs
-(pymssql's own description only says "number" or "string"); when SQL Server cannot
-describe a query (temporary tables, dynamic SQL), the first batch's values decide.
+  Sign-in: SQL logins; Microsoft Entra ID (service principal, managed identity, an access
+  token, password) with a token FlowForge obtains (connectors/entra.py); Windows
+  (Kerberos: ``Trusted_Connection``) when the worker holds a ticket.
+
+Reading
+  ``cursor.arrow_batch`` streams typed Arrow record batches of ``batch_size`` rows; each
+  column is then cast to the type docs/connectors.md gives it (connectors/types.py), exact
+  or refused. Column names come from the result set; the source types from
+  ``sp_describe_first_result_set`` (datetime vs datetime2, money, uniqueidentifier and
+  rowversion look alike in Arrow), else from the Arrow types. ``datetime2(7)``,
+  ``datetimeoffset(7)`` and ``time(7)`` columns of a table read travel as ISO text so the
+  100 ns digit is kept (the driver's Arrow timestamps stop at microseconds). Results the
+  Arrow path cannot read (``sql_variant``, CLR types) are read row by row.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass
+import socket
+import ssl
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowforge_ingest.connectors import entra
 from flowforge_ingest.connectors.arrowing import (
     RowStream,
     SourceColumn,
+    SourceDataError,
     SourceQueryError,
     arrow_type_for,
     converters_of,
@@ -53,48 +77,108 @@ from flowforge_ingest.connectors.registry import (
 )
 
 DB_TYPE = "sql-server"
-TDS_VERSION = "7.4"
-_DEFAULT_QUERY_WAIT = 3600  # seconds FreeTDS waits for the server's next answer
+_DEFAULT_QUERY_WAIT = 3600  # seconds the driver waits for a statement when none is set
+ENCRYPT_MODES = ("optional", "mandatory", "strict")
+_ENCRYPT_VALUES = {
+    "true": "mandatory",
+    "yes": "mandatory",
+    "mandatory": "mandatory",
+    "strict": "strict",
+    "false": "optional",
+    "no": "optional",
+    "optional": "optional",
+}
+# SSL_CERT_FILE is read by OpenSSL when the driver builds its TLS context, at each connect:
+# a connection's own CA file is added by pointing it at a bundle for the length of the
+# connect, one connect at a time.
+_TRUST_LOCK = threading.Lock()
 
 
-def connect_arguments(params: ConnectionParams, address: str) -> dict[str, Any]:
-    """Keyword arguments for ``pymssql.connect`` (to ``address``, the checked IP)."""
-    if params.authentication not in ("sql", "windows"):
+def encrypt_mode(options: Mapping[str, Any]) -> str:
+    """``optional``, ``mandatory`` (the default) or ``strict`` from options.encrypt."""
+    value = options.get("encrypt")
+    if value is None or value == "":
+        return "mandatory"
+    text = str(value).strip().lower()
+    if text not in _ENCRYPT_VALUES:
         raise ConnectError(
             ConnectFailure.OTHER,
-            f"the SQL Server driver here (pymssql) cannot log in with {params.authentication}; "
-            "use a SQL login (or Windows DOMAIN\\user)",
+            f"encrypt must be one of {', '.join(ENCRYPT_MODES)} (or true/false), not {value!r}",
         )
+    return _ENCRYPT_VALUES[text]
+
+
+def _flag(options: Mapping[str, Any], key: str) -> bool:
+    return str(options.get(key, "")).strip().lower() in ("true", "yes", "1")
+
+
+def connection_string(params: ConnectionParams, address: str) -> str:
+    """The driver's connection string for ``params``, to ``address`` (the checked IP)."""
+    from flowforge_ingest.connectors.connstrings import odbc_value
+
     options = params.options
+    mode = encrypt_mode(options)
+    trust = _flag(options, "trustServerCertificate")
     instance = options.get("instance")
-    encrypt = str(options.get("encrypt", "")).lower()
-    trust = str(options.get("trustServerCertificate", "")).lower()
-    if encrypt == "strict" or (encrypt == "true" and trust != "true"):
-        raise ConnectError(
-            ConnectFailure.TLS,
-            "the SQL Server driver here (pymssql/FreeTDS) encrypts but cannot verify the "
-            "server's certificate; set TrustServerCertificate=yes to accept that, or "
-            "Encrypt=no",
-        )
-    arguments: dict[str, Any] = {
-        "server": address,
-        "port": str(params.port or 1433),
-        "user": params.username,
-        "password": params.password,
-        "database": params.database or "",
-        "login_timeout": params.connect_timeout,
-        "timeout": params.query_timeout or _DEFAULT_QUERY_WAIT,
-        "tds_version": TDS_VERSION,
-        "appname": str(options.get("applicationName") or "FlowForge"),
-        "charset": "UTF-8",
-        "autocommit": True,
-        "use_datetime2": True,
-        "encryption": "require" if encrypt == "true" else "request",
-        "read_only": options.get("applicationIntent") == "ReadOnly",
-    }
-    if instance and not params.port:
-        arguments["server"] = f"{address}\\{instance}"  # the SQL Browser names the port
-    return arguments
+    server = (
+        f"{address}\\{instance}"
+        if instance and not params.port
+        else f"tcp:{address},{params.port or 1433}"
+    )
+    parts: list[tuple[str, str]] = [("Server", server)]
+    if params.database:
+        parts.append(("Database", params.database))
+    parts.extend(_credentials(params))
+    parts.append(("Encrypt", {"optional": "no", "mandatory": "yes", "strict": "strict"}[mode]))
+    if mode == "mandatory" and trust:
+        parts.append(("TrustServerCertificate", "yes"))
+    elif mode != "optional":
+        name = options.get("hostNameInCertificate") or params.host or address
+        parts.append(("HostNameInCertificate", str(name)))
+    if options.get("applicationIntent") == "ReadOnly":
+        parts.append(("ApplicationIntent", "ReadOnly"))
+    if _flag(options, "multiSubnetFailover"):
+        parts.append(("MultiSubnetFailover", "yes"))
+    # one attempt: a failed login is retried by the job's own retries, not inside a connect
+    parts.append(("ConnectRetryCount", "0"))
+    return ";".join(f"{key}={odbc_value(key, value)}" for key, value in parts)
+
+
+def _credentials(params: ConnectionParams) -> list[tuple[str, str]]:
+    method = params.authentication
+    if method == "sql":
+        return [("UID", params.username or ""), ("PWD", params.password or "")]
+    if method == "windows":
+        if params.password is not None:
+            raise ConnectError(
+                ConnectFailure.LOGIN,
+                "Windows authentication here is Kerberos: the worker signs in with the ticket "
+                "in its credential cache (kinit), never with a stored password; remove the "
+                "password, or use a SQL login or Microsoft Entra ID",
+            )
+        if not _kerberos_ticket():
+            raise ConnectError(
+                ConnectFailure.LOGIN,
+                "Windows authentication needs a Kerberos ticket in the worker's credential "
+                "cache (KRB5CCNAME, from kinit or a keytab) and none was found; SQL Server "
+                "on Linux workers cannot sign in with NTLM user names and passwords",
+            )
+        return [("Trusted_Connection", "yes")]
+    if entra.is_entra(method):
+        return []  # the token goes in a connection attribute
+    raise ConnectError(
+        ConnectFailure.LOGIN,
+        f"authentication {method!r} is not one SQL Server knows here; use sql, windows or "
+        + ", ".join(entra.METHODS),
+    )
+
+
+def _kerberos_ticket() -> bool:
+    """Whether the worker's Kerberos credential cache (a FILE: cache) exists."""
+    cache = os.environ.get("KRB5CCNAME") or f"FILE:/tmp/krb5cc_{os.getuid()}"
+    if ":" in cache and not cache.startswith("FILE:"):
+        return True  # KEYRING:, KCM:, DIR: ... the driver's GSSAPI will tell
+    return os.path.isfile(cache.removeprefix("FILE:"))
 
 
 class SQLServerConnector:
@@ -103,25 +187,56 @@ class SQLServerConnector:
     # --- connecting -------------------------------------------------------------------------
 
     def connect(self, params: ConnectionParams):
-        import pymssql
+        import mssql_python
 
+        mssql_python.pooling(enabled=False)
         try:
             address = first_address(DB_TYPE, params, params.port or 1433)
-            arguments = connect_arguments(params, address)
-            if "\\" not in arguments["server"]:
-                _probe(address, int(arguments["port"]), params.connect_timeout)
+            text = connection_string(params, address)
+            named_instance = bool(params.options.get("instance")) and not params.port
+            if not named_instance:
+                _probe(address, params.port or 1433, params.connect_timeout)
+                if encrypt_mode(params.options) == "strict":
+                    _probe_strict(address, params.port or 1433, params.connect_timeout)
+            attributes = (
+                entra.token_attribute(entra.access_token(params))
+                if entra.is_entra(params.authentication)
+                else None
+            )
         except ConnectError:
             raise
         except Exception as error:  # noqa: BLE001 (every failure is classified)
             raise self._classify(error, params) from None
         try:
-            return pymssql.connect(**arguments)
+            with _trusting(params.options.get("caFile")):
+                conn = mssql_python.connect(
+                    text,
+                    autocommit=True,
+                    attrs_before=attributes,
+                    timeout=params.connect_timeout,
+                )
+        except ConnectError:
+            raise
         except Exception as error:  # noqa: BLE001 (every failure is classified)
             failure = self._classify(error, params)
-            if failure.kind is ConnectFailure.UNREACHABLE:
-                # The probe reached the port: a silent listener, not an unreachable host.
-                failure = connect_failure(ConnectFailure.PROTOCOL, error, DB_TYPE, params)
+            broken_off = failure.kind is ConnectFailure.PROTOCOL or (
+                failure.kind is ConnectFailure.OTHER
+                and re.search(r"communication link failure|0x2746", str(failure.detail), re.I)
+            )
+            if entra.is_entra(params.authentication) and broken_off:
+                # a server without Entra ID sign-in (FEDAUTH) breaks off the login: it
+                # answers outside the protocol, or resets the connection under TLS
+                failure = ConnectError(
+                    ConnectFailure.LOGIN,
+                    f"the SQL Server at {params.host}:{params.port or 1433} did not accept a "
+                    "Microsoft Entra ID token: it broke off the login (a server without Entra "
+                    "ID sign-in does); check that it is an Azure SQL database or a SQL Server "
+                    "with Microsoft Entra authentication set up",
+                    failure.detail,
+                )
             raise failure from None
+        conn.timeout = params.query_timeout or _DEFAULT_QUERY_WAIT
+        return conn
 
     def classify_error(self, error: BaseException) -> ConnectError:
         return self._classify(error, None)
@@ -130,36 +245,29 @@ class SQLServerConnector:
         if isinstance(error, ConnectError):
             return error
         text = error_text(error)
-        codes = _error_codes(error, text)
         lowered = text.lower()
-        lost = _lost_server_message(error)
-        if lost is not None:
-            codes.discard(lost.number)  # an earlier connection's
-        # 4060: SQL Server's "Cannot open database requested by the login"; 911: "Database
-        # 'x' does not exist", which Babelfish answers to such a login.
-        unknown_database = 911 in codes and re.search(r"database .* does not exist", lowered)
-        if (
-            4060 in codes
-            or unknown_database
-            or "cannot open database" in lowered
-            or (lost is not None and lost.severity in _DATABASE_SEVERITIES)
-        ):
-            kind = ConnectFailure.DATABASE
-        elif (
-            18456 in codes
-            or "login failed" in lowered
-            or (lost is not None and lost.severity == _LOGIN_SEVERITY)
-        ):
+        if re.search(r"login failed|18456|token-identified principal|untrusted domain", lowered):
             kind = ConnectFailure.LOGIN
-        elif "connection refused" in lowered:
+        elif re.search(r"cannot open database|database .* does not exist|\b4060\b", lowered):
+            kind = ConnectFailure.DATABASE
+        elif "encryption not supported" in lowered or "does not support tds 8" in lowered:
+            kind = ConnectFailure.TLS_UNSUPPORTED
+        elif re.search(r"does not match host ?name|hostname mismatch|ip address mismatch", lowered):
+            kind = ConnectFailure.TLS_HOSTNAME
+        elif re.search(
+            r"certificate verify failed|self[- ]signed certificate|unable to get local issuer|"
+            r"certificate chain|certificate has expired|untrusted root",
+            lowered,
+        ):
+            kind = ConnectFailure.TLS_UNTRUSTED
+        elif "connection refused" in lowered or "0x274d" in lowered:
             kind = ConnectFailure.REFUSED
-        elif 20003 in codes or "timed out" in lowered:
-            kind = ConnectFailure.UNREACHABLE
-        elif re.search(r"\bssl\b|\btls\b|certificate|encrypt", lowered):
+        elif re.search(r"ssl provider|\btls\b|\bssl\b", lowered):
             kind = ConnectFailure.TLS
-        elif codes & {20017, 20002, 20020} or "unexpected eof" in lowered:
-            # the listener accepted the connection but did not answer in TDS
-            kind = ConnectFailure.PROTOCOL
+        elif re.search(r"handshakes before login|protocol error in tds|unexpected eof", lowered):
+            kind = ConnectFailure.PROTOCOL  # something answered that is not SQL Server
+        elif "timeout error" in lowered or "timed out" in lowered or "hyt00" in lowered:
+            kind = ConnectFailure.UNREACHABLE
         else:
             kind = generic_kind(text) or ConnectFailure.OTHER
         return connect_failure(kind, error, DB_TYPE, params)
@@ -228,38 +336,246 @@ class SQLServerConnector:
         params: Mapping[str, Any] | None,
         batch_size: int,
         columns: list[ColumnInfo] | None = None,
-    ) -> RowStream:
+    ) -> Any:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
-        values = dict(params) if params else None
-        described = _describe_result(conn, sql, values)
+        described = (
+            _describe_result(conn, _without_markers(sql, params or {})) if not columns else None
+        )
+        known = columns or described
+        exact = _exact_time_columns(known) if columns and sql.startswith(_PLAIN_SELECT) else []
+        if exact:
+            sql = _with_time_as_text(sql, columns, exact)
+        sql, values = _qmark(sql, params)
         cursor = conn.cursor()
         try:
-            cursor.execute(sql, values)
-            first = cursor.fetchmany(batch_size) if cursor.description else []
+            cursor.execute(sql, values) if values else cursor.execute(sql)
         except Exception as error:  # noqa: BLE001 (translated for the caller)
             _close_quietly(cursor)
             raise read_error(error) from None
         if cursor.description is None:
+            _close_quietly(cursor)
             raise SourceQueryError("the SQL Server query returns no rows (is it a SELECT?)")
+        # the result set's own names: sys.columns and sp_describe_first_result_set may spell
+        # them otherwise (Babelfish lower-cases them)
         names = [description[0] for description in cursor.description]
-        if described is not None and len(described) == len(names):
-            derived = [SourceColumn.of(column) for column in described]
-        else:
-            derived = [
-                SourceColumn(name, _inferred_type([row[index] for row in first]))
-                for index, name in enumerate(names)
-            ]
-        resolved = resolve_columns(derived, columns)
-        return RowStream(
-            schema_of(resolved, DB_TYPE),
-            cursor.fetchmany,
-            batch_size,
-            on_error=read_error,
-            on_close=lambda: _close_quietly(cursor),
-            converters=converters_of(resolved, DB_TYPE),
-            first_rows=first,
+        try:
+            first = cursor.arrow_batch(batch_size)
+        except RuntimeError as error:
+            if "unsupported data type" not in str(error).lower():
+                _close_quietly(cursor)
+                raise read_error(error) from None
+            # sql_variant, CLR types: no Arrow path in the driver; read the rows instead
+            _close_quietly(cursor)
+            return _row_stream(conn, sql, values, batch_size, names, known, columns)
+        except Exception as error:  # noqa: BLE001 (translated for the caller)
+            _close_quietly(cursor)
+            raise read_error(error) from None
+        resolved = _resolved_columns(names, known, columns, first.schema)
+        return ArrowStream(
+            cursor, first, resolved, batch_size, text_columns={name for name in exact}
         )
+
+
+class ArrowStream:
+    """A BatchStream over ``cursor.arrow_batch``: each driver batch cast to the schema
+    FlowForge gives the result's source types, exactly or not at all."""
+
+    def __init__(
+        self,
+        cursor,
+        first: pa.RecordBatch,
+        columns: Sequence[SourceColumn],
+        batch_size: int,
+        text_columns: set[str],
+    ) -> None:
+        self.schema = schema_of(columns, DB_TYPE)
+        self._cursor = cursor
+        self._first: pa.RecordBatch | None = first
+        self._columns = list(columns)
+        self._batch_size = batch_size
+        self._text_columns = text_columns
+        self._fixers = {
+            index: converters_of([column], DB_TYPE)[0]
+            for index, column in enumerate(self._columns)
+            if _needs_values(column)
+        }
+        self._closed = False
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        try:
+            batch = self._first
+            self._first = None
+            while batch is not None and batch.num_rows and not self._closed:
+                yield self._typed(batch)
+                if batch.num_rows < self._batch_size:
+                    break
+                try:
+                    batch = self._cursor.arrow_batch(self._batch_size)
+                except Exception as error:  # noqa: BLE001 (translated for the caller)
+                    raise read_error(error) from None
+        finally:
+            self.close()
+
+    def _typed(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        arrays = []
+        for index, field in enumerate(self.schema):
+            column = batch.column(index)
+            if index in self._fixers:
+                arrays.append(self._fixers[index](column.to_pylist()))
+                continue
+            try:
+                arrays.append(_cast(column, field.type, field.name in self._text_columns))
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise SourceDataError(
+                    f"column {field.name!r}: a value does not fit {field.type} "
+                    f"({self._columns[index].source_type}): {error}"
+                ) from None
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            _close_quietly(self._cursor)
+
+
+def _cast(column: pa.Array, target: pa.DataType, from_text: bool) -> pa.Array:
+    if column.type == target:
+        return column
+    if from_text:
+        # 'yyyy-mm-dd hh:mi:ss.fffffff' (121) and '...+hh:mm' (127): ISO 8601 Arrow reads;
+        # a time of day is read as that time on 1970-01-01 (Arrow casts no text to time64)
+        text = pc.cast(column, pa.string())
+        if pa.types.is_time(target):
+            stamp = pc.cast(
+                pc.binary_join_element_wise("1970-01-01 ", text, ""), pa.timestamp("ns")
+            )
+            return pc.cast(stamp, target)
+        return pc.cast(text, target)
+    if pa.types.is_timestamp(target) and pa.types.is_timestamp(column.type):
+        if target.tz is not None and column.type.tz is not None:
+            column = column.cast(pa.timestamp(column.type.unit, tz=target.tz))
+    return pc.cast(column, target, safe=True)
+
+
+def _needs_values(column: SourceColumn) -> bool:
+    """Types the driver's Arrow gives in another form than FlowForge keeps: a
+    uniqueidentifier in upper case, a rowversion as 8 bytes, sql_variant and CLR values."""
+    name = column.source_type.split("(", 1)[0].strip().lower()
+    return name in ("uniqueidentifier", "rowversion", "timestamp", "sql_variant")
+
+
+def _resolved_columns(
+    names: list[str],
+    known: list[ColumnInfo] | None,
+    columns: list[ColumnInfo] | None,
+    arrow_schema: pa.Schema,
+) -> list[SourceColumn]:
+    if known is not None and len(known) == len(names):
+        derived = [_named(column, name) for name, column in zip(names, known, strict=True)]
+    else:
+        derived = [
+            SourceColumn(name, _type_from_arrow(field.type))
+            for name, field in zip(names, arrow_schema, strict=True)
+        ]
+    return resolve_columns(derived, columns)
+
+
+def _named(column: ColumnInfo, name: str) -> SourceColumn:
+    return SourceColumn(
+        name, column.source_type, column.precision, column.scale, column.max_length, column.nullable
+    )
+
+
+def _type_from_arrow(data_type: pa.DataType) -> str:
+    """A SQL Server type for a result column SQL Server could not describe (an EXEC on
+    Babelfish, a temporary table), from the driver's Arrow type."""
+    if pa.types.is_boolean(data_type):
+        return "bit"
+    if pa.types.is_uint8(data_type):
+        return "tinyint"
+    if pa.types.is_int16(data_type):
+        return "smallint"
+    if pa.types.is_int32(data_type):
+        return "int"
+    if pa.types.is_integer(data_type):
+        return "bigint"
+    if pa.types.is_float32(data_type):
+        return "real"
+    if pa.types.is_floating(data_type):
+        return "float"
+    if pa.types.is_decimal(data_type):
+        return f"decimal({data_type.precision},{data_type.scale})"
+    if pa.types.is_date(data_type):
+        return "date"
+    if pa.types.is_timestamp(data_type):
+        return "datetimeoffset(6)" if data_type.tz else "datetime2(6)"
+    if pa.types.is_time(data_type):
+        return "time(7)" if data_type.unit == "ns" else "time(6)"
+    if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
+        return "varbinary(max)"
+    return "nvarchar(max)"
+
+
+# A read FlowForge planned for a table: its select list can be spelled out.
+_PLAIN_SELECT = "SELECT * FROM "
+_EXACT_TIME = re.compile(r"^\s*(datetime2|datetimeoffset|time)\s*(\(\s*7\s*\))?\s*$", re.I)
+
+
+def _exact_time_columns(columns: Sequence[ColumnInfo] | None) -> list[str]:
+    """Columns whose 100 ns digit the driver's Arrow timestamps would drop."""
+    found = []
+    for column in columns or ():
+        match = _EXACT_TIME.match(column.source_type)
+        if (
+            match
+            and (column.scale in (None, 7))
+            and ("(" not in column.source_type or match.group(2))
+        ):
+            found.append(column.name)
+    return found
+
+
+def _with_time_as_text(sql: str, columns: Sequence[ColumnInfo], exact: list[str]) -> str:
+    """``SELECT * FROM x ...`` with the columns listed, the exact ones as ISO text."""
+    from flowforge_ingest.connectors.sql import quote_identifier
+
+    listed = []
+    for column in columns:
+        quoted = quote_identifier(DB_TYPE, column.name)
+        if column.name in exact:
+            style = 127 if column.source_type.lower().startswith("datetimeoffset") else 121
+            listed.append(f"CONVERT(varchar(40), {quoted}, {style}) AS {quoted}")
+        else:
+            listed.append(quoted)
+    return "SELECT " + ", ".join(listed) + " FROM " + sql[len(_PLAIN_SELECT) :]  # noqa: S608
+
+
+def _row_stream(conn, sql, values, batch_size, names, known, columns) -> RowStream:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql, values) if values else cursor.execute(sql)
+        first = cursor.fetchmany(batch_size)
+    except Exception as error:  # noqa: BLE001 (translated for the caller)
+        _close_quietly(cursor)
+        raise read_error(error) from None
+    if known is not None and len(known) == len(names):
+        derived = [_named(column, name) for name, column in zip(names, known, strict=True)]
+    else:
+        derived = [
+            SourceColumn(name, _inferred_type([row[index] for row in first]))
+            for index, name in enumerate(names)
+        ]
+    resolved = resolve_columns(derived, columns)
+    return RowStream(
+        schema_of(resolved, DB_TYPE),
+        lambda size: [tuple(row) for row in cursor.fetchmany(size)],
+        batch_size,
+        on_error=read_error,
+        on_close=lambda: _close_quietly(cursor),
+        converters=converters_of(resolved, DB_TYPE),
+        first_rows=[tuple(row) for row in first],
+    )
 
 
 # --- types ------------------------------------------------------------------------------------
@@ -337,22 +653,16 @@ def parse_system_type(text: str) -> tuple[str, int | None, int | None, int | Non
     return name, length * 2 if name.startswith("n") and length > 0 else length, None, None
 
 
-def _describe_result(conn, sql: str, params: dict[str, Any] | None) -> list[ColumnInfo] | None:
+def _describe_result(conn, sql: str) -> list[ColumnInfo] | None:
     """The query's columns as SQL Server describes them without running it, or None.
 
     ``sp_describe_first_result_set`` (Babelfish has it, not the DMV function of the same
-    name); its columns are read by name, the sizes from max_length, precision and scale
-    (Babelfish's system_type_name is the bare type name)."""
-    from pymssql import _mssql
-
+    name), given the statement with NULL for its values (the types do not depend on them);
+    its columns are read by name, the sizes from max_length, precision and scale (Babelfish's
+    system_type_name is the bare type name)."""
     cursor = conn.cursor()
     try:
-        statement = _mssql.substitute_params(sql, params, "utf-8") if params else sql
-        if isinstance(statement, bytes):
-            statement = statement.decode("utf-8")
-        cursor.execute(
-            "EXEC sp_describe_first_result_set @tsql = %(statement)s", {"statement": statement}
-        )
+        cursor.execute("EXEC sp_describe_first_result_set @tsql = ?", (sql,))
         names = [description[0] for description in cursor.description or ()]
         rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     except Exception:  # noqa: BLE001 (not describable: the values will decide)
@@ -380,6 +690,30 @@ def _describe_result(conn, sql: str, params: dict[str, Any] | None) -> list[Colu
     return columns or None
 
 
+def _without_markers(sql: str, names: Sequence[str]) -> str:
+    """``sql`` with the plan's ``%(name)s`` placeholders replaced by NULL."""
+    for name in names:
+        sql = sql.replace(f"%({name})s", "NULL")
+    return sql
+
+
+def _qmark(sql: str, params: Mapping[str, Any] | None) -> tuple[str, tuple | None]:
+    """A plan's ``%(name)s`` placeholders (pyformat, connectors/sql.py) as the driver's ``?``
+    markers with the values in their order. The plan refuses user text that looks like a
+    placeholder, so only FlowForge's own are replaced; nothing else in the text changes
+    (the driver's own pyformat path would turn every ``%%`` into ``%``, even in literals)."""
+    if not params:
+        return sql, None
+    pattern = re.compile("|".join(re.escape(f"%({name})s") for name in params))
+    values: list[Any] = []
+
+    def marker(match: re.Match[str]) -> str:
+        values.append(params[match.group(0)[2:-2]])
+        return "?"
+
+    return pattern.sub(marker, sql), tuple(values)
+
+
 def _inferred_type(values: list) -> str:
     """A SQL Server type for a column SQL Server could not describe, from the first batch."""
     kinds = {type(value) for value in values if value is not None}
@@ -402,76 +736,117 @@ def _inferred_type(values: list) -> str:
 
 
 def _probe(address: str, port: int, timeout: float) -> None:
-    """Open and close a TCP connection: FreeTDS reports a refused port, an unroutable host
-    and a listener that never answers TDS all as "timed out" or "connection failed", the
-    operating system tells them apart."""
-    import socket
-
+    """Open and close a TCP connection: the driver reports a refused port by retrying until
+    its login timeout; the operating system tells a refused port at once."""
     with socket.create_connection((address, port), timeout=timeout):
         pass
 
 
-@dataclass(frozen=True)
-class _LostMessage:
-    number: int  # the number pymssql reported: an earlier message's
-    severity: int | None  # the lost message's own, from FreeTDS's 20018 line
+def _probe_strict(address: str, port: int, timeout: float) -> None:
+    """Whether the server speaks TLS first (TDS 8.0, ``encrypt=strict``). A server that does
+    not waits for a TDS pre-login packet, and the driver then waits 60 seconds whatever its
+    timeout; here a TLS ClientHello is sent and the answer (or silence) awaited for
+    ``timeout`` seconds. The certificate is checked by the driver, not here."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # only "does it answer in TLS" is asked here
+    context.set_alpn_protocols(["tds/8.0"])
+    try:
+        with (
+            socket.create_connection((address, port), timeout=timeout) as raw,
+            context.wrap_socket(raw, server_hostname=None),
+        ):
+            return
+    except (TimeoutError, ssl.SSLError, ConnectionResetError) as error:
+        raise ConnectError(
+            ConnectFailure.TLS_UNSUPPORTED,
+            f"the SQL Server at {address}:{port} did not answer a TLS handshake in "
+            f"{timeout:g} s: it does not support strict encryption (TDS 8.0, SQL Server 2022 "
+            "and later); use encrypt=mandatory",
+            str(error) or type(error).__name__,
+        ) from None
 
 
-def _lost_server_message(error: BaseException) -> _LostMessage | None:
-    """pymssql keeps the last server message of a failed connect in module globals and
-    fails to reset its number and severity (pymssql 2.3, ``clr_err``): after one failed
-    connect in a process, a later one's message is dropped (its severity is not above the
-    stale one) and the stale number is reported before FreeTDS's own lines, with no server
-    text. FreeTDS's "DB-Lib error message 20018, severity N" line, when there is one, still
-    carries the dropped message's severity."""
-    if not error.args or not isinstance(error.args[0], tuple) or len(error.args[0]) < 2:
-        return None
-    number, message = error.args[0][:2]
-    if isinstance(message, bytes):
-        message = message.decode("utf-8", "replace")
-    if not isinstance(number, int) or not str(message).startswith("DB-Lib error message"):
-        return None  # the server's text comes first when pymssql kept it
-    # (earlier DB-Lib lines of the process may come first: "DBPROCESS is dead", ...)
-    found = re.search(r"DB-Lib error message 20018, severity (\d+):", str(message))
-    return _LostMessage(number, int(found.group(1)) if found else None)
+@contextlib.contextmanager
+def _trusting(ca_file: str | None) -> Iterator[None]:
+    """OpenSSL's trust for one connect: the system store and SSL_CERT_FILE as always, plus
+    ``ca_file`` when the connection names one."""
+    if not ca_file:
+        yield
+        return
+    try:
+        with open(ca_file, encoding="ascii") as handle:
+            extra = handle.read()
+    except (OSError, UnicodeError) as error:
+        raise ConnectError(
+            ConnectFailure.TLS_UNTRUSTED,
+            f"the connection's CA file {ca_file!r} cannot be read on the worker: {error}",
+        ) from None
+    if "-----BEGIN CERTIFICATE-----" not in extra:
+        raise ConnectError(
+            ConnectFailure.TLS_UNTRUSTED,
+            f"the connection's CA file {ca_file!r} holds no PEM certificate "
+            "(-----BEGIN CERTIFICATE-----)",
+        )
+    import tempfile
 
-
-def _error_codes(error: BaseException, text: str) -> set[int]:
-    codes: set[int] = set()
-    for arg in error.args:
-        if isinstance(arg, tuple) and arg and isinstance(arg[0], int):
-            codes.add(arg[0])
-        elif isinstance(arg, int):
-            codes.add(arg)
-    codes.update(int(code) for code in re.findall(r"(?:message|error) (\d{3,5})", text))
-    number = getattr(error, "number", None)
-    if isinstance(number, int):
-        codes.add(number)
-    return codes
+    paths = ssl.get_default_verify_paths()
+    bundle = [extra]
+    for path in {os.environ.get("SSL_CERT_FILE"), paths.cafile, paths.openssl_cafile}:
+        if path and os.path.isfile(path):
+            with open(path, encoding="ascii", errors="replace") as handle:
+                bundle.append(handle.read())
+    with _TRUST_LOCK, tempfile.NamedTemporaryFile("w", suffix=".pem") as combined:
+        combined.write("\n".join(bundle))
+        combined.flush()
+        before = os.environ.get("SSL_CERT_FILE")
+        os.environ["SSL_CERT_FILE"] = combined.name
+        try:
+            yield
+        finally:
+            if before is None:
+                os.environ.pop("SSL_CERT_FILE", None)
+            else:
+                os.environ["SSL_CERT_FILE"] = before
 
 
 def read_error(error: BaseException) -> Exception:
-    """A pymssql error during a read as FlowForge's: transient when the connection died."""
-    if isinstance(error, (SourceQueryError, SourceReadError)):
+    """A driver error during a read as FlowForge's: transient when the connection died."""
+    if isinstance(error, (SourceQueryError, SourceReadError, SourceDataError)):
         return error
     text = error_text(error)
-    codes = _error_codes(error, text)
     lowered = text.lower()
-    if "timed out" in lowered or codes & {20003}:
+    if "hyt00" in lowered or "query timeout expired" in lowered or "timeout expired" in lowered:
         return SourceQueryError(
             "SQL Server did not answer within the connection's queryTimeout; raise the timeout "
             "or read less at a time",
             text,
         )
-    if codes & {20004, 20006, 20047, 20017, 20019} or any(
+    if any(
         phrase in lowered
-        for phrase in ("connection reset", "broken pipe", "dbprocess is dead", "not connected")
+        for phrase in (
+            "communication link failure",
+            "connection reset",
+            "broken pipe",
+            "tcp provider",
+            "08s01",
+            "connection is closed",
+            "session is killed",
+            "terminating connection",
+        )
     ):
         return SourceReadError(
             "the connection to SQL Server was lost while reading; the job will be retried", text
         )
-    first = text.splitlines()[0] if text else "unknown error"
-    return SourceQueryError(f"SQL Server refused the query: {first}", text)
+    return SourceQueryError(f"SQL Server refused the query: {_server_words(text)}", text)
+
+
+def _server_words(text: str) -> str:
+    """The server's own sentence from a driver error ("Driver Error: ...; DDBC Error:
+    [Microsoft][SQL Server]Invalid object name 'x'.")."""
+    found = re.search(r"\[SQL Server\]\s*(.+)", text)
+    line = (found.group(1) if found else text).strip().splitlines()
+    return line[0] if line else "unknown error"
 
 
 def _close_quietly(cursor) -> None:
@@ -480,18 +855,14 @@ def _close_quietly(cursor) -> None:
 
 
 def _fetch_all(conn, sql: str, params: Mapping[str, Any] | None) -> list[tuple]:
+    statement, values = _qmark(sql, params)
     cursor = conn.cursor()
     try:
-        cursor.execute(sql, dict(params) if params else None)
-        return list(cursor.fetchall())
+        cursor.execute(statement, values) if values else cursor.execute(statement)
+        return [tuple(row) for row in cursor.fetchall()]
     finally:
         _close_quietly(cursor)
 
-
-# Severities of a login's refusal, for a message pymssql lost: "Login failed" (18456) and
-# its kin (locked, expired: 18486-18488) are 14; "Cannot open database" (4060, 4064) is 11,
-# Babelfish's "database does not exist" (911) 16, which SQL Server sends no login.
-_LOGIN_SEVERITY, _DATABASE_SEVERITIES = 14, (11, 16)
 
 _LIST_TABLES = """
 SELECT s.name, o.name, o.type,
