@@ -67,7 +67,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
         columns = connector.describe(conn, schema, config.table_name) if config.table_name else None
-        previous = next_mark = None
+        previous = next_mark = start = None
         source_type = None
         if config.is_incremental:
             source_type = _source_type(columns, config.delta_column)
