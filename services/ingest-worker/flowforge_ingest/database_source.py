@@ -3,7 +3,9 @@ into bronze, incrementally when asked.
 
 Incremental reads are correct by construction:
 1. the run fixes its upper bound first — the current maximum of the delta column — and reads
-   ``lower < delta <= upper``, so rows committed while the read runs are taken next time;
+   ``watermark <= delta <= upper``, so rows committed while the read runs are taken next time
+   and a row committed later with the watermark's own value (a tie) is not lost; the rows
+   bronze already holds are dropped by (key, delta) before the write (:mod:`lookback`);
 2. bounds are bound as typed parameters (full source precision: datetime2(7), offsets,
    rowversion), never formatted into text, and the session time zone is pinned to UTC;
 3. the new watermark (the upper bound) rides in the bronze commit and in the COMPLETE event,
@@ -90,16 +92,25 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             next_mark = watermark.from_value(
                 maximum, params.db_type, source_type, column=config.delta_column
             )
-            start = lookback.window_start(previous, context.settings) if previous else None
-            if previous is not None and start is None and not previous < next_mark:
+        lower, include_lower, known = previous, False, None
+        if previous is not None:
+            keys = lookback.key_columns(config.unique_key, columns)
+            start = lookback.window_start(previous, context.settings)
+            if start is not None:
+                lookback.require_key(keys, job.name)
+            if not keys and not previous < next_mark:
+                # Without a key a row read again cannot be told from a new one: read the
+                # rows at the watermark again only together with newer rows.
                 return _nothing(lake, bronze.table_name, source_name, previous)
-        lower, known = previous, None
-        if previous is not None and start is not None:
-            # Re-read the lookback window (late and tied rows); drop what bronze holds.
-            keys = lookback.key_columns(config.unique_key, columns, job.name)
-            known = (keys, lookback.known_rows(lake, bronze.table_name, keys, config.delta_column))
-            lower = start
+            # Read from the watermark on, inclusive: a row committed after the last run with
+            # the watermark's own value (a tie) is read; with a key, what bronze holds is
+            # dropped, so nothing is loaded twice.
+            lower, include_lower = start or previous, True
             next_mark = watermark.later(previous, next_mark)
+            if keys:
+                known = lookback.known_rows(
+                    lake, bronze.table_name, keys, config.delta_column, since=lower
+                )
         plan = sql.plan_read(
             params.db_type,
             schema=schema,
@@ -110,12 +121,12 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             delta_column=config.delta_column if config.is_incremental else None,
             lower=lower,
             upper=next_mark,
-            include_lower=known is not None,
+            include_lower=include_lower,
             delta_type=source_type,
         )
         stream = connector.execute_batches(conn, plan.sql, plan.params, config.batch_size, columns)
         if known is not None:
-            stream = lookback.WithoutKnownRows(stream, known[1], known[0], config.delta_column)
+            stream = lookback.WithoutKnownRows(stream, known)
         try:
             result = write_bronze(
                 lake,

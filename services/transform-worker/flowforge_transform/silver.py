@@ -17,9 +17,14 @@
    it describes the bronze run, and the silver commit records its own ``execution_id``.
    ``_ingested_at`` and ``_source`` stay, so each silver row says which load it came from.
    No wall-clock column is added: the same input always gives the same rows.
-6. ``surrogateKey``: an int64 assigned once per natural key. Keys already in the silver table
-   keep their number; new keys get high-water + 1, + 2, ... in the order the key first
-   appears in ingestion order. The high-water mark is also recorded in each commit
+6. ``surrogateKey``: an int64 assigned once per natural key, a function of the data, never of
+   timing. Keys already in the silver table keep their number; the keys new in this build
+   get high-water + 1, + 2, ... in ascending order of the natural key (column by column, as
+   Arrow sorts: numbers by value, text by UTF-8 bytes). Not by ingestion order: across input
+   tables that is the order in which their ingest jobs happened to run, and within a
+   database load the order the server returned rows in — neither is the data. So the same
+   data gives the same numbers, whichever job finished first and whichever database served
+   it. The high-water mark is also recorded in each commit
    (``flowforge.surrogate_key_high_water``), so an overwrite that drops a key never lets its
    number be given to another key. Limit: a key dropped by an overwrite and seen again later
    gets a new number (the silver table is the only record of the mapping).
@@ -329,20 +334,18 @@ def assign_surrogate_keys(
     keys = list(keys)
     if column in rows.column_names:
         rows = rows.drop_columns([column])
-    first_seen = rows.select([*keys, _POSITION]).group_by(keys, use_threads=False)
-    distinct = first_seen.aggregate([(_POSITION, "min")])
-    distinct = distinct.take(
-        pc.sort_indices(distinct, sort_keys=[(f"{_POSITION}_min", "ascending")])
-    )
+    # New numbers go in business-key order: the rows' order (ingestion times of several
+    # jobs, the order a database returned rows in) is timing, not data.
+    by_key = [(key, "ascending") for key in keys]
+    distinct = rows.select(keys).group_by(keys, use_threads=False).aggregate([])
+    distinct = distinct.take(pc.sort_indices(distinct, sort_keys=by_key))
     known, high_water = _known_surrogate_keys(target, rows.select(keys).schema, column)
     if known is None:
         existing = pa.nulls(distinct.num_rows, pa.int64())
     else:
-        # A join does not keep row order; the first-seen position puts it back.
+        # A join does not keep row order; sorting by the key again puts it back.
         distinct = distinct.join(known, keys, join_type="left outer", use_threads=False)
-        distinct = distinct.take(
-            pc.sort_indices(distinct, sort_keys=[(f"{_POSITION}_min", "ascending")])
-        )
+        distinct = distinct.take(pc.sort_indices(distinct, sort_keys=by_key))
         existing = distinct.column(column)
     missing = pc.is_null(existing)
     numbers = pc.add(pc.cumulative_sum(pc.cast(missing, pa.int64())), high_water)

@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from flowforge_shared.contracts.base import ApiModel
+from flowforge_shared.contracts.incremental import incremental_warnings
 from flowforge_shared.contracts.jobs import (
     DestinationConfig,
     JobConfig,
@@ -12,6 +13,7 @@ from flowforge_shared.contracts.jobs import (
     SourceConfig,
     TransformationConfig,
 )
+from flowforge_shared.errors import dotted
 
 
 class JobCreate(JobConfig):
@@ -38,8 +40,18 @@ class JobClone(ApiModel):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+class JobWarning(ApiModel):
+    """Something the job, as configured, may get wrong; it is saved and runs all the same."""
+
+    field: str = Field(
+        description="The field path to change, e.g. sourceConfig.databaseConfig.uniqueKey"
+    )
+    msg: str
+
+
 class JobPublic(JobConfig):
-    """A job as stored: its configuration unchanged, plus identity and bookkeeping."""
+    """A job as stored: its configuration unchanged, plus identity and bookkeeping, and
+    ``warnings`` (only when there are any), computed from the configuration on every read."""
 
     id: str
     workflow_id: str
@@ -47,6 +59,16 @@ class JobPublic(JobConfig):
     version: int
     created_at: datetime
     updated_at: datetime
+    warnings: list[JobWarning] | None = None
+
+    @model_validator(mode="after")
+    def _warn(self) -> JobPublic:
+        # Computed from the configuration, never stored; set only when there are some, as
+        # responses carry only the fields that were set.
+        found = incremental_warnings(self)
+        if found:
+            self.warnings = [JobWarning(field=dotted(path), msg=msg) for path, msg in found]
+        return self
 
 
 class JobList(ApiModel):

@@ -1,9 +1,10 @@
 """Watermarks of incremental loads, correct by construction.
 
-An incremental run reads ``lower < delta <= upper``: ``lower`` is the watermark stored by the
+An incremental run reads ``lower <= delta <= upper``: ``lower`` is the watermark stored by the
 last successful run, ``upper`` is fixed by ``SELECT MAX(delta)`` *before* the read (see
 :func:`flowforge_ingest.connectors.sql.plan_max`), and ``upper`` becomes the next watermark
-only after the bronze commit. The bugs users report about such loads (``datetime2(7)``
+only after the bronze commit. The rows at ``lower`` that bronze already holds are dropped by
+(key, delta) before the write (:mod:`flowforge_ingest.lookback`). The bugs users report about such loads (``datetime2(7)``
 rounded to milliseconds, ``datetimeoffset`` parsed wrong, ``>=`` re-reading a day, session
 time zones shifting the bound) all come from the bound changing on its way between the
 database, Python and back. So here:
@@ -31,8 +32,8 @@ database, Python and back. So here:
   re-reads a few rows (the merge absorbs them); rounding up would skip rows.
 - :func:`lookback` moves a watermark back by seconds (timestamps, dates) or by a count
   (integers, rowversions): rows committed late with an earlier delta (a long transaction that
-  stamped ``now()`` at its start) are then re-read by the next run instead of lost. Re-read
-  rows arrive twice; silver's merge on the unique key absorbs them.
+  stamped ``now()`` at its start) are then re-read by the next run instead of lost; what
+  bronze already holds is dropped by (key, delta).
 - :func:`later` never lets a stored watermark move backwards.
 
 A first incremental run has no lower bound; rows whose delta is NULL are read by that run
