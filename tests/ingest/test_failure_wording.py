@@ -114,14 +114,14 @@ def test_driver_lines_run_together_are_shown_apart():
     text = error_text(error)
     assert "existDB-Lib" not in text
     assert text.splitlines() == [
-        'database "nope" does not exist',
+        '911 | database "nope" does not exist',
         "DB-Lib error message 20018, severity 16:",
         "General SQL Server error: Check messages from the SQL Server",
     ]
     # the user's one-line message takes the server's own line, not a Python repr
     other = connect_failure(ConnectFailure.OTHER, error, "sql-server", params("sql-server"))
     assert other.message == (
-        'could not connect to the SQL Server db.example:1433: database "nope" does not exist'
+        'could not connect to the SQL Server db.example:1433: 911 | database "nope" does not exist'
     )
     assert other.detail == text
 
@@ -131,12 +131,13 @@ def test_a_sql_server_read_error_shows_the_servers_line():
 
     from flowforge_ingest.connectors.sqlserver import read_error
 
+    # a read's error carries (number, message) as its arguments, the message run together
     error = pymssql.ProgrammingError(
-        (208, b"Invalid object name 'sales.Orders'.DB-Lib error message 20018, severity 16:\n")
+        208, b"Invalid object name 'sales.Orders'.DB-Lib error message 20018, severity 16:\n"
     )
     refused = read_error(error)
-    assert (
-        str(refused.message) == "SQL Server refused the query: Invalid object name 'sales.Orders'."
+    assert refused.message == (
+        "SQL Server refused the query: 208 | Invalid object name 'sales.Orders'."
     )
     assert "DB-Lib error message 20018" in refused.detail
     assert "Orders'.DB-Lib" not in refused.detail

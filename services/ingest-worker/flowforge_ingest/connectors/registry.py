@@ -98,9 +98,9 @@ def shown(text: str, secrets: Iterable[str | None]) -> str:
 
 def error_text(error: BaseException) -> str:
     """A driver error's whole text, its causes included (the reason is often in a cause),
-    joined with `` | ``. A driver's own lines stay one per line (see :func:`driver_lines`);
-    pymssql's ``(number, b"message")`` is shown as its message, not as a Python tuple (the
-    number may be a stale one: ``sqlserver._lost_server_message``)."""
+    joined with `` | ``, as are a driver's arguments (``1146 | Table 'x' doesn't exist``,
+    and pymssql's ``(number, b"message")`` alike, not as a Python tuple). A driver's own
+    lines stay one per line (see :func:`driver_lines`)."""
     parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = error
@@ -115,8 +115,8 @@ def error_text(error: BaseException) -> str:
 
 
 def _arg_texts(arg: object) -> list[str]:
-    if isinstance(arg, tuple):  # pymssql: (number, message); the number is in the args
-        return [text for item in arg if not isinstance(item, int) for text in _arg_texts(item)]
+    if isinstance(arg, tuple):  # pymssql's connect errors: ((number, b"message"),)
+        return [text for item in arg for text in _arg_texts(item)]
     return [driver_lines(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg))]
 
 
