@@ -339,3 +339,121 @@ def test_a_patch_to_a_file_path_outside_the_landing_area_is_refused(editor, wf):
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["field"] == "sourceConfig.fileConfig.filePath"
     assert editor.get(url).json()["sourceConfig"] == csv_job()["sourceConfig"]
+
+
+# --- qualified names (issue 11: they saved fine, then failed at run time) --------------------
+
+
+@pytest.fixture
+def connection_to(editor):
+    """A saved connection of ``db_type`` to ``database``; its id."""
+    import uuid
+
+    def make(db_type: str, database: str | None = "core") -> str:
+        body = {
+            "name": f"{db_type}-{uuid.uuid4().hex[:6]}",
+            "type": db_type,
+            "host": "127.0.0.1",
+            "username": "etl",
+            "password": "pw",
+        }
+        if database is not None:
+            body["database"] = database
+        response = editor.post("/api/connections", json=body)
+        assert response.status_code == 201, response.text
+        return response.json()["id"]
+
+    return make
+
+
+def name_job(connection_id: str, db_type: str, **database_config) -> dict:
+    job = with_connection(database_job(), connection_id)
+    job["sourceConfig"]["type"] = db_type
+    config = job["sourceConfig"]["databaseConfig"]
+    for key in ("tableName", "isIncremental", "deltaColumn"):
+        config.pop(key)
+    config.update(database_config)
+    return job
+
+
+@pytest.mark.parametrize(
+    ("db_type", "field", "name"),
+    [
+        ("sql-server", "storedProcedure", "risk.usp_exposures_since"),
+        ("sql-server", "tableName", "sales.Orders"),
+        ("sql-server", "tableName", "[core].[sales].[Order Lines]"),
+        ("sql-server", "tableName", "[odd]]name].[with.dot]"),
+        ("sql-server", "tableName", '"sales"."Orders"'),
+        ("postgresql", "tableName", '"sales"."Orders"'),
+        ("postgresql", "storedProcedure", "risk.exposures_since"),
+        ("postgresql", "tableName", "core.sales.orders"),
+        ("mysql", "tableName", "`shop`.`orders`"),
+        ("mysql", "storedProcedure", "shop.orders_since"),
+        ("oracle", "tableName", 'HR."Employees"'),
+        ("snowflake", "tableName", "CORE.SALES.ORDERS"),
+        ("sqlite", "tableName", "main.orders"),
+    ],
+)
+def test_a_qualified_name_is_saved(editor, wf, connection_to, db_type, field, name):
+    job = name_job(connection_to(db_type), db_type, **{field: name})
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 201, response.text
+    assert response.json()["sourceConfig"]["databaseConfig"][field] == name
+
+
+@pytest.mark.parametrize(
+    ("db_type", "field", "name", "words"),
+    [
+        ("sql-server", "tableName", "a..b", "empty part"),
+        ("sql-server", "tableName", "[sales.Orders", "never closed"),
+        ("sql-server", "tableName", "sales.Orders]", "unbalanced ]"),
+        ("sql-server", "storedProcedure", "[risk]usp", "put a dot between parts"),
+        ("sql-server", "tableName", "srv.core.sales.Orders", "at most 3"),
+        ("sql-server", "tableName", "sales.", "last part is missing"),
+        ("postgresql", "tableName", 'a."b', "never closed"),
+        ("postgresql", "tableName", "a.b.c.d", "at most 3"),
+        ("postgresql", "tableName", "[sales].[orders]", 'quotes names with ""'),
+        ("mysql", "tableName", "a.b.c", "at most 2: database.name"),
+        ("oracle", "tableName", "a.b.c", "at most 2"),
+        ("sqlite", "storedProcedure", "x..y", "empty part"),
+    ],
+)
+def test_an_unreadable_name_is_422_naming_the_field(
+    editor, wf, connection_to, db_type, field, name, words
+):
+    job = name_job(connection_to(db_type), db_type, **{field: name})
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    problems = {item["field"]: item["msg"] for item in response.json()["detail"]}
+    assert words in problems[f"sourceConfig.databaseConfig.{field}"], problems
+    assert editor.get(jobs_url(wf)).json()["count"] == 0
+
+
+def test_a_schema_that_contradicts_the_qualified_name_is_422(editor, wf, connection_to):
+    connection = connection_to("sql-server")
+    job = name_job(connection, "sql-server", tableName="sales.Orders", schema="dbo")
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "sourceConfig.databaseConfig.tableName"
+    assert "'sales'" in problem["msg"] and "'dbo'" in problem["msg"]
+    assert "in one place" in problem["msg"]
+    # the same schema twice is no contradiction
+    job = name_job(connection, "sql-server", tableName="[sales].[Orders]", schema="sales")
+    assert editor.post(jobs_url(wf), json=job).status_code == 201
+
+
+def test_a_database_part_must_be_the_connections_database(editor, wf, connection_to):
+    job = name_job(connection_to("sql-server", "core"), "sql-server", tableName="other.dbo.t")
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert problem["field"] == "sourceConfig.databaseConfig.tableName"
+    assert "'other'" in problem["msg"] and "'core'" in problem["msg"]
+    job = name_job(connection_to("sql-server", None), "sql-server", storedProcedure="x.dbo.p")
+    response = editor.post(jobs_url(wf), json=job)
+    assert response.status_code == 422, response.text
+    assert "names no database" in response.json()["detail"][0]["msg"]
+    # the connection's own database, in any case, is accepted
+    job = name_job(connection_to("sql-server", "Core"), "sql-server", tableName="core.dbo.t")
+    assert editor.post(jobs_url(wf), json=job).status_code == 201

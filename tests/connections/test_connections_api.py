@@ -362,3 +362,85 @@ def test_an_entra_secret_is_encrypted_like_a_password(api):
     with api.app_state.database.engine.connect() as connection:
         stored = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
     assert api.app_state.secret_box.decrypt(stored) == CANARY
+
+
+# --- POST /api/test-connection/database: three body shapes (issue 11, defect 6) ---------------
+
+TEST_URL = "/api/test-connection/database"
+
+
+def local_postgres(**extra) -> dict:
+    from tests.conftest import PG_HOST, PG_PORT, require_service
+
+    require_service("PostgreSQL", PG_HOST, PG_PORT)
+    return {
+        "type": "postgresql",
+        "host": PG_HOST,
+        "port": PG_PORT,
+        "database": "postgres",
+        "username": "postgres",
+        "password": "not-needed-here",
+        **extra,
+    }
+
+
+def test_the_body_of_post_connections_tests_the_connection_as_it_is(api):
+    """The flat body of POST /api/connections, name included, used to be 422 "Extra inputs
+    are not permitted" for every field."""
+    flat = api.post(TEST_URL, json=local_postgres(name="core banking"), headers=H)
+    assert flat.status_code == 200, flat.text
+    assert flat.json()["success"] is True, flat.json()
+    assert flat.json()["serverVersion"]
+    nested = api.post(TEST_URL, json={"connection": local_postgres()}, headers=H)
+    assert nested.status_code == 200 and nested.json()["success"] is True, nested.text
+    saved = create(api, **local_postgres(password=CANARY)).json()
+    by_id = api.post(TEST_URL, json={"connectionId": saved["id"]}, headers=H)
+    assert by_id.status_code == 200 and by_id.json()["success"] is True, by_id.text
+
+
+def test_a_flat_body_that_fails_to_connect_says_why_with_its_kind(api):
+    answer = api.post(TEST_URL, json=local_postgres(port=1), headers=H)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["success"] is False and answer.json()["kind"] == "refused"
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "nothing to test"),
+        ({"name": "only a name"}, "nothing to test"),
+        (
+            {"connectionId": "x", "connection": {"type": "sqlite", "database": "a.db"}},
+            "connectionId and connection cannot go together",
+        ),
+        (
+            {"connectionId": "x", "type": "sqlite", "database": "a.db"},
+            "connectionId and top-level fields (database, type) cannot go together",
+        ),
+        (
+            {"connection": {"type": "sqlite", "database": "a.db"}, "host": "h"},
+            "connection and top-level fields (host) cannot go together",
+        ),
+    ],
+)
+def test_neither_or_several_shapes_is_a_422_saying_what_to_send(api, body, words):
+    response = api.post(TEST_URL, json=body, headers=H)
+    assert response.status_code == 422, response.text
+    [problem] = response.json()["detail"]
+    assert words in problem["msg"]
+    assert '{"connectionId": "<id>"}' in problem["msg"]
+    assert '{"connection": {"type": ...' in problem["msg"]
+    assert "at the top level as POST /api/connections takes them" in problem["msg"]
+
+
+def test_a_bad_flat_field_is_a_422_naming_that_field_only(api):
+    response = api.post(
+        TEST_URL, json={"type": "postgresql", "host": "h", "port": 0, "hots": "x"}, headers=H
+    )
+    assert response.status_code == 422, response.text
+    problems = {item["field"]: item["msg"] for item in response.json()["detail"]}
+    assert set(problems) == {"port", "hots"}, problems
+    assert "Extra inputs are not permitted" in problems["hots"]
+    missing = api.post(TEST_URL, json={"host": "h"}, headers=H)
+    assert missing.status_code == 422
+    assert [item["field"] for item in missing.json()["detail"]] == ["type"]

@@ -271,3 +271,142 @@ def test_lookback_takes_late_and_tied_rows_once_and_nothing_twice(tmp_path, pg_s
         bronze = pl.read_delta(f"{app.state.settings.lake_root}/bronze/bronze_events")
         assert sorted(bronze["id"].to_list()) == [1, 2, 3, 4, 5]
     app.state.database.dispose()
+
+
+# --- qualified names (issue 11), through real runs ----------------------------------------------
+
+
+def run_workflow(api, jobs: list[dict]) -> tuple[dict, dict]:
+    """Run a new workflow holding ``jobs``; (the finished execution, job id by job name)."""
+    workflow = api.post(
+        "/api/workflows", json={"name": f"names-{uuid.uuid4().hex[:6]}"}, headers=H
+    ).json()
+    ids = {}
+    for job in jobs:
+        created = api.post(f"/api/workflows/{workflow['id']}/jobs", json=job, headers=H)
+        assert created.status_code == 201, created.text
+        ids[job["name"]] = created.json()["id"]
+    started = api.post(f"/api/workflows/{workflow['id']}/run", headers=H)
+    assert started.status_code in (200, 201, 202), started.text
+    return wait(api, started.json()["executionId"]), ids
+
+
+def named_job(db_type: str, connection_id: str, bronze_table: str, **database_config) -> dict:
+    return {
+        "name": f"Ingest {bronze_table}",
+        "type": "database",
+        "sourceConfig": {
+            "type": db_type,
+            "databaseConfig": {"connectionId": connection_id, **database_config},
+        },
+        "destinationConfig": {"bronzeConfig": {"tableName": bronze_table}},
+    }
+
+
+def test_postgres_schema_qualified_table_and_function_jobs_run(api, pg_source):
+    with pg_source["connect"]() as c:
+        c.execute("CREATE SCHEMA sales")
+        c.execute("CREATE SCHEMA risk")
+        c.execute('CREATE TABLE sales."Orders" (id int PRIMARY KEY, amount numeric(10,2))')
+        c.execute('INSERT INTO sales."Orders" VALUES (1, 10.50), (2, 20.25), (3, 30.00)')
+        # a decoy of the same name in the default schema: the schema part must be used
+        c.execute('CREATE TABLE public."Orders" (id int PRIMARY KEY, amount numeric(10,2))')
+        c.execute('INSERT INTO public."Orders" VALUES (99, 0)')
+        c.execute(
+            "CREATE FUNCTION risk.exposures_since(since int) "
+            "RETURNS TABLE (id int, amount numeric(10,2)) LANGUAGE sql STABLE AS "
+            '$$ SELECT id, amount FROM sales."Orders" WHERE id >= since $$'
+        )
+        c.execute("GRANT USAGE ON SCHEMA sales, risk TO ff_reader")
+        c.execute("GRANT SELECT ON ALL TABLES IN SCHEMA sales, public TO ff_reader")
+    saved = save_pg(api, pg_source["database"])
+    execution, _ = run_workflow(
+        api,
+        [
+            named_job("postgresql", saved["id"], "bronze_sales_orders", tableName="sales.Orders"),
+            named_job(
+                "postgresql",
+                saved["id"],
+                "bronze_exposures",
+                storedProcedure='"risk"."exposures_since"',
+                parameters={"since": 2},
+            ),
+            named_job(
+                "postgresql",
+                saved["id"],
+                "bronze_sales_orders_3",
+                tableName=f'"{pg_source["database"]}".sales."Orders"',
+            ),
+        ],
+    )
+    assert execution["status"] == "succeeded", execution
+    orders = pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_sales_orders")
+    assert sorted(orders["id"].to_list()) == [1, 2, 3]
+    assert set(orders["_source"].to_list()) == {f"{pg_source['database']}.sales.Orders"}
+    exposures = pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_exposures")
+    assert sorted(exposures["id"].to_list()) == [2, 3]
+    three_parts = pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_sales_orders_3")
+    assert sorted(three_parts["id"].to_list()) == [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def mariadb_databases():
+    """Two MariaDB databases: the connection's own (empty) and ``other`` holding the data."""
+    require_service("MariaDB", "127.0.0.1", 3306)
+    import pymysql
+
+    own, other = (f"ff_{kind}_{uuid.uuid4().hex[:8]}" for kind in ("own", "other"))
+    connection = pymysql.connect(host="127.0.0.1", port=3306, user="root", autocommit=True)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(f"CREATE DATABASE `{own}`")
+            cursor.execute(f"CREATE DATABASE `{other}`")
+            cursor.execute(f"CREATE TABLE `{other}`.`Orders` (id int PRIMARY KEY, note text)")
+            cursor.execute(f"INSERT INTO `{other}`.`Orders` VALUES (1, 'a'), (2, 'b'), (3, 'c')")
+            cursor.execute(
+                f"CREATE PROCEDURE `{other}`.`orders_since`(IN since int) READS SQL DATA "
+                f"SELECT id, note FROM `{other}`.`Orders` WHERE id >= since"
+            )
+        yield {"own": own, "other": other}
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{own}`")
+            cursor.execute(f"DROP DATABASE IF EXISTS `{other}`")
+        connection.close()
+
+
+def test_mariadb_database_qualified_table_and_procedure_jobs_run(api, mariadb_databases):
+    own, other = mariadb_databases["own"], mariadb_databases["other"]
+    saved = api.post(
+        "/api/connections",
+        json={
+            "name": f"maria-{uuid.uuid4().hex[:6]}",
+            "type": "mysql",
+            "host": "127.0.0.1",
+            "port": 3306,
+            "database": own,
+            "username": "root",
+        },
+        headers=H,
+    )
+    assert saved.status_code == 201, saved.text
+    connection_id = saved.json()["id"]
+    execution, _ = run_workflow(
+        api,
+        [
+            named_job("mysql", connection_id, "bronze_other_orders", tableName=f"{other}.Orders"),
+            named_job(
+                "mysql",
+                connection_id,
+                "bronze_orders_since",
+                storedProcedure=f"`{other}`.`orders_since`",
+                parameters={"since": 2},
+            ),
+        ],
+    )
+    assert execution["status"] == "succeeded", execution
+    orders = pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_other_orders")
+    assert sorted(orders["id"].to_list()) == [1, 2, 3]
+    assert set(orders["_source"].to_list()) == {f"{other}.Orders"}
+    since = pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_orders_since")
+    assert sorted(since["note"].to_list()) == ["b", "c"]

@@ -111,23 +111,15 @@ class SqlServer:
             connection.cursor().execute(f"CREATE DATABASE {self.database}")
 
     def _connect(self, database: str):
-        import pymssql
+        from dataclasses import replace
 
-        live = self.live
-        return pymssql.connect(
-            server=live.host,
-            port=str(live.port or 1433),
-            user=live.username,
-            password=live.password,
-            database=database,
-            autocommit=True,
-            tds_version="7.4",
-            login_timeout=10,
-        )
+        from flowforge_ingest.connectors.registry import connector_for
+
+        return connector_for("sql-server").connect(replace(self.live, database=database))
 
     def execute(self, sql: str, params: tuple = ()) -> None:
         with self._connect(self.database) as connection:
-            connection.cursor().execute(sql.replace("?", "%s"), params)
+            connection.cursor().execute(sql, params) if params else connection.cursor().execute(sql)
 
     def connection(self) -> dict:
         live = self.live
@@ -136,7 +128,11 @@ class SqlServer:
             "port": live.port or 1433,
             "username": live.username,
             "password": live.password,
-            "options": {"encrypt": False},
+            "options": {
+                key: value
+                for key, value in live.options.items()
+                if key in ("encrypt", "trustServerCertificate", "caFile", "hostNameInCertificate")
+            },
         }
 
     def drop(self) -> None:

@@ -379,3 +379,42 @@ def test_sql_server_query_job_reads_and_writing_queries_are_refused(api, mssql_s
     with mssql_source["source"].cursor() as cursor:
         cursor.execute("SELECT COUNT(*) FROM dbo.customers")
         assert cursor.fetchone()[0] == 5
+
+
+QUALIFIED = [
+    "CREATE SCHEMA sales",
+    "CREATE SCHEMA risk",
+    "CREATE TABLE sales.Orders (id int NOT NULL PRIMARY KEY, amount decimal(10,2) NOT NULL)",
+    "INSERT INTO sales.Orders VALUES (1, 10.50), (2, 20.25), (3, 30.00)",
+    # a decoy of the same name in the default schema: the schema part must be used
+    "CREATE TABLE dbo.Orders (id int NOT NULL PRIMARY KEY, amount decimal(10,2) NOT NULL)",
+    "INSERT INTO dbo.Orders VALUES (99, 0)",
+    """CREATE PROCEDURE risk.usp_exposures_since @since int AS
+BEGIN
+    SELECT id, amount FROM sales.Orders WHERE id >= @since ORDER BY id
+END""",
+]
+
+
+def test_sql_server_schema_qualified_table_and_procedure_jobs_run(api, mssql_source):
+    """Issue 11: ``sales.Orders`` and ``risk.usp_exposures_since`` used to be sent as
+    ``[sales.Orders]`` and ``EXEC [risk.usp_exposures_since]``, which fail on the server."""
+    database = mssql_source["database"]
+    with mssql_source["source"].cursor() as cursor:
+        for statement in QUALIFIED:
+            cursor.execute(statement)
+    saved = save(api, mssql_source["live"], database)
+    cases = [
+        ({"tableName": "sales.Orders"}, "bronze_mssql_sales_orders", [1, 2, 3]),
+        ({"tableName": f"[{database}].[sales].[Orders]"}, "bronze_mssql_sales_orders_3", [1, 2, 3]),
+        (
+            {"storedProcedure": "risk.usp_exposures_since", "parameters": {"since": 2}},
+            "bronze_mssql_exposures",
+            [2, 3],
+        ),
+    ]
+    for database_config, table, ids in cases:
+        workflow_id, _job = job_workflow(api, {"connectionId": saved, **database_config}, table)
+        done = run(api, workflow_id)
+        assert done["status"] == "succeeded", (database_config, done)
+        assert sorted(row["id"] for row in bronze(api, table).to_pylist()) == ids

@@ -524,3 +524,50 @@ def test_live_column_names_come_from_the_result_set(mssql):
     finally:
         conn.close()
         cursor.execute(f"DROP TABLE {table}")
+
+
+class _Rows:
+    """A DB-API connection whose every query answers ``rows`` (no server needed)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def cursor(self):
+        return self
+
+    def execute(self, sql, params=None):
+        self.sql = sql
+
+    def fetchall(self):
+        return self.rows
+
+    def close(self):
+        pass
+
+
+def test_a_negative_row_estimate_is_unknown_not_minus_one():
+    """Issue 11 defect 5: Babelfish 4.2 passes PostgreSQL's -1 ("never analyzed") through
+    sys.partitions; the API must show ``estimatedRows: null``, never -1."""
+    from flowforge_ingest.operations import _table
+
+    rows = [
+        ("dbo", "never_analyzed", "U ", -1),
+        ("dbo", "empty", "U ", 0),
+        ("dbo", "orders", "U ", 1234),
+        ("dbo", "no_partitions", "U ", None),
+        ("sales", "open_orders", "V ", None),
+        ("sales", "view_with_rows", "V ", 5),
+    ]
+    tables = connector_for("sql-server").list_tables(_Rows(rows), None)
+    estimates = {table.name: table.estimated_rows for table in tables}
+    assert estimates == {
+        "never_analyzed": None,
+        "empty": 0,
+        "orders": 1234,
+        "no_partitions": None,
+        "open_orders": None,
+        "view_with_rows": None,
+    }
+    shown = {table.name: _table(table)["estimatedRows"] for table in tables}
+    assert shown["never_analyzed"] is None and shown["orders"] == 1234
+    assert [table.kind for table in tables] == ["table"] * 4 + ["view"] * 2

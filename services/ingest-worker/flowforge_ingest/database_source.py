@@ -19,10 +19,12 @@ import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
+from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.operations import connection_params
 from flowforge_shared.contracts.events import Dataset
-from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig
+from flowforge_shared.contracts.jobs import DatabaseConfig, DatabaseSource, JobConfig
+from flowforge_shared.contracts.names import NameProblem, resolve_object_name
 from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import JobContext, JobOutcome
@@ -45,14 +47,11 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         )
     params = connection_params(task.connection, context.settings)
     connector = connector_for(params.db_type)
-    schema = config.schema_name or params.options.get("schema")
+    schema, table, procedure = read_target(config, params, job.name)
+    # MySQL's schema is a database: other_db.orders, not own_db.other_db.orders
+    database = None if params.db_type == "mysql" and schema else params.database
     source_name = (
-        ".".join(
-            part
-            for part in (params.database, schema, config.table_name or config.stored_procedure)
-            if part
-        )
-        or "query"
+        ".".join(part for part in (database, schema, table or procedure) if part) or "query"
     )
     rows_read = 0
     next_mark = None
@@ -66,7 +65,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         connector.connect(params) as conn,
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
-        columns = connector.describe(conn, schema, config.table_name) if config.table_name else None
+        columns = connector.describe(conn, schema, table) if table else None
         previous = next_mark = start = None
         source_type = None
         if config.is_incremental:
@@ -81,7 +80,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
                 sql.plan_max(
                     params.db_type,
                     schema=schema,
-                    table=config.table_name,
+                    table=table,
                     query=config.query,
                     delta_column=config.delta_column,
                     delta_type=source_type,
@@ -114,9 +113,9 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         plan = sql.plan_read(
             params.db_type,
             schema=schema,
-            table=config.table_name,
+            table=table,
             query=config.query,
-            procedure=config.stored_procedure,
+            procedure=procedure,
             parameters=config.parameters,
             delta_column=config.delta_column if config.is_incremental else None,
             lower=lower,
@@ -164,6 +163,29 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         already_applied=result.already_applied,
         watermark=next_mark.to_dict() if next_mark else None,
     )
+
+
+def read_target(
+    config: DatabaseConfig, params: ConnectionParams, job_name: str
+) -> tuple[str | None, str | None, str | None]:
+    """(schema, table, procedure) a job reads: a qualified ``tableName`` or
+    ``storedProcedure`` (``sales.Orders``, ``[db].[risk].[usp_x]``) split into its parts,
+    which the SQL plans quote one by one; the schema is the name's own, else the job's
+    ``schema``, else the connection's ``schema`` option. A name that cannot be read, or whose
+    database is not the connection's, fails the job (the catalog refuses both on save)."""
+    named = config.table_name or config.stored_procedure
+    schema = config.schema_name
+    if not named:
+        return schema or params.options.get("schema"), None, None
+    try:
+        target = resolve_object_name(params.db_type, named, schema=schema, database=params.database)
+    except NameProblem as problem:
+        field = "tableName" if config.table_name else "storedProcedure"
+        raise PermanentError(f"job {job_name}: {field} {problem}") from None
+    schema = target.schema or params.options.get("schema")
+    if config.table_name:
+        return schema, target.name, None
+    return schema, None, target.name
 
 
 def _source_type(columns, delta_column: str | None) -> str | None:

@@ -17,6 +17,7 @@ from pydantic import Field, StringConstraints
 
 from flowforge_shared.contracts.base import ApiModel
 from flowforge_shared.contracts.landing import landing_path_problem, shown
+from flowforge_shared.contracts.names import NameProblem, schema_conflict, split_name
 
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", min_length=1, max_length=128)
@@ -228,7 +229,7 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
                 path = ("sourceConfig", "fileConfig", "filePath")
                 errors.append((path, f"{shown(file_config.file_path)} {problem}"))
     if isinstance(source, DatabaseSource):
-        errors.extend(_database_errors(source.database_config))
+        errors.extend(_database_errors(source))
 
     destination = job.destination_config
     layers = [
@@ -281,9 +282,26 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
     return errors
 
 
-def _database_errors(config: DatabaseConfig) -> list[tuple[tuple[str | int, ...], str]]:
+def _database_errors(source: DatabaseSource) -> list[tuple[tuple[str | int, ...], str]]:
     path = ("sourceConfig", "databaseConfig")
+    config = source.database_config
     errors: list[tuple[tuple[str | int, ...], str]] = []
+    # A qualified name (sales.Orders, [db].[risk].[usp_x]) is read with the dialect's
+    # quotes: see contracts/names.py. The catalog checks a database part on save.
+    for key, text in (
+        ("tableName", config.table_name),
+        ("storedProcedure", config.stored_procedure),
+    ):
+        if text is None:
+            continue
+        try:
+            split_name(source.type, text)
+        except NameProblem as problem:
+            errors.append((path + (key,), str(problem)))
+            continue
+        conflict = schema_conflict(source.type, text, config.schema_name)
+        if conflict:
+            errors.append((path + (key,), conflict))
     modes = [m for m in ("table_name", "query", "stored_procedure") if getattr(config, m)]
     if len(modes) != 1:
         errors.append((path, "give exactly one of tableName, query or storedProcedure"))

@@ -3,11 +3,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
+from pydantic import ValidationError
 
 from flowforge_catalog.connections import service
 from flowforge_catalog.connections.models import Connection
 from flowforge_catalog.connections.schemas import (
     ConnectionCreate,
+    ConnectionFields,
     ConnectionPublic,
     ConnectionUpdate,
     TestConnectionRequest,
@@ -97,20 +99,57 @@ def delete_connection(connection_id: str, session: SessionDep, principal: Princi
 @router.post("/test-connection/database", response_model=TestConnectionResult)
 def test_connection(data: TestConnectionRequest, request: Request, session: SessionDep):
     """Connect through an ingest worker: success with the server version and tables, or a
-    message that tells unreachable host, refused port, TLS, login and unknown database apart."""
-    if (not data.connection_id) == (data.connection is None):
-        raise Unprocessable([((), "give connectionId or connection (inline fields)")])
+    message that tells unreachable host, refused port, TLS, login and unknown database apart.
+
+    The body is ``{"connectionId": "<id>"}`` (a saved connection), ``{"connection": {"type",
+    "host", ...}}``, or the same fields at the top level, as ``POST /api/connections`` takes
+    them (a ``name`` is ignored)."""
+    connection = _tested_connection(data)
     if data.connection_id:
         payload = service.payload(service.get_or_raise(session, connection_id=data.connection_id))
     else:
         fields = service.resolve_fields(
-            data.connection, request.app.state.settings, request.app.state.secret_box
+            connection, request.app.state.settings, request.app.state.secret_box
         )
         # An unsaved connection: checked and encrypted exactly as a saved one would be.
-        payload = service.payload(Connection(type=data.connection.type, **fields))
+        payload = service.payload(Connection(type=connection.type, **fields))
     session.close()
     answer = request.app.state.operations.call("test", payload, {})
     return TestConnectionResult.model_validate(answer)
+
+
+TEST_SHAPES = (
+    'give one of: {"connectionId": "<id>"} (a saved connection), {"connection": {"type": ..., '
+    '"host": ..., ...}} (fields not saved), or those fields at the top level as POST '
+    "/api/connections takes them"
+)
+
+
+def _tested_connection(data: TestConnectionRequest) -> ConnectionFields | None:
+    """The unsaved connection to test (None for a saved one): ``connection``, or the
+    top-level fields checked as ``connection`` would be, each problem named by its field."""
+    flat = {key: value for key, value in (data.model_extra or {}).items() if key != "name"}
+    given = [
+        shape
+        for shape, present in (
+            ("connectionId", bool(data.connection_id)),
+            ("connection", data.connection is not None),
+            (f"top-level fields ({', '.join(sorted(flat))})", bool(flat)),
+        )
+        if present
+    ]
+    if not given:
+        raise Unprocessable([((), f"nothing to test: {TEST_SHAPES}")])
+    if len(given) > 1:
+        raise Unprocessable([((), f"{' and '.join(given)} cannot go together; {TEST_SHAPES}")])
+    if not flat:
+        return data.connection
+    try:
+        return ConnectionFields.model_validate(flat)
+    except ValidationError as error:
+        raise Unprocessable(
+            [(tuple(problem["loc"]), problem["msg"]) for problem in error.errors()]
+        ) from None
 
 
 def _operate(

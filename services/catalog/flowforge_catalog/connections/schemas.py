@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, StringConstraints
+from pydantic import ConfigDict, Field, SecretStr, StringConstraints
 
 from flowforge_shared.contracts.base import ApiModel, ApiOutModel
 from flowforge_shared.contracts.jobs import DatabaseSourceType
@@ -95,6 +95,15 @@ class ConnectionPublic(ApiOutModel):
 
 
 class TestConnectionRequest(ApiModel):
+    """What to test, in one of three shapes (docs/api.md): ``{"connectionId": ...}`` (a saved
+    connection), ``{"connection": {fields}}``, or the fields themselves at the top level —
+    the body ``POST /api/connections`` takes, its ``name`` ignored. Top-level fields are
+    kept in ``model_extra`` and checked as :class:`ConnectionFields` by the route, which
+    answers 422 naming each field, and 422 saying what to send when no shape or more than
+    one is given."""
+
+    model_config = ConfigDict(extra="allow")
+
     connection_id: str | None = None
     connection: ConnectionFields | None = None
 

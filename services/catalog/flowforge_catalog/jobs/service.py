@@ -18,6 +18,7 @@ from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
 from flowforge_shared import audit, dag
 from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig, combination_errors
+from flowforge_shared.contracts.names import NameProblem, database_conflict
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
 from flowforge_transform.expressions import ExpressionError, check_expression
@@ -283,6 +284,18 @@ def source_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str |
                 f"connection {connection.name} is {connection.type}, not {source.type}",
             )
         )
+    else:
+        # [db].[schema].[name]: the database part must be the one the connection reads.
+        for key, text in (
+            ("tableName", database.table_name),
+            ("storedProcedure", database.stored_procedure),
+        ):
+            try:
+                conflict = text and database_conflict(source.type, text, connection.database)
+            except NameProblem:
+                continue  # the contract has said why the name cannot be read
+            if conflict:
+                errors.append((path + (key,), conflict))
     if database.query:
         try:
             check_read_only_query(source.type, database.query)

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from flowforge_ingest.connectors.connstrings import ODBC_FILE_KEYWORDS, ParsedConnection
+from flowforge_ingest.connectors.registry import label, server_label
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -355,12 +356,12 @@ def refuse_dangerous_options(
             if db_type == "postgresql" and name == "sslrootcert" and value.strip() == "system":
                 continue  # libpq's "use the system's trusted CAs": no file named by the user
             raise OptionRefused(
-                f"the option {key!r} makes the {db_type} driver use a file or socket on the "
+                f"the option {key!r} makes the {label(db_type)} driver use a file or socket on the "
                 "FlowForge worker; it is not allowed"
             )
         if name in _TRUTHY_FILE_OPTIONS.get(db_type, ()) and value.strip().lower() not in _FALSY:
             raise OptionRefused(
-                f"the option {key!r} lets the {db_type} server read files from the FlowForge "
+                f"the option {key!r} lets {server_label(db_type)} read files from the FlowForge "
                 "worker; it is not allowed"
             )
         if name == "driver" and any(char in value for char in "/\\"):

@@ -97,30 +97,65 @@ def shown(text: str, secrets: Iterable[str | None]) -> str:
 
 
 def error_text(error: BaseException) -> str:
-    """A driver error's whole text, its causes included (the reason is often in a cause)."""
+    """A driver error's whole text, its causes included (the reason is often in a cause),
+    joined with `` | ``, as are a driver's arguments (``1146 | Table 'x' doesn't exist``,
+    and pymssql's ``(number, b"message")`` alike, not as a Python tuple). A driver's own
+    lines stay one per line (see :func:`driver_lines`)."""
     parts: list[str] = []
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         for arg in current.args or (current,):
-            text = arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg)
-            if text and text not in parts:
-                parts.append(text)
+            for text in _arg_texts(arg):
+                if text and text not in parts:
+                    parts.append(text)
         current = current.__cause__ or current.__context__
     return " | ".join(parts)
 
 
+def _arg_texts(arg: object) -> list[str]:
+    if isinstance(arg, tuple):  # pymssql's connect errors: ((number, b"message"),)
+        return [text for item in arg for text in _arg_texts(item)]
+    return [driver_lines(arg.decode("utf-8", "replace") if isinstance(arg, bytes) else str(arg))]
+
+
+# FreeTDS appends its own lines to the server's message without a line break when the
+# server's text has none: 'database "x" does not existDB-Lib error message 20018, ...'.
+_RUN_TOGETHER = re.compile(r"(?<=\S)(?=(?:DB-Lib|Net-Lib) error\b)")
+
+
+def driver_lines(text: str) -> str:
+    """A driver's message one line per message: lines it ran together split apart, blank
+    lines and trailing blanks dropped (leading blanks kept: a ``^`` under a query's text)."""
+    text = _RUN_TOGETHER.sub("\n", text)
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
+
+
+def label(db_type: str) -> str:
+    """How messages name a database: ``SQL Server``, ``PostgreSQL``, ``MySQL/MariaDB``..."""
+    return _NAMES.get(db_type, db_type)
+
+
+def server_label(db_type: str) -> str:
+    """``the SQL Server``, ``the PostgreSQL server``, ``the SQLite database``: a database's
+    server named once ("the SQL Server server" reads wrong)."""
+    name = label(db_type)
+    if db_type == "sqlite":
+        return "the SQLite database"
+    return f"the {name}" if name.endswith("Server") else f"the {name} server"
+
+
 def where(db_type: str, params: ConnectionParams | None) -> str:
-    """``the PostgreSQL server db.example.com:5432`` for messages."""
-    name = _NAMES.get(db_type, db_type)
+    """``the PostgreSQL server db.example.com:5432``, ``the SQL Server db:1433``, ``the
+    SQLite file '/data/bank.db'`` for messages."""
     if params is None or not (params.host or params.database):
-        return f"the {name} server"
+        return server_label(db_type)
     if db_type == "sqlite":
         return f"the SQLite file {params.database!r}"
     host = params.host or ""
     port = f":{params.port}" if params.port else ""
-    return f"the {name} server {host}{port}"
+    return f"{server_label(db_type)} {host}{port}"
 
 
 _GENERIC = [
@@ -163,8 +198,8 @@ def connect_failure(
         if answered:
             kind = ConnectFailure.PROTOCOL
     place = where(db_type, params)
-    name = _NAMES.get(db_type, db_type)
-    server = name if name.endswith("Server") else f"{name} server"
+    name = label(db_type)
+    server = server_label(db_type).removeprefix("the ")
     user = f" {params.username!r}" if params is not None and params.username else ""
     database = f" {params.database!r}" if params is not None and params.database else ""
     messages = {
@@ -272,7 +307,7 @@ def first_address(db_type: str, params: ConnectionParams, port: int) -> str:
     if params.resolved_addresses:
         return params.resolved_addresses[0]
     if not params.host:
-        raise ConnectError(ConnectFailure.OTHER, f"give the host of the {_NAMES[db_type]} server")
+        raise ConnectError(ConnectFailure.OTHER, f"give the host of {server_label(db_type)}")
     import socket
     import threading
 

@@ -10,7 +10,10 @@ How the text is built, and why
 - **Identifiers are quoted by the dialect, always** (``[dbo].[Order Lines]``, ``"public"."t"``,
   `` `shop`.`t` ``): SQLAlchemy's identifier preparer of the dialect doubles the closing quote
   inside a name. Names are therefore used exactly as the database's catalog spells them
-  (Oracle and Snowflake store unquoted names in upper case: ``CUSTOMERS``).
+  (Oracle and Snowflake store unquoted names in upper case: ``CUSTOMERS``). ``schema`` and
+  ``table``/``procedure`` are one name each: a job's qualified ``tableName`` or
+  ``storedProcedure`` (``sales.Orders``, ``[db].[risk].[usp_x]``) is split into its parts
+  first (``flowforge_shared.contracts.names``, applied by ``database_source.read_target``).
 - **Values are always bound, never formatted into the text**, in the driver's paramstyle:
   pymssql, psycopg, pymysql and snowflake-connector use ``%(name)s`` (pyformat; pymssql
   substitutes on the client, quoting each value), pyodbc ``?`` (qmark, ``params`` is then a

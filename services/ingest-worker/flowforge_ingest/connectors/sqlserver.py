@@ -844,7 +844,9 @@ def read_error(error: BaseException) -> Exception:
 def _server_words(text: str) -> str:
     """The server's own sentence from a driver error ("Driver Error: ...; DDBC Error:
     [Microsoft][SQL Server]Invalid object name 'x'.")."""
-    found = re.search(r"\[SQL Server\]\s*(.+)", text)
+    found = re.search(r"DDBC Error:\s*(?:\[[^\]]*\])*\s*(.+)", text) or re.search(
+        r"\[SQL Server\]\s*(.+)", text
+    )
     line = (found.group(1) if found else text).strip().splitlines()
     return line[0] if line else "unknown error"
 
