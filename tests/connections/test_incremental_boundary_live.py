@@ -10,7 +10,6 @@ and real job runs; bronze is read back with polars, never through the code under
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from collections import Counter
 
@@ -136,9 +135,10 @@ class SqlServer:
         }
 
     def drop(self) -> None:
-        time.sleep(0.5)  # the worker's sessions end as their reads do
+        from tests.ingest.connector_fixtures import drop_sql_server_database
+
         with self._connect(self.live.database or "master") as connection:
-            connection.cursor().execute(f"DROP DATABASE {self.database}")
+            drop_sql_server_database(connection, self.database)
 
 
 @pytest.fixture(params=[Postgres, MariaDB, SqlServer], ids=["postgresql", "mariadb", "sql-server"])

@@ -11,7 +11,6 @@ docs/connectors.md, "Running the live suites").
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from decimal import Decimal
 
@@ -21,7 +20,7 @@ from deltalake import DeltaTable
 
 from tests.conftest import ADMIN_TOKEN
 from tests.connections.conftest import wait
-from tests.ingest.connector_fixtures import params_from_env
+from tests.ingest.connector_fixtures import drop_sql_server_database, params_from_env
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 UTC = dt.UTC
@@ -133,9 +132,7 @@ def mssql_source():
         cursor.execute(PROCEDURE)
     yield {"live": live, "database": name, "source": source}
     source.close()
-    with admin.cursor() as cursor:
-        time.sleep(0.5)  # the worker's sessions end as their reads do
-        cursor.execute(f"DROP DATABASE {name}")
+    drop_sql_server_database(admin, name)
     admin.close()
 
 

@@ -107,3 +107,19 @@ def is_babelfish(conn) -> bool:
     with conn.cursor() as cursor:
         cursor.execute("SELECT @@VERSION")
         return "babelfish" in str(cursor.fetchone()[0]).lower()
+
+
+def drop_sql_server_database(admin, name: str) -> None:
+    """DROP DATABASE on a TDS server, after ending the sessions still in it: the driver's
+    pool keeps a closed session open for a minute, and the drop is refused while one is in
+    the database."""
+    cursor = admin.cursor()
+    cursor.execute("SELECT @@SPID")
+    own = int(cursor.fetchone()[0])
+    cursor.execute(
+        "SELECT session_id FROM sys.dm_exec_sessions WHERE database_id = DB_ID(?)", (name,)
+    )
+    for (session,) in cursor.fetchall():
+        if session is not None and int(session) != own:
+            cursor.execute(f"KILL {int(session)}")
+    cursor.execute(f"DROP DATABASE {name}")

@@ -108,6 +108,23 @@ def test_encryption_modes():
     assert "Encrypt=no;" in clear and "HostNameInCertificate" not in clear
 
 
+def test_what_a_verified_connect_trusts_is_part_of_its_pool_key(monkeypatch, tmp_path):
+    from flowforge_ingest.connectors.sqlserver import trust_tag
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    verified = params(options={"encrypt": "mandatory"})
+    plain = trust_tag(verified, None)
+    assert plain and trust_tag(verified, "-----BEGIN CERTIFICATE-----A") not in (plain, None)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "bundle.pem"))
+    assert trust_tag(verified, None) != plain
+    text = connection_string(verified, "10.1.2.3", trust_tag(verified, None))
+    assert f"ServerSPN=flowforge-trust-{trust_tag(verified, None)}" in text
+    # nothing is checked, so nothing to tell apart; Kerberos needs the real SPN
+    assert trust_tag(params(options={"encrypt": "optional"}), None) is None
+    trusting = params(options={"encrypt": "mandatory", "trustServerCertificate": True})
+    assert trust_tag(trusting, None) is None
+
+
 def test_named_instance_goes_through_the_browser_unless_a_port_is_given():
     named = connection_string(params(port=None, options={"instance": "SQLEXPRESS"}), "10.1.2.3")
     assert named.startswith("Server=10.1.2.3\\SQLEXPRESS;")
@@ -571,3 +588,17 @@ def test_a_negative_row_estimate_is_unknown_not_minus_one():
     shown = {table.name: _table(table)["estimatedRows"] for table in tables}
     assert shown["never_analyzed"] is None and shown["orders"] == 1234
     assert [table.kind for table in tables] == ["table"] * 4 + ["view"] * 2
+
+
+def test_a_pooled_session_never_serves_a_connect_that_trusts_otherwise(mssql, monkeypatch):
+    """The driver's pool keys sessions by the connection string: a session verified under
+    one trust (SSL_CERT_FILE, a CA file) must not serve a connect that would refuse the
+    server's certificate."""
+    live, _names, _admin = mssql
+    connector = connector_for("sql-server")
+    monkeypatch.setenv("SSL_CERT_FILE", _tls_params(live).options["caFile"])
+    connector.connect(_tls_params(live, caFile=None)).close()  # pooled, verified
+    monkeypatch.delenv("SSL_CERT_FILE")
+    with pytest.raises(ConnectError) as caught:
+        connector.connect(_tls_params(live, caFile=None))
+    assert caught.value.kind is ConnectFailure.TLS_UNTRUSTED, caught.value.detail
