@@ -518,7 +518,7 @@ def test_live_a_table_read_keeps_the_100_ns_digit_of_datetime2_7(mssql):
 
 def test_live_column_names_come_from_the_result_set(mssql):
     """Babelfish lower-cases names in sys.columns and sp_describe_first_result_set (`Order`
-    became `order` in bronze); the result set itself keeps them as created."""
+    became `order` in bronze); the result set and INFORMATION_SCHEMA keep them as created."""
     from flowforge_ingest.connectors.sql import plan_read
 
     live, names, admin = mssql
@@ -532,6 +532,8 @@ def test_live_column_names_come_from_the_result_set(mssql):
     conn = connector.connect(live)
     try:
         columns = connector.describe(conn, None, table)
+        # the browser's schema, the delta column and the key are matched to bronze by name
+        assert [column.name for column in columns] == ["Order", "CustomerName", "Loan Book"]
         table_read = plan_read("sql-server", schema=None, table=table)
         query_read = plan_read("sql-server", schema=None, query=f"SELECT * FROM {table}")
         for plan, known in ((table_read, columns), (query_read, None)):

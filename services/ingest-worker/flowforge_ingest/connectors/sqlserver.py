@@ -918,8 +918,15 @@ WHERE o.type IN ('U', 'V') AND o.is_ms_shipped = 0
 ORDER BY s.name, o.name
 """
 
+# The name as created: Babelfish lower-cases sys.columns.name, INFORMATION_SCHEMA keeps it
+# (matched by name: ORDINAL_POSITION is not column_id on SQL Server once a column is dropped).
 _DESCRIBE = """
-SELECT c.name, TYPE_NAME(c.system_type_id), c.max_length, c.precision, c.scale,
+SELECT COALESCE(
+         (SELECT isc.COLUMN_NAME FROM INFORMATION_SCHEMA.COLUMNS isc
+          WHERE isc.TABLE_SCHEMA = %(schema)s AND isc.TABLE_NAME = %(table)s
+            AND isc.COLUMN_NAME = c.name),
+         c.name),
+       TYPE_NAME(c.system_type_id), c.max_length, c.precision, c.scale,
        c.is_nullable,
        CASE WHEN EXISTS (
          SELECT 1 FROM sys.indexes i
