@@ -217,6 +217,39 @@ def test_event_stream_reports_progress_and_the_end(embedded):
     assert "batch.written" in kinds and kinds[-1] == "execution.finished"
 
 
+def sse_events(text: str) -> list[tuple[int, str]]:
+    """(id, event) of each server-sent event, in order."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"]))
+    return events
+
+
+def test_every_event_has_its_own_increasing_id_and_a_reconnect_resumes(embedded):
+    """issue 12: execution.finished repeated the id of the last job event, so a client that
+    keeps ids (EventSource's lastEventId) could not tell it from a repeat."""
+    write_transactions(embedded.landing / "tx.csv", 20)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    url = f"/api/executions/{execution['id']}/events"
+    events = sse_events(embedded.client.get(url, headers=embedded.headers).text)
+    ids = [event_id for event_id, _ in events]
+    assert events[-1][1] == "execution.finished" and len(events) > 6
+    assert len(set(ids)) == len(ids), events
+    assert ids == sorted(ids), events
+    # A reconnect with Last-Event-ID gets only what came after it, then the end.
+    middle = events[2][0]
+    resumed = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": str(middle)})
+    assert sse_events(resumed.text) == events[3:]
+    ended = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": str(ids[-1])})
+    assert [kind for _, kind in sse_events(ended.text)] == ["execution.finished"]
+    for odd in ("x", "-1", "9" * 40):
+        replayed = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": odd})
+        assert sse_events(replayed.text) == events
+
+
 def test_one_trace_spans_the_api_call_and_the_workers_write(tmp_path):
     from fastapi.testclient import TestClient
     from opentelemetry.sdk.trace import TracerProvider
