@@ -413,3 +413,38 @@ def test_a_run_removes_old_uncommitted_files_and_keeps_everything_else(embedded)
     assert {young.name, committed} <= left  # too young to judge; replaced but kept for time travel
     assert DeltaTable(str(table), version=1).to_pyarrow_table().num_rows == 300
     assert embedded.read("bronze", "bronze_tx").height == 300
+
+
+def test_a_bad_value_is_named_with_its_column_once(embedded):
+    """issue 12: messages read "column 'premium': column 'premium': ..." (fixed in 00f5f28,
+    pinned here): the job's error and the quarantined row's reason name the column once."""
+    (embedded.landing / "policies.csv").write_text("policy,premium\nP1,12.50\nP2,abc\nP3,7\n")
+    columns = [{"name": "premium", "type": "decimal", "precision": 10, "scale": 2}]
+    reasons = {}
+    for mode in ("fail", "quarantine"):
+        job = {
+            "name": f"Ingest policies ({mode})",
+            "type": "file-based",
+            "sourceConfig": {
+                "type": "csv",
+                "fileConfig": {
+                    "filePath": "policies.csv",
+                    "columns": columns,
+                    "malformedRows": mode,
+                },
+            },
+            "destinationConfig": {"bronzeConfig": {"tableName": f"bronze_policies_{mode}"}},
+        }
+        execution = embedded.run(embedded.create_workflow([job])["id"])
+        [result] = execution["jobs"]
+        if mode == "fail":
+            assert execution["status"] == "failed"
+            reasons[mode] = result["error"]["message"]
+        else:
+            assert execution["status"] == "succeeded" and result["quarantinedRows"] == 1
+            quarantine = embedded.read("bronze", "bronze_policies_quarantine__quarantine")
+            [reasons[mode]] = quarantine["reason"].to_list()
+    for mode, message in reasons.items():
+        assert message.count("premium") == 1, (mode, message)
+        assert "column 'premium': 'abc' is not a decimal(10,2)" in message, (mode, message)
+    assert reasons["fail"].startswith("file 'policies.csv', row 2 after the header, column")
