@@ -8,6 +8,7 @@ and from there migrates a new catalog and reads the templates. About 30 s."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import sysconfig
@@ -102,12 +103,15 @@ def test_an_install_from_the_wheel_has_the_bfsi_template(wheel, tmp_path):
         print("ok")
         """
     )
+    # Nothing of this checkout on the path but what the wheel installed.
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTHONPATH", "PYTHONHOME"}}
     result = subprocess.run(
         [str(python), "-c", check, str(site), str(tmp_path / "data")],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env=env,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("ok")
