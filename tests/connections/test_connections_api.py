@@ -143,7 +143,7 @@ def test_patch_keeps_the_password_unless_given_and_checks_version(api):
         token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
     assert api.app_state.secret_box.decrypt(token) == CANARY
     assert api.patch(url, json={"database": "x", "version": 1}, headers=H).status_code == 409
-    api.patch(url, json={"password": "new-secret"}, headers=H)
+    api.patch(url, json={"password": "new-secret", "version": 2}, headers=H)
     with api.app_state.database.engine.connect() as connection:
         token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
     assert api.app_state.secret_box.decrypt(token) == "new-secret"

@@ -291,7 +291,10 @@ def test_without_a_key_a_tied_row_is_still_loaded_and_the_save_says_what_to_fix(
     database_config = {**workflow.job["sourceConfig"]["databaseConfig"], "uniqueKey": ["id"]}
     patched = api.patch(
         job_url,
-        json={"sourceConfig": {**workflow.job["sourceConfig"], "databaseConfig": database_config}},
+        json={
+            "sourceConfig": {**workflow.job["sourceConfig"], "databaseConfig": database_config},
+            "version": workflow.job["version"],
+        },
         headers=H,
     )
     assert patched.status_code == 200, patched.text
