@@ -4,6 +4,7 @@ quarantine. Tables are read back with deltalake directly."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import threading
 from decimal import Decimal
@@ -231,6 +232,26 @@ def test_drift_adds_new_columns_and_null_fills_missing_ones(lake):
         {"id": 1, "old": "x", "new": None},
         {"id": 2, "old": None, "new": 2.5},
     ]
+
+
+def test_a_load_lacking_table_columns_names_them_in_its_commit(lake):
+    def load(data, run):
+        write_bronze(
+            lake,
+            "t",
+            ArrowSource(data),
+            audit=AuditContext(f"e{run}", "j", "s"),
+            app_id="j",
+            run_sequence=run,
+        )
+
+    load(pa.table({"id": [1], "name": ["Ann"], "city": ["Oslo"]}), 1)
+    load(pa.table({"id": [2], "city": ["Rome"]}), 2)
+    load(pa.table({"id": [3], "name": ["Cy"], "city": ["Lima"]}), 3)
+    history = DeltaTable(lake.uri("bronze", "t")).history()
+    recorded = [commit.get("flowforge.absent_columns") for commit in history[:3]]
+    assert recorded[0] is None and recorded[2] is None
+    assert json.loads(recorded[1]) == {"executionId": "e2", "jobId": "j", "columns": ["name"]}
 
 
 def test_drift_incompatible_type_fails_before_writing_naming_column_and_types(lake):

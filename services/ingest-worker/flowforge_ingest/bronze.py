@@ -55,7 +55,8 @@ Delta storage (:func:`delta_storage_schema`, :func:`to_delta_storage`)
 
 Schema drift (append to an existing table)
     A new source column is added to the table; a table column missing from the source is
-    written as nulls; a type that differs is cast when that is lossless or a well-known
+    written as nulls and named in the commit (``flowforge.absent_columns``, with the load's
+    execution and job ids, so silver tells "not sent" from "null"); a type that differs is cast when that is lossless or a well-known
     widening (a narrower integer to a wider one or to float64, float32 to float64, a
     decimal to a wider decimal, an integer to a decimal that holds it, any number, boolean,
     date or timestamp to a string column, a timestamp of another unit or zone to the
@@ -73,6 +74,7 @@ Throughput and memory
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -108,6 +110,9 @@ AUDIT_COLUMNS = (
     SOURCE_ROW_COLUMN,
 )
 QUARANTINE_SUFFIX = "__quarantine"
+ABSENT_COLUMNS_KEY = "flowforge.absent_columns"
+"""Commit metadata of an append whose source lacked some of the table's columns (written as
+nulls): ``{"executionId", "jobId", "columns"}``, so silver can leave those columns alone."""
 NANOS_SUFFIX = "__ns"
 """The sibling of a ``timestamp[ns]`` column holding its exact value as text."""
 
@@ -246,6 +251,13 @@ def _write(
 
     existing = _table_schema(snapshot) if mode == "append" else None
     target, adds_columns = _plan_schema(table, existing, incoming)
+    if existing is not None and audit is not None:
+        absent = [name for name in existing.names if name not in incoming.names]
+        if absent:
+            # Silver reads this to tell "the load did not carry the column" from "null".
+            commit.metadata[ABSENT_COLUMNS_KEY] = json.dumps(
+                {"executionId": audit.execution_id, "jobId": audit.job_id, "columns": absent}
+            )
     stream = _Stream(batches, target, audit, on_batch, should_stop)
     try:
         # The first batch is read before the write starts: it tells which string columns
