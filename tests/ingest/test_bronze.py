@@ -283,10 +283,44 @@ def test_drift_safe_widenings_are_cast(lake, table_type, source_values, expected
     assert sorted(table.column("v").to_pylist(), key=lambda v: (v is None, v)) == expected
 
 
-def test_drift_narrowing_is_refused(lake):
-    write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int32())}), 1)
-    with pytest.raises(SchemaDriftError, match=r"int32.*int64"):
-        write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int64())}), 2)
+@pytest.mark.parametrize(
+    "table_type, source_type, value, widened",
+    [
+        (pa.int32(), pa.int64(), 2**40, pa.int64()),
+        (pa.int8(), pa.int16(), 300, pa.int16()),
+        (pa.float32(), pa.float64(), 1e300, pa.float64()),
+        (pa.decimal128(6, 2), pa.decimal128(7, 2), Decimal("12345.67"), pa.decimal128(7, 2)),
+        (pa.decimal128(6, 2), pa.decimal128(5, 3), Decimal("12.345"), pa.decimal128(7, 3)),
+    ],
+)
+def test_a_wider_source_type_widens_the_table_in_one_commit(
+    lake, table_type, source_type, value, widened
+):
+    first = pa.array([Decimal("8996.40")] if pa.types.is_decimal(table_type) else [1])
+    write_arrow(lake, "t", pa.table({"v": first.cast(table_type), "k": ["a"]}), 1)
+    result = write_arrow(lake, "t", pa.table({"v": pa.array([value], source_type), "k": ["b"]}), 2)
+    table = DeltaTable(lake.uri("bronze", "t"))
+    assert pa.schema(table.schema().to_arrow()).field("v").type == widened
+    rows = {row["k"]: row["v"] for row in table.to_pyarrow_table().to_pylist()}
+    assert rows == {"a": first.cast(table_type)[0].as_py(), "b": value}
+    # versions: 0 create, 1 first load, 2 the rewrite (widened, same rows), 3 the append
+    history = table.history()
+    assert [h["operation"] for h in history[:3]] == ["WRITE", "WRITE", "WRITE"]
+    assert "flowforge.widened" in history[1] and table.version() == 3
+    assert DeltaTable(lake.uri("bronze", "t"), version=2).to_pyarrow_table().num_rows == 1
+    assert len(result.notes) == 1 and "v: " in result.notes[0] and "widened" in result.notes[0]
+
+
+def test_drift_narrowing_and_unsafe_changes_are_refused(lake):
+    write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int64())}), 1)
+    with pytest.raises(SchemaDriftError, match=r"int64.*float"):
+        write_arrow(lake, "t", pa.table({"v": pa.array([1.5], pa.float32())}), 2)
+
+
+def test_a_decimal_that_would_need_more_than_38_digits_is_refused(lake):
+    write_arrow(lake, "t", pa.table({"d": pa.array([1], pa.decimal128(38, 0))}), 1)
+    with pytest.raises(SchemaDriftError, match=r"decimal\(38,0\).*decimal\(38,2\)"):
+        write_arrow(lake, "t", pa.table({"d": pa.array([1], pa.decimal128(38, 2))}), 2)
 
 
 # --------------------------------------------------------------------------- progress, stop
@@ -671,12 +705,15 @@ def test_a_duration_finer_than_a_microsecond_fails_naming_the_column(lake):
     assert data_commits(lake, "t") == 0
 
 
-def test_a_stored_unsigned_column_accepts_the_next_run_but_refuses_narrowing_drift(lake):
+def test_a_stored_unsigned_column_accepts_the_next_run_and_widens_for_a_wider_one(lake):
     write_arrow(lake, "t", pa.table({"v": pa.array([255], pa.uint8())}), 1)
     write_arrow(lake, "t", pa.table({"v": pa.array([7], pa.int8())}), 2)  # int8 fits int16
     assert sorted(read_table(lake, "t").column("v").to_pylist()) == [7, 255]
-    with pytest.raises(SchemaDriftError, match=r"int16.*int32"):
-        write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.uint16())}), 3)
+    # uint16 is stored as int32: the int16 column is widened, every value kept
+    write_arrow(lake, "t", pa.table({"v": pa.array([65535], pa.uint16())}), 3)
+    table = read_table(lake, "t")
+    assert table.schema.field("v").type == pa.int32()
+    assert sorted(table.column("v").to_pylist()) == [7, 255, 65535]
 
 
 def test_a_batch_delta_holds_as_it_is_is_not_copied():

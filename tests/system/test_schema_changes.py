@@ -3,6 +3,8 @@ a file that drops a column, and numbers that outgrow the type of the first file.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 
 def customer_jobs(path: str = "customers.csv", columns: list[dict] | None = None) -> list[dict]:
     file_config: dict = {"filePath": path}
@@ -73,3 +75,60 @@ def test_a_column_the_next_file_drops_keeps_its_values_and_is_null_for_new_rows(
     succeeded(embedded.run(workflow["id"]))
     assert silver_rows(embedded)[2]["name"] is None
     assert silver_rows(embedded)[1]["name"] == "Ann"
+
+
+def upload(platform, name: str, text: str) -> str:
+    response = platform.client.post(
+        "/api/files",
+        files={"file": (name, text.encode(), "text/csv")},
+        headers=platform.headers,
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def amount_jobs(file_id: str) -> list[dict]:
+    jobs = customer_jobs()
+    jobs[0]["sourceConfig"]["fileConfig"] = {"fileId": file_id}
+    return jobs
+
+
+def test_amounts_wider_than_the_first_files_widen_bronze_and_silver(embedded):
+    # Detected from the first upload: the largest amount has four integer digits.
+    first = upload(embedded, "balances.csv", "id;amount\n1;€8.996,40\n2;€12,50\n")
+    workflow = embedded.create_workflow(amount_jobs(first))
+    succeeded(embedded.run(workflow["id"]))
+
+    second = upload(embedded, "balances.csv", "id;amount\n2;€12.345,67\n3;€99.999.999,99\n")
+    job = next(
+        job
+        for job in embedded.client.get(
+            f"/api/workflows/{workflow['id']}/jobs", headers=embedded.headers
+        ).json()["data"]
+        if job["name"] == "Ingest customers"
+    )
+    patched = embedded.client.patch(
+        f"/api/workflows/{workflow['id']}/jobs/{job['id']}",
+        json={"sourceConfig": {"type": "csv", "fileConfig": {"fileId": second}}},
+        headers={**embedded.headers, "If-Match": f'"{job["version"]}"'},
+    )
+    assert patched.status_code == 200, patched.text
+    jobs = succeeded(embedded.run(workflow["id"]))
+
+    rows = silver_rows(embedded)
+    assert {key: row["amount"] for key, row in rows.items()} == {
+        1: Decimal("8996.40"),
+        2: Decimal("12345.67"),
+        3: Decimal("99999999.99"),
+    }
+    bronze = embedded.read("bronze", "bronze_customers")
+    assert sorted(bronze["amount"].to_list()) == [
+        Decimal("12.50"),
+        Decimal("8996.40"),
+        Decimal("12345.67"),
+        Decimal("99999999.99"),
+    ]
+    # If a table had to be widened, the job's note says so (and how).
+    for name in ("Ingest customers", "Silver customers"):
+        note = jobs[name]["note"] or ""
+        assert note == "" or ("amount: decimal(" in note and "every stored value kept" in note)

@@ -577,3 +577,40 @@ def test_dedupe_takes_a_value_the_latest_load_lacks_from_the_keys_earlier_row(la
     got = {r["id"]: (r["name"], r["v"]) for r in stored(lake)}
     # id 1: the second load wins (v 2) and takes the name from the first; id 2: the first wins.
     assert got == {1: ("Ann", 2), 2: ("Bo", 1)}
+
+
+# --- safe type changes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["merge", "append", "overwrite"])
+def test_a_wider_decimal_widens_the_silver_table_keeping_every_value(lake, strategy):
+    from decimal import Decimal
+
+    cfg = config(
+        mergeStrategy=strategy,
+        **({"primaryKey": None, "dedupe": False} if strategy == "append" else {}),
+    )
+    narrow = bronze([{"id": 1}]).append_column(
+        "amount", pa.array([Decimal("8996.40")], pa.decimal128(6, 2))
+    )
+    build(lake, narrow, cfg, 1)
+    wide = bronze([{"id": 2}], at=T0 + timedelta(days=1)).append_column(
+        "amount", pa.array([Decimal("12345.67")], pa.decimal128(7, 2))
+    )
+    result = build(lake, wide, cfg, 2)
+    table = DeltaTable(f"{lake.root}/silver/customers")
+    assert pa.schema(table.schema().to_arrow()).field("amount").type == pa.decimal128(7, 2)
+    expected = {2: Decimal("12345.67")}
+    if strategy != "overwrite":
+        expected[1] = Decimal("8996.40")
+    assert by_id(stored(lake), "amount") == expected
+    assert result.notes == (
+        "silver table 'customers' widened (amount: decimal(6,2) -> decimal(7,2)): every "
+        "stored value kept, in one commit",
+    )
+
+
+def test_an_int32_table_column_widens_to_int64(lake):
+    build(lake, bronze([{"id": 1}]).append_column("n", pa.array([5], pa.int32())), config(), 1)
+    build(lake, bronze([{"id": 2}]).append_column("n", pa.array([2**40], pa.int64())), config(), 2)
+    assert by_id(stored(lake), "n") == {1: 5, 2: 2**40}

@@ -78,7 +78,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar
 
@@ -96,6 +96,7 @@ from flowforge_shared.lake import (
     prior_commit,
     this_runs_commit,
 )
+from flowforge_shared.widening import widen_table, wider_type
 
 SOURCE_ROW_COLUMN = "_source_row"
 INGESTED_AT_COLUMN = "_ingested_at"
@@ -165,6 +166,8 @@ class BronzeResult:
     version: int | None
     schema: pa.Schema | None
     already_applied: PriorCommit | None = None
+    notes: tuple[str, ...] = ()
+    """What the write changed beyond rows (a column widened), for the job's note."""
 
     @property
     def skipped_as_already_committed(self) -> bool:
@@ -250,7 +253,10 @@ def _write(
         return earlier
 
     existing = _table_schema(snapshot) if mode == "append" else None
-    target, adds_columns = _plan_schema(table, existing, incoming)
+    target, adds_columns, widen = _plan_schema(table, existing, incoming)
+    notes: tuple[str, ...] = ()
+    if widen:
+        snapshot, notes = _widen(lake, table, snapshot, widen, commit)
     if existing is not None and audit is not None:
         absent = [name for name in existing.names if name not in incoming.names]
         if absent:
@@ -280,7 +286,25 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    return _committed(lake, table, commit, stream.rows)
+    return replace(_committed(lake, table, commit, stream.rows), notes=notes)
+
+
+def _widen(
+    lake: Lake, table: str, snapshot: DeltaTable, widen: dict[str, pa.DataType], commit: _Commit
+) -> tuple[DeltaTable, tuple[str, ...]]:
+    """The table rewritten with wider column types (one commit of its own, see
+    :mod:`flowforge_shared.widening`), reloaded for the write that follows."""
+    try:
+        note = widen_table(
+            snapshot, widen, execution_id=commit.execution_id, what=f"bronze table {table!r}"
+        )
+    except CommitFailedError as error:
+        raise ConcurrentWriteError(
+            f"another write to bronze table {table!r} committed first; the load will be retried"
+        ) from error
+    widened = lake.load("bronze", table)
+    assert widened is not None
+    return widened, (note,)
 
 
 def write_quarantine(
@@ -422,19 +446,28 @@ def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) 
 
 def _plan_schema(
     table: str, existing: pa.Schema | None, incoming: pa.Schema
-) -> tuple[pa.Schema, bool]:
-    """The schema to write (table columns first, then new ones) and whether it adds any.
+) -> tuple[pa.Schema, bool, dict[str, pa.DataType]]:
+    """The schema to write (table columns first, then new ones), whether it adds any, and
+    the table columns to widen first ({name: wider type}).
 
     A column the source only knows as nulls (Arrow's null type) is created as a string
-    column: Delta has no null type worth keeping.
+    column: Delta has no null type worth keeping. A source type the table's column cannot
+    hold, but a wider one of it can (more decimal digits, a wider integer, float64), widens
+    the table's column (:func:`flowforge_shared.widening.wider_type`).
     """
     if existing is None:
-        return pa.schema([_storable(field) for field in incoming]), False
+        return pa.schema([_storable(field) for field in incoming]), False, {}
     incoming_names = set(incoming.names)
+    widen: dict[str, pa.DataType] = {}
     for field in incoming:
         if field.name in existing.names:
             table_type = existing.field(field.name).type
-            if not _castable(field.type, table_type):
+            wider = (
+                None if _castable(field.type, table_type) else wider_type(table_type, field.type)
+            )
+            if wider is not None and _castable(field.type, wider):
+                widen[field.name] = wider
+            elif not _castable(field.type, table_type):
                 raise SchemaDriftError(
                     f"column {field.name!r} is {_describe(table_type)} in bronze table "
                     f"{table!r} but {_describe(field.type)} in the source, which cannot be "
@@ -456,8 +489,8 @@ def _plan_schema(
                 column=field.name,
             )
     new = [_storable(f) for f in incoming if f.name not in existing.names]
-    fields = [pa.field(f.name, f.type) for f in existing] + new
-    return pa.schema(fields), bool(new)
+    fields = [pa.field(f.name, widen.get(f.name, f.type)) for f in existing] + new
+    return pa.schema(fields), bool(new), widen
 
 
 def _storable(field: pa.Field) -> pa.Field:

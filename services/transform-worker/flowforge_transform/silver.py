@@ -61,6 +61,7 @@ from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
 from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
+from flowforge_shared.widening import widen_table, wider_type
 from flowforge_transform.inputs import TransformError
 
 log = logging.getLogger(__name__)
@@ -209,12 +210,27 @@ def _attempt(
         rows, high_water = assign_surrogate_keys(rows, target, keys, config.surrogate_key)
         metadata[HIGH_WATER_KEY] = str(high_water)
     rows = rows.drop_columns([_POSITION])
-    if target is not None:
-        rows = conform_to_table(rows, target, config.table_name)
     notes: tuple[str, ...] = ()
+    if target is not None:
+        rows, widen = conform_to_table(rows, target, config.table_name)
+        if widen:
+            try:
+                notes += (
+                    widen_table(
+                        target,
+                        widen,
+                        execution_id=execution_id,
+                        what=f"silver table {config.table_name!r}",
+                    ),
+                )
+            except CommitFailedError as error:
+                raise _Conflict(error) from error
+            target = lake.load("silver", config.table_name)
+            assert target is not None
     if flags:
         merging = config.merge_strategy == "merge" and target is not None and target.file_uris()
-        rows, notes = keep_stored_values(rows, target if merging else None, keys, flags)
+        rows, kept_notes = keep_stored_values(rows, target if merging else None, keys, flags)
+        notes += kept_notes
     properties = commit_properties(app_id, run_sequence, execution_id=execution_id, **metadata)
 
     if target is None:
@@ -573,19 +589,29 @@ def _recorded_high_water(target: DeltaTable) -> int:
     return 0
 
 
-def conform_to_table(rows: pa.Table, target: DeltaTable, table_name: str) -> pa.Table:
-    """``rows`` with each column the table already has cast to the table's type.
+def conform_to_table(
+    rows: pa.Table, target: DeltaTable, table_name: str
+) -> tuple[pa.Table, dict[str, pa.DataType]]:
+    """``rows`` with each column the table already has cast to the table's type, and the
+    table columns to widen first ({name: wider type}).
 
-    Only a widening cast is made (the type both meet at is the table's); anything else is
-    a TransformError naming the column, rather than a cast error from deep in the writer.
+    Only a widening cast is made (the type both meet at is the table's). Where the input's
+    type is wider than the table's in a safe way (more decimal digits, a wider integer,
+    float64; :func:`flowforge_shared.widening.wider_type`) the table's column is widened
+    and the rows cast to the wider type. Anything else is a TransformError naming the
+    column, rather than a cast error from deep in the writer.
     """
     stored = pa.schema(target.schema().to_arrow())
+    widen: dict[str, pa.DataType] = {}
     for index, name in enumerate(rows.column_names):
         if name not in stored.names:
             continue
         want, have = stored.field(name).type, rows.schema.field(index).type
         if want == have or (pa.types.is_string(want) and pa.types.is_large_string(have)):
             continue
+        wider = wider_type(want, have)
+        if wider is not None and wider != want:
+            widen[name] = want = wider
         try:
             met = (
                 pa.unify_schemas(
@@ -610,7 +636,7 @@ def conform_to_table(rows: pa.Table, target: DeltaTable, table_name: str) -> pa.
                 f"silver table {table_name!r}: column {name!r} does not fit the table's type "
                 f"{want}: {error}"
             ) from None
-    return rows
+    return rows, widen
 
 
 def quote_identifier(name: str) -> str:
