@@ -98,28 +98,45 @@ def test_amounts_wider_than_the_first_files_widen_bronze_and_silver(embedded):
     first = upload(embedded, "balances.csv", "id;amount\n1;€8.996,40\n2;€12,50\n")
     workflow = embedded.create_workflow(amount_jobs(first))
     succeeded(embedded.run(workflow["id"]))
+    # Detection leaves room: decimal(18,2), not the sample's decimal(6,2).
+    assert (
+        str(embedded.read("bronze", "bronze_customers").schema["amount"])
+        == "Decimal(precision=18, scale=2)"
+    )
 
-    second = upload(embedded, "balances.csv", "id;amount\n2;€12.345,67\n3;€99.999.999,99\n")
-    job = next(
-        job
-        for job in embedded.client.get(
+    def load(text: str) -> dict:
+        file_id = upload(embedded, "balances.csv", text)
+        listed = embedded.client.get(
             f"/api/workflows/{workflow['id']}/jobs", headers=embedded.headers
         ).json()["data"]
-        if job["name"] == "Ingest customers"
-    )
-    patched = embedded.client.patch(
-        f"/api/workflows/{workflow['id']}/jobs/{job['id']}",
-        json={"sourceConfig": {"type": "csv", "fileConfig": {"fileId": second}}},
-        headers={**embedded.headers, "If-Match": f'"{job["version"]}"'},
-    )
-    assert patched.status_code == 200, patched.text
-    jobs = succeeded(embedded.run(workflow["id"]))
+        job = next(job for job in listed if job["name"] == "Ingest customers")
+        patched = embedded.client.patch(
+            f"/api/workflows/{workflow['id']}/jobs/{job['id']}",
+            json={"sourceConfig": {"type": "csv", "fileConfig": {"fileId": file_id}}},
+            headers={**embedded.headers, "If-Match": f'"{job["version"]}"'},
+        )
+        assert patched.status_code == 200, patched.text
+        return succeeded(embedded.run(workflow["id"]))
 
+    jobs = load("id;amount\n2;€12.345,67\n3;€99.999.999,99\n")
+    assert jobs["Ingest customers"]["note"] is None and jobs["Silver customers"]["note"] is None
+
+    # 17 integer digits do not fit decimal(18,2): both tables are widened, every value kept.
+    jobs = load("id;amount\n4;€12.345.678.901.234.567,89\n")
+    assert jobs["Ingest customers"]["note"] == (
+        "bronze table 'bronze_customers' widened (amount: decimal(18,2) -> decimal(19,2)): "
+        "every stored value kept, in one commit"
+    )
+    assert jobs["Silver customers"]["note"] == (
+        "silver table 'silver_customers' widened (amount: decimal(18,2) -> decimal(19,2)): "
+        "every stored value kept, in one commit"
+    )
     rows = silver_rows(embedded)
     assert {key: row["amount"] for key, row in rows.items()} == {
         1: Decimal("8996.40"),
         2: Decimal("12345.67"),
         3: Decimal("99999999.99"),
+        4: Decimal("12345678901234567.89"),
     }
     bronze = embedded.read("bronze", "bronze_customers")
     assert sorted(bronze["amount"].to_list()) == [
@@ -127,8 +144,5 @@ def test_amounts_wider_than_the_first_files_widen_bronze_and_silver(embedded):
         Decimal("8996.40"),
         Decimal("12345.67"),
         Decimal("99999999.99"),
+        Decimal("12345678901234567.89"),
     ]
-    # If a table had to be widened, the job's note says so (and how).
-    for name in ("Ingest customers", "Silver customers"):
-        note = jobs[name]["note"] or ""
-        assert note == "" or ("amount: decimal(" in note and "every stored value kept" in note)
