@@ -24,9 +24,26 @@ WIDENED_KEY = "flowforge.widened"
 MAX_DECIMAL_PRECISION = 38  # Delta Lake's (and Spark's) widest decimal
 
 
-def wider_type(old: pa.DataType, new: pa.DataType) -> pa.DataType | None:
+SOURCE_TYPE_KEY = b"flowforge.source_type"
+"""Field metadata of a column holding numbers as their exact text (connectors/arrowing.py)."""
+
+
+def is_exact_number_text(field: pa.Field) -> bool:
+    """A text column whose values are numbers of a source type no Delta decimal holds."""
+    return pa.types.is_string(field.type) and SOURCE_TYPE_KEY in (field.metadata or {})
+
+
+def wider_type(old: pa.DataType, new: pa.DataType | pa.Field) -> pa.DataType | None:
     """The type that holds every value of ``old`` and of ``new`` exactly, when going from
-    ``old`` to it is a safe widening (``old`` itself when it holds ``new``); else None."""
+    ``old`` to it is a safe widening (``old`` itself when it holds ``new``); else None.
+
+    ``new`` given as a field may be exact number text (:func:`is_exact_number_text`): a
+    decimal column then becomes text, each stored value its exact decimal text (a table
+    loaded before unconstrained numerics were read as text)."""
+    if isinstance(new, pa.Field):
+        if pa.types.is_decimal(old) and is_exact_number_text(new):
+            return pa.string()
+        new = new.type
     if old == new:
         return old
     if pa.types.is_signed_integer(old) and pa.types.is_signed_integer(new):
@@ -56,7 +73,7 @@ def _name(data_type: pa.DataType) -> str:
 
 def widen_table(
     table: DeltaTable,
-    widen: Mapping[str, pa.DataType],
+    widen: Mapping[str, pa.DataType | pa.Field],
     *,
     execution_id: str | None = None,
     what: str = "table",
@@ -68,10 +85,14 @@ def widen_table(
     changes = []
     for field in current:
         wanted = widen.get(field.name, field.type)
+        metadata = dict(field.metadata or {})
+        if isinstance(wanted, pa.Field):  # its metadata joins the column's (a source type)
+            metadata.update(wanted.metadata or {})
+            wanted = wanted.type
         if wanted != field.type:
             changes.append(describe_widening(field.name, field.type, wanted))
         fields.append(
-            pa.field(field.name, wanted, nullable=field.nullable, metadata=field.metadata)
+            pa.field(field.name, wanted, nullable=field.nullable, metadata=metadata or None)
         )
     schema = pa.schema(fields, metadata=current.metadata)
     dataset = table.to_pyarrow_dataset()

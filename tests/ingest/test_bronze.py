@@ -748,3 +748,24 @@ def test_list_columns_append_on_the_next_run_though_delta_renames_their_item(lak
     assert sorted(values, key=str) == [None, [1, None], [2]]
     with pytest.raises(SchemaDriftError, match="'tags'"):
         write_arrow(lake, "t", pa.table({"tags": pa.array([["x"]])}), 3)
+
+
+def test_a_decimal_column_becomes_exact_text_when_the_source_sends_numbers_as_text(lake):
+    # A table loaded when PostgreSQL's unconstrained numeric was read as decimal(38,10).
+    old = pa.array([Decimal("1.5")], pa.decimal128(38, 10))
+    write_arrow(lake, "t", pa.table({"n": old}), 1)
+    text = pa.field("n", pa.string(), metadata={"flowforge.source_type": "numeric"})
+    source = pa.table({"n": pa.array(["1" + "0" * 40], pa.string())}, schema=pa.schema([text]))
+    result = write_arrow(lake, "t", source, 2)
+    table = DeltaTable(lake.uri("bronze", "t"))
+    field = pa.schema(table.schema().to_arrow()).field("n")
+    assert field.type == pa.string() and field.metadata[b"flowforge.source_type"] == b"numeric"
+    assert sorted(table.to_pyarrow_table().column("n").to_pylist()) == [
+        "1.5000000000",
+        "1" + "0" * 40,
+    ]
+    assert "n: decimal(38,10) -> string" in result.notes[0]
+    # a plain text column is not a number: it is refused as before
+    write_arrow(lake, "t", pa.table({"m": old}), 3)
+    with pytest.raises(SchemaDriftError, match="'m'"):
+        write_arrow(lake, "t", pa.table({"m": ["x"]}), 4)

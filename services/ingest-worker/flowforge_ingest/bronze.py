@@ -96,7 +96,7 @@ from flowforge_shared.lake import (
     prior_commit,
     this_runs_commit,
 )
-from flowforge_shared.widening import widen_table, wider_type
+from flowforge_shared.widening import is_exact_number_text, widen_table, wider_type
 
 SOURCE_ROW_COLUMN = "_source_row"
 INGESTED_AT_COLUMN = "_ingested_at"
@@ -290,7 +290,11 @@ def _write(
 
 
 def _widen(
-    lake: Lake, table: str, snapshot: DeltaTable, widen: dict[str, pa.DataType], commit: _Commit
+    lake: Lake,
+    table: str,
+    snapshot: DeltaTable,
+    widen: dict[str, pa.DataType | pa.Field],
+    commit: _Commit,
 ) -> tuple[DeltaTable, tuple[str, ...]]:
     """The table rewritten with wider column types (one commit of its own, see
     :mod:`flowforge_shared.widening`), reloaded for the write that follows."""
@@ -446,7 +450,7 @@ def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) 
 
 def _plan_schema(
     table: str, existing: pa.Schema | None, incoming: pa.Schema
-) -> tuple[pa.Schema, bool, dict[str, pa.DataType]]:
+) -> tuple[pa.Schema, bool, dict[str, pa.DataType | pa.Field]]:
     """The schema to write (table columns first, then new ones), whether it adds any, and
     the table columns to widen first ({name: wider type}).
 
@@ -459,14 +463,15 @@ def _plan_schema(
         return pa.schema([_storable(field) for field in incoming]), False, {}
     incoming_names = set(incoming.names)
     widen: dict[str, pa.DataType] = {}
+    widen_fields: dict[str, pa.Field] = {}
     for field in incoming:
         if field.name in existing.names:
             table_type = existing.field(field.name).type
-            wider = (
-                None if _castable(field.type, table_type) else wider_type(table_type, field.type)
-            )
+            wider = None if _castable(field.type, table_type) else wider_type(table_type, field)
             if wider is not None and _castable(field.type, wider):
                 widen[field.name] = wider
+                if is_exact_number_text(field):  # the table records the source type too
+                    widen_fields[field.name] = field
             elif not _castable(field.type, table_type):
                 raise SchemaDriftError(
                     f"column {field.name!r} is {_describe(table_type)} in bronze table "
@@ -490,7 +495,7 @@ def _plan_schema(
             )
     new = [_storable(f) for f in incoming if f.name not in existing.names]
     fields = [pa.field(f.name, widen.get(f.name, f.type)) for f in existing] + new
-    return pa.schema(fields), bool(new), widen
+    return pa.schema(fields), bool(new), {**widen, **widen_fields}
 
 
 def _storable(field: pa.Field) -> pa.Field:

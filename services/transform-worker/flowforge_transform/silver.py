@@ -609,7 +609,7 @@ def conform_to_table(
         want, have = stored.field(name).type, rows.schema.field(index).type
         if want == have or (pa.types.is_string(want) and pa.types.is_large_string(have)):
             continue
-        wider = wider_type(want, have)
+        wider = wider_type(want, rows.schema.field(index))
         if wider is not None and wider != want:
             widen[name] = want = wider
         try:

@@ -274,7 +274,7 @@ def _postgresql(t: SourceType, precision, scale, report, source) -> _Resolved:
     if name in ("numeric", "decimal"):
         p = _arg_or(t, 0, precision, None)
         if p is None:
-            return UNCONSTRAINED_DECIMAL, _decimal_converter(UNCONSTRAINED_DECIMAL, source)
+            return pa.string(), _exact_number_text
         return _decimal(p, _arg_or(t, 1, scale, 0), source)
     if name in ("timestamp", "timestamp without time zone", "timestamptz"):
         tz = "UTC" if name == "timestamptz" else None
@@ -512,7 +512,7 @@ def _decimal(precision: int, scale: int, source: str) -> _Resolved:
         precision, scale = precision - scale, 0
     precision = max(precision, scale, 1)
     if precision > MAX_DECIMAL_PRECISION:
-        return pa.string(), _decimal_text
+        return pa.string(), _exact_number_text
     arrow = pa.decimal128(precision, scale)
     return arrow, _decimal_converter(arrow, source)
 
@@ -522,7 +522,7 @@ def _number(t: SourceType, precision, scale, source) -> _Resolved:
     p = None if t.args[:1] == ("*",) else _arg_or(t, 0, precision, None)
     s = _arg_or(t, 1, scale, None)
     if p is None and s is None:
-        return UNCONSTRAINED_DECIMAL, _decimal_converter(UNCONSTRAINED_DECIMAL, source)
+        return pa.string(), _exact_number_text
     p = MAX_DECIMAL_PRECISION if p is None else p
     s = 0 if s is None else s
     if s == 0 and p <= 18:
@@ -579,6 +579,33 @@ def _decimal_converter(arrow: pa.Decimal128Type, source: str) -> Converter:
 
 def _decimal_text(value: Any) -> str:
     return format(_to_decimal(value, "decimal"), "f")  # never exponent notation
+
+
+_NON_FINITE = {"nan": "NaN", "infinity": "Infinity", "-infinity": "-Infinity", "inf": "Infinity"}
+
+
+def _exact_number_text(value: Any) -> str:
+    """A number of arbitrary precision as its exact decimal text (never exponent notation);
+    ``NaN`` and +/-``Infinity``, which PostgreSQL's ``numeric`` holds, as PostgreSQL spells
+    them. Nothing a source legally holds is refused."""
+    if isinstance(value, str):
+        spelled = _NON_FINITE.get(value.strip().lower().lstrip("+"))
+        if spelled is not None:
+            return spelled
+    elif isinstance(value, (Decimal, float)) and not Decimal(value).is_finite():
+        number = Decimal(value)
+        return "NaN" if number.is_nan() else ("-Infinity" if number < 0 else "Infinity")
+    return format(_to_decimal(value, "decimal"), "f")
+
+
+def is_exact_number_text(db_type: str, source_type: str, precision=None, scale=None) -> bool:
+    """Whether a column of ``source_type`` is read as the exact text of its numbers (a
+    decimal Delta Lake cannot hold: no declared precision, or more than 38 digits)."""
+    try:
+        _, convert = _resolve(db_type, source_type, precision, scale, None)
+    except Exception:  # noqa: BLE001 - not a type we can place: not a number either
+        return False
+    return convert is _exact_number_text
 
 
 def _integral(source: str) -> Converter:
