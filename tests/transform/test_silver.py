@@ -614,3 +614,22 @@ def test_an_int32_table_column_widens_to_int64(lake):
     build(lake, bronze([{"id": 1}]).append_column("n", pa.array([5], pa.int32())), config(), 1)
     build(lake, bronze([{"id": 2}]).append_column("n", pa.array([2**40], pa.int64())), config(), 2)
     assert by_id(stored(lake), "n") == {1: 5, 2: 2**40}
+
+
+def test_a_decimal_column_becomes_text_when_the_input_brings_exact_number_text(lake):
+    from decimal import Decimal
+
+    old = bronze([{"id": 1}]).append_column("n", pa.array([Decimal("1.5")], pa.decimal128(38, 10)))
+    build(lake, old, config(), 1)
+    text = pa.field("n", pa.string(), metadata={"flowforge.source_type": "numeric"})
+    new = bronze([{"id": 2}], at=T0 + timedelta(days=1)).append_column(
+        text, pa.array(["1" + "0" * 40])
+    )
+    result = build(lake, new, config(), 2)
+    assert by_id(stored(lake), "n") == {1: "1.5000000000", 2: "1" + "0" * 40}
+    assert "n: decimal(38,10) -> string" in result.notes[0]
+    # text that is not a number is not a widening
+    plain = bronze([{"id": 3}]).append_column("m", pa.array([Decimal("1")], pa.decimal128(5, 0)))
+    build(lake, plain, config(), 3)
+    with pytest.raises(TransformError, match="'m' is string in the input"):
+        build(lake, bronze([{"id": 4, "m": "x"}]), config(), 4)

@@ -34,11 +34,12 @@ The rules, and why
   instead of Arrow's truncation (which would turn ``.006667`` into ``.006``).
 - **Decimals.** ``decimal``/``numeric``/``NUMBER`` with a precision up to 38 are
   ``decimal128(p, s)`` (Delta Lake's limit is 38 too); above 38 (PostgreSQL up to 1000, MySQL
-  65) they are strings holding the exact decimal text. Without a declared precision
-  (PostgreSQL ``numeric``, Oracle ``NUMBER``, SQLite ``NUMERIC``) they are
-  :data:`UNCONSTRAINED_DECIMAL` = ``decimal128(38, 10)``: 28 integer and 10 fractional digits
-  hold the values such columns are used for, and a value with more digits raises (declare
-  ``numeric(p, s)`` or cast in a query) rather than being rounded. Oracle ``NUMBER(p)``
+  65), and without a declared precision (PostgreSQL ``numeric``, Oracle ``NUMBER``), they are
+  strings holding the exact decimal text (``NaN``/``Infinity`` as PostgreSQL spells them):
+  no ``decimal128(38, s)`` holds both ``1e40`` and ``1e-21``, and nothing a source legally
+  holds may fail the load (docs/connectors.md, "Numbers no Delta decimal holds"). SQLite
+  ``NUMERIC`` (int64 or double values) stays :data:`UNCONSTRAINED_DECIMAL` =
+  ``decimal128(38, 10)``, and a value with more digits raises rather than being rounded. Oracle ``NUMBER(p)``
   (scale 0) with ``p <= 18`` is ``int64``. A float from a driver that was not asked for
   decimals becomes the decimal of its shortest repr (``0.1`` -> ``0.1``).
 - **Text for what Arrow has no type for**: ``uniqueidentifier``/``uuid`` (canonical lower
