@@ -74,6 +74,7 @@ from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
     ends_inside_quotes,
+    strict_strptime,
     too_long_reason,
     unique_names,
 )
@@ -169,6 +170,7 @@ class _Column:
     type: pa.DataType
     convert: Callable[[pa.Array], pa.Array]
     declared: bool  # True when columns[].type fixed the type, False when inferred
+    format: str | None = None  # the strptime format of a date or timestamp column
 
 
 def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
@@ -185,7 +187,9 @@ def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
 
 def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa.Array]:
     def convert(values: pa.Array) -> pa.Array:
-        parsed = pc.strptime(pc.cast(values, pa.string()), format=fmt, unit="us")
+        # Strict: an impossible value (31/02, 24:00, 23:59:60, a two-digit %Y year) is a
+        # malformed row, never rolled over to another day.
+        parsed = strict_strptime(pc.cast(values, pa.string()), fmt, unit="us")
         return pc.cast(parsed, target)
 
     return convert
@@ -323,7 +327,8 @@ def _plan_columns(
             convert = _parse_boolean(source_name, target, override)
         else:
             convert = _cast_to(target)
-        columns.append(_Column(source_name, name, target, convert, is_declared))
+        fmt = override.format if override and override.format else None
+        columns.append(_Column(source_name, name, target, convert, is_declared, fmt))
     _check_output_names(columns)
     return columns
 
@@ -981,6 +986,8 @@ class CsvBatches:
                 f"{self._config.encoding} text"
             )
         what = _type_phrase(column.type)
+        if column.format:
+            what += f" in the format {column.format!r} (a real day and time of day)"
         origin = "its declared type" if column.declared else "the type read from the first rows"
         return f"column {column.source_name!r}: {_shorten(text or '')!r} is not {what} ({origin})"
 
