@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowforge_catalog.files.detection.result import NumberFormat
+from flowforge_shared.csv_rules import strict_strptime
 
 STRONG_NULLS = ("NULL", "null", "Null", "N/A", "n/a", "#N/A")
 WEAK_NULLS = ("NA", "-")
@@ -442,10 +443,10 @@ def _iso_format(keys: list[str], target: pa.DataType) -> str:
 def _strptime(strings: pa.Array, fmt: str) -> pa.Array | None:
     """The parsed values when every one parses with ``fmt``, else None."""
     try:
-        parsed = pc.strptime(strings, format=fmt, unit="s", error_is_null=True)
+        # The reader's own strict parse: an impossible value (31/02, 23:59:60) is no date.
+        return strict_strptime(strings, fmt, unit="s")
     except _ARROW_ERRORS:
         return None
-    return parsed if parsed.null_count == 0 else None
 
 
 # --------------------------------------------------------------------------- helpers
