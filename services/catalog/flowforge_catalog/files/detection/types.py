@@ -354,6 +354,9 @@ def _date(
             chosen = (day_first,)  # dotted dates are written day first
         else:
             chosen = formats  # no value decides: ambiguous
+    invalid = _not_in_calendar(keys, chosen[0])
+    if invalid:
+        return invalid
     parsed = None
     for candidate in chosen:
         candidate_parsed = _strptime(strings, candidate)
@@ -361,9 +364,6 @@ def _date(
             return None
         parsed = parsed if parsed is not None else candidate_parsed
     assert parsed is not None
-    invalid = _not_in_calendar(keys, chosen[0])
-    if invalid:
-        return invalid
     if len(chosen) > 1:
         return TypeGuess("date", format_candidates=chosen)
     return _with_range(TypeGuess("date", format=chosen[0]), keys, parsed)
