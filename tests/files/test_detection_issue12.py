@@ -38,3 +38,13 @@ def test_a_timestamp_column_with_an_impossible_day_is_not_detected_as_a_timestam
     rows.append("99,31/02/2024 10:00")
     detection = detect(api, ("id,at\n" + "\n".join(rows) + "\n").encode())
     assert column(detection, "at")["type"] == "string"
+
+
+def test_the_schema_says_how_empty_fields_load(api):
+    detection = detect(api, b'id,name\n1,""\n2,\n3,x\n')
+    assert detection["emptyFields"] == {
+        "unquoted": "null",
+        "quotedInStringColumns": "empty-string",
+        "quotedInOtherColumns": "null",
+        "nullValuesApplyToQuotedValues": True,
+    }

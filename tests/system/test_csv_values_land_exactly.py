@@ -164,3 +164,56 @@ def test_an_impossible_date_fails_the_load_under_malformed_rows_fail(embedded):
     assert execution["status"] == "failed"
     error = execution["jobs"][0]["error"]["message"]
     assert "row 2 after the header" in error and "31/02/2024" in error
+
+
+# --------------------------------------------------------------------------- quoted empty
+
+
+def test_a_quoted_empty_field_is_an_empty_string_and_an_unquoted_one_is_null(embedded):
+    # csv-spectrum's empty.csv (and a text column whose type is inferred), nullValues: [].
+    (embedded.landing / "empty.csv").write_text('a,b,c,name\n1,"","",""\n2,3,4,\n5,6,7,"x"\n')
+    run_ingest(
+        embedded,
+        {
+            "filePath": "empty.csv",
+            "nullValues": [],
+            "columns": [{"name": "b", "type": "string"}, {"name": "c", "type": "string"}],
+        },
+    )
+    bronze = embedded.read("bronze", "bronze_t").sort("a")
+    assert bronze["b"].to_list() == ["", "3", "6"]
+    assert bronze["c"].to_list() == ["", "4", "7"]
+    assert bronze["name"].to_list() == ["", None, "x"]
+
+
+def test_empty_values_in_typed_columns_are_null_quoted_or_not_and_null_tokens_apply_to_quoted_values(
+    embedded,
+):
+    (embedded.landing / "typed.csv").write_text(
+        'id,amount,day,note\n"1","","","NULL"\n"2",,,NULL\n"3","2.50","2024-01-02","n/a"\n'
+    )
+    ingest = run_ingest(
+        embedded,
+        {
+            "filePath": "typed.csv",
+            "nullValues": ["NULL"],
+            "columns": [
+                {"name": "amount", "type": "decimal", "precision": 10, "scale": 2},
+                {"name": "day", "type": "date"},
+            ],
+        },
+    )
+    assert ingest["quarantinedRows"] == 0
+    bronze = embedded.read("bronze", "bronze_t").sort("id")
+    assert bronze["id"].to_list() == [1, 2, 3]
+    assert [None if v is None else str(v) for v in bronze["amount"].to_list()] == [
+        None,
+        None,
+        "2.50",
+    ]
+    assert [None if v is None else str(v) for v in bronze["day"].to_list()] == [
+        None,
+        None,
+        "2024-01-02",
+    ]
+    assert bronze["note"].to_list() == [None, None, "n/a"]

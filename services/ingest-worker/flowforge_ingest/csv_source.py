@@ -24,7 +24,10 @@ How a file is read, and why
   date, timestamp (naive, or UTC when the values carry an offset), else string. A column
   whose values have leading zeros (``007``) stays a string: they are codes, not numbers.
   A later value that breaks the inferred type is a malformed row.
-- An empty field is null in every column, as are the ``nullValues`` the user lists.
+- Empty values and null: an empty *unquoted* field is null in every column. A quoted empty
+  field (``""``) is an empty string in a string column (as csv-spectrum, Python's csv module
+  and pyarrow read it) and null in any other column (a number or a date has no empty
+  value). The ``nullValues`` the user lists are null, quoted or not.
 
 Source rows
 -----------
@@ -289,17 +292,40 @@ def _infer_type(strings: pa.Array) -> pa.DataType:
     return pa.string()
 
 
+def _with_nulls(
+    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array
+) -> Callable[[pa.Array], pa.Array]:
+    """``convert`` after the values in ``tokens`` (binary) became null."""
+
+    def with_nulls(values: pa.Array) -> pa.Array:
+        is_null = pc.is_in(values, value_set=tokens)
+        if pc.any(is_null).as_py():
+            values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
+        return convert(values)
+
+    return with_nulls
+
+
 def _plan_columns(
     source_names: list[str], first: pa.RecordBatch | None, file_config: FileConfig
 ) -> list[_Column]:
     overrides = _overrides_by_name(source_names, file_config.columns or [])
+    # The reader leaves quoted values alone (quoted_strings_can_be_null=False): the null
+    # tokens are applied here, to quoted values too, and a quoted "" is null in every column
+    # but a string one.
+    tokens = [token.encode("utf-8") for token in file_config.null_values or [] if token]
+    string_nulls = pa.array(tokens, pa.binary())
+    typed_nulls = pa.array([b"", *tokens], pa.binary())
     columns: list[_Column] = []
     for index, source_name in enumerate(source_names):
         override = overrides.get(source_name)
         strings = None
         if first is not None:
             try:
-                strings = pc.cast(first.column(index), pa.string())
+                strings = pc.cast(
+                    _with_nulls(lambda values: values, typed_nulls)(first.column(index)),
+                    pa.string(),
+                )
             except _CONVERSION_ERRORS:
                 # Not valid text: treat it as a string column; the rows at fault are
                 # reported by the batch conversion with their numbers.
@@ -327,6 +353,9 @@ def _plan_columns(
             convert = _parse_boolean(source_name, target, override)
         else:
             convert = _cast_to(target)
+        nulls = string_nulls if target == pa.string() else typed_nulls
+        if len(nulls):
+            convert = _with_nulls(convert, nulls)
         fmt = override.format if override and override.format else None
         columns.append(_Column(source_name, name, target, convert, is_declared, fmt))
     _check_output_names(columns)
@@ -602,6 +631,9 @@ class CsvBatches:
                     column_types={name: pa.binary() for name in internal},
                     null_values=_null_values(self._config),
                     strings_can_be_null=True,
+                    # "" stays an empty string; the listed null values are applied to
+                    # quoted values by the column's converter (_with_nulls).
+                    quoted_strings_can_be_null=False,
                 ),
             )
         except pa.ArrowInvalid as error:
