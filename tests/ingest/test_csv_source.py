@@ -89,7 +89,7 @@ def test_schema_is_known_before_iteration_and_types_are_inferred(write_csv):
     assert batches.schema == pa.schema(
         [
             ("id", pa.int64()),
-            ("amount", pa.float64()),
+            ("amount", pa.decimal128(18, 1)),  # fixed-point text: a decimal, never a float
             ("active", pa.bool_()),
             ("day", pa.date32()),
             ("at", pa.timestamp("us")),
@@ -102,7 +102,7 @@ def test_schema_is_known_before_iteration_and_types_are_inferred(write_csv):
     assert table.to_pylist() == [
         {
             "id": 1,
-            "amount": 1.5,
+            "amount": Decimal("1.5"),
             "active": True,
             "day": dt.date(2024, 1, 31),
             "at": dt.datetime(2024, 1, 31, 10, 0),

@@ -217,3 +217,43 @@ def test_empty_values_in_typed_columns_are_null_quoted_or_not_and_null_tokens_ap
         "2024-01-02",
     ]
     assert bronze["note"].to_list() == [None, None, "n/a"]
+
+
+# --------------------------------------------------------------------------- one inference
+
+ACCOUNTS = (
+    b"account_number,amount,opened,status\n"
+    b"12345678901234567890,10.50,31/12/2023,active\n"
+    b"98765432109876543210,1234.05,01/02/2024,closed\n"
+    b"10000000000000000001,0.10,15/06/2024,active\n"
+)
+
+
+def test_a_file_is_typed_the_same_whether_the_job_names_its_file_id_or_its_path(embedded):
+    uploaded = upload(embedded, ACCOUNTS, "accounts.csv")
+    workflow = embedded.create_workflow(
+        [
+            ingest_job({"fileId": uploaded["id"]}, "bronze_by_id"),
+            ingest_job({"filePath": uploaded["filePath"]}, "bronze_by_path"),
+        ]
+    )
+    execution = embedded.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    by_id = embedded.read("bronze", "bronze_by_id").sort("_source_row")
+    by_path = embedded.read("bronze", "bronze_by_path").sort("_source_row")
+    columns = ["account_number", "amount", "opened", "status"]
+    assert by_path.select(columns).schema == by_id.select(columns).schema
+    assert by_path.select(columns).to_dicts() == by_id.select(columns).to_dicts()
+    # An identifier keeps every digit; fixed-point amounts stay exact (no binary float).
+    assert [str(v) for v in by_path["account_number"].to_list()] == [
+        "12345678901234567890",
+        "98765432109876543210",
+        "10000000000000000001",
+    ]
+    assert [str(v) for v in by_path["amount"].to_list()] == ["10.50", "1234.05", "0.10"]
+    assert str(by_path.schema["amount"]).startswith("Decimal")
+    assert [str(v) for v in by_path["opened"].to_list()] == [
+        "2023-12-31",
+        "2024-02-01",
+        "2024-06-15",
+    ]

@@ -20,10 +20,14 @@ How a file is read, and why
   the column, instead of an Arrow error that ends the stream. Text that is not valid in the
   file's encoding is caught the same way. Conversion costs ~0.3 s per 2,000,000 x 10 values.
 - Types come from ``columns[].type`` when given, else are inferred from the first blocks
-  (at least ``batch_rows`` rows, or the whole file when shorter): integer, float, boolean,
-  date, timestamp (naive, or UTC when the values carry an offset), else string. A column
-  whose values have leading zeros (``007``) stays a string: they are codes, not numbers.
-  A later value that breaks the inferred type is a malformed row.
+  (at least ``batch_rows`` rows, or the whole file when shorter) by schema detection's own
+  inference (``flowforge_catalog.files.detection.types``), so a job naming a ``filePath``
+  types a file as a job naming its upload's ``fileId`` does: integer; decimal for
+  fixed-point text (``10.50``) and for integers wider than int64 (a 20-digit account
+  number is ``decimal(20,0)``, never a float); float only for exponents, NaN/inf or more
+  decimals than a decimal holds; boolean; date and timestamp (ISO, or d/m/Y and the other
+  detected formats, parsed strictly); else string. Codes with leading zeros (``007``) stay
+  strings. A later value that breaks the inferred type is a malformed row.
 - Empty values and null: an empty *unquoted* field is null in every column. A quoted empty
   field (``""``) is an empty string in a string column (as csv-spectrum, Python's csv module
   and pyarrow read it) and null in any other column (a number or a date has no empty
@@ -92,9 +96,7 @@ _BLOCK_SIZE = 1 << 20
 _PROBE_BLOCKS = (64 << 10, _BLOCK_SIZE)
 _PARSE_AHEAD = 4
 _MAX_VALUE_IN_MESSAGE = 80
-_INFERENCE_SAMPLE = 200
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
-_LEADING_ZERO = r"^[+-]?0[0-9]"
 
 _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
@@ -103,14 +105,6 @@ _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "date": pa.date32(),
     "string": pa.string(),
 }
-_INFERENCE_ORDER = (
-    pa.int64(),
-    pa.float64(),
-    pa.bool_(),
-    pa.date32(),
-    pa.timestamp("us"),
-    pa.timestamp("us", "UTC"),
-)
 
 
 @dataclass(frozen=True)
@@ -192,7 +186,13 @@ def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa
     def convert(values: pa.Array) -> pa.Array:
         # Strict: an impossible value (31/02, 24:00, 23:59:60, a two-digit %Y year) is a
         # malformed row, never rolled over to another day.
-        parsed = strict_strptime(pc.cast(values, pa.string()), fmt, unit="us")
+        text = pc.cast(values, pa.string())
+        if fmt == "%Y-%m-%d":
+            try:  # ISO dates: Arrow's cast is strict already, and much faster
+                return pc.cast(pc.cast(text, pa.date32()), target)
+            except _CONVERSION_ERRORS:
+                pass  # unpadded (2024-1-5) or impossible: the strict parse decides
+        parsed = strict_strptime(text, fmt, unit="us")
         return pc.cast(parsed, target)
 
     return convert
@@ -272,26 +272,6 @@ def _declared_type(override: ColumnOverride) -> pa.DataType | None:
     return None  # "timestamp" (naive or UTC is decided from the values) or no type
 
 
-def _infer_type(strings: pa.Array) -> pa.DataType:
-    """The narrowest of the inference types that every value of ``strings`` converts to."""
-    if strings.null_count == len(strings):
-        return pa.string()
-    leading_zeros = pc.any(pc.match_substring_regex(strings, _LEADING_ZERO)).as_py()
-    # Arrow spends time on every value a cast refuses (~0.3 µs each): try a small sample
-    # first so that ruling out a type costs microseconds, not a pass over the block.
-    sample = pc.drop_null(strings).slice(0, _INFERENCE_SAMPLE)
-    for candidate in _INFERENCE_ORDER:
-        if leading_zeros and (pa.types.is_integer(candidate) or pa.types.is_floating(candidate)):
-            continue
-        try:
-            pc.cast(sample, candidate)
-            pc.cast(strings, candidate)
-        except _CONVERSION_ERRORS:
-            continue
-        return candidate
-    return pa.string()
-
-
 def _with_nulls(
     convert: Callable[[pa.Array], pa.Array], tokens: pa.Array
 ) -> Callable[[pa.Array], pa.Array]:
@@ -304,6 +284,54 @@ def _with_nulls(
         return convert(values)
 
     return with_nulls
+
+
+def _has_parse_options(override: ColumnOverride) -> bool:
+    return bool(
+        override.format
+        or _has_number_format(override)
+        or override.true_values
+        or override.false_values
+    )
+
+
+def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOverride:
+    """How detection would type a column holding ``strings`` (nulls already applied):
+    detection's own inference (``flowforge_catalog.files.detection``) on the distinct values
+    and the fileConfig column it suggests for it. Fixed-point text is a decimal, an integer
+    wider than int64 a decimal of scale 0, codes with leading zeros stay text; float only for
+    exponents, NaN/inf or more decimals than a decimal holds."""
+    from collections import Counter
+
+    from flowforge_catalog.files.detection.fileconfig import column_override
+    from flowforge_catalog.files.detection.result import DetectedColumn
+    from flowforge_catalog.files.detection.types import infer_type
+
+    counted = pc.value_counts(pc.drop_null(strings))
+    values = Counter(
+        dict(
+            zip(
+                counted.field("values").to_pylist(),
+                counted.field("counts").to_pylist(),
+                strict=True,
+            )
+        )
+    )
+    guess = infer_type(values, name=name, delimiter=delimiter)
+    column = DetectedColumn(
+        name="column",  # the override names it below, whatever its length
+        type=guess.type,
+        precision=guess.precision,
+        scale=guess.scale,
+        format=guess.format,
+        ambiguous=guess.ambiguous,
+        format_candidates=list(guess.format_candidates),
+        number_format=guess.number_format,
+        examples=list(values)[:16] if guess.type == "boolean" else [],
+    )
+    override, _ = column_override(column)
+    assert override is not None
+    return override.model_copy(update={"name": name})
 
 
 def _plan_columns(
@@ -342,7 +370,16 @@ def _plan_columns(
         if declared is not None:
             target, is_declared = declared, True
         elif strings is not None and first is not None and first.num_rows:
-            target, is_declared = _infer_type(strings), False
+            # No declared type: the type schema detection gives an upload (one inference
+            # for a job naming a fileId and one naming a filePath), with its parse options.
+            inferred = _inferred_override(source_name, strings, file_config.delimiter)
+            if override is None or not _has_parse_options(override):
+                override = inferred
+            if inferred.type == "timestamp":
+                target = _timestamp_type(strings, inferred.format)
+            else:
+                target = _declared_type(inferred) or pa.string()
+            is_declared = False
         else:
             target, is_declared = pa.string(), False
         if override and override.format:
