@@ -48,3 +48,62 @@ def test_the_schema_says_how_empty_fields_load(api):
         "quotedInOtherColumns": "null",
         "nullValuesApplyToQuotedValues": True,
     }
+
+
+# --------------------------------------------------------------------------- dialect, header
+
+SPECTOR = (
+    "'OBS' 'GPA' 'TUCE' 'PSI' 'GRADE'\n"
+    "1 2.66 20 0 0\n"
+    "2 2.89 22 0 0\n"
+    "3 3.28 24 0 0\n"
+    "4 2.92 12 0 0\n"
+    "5 4.00 21 0 1\n"
+)
+
+
+def test_a_table_separated_by_spaces_is_split_on_the_space(api):
+    detection = detect(api, SPECTOR.encode(), "spector.txt")
+    assert (detection["delimiter"], detection["quoteChar"], detection["hasHeader"]) == (
+        " ",
+        "'",
+        True,
+    )
+    assert [c["name"] for c in detection["columns"]] == ["OBS", "GPA", "TUCE", "PSI", "GRADE"]
+    assert column(detection, "GPA")["type"] == "decimal"
+    assert column(detection, "TUCE")["type"] == "integer"
+
+
+def test_space_separated_numbers_without_titles(api):
+    detection = detect(api, b"1 2.5 3\n4 5.5 6\n7 8.5 9\n")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", False)
+    assert len(detection["columns"]) == 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"name\nAnn Smith\nBob Jones\nCid Vu\n",
+        b"12 Main St\n4 High Street\n7 Low Rd\n",
+        b"Ann Smith\nBob Jones\nCid Vu\n",
+    ],
+)
+def test_words_with_spaces_are_never_split_on_the_space(api, content):
+    detection = detect(api, content)
+    assert detection["delimiter"] != " " and len(detection["columns"]) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x\ty\n-1\t-2.5\n-2\t3.5\n-3\t4.5\n",  # "y" is a title, not a yes/no value
+        "x\ty\n1e-3\t2.5e4\n2e-3\t3.5e4\n",
+        "t\tn\tf\n1.5\t2\t3.25\n2.5\t3\t4.25\n",
+        "x\ty\nNA\t1.5\n2\tNA\n3\t2.5\n",
+    ],
+)
+def test_titles_over_numeric_tab_separated_columns_are_a_header(api, content):
+    detection = detect(api, content.encode(), "data.tsv")
+    assert detection["delimiter"] == "\t"
+    assert detection["hasHeader"] is True
+    assert [c["name"] for c in detection["columns"]] == content.split("\n", 1)[0].split("\t")

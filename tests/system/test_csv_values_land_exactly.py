@@ -257,3 +257,15 @@ def test_a_file_is_typed_the_same_whether_the_job_names_its_file_id_or_its_path(
         "2024-02-01",
         "2024-06-15",
     ]
+
+
+def test_a_space_separated_upload_loads_into_its_columns(embedded):
+    from tests.files.test_detection_issue12 import SPECTOR
+
+    uploaded = upload(embedded, SPECTOR.encode(), "spector.txt")
+    ingest = run_ingest(embedded, {"fileId": uploaded["id"]})
+    assert ingest["rowsWritten"] == 5
+    bronze = embedded.read("bronze", "bronze_t").sort("_source_row")
+    assert bronze["OBS"].to_list() == [1, 2, 3, 4, 5]
+    assert [str(v) for v in bronze["GPA"].to_list()] == ["2.66", "2.89", "3.28", "2.92", "4.00"]
+    assert bronze["GRADE"].to_list() == [0, 0, 0, 0, 1]
