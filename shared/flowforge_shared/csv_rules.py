@@ -24,12 +24,16 @@ def unique_names(names: list[str]) -> list[str]:
     suffixes another column already has (``a,a,a_2`` gives ``a, a_3, a_2``)."""
     taken = set(names)
     used: set[str] = set()
+    # The smallest free suffix of a name only grows (``used`` only grows): resuming from the
+    # last one keeps this linear when a header repeats one name thousands of times.
+    next_suffix: dict[str, int] = {}
     result = []
     for name in names:
         if name in used:
-            suffix = 2
+            suffix = next_suffix.get(name, 2)
             while f"{name}_{suffix}" in taken or f"{name}_{suffix}" in used:
                 suffix += 1
+            next_suffix[name] = suffix + 1
             name = f"{name}_{suffix}"
         used.add(name)
         result.append(name)

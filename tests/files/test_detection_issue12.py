@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -107,3 +109,41 @@ def test_titles_over_numeric_tab_separated_columns_are_a_header(api, content):
     assert detection["delimiter"] == "\t"
     assert detection["hasHeader"] is True
     assert [c["name"] for c in detection["columns"]] == content.split("\n", 1)[0].split("\t")
+
+
+# --------------------------------------------------------------------------- wide files
+
+
+def _wide_header(columns: int) -> bytes:
+    # One header row repeating a few titles (a wide export: "Sample", "Sample", ...):
+    # 20,190 columns in about 135 kB.
+    titles = ("Sample", "Value", "Gene")
+    return (",".join(titles[i % 3] for i in range(columns)) + "\n").encode()
+
+
+def _detect_seconds(api, content: bytes) -> tuple[float, dict]:
+    uploaded = api.post("/api/files", files={"file": ("w.csv", content, "text/csv")}, headers=H)
+    assert uploaded.status_code == 201, uploaded.text
+    # CPU time of this process (the test client runs the app in a thread of it): what
+    # detection costs, not how busy the machine is with other processes.
+    started = time.process_time()
+    response = api.get(f"/api/files/{uploaded.json()['id']}/schema", headers=H)
+    elapsed = time.process_time() - started
+    assert response.status_code == 200, response.text
+    return elapsed, response.json()
+
+
+def test_a_header_of_20190_columns_is_detected_in_seconds(api):
+    content = _wide_header(20_190)
+    assert 120_000 < len(content) < 150_000
+    elapsed, detection = _detect_seconds(api, content)
+    assert len(detection["columns"]) == 20_190
+    assert detection["columns"][-1]["name"] == "Gene_6730"
+    assert elapsed < 3.0, f"{elapsed:.2f}s"
+
+
+def test_detection_time_grows_linearly_with_the_number_of_columns(api):
+    small, _ = _detect_seconds(api, _wide_header(2_500))
+    large, _ = _detect_seconds(api, _wide_header(10_000))
+    # Four times the columns: about four times the time; quadratic work would be sixteen.
+    assert large < 8 * max(small, 0.05), f"{small:.2f}s -> {large:.2f}s"
