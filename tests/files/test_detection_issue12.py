@@ -147,3 +147,15 @@ def test_detection_time_grows_linearly_with_the_number_of_columns(api):
     large, _ = _detect_seconds(api, _wide_header(10_000))
     # Four times the columns: about four times the time; quadratic work would be sixteen.
     assert large < 8 * max(small, 0.05), f"{small:.2f}s -> {large:.2f}s"
+
+
+def test_one_line_of_20190_numbers_is_detected_in_seconds(api):
+    # The shape of statsmodels' poisson_resid.csv (135 kB, one line, no titles): values
+    # written with a space after each comma, a few hundred distinct ones.
+    values = [f"{((i * 37) % 1200) / 100 - 4:.2f}" for i in range(20_190)]
+    content = (" " + ", ".join(values) + "\n").encode()
+    assert 120_000 < len(content) < 150_000
+    elapsed, detection = _detect_seconds(api, content)
+    assert (detection["delimiter"], detection["hasHeader"]) == (",", False)
+    assert len(detection["columns"]) == 20_190
+    assert elapsed < 3.0, f"{elapsed:.2f}s"

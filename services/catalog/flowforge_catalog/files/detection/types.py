@@ -31,6 +31,7 @@ is also Namibia).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -134,10 +135,35 @@ def split_nulls(
     return rest, tokens, guess
 
 
+_CACHED_DISTINCT = 64
+
+
 def infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess:
     """The narrowest type every value of ``values`` (non-null, with counts) converts to."""
     if not values:
         return TypeGuess("string")
+    if len(values) <= _CACHED_DISTINCT:
+        # A wide file (20,000 columns of a few values each) repeats the same small columns
+        # over and over, and each inference is a few dozen Arrow calls: remember them. The
+        # name matters only to a {0, 1} column (a flag name makes it boolean).
+        flag = None
+        if {value.lower() for value in values} == {"0", "1"}:
+            flag = bool(_FLAG_NAME.search(_snake(name)))
+        return _infer_small(tuple(sorted(values.items())), flag, delimiter)
+    return _infer_type(values, name=name, delimiter=delimiter)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _infer_small(
+    items: tuple[tuple[str, int], ...], flag: bool | None, delimiter: str
+) -> TypeGuess:
+    # The name only has to make _FLAG_NAME match (or not) for a {0, 1} column.
+    return _infer_type(
+        Counter(dict(items)), name="is_flag" if flag else "value", delimiter=delimiter
+    )
+
+
+def _infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess:
     keys = list(values)
     counts = pa.array(list(values.values()), pa.int64())
     total = sum(values.values())
