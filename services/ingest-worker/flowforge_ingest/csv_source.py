@@ -95,6 +95,7 @@ DEFAULT_DECIMAL_SCALE = 9
 _BLOCK_SIZE = 1 << 20
 _PROBE_BLOCKS = (64 << 10, _BLOCK_SIZE)
 _PARSE_AHEAD = 4
+_INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
 
@@ -372,31 +373,56 @@ def _plan_columns(
         elif strings is not None and first is not None and first.num_rows:
             # No declared type: the type schema detection gives an upload (one inference
             # for a job naming a fileId and one naming a filePath), with its parse options.
-            inferred = _inferred_override(source_name, strings, file_config.delimiter)
-            if override is None or not _has_parse_options(override):
-                override = inferred
-            if inferred.type == "timestamp":
-                target = _timestamp_type(strings, inferred.format)
-            else:
-                target = _declared_type(inferred) or pa.string()
+            # Inferred from the first rows' values, then checked on the whole first block
+            # (inference costs per distinct value; a check is one vectorised conversion).
+            sample = strings.slice(0, _INFERENCE_ROWS)
+            inferred = _inferred_override(source_name, sample, file_config.delimiter)
+            given = override if override is not None and _has_parse_options(override) else None
+            target = _inferred_target(inferred, sample)
+            if len(strings) > len(sample):
+                try:
+                    _converter(source_name, target, given or inferred, string_nulls, typed_nulls)(
+                        first.column(index)
+                    )
+                except _CONVERSION_ERRORS:
+                    inferred = _inferred_override(source_name, strings, file_config.delimiter)
+                    target = _inferred_target(inferred, strings)
+            override = given or inferred
             is_declared = False
         else:
             target, is_declared = pa.string(), False
-        if override and override.format:
-            convert = _parse_with_format(target, override.format)
-        elif override and _has_number_format(override):
-            convert = _parse_number(source_name, target, override)
-        elif override and (override.true_values or override.false_values):
-            convert = _parse_boolean(source_name, target, override)
-        else:
-            convert = _cast_to(target)
-        nulls = string_nulls if target == pa.string() else typed_nulls
-        if len(nulls):
-            convert = _with_nulls(convert, nulls)
+        convert = _converter(source_name, target, override, string_nulls, typed_nulls)
         fmt = override.format if override and override.format else None
         columns.append(_Column(source_name, name, target, convert, is_declared, fmt))
     _check_output_names(columns)
     return columns
+
+
+def _inferred_target(inferred: ColumnOverride, strings: pa.Array) -> pa.DataType:
+    if inferred.type == "timestamp":
+        return _timestamp_type(strings, inferred.format)
+    return _declared_type(inferred) or pa.string()
+
+
+def _converter(
+    source_name: str,
+    target: pa.DataType,
+    override: ColumnOverride | None,
+    string_nulls: pa.Array,
+    typed_nulls: pa.Array,
+) -> Callable[[pa.Array], pa.Array]:
+    if override and override.format:
+        convert = _parse_with_format(target, override.format)
+    elif override and _has_number_format(override):
+        convert = _parse_number(source_name, target, override)
+    elif override and (override.true_values or override.false_values):
+        convert = _parse_boolean(source_name, target, override)
+    else:
+        convert = _cast_to(target)
+    nulls = string_nulls if target == pa.string() else typed_nulls
+    if len(nulls):
+        convert = _with_nulls(convert, nulls)
+    return convert
 
 
 def _timestamp_type(strings: pa.Array | None, fmt: str | None) -> pa.DataType:
