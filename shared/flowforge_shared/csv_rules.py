@@ -24,12 +24,16 @@ def unique_names(names: list[str]) -> list[str]:
     suffixes another column already has (``a,a,a_2`` gives ``a, a_3, a_2``)."""
     taken = set(names)
     used: set[str] = set()
+    # The smallest free suffix of a name only grows (``used`` only grows): resuming from the
+    # last one keeps this linear when a header repeats one name thousands of times.
+    next_suffix: dict[str, int] = {}
     result = []
     for name in names:
         if name in used:
-            suffix = 2
+            suffix = next_suffix.get(name, 2)
             while f"{name}_{suffix}" in taken or f"{name}_{suffix}" in used:
                 suffix += 1
+            next_suffix[name] = suffix + 1
             name = f"{name}_{suffix}"
         used.add(name)
         result.append(name)
@@ -114,3 +118,65 @@ def too_long_reason(quote_open: bool) -> str:
             "FlowForge loads): it probably never closes"
         )
     return f"the row is longer than {limit}, the longest row FlowForge loads"
+
+
+# --------------------------------------------------------------------------- strict dates
+
+_OFFSET_AT_END = r"\s*(?:[Zz]|[+-][0-9]{2}(?::?[0-9]{2})?)$"
+# A field of one or two digits loses a leading zero ("07" and "7" are the same day); longer
+# runs (a year) keep theirs, so "24" never passes for the year "0024".
+_LEADING_ZERO_FIELD = r"(^|[^0-9])0([0-9])([^0-9]|$)"
+
+
+def strict_strptime(values, fmt: str, *, unit: str = "us"):
+    """``values`` (an Arrow string array) parsed with the ``strptime`` format ``fmt``,
+    refusing every value that is not a real date or time written in that format.
+
+    Arrow's ``strptime`` (like C's) rolls impossible values over without a word:
+    ``31/02/2024`` becomes 2 March, ``23:59:60`` the next day's midnight, and ``%Y`` takes
+    ``24`` as the year 24. Each parsed value is therefore written back with ``fmt`` and must
+    give the text it came from (up to the leading zero of a one- or two-digit field, letter
+    case and surrounding blanks); any other value raises ``pyarrow.ArrowInvalid`` — the
+    error Arrow raises for a value it cannot parse at all, which the reader turns into a
+    malformed row. With ``%z`` at the end of ``fmt`` the offset itself is checked by Arrow
+    and the rest of the value is compared as written.
+    """
+    import pyarrow.compute as pc
+
+    text = pc.utf8_trim_whitespace(values)
+    parsed = pc.strptime(text, format=fmt, unit=unit)  # raises for what does not parse
+    # The check writes values back, which costs far more than parsing: once per distinct value.
+    distinct = pc.drop_null(pc.unique(text))
+    _check_written_back(distinct, fmt, unit)
+    return parsed
+
+
+def _check_written_back(text, fmt: str, unit: str) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    parsed = pc.strptime(text, format=fmt, unit=unit)
+    check_fmt, check_text, wall_clock = fmt, text, parsed
+    if "%z" in fmt:
+        if not fmt.rstrip().endswith("%z"):
+            raise pa.ArrowInvalid(f"a format with %z must end with it: {fmt!r}")
+        check_fmt = fmt.rstrip()[:-2].rstrip()
+        check_text = pc.replace_substring_regex(text, _OFFSET_AT_END, "")
+        wall_clock = pc.strptime(check_text, format=check_fmt, unit=unit)
+    # Whole seconds (strptime reads no fractions), or %S would be written with a fraction.
+    written = pc.strftime(
+        pc.cast(wall_clock, pa.timestamp("s", wall_clock.type.tz)), format=check_fmt
+    )
+    same = pc.equal(_comparable(written), _comparable(check_text))
+    if not pc.all(pc.or_kleene(same, pc.is_null(parsed))).as_py():
+        bad = pc.filter(text, pc.invert(pc.fill_null(same, True)))[0].as_py()
+        raise pa.ArrowInvalid(f"{bad!r} is not a real date or time in the format {fmt!r}")
+
+
+def _comparable(text):
+    import pyarrow.compute as pc
+
+    text = pc.utf8_lower(pc.utf8_trim_whitespace(text))
+    for _ in range(3):  # each pass may skip every other field (the separators are shared)
+        text = pc.replace_substring_regex(text, _LEADING_ZERO_FIELD, r"\1\2\3")
+    return text

@@ -89,7 +89,7 @@ def test_schema_is_known_before_iteration_and_types_are_inferred(write_csv):
     assert batches.schema == pa.schema(
         [
             ("id", pa.int64()),
-            ("amount", pa.float64()),
+            ("amount", pa.decimal128(18, 1)),  # fixed-point text: a decimal, never a float
             ("active", pa.bool_()),
             ("day", pa.date32()),
             ("at", pa.timestamp("us")),
@@ -102,7 +102,7 @@ def test_schema_is_known_before_iteration_and_types_are_inferred(write_csv):
     assert table.to_pylist() == [
         {
             "id": 1,
-            "amount": 1.5,
+            "amount": Decimal("1.5"),
             "active": True,
             "day": dt.date(2024, 1, 31),
             "at": dt.datetime(2024, 1, 31, 10, 0),
@@ -546,3 +546,16 @@ def test_a_field_over_128_kb_loads_whole(write_csv):
     big = "v" * 300_000
     table, _ = read_all(write_csv("data.csv", f'id,note\n1,{big}\n2,"{big}, quoted"\n'))
     assert rows_of(table) == {(1, big, 1), (2, f"{big}, quoted", 2)}
+
+
+def test_a_type_inferred_from_the_first_rows_is_checked_against_the_whole_first_block(write_csv):
+    # Integers for 12,000 rows, then fixed-point amounts and a wider one: the column is a
+    # decimal wide enough for all of them, not an integer column with malformed rows.
+    rows = [f"{i},{i}" for i in range(12_000)] + ["12000,10.50", "12001,123456789012345678901.25"]
+    path = write_csv("data.csv", "id,amount\n" + "\n".join(rows) + "\n")
+    batches = read_csv_batches(path, file_config())
+    amount = batches.schema.field("amount").type
+    assert pa.types.is_decimal(amount) and amount.scale == 2 and amount.precision >= 23
+    table = pa.Table.from_batches(list(batches))
+    assert table.num_rows == 12_002 and not batches.quarantined
+    assert table.column("amount")[-1].as_py() == Decimal("123456789012345678901.25")

@@ -20,11 +20,18 @@ How a file is read, and why
   the column, instead of an Arrow error that ends the stream. Text that is not valid in the
   file's encoding is caught the same way. Conversion costs ~0.3 s per 2,000,000 x 10 values.
 - Types come from ``columns[].type`` when given, else are inferred from the first blocks
-  (at least ``batch_rows`` rows, or the whole file when shorter): integer, float, boolean,
-  date, timestamp (naive, or UTC when the values carry an offset), else string. A column
-  whose values have leading zeros (``007``) stays a string: they are codes, not numbers.
-  A later value that breaks the inferred type is a malformed row.
-- An empty field is null in every column, as are the ``nullValues`` the user lists.
+  (at least ``batch_rows`` rows, or the whole file when shorter) by schema detection's own
+  inference (``flowforge_catalog.files.detection.types``), so a job naming a ``filePath``
+  types a file as a job naming its upload's ``fileId`` does: integer; decimal for
+  fixed-point text (``10.50``) and for integers wider than int64 (a 20-digit account
+  number is ``decimal(20,0)``, never a float); float only for exponents, NaN/inf or more
+  decimals than a decimal holds; boolean; date and timestamp (ISO, or d/m/Y and the other
+  detected formats, parsed strictly); else string. Codes with leading zeros (``007``) stay
+  strings. A later value that breaks the inferred type is a malformed row.
+- Empty values and null: an empty *unquoted* field is null in every column. A quoted empty
+  field (``""``) is an empty string in a string column (as csv-spectrum, Python's csv module
+  and pyarrow read it) and null in any other column (a number or a date has no empty
+  value). The ``nullValues`` the user lists are null, quoted or not.
 
 Source rows
 -----------
@@ -74,6 +81,7 @@ from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
     ends_inside_quotes,
+    strict_strptime,
     too_long_reason,
     unique_names,
 )
@@ -87,10 +95,9 @@ DEFAULT_DECIMAL_SCALE = 9
 _BLOCK_SIZE = 1 << 20
 _PROBE_BLOCKS = (64 << 10, _BLOCK_SIZE)
 _PARSE_AHEAD = 4
+_INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
-_INFERENCE_SAMPLE = 200
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
-_LEADING_ZERO = r"^[+-]?0[0-9]"
 
 _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
@@ -99,14 +106,6 @@ _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "date": pa.date32(),
     "string": pa.string(),
 }
-_INFERENCE_ORDER = (
-    pa.int64(),
-    pa.float64(),
-    pa.bool_(),
-    pa.date32(),
-    pa.timestamp("us"),
-    pa.timestamp("us", "UTC"),
-)
 
 
 @dataclass(frozen=True)
@@ -169,6 +168,7 @@ class _Column:
     type: pa.DataType
     convert: Callable[[pa.Array], pa.Array]
     declared: bool  # True when columns[].type fixed the type, False when inferred
+    format: str | None = None  # the strptime format of a date or timestamp column
 
 
 def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
@@ -185,7 +185,15 @@ def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
 
 def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa.Array]:
     def convert(values: pa.Array) -> pa.Array:
-        parsed = pc.strptime(pc.cast(values, pa.string()), format=fmt, unit="us")
+        # Strict: an impossible value (31/02, 24:00, 23:59:60, a two-digit %Y year) is a
+        # malformed row, never rolled over to another day.
+        text = pc.cast(values, pa.string())
+        if fmt == "%Y-%m-%d":
+            try:  # ISO dates: Arrow's cast is strict already, and much faster
+                return pc.cast(pc.cast(text, pa.date32()), target)
+            except _CONVERSION_ERRORS:
+                pass  # unpadded (2024-1-5) or impossible: the strict parse decides
+        parsed = strict_strptime(text, fmt, unit="us")
         return pc.cast(parsed, target)
 
     return convert
@@ -265,37 +273,88 @@ def _declared_type(override: ColumnOverride) -> pa.DataType | None:
     return None  # "timestamp" (naive or UTC is decided from the values) or no type
 
 
-def _infer_type(strings: pa.Array) -> pa.DataType:
-    """The narrowest of the inference types that every value of ``strings`` converts to."""
-    if strings.null_count == len(strings):
-        return pa.string()
-    leading_zeros = pc.any(pc.match_substring_regex(strings, _LEADING_ZERO)).as_py()
-    # Arrow spends time on every value a cast refuses (~0.3 µs each): try a small sample
-    # first so that ruling out a type costs microseconds, not a pass over the block.
-    sample = pc.drop_null(strings).slice(0, _INFERENCE_SAMPLE)
-    for candidate in _INFERENCE_ORDER:
-        if leading_zeros and (pa.types.is_integer(candidate) or pa.types.is_floating(candidate)):
-            continue
-        try:
-            pc.cast(sample, candidate)
-            pc.cast(strings, candidate)
-        except _CONVERSION_ERRORS:
-            continue
-        return candidate
-    return pa.string()
+def _with_nulls(
+    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array
+) -> Callable[[pa.Array], pa.Array]:
+    """``convert`` after the values in ``tokens`` (binary) became null."""
+
+    def with_nulls(values: pa.Array) -> pa.Array:
+        is_null = pc.is_in(values, value_set=tokens)
+        if pc.any(is_null).as_py():
+            values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
+        return convert(values)
+
+    return with_nulls
+
+
+def _has_parse_options(override: ColumnOverride) -> bool:
+    return bool(
+        override.format
+        or _has_number_format(override)
+        or override.true_values
+        or override.false_values
+    )
+
+
+def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOverride:
+    """How detection would type a column holding ``strings`` (nulls already applied):
+    detection's own inference (``flowforge_catalog.files.detection``) on the distinct values
+    and the fileConfig column it suggests for it. Fixed-point text is a decimal, an integer
+    wider than int64 a decimal of scale 0, codes with leading zeros stay text; float only for
+    exponents, NaN/inf or more decimals than a decimal holds."""
+    from collections import Counter
+
+    from flowforge_catalog.files.detection.fileconfig import column_override
+    from flowforge_catalog.files.detection.result import DetectedColumn
+    from flowforge_catalog.files.detection.types import infer_type
+
+    counted = pc.value_counts(pc.drop_null(strings))
+    values = Counter(
+        dict(
+            zip(
+                counted.field("values").to_pylist(),
+                counted.field("counts").to_pylist(),
+                strict=True,
+            )
+        )
+    )
+    guess = infer_type(values, name=name, delimiter=delimiter)
+    column = DetectedColumn(
+        name="column",  # the override names it below, whatever its length
+        type=guess.type,
+        precision=guess.precision,
+        scale=guess.scale,
+        format=guess.format,
+        ambiguous=guess.ambiguous,
+        format_candidates=list(guess.format_candidates),
+        number_format=guess.number_format,
+        examples=list(values)[:16] if guess.type == "boolean" else [],
+    )
+    override, _ = column_override(column)
+    assert override is not None
+    return override.model_copy(update={"name": name})
 
 
 def _plan_columns(
     source_names: list[str], first: pa.RecordBatch | None, file_config: FileConfig
 ) -> list[_Column]:
     overrides = _overrides_by_name(source_names, file_config.columns or [])
+    # The reader leaves quoted values alone (quoted_strings_can_be_null=False): the null
+    # tokens are applied here, to quoted values too, and a quoted "" is null in every column
+    # but a string one.
+    tokens = [token.encode("utf-8") for token in file_config.null_values or [] if token]
+    string_nulls = pa.array(tokens, pa.binary())
+    typed_nulls = pa.array([b"", *tokens], pa.binary())
     columns: list[_Column] = []
     for index, source_name in enumerate(source_names):
         override = overrides.get(source_name)
         strings = None
         if first is not None:
             try:
-                strings = pc.cast(first.column(index), pa.string())
+                strings = pc.cast(
+                    _with_nulls(lambda values: values, typed_nulls)(first.column(index)),
+                    pa.string(),
+                )
             except _CONVERSION_ERRORS:
                 # Not valid text: treat it as a string column; the rows at fault are
                 # reported by the batch conversion with their numbers.
@@ -312,20 +371,58 @@ def _plan_columns(
         if declared is not None:
             target, is_declared = declared, True
         elif strings is not None and first is not None and first.num_rows:
-            target, is_declared = _infer_type(strings), False
+            # No declared type: the type schema detection gives an upload (one inference
+            # for a job naming a fileId and one naming a filePath), with its parse options.
+            # Inferred from the first rows' values, then checked on the whole first block
+            # (inference costs per distinct value; a check is one vectorised conversion).
+            sample = strings.slice(0, _INFERENCE_ROWS)
+            inferred = _inferred_override(source_name, sample, file_config.delimiter)
+            given = override if override is not None and _has_parse_options(override) else None
+            target = _inferred_target(inferred, sample)
+            if len(strings) > len(sample):
+                try:
+                    _converter(source_name, target, given or inferred, string_nulls, typed_nulls)(
+                        first.column(index)
+                    )
+                except _CONVERSION_ERRORS:
+                    inferred = _inferred_override(source_name, strings, file_config.delimiter)
+                    target = _inferred_target(inferred, strings)
+            override = given or inferred
+            is_declared = False
         else:
             target, is_declared = pa.string(), False
-        if override and override.format:
-            convert = _parse_with_format(target, override.format)
-        elif override and _has_number_format(override):
-            convert = _parse_number(source_name, target, override)
-        elif override and (override.true_values or override.false_values):
-            convert = _parse_boolean(source_name, target, override)
-        else:
-            convert = _cast_to(target)
-        columns.append(_Column(source_name, name, target, convert, is_declared))
+        convert = _converter(source_name, target, override, string_nulls, typed_nulls)
+        fmt = override.format if override and override.format else None
+        columns.append(_Column(source_name, name, target, convert, is_declared, fmt))
     _check_output_names(columns)
     return columns
+
+
+def _inferred_target(inferred: ColumnOverride, strings: pa.Array) -> pa.DataType:
+    if inferred.type == "timestamp":
+        return _timestamp_type(strings, inferred.format)
+    return _declared_type(inferred) or pa.string()
+
+
+def _converter(
+    source_name: str,
+    target: pa.DataType,
+    override: ColumnOverride | None,
+    string_nulls: pa.Array,
+    typed_nulls: pa.Array,
+) -> Callable[[pa.Array], pa.Array]:
+    if override and override.format:
+        convert = _parse_with_format(target, override.format)
+    elif override and _has_number_format(override):
+        convert = _parse_number(source_name, target, override)
+    elif override and (override.true_values or override.false_values):
+        convert = _parse_boolean(source_name, target, override)
+    else:
+        convert = _cast_to(target)
+    nulls = string_nulls if target == pa.string() else typed_nulls
+    if len(nulls):
+        convert = _with_nulls(convert, nulls)
+    return convert
 
 
 def _timestamp_type(strings: pa.Array | None, fmt: str | None) -> pa.DataType:
@@ -597,6 +694,9 @@ class CsvBatches:
                     column_types={name: pa.binary() for name in internal},
                     null_values=_null_values(self._config),
                     strings_can_be_null=True,
+                    # "" stays an empty string; the listed null values are applied to
+                    # quoted values by the column's converter (_with_nulls).
+                    quoted_strings_can_be_null=False,
                 ),
             )
         except pa.ArrowInvalid as error:
@@ -981,6 +1081,8 @@ class CsvBatches:
                 f"{self._config.encoding} text"
             )
         what = _type_phrase(column.type)
+        if column.format:
+            what += f" in the format {column.format!r} (a real day and time of day)"
         origin = "its declared type" if column.declared else "the type read from the first rows"
         return f"column {column.source_name!r}: {_shorten(text or '')!r} is not {what} ({origin})"
 

@@ -31,7 +31,7 @@ from flowforge_shared.settings import Settings
 ENTITY = "file"
 # Part of the key a detection is kept under: bump it when detection answers differently for
 # the same file (a fix), so answers kept from before are computed again.
-_DETECTION_VERSION = "@2"
+_DETECTION_VERSION = "@3"  # @3: strict dates, emptyFields, one type inference
 
 
 def to_public(file: UploadedFile) -> FilePublic:

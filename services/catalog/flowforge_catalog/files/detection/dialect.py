@@ -3,7 +3,11 @@ record boundary in a chunk read from the middle of a file.
 
 Delimiter: each candidate (``,`` ``;`` tab ``|``) parses the head; the one giving the most
 rows of one width greater than 1 wins (a ``;`` file with decimal commas has ragged ``,``
-widths, and its header has no comma at all).
+widths, and its header has no comma at all). When none splits the lines, a single space is
+the delimiter if it splits every record into the same number of non-empty fields and at
+least two columns, and half of them, are numbers only (``'OBS' 'GPA' 'TUCE'`` over
+numbers): a column of words ("Ann Smith", "12 Main St") is never split. Columns aligned by
+runs of spaces are not read that way (the reader has no "any run of blanks" delimiter).
 
 Resync: a chunk read mid-file begins inside some record, perhaps inside a quoted value that
 spans lines, where a line break is data, not a record boundary. For each line break of the
@@ -213,7 +217,34 @@ def _sniff_delimiter(sample: str, quote: str) -> str:
         score = (width > 1, count / len(records), len(records[0]) == width, width)
         if best is None or score > best:
             best, chosen = score, delimiter
+    if best is None or not best[0]:
+        # No delimiter of the usual four splits the lines: a table separated by single
+        # spaces ('OBS' 'GPA' 'TUCE' over numbers)? Only when every record has the same
+        # number of fields and most columns (two at least) hold numbers only, so that a
+        # column of words ("Ann Smith", "12 Main St") is never split.
+        if _space_separated(sample, quote):
+            return " "
     return chosen
+
+
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def _space_separated(sample: str, quote: str) -> bool:
+    if " " not in sample:
+        return False
+    try:
+        records = parse(sample, Dialect(" ", quote, None, "lf"), limit=_SNIFF_RECORDS)
+    except csv.Error:
+        return False
+    if len(records) < 2 or len({len(record) for record in records}) != 1:
+        return False
+    if len(records[0]) < 2 or any("" in record for record in records):
+        return False
+    data = records[1:]
+    width = len(records[0])
+    numeric = sum(all(_NUMBER.match(row[i]) for row in data) for i in range(width))
+    return numeric >= max(2, width / 2)
 
 
 def _sniff_escape(sample: str, delimiter: str, quote: str) -> str | None:

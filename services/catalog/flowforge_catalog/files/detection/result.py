@@ -89,6 +89,15 @@ class DetectedColumn(ApiOutModel):
     provenance: dict[str, Origin] = Field(default_factory=dict)
 
 
+class EmptyFields(ApiOutModel):
+    """How the load reads an empty field (the same for every file: see docs/run-engine.md)."""
+
+    unquoted: Literal["null"] = "null"
+    quoted_in_string_columns: Literal["empty-string"] = "empty-string"
+    quoted_in_other_columns: Literal["null"] = "null"
+    null_values_apply_to_quoted_values: bool = True
+
+
 class Detection(ApiOutModel):
     encoding: str
     delimiter: str
@@ -103,3 +112,5 @@ class Detection(ApiOutModel):
     suggested_primary_key: str | None = None
     suggested_primary_key_source: Origin | None = None
     warnings: list[str] = Field(default_factory=list)
+    # An empty unquoted field is null; a quoted one ("") is an empty string in a string column.
+    empty_fields: EmptyFields = Field(default_factory=EmptyFields)

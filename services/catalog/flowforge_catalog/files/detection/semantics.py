@@ -18,6 +18,7 @@ PII tags are listed in :data:`~flowforge_catalog.files.detection.result.PII_TYPE
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
@@ -120,13 +121,19 @@ class KeyCandidate:
     rows: int
 
 
+_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
+_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
+_NOT_SNAKE = re.compile(r"[^0-9a-z]+")
+
+
+@functools.lru_cache(maxsize=1 << 16)  # each name is asked twice (semantics, suggested name)
 def snake_case(name: str) -> str:
     """``Customer Name`` -> ``customer_name``, ``customerId`` -> ``customer_id``,
     ``Prénom`` -> ``prenom``; a name starting with a digit gets a ``col_`` prefix."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    folded = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", folded.strip())
-    folded = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", folded)
-    result = re.sub(r"[^0-9a-z]+", "_", folded.lower()).strip("_")
+    folded = _CAMEL.sub(r"\1_\2", folded.strip())
+    folded = _ACRONYM.sub(r"\1_\2", folded)
+    result = _NOT_SNAKE.sub("_", folded.lower()).strip("_")
     if result and result[0].isdigit():
         result = "col_" + result
     return result[:128]
@@ -136,12 +143,18 @@ def suggested_names(names: Sequence[str]) -> list[str | None]:
     """For each column, the snake_case name to load it as, or None when its name already is
     one. Collisions get ``_2``, ``_3``..."""
     taken: set[str] = set()
+    next_suffix: dict[str, int] = {}  # resume where the last collision of a base stopped
     result: list[str | None] = []
     for index, name in enumerate(names, 1):
         base = snake_case(name) or f"column_{index}"
-        candidate, suffix = base, 2
-        while candidate in taken:
-            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        candidate = base
+        if candidate in taken:
+            suffix = next_suffix.get(base, 2)
+            candidate = f"{base}_{suffix}"
+            while candidate in taken:
+                suffix += 1
+                candidate = f"{base}_{suffix}"
+            next_suffix[base] = suffix + 1
         taken.add(candidate)
         result.append(None if candidate == name else candidate)
     return result

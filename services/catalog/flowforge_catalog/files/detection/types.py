@@ -31,6 +31,7 @@ is also Namibia).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
@@ -40,6 +41,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowforge_catalog.files.detection.result import NumberFormat
+from flowforge_shared.csv_rules import strict_strptime
 
 STRONG_NULLS = ("NULL", "null", "Null", "N/A", "n/a", "#N/A")
 WEAK_NULLS = ("NA", "-")
@@ -133,10 +135,35 @@ def split_nulls(
     return rest, tokens, guess
 
 
+_CACHED_DISTINCT = 64
+
+
 def infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess:
     """The narrowest type every value of ``values`` (non-null, with counts) converts to."""
     if not values:
         return TypeGuess("string")
+    if len(values) <= _CACHED_DISTINCT:
+        # A wide file (20,000 columns of a few values each) repeats the same small columns
+        # over and over, and each inference is a few dozen Arrow calls: remember them. The
+        # name matters only to a {0, 1} column (a flag name makes it boolean).
+        flag = None
+        if {value.lower() for value in values} == {"0", "1"}:
+            flag = bool(_FLAG_NAME.search(_snake(name)))
+        return _infer_small(tuple(sorted(values.items())), flag, delimiter)
+    return _infer_type(values, name=name, delimiter=delimiter)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _infer_small(
+    items: tuple[tuple[str, int], ...], flag: bool | None, delimiter: str
+) -> TypeGuess:
+    # The name only has to make _FLAG_NAME match (or not) for a {0, 1} column.
+    return _infer_type(
+        Counter(dict(items)), name="is_flag" if flag else "value", delimiter=delimiter
+    )
+
+
+def _infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess:
     keys = list(values)
     counts = pa.array(list(values.values()), pa.int64())
     total = sum(values.values())
@@ -353,6 +380,9 @@ def _date(
             chosen = (day_first,)  # dotted dates are written day first
         else:
             chosen = formats  # no value decides: ambiguous
+    invalid = _not_in_calendar(keys, chosen[0])
+    if invalid:
+        return invalid
     parsed = None
     for candidate in chosen:
         candidate_parsed = _strptime(strings, candidate)
@@ -360,9 +390,6 @@ def _date(
             return None
         parsed = parsed if parsed is not None else candidate_parsed
     assert parsed is not None
-    invalid = _not_in_calendar(keys, chosen[0])
-    if invalid:
-        return invalid
     if len(chosen) > 1:
         return TypeGuess("date", format_candidates=chosen)
     return _with_range(TypeGuess("date", format=chosen[0]), keys, parsed)
@@ -442,10 +469,10 @@ def _iso_format(keys: list[str], target: pa.DataType) -> str:
 def _strptime(strings: pa.Array, fmt: str) -> pa.Array | None:
     """The parsed values when every one parses with ``fmt``, else None."""
     try:
-        parsed = pc.strptime(strings, format=fmt, unit="s", error_is_null=True)
+        # The reader's own strict parse: an impossible value (31/02, 23:59:60) is no date.
+        return strict_strptime(strings, fmt, unit="s")
     except _ARROW_ERRORS:
         return None
-    return parsed if parsed.null_count == 0 else None
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,0 +1,161 @@
+"""Issue 12, detection: what a user sees after an upload (GET /api/files/{id}/schema)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_TOKEN, make_settings
+
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def api(tmp_path):
+    from flowforge.app import create_app
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        yield client
+    app.state.database.dispose()
+
+
+def detect(api, content: bytes, name: str = "data.csv") -> dict:
+    uploaded = api.post("/api/files", files={"file": (name, content, "text/csv")}, headers=H)
+    assert uploaded.status_code == 201, uploaded.text
+    response = api.get(f"/api/files/{uploaded.json()['id']}/schema", headers=H)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def column(detection: dict, name: str) -> dict:
+    return next(c for c in detection["columns"] if c["name"] == name)
+
+
+def test_a_timestamp_column_with_an_impossible_day_is_not_detected_as_a_timestamp(api):
+    rows = [f"{i},{day:02d}/01/2024 10:00" for i, day in enumerate(range(13, 29), start=1)]
+    rows.append("99,31/02/2024 10:00")
+    detection = detect(api, ("id,at\n" + "\n".join(rows) + "\n").encode())
+    assert column(detection, "at")["type"] == "string"
+
+
+def test_the_schema_says_how_empty_fields_load(api):
+    detection = detect(api, b'id,name\n1,""\n2,\n3,x\n')
+    assert detection["emptyFields"] == {
+        "unquoted": "null",
+        "quotedInStringColumns": "empty-string",
+        "quotedInOtherColumns": "null",
+        "nullValuesApplyToQuotedValues": True,
+    }
+
+
+# --------------------------------------------------------------------------- dialect, header
+
+SPECTOR = (
+    "'OBS' 'GPA' 'TUCE' 'PSI' 'GRADE'\n"
+    "1 2.66 20 0 0\n"
+    "2 2.89 22 0 0\n"
+    "3 3.28 24 0 0\n"
+    "4 2.92 12 0 0\n"
+    "5 4.00 21 0 1\n"
+)
+
+
+def test_a_table_separated_by_spaces_is_split_on_the_space(api):
+    detection = detect(api, SPECTOR.encode(), "spector.txt")
+    assert (detection["delimiter"], detection["quoteChar"], detection["hasHeader"]) == (
+        " ",
+        "'",
+        True,
+    )
+    assert [c["name"] for c in detection["columns"]] == ["OBS", "GPA", "TUCE", "PSI", "GRADE"]
+    assert column(detection, "GPA")["type"] == "decimal"
+    assert column(detection, "TUCE")["type"] == "integer"
+
+
+def test_space_separated_numbers_without_titles(api):
+    detection = detect(api, b"1 2.5 3\n4 5.5 6\n7 8.5 9\n")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", False)
+    assert len(detection["columns"]) == 3
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"name\nAnn Smith\nBob Jones\nCid Vu\n",
+        b"12 Main St\n4 High Street\n7 Low Rd\n",
+        b"Ann Smith\nBob Jones\nCid Vu\n",
+    ],
+)
+def test_words_with_spaces_are_never_split_on_the_space(api, content):
+    detection = detect(api, content)
+    assert detection["delimiter"] != " " and len(detection["columns"]) == 1
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "x\ty\n-1\t-2.5\n-2\t3.5\n-3\t4.5\n",  # "y" is a title, not a yes/no value
+        "x\ty\n1e-3\t2.5e4\n2e-3\t3.5e4\n",
+        "t\tn\tf\n1.5\t2\t3.25\n2.5\t3\t4.25\n",
+        "x\ty\nNA\t1.5\n2\tNA\n3\t2.5\n",
+    ],
+)
+def test_titles_over_numeric_tab_separated_columns_are_a_header(api, content):
+    detection = detect(api, content.encode(), "data.tsv")
+    assert detection["delimiter"] == "\t"
+    assert detection["hasHeader"] is True
+    assert [c["name"] for c in detection["columns"]] == content.split("\n", 1)[0].split("\t")
+
+
+# --------------------------------------------------------------------------- wide files
+
+
+def _wide_header(columns: int, tag: str = "") -> bytes:
+    # One header row repeating a few titles (a wide export: "Sample", "Sample", ...):
+    # 20,190 columns in about 135 kB. A tag makes the titles new to the process's caches.
+    titles = (f"{tag}Sample", f"{tag}Value", f"{tag}Gene")
+    return (",".join(titles[i % 3] for i in range(columns)) + "\n").encode()
+
+
+def _detect_seconds(api, content: bytes) -> tuple[float, dict]:
+    uploaded = api.post("/api/files", files={"file": ("w.csv", content, "text/csv")}, headers=H)
+    assert uploaded.status_code == 201, uploaded.text
+    # CPU time of this process (the test client runs the app in a thread of it): what
+    # detection costs, not how busy the machine is with other processes.
+    started = time.process_time()
+    response = api.get(f"/api/files/{uploaded.json()['id']}/schema", headers=H)
+    elapsed = time.process_time() - started
+    assert response.status_code == 200, response.text
+    return elapsed, response.json()
+
+
+def test_a_header_of_20190_columns_is_detected_in_seconds(api):
+    content = _wide_header(20_190)
+    assert 120_000 < len(content) < 150_000
+    elapsed, detection = _detect_seconds(api, content)
+    assert len(detection["columns"]) == 20_190
+    assert detection["columns"][-1]["name"] == "Gene_6730"
+    assert elapsed < 3.0, f"{elapsed:.2f}s"
+
+
+def test_detection_time_grows_linearly_with_the_number_of_columns(api):
+    small, _ = _detect_seconds(api, _wide_header(2_500, "Small"))
+    large, _ = _detect_seconds(api, _wide_header(10_000, "Large"))
+    # Four times the columns: about four times the time (main took 17 times: quadratic).
+    assert large < 10 * max(small, 0.05), f"{small:.2f}s -> {large:.2f}s"
+
+
+def test_one_line_of_20190_numbers_is_detected_in_seconds(api):
+    # The shape of statsmodels' poisson_resid.csv (135 kB, one line, no titles): values
+    # written with a space after each comma, a few hundred distinct ones.
+    values = [f"{((i * 37) % 1200) / 100 - 4:.2f}" for i in range(20_190)]
+    content = (" " + ", ".join(values) + "\n").encode()
+    assert 120_000 < len(content) < 150_000
+    elapsed, detection = _detect_seconds(api, content)
+    assert (detection["delimiter"], detection["hasHeader"]) == (",", False)
+    assert len(detection["columns"]) == 20_190
+    assert elapsed < 3.0, f"{elapsed:.2f}s"
