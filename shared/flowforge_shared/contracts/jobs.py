@@ -111,6 +111,9 @@ class BronzeConfig(ApiModel):
     format: Literal["delta"] = "delta"
     write_mode: Literal["append", "overwrite"] = "append"
     audit_columns: bool = True
+    # A table has one owner job; several jobs may append to one bronze table only when every
+    # one of them says so (the catalog refuses a second writer otherwise).
+    shared_append: bool = False
 
 
 class SilverConfig(ApiModel):
@@ -254,6 +257,15 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
             (
                 ("destinationConfig",),
                 "a gold-analytics job writes one table: give silverConfig or goldConfig",
+            )
+        )
+
+    bronze = destination.bronze_config
+    if bronze is not None and bronze.shared_append and bronze.write_mode != "append":
+        errors.append(
+            (
+                ("destinationConfig", "bronzeConfig", "sharedAppend"),
+                "a shared table is only appended to: sharedAppend needs writeMode append",
             )
         )
 

@@ -108,7 +108,12 @@ def clone_job(
     target_id = (data.target_workflow_id if data else None) or workflow_id
     target = workflow_service.get_or_raise(session, workflow_id=target_id)
     copy = service.clone(
-        session, job=job, target=target, name=data.name if data else None, actor=principal.actor
+        session,
+        job=job,
+        target=target,
+        name=data.name if data else None,
+        actor=principal.actor,
+        table_name=data.table_name if data else None,
     )
     session.commit()
     return service.to_public(copy)

@@ -191,12 +191,26 @@ def resume(session: Session, *, workflow: Workflow, actor: str) -> Workflow:
     return _save_change(session, workflow, before, "workflow.resume", actor)
 
 
-def clone(session: Session, *, workflow: Workflow, name: str | None, actor: str) -> Workflow:
-    """A draft copy with copies of every job (dependsOn re-pointed at the copies)."""
+def clone(
+    session: Session,
+    *,
+    workflow: Workflow,
+    name: str | None,
+    actor: str,
+    table_names: dict[str, str] | None = None,
+) -> tuple[Workflow, dict[str, str]]:
+    """A draft copy with copies of every job (dependsOn re-pointed at the copies), and the
+    new names of the tables they write: a table has one owner job, so the copies write
+    tables of their own (``table_names`` where given, else the clone's name as a suffix:
+    ``bronze_x`` -> ``bronze_x_<clone name slug>``); reads among the copies follow."""
+    name = name or _free_copy_name(session, workflow.name)
+    renamed = job_service.clone_table_names(
+        session, source=workflow, clone_name=name, chosen=table_names or {}
+    )
     copy = create(
         session,
         data=WorkflowCreate(
-            name=name or _free_copy_name(session, workflow.name),
+            name=name,
             description=workflow.description,
             team=workflow.team,
             environment=workflow.environment,
@@ -204,8 +218,8 @@ def clone(session: Session, *, workflow: Workflow, name: str | None, actor: str)
         ),
         actor=actor,
     )
-    job_service.copy_jobs(session, source=workflow, target=copy, actor=actor)
-    return copy
+    job_service.copy_jobs(session, source=workflow, target=copy, actor=actor, table_names=renamed)
+    return copy, renamed
 
 
 def delete(session: Session, *, workflow: Workflow, actor: str) -> None:
