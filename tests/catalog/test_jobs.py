@@ -2,10 +2,12 @@ import pytest
 
 from tests.catalog.factories import (
     BAD_FILE_PATHS,
+    TEMPLATE_JOB,
     csv_job,
     database_job,
     gold_job,
     template_job,
+    unique_table,
     workflow,
 )
 
@@ -13,8 +15,19 @@ BOOKKEEPING = {"id", "workflowId", "position", "version", "createdAt", "updatedA
 
 
 @pytest.fixture
-def wf(editor):
+def wf(editor, template_inputs):
     return editor.post("/api/workflows", json=workflow()).json()
+
+
+@pytest.fixture(scope="module")
+def template_inputs(backend):
+    """Jobs writing the two tables the template's job reads: a job reads only tables a job
+    writes or the catalog holds."""
+    editor = backend["editor"]
+    inputs = editor.post("/api/workflows", json=workflow()).json()
+    for table in TEMPLATE_JOB["sourceConfig"]["tables"]:
+        response = editor.post(f"/api/workflows/{inputs['id']}/jobs", json=csv_job(table))
+        assert response.status_code == 201, response.text
 
 
 def jobs_url(wf):
@@ -158,12 +171,16 @@ def test_patch_that_breaks_the_job_is_422_and_changes_nothing(editor, wf):
 
 
 def test_dependency_cycle_is_rejected_on_save(editor, wf):
-    first = editor.post(jobs_url(wf), json=gold_job("table_a", "table_b", "B from A")).json()
-    response = editor.post(jobs_url(wf), json=gold_job("table_b", "table_a", "A from B"))
+    # A job reads only tables some job writes (or the catalog holds), and a table has one
+    # owner, so a cycle closes through dependsOn: B reads A's table, A would depend on B.
+    table_a, table_b = unique_table("table_a"), unique_table("table_b")
+    ingest = editor.post(jobs_url(wf), json=csv_job(table_a, "A")).json()
+    first = editor.post(jobs_url(wf), json=gold_job(table_a, table_b, "B from A")).json()
+    response = editor.patch(f"{jobs_url(wf)}/{ingest['id']}", json={"dependsOn": [first["id"]]})
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["field"] == "dependsOn" and "cycle" in detail["msg"]
-    third = editor.post(jobs_url(wf), json=csv_job("table_c", "C")).json()
+    third = editor.post(jobs_url(wf), json=csv_job(unique_table("table_c"), "C")).json()
     response = editor.patch(f"{jobs_url(wf)}/{third['id']}", json={"dependsOn": [first["id"]]})
     assert response.status_code == 200
     response = editor.patch(f"{jobs_url(wf)}/{first['id']}", json={"dependsOn": [third["id"]]})

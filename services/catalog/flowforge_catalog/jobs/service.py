@@ -107,8 +107,11 @@ def update(
     expected_version: int | None,
     actor: str,
     complete: Completer = None,
+    force: bool = False,
 ) -> Job:
-    """Replace the given top-level fields (wire names); the result is validated as a whole."""
+    """Replace the given top-level fields (wire names); the result is validated as a whole.
+    A change that makes the job stop writing a table other jobs read is refused (409 listing
+    them) unless ``force``."""
     check_version(job.version, expected_version, what=f"job {job.name}")
     before = wire_of(job)
     merged = {key: value for key, value in {**before, **changes}.items() if value is not None}
@@ -122,6 +125,16 @@ def update(
         config = complete(config)
     _validate_in_workflow(session, workflow_id=job.workflow_id, job_id=job.id, config=config)
     tables.owner_conflict(session, job_id=job.id, config=config)
+    previous = config_of(job).destination
+    forced_over: dict[str, list[str]] = {}
+    if previous and previous[1] != (config.destination or ("", ""))[1]:
+        forced_over = tables.refuse_orphaning(
+            session,
+            tables={previous[1]},
+            leaving={job.id},
+            what=f"job {job.name} would stop writing table {previous[1]!r}",
+            force=force,
+        )
     wire = config.to_wire()
     job.name = config.name
     job.config = _without_name(wire)
@@ -134,13 +147,14 @@ def update(
         entity_type=ENTITY,
         entity_id=job.id,
         before=before,
-        after=wire,
+        after={**wire, "forcedOverReaders": forced_over} if forced_over else wire,
     )
     return job
 
 
-def delete(session: Session, *, job: Job, actor: str) -> None:
-    """Delete a job no other job names in dependsOn."""
+def delete(session: Session, *, job: Job, actor: str, force: bool = False) -> None:
+    """Delete a job no other job names in dependsOn and whose table no other job reads
+    (unless ``force``: the readers are then recorded in the audit entry)."""
     dependents = [
         other.name
         for other in get_all(session, workflow_id=job.workflow_id)
@@ -151,15 +165,33 @@ def delete(session: Session, *, job: Job, actor: str) -> None:
             f"job {job.name} is named in dependsOn of {', '.join(dependents)}; "
             "remove those dependencies first"
         )
-    audit_delete(session, job=job, actor=actor)
+    destination = config_of(job).destination
+    forced_over = tables.refuse_orphaning(
+        session,
+        tables={destination[1]} if destination else set(),
+        leaving={job.id},
+        what=f"job {job.name} writes a table other jobs read",
+        force=force,
+    )
+    audit_delete(session, job=job, actor=actor, forced_over=forced_over)
     session.delete(job)
     session.flush()
 
 
-def audit_delete(session: Session, *, job: Job, actor: str, reason: str | None = None) -> None:
+def audit_delete(
+    session: Session,
+    *,
+    job: Job,
+    actor: str,
+    reason: str | None = None,
+    forced_over: dict[str, list[str]] | None = None,
+) -> None:
     before = {"workflowId": job.workflow_id, **wire_of(job)}
     if reason:
         before["deletedBecause"] = reason
+    if forced_over:
+        # ?force=true: the jobs left reading a table nobody writes any more.
+        before["forcedOverReaders"] = forced_over
     audit.record(
         session,
         actor=actor,
@@ -293,6 +325,10 @@ def _validate_in_workflow(
         + expression_errors(config)
         + source_errors(session, config)
     )
+    missing = tables.missing_inputs(session, job_id=job_id, config=config)
+    errors += missing
+    if not errors:
+        errors += column_errors(session, config)
     siblings = {
         job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id
     }
@@ -334,6 +370,43 @@ def expression_errors(config: JobConfig) -> list[tuple[tuple[str | int, ...], st
             check_expression(expression)
         except ExpressionError as error:
             errors.append((field_path, str(error)))
+    return errors
+
+
+def column_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Derived columns and filters that name a column the input does not have, where the
+    input can be known on save: every table the job reads is in the data catalog (its columns
+    as the last run wrote them) and the job has no joins. The message is the run's."""
+    from flowforge_catalog.assets.models import Asset
+
+    transformation = config.transformation_config
+    if transformation is None or transformation.joins or not config.input_tables:
+        return []
+    if not (transformation.derived_columns or transformation.filters):
+        return []
+    columns: list[str] = []
+    for name in config.input_tables:
+        asset = session.get(Asset, name)
+        if asset is None or not asset.columns:
+            return []  # not known before the job that writes it has run
+        for column in asset.columns:
+            if column.get("name") not in columns:
+                columns.append(column["name"])
+    path = ("transformationConfig",)
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    available = list(columns)
+    for index, derived in enumerate(transformation.derived_columns or []):
+        try:
+            check_expression(derived.expression, available)
+        except ExpressionError as error:
+            errors.append((path + ("derivedColumns", index, "expression"), str(error)))
+        if derived.name not in available:
+            available.append(derived.name)
+    for index, text in enumerate(transformation.filters or []):
+        try:
+            check_expression(text, available)
+        except ExpressionError as error:
+            errors.append((path + ("filters", index), str(error)))
     return errors
 
 

@@ -88,11 +88,18 @@ def update_workflow(
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_workflow(
-    workflow_id: str, session: SessionDep, principal: PrincipalDep, if_match: IfMatchDep
+    workflow_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
+    force: Annotated[
+        bool,
+        Query(description="Delete although jobs of other workflows read its tables (audited)"),
+    ] = False,
 ) -> Response:
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
     check_version(workflow.version, if_match, what=f"workflow {workflow.name}")
-    service.delete(session, workflow=workflow, actor=principal.actor)
+    service.delete(session, workflow=workflow, actor=principal.actor, force=force)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

@@ -222,10 +222,29 @@ def clone(
     return copy, renamed
 
 
-def delete(session: Session, *, workflow: Workflow, actor: str) -> None:
-    """Delete the workflow and its jobs; data tables are never touched."""
+def delete(session: Session, *, workflow: Workflow, actor: str, force: bool = False) -> None:
+    """Delete the workflow and its jobs; data tables are never touched. Refused (409 listing
+    them) while jobs of other workflows read a table only this workflow writes, unless
+    ``force`` (they are then recorded in the audit entry)."""
+    from flowforge_catalog.jobs import tables
+
     before = snapshot(workflow)
-    for job in list(workflow.jobs):
+    jobs = list(workflow.jobs)
+    written = {
+        destination[1]
+        for destination in (job_service.config_of(job).destination for job in jobs)
+        if destination
+    }
+    forced_over = tables.refuse_orphaning(
+        session,
+        tables=written,
+        leaving={job.id for job in jobs},
+        what=f"workflow {workflow.name} writes tables jobs of other workflows read",
+        force=force,
+    )
+    if forced_over:
+        before["forcedOverReaders"] = forced_over
+    for job in jobs:
         job_service.audit_delete(session, job=job, actor=actor, reason="workflow deleted")
     session.delete(workflow)
     session.flush()
