@@ -24,6 +24,7 @@ def api(tmp_path):
     app = create_app(settings)
     with TestClient(app) as client:
         client.settings = settings
+        client.app_state = app.state
         yield client
     app.state.database.dispose()
 
@@ -167,3 +168,41 @@ def test_names_that_are_not_tables_are_404(api):
     assert api.post(
         "/api/catalog/assets/%2E%2E/drop", json={"confirm": ".."}, headers=H
     ).status_code in (404, 405)
+
+
+def test_changes_wait_while_a_run_writes_the_table(api, loaded):
+    """An execution that writes the table is active (set up in the catalog database, as a
+    run stuck waiting for a worker would be): every change is 409 naming it; reads go on."""
+    from flowforge_orchestrator.runs.models import Execution, JobRun
+
+    with api.app_state.database.session() as session:
+        execution = Execution(
+            workflow_id=loaded["id"], workflow_name="people", status="running", trigger="manual"
+        )
+        session.add(execution)
+        session.flush()
+        session.add(
+            JobRun(
+                execution_id=execution.id,
+                job_id="job",
+                name="Ingest",
+                position=0,
+                config={"destinationConfig": {"bronzeConfig": {"tableName": "bronze_people"}}},
+                needs=[],
+                queue="ingest",
+                status="running",
+            )
+        )
+        session.commit()
+        execution_id = execution.id
+    for action, body in (
+        ("/reset", {"confirm": "bronze_people"}),
+        ("/drop", {"confirm": "bronze_people"}),
+        ("/restore", {"version": 1, "confirm": "bronze_people"}),
+        ("/maintenance", {"compact": True}),
+    ):
+        refused = api.post(url(action), json=body, headers=H)
+        assert refused.status_code == 409, (action, refused.text)
+        assert execution_id in refused.json()["detail"]
+    assert rows(api) == 6
+    assert api.get(url("/history"), headers=H).status_code == 200
