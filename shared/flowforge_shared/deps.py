@@ -9,7 +9,7 @@ from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
 from flowforge_shared.auth.dependencies import Principal, authenticate
-from flowforge_shared.errors import Unprocessable
+from flowforge_shared.errors import PreconditionRequired, Unprocessable
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -40,8 +40,17 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-def expected_version(body_version: int | None, header_version: int | None) -> int | None:
-    """The version a client says it read, from the body or If-Match."""
+def expected_version(body_version: int | None, header_version: int | None) -> int:
+    """The version a client says it read, from the body or If-Match; a change must name one
+    (428 otherwise), so that it can never overwrite, unseen, a change made since."""
     if body_version is not None and header_version is not None and body_version != header_version:
         raise Unprocessable([(("version",), "the body version and If-Match disagree")])
-    return body_version if body_version is not None else header_version
+    version = body_version if body_version is not None else header_version
+    if version is None:
+        raise PreconditionRequired(
+            "a change must say which version of the resource you read: send "
+            '"version": N in the body (the version field of the GET answer) or the header '
+            'If-Match: "N" (its ETag); without it, a change someone made since you read '
+            "it could be overwritten unseen"
+        )
+    return version

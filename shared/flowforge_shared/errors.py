@@ -5,6 +5,7 @@ FlowForgeError
 │   ├── NotFound              404
 │   ├── Conflict              409
 │   ├── Unprocessable         422, with the field path of each problem
+│   ├── PreconditionRequired  428: a change sent without the version it was made from
 │   └── ServiceUnavailable    503 with Retry-After: FlowForge's own storage is out (full
 │                             disk, database down); see flowforge_shared.outages
 └── TaskError                 raised inside workers; picklable, crosses Celery
@@ -59,6 +60,13 @@ class Unprocessable(ApiError):
             }
             for path, message in self.errors
         ]
+
+
+class PreconditionRequired(ApiError):
+    """428: a change that does not say which version it was made from (it could silently
+    overwrite a change made by someone else since)."""
+
+    status_code = 428
 
 
 class ServiceUnavailable(ApiError):

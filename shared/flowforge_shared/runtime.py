@@ -94,6 +94,7 @@ class JobOutcome:
     quarantined: int = 0
     already_applied: PriorCommit | None = None  # a retry found this run's own commit
     watermark: dict[str, Any] | None = None  # incremental jobs: how far this run read
+    notes: list[str] = field(default_factory=list)  # what the user should know (the job's note)
 
 
 @dataclass
@@ -292,6 +293,7 @@ def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcom
                 else None,
                 "watermark": outcome.watermark,
                 "runSequence": context.task.run_sequence,
+                "notes": list(outcome.notes),
             }
         },
     )

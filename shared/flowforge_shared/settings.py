@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         default=None,
         description="Directory SQLite sources may be read from; default <data dir>/sources",
     )
+    ca_dir: Path | None = Field(
+        default=None,
+        description="Directory of CA certificates (PEM) a connection's caFile may name; "
+        "default <data dir>/ca",
+    )
     incremental_lookback_seconds: float = Field(
         default=0.0,
         ge=0,
@@ -143,6 +148,10 @@ class Settings(BaseSettings):
     @property
     def sqlite_root(self) -> Path:
         return (self.sqlite_dir or self.data_dir / "sources").resolve()
+
+    @property
+    def ca_root(self) -> Path:
+        return (self.ca_dir or self.data_dir / "ca").resolve()
 
     @property
     def allow_list(self) -> list[str]:

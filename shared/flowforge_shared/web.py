@@ -1,10 +1,13 @@
 """The skeleton every service's FastAPI app is built on: database, migrations on start in
 embedded mode, the admin bootstrap, ``/healthz`` and ``/readyz``, authentication over the
-whole ``/api`` tree, and the mapping of FlowForge errors to HTTP answers."""
+whole ``/api`` tree, the API docs (Swagger UI served from the installed package, no CDN), a
+landing answer at ``/``, and the mapping of FlowForge errors to HTTP answers."""
 
 from __future__ import annotations
 
 import email.message
+import html
+import importlib.resources
 import logging
 import sqlite3
 import sys
@@ -16,7 +19,9 @@ import psycopg
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, swagger_ui_default_parameters
+from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
 from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
@@ -32,6 +37,11 @@ from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import setup_tracing, tracer
 
 log = logging.getLogger("flowforge.web")
+OPENAPI_URL = "/api/openapi.json"
+DOCS_URL = "/api/docs"
+# Swagger UI's files, from the fastapi-offline package (it ships Swagger UI 5, which reads the
+# OpenAPI 3.1 documents FastAPI writes): /api/docs works on a network without the internet.
+DOCS_ASSETS_URL = "/api/docs/assets"
 INTERNAL_ERROR = "internal error: FlowForge failed unexpectedly; the server log has the details"
 
 
@@ -81,8 +91,8 @@ def create_service_app(
     app = FastAPI(
         title=title,
         version="0.1.0",
-        openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        openapi_url=OPENAPI_URL,
+        docs_url=None,  # served below, from local files instead of a CDN
         redoc_url=None,
         lifespan=lifespan,
     )
@@ -101,6 +111,7 @@ def create_service_app(
         api.include_router(router)
     app.include_router(api)
     app.include_router(_health_router())
+    _install_docs(app, title)
     _install_error_handlers(app)
     _install_tracing(app)
     return app
@@ -187,6 +198,52 @@ def _health_router() -> APIRouter:
         return JSONResponse({"status": "ok"})
 
     return router
+
+
+def _install_docs(app: FastAPI, title: str) -> None:
+    """``/api/docs``: Swagger UI from files in the installed package; ``/``: where to go."""
+    assets = importlib.resources.files("fastapi_offline") / "static"
+    app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get(DOCS_URL, include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=OPENAPI_URL,
+            title=f"{title}: API",
+            swagger_js_url=f"{DOCS_ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS_URL}/favicon.png",
+            # No online validator badge: the page asks nothing of any other host.
+            swagger_ui_parameters={**swagger_ui_default_parameters, "validatorUrl": None},
+        )
+
+    @app.get("/", tags=["health"], summary="Where to go: the API docs and health checks")
+    def landing(request: Request):
+        """What this server is and where to go (the web UI will live here)."""
+        links = {
+            "docs": DOCS_URL,
+            "openapi": OPENAPI_URL,
+            "health": "/healthz",
+            "ready": "/readyz",
+        }
+        body = {
+            "name": title,
+            "version": app.version,
+            "message": "FlowForge's API; the web UI will live here. The API is described at "
+            f"{DOCS_URL}, and every /api route needs 'Authorization: Bearer <token>'.",
+            "links": links,
+        }
+        if "text/html" not in request.headers.get("accept", ""):
+            return JSONResponse(body)
+        items = "".join(
+            f'<li><a href="{html.escape(url)}">{html.escape(name)}</a></li>'
+            for name, url in links.items()
+        )
+        return HTMLResponse(
+            f"<!DOCTYPE html><html><head><meta charset=utf-8><title>{html.escape(title)}"
+            f"</title></head><body><h1>{html.escape(title)}</h1>"
+            f"<p>{html.escape(body['message'])}</p><ul>{items}</ul></body></html>"
+        )
 
 
 def _install_error_handlers(app: FastAPI) -> None:

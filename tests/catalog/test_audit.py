@@ -15,7 +15,7 @@ def entries(api, **params):
 def test_workflow_lifecycle_is_audited_with_diffs(editor, admin):
     created = editor.post("/api/workflows", json=workflow(status="active")).json()
     url = f"/api/workflows/{created['id']}"
-    editor.patch(url, json={"description": "new"})
+    editor.patch(url, json={"description": "new", "version": 1})
     editor.post(f"{url}/pause")
     editor.delete(url)
     log = entries(admin, entityType="workflow", entityId=created["id"])
@@ -38,7 +38,9 @@ def test_workflow_lifecycle_is_audited_with_diffs(editor, admin):
 def test_job_changes_are_audited_and_filterable_by_actor_and_time(editor, admin):
     wf = editor.post("/api/workflows", json=workflow()).json()
     job = editor.post(f"/api/workflows/{wf['id']}/jobs", json=csv_job()).json()
-    editor.patch(f"/api/workflows/{wf['id']}/jobs/{job['id']}", json={"name": "Renamed"})
+    editor.patch(
+        f"/api/workflows/{wf['id']}/jobs/{job['id']}", json={"name": "Renamed", "version": 1}
+    )
     log = entries(admin, entityType="job", entityId=job["id"], actor="test editor")
     assert [entry["action"] for entry in log] == ["job.update", "job.create"]
     assert log[0]["diff"] == {"before": {"name": "Ingest CRM CSV"}, "after": {"name": "Renamed"}}

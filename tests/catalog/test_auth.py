@@ -51,7 +51,7 @@ def test_only_admin_manages_tokens(editor, viewer, admin):
     assert admin.get("/api/tokens").status_code == 200
 
 
-def test_audit_is_for_editors_and_admins(viewer, editor, admin):
+def test_audit_is_for_auditors_editors_and_admins(viewer, editor, admin):
     assert viewer.get("/api/audit").status_code == 403
     assert editor.get("/api/audit").status_code == 200
     assert admin.get("/api/audit").status_code == 200

@@ -162,10 +162,10 @@ def test_patch_replaces_top_level_fields_and_checks_version(editor, wf):
 def test_patch_that_breaks_the_job_is_422_and_changes_nothing(editor, wf):
     created = editor.post(jobs_url(wf), json=csv_job()).json()
     url = f"{jobs_url(wf)}/{created['id']}"
-    response = editor.patch(url, json={"type": "database"})
+    response = editor.patch(url, json={"type": "database", "version": 1})
     assert response.status_code == 422
     assert editor.get(url).json()["type"] == "file-based"
-    response = editor.patch(url, json={"name": None})
+    response = editor.patch(url, json={"name": None, "version": 1})
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "name"
 
@@ -176,14 +176,20 @@ def test_dependency_cycle_is_rejected_on_save(editor, wf):
     table_a, table_b = unique_table("table_a"), unique_table("table_b")
     ingest = editor.post(jobs_url(wf), json=csv_job(table_a, "A")).json()
     first = editor.post(jobs_url(wf), json=gold_job(table_a, table_b, "B from A")).json()
-    response = editor.patch(f"{jobs_url(wf)}/{ingest['id']}", json={"dependsOn": [first["id"]]})
+    response = editor.patch(
+        f"{jobs_url(wf)}/{ingest['id']}", json={"dependsOn": [first["id"]], "version": 1}
+    )
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["field"] == "dependsOn" and "cycle" in detail["msg"]
     third = editor.post(jobs_url(wf), json=csv_job(unique_table("table_c"), "C")).json()
-    response = editor.patch(f"{jobs_url(wf)}/{third['id']}", json={"dependsOn": [first["id"]]})
+    response = editor.patch(
+        f"{jobs_url(wf)}/{third['id']}", json={"dependsOn": [first["id"]], "version": 1}
+    )
     assert response.status_code == 200
-    response = editor.patch(f"{jobs_url(wf)}/{first['id']}", json={"dependsOn": [third["id"]]})
+    response = editor.patch(
+        f"{jobs_url(wf)}/{first['id']}", json={"dependsOn": [third["id"]], "version": 1}
+    )
     assert response.status_code == 422
     assert "cycle" in response.json()["detail"][0]["msg"]
 

@@ -41,7 +41,11 @@ def test_deleting_a_job_whose_table_is_read_is_refused_unless_forced(admin, edit
     assert editor.get(url).status_code == 200
     # Pointing the writer at another table would leave the reader without its input too.
     moved = editor.patch(
-        url, json={"destinationConfig": {"bronzeConfig": {"tableName": unique_table("b")}}}
+        url,
+        json={
+            "destinationConfig": {"bronzeConfig": {"tableName": unique_table("b")}},
+            "version": 1,
+        },
     )
     assert moved.status_code == 409 and "Report" in moved.json()["detail"]
     # So would deleting the writer's workflow.

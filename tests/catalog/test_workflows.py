@@ -85,7 +85,7 @@ def test_patch_with_stale_version_or_if_match_is_409(editor):
 
 def test_patch_null_on_required_field_is_422(editor):
     created = create(editor)
-    response = editor.patch(f"/api/workflows/{created['id']}", json={"name": None})
+    response = editor.patch(f"/api/workflows/{created['id']}", json={"name": None, "version": 1})
     assert response.status_code == 422
     assert response.json()["detail"][0]["field"] == "name"
 
@@ -146,7 +146,7 @@ def test_delete_removes_workflow_and_its_jobs(editor):
 def test_delete_with_stale_if_match_is_409(editor):
     created = create(editor)
     url = f"/api/workflows/{created['id']}"
-    editor.patch(url, json={"description": "changed"})
+    editor.patch(url, json={"description": "changed", "version": 1})
     assert editor.delete(url, headers={"If-Match": '"1"'}).status_code == 409
     assert editor.get(url).status_code == 200
 

@@ -143,7 +143,7 @@ def test_patch_keeps_the_password_unless_given_and_checks_version(api):
         token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
     assert api.app_state.secret_box.decrypt(token) == CANARY
     assert api.patch(url, json={"database": "x", "version": 1}, headers=H).status_code == 409
-    api.patch(url, json={"password": "new-secret"}, headers=H)
+    api.patch(url, json={"password": "new-secret", "version": 2}, headers=H)
     with api.app_state.database.engine.connect() as connection:
         token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
     assert api.app_state.secret_box.decrypt(token) == "new-secret"
@@ -315,7 +315,7 @@ def test_strict_encryption_survives_a_pasted_connection_string(api):
             "name": "strict",
             "type": "sql-server",
             "connectionString": "Server=db.example.com;User ID=u;Password=p;Encrypt=Strict;"
-            "HostNameInCertificate=db.corp;caFile=/etc/ssl/bank-ca.pem",
+            "HostNameInCertificate=db.corp;caFile=bank-ca.pem",
         },
         headers=H,
     )
@@ -323,7 +323,16 @@ def test_strict_encryption_survives_a_pasted_connection_string(api):
     options = response.json()["options"]
     assert options["encrypt"] == "strict"
     assert options["hostNameInCertificate"] == "db.corp"
-    assert options["caFile"] == "/etc/ssl/bank-ca.pem"
+    assert options["caFile"] == "bank-ca.pem"
+
+
+@pytest.mark.parametrize("ca_file", ["/etc/passwd", "../../etc/ssl/private/key.pem", "/"])
+def test_a_ca_file_outside_the_ca_folder_is_refused(api, ca_file):
+    """Like a SQLite file, a CA file is read on the worker: only from the operators' folder
+    (FLOWFORGE_CA_DIR), never a path a connection chooses."""
+    response = create(api, type="sql-server", port=1433, options={"caFile": ca_file})
+    assert response.status_code == 422, response.text
+    assert "outside the folder CA certificates may be read from" in response.text
 
 
 @pytest.mark.parametrize(

@@ -71,7 +71,12 @@ def test_connection_checks_through_the_worker_path(api, pg_source):
     # This machine's PostgreSQL trusts every local login, so a wrong password cannot fail
     # here; an unknown user does, and is a login failure too.
     wrong = save_pg(api, pg_source["database"], password="not-it")
-    api.patch(f"/api/connections/{wrong['id']}", json={"username": "nobody_here"}, headers=H)
+    changed = api.patch(
+        f"/api/connections/{wrong['id']}",
+        json={"username": "nobody_here", "version": wrong["version"]},
+        headers=H,
+    )
+    assert changed.status_code == 200, changed.text
     failed = api.post(
         "/api/test-connection/database", json={"connectionId": wrong["id"]}, headers=H
     ).json()

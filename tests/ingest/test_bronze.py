@@ -4,6 +4,7 @@ quarantine. Tables are read back with deltalake directly."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import pickle
 import threading
 from decimal import Decimal
@@ -233,6 +234,26 @@ def test_drift_adds_new_columns_and_null_fills_missing_ones(lake):
     ]
 
 
+def test_a_load_lacking_table_columns_names_them_in_its_commit(lake):
+    def load(data, run):
+        write_bronze(
+            lake,
+            "t",
+            ArrowSource(data),
+            audit=AuditContext(f"e{run}", "j", "s"),
+            app_id="j",
+            run_sequence=run,
+        )
+
+    load(pa.table({"id": [1], "name": ["Ann"], "city": ["Oslo"]}), 1)
+    load(pa.table({"id": [2], "city": ["Rome"]}), 2)
+    load(pa.table({"id": [3], "name": ["Cy"], "city": ["Lima"]}), 3)
+    history = DeltaTable(lake.uri("bronze", "t")).history()
+    recorded = [commit.get("flowforge.absent_columns") for commit in history[:3]]
+    assert recorded[0] is None and recorded[2] is None
+    assert json.loads(recorded[1]) == {"executionId": "e2", "jobId": "j", "columns": ["name"]}
+
+
 def test_drift_incompatible_type_fails_before_writing_naming_column_and_types(lake):
     write_arrow(lake, "t", pa.table({"id": [1], "amount": pa.array([5], pa.int64())}), 1)
     source = ArrowSource(pa.table({"id": [2], "amount": ["five"]}))
@@ -262,10 +283,44 @@ def test_drift_safe_widenings_are_cast(lake, table_type, source_values, expected
     assert sorted(table.column("v").to_pylist(), key=lambda v: (v is None, v)) == expected
 
 
-def test_drift_narrowing_is_refused(lake):
-    write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int32())}), 1)
-    with pytest.raises(SchemaDriftError, match=r"int32.*int64"):
-        write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int64())}), 2)
+@pytest.mark.parametrize(
+    "table_type, source_type, value, widened",
+    [
+        (pa.int32(), pa.int64(), 2**40, pa.int64()),
+        (pa.int8(), pa.int16(), 300, pa.int16()),
+        (pa.float32(), pa.float64(), 1e300, pa.float64()),
+        (pa.decimal128(6, 2), pa.decimal128(7, 2), Decimal("12345.67"), pa.decimal128(7, 2)),
+        (pa.decimal128(6, 2), pa.decimal128(5, 3), Decimal("12.345"), pa.decimal128(7, 3)),
+    ],
+)
+def test_a_wider_source_type_widens_the_table_in_one_commit(
+    lake, table_type, source_type, value, widened
+):
+    first = pa.array([Decimal("8996.40")] if pa.types.is_decimal(table_type) else [1])
+    write_arrow(lake, "t", pa.table({"v": first.cast(table_type), "k": ["a"]}), 1)
+    result = write_arrow(lake, "t", pa.table({"v": pa.array([value], source_type), "k": ["b"]}), 2)
+    table = DeltaTable(lake.uri("bronze", "t"))
+    assert pa.schema(table.schema().to_arrow()).field("v").type == widened
+    rows = {row["k"]: row["v"] for row in table.to_pyarrow_table().to_pylist()}
+    assert rows == {"a": first.cast(table_type)[0].as_py(), "b": value}
+    # versions: 0 create, 1 first load, 2 the rewrite (widened, same rows), 3 the append
+    history = table.history()
+    assert [h["operation"] for h in history[:3]] == ["WRITE", "WRITE", "WRITE"]
+    assert "flowforge.widened" in history[1] and table.version() == 3
+    assert DeltaTable(lake.uri("bronze", "t"), version=2).to_pyarrow_table().num_rows == 1
+    assert len(result.notes) == 1 and "v: " in result.notes[0] and "widened" in result.notes[0]
+
+
+def test_drift_narrowing_and_unsafe_changes_are_refused(lake):
+    write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.int64())}), 1)
+    with pytest.raises(SchemaDriftError, match=r"int64.*float"):
+        write_arrow(lake, "t", pa.table({"v": pa.array([1.5], pa.float32())}), 2)
+
+
+def test_a_decimal_that_would_need_more_than_38_digits_is_refused(lake):
+    write_arrow(lake, "t", pa.table({"d": pa.array([1], pa.decimal128(38, 0))}), 1)
+    with pytest.raises(SchemaDriftError, match=r"decimal\(38,0\).*decimal\(38,2\)"):
+        write_arrow(lake, "t", pa.table({"d": pa.array([1], pa.decimal128(38, 2))}), 2)
 
 
 # --------------------------------------------------------------------------- progress, stop
@@ -650,12 +705,15 @@ def test_a_duration_finer_than_a_microsecond_fails_naming_the_column(lake):
     assert data_commits(lake, "t") == 0
 
 
-def test_a_stored_unsigned_column_accepts_the_next_run_but_refuses_narrowing_drift(lake):
+def test_a_stored_unsigned_column_accepts_the_next_run_and_widens_for_a_wider_one(lake):
     write_arrow(lake, "t", pa.table({"v": pa.array([255], pa.uint8())}), 1)
     write_arrow(lake, "t", pa.table({"v": pa.array([7], pa.int8())}), 2)  # int8 fits int16
     assert sorted(read_table(lake, "t").column("v").to_pylist()) == [7, 255]
-    with pytest.raises(SchemaDriftError, match=r"int16.*int32"):
-        write_arrow(lake, "t", pa.table({"v": pa.array([1], pa.uint16())}), 3)
+    # uint16 is stored as int32: the int16 column is widened, every value kept
+    write_arrow(lake, "t", pa.table({"v": pa.array([65535], pa.uint16())}), 3)
+    table = read_table(lake, "t")
+    assert table.schema.field("v").type == pa.int32()
+    assert sorted(table.column("v").to_pylist()) == [7, 255, 65535]
 
 
 def test_a_batch_delta_holds_as_it_is_is_not_copied():
@@ -690,3 +748,24 @@ def test_list_columns_append_on_the_next_run_though_delta_renames_their_item(lak
     assert sorted(values, key=str) == [None, [1, None], [2]]
     with pytest.raises(SchemaDriftError, match="'tags'"):
         write_arrow(lake, "t", pa.table({"tags": pa.array([["x"]])}), 3)
+
+
+def test_a_decimal_column_becomes_exact_text_when_the_source_sends_numbers_as_text(lake):
+    # A table loaded when PostgreSQL's unconstrained numeric was read as decimal(38,10).
+    old = pa.array([Decimal("1.5")], pa.decimal128(38, 10))
+    write_arrow(lake, "t", pa.table({"n": old}), 1)
+    text = pa.field("n", pa.string(), metadata={"flowforge.source_type": "numeric"})
+    source = pa.table({"n": pa.array(["1" + "0" * 40], pa.string())}, schema=pa.schema([text]))
+    result = write_arrow(lake, "t", source, 2)
+    table = DeltaTable(lake.uri("bronze", "t"))
+    field = pa.schema(table.schema().to_arrow()).field("n")
+    assert field.type == pa.string() and field.metadata[b"flowforge.source_type"] == b"numeric"
+    assert sorted(table.to_pyarrow_table().column("n").to_pylist()) == [
+        "1.5000000000",
+        "1" + "0" * 40,
+    ]
+    assert "n: decimal(38,10) -> string" in result.notes[0]
+    # a plain text column is not a number: it is refused as before
+    write_arrow(lake, "t", pa.table({"m": old}), 3)
+    with pytest.raises(SchemaDriftError, match="'m'"):
+        write_arrow(lake, "t", pa.table({"m": ["x"]}), 4)

@@ -23,6 +23,7 @@ from flowforge_ingest.connectors.types import (
     arrow_type,
     convert_value,
     converter,
+    is_exact_number_text,
     parse_source_type,
 )
 
@@ -81,7 +82,7 @@ def epoch_ns(text: str) -> int:
         ("postgresql", "boolean", pa.bool_()),
         ("postgresql", "integer", pa.int32()),
         ("postgresql", "bigint", pa.int64()),
-        ("postgresql", "numeric", UNCONSTRAINED_DECIMAL),
+        ("postgresql", "numeric", pa.string()),
         ("postgresql", "numeric(12,2)", pa.decimal128(12, 2)),
         ("postgresql", "numeric(60,4)", pa.string()),
         ("postgresql", "double precision", pa.float64()),
@@ -122,7 +123,7 @@ def epoch_ns(text: str) -> int:
         ("mysql", "json", pa.string()),
         ("mysql", "longtext", pa.string()),
         ("mysql", "longblob", pa.binary()),
-        ("oracle", "NUMBER", UNCONSTRAINED_DECIMAL),
+        ("oracle", "NUMBER", pa.string()),
         ("oracle", "NUMBER(10)", pa.int64()),
         ("oracle", "NUMBER(19)", pa.decimal128(19, 0)),
         ("oracle", "NUMBER(12,2)", pa.decimal128(12, 2)),
@@ -320,20 +321,37 @@ def test_timestamps_keep_microseconds_and_timestamptz_is_utc():
     assert array.cast(pa.int64()).to_pylist() == [epoch_ns("2024-05-06T07:08:09.123456") // 1000]
 
 
-def test_unconstrained_numeric_is_exact_or_refused():
-    fits = [Decimal("12345678901234567890123456.0123456789"), Decimal("-1E+3"), Decimal("0.1")]
-    array = to_arrow("postgresql", "numeric", fits)
-    assert array.to_pylist() == [
+def test_unconstrained_numeric_is_its_exact_text_whatever_its_size():
+    values = [
         Decimal("12345678901234567890123456.0123456789"),
-        -1000,
+        Decimal("-1E+3"),
         Decimal("0.1"),
+        Decimal("0.12345678901"),  # 11 decimals: no decimal(38, 10) holds it
+        Decimal("1E+40"),
+        Decimal("1E-21"),
+        Decimal("123456789012345678901234567890.123456789"),
+        Decimal("1.50"),
+        Decimal("NaN"),
+        "Infinity",
+        "-Infinity",
     ]
-    with pytest.raises(ValueConversionError, match="numeric"):
-        convert_value("postgresql", "numeric", Decimal("0.12345678901"))  # 11 decimals
-    with pytest.raises(ValueConversionError):
-        convert_value("postgresql", "numeric", Decimal("1E+30"))  # 31 integer digits
-    with pytest.raises(ValueConversionError, match="NaN"):
-        convert_value("postgresql", "numeric", Decimal("NaN"))
+    assert to_arrow("postgresql", "numeric", values).to_pylist() == [
+        "12345678901234567890123456.0123456789",
+        "-1000",
+        "0.1",
+        "0.12345678901",
+        "1" + "0" * 40,
+        "0." + "0" * 20 + "1",
+        "123456789012345678901234567890.123456789",
+        "1.50",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+    ]
+    assert is_exact_number_text("postgresql", "numeric")
+    assert is_exact_number_text("mysql", "decimal(65,30)")
+    assert not is_exact_number_text("postgresql", "numeric(18,2)")
+    assert not is_exact_number_text("postgresql", "text")
 
 
 def test_wide_numeric_is_exact_text():
@@ -412,10 +430,13 @@ def test_mysql_timestamp_read_in_a_utc_session_is_utc():
 
 
 def test_oracle_number_from_floats_ints_and_decimals():
-    assert to_arrow("oracle", "NUMBER", [0.1, 3, Decimal("2.50")]).to_pylist() == [
-        Decimal("0.1"),
-        Decimal(3),
-        Decimal("2.5"),
+    assert to_arrow(
+        "oracle", "NUMBER", [0.1, 3, Decimal("2.50"), Decimal("1E+130")]
+    ).to_pylist() == [
+        "0.1",
+        "3",
+        "2.50",
+        "1" + "0" * 130,
     ]
     assert to_arrow("oracle", "NUMBER(10)", [Decimal("42"), 7, 1.0]).to_pylist() == [42, 7, 1]
     with pytest.raises(ValueConversionError, match="whole number"):

@@ -217,6 +217,39 @@ def test_event_stream_reports_progress_and_the_end(embedded):
     assert "batch.written" in kinds and kinds[-1] == "execution.finished"
 
 
+def sse_events(text: str) -> list[tuple[int, str]]:
+    """(id, event) of each server-sent event, in order."""
+    events = []
+    for block in text.strip().split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line)
+        if "event" in fields:
+            events.append((int(fields["id"]), fields["event"]))
+    return events
+
+
+def test_every_event_has_its_own_increasing_id_and_a_reconnect_resumes(embedded):
+    """issue 12: execution.finished repeated the id of the last job event, so a client that
+    keeps ids (EventSource's lastEventId) could not tell it from a repeat."""
+    write_transactions(embedded.landing / "tx.csv", 20)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    url = f"/api/executions/{execution['id']}/events"
+    events = sse_events(embedded.client.get(url, headers=embedded.headers).text)
+    ids = [event_id for event_id, _ in events]
+    assert events[-1][1] == "execution.finished" and len(events) > 6
+    assert len(set(ids)) == len(ids), events
+    assert ids == sorted(ids), events
+    # A reconnect with Last-Event-ID gets only what came after it, then the end.
+    middle = events[2][0]
+    resumed = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": str(middle)})
+    assert sse_events(resumed.text) == events[3:]
+    ended = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": str(ids[-1])})
+    assert [kind for _, kind in sse_events(ended.text)] == ["execution.finished"]
+    for odd in ("x", "-1", "9" * 40):
+        replayed = embedded.client.get(url, headers={**embedded.headers, "Last-Event-ID": odd})
+        assert sse_events(replayed.text) == events
+
+
 def test_one_trace_spans_the_api_call_and_the_workers_write(tmp_path):
     from fastapi.testclient import TestClient
     from opentelemetry.sdk.trace import TracerProvider
@@ -380,3 +413,38 @@ def test_a_run_removes_old_uncommitted_files_and_keeps_everything_else(embedded)
     assert {young.name, committed} <= left  # too young to judge; replaced but kept for time travel
     assert DeltaTable(str(table), version=1).to_pyarrow_table().num_rows == 300
     assert embedded.read("bronze", "bronze_tx").height == 300
+
+
+def test_a_bad_value_is_named_with_its_column_once(embedded):
+    """issue 12: messages read "column 'premium': column 'premium': ..." (fixed in 00f5f28,
+    pinned here): the job's error and the quarantined row's reason name the column once."""
+    (embedded.landing / "policies.csv").write_text("policy,premium\nP1,12.50\nP2,abc\nP3,7\n")
+    columns = [{"name": "premium", "type": "decimal", "precision": 10, "scale": 2}]
+    reasons = {}
+    for mode in ("fail", "quarantine"):
+        job = {
+            "name": f"Ingest policies ({mode})",
+            "type": "file-based",
+            "sourceConfig": {
+                "type": "csv",
+                "fileConfig": {
+                    "filePath": "policies.csv",
+                    "columns": columns,
+                    "malformedRows": mode,
+                },
+            },
+            "destinationConfig": {"bronzeConfig": {"tableName": f"bronze_policies_{mode}"}},
+        }
+        execution = embedded.run(embedded.create_workflow([job])["id"])
+        [result] = execution["jobs"]
+        if mode == "fail":
+            assert execution["status"] == "failed"
+            reasons[mode] = result["error"]["message"]
+        else:
+            assert execution["status"] == "succeeded" and result["quarantinedRows"] == 1
+            quarantine = embedded.read("bronze", "bronze_policies_quarantine__quarantine")
+            [reasons[mode]] = quarantine["reason"].to_list()
+    for mode, message in reasons.items():
+        assert message.count("premium") == 1, (mode, message)
+        assert "column 'premium': 'abc' is not a decimal(10,2)" in message, (mode, message)
+    assert reasons["fail"].startswith("file 'policies.csv', row 2 after the header, column")

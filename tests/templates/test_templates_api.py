@@ -215,9 +215,11 @@ def test_admin_makes_a_template_from_a_workflow_and_deactivates_it(api):
     assert created.status_code == 201, created.text
     assert created.json()["isBuiltin"] is False
     assert len(api.get("/api/templates/my-c360", headers=H).json()["jobs"]) == 10
-    assert (
-        api.patch("/api/templates/my-c360", json={"isActive": False}, headers=H).status_code == 200
+    version = created.json()["version"]
+    deactivated = api.patch(
+        "/api/templates/my-c360", json={"isActive": False, "version": version}, headers=H
     )
+    assert deactivated.status_code == 200, deactivated.text
     assert "my-c360" not in [t["id"] for t in api.get("/api/templates", headers=H).json()["data"]]
     assert api.post("/api/templates/my-c360/instantiate", json={}, headers=H).status_code == 404
     token = api.post("/api/tokens", json={"name": "ed", "role": "editor"}, headers=H).json()[

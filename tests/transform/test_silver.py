@@ -500,3 +500,136 @@ def test_multi_source_rows_combine_per_key_latest_non_null_wins(tmp_path):
     assert rows[1]["first_name"] == "Ana" and rows[1]["loyalty_tier"] == "Gold"
     assert rows[1]["email"] == "ana@x.com"  # the CRM's null did not erase it
     assert rows[2]["loyalty_tier"] is None
+
+
+# --- columns a load did not carry ---------------------------------------------------------------
+
+
+def _load(rows: list[dict], execution: str, *, at: datetime) -> pa.Table:
+    table = bronze(rows, at=at)
+    return table.set_column(
+        table.column_names.index("_execution_id"),
+        "_execution_id",
+        pa.array([execution] * table.num_rows),
+    )
+
+
+def test_a_column_the_load_did_not_carry_keeps_the_stored_value_on_merge(lake):
+    first = _load([{"id": 1, "name": "Ann", "city": "Oslo"}], "e1", at=T0)
+    build(lake, first, config(), 1)
+    # Only the second load is the input (as after a bronze overwrite): the stored row counts.
+    second = _load(
+        [{"id": 1, "name": None, "city": "Rome"}, {"id": 2, "name": None, "city": "Lima"}],
+        "e2",
+        at=T0 + timedelta(days=1),
+    )
+    result = build_silver(
+        lake,
+        second,
+        config(),
+        None,
+        None,
+        app_id="job-silver",
+        run_sequence=2,
+        execution_id="exec-2",
+        absent={("e2", "job-bronze"): ["name"]},
+    )
+    rows = stored(lake)
+    assert [(r["id"], r["name"], r["city"]) for r in rows] == [
+        (1, "Ann", "Rome"),
+        (2, None, "Lima"),
+    ]
+    assert result.notes == (
+        "column 'name' was not in the latest load of 2 row(s): 1 kept the value they had, "
+        "1 (new) have it null",
+    )
+
+
+def test_without_the_record_a_null_is_data_and_overwrites(lake):
+    build(lake, _load([{"id": 1, "name": "Ann"}], "e1", at=T0), config(), 1)
+    build(lake, _load([{"id": 1, "name": None}], "e2", at=T0 + timedelta(days=1)), config(), 2)
+    assert by_id(stored(lake), "name") == {1: None}
+
+
+def test_dedupe_takes_a_value_the_latest_load_lacks_from_the_keys_earlier_row(lake):
+    rows = pa.concat_tables(
+        [
+            _load([{"id": 1, "name": "Ann", "v": 1}, {"id": 2, "name": "Bo", "v": 1}], "e1", at=T0),
+            _load(
+                [{"id": 1, "name": None, "v": 2}, {"id": 2, "name": None, "v": 0}],
+                "e2",
+                at=T0 + timedelta(days=1),
+            ),
+        ],
+        promote_options="permissive",
+    )
+    build_silver(
+        lake,
+        rows,
+        config(deltaColumn="v"),
+        None,
+        None,
+        app_id="job-silver",
+        run_sequence=1,
+        execution_id="exec-1",
+        absent={("e2", "job-bronze"): ["name"]},
+    )
+    got = {r["id"]: (r["name"], r["v"]) for r in stored(lake)}
+    # id 1: the second load wins (v 2) and takes the name from the first; id 2: the first wins.
+    assert got == {1: ("Ann", 2), 2: ("Bo", 1)}
+
+
+# --- safe type changes ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["merge", "append", "overwrite"])
+def test_a_wider_decimal_widens_the_silver_table_keeping_every_value(lake, strategy):
+    from decimal import Decimal
+
+    cfg = config(
+        mergeStrategy=strategy,
+        **({"primaryKey": None, "dedupe": False} if strategy == "append" else {}),
+    )
+    narrow = bronze([{"id": 1}]).append_column(
+        "amount", pa.array([Decimal("8996.40")], pa.decimal128(6, 2))
+    )
+    build(lake, narrow, cfg, 1)
+    wide = bronze([{"id": 2}], at=T0 + timedelta(days=1)).append_column(
+        "amount", pa.array([Decimal("12345.67")], pa.decimal128(7, 2))
+    )
+    result = build(lake, wide, cfg, 2)
+    table = DeltaTable(f"{lake.root}/silver/customers")
+    assert pa.schema(table.schema().to_arrow()).field("amount").type == pa.decimal128(7, 2)
+    expected = {2: Decimal("12345.67")}
+    if strategy != "overwrite":
+        expected[1] = Decimal("8996.40")
+    assert by_id(stored(lake), "amount") == expected
+    assert result.notes == (
+        "silver table 'customers' widened (amount: decimal(6,2) -> decimal(7,2)): every "
+        "stored value kept, in one commit",
+    )
+
+
+def test_an_int32_table_column_widens_to_int64(lake):
+    build(lake, bronze([{"id": 1}]).append_column("n", pa.array([5], pa.int32())), config(), 1)
+    build(lake, bronze([{"id": 2}]).append_column("n", pa.array([2**40], pa.int64())), config(), 2)
+    assert by_id(stored(lake), "n") == {1: 5, 2: 2**40}
+
+
+def test_a_decimal_column_becomes_text_when_the_input_brings_exact_number_text(lake):
+    from decimal import Decimal
+
+    old = bronze([{"id": 1}]).append_column("n", pa.array([Decimal("1.5")], pa.decimal128(38, 10)))
+    build(lake, old, config(), 1)
+    text = pa.field("n", pa.string(), metadata={"flowforge.source_type": "numeric"})
+    new = bronze([{"id": 2}], at=T0 + timedelta(days=1)).append_column(
+        text, pa.array(["1" + "0" * 40])
+    )
+    result = build(lake, new, config(), 2)
+    assert by_id(stored(lake), "n") == {1: "1.5000000000", 2: "1" + "0" * 40}
+    assert "n: decimal(38,10) -> string" in result.notes[0]
+    # text that is not a number is not a widening
+    plain = bronze([{"id": 3}]).append_column("m", pa.array([Decimal("1")], pa.decimal128(5, 0)))
+    build(lake, plain, config(), 3)
+    with pytest.raises(TransformError, match="'m' is string in the input"):
+        build(lake, bronze([{"id": 4, "m": "x"}]), config(), 4)

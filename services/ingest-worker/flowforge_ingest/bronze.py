@@ -55,7 +55,8 @@ Delta storage (:func:`delta_storage_schema`, :func:`to_delta_storage`)
 
 Schema drift (append to an existing table)
     A new source column is added to the table; a table column missing from the source is
-    written as nulls; a type that differs is cast when that is lossless or a well-known
+    written as nulls and named in the commit (``flowforge.absent_columns``, with the load's
+    execution and job ids, so silver tells "not sent" from "null"); a type that differs is cast when that is lossless or a well-known
     widening (a narrower integer to a wider one or to float64, float32 to float64, a
     decimal to a wider decimal, an integer to a decimal that holds it, any number, boolean,
     date or timestamp to a string column, a timestamp of another unit or zone to the
@@ -73,10 +74,11 @@ Throughput and memory
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal, Protocol, TypeVar
 
@@ -94,6 +96,7 @@ from flowforge_shared.lake import (
     prior_commit,
     this_runs_commit,
 )
+from flowforge_shared.widening import is_exact_number_text, widen_table, wider_type
 
 SOURCE_ROW_COLUMN = "_source_row"
 INGESTED_AT_COLUMN = "_ingested_at"
@@ -108,6 +111,9 @@ AUDIT_COLUMNS = (
     SOURCE_ROW_COLUMN,
 )
 QUARANTINE_SUFFIX = "__quarantine"
+ABSENT_COLUMNS_KEY = "flowforge.absent_columns"
+"""Commit metadata of an append whose source lacked some of the table's columns (written as
+nulls): ``{"executionId", "jobId", "columns"}``, so silver can leave those columns alone."""
 NANOS_SUFFIX = "__ns"
 """The sibling of a ``timestamp[ns]`` column holding its exact value as text."""
 
@@ -160,6 +166,8 @@ class BronzeResult:
     version: int | None
     schema: pa.Schema | None
     already_applied: PriorCommit | None = None
+    notes: tuple[str, ...] = ()
+    """What the write changed beyond rows (a column widened), for the job's note."""
 
     @property
     def skipped_as_already_committed(self) -> bool:
@@ -245,7 +253,17 @@ def _write(
         return earlier
 
     existing = _table_schema(snapshot) if mode == "append" else None
-    target, adds_columns = _plan_schema(table, existing, incoming)
+    target, adds_columns, widen = _plan_schema(table, existing, incoming)
+    notes: tuple[str, ...] = ()
+    if widen:
+        snapshot, notes = _widen(lake, table, snapshot, widen, commit)
+    if existing is not None and audit is not None:
+        absent = [name for name in existing.names if name not in incoming.names]
+        if absent:
+            # Silver reads this to tell "the load did not carry the column" from "null".
+            commit.metadata[ABSENT_COLUMNS_KEY] = json.dumps(
+                {"executionId": audit.execution_id, "jobId": audit.job_id, "columns": absent}
+            )
     stream = _Stream(batches, target, audit, on_batch, should_stop)
     try:
         # The first batch is read before the write starts: it tells which string columns
@@ -268,7 +286,29 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    return _committed(lake, table, commit, stream.rows)
+    return replace(_committed(lake, table, commit, stream.rows), notes=notes)
+
+
+def _widen(
+    lake: Lake,
+    table: str,
+    snapshot: DeltaTable,
+    widen: dict[str, pa.DataType | pa.Field],
+    commit: _Commit,
+) -> tuple[DeltaTable, tuple[str, ...]]:
+    """The table rewritten with wider column types (one commit of its own, see
+    :mod:`flowforge_shared.widening`), reloaded for the write that follows."""
+    try:
+        note = widen_table(
+            snapshot, widen, execution_id=commit.execution_id, what=f"bronze table {table!r}"
+        )
+    except CommitFailedError as error:
+        raise ConcurrentWriteError(
+            f"another write to bronze table {table!r} committed first; the load will be retried"
+        ) from error
+    widened = lake.load("bronze", table)
+    assert widened is not None
+    return widened, (note,)
 
 
 def write_quarantine(
@@ -410,19 +450,29 @@ def _incoming_schema(table: str, source: pa.Schema, audit: AuditContext | None) 
 
 def _plan_schema(
     table: str, existing: pa.Schema | None, incoming: pa.Schema
-) -> tuple[pa.Schema, bool]:
-    """The schema to write (table columns first, then new ones) and whether it adds any.
+) -> tuple[pa.Schema, bool, dict[str, pa.DataType | pa.Field]]:
+    """The schema to write (table columns first, then new ones), whether it adds any, and
+    the table columns to widen first ({name: wider type}).
 
     A column the source only knows as nulls (Arrow's null type) is created as a string
-    column: Delta has no null type worth keeping.
+    column: Delta has no null type worth keeping. A source type the table's column cannot
+    hold, but a wider one of it can (more decimal digits, a wider integer, float64), widens
+    the table's column (:func:`flowforge_shared.widening.wider_type`).
     """
     if existing is None:
-        return pa.schema([_storable(field) for field in incoming]), False
+        return pa.schema([_storable(field) for field in incoming]), False, {}
     incoming_names = set(incoming.names)
+    widen: dict[str, pa.DataType] = {}
+    widen_fields: dict[str, pa.Field] = {}
     for field in incoming:
         if field.name in existing.names:
             table_type = existing.field(field.name).type
-            if not _castable(field.type, table_type):
+            wider = None if _castable(field.type, table_type) else wider_type(table_type, field)
+            if wider is not None and _castable(field.type, wider):
+                widen[field.name] = wider
+                if is_exact_number_text(field):  # the table records the source type too
+                    widen_fields[field.name] = field
+            elif not _castable(field.type, table_type):
                 raise SchemaDriftError(
                     f"column {field.name!r} is {_describe(table_type)} in bronze table "
                     f"{table!r} but {_describe(field.type)} in the source, which cannot be "
@@ -444,8 +494,8 @@ def _plan_schema(
                 column=field.name,
             )
     new = [_storable(f) for f in incoming if f.name not in existing.names]
-    fields = [pa.field(f.name, f.type) for f in existing] + new
-    return pa.schema(fields), bool(new)
+    fields = [pa.field(f.name, widen.get(f.name, f.type)) for f in existing] + new
+    return pa.schema(fields), bool(new), {**widen, **widen_fields}
 
 
 def _storable(field: pa.Field) -> pa.Field:

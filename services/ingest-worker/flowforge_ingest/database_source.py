@@ -161,6 +161,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         ],
         outputs=[output_dataset(lake, "bronze", bronze.table_name)],
         already_applied=result.already_applied,
+        notes=list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,
     )
 

@@ -21,6 +21,7 @@ from flowforge_ingest.connectors.network import (
     HostLookupError,
     OptionRefused,
     TargetRefused,
+    ca_file_path,
     check_target,
     refuse_dangerous_options,
 )
@@ -51,9 +52,12 @@ def connection_params(payload: dict[str, Any], settings: Settings) -> Connection
         database=database,
         resolved=resolved,
         sqlite_root=settings.sqlite_root,
+        ca_root=settings.ca_root,
     )
     if db_type == "sqlite" and database and not Path(database).is_absolute():
         database = str(settings.sqlite_root / database)
+    if db_type == "sql-server" and options.get("caFile"):
+        options["caFile"] = str(ca_file_path(str(options["caFile"]), settings.ca_root))
     return ConnectionParams(
         db_type=db_type,
         host=host,

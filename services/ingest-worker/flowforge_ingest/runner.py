@@ -94,4 +94,5 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         outputs=outputs,
         quarantined=len(quarantined),
         already_applied=result.already_applied,
+        notes=list(result.notes),
     )

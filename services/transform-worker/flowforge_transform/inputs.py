@@ -15,6 +15,7 @@ a Celery boundary intact.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -60,6 +61,36 @@ def read_union(lake: Lake, tables: Sequence[str]) -> pa.Table:
     if not names:
         raise TransformError("the source lists no input tables: name at least one table")
     return union_by_name([(name, read_table(lake, name)) for name in names])
+
+
+ABSENT_COLUMNS_KEY = "flowforge.absent_columns"
+"""Bronze commit metadata naming the table columns a load's source did not carry."""
+
+
+def absent_columns(lake: Lake, tables: Sequence[str]) -> dict[tuple[str, str], frozenset[str]]:
+    """Per bronze load, ``(_execution_id, _job_id)``, the columns its source did not have.
+
+    Bronze writes such a column as nulls (a table keeps its columns) and names it in the
+    commit; a null there means "not sent", not "empty", and silver leaves the stored value.
+    Tables written before this was recorded, and silver or gold inputs, give nothing.
+    """
+    absent: dict[tuple[str, str], frozenset[str]] = {}
+    for name in dict.fromkeys(tables):
+        layer, table = find_table(lake, name)
+        if layer != "bronze":
+            continue
+        for commit in table.history():
+            recorded = commit.get(ABSENT_COLUMNS_KEY)
+            if not recorded:
+                continue
+            try:
+                load = json.loads(recorded)
+                key = (str(load["executionId"]), str(load["jobId"]))
+                columns = frozenset(str(column) for column in load["columns"])
+            except (ValueError, KeyError, TypeError):
+                continue  # not ours to interpret: treat the load as carrying every column
+            absent[key] = absent.get(key, frozenset()) | columns
+    return absent
 
 
 def union_by_name(parts: Sequence[tuple[str, pa.Table]]) -> pa.Table:

@@ -9,7 +9,7 @@ from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
 from flowforge_transform.gold import build_gold
-from flowforge_transform.inputs import find_table, read_union
+from flowforge_transform.inputs import absent_columns, find_table, read_union
 from flowforge_transform.silver import build_silver
 
 
@@ -45,6 +45,7 @@ def run_transform_job(context: JobContext) -> JobOutcome:
         inputs=inputs,
         outputs=[output_dataset(lake, layer, table, result.row_count)],
         already_applied=result.already_applied,
+        notes=list(getattr(result, "notes", ())),
     )
 
 
@@ -62,6 +63,7 @@ def _build(context: JobContext, job: JobConfig, rows, steps: TransformationConfi
             run_sequence=task.run_sequence,
             execution_id=task.execution_id,
             combine_sources=len(job.source_config.tables) > 1,
+            absent=absent_columns(lake, job.source_config.tables),
         )
     return "gold", build_gold(
         lake,

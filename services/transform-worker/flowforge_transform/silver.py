@@ -30,7 +30,11 @@
    gets a new number (the silver table is the only record of the mapping).
 7. the write, by ``mergeStrategy``: ``merge`` upserts on the key (a table column missing
    from the input keeps its stored value on update; an empty input makes no commit, as
-   delta-rs writes nothing), ``overwrite`` replaces the rows in one commit, ``append`` adds
+   delta-rs writes nothing). A column a bronze load's source did not have (bronze holds
+   nulls there and names the column in its commit) is "not sent", not null: the row takes
+   the key's latest earlier value from the input (before dedupe), else the stored value on
+   a merge update, else null (an insert, overwrite or append); the job's note says how many
+   rows each case covered, ``overwrite`` replaces the rows in one commit, ``append`` adds
    them; the first write creates the table. New columns are added to the table; a column
    cannot change type (a widening, e.g. int32 into int64, is cast to the table's type).
 
@@ -46,9 +50,10 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
@@ -56,6 +61,7 @@ from deltalake.exceptions import CommitFailedError
 
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
 from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
+from flowforge_shared.widening import widen_table, wider_type
 from flowforge_transform.inputs import TransformError
 
 log = logging.getLogger(__name__)
@@ -66,6 +72,9 @@ DROPPED_AUDIT_COLUMNS = ("_execution_id", "_job_id", "_source_row")
 INGESTION_ORDER = ("_ingested_at", "_source_row")
 _POSITION = "__flowforge_position"
 _RANK = "__flowforge_rank"
+_ABSENT = "__flowforge_absent_"  # + n: per row, _CARRIED, _FILLED or _MISSING for a column
+_CARRIED, _FILLED, _MISSING = 0, 1, 2
+_STORED_ROW = "__flowforge_stored_row"
 _HISTORY_SCANNED = 50  # commits searched for the last recorded high-water mark
 
 
@@ -81,6 +90,8 @@ class SilverResult:
     """Input rows dropped because a primaryKey column was null."""
     already_applied: PriorCommit | None = None
     """This run's own earlier commit, found by a retry (nothing was written again)."""
+    notes: tuple[str, ...] = ()
+    """What the build did that a user should know (columns a load did not carry)."""
 
     @property
     def skipped_as_already_committed(self) -> bool:
@@ -98,13 +109,20 @@ def build_silver(
     run_sequence: int,
     execution_id: str,
     combine_sources: bool = False,
+    absent: Mapping[tuple[str, str], Collection[str]] | None = None,
 ) -> SilverResult:
     """Build (or update) the silver table ``config.table_name`` from ``input``.
 
     ``combine_sources`` (a multi-table source: several systems describe the same entity)
     first merges the rows of each key into one — per column the latest non-null value in
     ingestion order — so a CRM row adds its attributes to the core-banking row instead of
-    replacing it; derived columns and filters then see the combined record."""
+    replacing it; derived columns and filters then see the combined record.
+
+    ``absent`` names, per bronze load ``(_execution_id, _job_id)``, the columns that load's
+    source did not have (:func:`flowforge_transform.inputs.absent_columns`). In the rows of
+    such a load the column is "not sent", not null: it takes the value of the key's latest
+    earlier row that carried it, else on a merge the table's stored value (Delta's rule for
+    ``UPDATE SET *``: a column the source lacks is left unchanged), else null."""
     keys = primary_key_columns(config)
     if combine_sources and keys:
         _require_columns(input, keys, "primaryKey", config.table_name)
@@ -116,7 +134,10 @@ def build_silver(
 
     rows, rejected = drop_null_keys(rows, keys)
     rows = in_ingestion_order(rows)
+    rows, flags = mark_absent(rows, None if combine_sources else absent)
     if keys and config.dedupe:
+        if flags:
+            rows = fill_from_earlier_rows(rows, keys, config.delta_column, flags)
         rows = latest_per_key(rows, keys, config.delta_column)
     elif keys and config.merge_strategy == "merge":
         _refuse_duplicate_keys(rows, keys, config.table_name)
@@ -136,7 +157,16 @@ def build_silver(
             )
         try:
             return _attempt(
-                lake, target, rows, config, keys, rejected, app_id, run_sequence, execution_id
+                lake,
+                target,
+                rows,
+                config,
+                keys,
+                rejected,
+                app_id,
+                run_sequence,
+                execution_id,
+                flags,
             )
         except _Created:
             attempt -= 1  # not a conflict: the table exists now
@@ -173,14 +203,34 @@ def _attempt(
     app_id: str,
     run_sequence: int,
     execution_id: str,
+    flags: Mapping[str, str],
 ) -> SilverResult:
     metadata = {}
     if config.surrogate_key:
         rows, high_water = assign_surrogate_keys(rows, target, keys, config.surrogate_key)
         metadata[HIGH_WATER_KEY] = str(high_water)
     rows = rows.drop_columns([_POSITION])
+    notes: tuple[str, ...] = ()
     if target is not None:
-        rows = conform_to_table(rows, target, config.table_name)
+        rows, widen = conform_to_table(rows, target, config.table_name)
+        if widen:
+            try:
+                notes += (
+                    widen_table(
+                        target,
+                        widen,
+                        execution_id=execution_id,
+                        what=f"silver table {config.table_name!r}",
+                    ),
+                )
+            except CommitFailedError as error:
+                raise _Conflict(error) from error
+            target = lake.load("silver", config.table_name)
+            assert target is not None
+    if flags:
+        merging = config.merge_strategy == "merge" and target is not None and target.file_uris()
+        rows, kept_notes = keep_stored_values(rows, target if merging else None, keys, flags)
+        notes += kept_notes
     properties = commit_properties(app_id, run_sequence, execution_id=execution_id, **metadata)
 
     if target is None:
@@ -220,7 +270,7 @@ def _attempt(
             written = rows.num_rows
     except CommitFailedError as error:
         raise _Conflict(error) from error
-    return SilverResult(written, target.version(), target.count(), rejected)
+    return SilverResult(written, target.version(), target.count(), rejected, notes=notes)
 
 
 def primary_key_columns(config: SilverConfig) -> list[str]:
@@ -309,6 +359,137 @@ def latest_per_key(table: pa.Table, keys: Sequence[str], delta_column: str | Non
     winners = ranked.group_by(list(keys), use_threads=False).aggregate([(_RANK, "max")])
     latest = ranked.take(winners.column(f"{_RANK}_max")).drop_columns([_RANK])
     return latest.take(pc.sort_indices(latest, sort_keys=[(_POSITION, "ascending")]))
+
+
+def mark_absent(
+    rows: pa.Table, absent: Mapping[tuple[str, str], Collection[str]] | None
+) -> tuple[pa.Table, dict[str, str]]:
+    """``rows`` with one int8 column per column some load did not carry (``_MISSING`` in
+    that load's rows, else ``_CARRIED``), and {column: flag column}. Rows without load ids
+    count as carrying every column."""
+    names = set(rows.column_names)
+    if not absent or not {"_execution_id", "_job_id"} <= names:
+        return rows, {}
+    columns = sorted({c for cols in absent.values() for c in cols if c in names})
+    if not columns:
+        return rows, {}
+    load = pc.binary_join_element_wise(
+        pc.cast(rows.column("_execution_id"), pa.string()),
+        pc.cast(rows.column("_job_id"), pa.string()),
+        "\x1f",
+    )
+    flags: dict[str, str] = {}
+    for number, column in enumerate(columns):
+        loads = [f"{e}\x1f{j}" for (e, j), cols in absent.items() if column in cols]
+        mask = pc.fill_null(pc.is_in(load, value_set=pa.array(loads, pa.string())), False)
+        if not pc.any(mask).as_py():
+            continue
+        flags[column] = f"{_ABSENT}{number}"
+        state = pc.if_else(mask, pa.scalar(_MISSING, pa.int8()), pa.scalar(_CARRIED, pa.int8()))
+        rows = rows.append_column(flags[column], state)
+    return rows, flags
+
+
+def fill_from_earlier_rows(
+    rows: pa.Table, keys: Sequence[str], delta_column: str | None, flags: Mapping[str, str]
+) -> pa.Table:
+    """Each value a row's load did not carry taken from the same key's latest earlier row
+    that carried it, in the order dedupe uses (``deltaColumn``, then ingestion); where no
+    such row exists the flag stays ``_MISSING`` (else ``_FILLED``). ``rows`` comes from
+    :func:`in_ingestion_order`."""
+    sort_keys = [(key, "ascending", "at_start") for key in keys]
+    if delta_column:
+        sort_keys.append((delta_column, "ascending", "at_start"))
+    sort_keys.append((_POSITION, "ascending", "at_start"))
+    rows = rows.take(pc.sort_indices(rows, sort_keys=sort_keys))
+    count = rows.num_rows
+    index = np.arange(count)
+    new_group = np.zeros(count, dtype=bool)
+    if count:
+        new_group[0] = True
+    for key in keys:
+        column = rows.column(key)
+        if count > 1:
+            differs = pc.fill_null(pc.not_equal(column[1:], column[:-1]), True)
+            new_group[1:] |= np.asarray(differs.to_numpy(zero_copy_only=False), dtype=bool)
+    group_start = np.maximum.accumulate(np.where(new_group, index, 0)) if count else index
+    for column, flag in flags.items():
+        state = np.asarray(rows.column(flag).to_numpy(zero_copy_only=False))
+        missing = state == _MISSING
+        last_carried = np.maximum.accumulate(np.where(~missing, index, -1)) if count else index
+        found = missing & (last_carried >= group_start)
+        if not found.any():
+            continue
+        source = pa.array(np.where(found, last_carried, index), pa.int64())
+        position = rows.column_names.index(column)
+        rows = rows.set_column(position, column, rows.column(column).take(source))
+        rows = rows.set_column(
+            rows.column_names.index(flag),
+            flag,
+            pa.array(np.where(found, _FILLED, state).astype(np.int8), pa.int8()),
+        )
+    return rows.take(pc.sort_indices(rows, sort_keys=[(_POSITION, "ascending")]))
+
+
+def keep_stored_values(
+    rows: pa.Table, target: DeltaTable | None, keys: Sequence[str], flags: Mapping[str, str]
+) -> tuple[pa.Table, tuple[str, ...]]:
+    """``rows`` without the flag columns, each value its load did not carry replaced by the
+    ``target`` table's stored value for the key (a merge: the row is left as it is), or null
+    (a new key, or no ``target``); and a note per column saying what was done."""
+    notes = []
+    stored: pa.Table | None = None
+    lookup: pa.ChunkedArray | None = None
+    for column, flag in flags.items():
+        missing = pc.equal(rows.column(flag), pa.scalar(_MISSING, pa.int8()))
+        lacked = pc.sum(pc.cast(pc.not_equal(rows.column(flag), _CARRIED), pa.int64())).as_py()
+        if not lacked:
+            continue
+        count = pc.sum(pc.cast(missing, pa.int64())).as_py() or 0
+        kept = 0
+        if count and target is not None and keys and column in target.schema().to_arrow().names:
+            if lookup is None:
+                wanted = [c for c in flags if c in target.schema().to_arrow().names]
+                stored, lookup = _stored_rows(rows, target, keys, wanted)
+            values = stored.column(column).take(lookup)
+            have = rows.column(column).type
+            if values.type != have:
+                values = values.cast(have)
+            replace = pc.and_(missing, pc.is_valid(lookup))
+            kept = pc.sum(pc.cast(replace, pa.int64())).as_py() or 0
+            rows = rows.set_column(
+                rows.column_names.index(column),
+                column,
+                pc.if_else(replace, values, rows.column(column)),
+            )
+        notes.append(
+            f"column {column!r} was not in the latest load of {lacked} row(s): "
+            f"{lacked - count + kept} kept the value they had, {count - kept} (new) have it null"
+        )
+    return rows.drop_columns(list(flags.values())), tuple(notes)
+
+
+def _stored_rows(
+    rows: pa.Table, target: DeltaTable, keys: Sequence[str], columns: Sequence[str]
+) -> tuple[pa.Table, pa.ChunkedArray]:
+    """The table's rows and, per row of ``rows``, the index of its key's stored row (null:
+    a new key). Only keys and indexes go through the join (it cannot carry every type)."""
+    stored = target.to_pyarrow_table(columns=list(dict.fromkeys([*keys, *columns])))
+    stored_keys = [
+        stored.column(key).cast(rows.column(key).type)
+        if stored.column(key).type != rows.column(key).type
+        else stored.column(key)
+        for key in keys
+    ]
+    right = pa.Table.from_arrays(
+        [*stored_keys, pa.array(range(stored.num_rows), pa.int64())], names=[*keys, _STORED_ROW]
+    )
+    left = rows.select(list(keys)).append_column(
+        _POSITION, pa.array(range(rows.num_rows), pa.int64())
+    )
+    joined = left.join(right, list(keys), join_type="left outer", use_threads=False)
+    joined = joined.take(pc.sort_indices(joined, sort_keys=[(_POSITION, "ascending")]))
+    return stored, joined.column(_STORED_ROW)
 
 
 def _refuse_duplicate_keys(table: pa.Table, keys: Sequence[str], table_name: str) -> None:
@@ -408,19 +589,29 @@ def _recorded_high_water(target: DeltaTable) -> int:
     return 0
 
 
-def conform_to_table(rows: pa.Table, target: DeltaTable, table_name: str) -> pa.Table:
-    """``rows`` with each column the table already has cast to the table's type.
+def conform_to_table(
+    rows: pa.Table, target: DeltaTable, table_name: str
+) -> tuple[pa.Table, dict[str, pa.DataType]]:
+    """``rows`` with each column the table already has cast to the table's type, and the
+    table columns to widen first ({name: wider type}).
 
-    Only a widening cast is made (the type both meet at is the table's); anything else is
-    a TransformError naming the column, rather than a cast error from deep in the writer.
+    Only a widening cast is made (the type both meet at is the table's). Where the input's
+    type is wider than the table's in a safe way (more decimal digits, a wider integer,
+    float64; :func:`flowforge_shared.widening.wider_type`) the table's column is widened
+    and the rows cast to the wider type. Anything else is a TransformError naming the
+    column, rather than a cast error from deep in the writer.
     """
     stored = pa.schema(target.schema().to_arrow())
+    widen: dict[str, pa.DataType] = {}
     for index, name in enumerate(rows.column_names):
         if name not in stored.names:
             continue
         want, have = stored.field(name).type, rows.schema.field(index).type
         if want == have or (pa.types.is_string(want) and pa.types.is_large_string(have)):
             continue
+        wider = wider_type(want, rows.schema.field(index))
+        if wider is not None and wider != want:
+            widen[name] = want = wider
         try:
             met = (
                 pa.unify_schemas(
@@ -445,7 +636,7 @@ def conform_to_table(rows: pa.Table, target: DeltaTable, table_name: str) -> pa.
                 f"silver table {table_name!r}: column {name!r} does not fit the table's type "
                 f"{want}: {error}"
             ) from None
-    return rows
+    return rows, widen
 
 
 def quote_identifier(name: str) -> str:

@@ -4,8 +4,19 @@ from flowforge_shared.auth.dependencies import (
     Principal,
     authenticate,
     require_admin,
+    require_auditor,
     require_editor,
+    require_token_reader,
 )
 from flowforge_shared.auth.models import ApiToken, Role
 
-__all__ = ["ApiToken", "Principal", "Role", "authenticate", "require_admin", "require_editor"]
+__all__ = [
+    "ApiToken",
+    "Principal",
+    "Role",
+    "authenticate",
+    "require_admin",
+    "require_auditor",
+    "require_editor",
+    "require_token_reader",
+]

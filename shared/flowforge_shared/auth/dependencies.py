@@ -2,7 +2,9 @@
 
 Every ``/api`` router is mounted behind :func:`authenticate`, which also applies the default
 rule (reads need viewer, anything else editor), so no route can forget authentication;
-routes that need more add :data:`require_admin` or :data:`require_editor`.
+routes that need more add :data:`require_admin`, :data:`require_editor`,
+:data:`require_auditor` (the audit log: auditors, editors, admins) or
+:data:`require_token_reader` (the token list: admins and auditors).
 """
 
 from __future__ import annotations
@@ -69,8 +71,15 @@ def _check(principal: Principal, needed: Role) -> None:
     if not principal.role.allows(needed):
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            f"role {principal.role.value} may not do this; it needs {needed.value}",
+            f"role {principal.role.value} may not do this; it needs {_who(needed)}",
         )
+
+
+def _who(needed: Role) -> str:
+    """The roles that may do it, in words: ``editor or admin``."""
+    order = [Role.VIEWER, Role.AUDITOR, Role.EDITOR, Role.ADMIN]
+    granted = [role.value for role in order if role.allows(needed)]
+    return " or ".join(granted) if len(granted) < len(order) else "any role"
 
 
 def _require(needed: Role):
@@ -82,5 +91,23 @@ def _require(needed: Role):
     return dependency
 
 
+def _require_one_of(*roles: Role):
+    def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                f"role {principal.role.value} may not do this; it needs "
+                + " or ".join(role.value for role in roles),
+            )
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(role.value for role in roles)
+    return dependency
+
+
 require_admin = _require(Role.ADMIN)
 require_editor = _require(Role.EDITOR)
+require_auditor = _require(Role.AUDITOR)
+# Token metadata (names, roles, last use; never a secret) is for those who manage or audit
+# access, not for editors.
+require_token_reader = _require_one_of(Role.ADMIN, Role.AUDITOR)

@@ -125,7 +125,7 @@ FORMS: dict[str, ConnectionForm] = {
                 "caFile",
                 "path",
                 "CA certificate file",
-                "PEM file on the workers, trusted for this connection besides the system store",
+                "a PEM file in the CA folder (FLOWFORGE_CA_DIR), trusted besides the system store",
             ),
             OptionSpec(
                 "hostNameInCertificate",

@@ -7,12 +7,13 @@ from fastapi import APIRouter, Depends, Query
 
 from flowforge_catalog.audit import service
 from flowforge_catalog.audit.schemas import AuditEntryPublic
-from flowforge_shared.auth import require_editor
+from flowforge_shared.auth import require_auditor
 from flowforge_shared.contracts.base import MAX_OFFSET, Page
 from flowforge_shared.deps import SessionDep
 
-# Read-only by design: no route here (or anywhere) changes or deletes an entry.
-router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(require_editor)])
+# Read-only by design: no route here (or anywhere) changes or deletes an entry. Auditors,
+# editors and admins read it; viewers do not.
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[Depends(require_auditor)])
 
 
 @router.get("", response_model=Page[AuditEntryPublic])

@@ -160,6 +160,7 @@ def resolve_fields(data: ConnectionFields, settings: Settings, box: SecretBox) -
                 host=parsed.host,
                 database=parsed.database,
                 sqlite_root=settings.sqlite_root,
+                ca_root=settings.ca_root,
             )
         except OptionRefused as error:
             raise Unprocessable([(("connectionString",), str(error))]) from None
@@ -250,6 +251,7 @@ def _checked(
             host=fields["host"],
             database=fields["database"],
             sqlite_root=settings.sqlite_root,
+            ca_root=settings.ca_root,
         )
     except (TargetRefused, OptionRefused) as error:
         raise Unprocessable(

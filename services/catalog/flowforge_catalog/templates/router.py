@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.templates import service
@@ -16,7 +16,8 @@ from flowforge_catalog.templates.schemas import (
 from flowforge_catalog.workflows import service as workflow_service
 from flowforge_shared.auth import require_admin
 from flowforge_shared.contracts.base import Page
-from flowforge_shared.deps import PrincipalDep, SessionDep
+from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+from flowforge_shared.errors import check_version
 
 router = APIRouter(prefix="/templates", tags=["templates"])
 
@@ -36,9 +37,11 @@ def list_templates(
 
 
 @router.get("/{template_id}", response_model=TemplateDetail)
-def get_template(template_id: str, session: SessionDep):
+def get_template(template_id: str, session: SessionDep, response: Response):
     """The template with its jobs, the tables each reads and writes, and its parameters."""
-    return service.to_detail(service.get_or_raise(session, template_id=template_id))
+    template = service.get_or_raise(session, template_id=template_id)
+    response.headers["ETag"] = etag(template.version)
+    return service.to_detail(template)
 
 
 @router.post("/{template_id}/instantiate", status_code=status.HTTP_201_CREATED)
@@ -86,10 +89,21 @@ def create_template(data: TemplateFromWorkflow, session: SessionDep, principal: 
     "/{template_id}", response_model=TemplateSummary, dependencies=[Depends(require_admin)]
 )
 def update_template(
-    template_id: str, data: TemplateUpdate, session: SessionDep, principal: PrincipalDep
+    template_id: str,
+    data: TemplateUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
+    response: Response,
 ):
-    """Deactivate (or reactivate) a template."""
+    """Deactivate (or reactivate) a template; send its ``version`` or ``If-Match``."""
     template = service.get_or_raise(session, template_id=template_id)
+    check_version(
+        template.version,
+        expected_version(data.version, if_match),
+        what=f"template {template.id}",
+    )
     service.set_active(session, template=template, active=data.is_active, actor=principal.actor)
     session.commit()
+    response.headers["ETag"] = etag(template.version)
     return service.to_summary(template)

@@ -28,6 +28,9 @@ class TemplateSummary(ApiOutModel):
     is_builtin: bool
     created_at: datetime
     updated_at: datetime
+    version: int = Field(
+        description="changes with every change of the template; send it (or If-Match) with a PATCH"
+    )
 
 
 class TemplateJob(ApiOutModel):
@@ -81,3 +84,4 @@ class TemplateFromWorkflow(ApiModel):
 
 class TemplateUpdate(ApiModel):
     is_active: bool
+    version: int | None = Field(default=None, ge=0, le=2**63 - 1)

@@ -4,14 +4,14 @@ from fastapi import APIRouter, Depends, Response, status
 
 from flowforge_catalog.tokens import service
 from flowforge_catalog.tokens.schemas import TokenCreate, TokenCreated, TokenPublic
-from flowforge_shared.auth import require_admin
+from flowforge_shared.auth import require_admin, require_token_reader
 from flowforge_shared.contracts.base import Page
 from flowforge_shared.deps import PrincipalDep, SessionDep
 
-router = APIRouter(prefix="/tokens", tags=["tokens"], dependencies=[Depends(require_admin)])
+router = APIRouter(prefix="/tokens", tags=["tokens"])
 
 
-@router.get("", response_model=Page[TokenPublic])
+@router.get("", response_model=Page[TokenPublic], dependencies=[Depends(require_token_reader)])
 def list_tokens(session: SessionDep):
     tokens = service.get_all(session)
     return Page[TokenPublic](
@@ -19,14 +19,21 @@ def list_tokens(session: SessionDep):
     )
 
 
-@router.post("", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=TokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Depends(require_admin)],
+)
 def create_token(data: TokenCreate, session: SessionDep, principal: PrincipalDep):
     token, secret = service.create(session, data=data, actor=principal.actor)
     session.commit()
     return TokenCreated.model_validate({**service.snapshot(token), "token": secret})
 
 
-@router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{token_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_admin)]
+)
 def revoke_token(token_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
     service.revoke(session, token_id=token_id, actor=principal.actor)
     session.commit()

@@ -35,7 +35,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowforge_ingest.connectors.base import ColumnInfo
-from flowforge_ingest.connectors.types import arrow_type, converter
+from flowforge_ingest.connectors.types import arrow_type, converter, is_exact_number_text
 from flowforge_shared.errors import PermanentError
 
 ColumnConverter = Callable[[list], pa.Array]
@@ -78,7 +78,15 @@ class SourceColumn:
         data_type = arrow_type_for(
             db_type, self.source_type, self.precision, self.scale, self.max_length
         )
-        return pa.field(self.name, data_type, nullable=self.nullable)
+        metadata = None
+        if is_exact_number_text(db_type, self.source_type, self.precision, self.scale):
+            # The type recorded next to the text (a Delta column comment, shown by DESCRIBE).
+            metadata = {
+                "comment": f"source type {self.source_type}: the exact number as decimal text "
+                "(Delta Lake decimals stop at 38 digits)",
+                "flowforge.source_type": self.source_type,
+            }
+        return pa.field(self.name, data_type, nullable=self.nullable, metadata=metadata)
 
     def fixer(self, db_type: str) -> Callable[[Any], Any] | None:
         """types.converter: fixes one driver value for the Arrow type (None: not needed)."""

@@ -340,13 +340,16 @@ def refuse_dangerous_options(
     database: str | None = None,
     resolved: Iterable[ResolvedAddress] = (),
     sqlite_root: Path | None = None,
+    ca_root: Path | None = None,
 ) -> None:
     """Raise :class:`OptionRefused` when an option makes the driver use a local resource.
 
     ``host`` and ``database`` are the connection's fields (a libpq ``dbname`` holding ``=``
     is itself a connection string; a SQLite database is a file path). ``resolved`` are the
     addresses :func:`check_target` returned: libpq's ``hostaddr`` must be one of them.
-    SQLite files must lie inside ``sqlite_root``; without one, SQLite files are refused.
+    SQLite files must lie inside ``sqlite_root``; without one, SQLite files are refused. A SQL
+    Server connection's ``caFile`` must lie inside ``ca_root`` (the operators' CA folder):
+    a connection cannot make the worker read a file of its choosing.
     """
     squashed = {
         _squash(key): (key, "" if value is None else str(value)) for key, value in options.items()
@@ -389,6 +392,8 @@ def refuse_dangerous_options(
             )
     if db_type == "sqlite":
         _refuse_sqlite_path(database, sqlite_root)
+    if db_type == "sql-server" and "cafile" in squashed:
+        ca_file_path(squashed["cafile"][1], ca_root)
 
 
 def refuse_dangerous_connection(
@@ -456,6 +461,28 @@ def _refuse_postgres(
                     f"the option {key!r} connects to an address other than the checked host's; "
                     "remove it (FlowForge sets it to the address it checked)"
                 )
+
+
+def ca_file_path(value: str, ca_root: Path | None) -> Path:
+    """The CA file a connection names, inside ``ca_root`` (a name there, or a path under
+    it); anything else is refused."""
+    text = value.strip()
+    if not text or "\x00" in text:
+        raise OptionRefused("caFile must name a PEM file in the CA folder")
+    if ca_root is None:
+        raise OptionRefused(
+            "CA files are not enabled on this FlowForge: an administrator must name the folder "
+            "of CA certificates (FLOWFORGE_CA_DIR)"
+        )
+    root = ca_root.resolve()
+    path = Path(text)
+    resolved = (path if path.is_absolute() else root / path).resolve()
+    if not resolved.is_relative_to(root) or resolved == root:
+        raise OptionRefused(
+            f"the CA file {value!r} is outside the folder CA certificates may be read from "
+            f"({root}); put it there and give its name"
+        )
+    return resolved
 
 
 def _refuse_sqlite_path(database: str | None, sqlite_root: Path | None) -> None:

@@ -103,7 +103,9 @@ def plain(columns: list[SourceColumn], schema: pa.Schema) -> bool:
         name = parse_source_type("postgresql", column.source_type)
         if name.array or name.name not in _PLAIN_TYPES:
             return False
-        if name.name == "numeric" and not pa.types.is_decimal(field.type):
+        if name.name == "numeric" and not (
+            pa.types.is_decimal(field.type) or pa.types.is_string(field.type)
+        ):
             return False
     return True
 
@@ -194,6 +196,10 @@ def _casts(actual: pa.Schema, wanted: pa.Schema) -> list[Callable[[pa.Array], pa
             if not pa.types.is_string(have.type.storage_type):
                 return None
             casts.append(_decimal(field))
+        elif isinstance(have.type, pa.BaseExtensionType) and pa.types.is_string(field.type):
+            if not pa.types.is_string(have.type.storage_type):
+                return None
+            casts.append(_numeric_text)  # numeric beyond decimal128: the exact text
         elif have.type != field.type:
             return None
         elif pa.types.is_timestamp(field.type) or pa.types.is_date32(field.type):
@@ -219,6 +225,17 @@ def _decimal(field: pa.Field) -> Callable[[pa.Array], pa.Array]:
             raise _unstorable(field, bad, "NaN, infinity or more digits", error) from None
 
     return cast
+
+
+_ADBC_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _numeric_text(array: pa.Array) -> pa.Array:
+    """ADBC's text of a numeric, with NaN and the infinities spelled as PostgreSQL does."""
+    text = array.storage
+    for spelled_by_adbc, spelled in _ADBC_NON_FINITE.items():
+        text = pc.if_else(pc.equal(text, spelled_by_adbc), pa.scalar(spelled), text)
+    return text
 
 
 def _first_bad_decimal(text: pa.Array, data_type: pa.DataType) -> str | None:

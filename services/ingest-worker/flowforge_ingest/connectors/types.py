@@ -34,11 +34,12 @@ The rules, and why
   instead of Arrow's truncation (which would turn ``.006667`` into ``.006``).
 - **Decimals.** ``decimal``/``numeric``/``NUMBER`` with a precision up to 38 are
   ``decimal128(p, s)`` (Delta Lake's limit is 38 too); above 38 (PostgreSQL up to 1000, MySQL
-  65) they are strings holding the exact decimal text. Without a declared precision
-  (PostgreSQL ``numeric``, Oracle ``NUMBER``, SQLite ``NUMERIC``) they are
-  :data:`UNCONSTRAINED_DECIMAL` = ``decimal128(38, 10)``: 28 integer and 10 fractional digits
-  hold the values such columns are used for, and a value with more digits raises (declare
-  ``numeric(p, s)`` or cast in a query) rather than being rounded. Oracle ``NUMBER(p)``
+  65), and without a declared precision (PostgreSQL ``numeric``, Oracle ``NUMBER``), they are
+  strings holding the exact decimal text (``NaN``/``Infinity`` as PostgreSQL spells them):
+  no ``decimal128(38, s)`` holds both ``1e40`` and ``1e-21``, and nothing a source legally
+  holds may fail the load (docs/connectors.md, "Numbers no Delta decimal holds"). SQLite
+  ``NUMERIC`` (int64 or double values) stays :data:`UNCONSTRAINED_DECIMAL` =
+  ``decimal128(38, 10)``, and a value with more digits raises rather than being rounded. Oracle ``NUMBER(p)``
   (scale 0) with ``p <= 18`` is ``int64``. A float from a driver that was not asked for
   decimals becomes the decimal of its shortest repr (``0.1`` -> ``0.1``).
 - **Text for what Arrow has no type for**: ``uniqueidentifier``/``uuid`` (canonical lower
@@ -274,7 +275,7 @@ def _postgresql(t: SourceType, precision, scale, report, source) -> _Resolved:
     if name in ("numeric", "decimal"):
         p = _arg_or(t, 0, precision, None)
         if p is None:
-            return UNCONSTRAINED_DECIMAL, _decimal_converter(UNCONSTRAINED_DECIMAL, source)
+            return pa.string(), _exact_number_text
         return _decimal(p, _arg_or(t, 1, scale, 0), source)
     if name in ("timestamp", "timestamp without time zone", "timestamptz"):
         tz = "UTC" if name == "timestamptz" else None
@@ -512,7 +513,7 @@ def _decimal(precision: int, scale: int, source: str) -> _Resolved:
         precision, scale = precision - scale, 0
     precision = max(precision, scale, 1)
     if precision > MAX_DECIMAL_PRECISION:
-        return pa.string(), _decimal_text
+        return pa.string(), _exact_number_text
     arrow = pa.decimal128(precision, scale)
     return arrow, _decimal_converter(arrow, source)
 
@@ -522,7 +523,7 @@ def _number(t: SourceType, precision, scale, source) -> _Resolved:
     p = None if t.args[:1] == ("*",) else _arg_or(t, 0, precision, None)
     s = _arg_or(t, 1, scale, None)
     if p is None and s is None:
-        return UNCONSTRAINED_DECIMAL, _decimal_converter(UNCONSTRAINED_DECIMAL, source)
+        return pa.string(), _exact_number_text
     p = MAX_DECIMAL_PRECISION if p is None else p
     s = 0 if s is None else s
     if s == 0 and p <= 18:
@@ -579,6 +580,33 @@ def _decimal_converter(arrow: pa.Decimal128Type, source: str) -> Converter:
 
 def _decimal_text(value: Any) -> str:
     return format(_to_decimal(value, "decimal"), "f")  # never exponent notation
+
+
+_NON_FINITE = {"nan": "NaN", "infinity": "Infinity", "-infinity": "-Infinity", "inf": "Infinity"}
+
+
+def _exact_number_text(value: Any) -> str:
+    """A number of arbitrary precision as its exact decimal text (never exponent notation);
+    ``NaN`` and +/-``Infinity``, which PostgreSQL's ``numeric`` holds, as PostgreSQL spells
+    them. Nothing a source legally holds is refused."""
+    if isinstance(value, str):
+        spelled = _NON_FINITE.get(value.strip().lower().lstrip("+"))
+        if spelled is not None:
+            return spelled
+    elif isinstance(value, (Decimal, float)) and not Decimal(value).is_finite():
+        number = Decimal(value)
+        return "NaN" if number.is_nan() else ("-Infinity" if number < 0 else "Infinity")
+    return format(_to_decimal(value, "decimal"), "f")
+
+
+def is_exact_number_text(db_type: str, source_type: str, precision=None, scale=None) -> bool:
+    """Whether a column of ``source_type`` is read as the exact text of its numbers (a
+    decimal Delta Lake cannot hold: no declared precision, or more than 38 digits)."""
+    try:
+        _, convert = _resolve(db_type, source_type, precision, scale, None)
+    except Exception:  # noqa: BLE001 - not a type we can place: not a number either
+        return False
+    return convert is _exact_number_text
 
 
 def _integral(source: str) -> Converter:

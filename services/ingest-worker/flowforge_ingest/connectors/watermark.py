@@ -58,6 +58,7 @@ from flowforge_ingest.connectors.types import (
     arrow_type,
     datetime_ns,
     format_timestamp_ns,
+    is_exact_number_text,
     odbc_timestamp_ns,
     parse_source_type,
     parse_timestamp_text,
@@ -211,6 +212,8 @@ def watermark_kind(db_type: str, source_type: str) -> str:
         return "integer"
     if pa.types.is_decimal(arrow):
         return "integer" if arrow.scale == 0 else "decimal"
+    if is_exact_number_text(db_type, source_type):
+        return "decimal"  # a number kept as its exact text still orders as a number
     if pa.types.is_string(arrow) and not parsed.array and parsed.name not in _UNORDERED_TEXT:
         return "string"
     raise WatermarkError(

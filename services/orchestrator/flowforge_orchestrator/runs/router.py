@@ -5,7 +5,7 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 
 from flowforge_catalog.jobs import service as job_service
@@ -156,21 +156,29 @@ def cancel_execution(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-def stream_execution_events(execution_id: str, request: Request, session: SessionDep):
+def stream_execution_events(
+    execution_id: str,
+    request: Request,
+    session: SessionDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+):
     """Server-sent events: job.started, batch.written, job.finished / job.failed /
-    job.cancelled, then execution.finished; replays what happened so far first."""
+    job.cancelled, then execution.finished; replays what happened so far first, or only
+    what came after ``Last-Event-ID`` (what a browser sends when it reconnects). Every event
+    has its own id, larger than the one before."""
     service.get_or_raise(session, execution_id=execution_id)
     session.close()
     database = request.app.state.database
+    after = _event_id(last_event_id)
     return StreamingResponse(
-        _event_stream(database, execution_id),
+        _event_stream(database, execution_id, after),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
-def _event_stream(database, execution_id: str) -> Iterator[str]:
-    last_id = 0
+def _event_stream(database, execution_id: str, after: int = 0) -> Iterator[str]:
+    last_id = after
     last_sent = time.monotonic()
     while True:
         with database.session() as session:
@@ -191,12 +199,22 @@ def _event_stream(database, execution_id: str) -> Iterator[str]:
         if finished and not events:
             running = [job for job in summary["jobs"] if job["status"] == Status.RUNNING]
             if not running:
-                yield _sse(last_id, "execution.finished", summary)
+                # Its own id, after the last run event's (not that event's id again: a client
+                # keeping ids would take it for a repeat).
+                yield _sse(last_id + 1, "execution.finished", summary)
                 return
         if time.monotonic() - last_sent > SSE_HEARTBEAT_SECONDS:
             yield ": keep-alive\n\n"
             last_sent = time.monotonic()
         time.sleep(SSE_POLL_SECONDS)
+
+
+def _event_id(text: str | None) -> int:
+    """A Last-Event-ID this stream sent (a non-negative integer); anything else replays all."""
+    text = (text or "").strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        return 0
+    return int(text)
 
 
 def _describe(event: dict) -> dict:

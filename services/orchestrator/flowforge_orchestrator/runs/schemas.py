@@ -43,8 +43,9 @@ class JobRunPublic(ApiOutModel):
     error: JobError | None
     note: str | None = Field(
         default=None,
-        description="What to know besides the status: a lost worker being retried, or a "
-        "write found already applied by an earlier attempt",
+        description="What to know besides the status: a lost worker being retried, a "
+        "write found already applied by an earlier attempt, a table widened to a safe wider "
+        "type, columns a load did not carry (several joined by '; ')",
     )
     last_heartbeat_at: datetime | None = None
 

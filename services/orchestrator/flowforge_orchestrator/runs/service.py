@@ -330,9 +330,12 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
                 for out in output_datasets(event)
             ]
             job.quarantined_rows = int(result.get("quarantined") or 0)
+            notes = [str(note) for note in result.get("notes") or []]
             applied = result.get("alreadyApplied")
             if applied:
-                job.note = _already_applied_note(execution, applied)
+                notes.insert(0, _already_applied_note(execution, applied))
+            if notes:
+                job.note = "; ".join(notes)
     elif kind == "FAIL":
         if move(job, JOB_MOVES, Status.FAILED):
             error = run_facet(event, "flowforge_error")

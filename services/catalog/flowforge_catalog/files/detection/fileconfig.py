@@ -22,6 +22,10 @@ _READER_BOOLEANS = {"true", "false", "1", "0"}
 TRUE_WORDS = ["true", "t", "yes", "y", "1"]
 FALSE_WORDS = ["false", "f", "no", "n", "0"]
 _MAX_SOURCE_NAME = 256
+# A sample's largest value is not the next file's: a detected decimal gets at least 18 digits
+# (Parquet still stores it as INT64); a value wider still widens the table when it arrives
+# (flowforge_shared.widening) instead of failing the load.
+DETECTED_DECIMAL_PRECISION = 18
 
 
 def column_override(column: DetectedColumn) -> tuple[ColumnOverride | None, str | None]:
@@ -49,7 +53,9 @@ def column_override(column: DetectedColumn) -> tuple[ColumnOverride | None, str 
             ColumnOverride(
                 name=name,
                 type="decimal",
-                precision=column.precision,
+                precision=None
+                if column.precision is None
+                else max(column.precision, DETECTED_DECIMAL_PRECISION),
                 scale=column.scale,
                 decimal_separator=number.decimal_separator if number else None,
                 thousands_separator=number.thousands_separator if number else None,

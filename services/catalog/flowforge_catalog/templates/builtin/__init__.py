@@ -37,7 +37,13 @@ TABLE = sa.table(
 
 
 def builtin_templates() -> list[dict]:
-    return [json.loads(path.read_text()) for path in sorted(HERE.glob("*.json"))]
+    found = sorted(HERE.glob("*.json"))
+    if not found:  # an install that lost its package data: say so rather than ship none
+        raise RuntimeError(
+            f"FlowForge's built-in templates are missing from {HERE}: this installation was "
+            "built without its package data (see [tool.setuptools.package-data])"
+        )
+    return [json.loads(path.read_text()) for path in found]
 
 
 def _row(template: dict, now: datetime) -> dict:
