@@ -31,11 +31,22 @@ TEMPLATE_JOB = {
 }
 
 
-def template_job() -> dict:
-    return copy.deepcopy(TEMPLATE_JOB)
+def unique_table(prefix: str) -> str:
+    """A table name no other test writes: a table has one owner job across the catalog."""
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-def csv_job(table: str = "bronze_crm_customers", name: str = "Ingest CRM CSV") -> dict:
+def template_job(table: str | None = None) -> dict:
+    """The template's job, writing ``table`` (default: a silver table of its own)."""
+    job = copy.deepcopy(TEMPLATE_JOB)
+    job["destinationConfig"]["silverConfig"]["tableName"] = table or unique_table(
+        "silver_customer_master"
+    )
+    return job
+
+
+def csv_job(table: str | None = None, name: str = "Ingest CRM CSV") -> dict:
+    table = table or unique_table("bronze_crm_customers")
     return {
         "name": name,
         "type": "file-based",
@@ -44,7 +55,8 @@ def csv_job(table: str = "bronze_crm_customers", name: str = "Ingest CRM CSV") -
     }
 
 
-def database_job(table: str = "bronze_core_customers", name: str = "Ingest customers") -> dict:
+def database_job(table: str | None = None, name: str = "Ingest customers") -> dict:
+    table = table or unique_table("bronze_core_customers")
     return {
         "name": name,
         "type": "database",

@@ -2,10 +2,12 @@ import pytest
 
 from tests.catalog.factories import (
     BAD_FILE_PATHS,
+    TEMPLATE_JOB,
     csv_job,
     database_job,
     gold_job,
     template_job,
+    unique_table,
     workflow,
 )
 
@@ -13,8 +15,19 @@ BOOKKEEPING = {"id", "workflowId", "position", "version", "createdAt", "updatedA
 
 
 @pytest.fixture
-def wf(editor):
+def wf(editor, template_inputs):
     return editor.post("/api/workflows", json=workflow()).json()
+
+
+@pytest.fixture(scope="module")
+def template_inputs(backend):
+    """Jobs writing the two tables the template's job reads: a job reads only tables a job
+    writes or the catalog holds."""
+    editor = backend["editor"]
+    inputs = editor.post("/api/workflows", json=workflow()).json()
+    for table in TEMPLATE_JOB["sourceConfig"]["tables"]:
+        response = editor.post(f"/api/workflows/{inputs['id']}/jobs", json=csv_job(table))
+        assert response.status_code == 201, response.text
 
 
 def jobs_url(wf):
@@ -158,12 +171,18 @@ def test_patch_that_breaks_the_job_is_422_and_changes_nothing(editor, wf):
 
 
 def test_dependency_cycle_is_rejected_on_save(editor, wf):
-    first = editor.post(jobs_url(wf), json=gold_job("table_a", "table_b", "B from A")).json()
-    response = editor.post(jobs_url(wf), json=gold_job("table_b", "table_a", "A from B"))
+    # A job reads only tables some job writes (or the catalog holds), and a table has one
+    # owner, so a cycle closes through dependsOn: B reads A's table, A would depend on B.
+    table_a, table_b = unique_table("table_a"), unique_table("table_b")
+    ingest = editor.post(jobs_url(wf), json=csv_job(table_a, "A")).json()
+    first = editor.post(jobs_url(wf), json=gold_job(table_a, table_b, "B from A")).json()
+    response = editor.patch(
+        f"{jobs_url(wf)}/{ingest['id']}", json={"dependsOn": [first["id"]], "version": 1}
+    )
     assert response.status_code == 422
     detail = response.json()["detail"][0]
     assert detail["field"] == "dependsOn" and "cycle" in detail["msg"]
-    third = editor.post(jobs_url(wf), json=csv_job("table_c", "C")).json()
+    third = editor.post(jobs_url(wf), json=csv_job(unique_table("table_c"), "C")).json()
     response = editor.patch(
         f"{jobs_url(wf)}/{third['id']}", json={"dependsOn": [first["id"]], "version": 1}
     )
@@ -184,21 +203,25 @@ def test_depends_on_must_name_a_job_of_the_workflow(editor, wf):
 
 
 def test_clone_job_gets_new_id_and_copy_name(editor, wf):
-    created = editor.post(jobs_url(wf), json=template_job()).json()
+    job = template_job()
+    created = editor.post(jobs_url(wf), json=job).json()
     response = editor.post(f"{jobs_url(wf)}/{created['id']}/clone")
     assert response.status_code == 201
     copy = response.json()
     assert copy["id"] != created["id"]
     assert copy["name"] == "Build Silver Customer Master (copy)"
     assert copy["position"] == created["position"] + 1
+    # The copy writes a table of its own (a table has one owner job); the rest is the same.
+    table = job["destinationConfig"]["silverConfig"]["tableName"]
+    job["destinationConfig"]["silverConfig"]["tableName"] = f"{table}_copy"
     assert {k: v for k, v in given_fields(copy).items() if k != "name"} == {
-        k: v for k, v in template_job().items() if k != "name"
+        k: v for k, v in job.items() if k != "name"
     }
 
 
 def test_clone_job_into_another_workflow(editor, wf):
     other = editor.post("/api/workflows", json=workflow()).json()
-    dependency = editor.post(jobs_url(wf), json=csv_job("bronze_x", "X")).json()
+    dependency = editor.post(jobs_url(wf), json=csv_job(name="X")).json()
     job = csv_job()
     job["dependsOn"] = [dependency["id"]]
     created = editor.post(jobs_url(wf), json=job).json()
@@ -217,7 +240,7 @@ def test_clone_job_into_another_workflow(editor, wf):
 
 
 def test_delete_job_and_dependents_protect_it(editor, wf):
-    first = editor.post(jobs_url(wf), json=csv_job("bronze_x", "X")).json()
+    first = editor.post(jobs_url(wf), json=csv_job(name="X")).json()
     job = csv_job()
     job["dependsOn"] = [first["id"]]
     second = editor.post(jobs_url(wf), json=job).json()

@@ -4,7 +4,7 @@ databases, and nothing is saved."""
 
 import pytest
 
-from tests.catalog.factories import csv_job, workflow
+from tests.catalog.factories import csv_job, unique_table, workflow
 
 JSON = {"content-type": "application/json"}
 
@@ -48,8 +48,8 @@ def procedure_job(editor):
         '{"name": "j", "type": "database", "sourceConfig": {"type": "postgresql", '
         f'"databaseConfig": {{"connectionId": "{connection["id"]}", "storedProcedure": "p", '
         '"parameters": {"since": VALUE}}}, '
-        '"destinationConfig": {"bronzeConfig": {"tableName": "bronze_p"}}}'
-    )
+        '"destinationConfig": {"bronzeConfig": {"tableName": "TABLE"}}}'
+    ).replace("TABLE", unique_table("bronze_p"))
     return f"/api/workflows/{created['id']}/jobs", body
 
 

@@ -111,8 +111,8 @@ def test_draft_cannot_be_paused(editor):
 def test_clone_copies_jobs_with_new_ids_and_draft_status(editor):
     created = create(editor, status="active", tags=["t"])
     url = f"/api/workflows/{created['id']}"
-    first = editor.post(f"{url}/jobs", json=csv_job("bronze_a", "A")).json()
-    second = csv_job("bronze_b", "B")
+    first = editor.post(f"{url}/jobs", json=csv_job(name="A")).json()
+    second = csv_job(name="B")
     second["dependsOn"] = [first["id"]]
     second = editor.post(f"{url}/jobs", json=second).json()
 

@@ -153,10 +153,13 @@ def test_bfsi_template_on_the_embedded_default(tmp_path):
 
 
 def test_bfsi_template_on_postgres_redis_workers_and_s3(
-    tmp_path, postgres_url, moto_s3, monkeypatch
+    tmp_path, fresh_postgres_url, moto_s3, monkeypatch
 ):
     """The same pipeline scaled out: PostgreSQL catalog, Redis broker with separate worker
-    processes (events, two ingest, transform), the lake and landing area on S3."""
+    processes (events, two ingest, transform), the lake and landing area on S3. The catalog
+    is the test's own: the template's tables have one owner job per catalog, and other tests
+    of the session install jobs writing those names."""
+    postgres_url = fresh_postgres_url
     from tests.conftest import ADMIN_TOKEN
     from tests.system.conftest import Cluster
     from tests.system.processes import RedisServer

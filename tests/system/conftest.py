@@ -220,10 +220,12 @@ class Cluster:
 
 
 @pytest.fixture
-def celery_platform(tmp_path, postgres_url):
-    """PostgreSQL catalog + a Redis server of its own + workers as separate processes: an
-    events worker, an ingest worker and a transform worker; the API in this process (no
-    in-process tasks)."""
+def celery_platform(tmp_path, fresh_postgres_url):
+    """PostgreSQL catalog of its own (a table has one owner job across the catalog, and each
+    test's workflow writes the same tables) + a Redis server of its own + workers as separate
+    processes: an events worker, an ingest worker and a transform worker; the API in this
+    process (no in-process tasks)."""
+    postgres_url = fresh_postgres_url
     import redis
 
     from flowforge.app import create_app

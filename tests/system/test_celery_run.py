@@ -115,7 +115,7 @@ def test_failure_reported_by_a_worker_skips_downstream(celery_platform):
     assert "tx.csv" in execution["jobs"][0]["error"]["message"]
 
 
-def test_postgres_and_s3_embedded_tasks(tmp_path, postgres_url, moto_s3):
+def test_postgres_and_s3_embedded_tasks(tmp_path, fresh_postgres_url, moto_s3):
     """The same workflow with the catalog on PostgreSQL and the lake on S3 (moto server)."""
     from fastapi.testclient import TestClient
 
@@ -125,7 +125,7 @@ def test_postgres_and_s3_embedded_tasks(tmp_path, postgres_url, moto_s3):
 
     settings = make_settings(
         tmp_path,
-        postgres_url,
+        fresh_postgres_url,
         storage_url=f"s3://{moto_s3['bucket']}/lake-{tmp_path.name}",
         s3_endpoint_url=moto_s3["endpoint"],
         s3_access_key_id="test",

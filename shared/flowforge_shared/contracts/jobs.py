@@ -65,6 +65,10 @@ class FileConfig(ApiModel):
     # existed must still read back, so that it can be corrected.
     file_path: str | None = Field(default=None, max_length=1024)
     file_id: str | None = Field(default=None, min_length=1, max_length=64)
+    # The original name of uploads: the job reads the newest version (or fileVersion) of
+    # that name, resolved when a run starts.
+    file_name: str | None = Field(default=None, min_length=1, max_length=255)
+    file_version: Literal["latest"] | Annotated[int, Field(ge=1)] = "latest"
     delimiter: str = Field(default=",", min_length=1, max_length=1)
     encoding: str = Field(default="utf-8", min_length=1, max_length=32)
     has_header: bool = True
@@ -111,6 +115,9 @@ class BronzeConfig(ApiModel):
     format: Literal["delta"] = "delta"
     write_mode: Literal["append", "overwrite"] = "append"
     audit_columns: bool = True
+    # A table has one owner job; several jobs may append to one bronze table only when every
+    # one of them says so (the catalog refuses a second writer otherwise).
+    shared_append: bool = False
 
 
 class SilverConfig(ApiModel):
@@ -219,9 +226,20 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
 
     if isinstance(source, CsvSource):
         file_config = source.file_config
-        if (file_config.file_path is None) == (file_config.file_id is None):
+        given = [file_config.file_path, file_config.file_id, file_config.file_name]
+        if sum(value is not None for value in given) != 1:
             errors.append(
-                (("sourceConfig", "fileConfig"), "give exactly one of filePath or fileId")
+                (
+                    ("sourceConfig", "fileConfig"),
+                    "give exactly one of filePath, fileId or fileName",
+                )
+            )
+        if "file_version" in file_config.model_fields_set and file_config.file_name is None:
+            errors.append(
+                (
+                    ("sourceConfig", "fileConfig", "fileVersion"),
+                    "fileVersion goes with fileName",
+                )
             )
         if file_config.file_path is not None:
             problem = landing_path_problem(file_config.file_path)
@@ -254,6 +272,15 @@ def combination_errors(job: JobConfig) -> list[tuple[tuple[str | int, ...], str]
             (
                 ("destinationConfig",),
                 "a gold-analytics job writes one table: give silverConfig or goldConfig",
+            )
+        )
+
+    bronze = destination.bronze_config
+    if bronze is not None and bronze.shared_append and bronze.write_mode != "append":
+        errors.append(
+            (
+                ("destinationConfig", "bronzeConfig", "sharedAppend"),
+                "a shared table is only appended to: sharedAppend needs writeMode append",
             )
         )
 

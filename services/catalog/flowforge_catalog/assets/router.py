@@ -1,15 +1,39 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import Field
 
-from flowforge_catalog.assets import service
+from flowforge_catalog.assets import lifecycle, service
 from flowforge_catalog.assets.schemas import AssetPublic
-from flowforge_shared.contracts.base import Page
-from flowforge_shared.deps import SessionDep
+from flowforge_shared.auth import require_admin
+from flowforge_shared.contracts.base import ApiModel, Page
+from flowforge_shared.deps import PrincipalDep, SessionDep
+from flowforge_shared.lake import Lake
 
 router = APIRouter(prefix="/catalog/assets", tags=["catalog"])
+ADMIN = {"dependencies": [Depends(require_admin)]}
+
+
+class Confirm(ApiModel):
+    confirm: str = Field(description="The table's name, typed again")
+
+
+class Restore(Confirm):
+    version: int = Field(ge=0, description="The Delta version to go back to")
+
+
+class Vacuum(ApiModel):
+    retention_hours: int = Field(
+        default=168, ge=1, le=100_000, description="Keep files removed less than this ago"
+    )
+
+
+class Maintenance(ApiModel):
+    compact: bool = False
+    checkpoint: bool = False
+    vacuum: Vacuum | None = None
 
 
 @router.get("", response_model=Page[AssetPublic])
@@ -21,3 +45,70 @@ def list_assets(session: SessionDep, layer: Literal["bronze", "silver", "gold"] 
 @router.get("/{table}", response_model=AssetPublic)
 def get_asset(table: str, session: SessionDep):
     return service.to_public(service.get_or_raise(session, table=table))
+
+
+@router.get("/{table}/history")
+def table_history(
+    table: str,
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """The table's Delta commits, newest first."""
+    entries = lifecycle.history(session, _lake(request), table, limit)
+    return {"data": entries, "count": len(entries)}
+
+
+@router.post("/{table}/restore", **ADMIN)
+def restore_table(
+    table: str, data: Restore, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    lifecycle.confirm(table, data.confirm)
+    result = lifecycle.restore(
+        session, _lake(request), table, version=data.version, actor=principal.actor
+    )
+    session.commit()
+    return result
+
+
+@router.post("/{table}/reset", **ADMIN)
+def reset_table(
+    table: str, data: Confirm, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    lifecycle.confirm(table, data.confirm)
+    result = lifecycle.reset(session, _lake(request), table, actor=principal.actor)
+    session.commit()
+    return result
+
+
+@router.post("/{table}/drop", **ADMIN)
+def drop_table(
+    table: str, data: Confirm, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    lifecycle.confirm(table, data.confirm)
+    result = lifecycle.drop(session, _lake(request), table, actor=principal.actor)
+    session.commit()
+    return result
+
+
+@router.post("/{table}/maintenance", **ADMIN)
+def maintain_table(
+    table: str, data: Maintenance, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    settings = request.app.state.settings
+    result = lifecycle.maintain(
+        session,
+        _lake(request),
+        table,
+        compact=data.compact,
+        checkpoint=data.checkpoint,
+        vacuum_hours=data.vacuum.retention_hours if data.vacuum else None,
+        min_vacuum_hours=lifecycle.min_vacuum_hours(settings),
+        actor=principal.actor,
+    )
+    session.commit()
+    return result
+
+
+def _lake(request: Request) -> Lake:
+    return Lake.from_settings(request.app.state.settings)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, String
+from sqlalchemy import JSON, BigInteger, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
@@ -22,3 +22,5 @@ class UploadedFile(Base):
     uploaded_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     detection: Mapped[dict | None] = mapped_column(JSON)
+    # 1 for the first upload of an original name, then 2, 3, ... (a re-upload).
+    version: Mapped[int | None] = mapped_column(Integer)

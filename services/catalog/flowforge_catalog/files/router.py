@@ -54,8 +54,13 @@ async def upload_file(request: Request, principal: PrincipalDep):
 
 
 @router.get("", response_model=Page[FilePublic])
-def list_files(session: SessionDep):
-    files = service.get_all(session)
+def list_files(
+    session: SessionDep,
+    name: Annotated[
+        str | None, Query(max_length=255, description="only the versions of this originalName")
+    ] = None,
+):
+    files = service.get_all(session, name=name)
     return Page[FilePublic](data=[service.to_public(f) for f in files], count=len(files))
 
 

@@ -16,6 +16,10 @@ class FilePublic(ApiOutModel):
     content_type: str | None
     uploaded_by: str
     created_at: datetime
+    version: int = Field(
+        description="1 for the first upload of originalName, then 2, 3, ...: a job with "
+        "fileConfig.fileName follows the newest"
+    )
 
 
 class FilePreview(ApiOutModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowforge_catalog.files.detection import (
@@ -44,14 +44,21 @@ def to_public(file: UploadedFile) -> FilePublic:
         content_type=file.content_type,
         uploaded_by=file.uploaded_by,
         created_at=file.created_at,
+        version=file.version or 1,
     )
 
 
 def create(
     session: Session, *, file_id: str, path: str, received: Received, actor: str
 ) -> UploadedFile:
-    """Record a file that is already stored at ``path``."""
+    """Record a file that is already stored at ``path``: the next version of its name."""
+    previous = session.scalar(
+        select(func.max(UploadedFile.version)).where(
+            UploadedFile.original_name == received.original_name
+        )
+    )
     file = UploadedFile(
+        version=(previous or 0) + 1,
         id=file_id,
         original_name=received.original_name,
         path=path,
@@ -81,17 +88,48 @@ def get_or_raise(session: Session, *, file_id: str) -> UploadedFile:
     return file
 
 
-def get_all(session: Session) -> list[UploadedFile]:
-    """Newest first."""
-    return list(session.scalars(select(UploadedFile).order_by(UploadedFile.created_at.desc())))
+def get_all(session: Session, *, name: str | None = None) -> list[UploadedFile]:
+    """Newest first; with ``name``, the versions of that original name."""
+    query = select(UploadedFile)
+    if name is not None:
+        query = query.where(UploadedFile.original_name == name)
+    return list(
+        session.scalars(query.order_by(UploadedFile.created_at.desc(), UploadedFile.version.desc()))
+    )
+
+
+def newest(session: Session, name: str, version: int | None = None) -> UploadedFile | None:
+    """The newest upload of ``name`` (highest version), or that ``version`` of it."""
+    query = select(UploadedFile).where(UploadedFile.original_name == name)
+    if version is not None:
+        query = query.where(UploadedFile.version == version)
+    return session.scalars(query.order_by(UploadedFile.version.desc()).limit(1)).first()
+
+
+def followed_file(session: Session, file_config: dict) -> UploadedFile | None:
+    """The upload a CSV job's fileConfig (wire form) names now: its fileId, or the newest
+    (or pinned) version of its fileName. None when there is none (or it names a path)."""
+    if file_config.get("fileId"):
+        return session.get(UploadedFile, file_config["fileId"])
+    if file_config.get("fileName"):
+        version = file_config.get("fileVersion", "latest")
+        return newest(session, file_config["fileName"], None if version == "latest" else version)
+    return None
 
 
 def referring_jobs(session: Session, file_id: str) -> list[Job]:
-    return [
-        job
-        for job in session.scalars(select(Job))
-        if (job.config.get("sourceConfig", {}).get("fileConfig") or {}).get("fileId") == file_id
-    ]
+    """The jobs that read this upload: by fileId, or by fileName when it is the version they
+    follow now (deleting an older version leaves them the newest)."""
+    jobs = []
+    for job in session.scalars(select(Job)):
+        file_config = job.config.get("sourceConfig", {}).get("fileConfig") or {}
+        if file_config.get("fileId") == file_id:
+            jobs.append(job)
+        elif file_config.get("fileName"):
+            followed = followed_file(session, file_config)
+            if followed is not None and followed.id == file_id:
+                jobs.append(job)
+    return jobs
 
 
 def delete(session: Session, *, file: UploadedFile, settings: Settings, actor: str) -> None:
@@ -200,10 +238,12 @@ def complete_job_config(session: Session, settings: Settings, config):
     from flowforge_shared.contracts.jobs import CsvSource, JobConfig
 
     source = config.source_config
-    if not isinstance(source, CsvSource) or source.file_config.file_id is None:
+    if not isinstance(source, CsvSource):
         return config
-    file = session.get(UploadedFile, source.file_config.file_id)
-    if file is None:
+    if source.file_config.file_id is None and source.file_config.file_name is None:
+        return config
+    file = followed_file(session, source.file_config.to_wire())
+    if file is None and source.file_config.file_id is not None:
         raise Unprocessable(
             [
                 (
@@ -212,6 +252,14 @@ def complete_job_config(session: Session, settings: Settings, config):
                 )
             ]
         )
+    if file is None:
+        version, name = source.file_config.file_version, source.file_config.file_name
+        message = (
+            f"no upload is named {name!r}: upload it first (POST /api/files)"
+            if version == "latest"
+            else f"there is no version {version} of the upload {name!r}"
+        )
+        raise Unprocessable([(("sourceConfig", "fileConfig", "fileName"), message)])
     detected = to_file_config(
         Detection.model_validate(detection(session, file=file, settings=settings))
     )
@@ -225,3 +273,43 @@ def complete_job_config(session: Session, settings: Settings, config):
     wire = config.to_wire()
     wire["sourceConfig"]["fileConfig"] = merged
     return JobConfig.model_validate(wire)
+
+
+def resolve_for_run(
+    session: Session, job_name: str, config: dict[str, Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A CSV job's snapshot for a run, naming the exact upload it will read, and that file
+    (id, name, version, sha256, size, path) for the job run's record. A job that follows
+    ``fileName`` reads the newest version when the run starts; uploads are never changed in
+    place (each is stored under its own generated name), so id and sha256 say what was read.
+    A landing path (``filePath``) is recorded by path."""
+    file_config = (config.get("sourceConfig") or {}).get("fileConfig")
+    if not file_config:
+        return config, []
+    if file_config.get("filePath"):
+        return config, [{"filePath": file_config["filePath"]}]
+    file = followed_file(session, file_config)
+    if file is None:
+        wanted = file_config.get("fileId") or file_config.get("fileName")
+        raise Unprocessable(
+            [(("jobs", job_name, "sourceConfig", "fileConfig"), f"no uploaded file {wanted}")]
+        )
+    resolved = {
+        key: value for key, value in file_config.items() if key not in ("fileName", "fileVersion")
+    }
+    resolved["fileId"] = file.id
+    snapshot = {**config, "sourceConfig": {**config["sourceConfig"], "fileConfig": resolved}}
+    record = {
+        "fileId": file.id,
+        "fileName": file.original_name,
+        "version": file.version or 1,
+        "sha256": file.sha256,
+        "size": file.size,
+        "filePath": file.path,
+    }
+    if file_config.get("fileName"):
+        record["followed"] = {
+            "fileName": file_config["fileName"],
+            "fileVersion": file_config.get("fileVersion", "latest"),
+        }
+    return snapshot, [record]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
 
 from flowforge_catalog.files.service import complete_job_config
 from flowforge_catalog.jobs import service
@@ -13,6 +15,10 @@ from flowforge_shared.errors import check_version
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs", tags=["jobs"])
 # Responses carry only the fields the job was given, so a job round-trips unchanged.
 AS_GIVEN = {"response_model_exclude_unset": True}
+FORCE = (
+    "Go ahead although other jobs read a table this job would stop writing (they are "
+    "named in the audit entry)"
+)
 
 
 @router.get("", response_model=JobList, **AS_GIVEN)
@@ -62,6 +68,7 @@ def update_job(
     principal: PrincipalDep,
     if_match: IfMatchDep,
     response: Response,
+    force: Annotated[bool, Query(description=FORCE)] = False,
 ):
     job = service.get_or_raise(session, workflow_id=workflow_id, job_id=job_id)
     changes = data.model_dump(mode="json", by_alias=True, exclude_unset=True)
@@ -73,6 +80,7 @@ def update_job(
         expected_version=expected_version(data.version, if_match),
         actor=principal.actor,
         complete=_file_defaults(session, request),
+        force=force,
     )
     session.commit()
     response.headers["ETag"] = etag(job.version)
@@ -86,10 +94,11 @@ def delete_job(
     session: SessionDep,
     principal: PrincipalDep,
     if_match: IfMatchDep,
+    force: Annotated[bool, Query(description=FORCE)] = False,
 ) -> Response:
     job = service.get_or_raise(session, workflow_id=workflow_id, job_id=job_id)
     check_version(job.version, if_match, what=f"job {job.name}")
-    service.delete(session, job=job, actor=principal.actor)
+    service.delete(session, job=job, actor=principal.actor, force=force)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -108,7 +117,12 @@ def clone_job(
     target_id = (data.target_workflow_id if data else None) or workflow_id
     target = workflow_service.get_or_raise(session, workflow_id=target_id)
     copy = service.clone(
-        session, job=job, target=target, name=data.name if data else None, actor=principal.actor
+        session,
+        job=job,
+        target=target,
+        name=data.name if data else None,
+        actor=principal.actor,
+        table_name=data.table_name if data else None,
     )
     session.commit()
     return service.to_public(copy)

@@ -8,6 +8,7 @@ from flowforge_shared.contracts.base import ApiModel
 from flowforge_shared.contracts.incremental import incremental_warnings
 from flowforge_shared.contracts.jobs import (
     DestinationConfig,
+    Identifier,
     JobConfig,
     JobType,
     SourceConfig,
@@ -38,6 +39,11 @@ class JobClone(ApiModel):
         default=None, description="Clone into another workflow; default the same one"
     )
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    table_name: Identifier | None = Field(
+        default=None,
+        description="The table the copy writes; default the original's name with a _copy "
+        "suffix (a shared-append bronze table stays shared)",
+    )
 
 
 class JobWarning(ApiModel):

@@ -8,12 +8,14 @@ job graph without cycles.
 from __future__ import annotations
 
 from collections.abc import Callable
+from copy import deepcopy
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.jobs import tables
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
 from flowforge_shared import audit, dag
@@ -83,6 +85,7 @@ def create(
         updated_at=utcnow(),
     )
     _validate_in_workflow(session, workflow_id=workflow.id, job_id=None, config=config)
+    tables.owner_conflict(session, job_id=None, config=config)
     session.add(job)
     session.flush()
     audit.record(
@@ -104,8 +107,11 @@ def update(
     expected_version: int | None,
     actor: str,
     complete: Completer = None,
+    force: bool = False,
 ) -> Job:
-    """Replace the given top-level fields (wire names); the result is validated as a whole."""
+    """Replace the given top-level fields (wire names); the result is validated as a whole.
+    A change that makes the job stop writing a table other jobs read is refused (409 listing
+    them) unless ``force``."""
     check_version(job.version, expected_version, what=f"job {job.name}")
     before = wire_of(job)
     merged = {key: value for key, value in {**before, **changes}.items() if value is not None}
@@ -118,6 +124,17 @@ def update(
     if complete:
         config = complete(config)
     _validate_in_workflow(session, workflow_id=job.workflow_id, job_id=job.id, config=config)
+    tables.owner_conflict(session, job_id=job.id, config=config)
+    previous = config_of(job).destination
+    forced_over: dict[str, list[str]] = {}
+    if previous and previous[1] != (config.destination or ("", ""))[1]:
+        forced_over = tables.refuse_orphaning(
+            session,
+            tables={previous[1]},
+            leaving={job.id},
+            what=f"job {job.name} would stop writing table {previous[1]!r}",
+            force=force,
+        )
     wire = config.to_wire()
     job.name = config.name
     job.config = _without_name(wire)
@@ -130,13 +147,14 @@ def update(
         entity_type=ENTITY,
         entity_id=job.id,
         before=before,
-        after=wire,
+        after={**wire, "forcedOverReaders": forced_over} if forced_over else wire,
     )
     return job
 
 
-def delete(session: Session, *, job: Job, actor: str) -> None:
-    """Delete a job no other job names in dependsOn."""
+def delete(session: Session, *, job: Job, actor: str, force: bool = False) -> None:
+    """Delete a job no other job names in dependsOn and whose table no other job reads
+    (unless ``force``: the readers are then recorded in the audit entry)."""
     dependents = [
         other.name
         for other in get_all(session, workflow_id=job.workflow_id)
@@ -147,15 +165,33 @@ def delete(session: Session, *, job: Job, actor: str) -> None:
             f"job {job.name} is named in dependsOn of {', '.join(dependents)}; "
             "remove those dependencies first"
         )
-    audit_delete(session, job=job, actor=actor)
+    destination = config_of(job).destination
+    forced_over = tables.refuse_orphaning(
+        session,
+        tables={destination[1]} if destination else set(),
+        leaving={job.id},
+        what=f"job {job.name} writes a table other jobs read",
+        force=force,
+    )
+    audit_delete(session, job=job, actor=actor, forced_over=forced_over)
     session.delete(job)
     session.flush()
 
 
-def audit_delete(session: Session, *, job: Job, actor: str, reason: str | None = None) -> None:
+def audit_delete(
+    session: Session,
+    *,
+    job: Job,
+    actor: str,
+    reason: str | None = None,
+    forced_over: dict[str, list[str]] | None = None,
+) -> None:
     before = {"workflowId": job.workflow_id, **wire_of(job)}
     if reason:
         before["deletedBecause"] = reason
+    if forced_over:
+        # ?force=true: the jobs left reading a table nobody writes any more.
+        before["forcedOverReaders"] = forced_over
     audit.record(
         session,
         actor=actor,
@@ -166,24 +202,94 @@ def audit_delete(session: Session, *, job: Job, actor: str, reason: str | None =
     )
 
 
-def clone(session: Session, *, job: Job, target, name: str | None, actor: str) -> Job:
-    """A copy with a new id and a ' (copy)' name, in the same or another workflow."""
+def clone(
+    session: Session,
+    *,
+    job: Job,
+    target,
+    name: str | None,
+    actor: str,
+    table_name: str | None = None,
+) -> Job:
+    """A copy with a new id and a ' (copy)' name, in the same or another workflow. The copy
+    writes ``table_name``, by default the original's table with a ``_copy`` suffix (a table
+    has one owner job); a shared-append bronze table stays shared."""
     wire = wire_of(job)
     wire["name"] = name or f"{job.name} (copy)"[:200]
     if target.id != job.workflow_id:
         wire.pop("dependsOn", None)  # those ids belong to the other workflow
+    original = config_of(job)
+    if original.destination and (table_name or not tables.shared_append(original)):
+        new = table_name or tables.free_table_name(
+            tables.taken_table_names(session), original.destination[1], "copy"
+        )
+        wire = rename_tables(wire, {original.destination[1]: new}, reads=False)
     return create(session, workflow=target, config=JobConfig.model_validate(wire), actor=actor)
 
 
-def copy_jobs(session: Session, *, source, target, actor: str) -> list[Job]:
-    """Copies of all of ``source``'s jobs in ``target``, dependsOn re-pointed at the copies."""
+def rename_tables(wire: dict[str, Any], names: dict[str, str], *, reads: bool = True) -> dict:
+    """The job (wire form) with its written table renamed and, with ``reads``, the tables it
+    reads (multi-table sources, joins)."""
+    wire = deepcopy(wire)
+    for layer in (wire.get("destinationConfig") or {}).values():
+        if isinstance(layer, dict) and layer.get("tableName") in names:
+            layer["tableName"] = names[layer["tableName"]]
+    if not reads:
+        return wire
+    source = wire.get("sourceConfig") or {}
+    if isinstance(source.get("tables"), list):
+        source["tables"] = [names.get(table, table) for table in source["tables"]]
+    for join in (wire.get("transformationConfig") or {}).get("joins") or []:
+        if isinstance(join, dict) and join.get("table") in names:
+            join["table"] = names[join["table"]]
+    return wire
+
+
+def clone_table_names(
+    session: Session, *, source, clone_name: str, chosen: dict[str, str]
+) -> dict[str, str]:
+    """Old -> new name of every table ``source``'s jobs write: ``chosen`` where given, else
+    the table with the clone's name as a suffix (numbered when taken). A chosen name that a
+    job or catalog asset already has is refused (409)."""
+    written = []
+    for job in get_all(session, workflow_id=source.id):
+        destination = config_of(job).destination
+        if destination and destination[1] not in written:
+            written.append(destination[1])
+    unknown = [old for old in chosen if old not in written]
+    if unknown:
+        raise Unprocessable(
+            [(("tableNames", old), f"no job of this workflow writes {old}") for old in unknown]
+        )
+    taken = tables.taken_table_names(session)
+    suffix = tables.slug(clone_name)
+    names: dict[str, str] = {}
+    for old in written:
+        new = chosen.get(old)
+        if new is not None:
+            if new in taken or new in names.values():
+                raise Conflict(
+                    f"tableNames.{old}: table {new!r} already exists or is written by a job; "
+                    "choose another name"
+                )
+        else:
+            new = tables.free_table_name(taken | set(names.values()), old, suffix)
+        names[old] = new
+    return names
+
+
+def copy_jobs(
+    session: Session, *, source, target, actor: str, table_names: dict[str, str] | None = None
+) -> list[Job]:
+    """Copies of all of ``source``'s jobs in ``target``, dependsOn re-pointed at the copies,
+    the tables they write (and read among themselves) renamed per ``table_names``."""
     originals = get_all(session, workflow_id=source.id)
     copies = [
         Job(
             workflow_id=target.id,
             name=original.name,
             position=original.position,
-            config=dict(original.config),
+            config=rename_tables(dict(original.config), table_names or {}),
             created_at=utcnow(),
             updated_at=utcnow(),
         )
@@ -219,6 +325,10 @@ def _validate_in_workflow(
         + expression_errors(config)
         + source_errors(session, config)
     )
+    missing = tables.missing_inputs(session, job_id=job_id, config=config)
+    errors += missing
+    if not errors:
+        errors += column_errors(session, config)
     siblings = {
         job.id: job for job in get_all(session, workflow_id=workflow_id) if job.id != job_id
     }
@@ -260,6 +370,43 @@ def expression_errors(config: JobConfig) -> list[tuple[tuple[str | int, ...], st
             check_expression(expression)
         except ExpressionError as error:
             errors.append((field_path, str(error)))
+    return errors
+
+
+def column_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
+    """Derived columns and filters that name a column the input does not have, where the
+    input can be known on save: every table the job reads is in the data catalog (its columns
+    as the last run wrote them) and the job has no joins. The message is the run's."""
+    from flowforge_catalog.assets.models import Asset
+
+    transformation = config.transformation_config
+    if transformation is None or transformation.joins or not config.input_tables:
+        return []
+    if not (transformation.derived_columns or transformation.filters):
+        return []
+    columns: list[str] = []
+    for name in config.input_tables:
+        asset = session.get(Asset, name)
+        if asset is None or not asset.columns:
+            return []  # not known before the job that writes it has run
+        for column in asset.columns:
+            if column.get("name") not in columns:
+                columns.append(column["name"])
+    path = ("transformationConfig",)
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    available = list(columns)
+    for index, derived in enumerate(transformation.derived_columns or []):
+        try:
+            check_expression(derived.expression, available)
+        except ExpressionError as error:
+            errors.append((path + ("derivedColumns", index, "expression"), str(error)))
+        if derived.name not in available:
+            available.append(derived.name)
+    for index, text in enumerate(transformation.filters or []):
+        try:
+            check_expression(text, available)
+        except ExpressionError as error:
+            errors.append((path + ("filters", index), str(error)))
     return errors
 
 

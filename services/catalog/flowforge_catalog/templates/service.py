@@ -205,6 +205,11 @@ def instantiate(
             raise Unprocessable(
                 [(("jobs", key, *field), msg) for field, msg in error.errors]
             ) from None
+        except Conflict as error:  # a table of the template is another job's already
+            raise Conflict(
+                f"job {key} of the template: {error.message}; to install the template again, "
+                "give tableNames new names for its tables"
+            ) from None
         ids[key] = created.id
     audit.record(
         session,

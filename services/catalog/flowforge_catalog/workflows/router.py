@@ -8,6 +8,7 @@ from flowforge_catalog.workflows import service
 from flowforge_catalog.workflows.schemas import (
     Environment,
     WorkflowClone,
+    WorkflowCloned,
     WorkflowCreate,
     WorkflowPublic,
     WorkflowStatus,
@@ -87,11 +88,18 @@ def update_workflow(
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_workflow(
-    workflow_id: str, session: SessionDep, principal: PrincipalDep, if_match: IfMatchDep
+    workflow_id: str,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
+    force: Annotated[
+        bool,
+        Query(description="Delete although jobs of other workflows read its tables (audited)"),
+    ] = False,
 ) -> Response:
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
     check_version(workflow.version, if_match, what=f"workflow {workflow.name}")
-    service.delete(session, workflow=workflow, actor=principal.actor)
+    service.delete(session, workflow=workflow, actor=principal.actor, force=force)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -113,7 +121,7 @@ def resume_workflow(workflow_id: str, session: SessionDep, principal: PrincipalD
 
 
 @router.post(
-    "/{workflow_id}/clone", response_model=WorkflowPublic, status_code=status.HTTP_201_CREATED
+    "/{workflow_id}/clone", response_model=WorkflowCloned, status_code=status.HTTP_201_CREATED
 )
 def clone_workflow(
     workflow_id: str,
@@ -122,9 +130,13 @@ def clone_workflow(
     data: WorkflowClone | None = None,
 ):
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
-    copy = service.clone(
-        session, workflow=workflow, name=data.name if data else None, actor=principal.actor
+    copy, renamed = service.clone(
+        session,
+        workflow=workflow,
+        name=data.name if data else None,
+        actor=principal.actor,
+        table_names=data.table_names if data else None,
     )
     session.commit()
     session.refresh(copy)
-    return service.to_public(copy)
+    return WorkflowCloned(**service.to_public(copy).model_dump(), table_names=renamed)

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from flowforge_shared.contracts.base import ApiModel, ApiOutModel
+from flowforge_shared.contracts.jobs import Identifier
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
@@ -57,6 +58,11 @@ class WorkflowUpdate(ApiModel):
 
 class WorkflowClone(ApiModel):
     name: Name | None = None
+    table_names: dict[Identifier, Identifier] = Field(
+        default_factory=dict,
+        description="New names for the tables the workflow's jobs write (old -> new); the "
+        "others get the clone's name as a suffix",
+    )
 
 
 class WorkflowPublic(ApiOutModel):
@@ -72,3 +78,9 @@ class WorkflowPublic(ApiOutModel):
     updated_at: datetime
     version: int
     job_count: int
+
+
+class WorkflowCloned(WorkflowPublic):
+    table_names: dict[str, str] = Field(
+        description="The clone's jobs write these tables: original name -> the clone's name"
+    )

@@ -191,12 +191,26 @@ def resume(session: Session, *, workflow: Workflow, actor: str) -> Workflow:
     return _save_change(session, workflow, before, "workflow.resume", actor)
 
 
-def clone(session: Session, *, workflow: Workflow, name: str | None, actor: str) -> Workflow:
-    """A draft copy with copies of every job (dependsOn re-pointed at the copies)."""
+def clone(
+    session: Session,
+    *,
+    workflow: Workflow,
+    name: str | None,
+    actor: str,
+    table_names: dict[str, str] | None = None,
+) -> tuple[Workflow, dict[str, str]]:
+    """A draft copy with copies of every job (dependsOn re-pointed at the copies), and the
+    new names of the tables they write: a table has one owner job, so the copies write
+    tables of their own (``table_names`` where given, else the clone's name as a suffix:
+    ``bronze_x`` -> ``bronze_x_<clone name slug>``); reads among the copies follow."""
+    name = name or _free_copy_name(session, workflow.name)
+    renamed = job_service.clone_table_names(
+        session, source=workflow, clone_name=name, chosen=table_names or {}
+    )
     copy = create(
         session,
         data=WorkflowCreate(
-            name=name or _free_copy_name(session, workflow.name),
+            name=name,
             description=workflow.description,
             team=workflow.team,
             environment=workflow.environment,
@@ -204,14 +218,33 @@ def clone(session: Session, *, workflow: Workflow, name: str | None, actor: str)
         ),
         actor=actor,
     )
-    job_service.copy_jobs(session, source=workflow, target=copy, actor=actor)
-    return copy
+    job_service.copy_jobs(session, source=workflow, target=copy, actor=actor, table_names=renamed)
+    return copy, renamed
 
 
-def delete(session: Session, *, workflow: Workflow, actor: str) -> None:
-    """Delete the workflow and its jobs; data tables are never touched."""
+def delete(session: Session, *, workflow: Workflow, actor: str, force: bool = False) -> None:
+    """Delete the workflow and its jobs; data tables are never touched. Refused (409 listing
+    them) while jobs of other workflows read a table only this workflow writes, unless
+    ``force`` (they are then recorded in the audit entry)."""
+    from flowforge_catalog.jobs import tables
+
     before = snapshot(workflow)
-    for job in list(workflow.jobs):
+    jobs = list(workflow.jobs)
+    written = {
+        destination[1]
+        for destination in (job_service.config_of(job).destination for job in jobs)
+        if destination
+    }
+    forced_over = tables.refuse_orphaning(
+        session,
+        tables=written,
+        leaving={job.id for job in jobs},
+        what=f"workflow {workflow.name} writes tables jobs of other workflows read",
+        force=force,
+    )
+    if forced_over:
+        before["forcedOverReaders"] = forced_over
+    for job in jobs:
         job_service.audit_delete(session, job=job, actor=actor, reason="workflow deleted")
     session.delete(workflow)
     session.flush()

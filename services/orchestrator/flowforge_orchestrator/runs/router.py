@@ -68,6 +68,7 @@ def to_public(execution: Execution) -> ExecutionPublic:
                 rows_read=job.rows_read,
                 rows_written=job.rows_written,
                 outputs=job.outputs,
+                inputs=job.inputs or [],
                 quarantined_rows=job.quarantined_rows,
                 error=job.error,
                 note=job.note,
@@ -91,10 +92,15 @@ def run_workflow(
     data: RunRequest | None = None,
 ):
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
-    jobs = [
-        (job.id, job.name, job.position, job.config)
-        for job in job_service.get_all(session, workflow_id=workflow_id)
-    ]
+    from flowforge_catalog.files.service import resolve_for_run
+
+    jobs, inputs = [], {}
+    selected = set(data.jobs) if data and data.jobs else None
+    for job in job_service.get_all(session, workflow_id=workflow_id):
+        config = job.config
+        if selected is None or job.id in selected:  # a job not run need not find its file
+            config, inputs[job.id] = resolve_for_run(session, job.name, job.config)
+        jobs.append((job.id, job.name, job.position, config))
     execution, tasks = service.start(
         session,
         workflow_id=workflow.id,
@@ -105,6 +111,8 @@ def run_workflow(
         actor=principal.actor,
         trace_id=current_trace_id(),
     )
+    for job_run in execution.jobs:
+        job_run.inputs = inputs.get(job_run.job_id) or None
     queues = {job.id: job.queue for job in execution.jobs}
     session.commit()
     send_and_mark(request.app.state.database, request.app.state.runtime, tasks, queues)

@@ -33,6 +33,12 @@ class JobRunPublic(ApiOutModel):
     rows_read: int
     rows_written: int
     outputs: list[dict]
+    inputs: list[dict] = Field(
+        default_factory=list,
+        description="The exact file a CSV job reads, fixed when the run started: an upload's "
+        "fileId, fileName, version, sha256, size and filePath (and what the job follows, "
+        "for fileName jobs), or a landing filePath",
+    )
     quarantined_rows: int
     error: JobError | None
     note: str | None = Field(

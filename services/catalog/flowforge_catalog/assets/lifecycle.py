@@ -1,0 +1,231 @@
+"""A table's lifecycle on request: its Delta history, restore a version, reset (delete every
+row, keep the schema and history), drop (remove the table and its catalog entry), and
+maintenance (compaction, a checkpoint, vacuum with a retention).
+
+Changes are admin-only, confirmed by the table's name in the body, audited, and refused
+(409) while an execution that writes the table is active: a job mid-write would commit on
+top of, or into the hole of, what the request just did.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from deltalake import DeltaTable
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowforge_catalog.assets.models import Asset
+from flowforge_shared import audit
+from flowforge_shared.db.base import utcnow
+from flowforge_shared.errors import Conflict, NotFound, Unprocessable
+from flowforge_shared.lake import LAYERS, Lake
+
+ENTITY = "table"
+TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+ORPHAN_MIN_HOURS = 6
+
+
+def locate(session: Session, lake: Lake, table: str) -> tuple[str, DeltaTable]:
+    """(layer, Delta table) of ``table``: the catalog's layer, else the first layer that
+    holds it; NotFound when the lake has no such table."""
+    if not TABLE_NAME.fullmatch(table):  # never a path: the name becomes one below
+        raise NotFound(f"no table {table!r} in the lake")
+    asset = session.get(Asset, table)
+    layers = [asset.layer] if asset is not None else list(LAYERS)
+    for layer in layers:
+        found = lake.load(layer, table)
+        if found is not None:
+            return layer, found
+    raise NotFound(f"no table {table} in the lake")
+
+
+def history(session: Session, lake: Lake, table: str, limit: int) -> list[dict[str, Any]]:
+    _, delta = locate(session, lake, table)
+    entries = []
+    for entry in delta.history(limit=limit):
+        entries.append(
+            {
+                "version": entry.get("version"),
+                "timestamp": entry.get("timestamp"),
+                "operation": entry.get("operation"),
+                "operationParameters": entry.get("operationParameters") or {},
+                "operationMetrics": entry.get("operationMetrics") or {},
+                "executionId": entry.get("flowforge.execution_id"),
+                "jobAppId": entry.get("flowforge.app_id"),
+                "runSequence": entry.get("flowforge.run_sequence"),
+                "flowforgeAction": entry.get("flowforge.action"),
+                "actor": entry.get("flowforge.actor"),
+            }
+        )
+    return entries
+
+
+def confirm(table: str, given: str) -> None:
+    if given != table:
+        raise Unprocessable(
+            [(("confirm",), f"type the table's name ({table}) to confirm; got {given!r}")]
+        )
+
+
+def refuse_while_written(session: Session, table: str) -> None:
+    """Conflict while an active execution has a job that writes ``table``."""
+    from flowforge_orchestrator.runs.models import ACTIVE_STATUSES as ACTIVE
+    from flowforge_orchestrator.runs.models import Execution, JobRun
+
+    rows = session.execute(
+        select(Execution.id, Execution.workflow_name, JobRun.name, JobRun.config)
+        .join(JobRun, JobRun.execution_id == Execution.id)
+        .where(Execution.status.in_(ACTIVE))
+    ).all()
+    for execution_id, workflow_name, job_name, config in rows:
+        destination = (config or {}).get("destinationConfig") or {}
+        for layer in destination.values():
+            if isinstance(layer, dict) and layer.get("tableName") == table:
+                raise Conflict(
+                    f"table {table} is being written by job {job_name!r} of workflow "
+                    f"{workflow_name!r} (execution {execution_id}, active): wait for it "
+                    "to end or cancel it"
+                )
+
+
+def _metadata(action: str, actor: str) -> dict[str, str]:
+    return {"flowforge.action": action, "flowforge.actor": actor}
+
+
+def restore(
+    session: Session, lake: Lake, table: str, *, version: int, actor: str
+) -> dict[str, Any]:
+    from deltalake import CommitProperties
+
+    refuse_while_written(session, table)
+    layer, delta = locate(session, lake, table)
+    current = delta.version()
+    if version < 0 or version > current:
+        raise Unprocessable([(("version",), f"table {table} has versions 0 to {current}")])
+    if version == current:
+        raise Conflict(f"table {table} is at version {version} already")
+    try:
+        metrics = delta.restore(
+            version,
+            commit_properties=CommitProperties(custom_metadata=_metadata("restore", actor)),
+        )
+    except Exception as error:  # noqa: BLE001 - e.g. the files of that version were vacuumed
+        raise Conflict(f"table {table} cannot be restored to version {version}: {error}") from None
+    result = _refresh(session, lake, layer, table)
+    _audit(session, actor, "table.restore", table, {"from": current, "to": version}, result)
+    return {**result, "restoredFrom": current, "restoredTo": version, "metrics": metrics}
+
+
+def reset(session: Session, lake: Lake, table: str, *, actor: str) -> dict[str, Any]:
+    """Every row deleted in one commit; schema and history stay (restore undoes it)."""
+    from deltalake import CommitProperties
+
+    refuse_while_written(session, table)
+    layer, delta = locate(session, lake, table)
+    before = delta.version()
+    delta.delete(commit_properties=CommitProperties(custom_metadata=_metadata("reset", actor)))
+    result = _refresh(session, lake, layer, table)
+    _audit(session, actor, "table.reset", table, {"version": before}, result)
+    return result
+
+
+def drop(session: Session, lake: Lake, table: str, *, actor: str) -> dict[str, Any]:
+    """The table's files and its catalog entry removed; jobs that write it make it again."""
+    refuse_while_written(session, table)
+    layer, delta = locate(session, lake, table)
+    before = {"layer": layer, "version": delta.version(), "location": lake.uri(layer, table)}
+    filesystem, base = lake._filesystem(layer, table)  # noqa: SLF001 - the lake's own store
+    filesystem.delete_dir(base)
+    for extra in (f"{table}__quarantine",):  # the bronze quarantine goes with its table
+        if layer == "bronze" and lake.load(layer, extra) is not None:
+            quarantine_fs, quarantine_base = lake._filesystem(layer, extra)  # noqa: SLF001
+            quarantine_fs.delete_dir(quarantine_base)
+    asset = session.get(Asset, table)
+    if asset is not None:
+        session.delete(asset)
+    session.flush()
+    _audit(session, actor, "table.drop", table, before, {"dropped": True})
+    return {"table": table, "layer": layer, "dropped": True}
+
+
+def maintain(
+    session: Session,
+    lake: Lake,
+    table: str,
+    *,
+    compact: bool,
+    checkpoint: bool,
+    vacuum_hours: int | None,
+    min_vacuum_hours: int,
+    actor: str,
+) -> dict[str, Any]:
+    from deltalake import CommitProperties
+
+    if vacuum_hours is not None and vacuum_hours < min_vacuum_hours:
+        raise Unprocessable(
+            [
+                (
+                    ("vacuum", "retentionHours"),
+                    f"keep at least {min_vacuum_hours} hours: a write may last that long, "
+                    "and vacuum must not take the files of a write in flight",
+                )
+            ]
+        )
+    refuse_while_written(session, table)
+    layer, delta = locate(session, lake, table)
+    done: dict[str, Any] = {"table": table, "layer": layer}
+    if compact:
+        metrics = delta.optimize.compact(
+            commit_properties=CommitProperties(custom_metadata=_metadata("compact", actor))
+        )
+        done["compact"] = {
+            "filesAdded": metrics.get("numFilesAdded"),
+            "filesRemoved": metrics.get("numFilesRemoved"),
+        }
+        delta = lake.load(layer, table)
+    if checkpoint:
+        delta.create_checkpoint()
+        done["checkpoint"] = {"version": delta.version()}
+    if vacuum_hours is not None:
+        removed = delta.vacuum(
+            retention_hours=vacuum_hours, dry_run=False, enforce_retention_duration=False
+        )
+        done["vacuum"] = {"retentionHours": vacuum_hours, "filesRemoved": len(removed)}
+    result = _refresh(session, lake, layer, table)
+    done["version"] = result["version"]
+    _audit(session, actor, "table.maintain", table, None, done)
+    return done
+
+
+def min_vacuum_hours(settings) -> int:
+    """The shortest retention a vacuum may use: the longest a write may take (as for the
+    orphan-file clean-up after each job)."""
+    return max(ORPHAN_MIN_HOURS, math.ceil(2.0 * settings.task_time_limit / 3600))
+
+
+def _refresh(session: Session, lake: Lake, layer: str, table: str) -> dict[str, Any]:
+    delta = lake.load(layer, table)
+    assert delta is not None
+    rows = delta.count() if hasattr(delta, "count") else None
+    asset = session.get(Asset, table)
+    if asset is not None:
+        asset.version = delta.version()
+        asset.row_count = rows
+        asset.last_updated = utcnow()
+        session.flush()
+    return {"table": table, "layer": layer, "version": delta.version(), "rowCount": rows}
+
+
+def _audit(session, actor, action, table, before, after) -> None:
+    audit.record(
+        session,
+        actor=actor,
+        action=action,
+        entity_type=ENTITY,
+        entity_id=table,
+        before=before,
+        after=after,
+    )

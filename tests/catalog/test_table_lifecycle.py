@@ -1,0 +1,208 @@
+"""Table lifecycle through the API (issue 12): Delta history, restore a version, reset, drop,
+and maintenance (compaction, checkpoint, vacuum with a retention) — admin only, confirmed by
+the table's name, audited."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.conftest import ADMIN_TOKEN, make_settings
+
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+@pytest.fixture
+def api(tmp_path):
+    from flowforge.app import create_app
+
+    settings = make_settings(tmp_path)
+    app = create_app(settings)
+    with TestClient(app) as client:
+        client.settings = settings
+        client.app_state = app.state
+        yield client
+    app.state.database.dispose()
+
+
+def run(api, workflow_id: str) -> None:
+    started = api.post(f"/api/workflows/{workflow_id}/run", headers=H).json()
+    for _ in range(300):
+        state = api.get(f"/api/executions/{started['executionId']}", headers=H).json()
+        if state["status"] in ("succeeded", "failed"):
+            assert state["status"] == "succeeded", state
+            return
+        time.sleep(0.1)
+    raise AssertionError(state)
+
+
+@pytest.fixture
+def loaded(api):
+    """bronze_people loaded three times (append): versions 0 (create) .. 3."""
+    landing = Path(api.settings.landing_root)
+    landing.mkdir(parents=True, exist_ok=True)
+    (landing / "people.csv").write_text("id,name\n1,Ann\n2,Bob\n")
+    wf = api.post("/api/workflows", json={"name": "people"}, headers=H).json()
+    job = {
+        "name": "Ingest",
+        "type": "file-based",
+        "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "people.csv"}},
+        "destinationConfig": {"bronzeConfig": {"tableName": "bronze_people"}},
+    }
+    assert api.post(f"/api/workflows/{wf['id']}/jobs", json=job, headers=H).status_code == 201
+    for _ in range(3):
+        run(api, wf["id"])
+    return wf
+
+
+def rows(api) -> int:
+    return pl.read_delta(f"{api.settings.lake_root}/bronze/bronze_people").height
+
+
+def url(action: str = "") -> str:
+    return f"/api/catalog/assets/bronze_people{action}"
+
+
+def editor_headers(api) -> dict:
+    token = api.post("/api/tokens", json={"name": "ed", "role": "editor"}, headers=H).json()
+    return {"Authorization": f"Bearer {token['token']}"}
+
+
+def test_history_and_restore(api, loaded):
+    history = api.get(url("/history"), headers=H)
+    assert history.status_code == 200, history.text
+    entries = history.json()["data"]
+    assert [e["version"] for e in entries] == [3, 2, 1, 0]
+    assert entries[0]["operation"] == "WRITE" and entries[0]["executionId"]
+    assert rows(api) == 6
+
+    assert (
+        api.post(
+            url("/restore"),
+            json={"version": 1, "confirm": "bronze_people"},
+            headers=editor_headers(api),
+        ).status_code
+        == 403
+    )
+    wrong = api.post(url("/restore"), json={"version": 1, "confirm": "bronze_peopl"}, headers=H)
+    assert wrong.status_code == 422 and "confirm" in wrong.text
+    restored = api.post(url("/restore"), json={"version": 1, "confirm": "bronze_people"}, headers=H)
+    assert restored.status_code == 200, restored.text
+    assert restored.json()["version"] == 4 and restored.json()["restoredTo"] == 1
+    assert rows(api) == 2
+    asset = api.get(url(), headers=H).json()
+    assert asset["version"] == 4 and asset["rowCount"] == 2
+    newest = api.get(url("/history"), headers=H).json()["data"][0]
+    assert newest["operation"] == "RESTORE" and newest["flowforgeAction"] == "restore"
+    log = api.get("/api/audit", params={"entityType": "table"}, headers=H).json()["data"]
+    assert log[0]["action"] == "table.restore" and log[0]["entityId"] == "bronze_people"
+    before = log[0]["diff"]["before"]
+    assert (before["from"], before["to"]) == (3, 1)
+    assert log[0]["diff"]["after"]["version"] == 4
+    assert (
+        api.post(
+            url("/restore"), json={"version": 9, "confirm": "bronze_people"}, headers=H
+        ).status_code
+        == 422
+    )
+
+
+def test_reset_then_drop(api, loaded):
+    reset = api.post(url("/reset"), json={"confirm": "bronze_people"}, headers=H)
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["rowCount"] == 0 and rows(api) == 0
+    # The schema and the history stay: the reset is undone by a restore.
+    back = api.post(url("/restore"), json={"version": 3, "confirm": "bronze_people"}, headers=H)
+    assert back.status_code == 200 and rows(api) == 6
+
+    dropped = api.post(url("/drop"), json={"confirm": "bronze_people"}, headers=H)
+    assert dropped.status_code == 200, dropped.text
+    assert not Path(f"{api.settings.lake_root}/bronze/bronze_people").exists()
+    assert api.get(url(), headers=H).status_code == 404
+    assert api.get(url("/history"), headers=H).status_code == 404
+    actions = [
+        e["action"]
+        for e in api.get("/api/audit", params={"entityType": "table"}, headers=H).json()["data"]
+    ]
+    assert actions[:3] == ["table.drop", "table.restore", "table.reset"]
+    # The job that writes it makes it again.
+    run(api, loaded["id"])
+    assert rows(api) == 2
+
+
+def test_maintenance_compacts_checkpoints_and_vacuums(api, loaded):
+    lake = Path(api.settings.lake_root) / "bronze" / "bronze_people"
+    files_before = len(list(lake.glob("*.parquet")))
+    assert files_before >= 3
+    too_short = api.post(url("/maintenance"), json={"vacuum": {"retentionHours": 1}}, headers=H)
+    assert too_short.status_code == 422 and "retentionHours" in too_short.text
+    done = api.post(
+        url("/maintenance"),
+        json={"compact": True, "checkpoint": True, "vacuum": {"retentionHours": 168}},
+        headers=H,
+    )
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert body["compact"]["filesRemoved"] >= 3 and body["compact"]["filesAdded"] == 1
+    assert body["checkpoint"]["version"] == body["version"]
+    assert list((lake / "_delta_log").glob("*.checkpoint.parquet"))
+    assert body["vacuum"] == {"retentionHours": 168, "filesRemoved": 0}  # all too recent
+    assert rows(api) == 6
+    log = api.get("/api/audit", params={"entityType": "table"}, headers=H).json()["data"]
+    assert log[0]["action"] == "table.maintain"
+    assert (
+        api.post(
+            url("/maintenance"), json={"compact": True}, headers=editor_headers(api)
+        ).status_code
+        == 403
+    )
+
+
+def test_names_that_are_not_tables_are_404(api):
+    for name in ("..", "bronze_people", "a.b"):
+        assert api.get(f"/api/catalog/assets/{name}/history", headers=H).status_code == 404
+    assert api.post(
+        "/api/catalog/assets/%2E%2E/drop", json={"confirm": ".."}, headers=H
+    ).status_code in (404, 405)
+
+
+def test_changes_wait_while_a_run_writes_the_table(api, loaded):
+    """An execution that writes the table is active (set up in the catalog database, as a
+    run stuck waiting for a worker would be): every change is 409 naming it; reads go on."""
+    from flowforge_orchestrator.runs.models import Execution, JobRun
+
+    with api.app_state.database.session() as session:
+        execution = Execution(
+            workflow_id=loaded["id"], workflow_name="people", status="running", trigger="manual"
+        )
+        session.add(execution)
+        session.flush()
+        session.add(
+            JobRun(
+                execution_id=execution.id,
+                job_id="job",
+                name="Ingest",
+                position=0,
+                config={"destinationConfig": {"bronzeConfig": {"tableName": "bronze_people"}}},
+                needs=[],
+                queue="ingest",
+                status="running",
+            )
+        )
+        session.commit()
+        execution_id = execution.id
+    for action, body in (
+        ("/reset", {"confirm": "bronze_people"}),
+        ("/drop", {"confirm": "bronze_people"}),
+        ("/restore", {"version": 1, "confirm": "bronze_people"}),
+        ("/maintenance", {"compact": True}),
+    ):
+        refused = api.post(url(action), json=body, headers=H)
+        assert refused.status_code == 409, (action, refused.text)
+        assert execution_id in refused.json()["detail"]
+    assert rows(api) == 6
+    assert api.get(url("/history"), headers=H).status_code == 200
