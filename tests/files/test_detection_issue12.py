@@ -121,6 +121,12 @@ def _wide_header(columns: int, tag: str = "") -> bytes:
     return (",".join(titles[i % 3] for i in range(columns)) + "\n").encode()
 
 
+# CPU seconds of one detect() of a ~135 kB file of 20,190 columns. Main before the fix took
+# 15 s (a header) and 9.6 s (one line of numbers) on a quiet machine; now 0.6 s and 1.0 s,
+# and up to 3.2 s inside a long test run: the bound sits between, with room on both sides.
+LIMIT_SECONDS = 6.0
+
+
 def _detect_seconds(api, content: bytes) -> tuple[float, dict]:
     """The upload's detection as the API answers it, and the CPU seconds detection itself
     takes, measured on this thread alone: neither other processes nor the threads earlier
@@ -149,7 +155,7 @@ def test_a_header_of_20190_columns_is_detected_in_seconds(api):
     elapsed, detection = _detect_seconds(api, content)
     assert len(detection["columns"]) == 20_190
     assert detection["columns"][-1]["name"] == "Gene_6730"
-    assert elapsed < 3.0, f"{elapsed:.2f}s"
+    assert elapsed < LIMIT_SECONDS, f"{elapsed:.2f}s"
 
 
 def test_detection_time_grows_linearly_with_the_number_of_columns(api):
@@ -168,4 +174,4 @@ def test_one_line_of_20190_numbers_is_detected_in_seconds(api):
     elapsed, detection = _detect_seconds(api, content)
     assert (detection["delimiter"], detection["hasHeader"]) == (",", False)
     assert len(detection["columns"]) == 20_190
-    assert elapsed < 3.0, f"{elapsed:.2f}s"
+    assert elapsed < LIMIT_SECONDS, f"{elapsed:.2f}s"
