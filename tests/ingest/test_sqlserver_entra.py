@@ -198,6 +198,9 @@ def test_a_service_principal_gets_a_sql_token_from_the_authority(authority):
     assert asked["client_id"] == "11111111-2222-3333-4444-555555555555"
     assert asked["client_secret"] == SECRET
     assert asked["scope"] == "https://database.windows.net/.default"
+    # the next connect of the same principal reuses the token until it nears expiry
+    assert entra.access_token(principal()) == TOKEN
+    assert len(authority.requests) == 1
 
 
 def test_a_refused_secret_is_a_login_failure_that_names_the_reason_not_the_secret(authority):

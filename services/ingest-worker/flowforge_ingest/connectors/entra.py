@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import struct
+import threading
 from typing import Any
 
 from flowforge_ingest.connectors.base import ConnectError, ConnectFailure, ConnectionParams
@@ -94,7 +95,7 @@ def access_token(params: ConnectionParams) -> str:
         return str(params.password).strip()
     from azure.core.exceptions import ClientAuthenticationError
 
-    source = credential(params)
+    source = _cached_credential(params)
     try:
         return source.get_token(SQL_SCOPE).token
     except ClientAuthenticationError as error:
@@ -107,10 +108,32 @@ def access_token(params: ConnectionParams) -> str:
             ConnectFailure.LOGIN,
             f"could not get a Microsoft Entra ID token for {_who(params)}: {_reason(error, params.password)}",
         ) from None
-    finally:
-        close = getattr(source, "close", None)
-        if close is not None:
-            close()
+
+
+def _cached_credential(params: ConnectionParams) -> Any:
+    """One credential per identity in this process, so azure-identity's own cache hands out
+    the same token until it nears expiry (and the driver's pool, keyed by the token, reuses
+    sessions). Keyed by a digest of the secret, never the secret itself."""
+    import hashlib
+
+    key = (
+        params.authentication,
+        params.options.get("tenantId"),
+        params.options.get("clientId"),
+        params.username,
+        hashlib.sha256(str(params.password).encode()).hexdigest() if params.password else None,
+        os.environ.get("AZURE_AUTHORITY_HOST"),
+        os.environ.get("IDENTITY_ENDPOINT"),
+    )
+    with _CREDENTIALS_LOCK:
+        found = _CREDENTIALS.get(key)
+        if found is None:
+            found = _CREDENTIALS[key] = credential(params)
+        return found
+
+
+_CREDENTIALS: dict[tuple, Any] = {}
+_CREDENTIALS_LOCK = threading.Lock()
 
 
 def token_attribute(token: str) -> dict[int, bytes]:
