@@ -131,3 +131,39 @@ def line(label: str, text: str) -> None:
 def check(label: str, text: str, *, ok: bool, target: str) -> None:
     """A figure with its target; ``TARGET MISSED`` when ``ok`` is false."""
     line(label, f"{text}   (target {target})" + ("" if ok else f"   {MISSED}"))
+
+
+def table_to_bronze(params, database: str, table: str, lake_root: str, batch_size: int) -> int:
+    """What ingest_database does for a full read of ``table`` with connection ``params``
+    (a ConnectionParams), without the job around it: connect, describe, execute_batches of
+    the planned read into write_bronze with audit columns, in a new table of a local Lake.
+    Returns the rows written."""
+    import uuid
+
+    from flowforge_ingest.bronze import AuditContext, write_bronze
+    from flowforge_ingest.connectors import sql
+    from flowforge_ingest.connectors.registry import connector_for
+    from flowforge_shared.lake import Lake
+
+    connector = connector_for(params.db_type)
+    with connector.connect(params) as conn:
+        columns = connector.describe(conn, None, table)
+        plan = sql.plan_read(params.db_type, schema=None, table=table)
+        stream = connector.execute_batches(conn, plan.sql, plan.params, batch_size, columns)
+        try:
+            result = write_bronze(
+                Lake(root=lake_root),
+                "bench",
+                stream,
+                mode="append",
+                audit=AuditContext(
+                    execution_id=str(uuid.uuid4()),
+                    job_id=str(uuid.uuid4()),
+                    source=f"{database}.{table}",
+                ),
+                app_id="flowforge-job-bench",
+                run_sequence=1,
+            )
+        finally:
+            stream.close()
+    return result.rows_written

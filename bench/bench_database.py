@@ -45,7 +45,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import check, line, median, mib, out_dir, rate, run_child, scaled, timed
+from bench._common import (
+    check,
+    line,
+    median,
+    mib,
+    out_dir,
+    rate,
+    run_child,
+    scaled,
+    table_to_bronze,
+    timed,
+)
 
 THROUGHPUT_ROWS = 1_000_000
 MEMORY_ROWS = 5_000_000
@@ -208,11 +219,7 @@ def mariadb_database(tables: dict[str, int]) -> Iterator[str]:
 def flowforge_ingest(db_type: str, database: str, table: str, lake_root: str) -> int:
     """What ingest_database does for a full read of ``table`` of the server of ``db_type``
     (``postgresql`` or ``mysql``); returns the rows written."""
-    from flowforge_ingest.bronze import AuditContext, write_bronze
-    from flowforge_ingest.connectors import sql
     from flowforge_ingest.connectors.base import ConnectionParams
-    from flowforge_ingest.connectors.registry import connector_for
-    from flowforge_shared.lake import Lake
 
     server = SERVERS[db_type]
     params = ConnectionParams(
@@ -223,28 +230,7 @@ def flowforge_ingest(db_type: str, database: str, table: str, lake_root: str) ->
         username=server.user,
         password="",
     )
-    connector = connector_for(db_type)
-    with connector.connect(params) as conn:
-        columns = connector.describe(conn, None, table)
-        plan = sql.plan_read(db_type, schema=None, table=table)
-        stream = connector.execute_batches(conn, plan.sql, plan.params, BATCH_SIZE, columns)
-        try:
-            result = write_bronze(
-                Lake(root=lake_root),
-                "bench",
-                stream,
-                mode="append",
-                audit=AuditContext(
-                    execution_id=str(uuid.uuid4()),
-                    job_id=str(uuid.uuid4()),
-                    source=f"{database}.{table}",
-                ),
-                app_id="flowforge-job-bench",
-                run_sequence=1,
-            )
-        finally:
-            stream.close()
-    return result.rows_written
+    return table_to_bronze(params, database, table, lake_root, BATCH_SIZE)
 
 
 def connectorx_baseline(url: str, table: str, parquet_path: str) -> int:

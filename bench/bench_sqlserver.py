@@ -60,7 +60,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench._common import check, line, median, mib, out_dir, rate, run_child, scaled, timed
+from bench._common import (
+    check,
+    line,
+    median,
+    mib,
+    out_dir,
+    rate,
+    run_child,
+    scaled,
+    table_to_bronze,
+    timed,
+)
 
 THROUGHPUT_ROWS = 300_000
 MEMORY_ROWS = 5_000_000
@@ -288,34 +299,9 @@ def admin_session(cursor) -> int:
 
 def flowforge_ingest(database: str, table: str, lake_root: str) -> int:
     """What ingest_database does for a full read of ``table``; returns the rows written."""
-    from flowforge_ingest.bronze import AuditContext, write_bronze
-    from flowforge_ingest.connectors import sql
-    from flowforge_ingest.connectors.registry import connector_for
-    from flowforge_shared.lake import Lake
-
-    params = target().flowforge_params(database)
-    connector = connector_for(DB_TYPE)
-    with connector.connect(params) as conn:
-        columns = connector.describe(conn, None, table)
-        plan = sql.plan_read(DB_TYPE, schema=None, table=table)
-        stream = connector.execute_batches(conn, plan.sql, plan.params, BATCH_SIZE, columns)
-        try:
-            result = write_bronze(
-                Lake(root=lake_root),
-                "bench",
-                stream,
-                mode="append",
-                audit=AuditContext(
-                    execution_id=str(uuid.uuid4()),
-                    job_id=str(uuid.uuid4()),
-                    source=f"{database}.{table}",
-                ),
-                app_id="flowforge-job-bench",
-                run_sequence=1,
-            )
-        finally:
-            stream.close()
-    return result.rows_written
+    return table_to_bronze(
+        target().flowforge_params(database), database, table, lake_root, BATCH_SIZE
+    )
 
 
 def flowforge_fixed_cost(database: str, table: str) -> tuple[float, float]:
