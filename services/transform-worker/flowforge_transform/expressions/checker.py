@@ -3,7 +3,8 @@
 The user's text is parsed with sqlglot (dialect duckdb) and every node of the tree must be on
 the allowlist (:mod:`.allowlist`). Nothing the user wrote reaches DuckDB as text: the checked
 tree is rendered again by sqlglot, with every column renamed to a positional alias, and that
-rendering is parsed and checked once more, so what runs is exactly what was checked.
+rendering is parsed and checked once more, so what runs is exactly what was checked. Last,
+lenient date and time parses are replaced by strict ones (:mod:`.strict_time`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.tokens import Token, TokenType
 
-from flowforge_transform.expressions import allowlist
+from flowforge_transform.expressions import allowlist, strict_time
 from flowforge_transform.expressions.errors import ExpressionError
 
 DIALECT = "duckdb"
@@ -98,7 +99,8 @@ def compile_expression(expression: str, columns: Collection[str] | None = None) 
     _check_tree(expression, again, sql)
     if _render(expression, again) != sql or set(_column_names(again)) != set(aliases.values()):
         raise ExpressionError(expression, "it could not be rewritten safely for DuckDB")
-    return Compiled(sql=sql, inputs=inputs)
+    # Then every lenient date/time parse becomes its strict form (DuckDB checks the result).
+    return Compiled(sql=_render(expression, strict_time.rewrite(expression, again)), inputs=inputs)
 
 
 def _parse(text: str, shown_as: str | None = None) -> exp.Expression:

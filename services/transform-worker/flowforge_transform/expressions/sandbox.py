@@ -24,7 +24,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flowforge_transform.expressions import allowlist
+from flowforge_transform.expressions import allowlist, strict_time
 from flowforge_transform.expressions.checker import Compiled, compile_expression
 from flowforge_transform.expressions.errors import ExpressionError
 
@@ -94,6 +94,8 @@ def _sandbox() -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         for name, value in _SETTINGS.items():
             connection.execute(f"SET {name} = {_sql_value(value)}")
+        for macro in strict_time.MACROS:
+            connection.execute(macro)
         connection.execute("SET lock_configuration = true")
         _assert_locked_down(connection)
         yield connection
@@ -221,7 +223,8 @@ def _duckdb_class_problem(kind: object, node: dict[str, Any], columns: set[str])
             and not node.get("distinct")
             and not node.get("export_state")
         )
-        return None if name in allowlist.DUCKDB_FUNCTIONS and plain else f"function {name}"
+        known = name in allowlist.DUCKDB_FUNCTIONS or name in strict_time.FUNCTIONS
+        return None if known and plain else f"function {name}"
     if kind == "CAST":
         return _duckdb_cast_type_problem(node.get("type_expr") or {})
     return None
