@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import (
     DATABASE_OPERATION,
     EVENTS_QUEUE,
@@ -56,6 +57,7 @@ def configure(settings: Settings, app: Celery | None = None) -> Celery:
             RUN_TRANSFORM_JOB: {"queue": TRANSFORM_QUEUE},
             RECORD_EVENT: {"queue": EVENTS_QUEUE},
             RECORD_HEARTBEAT: {"queue": EVENTS_QUEUE},
+            START_RUN: {"queue": EVENTS_QUEUE},
         },
         task_default_queue=EVENTS_QUEUE,
         worker_hijack_root_logger=False,

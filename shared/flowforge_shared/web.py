@@ -28,6 +28,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from flowforge_shared.auth.bootstrap import ensure_admin_token
 from flowforge_shared.auth.dependencies import authenticate
+from flowforge_shared.bus import Bus
 from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable, dotted
@@ -99,6 +100,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.starters = starters
+    app.state.bus = Bus(settings)
     for hook in install:
         close = hook(app)
         if close:

@@ -5,6 +5,7 @@ from flowforge_catalog.audit.router import router as audit_router
 from flowforge_catalog.connections.router import router as connections_router
 from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
+from flowforge_catalog.runs.router import router as runs_router
 from flowforge_catalog.templates.router import router as templates_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
@@ -13,6 +14,7 @@ from flowforge_shared.operations import install_operations
 ROUTERS = [
     workflows_router,
     jobs_router,
+    runs_router,
     tokens_router,
     audit_router,
     assets_router,

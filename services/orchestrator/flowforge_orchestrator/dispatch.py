@@ -27,6 +27,7 @@ from typing import Any
 from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
+from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
     EVENTS_QUEUE,
     INGEST_QUEUE,
@@ -35,6 +36,7 @@ from flowforge_shared.contracts.tasks import (
     JobTask,
 )
 from flowforge_shared.db.engine import Database
+from flowforge_shared.errors import Conflict
 from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
 from flowforge_shared.runtime import JobContext, LocalCancelFlags, execute_job, retry_delay
@@ -53,6 +55,30 @@ def handle_event(database: Database, event: dict[str, Any]) -> tuple[list[JobTas
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
     return tasks, queues
+
+
+def handle_start_run(
+    database: Database, runtime, payload: dict[str, Any], *, answer_conflict: bool
+) -> str:
+    """Start the execution a run request (:class:`StartRun`) asks for and send its first
+    tasks; returns the execution id. Delivered twice, it starts one execution.
+
+    ``answer_conflict``: the requester is waiting (embedded), so a workflow that is already
+    running is its Conflict (409). Otherwise (by message) the refusal is recorded as a
+    failed execution saying why, under the id the requester was given."""
+    request = StartRun.model_validate(payload)
+    with record_lock, database.session() as session:
+        try:
+            execution, tasks = service.start_requested(session, request)
+        except Conflict as conflict:
+            if answer_conflict:
+                raise
+            session.rollback()
+            execution, tasks = service.record_refused(session, request, conflict.message), []
+        queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
+        execution_id = execution.id
+    send_and_mark(database, runtime, tasks, queues)
+    return execution_id
 
 
 def handle_heartbeat(database: Database, beat: dict[str, Any]) -> bool:
@@ -244,6 +270,12 @@ def install_runtime(app) -> Callable[[], None]:
     shutdown."""
     runtime = make_runtime(app.state.settings, app.state.database)
     app.state.runtime = runtime
+    app.state.bus.handle(
+        START_RUN,
+        lambda payload: handle_start_run(
+            app.state.database, runtime, payload, answer_conflict=True
+        ),
+    )
     if isinstance(runtime, InProcessRuntime):
         from flowforge_orchestrator.reaper import Reaper
 

@@ -1,5 +1,5 @@
-"""Celery tasks of the orchestrator: record a run event and dispatch what became ready,
-record a heartbeat; and the reaper thread of every events worker."""
+"""Celery tasks of the orchestrator: start a requested run, record a run event and dispatch
+what became ready, record a heartbeat; and the reaper thread of every events worker."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from flowforge_orchestrator.dispatch import (
     CeleryRuntime,
     handle_event,
     handle_heartbeat,
+    handle_start_run,
     send_and_mark,
 )
 from flowforge_shared.celery_app import celery
+from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
@@ -31,6 +33,12 @@ def record_event(event: dict) -> int:
     tasks, queues = handle_event(database, event)
     send_and_mark(database, runtime, tasks, queues)
     return len(tasks)
+
+
+@celery.task(name=START_RUN)
+def start_run(request: dict) -> str:
+    database, runtime = _context()
+    return handle_start_run(database, runtime, request, answer_conflict=False)
 
 
 @celery.task(name=RECORD_HEARTBEAT)

@@ -32,8 +32,8 @@ class JobTask(BaseModel):
     # The attempt number this delivery starts at: 1, or past an attempt the orchestrator
     # found lost, so events of the lost attempt are told apart from the new one's.
     attempt: int = 1
-    # Database jobs: the saved connection (password still encrypted) and the watermark the
-    # last successful run stored, both taken when the job is dispatched.
+    # Database jobs: the saved connection (password still encrypted) as the run request
+    # carried it, and the watermark the last successful run stored, taken at dispatch.
     connection: dict[str, Any] | None = None
     watermark: dict[str, Any] | None = None
 

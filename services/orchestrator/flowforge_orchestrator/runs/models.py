@@ -79,6 +79,8 @@ class JobRun(Base):
     outputs: Mapped[list[dict]] = mapped_column(JSON, default=list)
     # The files the job reads, fixed when the run started (an upload: id, version, sha256).
     inputs: Mapped[list[dict] | None] = mapped_column(JSON)
+    # A database job's saved connection as the run request carried it (password encrypted).
+    connection: Mapped[dict | None] = mapped_column(JSON)
     quarantined_rows: Mapped[int] = mapped_column(BigInteger, default=0)
     error: Mapped[dict | None] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)  # what the user should know besides status

@@ -5,25 +5,19 @@ import time
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from flowforge_catalog.jobs import service as job_service
-from flowforge_catalog.workflows import service as workflow_service
-from flowforge_orchestrator.dispatch import send_and_mark
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.runs.schemas import (
     ExecutionPublic,
     JobRunPublic,
-    RunRequest,
-    RunStarted,
 )
 from flowforge_orchestrator.runs.state import Status
 from flowforge_shared.contracts.base import Page
 from flowforge_shared.contracts.events import run_facet
 from flowforge_shared.deps import PrincipalDep, SessionDep
-from flowforge_shared.telemetry import current_trace_id
 
 router = APIRouter(tags=["executions"])
 
@@ -77,46 +71,6 @@ def to_public(execution: Execution) -> ExecutionPublic:
             for job in execution.jobs
         ],
     )
-
-
-@router.post(
-    "/workflows/{workflow_id}/run",
-    response_model=RunStarted,
-    status_code=status.HTTP_202_ACCEPTED,
-)
-def run_workflow(
-    workflow_id: str,
-    request: Request,
-    session: SessionDep,
-    principal: PrincipalDep,
-    data: RunRequest | None = None,
-):
-    workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
-    from flowforge_catalog.files.service import resolve_for_run
-
-    jobs, inputs = [], {}
-    selected = set(data.jobs) if data and data.jobs else None
-    for job in job_service.get_all(session, workflow_id=workflow_id):
-        config = job.config
-        if selected is None or job.id in selected:  # a job not run need not find its file
-            config, inputs[job.id] = resolve_for_run(session, job.name, job.config)
-        jobs.append((job.id, job.name, job.position, config))
-    execution, tasks = service.start(
-        session,
-        workflow_id=workflow.id,
-        workflow_name=workflow.name,
-        jobs=jobs,
-        selected=data.jobs if data else None,
-        trigger="manual",
-        actor=principal.actor,
-        trace_id=current_trace_id(),
-    )
-    for job_run in execution.jobs:
-        job_run.inputs = inputs.get(job_run.job_id) or None
-    queues = {job.id: job.queue for job in execution.jobs}
-    session.commit()
-    send_and_mark(request.app.state.database, request.app.state.runtime, tasks, queues)
-    return RunStarted(execution_id=execution.id)
 
 
 @router.get("/executions", response_model=Page[ExecutionPublic])

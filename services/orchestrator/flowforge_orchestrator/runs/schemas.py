@@ -4,17 +4,7 @@ from datetime import datetime
 
 from pydantic import Field
 
-from flowforge_shared.contracts.base import ApiModel, ApiOutModel
-
-
-class RunRequest(ApiModel):
-    jobs: list[str] | None = Field(
-        default=None, description="Run only these jobs (and the jobs they need)"
-    )
-
-
-class RunStarted(ApiOutModel):
-    execution_id: str
+from flowforge_shared.contracts.base import ApiOutModel
 
 
 class JobError(ApiOutModel):

@@ -22,6 +22,7 @@ from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRu
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
 from flowforge_shared import audit
 from flowforge_shared.contracts.events import output_datasets, run_facet
+from flowforge_shared.contracts.runs import JobSnapshot, StartRun
 from flowforge_shared.contracts.tasks import JobTask
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound
@@ -71,14 +72,21 @@ def start(
     trigger: str,
     actor: str,
     trace_id: str | None = None,
+    execution_id: str | None = None,
+    snapshots: dict[str, JobSnapshot] | None = None,
 ) -> tuple[Execution, list[JobTask]]:
     """A new execution with a snapshot of the jobs, and the tasks to send once committed.
+
+    ``snapshots`` (by job id) add what the run request carried besides each job's
+    configuration: the files it reads and its saved connection.
 
     Conflict when the workflow has an active execution; a request that loses the race to
     another is refused by the database's unique index and gets the same answer."""
     _refuse_if_active(session, workflow_id, workflow_name)
     planned = planner.plan(jobs, selected)
+    snapshots = snapshots or {}
     execution = Execution(
+        **({"id": execution_id} if execution_id else {}),
         workflow_id=workflow_id,
         workflow_name=workflow_name,
         status=Status.QUEUED.value,
@@ -111,6 +119,8 @@ def start(
                 rows_written=0,
                 quarantined_rows=0,
                 outputs=[],
+                inputs=_snapshot(snapshots, job.job_id).inputs or None,
+                connection=_snapshot(snapshots, job.job_id).connection,
             )
         )
     session.flush()
@@ -128,6 +138,58 @@ def start(
         },
     )
     return execution, ready_tasks(session, execution)
+
+
+def start_requested(session: Session, request: StartRun) -> tuple[Execution, list[JobTask]]:
+    """The execution a run request asks for; the same request again starts nothing more (a
+    message may be delivered twice) and returns the execution with no tasks."""
+    existing = session.scalar(select(Execution).where(Execution.id == request.execution_id))
+    if existing is not None:
+        return existing, []
+    return start(
+        session,
+        workflow_id=request.workflow_id,
+        workflow_name=request.workflow_name,
+        jobs=[(job.job_id, job.name, job.position, job.config) for job in request.jobs],
+        selected=request.selected,
+        trigger=request.trigger,
+        actor=request.actor,
+        trace_id=request.trace_id,
+        execution_id=request.execution_id,
+        snapshots={job.job_id: job for job in request.jobs},
+    )
+
+
+def record_refused(session: Session, request: StartRun, reason: str) -> Execution:
+    """A run request that arrived by message and could not start (its workflow was already
+    running): kept as a failed execution saying why, so the id the requester was given
+    answers instead of being unknown."""
+    existing = session.scalar(select(Execution).where(Execution.id == request.execution_id))
+    if existing is not None:
+        return existing
+    now = utcnow()
+    execution = Execution(
+        id=request.execution_id,
+        workflow_id=request.workflow_id,
+        workflow_name=request.workflow_name,
+        status=Status.FAILED.value,
+        trigger=request.trigger,
+        requested_by=request.actor,
+        trace_id=request.trace_id,
+        created_at=now,
+        finished_at=now,
+        error=f"not started: {reason}",
+    )
+    session.add(execution)
+    session.flush()
+    return execution
+
+
+_NO_SNAPSHOT = JobSnapshot(jobId="", name="", position=0, config={})
+
+
+def _snapshot(snapshots: dict[str, JobSnapshot], job_id: str) -> JobSnapshot:
+    return snapshots.get(job_id, _NO_SNAPSHOT)
 
 
 def _refuse_if_active(session: Session, workflow_id: str, workflow_name: str) -> None:
@@ -213,17 +275,11 @@ def _source_state(session: Session, job: JobRun) -> dict[str, Any]:
     database = (job.config.get("sourceConfig") or {}).get("databaseConfig")
     if not database:
         return {}
-    from flowforge_catalog.connections.models import Connection
-    from flowforge_catalog.connections.service import payload
     from flowforge_orchestrator.watermarks.service import get as get_watermark
     from flowforge_orchestrator.watermarks.service import to_wire
 
-    connection = session.get(Connection, database.get("connectionId"))
     mark = get_watermark(session, job_id=job.job_id) if database.get("isIncremental") else None
-    return {
-        "connection": payload(connection) if connection else None,
-        "watermark": to_wire(mark) if mark else None,
-    }
+    return {"connection": job.connection, "watermark": to_wire(mark) if mark else None}
 
 
 def queue_of(execution: Execution, job_run_id: str) -> str:

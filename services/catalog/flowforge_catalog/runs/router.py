@@ -1,0 +1,41 @@
+"""Starting a workflow run: the catalog takes the snapshot and hands it to the orchestrator
+as a :class:`StartRun` message (answered at once where this process serves the orchestrator
+too; otherwise queued for the orchestrator's worker)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, status
+
+from flowforge_catalog.runs import service
+from flowforge_catalog.runs.schemas import RunRequest, RunStarted
+from flowforge_shared.contracts.runs import START_RUN
+from flowforge_shared.contracts.tasks import EVENTS_QUEUE
+from flowforge_shared.deps import PrincipalDep, SessionDep
+from flowforge_shared.telemetry import current_trace_id
+
+router = APIRouter(tags=["executions"])
+
+
+@router.post(
+    "/workflows/{workflow_id}/run",
+    response_model=RunStarted,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def run_workflow(
+    workflow_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    data: RunRequest | None = None,
+):
+    start = service.run_request(
+        session,
+        workflow_id=workflow_id,
+        selected=data.jobs if data else None,
+        trigger="manual",
+        actor=principal.actor,
+        trace_id=current_trace_id(),
+    )
+    session.rollback()  # the snapshot only read; end the transaction before handing it over
+    request.app.state.bus.send(START_RUN, start.to_wire(), queue=EVENTS_QUEUE)
+    return RunStarted(execution_id=start.execution_id)

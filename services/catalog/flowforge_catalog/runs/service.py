@@ -1,0 +1,77 @@
+"""A workflow's run request: the snapshot the orchestrator starts the run from.
+
+The catalog owns workflows, jobs, files and connections, so it takes the snapshot: each
+job's configuration, the exact upload a CSV job will read (a job following ``fileName``
+reads the newest version there is now), and a database job's saved connection (its password
+still encrypted). The orchestrator gets all of it in one :class:`StartRun` message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from flowforge_catalog.connections.models import Connection
+from flowforge_catalog.connections.service import payload
+from flowforge_catalog.files.service import resolve_for_run
+from flowforge_catalog.jobs import service as job_service
+from flowforge_catalog.workflows import service as workflow_service
+from flowforge_shared.contracts.runs import JobSnapshot, StartRun
+from flowforge_shared.db.base import new_id
+from flowforge_shared.errors import Unprocessable
+
+
+def run_request(
+    session: Session,
+    *,
+    workflow_id: str,
+    selected: list[str] | None,
+    trigger: str,
+    actor: str,
+    trace_id: str | None,
+) -> StartRun:
+    workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
+    jobs = []
+    for job in job_service.get_all(session, workflow_id=workflow.id):
+        config, inputs, connection = job.config, [], None
+        if selected is None or job.id in selected:  # a job not run need not find its file
+            config, inputs = resolve_for_run(session, job.name, job.config)
+            connection = _connection(session, job.name, config)
+        jobs.append(
+            JobSnapshot(
+                jobId=job.id,
+                name=job.name,
+                position=job.position,
+                config=config,
+                inputs=inputs,
+                connection=connection,
+            )
+        )
+    return StartRun(
+        executionId=new_id(),
+        workflowId=workflow.id,
+        workflowName=workflow.name,
+        jobs=jobs,
+        selected=selected,
+        trigger=trigger,
+        actor=actor,
+        traceId=trace_id,
+    )
+
+
+def _connection(session: Session, job_name: str, config: dict[str, Any]) -> dict | None:
+    database = (config.get("sourceConfig") or {}).get("databaseConfig")
+    if not database:
+        return None
+    connection = session.get(Connection, database.get("connectionId"))
+    if connection is None:
+        raise Unprocessable(
+            [
+                (
+                    ("jobs", job_name, "sourceConfig", "databaseConfig", "connectionId"),
+                    f"connection {database.get('connectionId')} not found",
+                )
+            ]
+        )
+    return payload(connection)
