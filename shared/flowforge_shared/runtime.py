@@ -106,7 +106,14 @@ class JobContext:
     sink: EventSink
     cancel_flags: CancelFlags
     owner: str | None = None  # who runs the attempt (flowforge_shared.identity)
+    # What the attempt has read so far (files with their digest): carried on every later
+    # event, so a run that fails after reading still records what it read.
+    inputs: list[Dataset] = field(default_factory=list)
     _batch: int = 0
+
+    def reading(self, dataset: Dataset) -> None:
+        """The attempt read ``dataset``; later events say so."""
+        self.inputs = [d for d in self.inputs if d.name != dataset.name] + [dataset]
 
     def should_stop(self) -> bool:
         return self.cancel_flags.is_cancelled(self.task.execution_id)
@@ -139,6 +146,8 @@ class JobContext:
 
     def emit(self, event_type, **kwargs) -> None:
         task = self.task
+        if self.inputs and event_type != "START" and not kwargs.get("inputs"):
+            kwargs["inputs"] = self.inputs
         self.sink.emit(
             run_event(
                 event_type,
@@ -250,6 +259,7 @@ def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> 
 
 
 def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcome:
+    context.inputs = []  # a new attempt reads its inputs again
     try:
         if context.should_stop():
             raise Cancelled("the execution was cancelled before the job started")
