@@ -7,7 +7,9 @@ It reports START, progress, and COMPLETE / FAIL / ABORT as OpenLineage run event
 and jitter, up to a limit; everything else fails at once with a message for the user and the
 technical detail apart), honours cancellation between batches, sends a heartbeat from a thread
 of its own while the attempt runs (the orchestrator's reaper settles attempts whose beats
-stop) and, once a job succeeded, removes its tables' data files that no commit references.
+stop) and, once a job succeeded, removes its tables' data files that no commit references
+and maintains those tables (checkpoint interval, compaction, vacuum: a failure there is a
+note on the job run, never a failed job).
 The same code runs in a Celery worker and, in the embedded default, in a thread of the API
 process.
 """
@@ -250,6 +252,31 @@ def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
             log.info("removed %d orphan data file(s) of %s", len(removed), dataset.name)
 
 
+def _maintain(context: JobContext, outcome: JobOutcome) -> None:
+    """Maintain the tables the job wrote (flowforge_shared.maintenance), before COMPLETE so
+    the job's next run cannot write the table meanwhile. A step that fails is a note on the
+    job run, never a failure: the write has committed."""
+    from flowforge_shared.maintenance import MaintenancePolicy, maintain_after_write
+
+    if not context.settings.table_maintenance:
+        return
+    policy = MaintenancePolicy.from_settings(context.settings)
+    for dataset in outcome.outputs:
+        if dataset.layer is None:
+            continue
+        try:
+            maintained = maintain_after_write(context.lake, dataset.layer, dataset.table, policy)
+        except Exception as error:  # noqa: BLE001 - never worth a failed job
+            log.warning("maintenance of %s failed", dataset.name, exc_info=True)
+            outcome.notes.append(
+                f"maintenance of {dataset.name} failed ({error}); the write itself is committed"
+            )
+            continue
+        if maintained.done:
+            log.info("maintained %s: %s", dataset.name, maintained.done)
+        outcome.notes.extend(maintained.warnings)
+
+
 def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
     """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
     schedules the retry); otherwise the job's final outcome, already reported."""
@@ -289,6 +316,7 @@ def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcom
         )
         return "failed"
     _remove_orphans(context, outcome)
+    _maintain(context, outcome)
     context.emit(
         "COMPLETE",
         inputs=outcome.inputs,
