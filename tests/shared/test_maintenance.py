@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from flowforge_shared.lake import Lake
+from flowforge_shared.lake import Lake, commit_properties
 from flowforge_shared.maintenance import (
     CHECKPOINT_INTERVAL,
     MaintenancePolicy,
@@ -59,8 +59,20 @@ def test_a_table_the_lake_creates_gets_a_checkpoint_every_n_commits(tmp_path):
         "00000000000000000002.checkpoint.parquet",
         "00000000000000000005.checkpoint.parquet",
     ]
-    # Read afresh (from the newest checkpoint and the commits after it): the same rows.
-    assert content(DeltaTable(lake.uri("bronze", "t"))) == expected((0, 70))
+    # Read afresh (from the newest checkpoint and the commits after it): the same rows, and
+    # the application transaction of a commit before the checkpoint (idempotent retries).
+    write_deltalake(
+        lake.load("bronze", "t"),
+        rows(70, 80),
+        mode="append",
+        commit_properties=commit_properties("flowforge-job-j", 4, execution_id="e"),
+    )
+    for _ in range(3):
+        write_deltalake(lake.uri("bronze", "t"), rows(0, 0), mode="append")
+    fresh = DeltaTable(lake.uri("bronze", "t"))
+    assert checkpoints(lake, "t")[-1] == "00000000000000000011.checkpoint.parquet"
+    assert content(fresh) == expected((0, 80))
+    assert fresh.transaction_version("flowforge-job-j") == 4
 
 
 def test_a_table_created_before_gets_the_interval_and_a_checkpoint_at_once(tmp_path):
