@@ -28,10 +28,17 @@ LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
 class Lake:
     root: str
     storage_options: dict[str, str] = field(default_factory=dict)
+    # ``delta.checkpointInterval`` of the tables this lake creates: delta-rs's post-commit
+    # hook then writes a checkpoint every N commits (flowforge_shared.maintenance).
+    checkpoint_interval: int | None = None
 
     @classmethod
     def from_settings(cls, settings) -> Lake:
-        return cls(root=settings.lake_root, storage_options=settings.storage_options)
+        return cls(
+            root=settings.lake_root,
+            storage_options=settings.storage_options,
+            checkpoint_interval=settings.table_checkpoint_interval,
+        )
 
     @property
     def namespace(self) -> str:
@@ -71,6 +78,9 @@ class Lake:
                 schema,
                 mode="error",
                 storage_options=self.storage_options or None,
+                configuration={"delta.checkpointInterval": str(self.checkpoint_interval)}
+                if self.checkpoint_interval
+                else None,
             )
         except DeltaError:
             if self.load(layer, table) is None:  # not a lost race: a real failure

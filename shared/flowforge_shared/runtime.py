@@ -7,7 +7,9 @@ It reports START, progress, and COMPLETE / FAIL / ABORT as OpenLineage run event
 and jitter, up to a limit; everything else fails at once with a message for the user and the
 technical detail apart), honours cancellation between batches, sends a heartbeat from a thread
 of its own while the attempt runs (the orchestrator's reaper settles attempts whose beats
-stop) and, once a job succeeded, removes its tables' data files that no commit references.
+stop) and, once a job succeeded, removes its tables' data files that no commit references
+and maintains those tables (checkpoint interval, compaction, vacuum: a failure there is a
+note on the job run, never a failed job).
 The same code runs in a Celery worker and, in the embedded default, in a thread of the API
 process.
 """
@@ -106,7 +108,14 @@ class JobContext:
     sink: EventSink
     cancel_flags: CancelFlags
     owner: str | None = None  # who runs the attempt (flowforge_shared.identity)
+    # What the attempt has read so far (files with their digest): carried on every later
+    # event, so a run that fails after reading still records what it read.
+    inputs: list[Dataset] = field(default_factory=list)
     _batch: int = 0
+
+    def reading(self, dataset: Dataset) -> None:
+        """The attempt read ``dataset``; later events say so."""
+        self.inputs = [d for d in self.inputs if d.name != dataset.name] + [dataset]
 
     def should_stop(self) -> bool:
         return self.cancel_flags.is_cancelled(self.task.execution_id)
@@ -139,6 +148,8 @@ class JobContext:
 
     def emit(self, event_type, **kwargs) -> None:
         task = self.task
+        if self.inputs and event_type != "START" and not kwargs.get("inputs"):
+            kwargs["inputs"] = self.inputs
         self.sink.emit(
             run_event(
                 event_type,
@@ -241,6 +252,31 @@ def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
             log.info("removed %d orphan data file(s) of %s", len(removed), dataset.name)
 
 
+def _maintain(context: JobContext, outcome: JobOutcome) -> None:
+    """Maintain the tables the job wrote (flowforge_shared.maintenance), before COMPLETE so
+    the job's next run cannot write the table meanwhile. A step that fails is a note on the
+    job run, never a failure: the write has committed."""
+    from flowforge_shared.maintenance import MaintenancePolicy, maintain_after_write
+
+    if not context.settings.table_maintenance:
+        return
+    policy = MaintenancePolicy.from_settings(context.settings)
+    for dataset in outcome.outputs:
+        if dataset.layer is None:
+            continue
+        try:
+            maintained = maintain_after_write(context.lake, dataset.layer, dataset.table, policy)
+        except Exception as error:  # noqa: BLE001 - never worth a failed job
+            log.warning("maintenance of %s failed", dataset.name, exc_info=True)
+            outcome.notes.append(
+                f"maintenance of {dataset.name} failed ({error}); the write itself is committed"
+            )
+            continue
+        if maintained.done:
+            log.info("maintained %s: %s", dataset.name, maintained.done)
+        outcome.notes.extend(maintained.warnings)
+
+
 def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
     """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
     schedules the retry); otherwise the job's final outcome, already reported."""
@@ -250,6 +286,7 @@ def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> 
 
 
 def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcome:
+    context.inputs = []  # a new attempt reads its inputs again
     try:
         if context.should_stop():
             raise Cancelled("the execution was cancelled before the job started")
@@ -279,6 +316,7 @@ def _attempt(context: JobContext, runner: Runner, final_attempt: bool) -> Outcom
         )
         return "failed"
     _remove_orphans(context, outcome)
+    _maintain(context, outcome)
     context.emit(
         "COMPLETE",
         inputs=outcome.inputs,

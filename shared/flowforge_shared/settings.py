@@ -110,6 +110,31 @@ class Settings(BaseSettings):
     detection_sample_bytes: int = Field(
         default=4 * 1024 * 1024, description="Bytes of a file schema detection samples"
     )
+    table_maintenance: bool = Field(
+        default=True,
+        description="Maintain a table after each successful write (checkpoint interval, "
+        "compaction, vacuum; see flowforge_shared.maintenance)",
+    )
+    table_checkpoint_interval: int = Field(
+        default=10, ge=1, description="A Delta checkpoint every N commits of a table"
+    )
+    table_compact_min_files: int = Field(
+        default=16,
+        ge=0,
+        description="Compact a table when it has more than N small data files (0: never)",
+    )
+    table_small_file_bytes: int = Field(
+        default=32 * 1024 * 1024, ge=1, description="A data file smaller than this is small"
+    )
+    table_target_file_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=1, description="Size compaction aims its files at"
+    )
+    table_vacuum_retention_hours: int = Field(
+        default=168,
+        ge=0,
+        description="Vacuum files removed from a table longer ago than this (0: no automatic "
+        "vacuum); never less than 6 h or twice the task time limit",
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"

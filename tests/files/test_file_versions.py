@@ -133,3 +133,65 @@ def test_a_pinned_version_and_unknown_names(api):
     response = api.post(jobs, json=both, headers=H)
     assert response.status_code == 422
     assert "exactly one of filePath, fileId or fileName" in response.text
+
+
+def test_a_landing_path_job_records_the_digest_of_the_bytes_it_read(api):
+    """A filePath job's run records sha256 and size of the exact bytes the worker read; a
+    replaced file gives the next run a new digest and leaves the old run's record alone."""
+    landed = api.settings.data_dir / "landing" / "drops" / "customers.csv"
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    landed.write_bytes(FIRST)
+    wf = api.post("/api/workflows", json={"name": "landing"}, headers=H).json()
+    job = csv_job("Drop", "bronze_drop", filePath="drops/customers.csv")
+    assert api.post(f"/api/workflows/{wf['id']}/jobs", json=job, headers=H).status_code == 201
+
+    first_run = run(api, wf["id"])["Drop"]
+    assert first_run["inputs"] == [
+        {
+            "filePath": "drops/customers.csv",
+            "sha256": hashlib.sha256(FIRST).hexdigest(),
+            "size": len(FIRST),
+        }
+    ]
+
+    landed.write_bytes(SECOND)
+    second_run = run(api, wf["id"])["Drop"]
+    assert names(api, "bronze_drop") == ["Ann", "Bob", "Cid"]
+    assert second_run["inputs"][0]["sha256"] == hashlib.sha256(SECOND).hexdigest()
+    assert second_run["inputs"][0]["size"] == len(SECOND)
+    old = api.get(f"/api/executions?workflowId={wf['id']}", headers=H).json()["data"]
+    recorded = {
+        execution["jobs"][0]["jobRunId"]: execution["jobs"][0]["inputs"][0]["sha256"]
+        for execution in old
+    }
+    assert recorded == {
+        first_run["jobRunId"]: hashlib.sha256(FIRST).hexdigest(),
+        second_run["jobRunId"]: hashlib.sha256(SECOND).hexdigest(),
+    }
+
+
+def test_a_landing_path_run_that_fails_while_parsing_still_records_what_it_read(api):
+    bad = b"customer_id,name\n1,Ann\nnot-a-number,Bob\n"
+    landed = api.settings.data_dir / "landing" / "bad.csv"
+    landed.parent.mkdir(parents=True, exist_ok=True)
+    landed.write_bytes(bad)
+    wf = api.post("/api/workflows", json={"name": "bad"}, headers=H).json()
+    job = csv_job(
+        "Bad",
+        "bronze_bad",
+        filePath="bad.csv",
+        malformedRows="fail",
+        columns=[{"name": "customer_id", "type": "integer"}],
+    )
+    assert api.post(f"/api/workflows/{wf['id']}/jobs", json=job, headers=H).status_code == 201
+    started = api.post(f"/api/workflows/{wf['id']}/run", headers=H).json()
+    for _ in range(300):
+        state = api.get(f"/api/executions/{started['executionId']}", headers=H).json()
+        if state["status"] in ("succeeded", "failed"):
+            break
+        time.sleep(0.1)
+    assert state["status"] == "failed", state
+    assert "not-a-number" in state["jobs"][0]["error"]["message"], state
+    assert state["jobs"][0]["inputs"] == [
+        {"filePath": "bad.csv", "sha256": hashlib.sha256(bad).hexdigest(), "size": len(bad)}
+    ]

@@ -4,6 +4,8 @@ words, never read."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from flowforge_ingest.errors import LandingPathError
@@ -33,9 +35,15 @@ def test_a_path_the_contract_refuses_is_never_opened(settings, file_path, words)
     assert words in refused.value.message
 
 
-def test_a_path_inside_the_local_landing_area_is_read_in_place(tmp_path):
+def test_a_local_landing_file_is_read_from_a_private_copy_with_its_digest(tmp_path):
     settings = Settings(data_dir=tmp_path)
     (tmp_path / "landing" / "sales").mkdir(parents=True)
-    (tmp_path / "landing" / "sales" / "jan.csv").write_text("a\n1\n")
-    with local_copy(settings, "./sales/jan.csv") as path:
-        assert path.read_text() == "a\n1\n"
+    landed = tmp_path / "landing" / "sales" / "jan.csv"
+    landed.write_bytes(b"a\n1\n")
+    with local_copy(settings, "./sales/jan.csv") as staged:
+        # Replaced while the job reads: the copy, its digest and size stay the first file's.
+        landed.write_bytes(b"a\n2\n3\n")
+        assert staged.path.read_bytes() == b"a\n1\n"
+        assert staged.sha256 == hashlib.sha256(b"a\n1\n").hexdigest()
+        assert staged.size == 4
+    assert not staged.path.exists()

@@ -1,6 +1,7 @@
 """The run engine as it scales out: PostgreSQL catalog, Redis broker, and `flowforge worker`
 processes for the events, ingest and transform queues."""
 
+import hashlib
 import os
 import signal
 import time
@@ -143,6 +144,11 @@ def test_postgres_and_s3_embedded_tasks(tmp_path, fresh_postgres_url, moto_s3):
         execution = platform.run(workflow["id"])
         assert execution["status"] == "succeeded", execution
         assert_tables_match_csv(platform, [local])
+        # The digest the worker computed while streaming the object from S3.
+        read = [entry for job in execution["jobs"] for entry in job["inputs"]]
+        assert [(entry["sha256"], entry["size"]) for entry in read] == [
+            (hashlib.sha256(local.read_bytes()).hexdigest(), local.stat().st_size)
+        ]
         listed = moto_s3["client"].list_objects_v2(
             Bucket=moto_s3["bucket"], Prefix=f"{prefix}/silver/silver_tx/_delta_log/"
         )

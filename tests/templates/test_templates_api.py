@@ -1,8 +1,11 @@
 """Templates: the gallery, the detail, instantiation with every customisation, 422s that list
 every problem, and all-or-nothing creation."""
 
+import hashlib
+import time
 import uuid
 
+import polars as pl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -258,4 +261,76 @@ def test_a_template_file_path_outside_the_landing_area_is_refused(api):
     assert response.status_code == 422, response.text
     [problem] = response.json()["detail"]
     assert problem["field"] == "files.crmCustomers.filePath" and "'..'" in problem["msg"]
+    assert api.get("/api/workflows", headers=H).json()["count"] == 0
+
+
+CRM_V1 = b"customer_id,name,lifetime_value\n1,Ann,10.50\n"
+CRM_V2 = b"customer_id,name,lifetime_value\n1,Ann,10.50\n2,Bob,7.25\n"
+
+
+def upload(api, content: bytes, name: str = "crm_customers.csv") -> dict:
+    response = api.post("/api/files", files={"file": (name, content, "text/csv")}, headers=H)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def run_only(api, workflow_id: str, job_id: str) -> dict:
+    started = api.post(f"/api/workflows/{workflow_id}/run", json={"jobs": [job_id]}, headers=H)
+    assert started.status_code == 202, started.text
+    for _ in range(300):
+        state = api.get(f"/api/executions/{started.json()['executionId']}", headers=H).json()
+        if state["status"] in ("succeeded", "failed"):
+            assert state["status"] == "succeeded", state
+            return next(job for job in state["jobs"] if job["jobId"] == job_id)
+        time.sleep(0.1)
+    raise AssertionError(state)
+
+
+def test_a_file_bound_by_name_follows_the_newest_upload(api):
+    first = upload(api, CRM_V1)
+    response = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": connection(api)}},
+        files={"crmCustomers": {"fileName": "crm_customers.csv"}},
+    )
+    assert response.status_code == 201, response.text
+    workflow = response.json()
+    crm = next(job for job in workflow["jobs"] if job["name"] == "Ingest CRM Customers")
+    file_config = crm["sourceConfig"]["fileConfig"]
+    assert file_config["fileName"] == "crm_customers.csv" and "fileId" not in file_config
+
+    ran = run_only(api, workflow["id"], crm["id"])
+    assert ran["inputs"][0]["fileId"] == first["id"] and ran["rowsWritten"] == 1
+
+    second = upload(api, CRM_V2)  # a new export under the same name: version 2
+    ran = run_only(api, workflow["id"], crm["id"])
+    assert ran["inputs"][0]["fileId"] == second["id"]
+    assert ran["inputs"][0]["version"] == 2
+    assert ran["inputs"][0]["sha256"] == hashlib.sha256(CRM_V2).hexdigest()
+    lake = api.app_state.settings.lake_root
+    table = pl.read_delta(f"{lake}/bronze/bronze_crm_customers")
+    assert sorted(table["name"].to_list()) == ["Ann", "Bob"]
+
+
+def test_a_file_name_without_an_upload_or_with_a_second_binding_is_refused(api):
+    upload(api, CRM_V1)
+    bad = {
+        "files.crmCustomers.fileName": {"fileName": "nobody.csv"},
+        "files.crmCustomers": {"fileName": "crm_customers.csv", "filePath": "crm.csv"},
+        "files.crmCustomers.fileVersion": {"filePath": "crm.csv", "fileVersion": 2},
+    }
+    for field, choice in bad.items():
+        response = instantiate(
+            api,
+            connections={"coreBanking": {"connectionId": connection(api)}},
+            files={"crmCustomers": choice},
+        )
+        assert response.status_code == 422, response.text
+        assert [d["field"] for d in response.json()["detail"]] == [field], response.text
+    pinned = instantiate(
+        api,
+        connections={"coreBanking": {"connectionId": connection(api)}},
+        files={"crmCustomers": {"fileName": "crm_customers.csv", "fileVersion": 9}},
+    )
+    assert pinned.status_code == 422 and "no version 9" in pinned.text
     assert api.get("/api/workflows", headers=H).json()["count"] == 0

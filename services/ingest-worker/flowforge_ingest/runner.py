@@ -13,7 +13,7 @@ from flowforge_ingest.bronze import (
 )
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
-from flowforge_shared.contracts.events import Dataset
+from flowforge_shared.contracts.events import file_dataset
 from flowforge_shared.contracts.jobs import CsvSource, JobConfig, uploaded_file_path
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
@@ -44,11 +44,15 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         context.progress(rows_read, staged=rows_read)
 
     with (
-        local_copy(context.settings, file_path) as path,
+        local_copy(context.settings, file_path) as staged,
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
+        # The digest of the bytes copied (and then read), not of the landing file now.
+        read = file_dataset("landing", file_path, sha256=staged.sha256, size=staged.size)
+        context.reading(read)
         span.set_attribute("flowforge.source", file_path)
-        batches = read_csv_batches(path, file_config, source_name=file_path)
+        span.set_attribute("flowforge.source_sha256", staged.sha256)
+        batches = read_csv_batches(staged.path, file_config, source_name=file_path)
         try:
             result = write_bronze(
                 lake,
@@ -90,7 +94,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
-        inputs=[Dataset(namespace="landing", name=file_path)],
+        inputs=[read],
         outputs=outputs,
         quarantined=len(quarantined),
         already_applied=result.already_applied,

@@ -10,6 +10,9 @@ own details ride in facets prefixed ``flowforge_``:
 - ``flowforge_progress``: rowsRead, rowsStaged (in data files, not committed), batch (RUNNING
   events: a batch went through)
 - ``flowforge_error``: message (for the user), detail (technical), retryable (FAIL events)
+- ``flowforge_file`` (a dataset facet of an input file): sha256 and size of the exact bytes
+  the worker read, computed while it copied them (RUNNING, COMPLETE and FAIL events once the
+  file was read)
 - ``flowforge_result``: rowsRead, rowsWritten (committed), quarantined, alreadyApplied (a
   retry found this run's own commit: executionId, runSequence, version, rowsWritten),
   watermark (COMPLETE)
@@ -137,6 +140,29 @@ def run_event(
         "inputs": [dataset.to_openlineage(output=False) for dataset in inputs or []],
         "outputs": [dataset.to_openlineage(output=True) for dataset in outputs or []],
     }
+
+
+def file_dataset(namespace: str, name: str, *, sha256: str, size: int) -> Dataset:
+    """An input file, with the digest and size of the bytes the worker read."""
+    facet = {"_producer": PRODUCER, "sha256": sha256, "size": size}
+    return Dataset(namespace=namespace, name=name, extra={"flowforge_file": facet})
+
+
+def input_files(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The input files an event says were read: namespace, name, sha256, size."""
+    files = []
+    for dataset in event.get("inputs") or []:
+        facet = (dataset.get("facets") or {}).get("flowforge_file")
+        if facet and facet.get("sha256"):
+            files.append(
+                {
+                    "namespace": dataset.get("namespace"),
+                    "name": dataset.get("name"),
+                    "sha256": facet["sha256"],
+                    "size": facet.get("size"),
+                }
+            )
+    return files
 
 
 def run_facet(event: dict[str, Any], name: str) -> dict[str, Any]:

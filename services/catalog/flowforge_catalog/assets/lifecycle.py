@@ -9,7 +9,6 @@ top of, or into the hole of, what the request just did.
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
@@ -25,7 +24,6 @@ from flowforge_shared.lake import LAYERS, Lake
 
 ENTITY = "table"
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
-ORPHAN_MIN_HOURS = 6
 
 
 def locate(session: Session, lake: Lake, table: str) -> tuple[str, DeltaTable]:
@@ -198,12 +196,6 @@ def maintain(
     done["version"] = result["version"]
     _audit(session, actor, "table.maintain", table, None, done)
     return done
-
-
-def min_vacuum_hours(settings) -> int:
-    """The shortest retention a vacuum may use: the longest a write may take (as for the
-    orphan-file clean-up after each job)."""
-    return max(ORPHAN_MIN_HOURS, math.ceil(2.0 * settings.task_time_limit / 3600))
 
 
 def _refresh(session: Session, lake: Lake, layer: str, table: str) -> dict[str, Any]:

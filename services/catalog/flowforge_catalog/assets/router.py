@@ -11,6 +11,7 @@ from flowforge_shared.auth import require_admin
 from flowforge_shared.contracts.base import ApiModel, Page
 from flowforge_shared.deps import PrincipalDep, SessionDep
 from flowforge_shared.lake import Lake
+from flowforge_shared.maintenance import min_vacuum_hours
 
 router = APIRouter(prefix="/catalog/assets", tags=["catalog"])
 ADMIN = {"dependencies": [Depends(require_admin)]}
@@ -103,7 +104,7 @@ def maintain_table(
         compact=data.compact,
         checkpoint=data.checkpoint,
         vacuum_hours=data.vacuum.retention_hours if data.vacuum else None,
-        min_vacuum_hours=lifecycle.min_vacuum_hours(settings),
+        min_vacuum_hours=min_vacuum_hours(settings),
         actor=principal.actor,
     )
     session.commit()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -57,8 +57,13 @@ class ConnectionChoice(ApiModel):
 
 
 class FileChoice(ApiModel):
+    """One of: an upload (``fileId``), an upload name whose newest (or given) version each run
+    reads (``fileName`` + ``fileVersion``), or a landing-area path (``filePath``)."""
+
     file_id: str | None = None
     file_path: LandingPath | None = Field(default=None, max_length=1024)
+    file_name: str | None = Field(default=None, min_length=1, max_length=255)
+    file_version: Literal["latest"] | Annotated[int, Field(ge=1)] = "latest"
 
 
 class Instantiate(ApiModel):

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from flowforge_catalog.connections import service as connection_service
 from flowforge_catalog.connections.models import Connection
 from flowforge_catalog.connections.schemas import ConnectionCreate
+from flowforge_catalog.files import service as file_service
 from flowforge_catalog.files.models import UploadedFile
 from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.templates.models import WorkflowTemplate
@@ -159,12 +160,34 @@ def instantiate(
         key = parameter["key"]
         choice = data.files.get(key)
         path = ("files", key)
-        if choice is None or (choice.file_id is None) == (choice.file_path is None):
-            errors.append((path, f"give fileId or filePath: {parameter.get('description', key)}"))
+        given = [] if choice is None else [choice.file_id, choice.file_path, choice.file_name]
+        if sum(value is not None for value in given) != 1:
+            errors.append(
+                (
+                    path,
+                    "give exactly one of fileId, fileName or filePath: "
+                    + parameter.get("description", key),
+                )
+            )
+            continue
+        if "file_version" in choice.model_fields_set and choice.file_name is None:
+            errors.append((path + ("fileVersion",), "fileVersion goes with fileName"))
             continue
         if choice.file_id and session.get(UploadedFile, choice.file_id) is None:
             errors.append((path + ("fileId",), f"no uploaded file {choice.file_id}"))
             continue
+        if choice.file_name is not None:
+            version = None if choice.file_version == "latest" else choice.file_version
+            if file_service.newest(session, choice.file_name, version) is None:
+                errors.append(
+                    (
+                        path + ("fileName",),
+                        f"no upload is named {choice.file_name!r}: upload it first"
+                        if version is None
+                        else f"there is no version {version} of the upload {choice.file_name!r}",
+                    )
+                )
+                continue
         values[("file", key)] = choice
 
     known_tables = {t for job in config.get("jobs", []) for t in [*_reads(job), _writes(job)] if t}
@@ -300,6 +323,10 @@ def _substitute(value: Any, values: dict[tuple[str, str], Any]) -> Any:
                 choice = values[("file", match.group(2))]
                 if choice.file_id:
                     out["fileId"] = choice.file_id
+                elif choice.file_name:
+                    out["fileName"] = choice.file_name
+                    if "file_version" in choice.model_fields_set:
+                        out["fileVersion"] = choice.file_version
                 else:
                     out["filePath"] = choice.file_path
             else:

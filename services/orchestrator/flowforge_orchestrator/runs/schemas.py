@@ -27,7 +27,8 @@ class JobRunPublic(ApiOutModel):
         default_factory=list,
         description="The exact file a CSV job reads, fixed when the run started: an upload's "
         "fileId, fileName, version, sha256, size and filePath (and what the job follows, "
-        "for fileName jobs), or a landing filePath",
+        "for fileName jobs), or a landing filePath with the sha256 and size of the bytes "
+        "the worker read",
     )
     quarantined_rows: int
     error: JobError | None

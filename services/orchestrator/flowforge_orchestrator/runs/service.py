@@ -21,7 +21,7 @@ from flowforge_orchestrator.runs import planner
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRun, RunEvent
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
 from flowforge_shared import audit
-from flowforge_shared.contracts.events import output_datasets, run_facet
+from flowforge_shared.contracts.events import input_files, output_datasets, run_facet
 from flowforge_shared.contracts.runs import JobSnapshot, StartRun
 from flowforge_shared.contracts.tasks import JobTask
 from flowforge_shared.db.base import utcnow
@@ -362,6 +362,7 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
     if job.status not in TERMINAL:
         job.heartbeat_at = utcnow()
         job.owner = facet.get("owner") or job.owner
+        _record_files_read(job, event)
     if kind == "START":
         if move(job, JOB_MOVES, Status.RUNNING):
             job.attempt = attempt
@@ -406,6 +407,26 @@ def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict
         if move(job, JOB_MOVES, Status.CANCELLED):
             job.finished_at = utcnow()
             job.rows_written = 0  # stopped before its commit
+
+
+def _record_files_read(job: JobRun, event: dict[str, Any]) -> None:
+    """Add the digest and size of the landing files the worker read (computed from the bytes
+    it read) to the job run's ``inputs``. Uploads already carry theirs, fixed when the run
+    started; the newest attempt's word stands."""
+    read = [f for f in input_files(event) if f["namespace"] == "landing"]
+    if not read:
+        return
+    inputs = [dict(entry) for entry in job.inputs or []]
+    for file in read:
+        entry = next((e for e in inputs if e.get("filePath") == file["name"]), None)
+        if entry is None:
+            inputs.append(
+                {"filePath": file["name"], "sha256": file["sha256"], "size": file["size"]}
+            )
+        elif "fileId" not in entry:
+            entry.update(sha256=file["sha256"], size=file["size"])
+    if inputs != (job.inputs or []):
+        job.inputs = inputs  # a new list: the JSON column sees the change
 
 
 def _already_applied_note(execution: Execution, applied: dict[str, Any]) -> str:

@@ -1,0 +1,164 @@
+"""Automatic table maintenance: what a worker does to a table after its job's write committed.
+
+    maintain_after_write(lake, layer, table, policy) -> Maintained
+
+The policy (settings ``FLOWFORGE_TABLE_*``, see :class:`MaintenancePolicy`):
+
+- **Checkpoints** are Delta's own: every table carries ``delta.checkpointInterval`` (set when
+  FlowForge creates it, and on the first maintenance of a table created before), and
+  delta-rs's post-commit hook writes a checkpoint after every N-th commit of any writer.
+  A table that gets the property here gets a checkpoint at once.
+- **Compaction** when the table holds more than ``compact_min_files`` data files smaller than
+  ``small_file_bytes``: one ``OPTIMIZE`` commit (``dataChange=false``) into files of about
+  ``target_file_bytes``.
+- **Vacuum** of the files commits removed more than ``vacuum_retention_hours`` ago (never
+  less than :func:`min_vacuum_hours`), in Delta's *lite* mode: only files the log names as
+  removed, so no file of the current version and no uncommitted file of a writer in flight
+  can go. With nothing old enough to remove it writes no commit, so it runs after every write.
+
+Why after the write, in the worker that wrote: one job owns a table and its execution stays
+active until the job's COMPLETE, which comes after this; so the table's own writer never runs
+concurrently with its maintenance (a compaction committed under a concurrent MERGE makes the
+MERGE fail: "a concurrent transaction added new data"), and the on-request maintenance API
+is refused while an execution writes the table. Should another writer commit anyway, Delta's
+optimistic concurrency decides: a compaction rebased over an append keeps the appended rows,
+and one that read files an overwrite removed fails with ``CommitFailedError`` and commits
+nothing (both measured on deltalake 1.6.6, ``tests/shared/test_maintenance.py``).
+
+Each step fails alone: a failure is reported as a warning in :class:`Maintained`, never
+raised, because the write it follows has committed and succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+from deltalake import CommitProperties, DeltaTable
+
+from flowforge_shared.lake import Lake, Layer
+
+log = logging.getLogger("flowforge.maintenance")
+
+CHECKPOINT_INTERVAL = "delta.checkpointInterval"
+ORPHAN_MIN_HOURS = 6
+_MARK = {"flowforge.action": "auto-maintenance"}
+
+
+def min_vacuum_hours(settings) -> int:
+    """The shortest retention a vacuum may use: the longest a write (or a read of an older
+    snapshot) may take, as for the orphan-file clean-up after each job."""
+    return max(ORPHAN_MIN_HOURS, math.ceil(2.0 * settings.task_time_limit / 3600))
+
+
+@dataclass(frozen=True)
+class MaintenancePolicy:
+    checkpoint_interval: int = 10
+    compact_min_files: int = 16  # 0: never compact automatically
+    small_file_bytes: int = 32 * 1024 * 1024
+    target_file_bytes: int = 128 * 1024 * 1024
+    vacuum_retention_hours: int | None = 168  # None: never vacuum automatically
+
+    @classmethod
+    def from_settings(cls, settings) -> MaintenancePolicy:
+        retention = settings.table_vacuum_retention_hours
+        return cls(
+            checkpoint_interval=settings.table_checkpoint_interval,
+            compact_min_files=settings.table_compact_min_files,
+            small_file_bytes=settings.table_small_file_bytes,
+            target_file_bytes=settings.table_target_file_bytes,
+            # Never shorter than the minimum, whatever the setting says.
+            vacuum_retention_hours=max(retention, min_vacuum_hours(settings))
+            if retention
+            else None,
+        )
+
+
+@dataclass
+class Maintained:
+    """What maintenance did to one table, and what it could not do."""
+
+    table: str
+    done: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+def maintain_after_write(
+    lake: Lake, layer: Layer, table: str, policy: MaintenancePolicy
+) -> Maintained:
+    result = Maintained(table=f"{layer}.{table}")
+    for step in (_checkpoint_policy, _compact, _vacuum):
+        try:
+            delta = lake.load(layer, table)
+            if delta is None:
+                return result
+            step(delta, policy, result)
+        except Exception as error:  # noqa: BLE001 - the write succeeded; maintenance is extra
+            log.warning("%s of %s failed", step.__name__.strip("_"), result.table, exc_info=True)
+            result.warnings.append(
+                f"{step.__name__.strip('_').replace('_', ' ')} of {result.table} failed "
+                f"({type(error).__name__}: {_first_line(error)}); the write itself is committed"
+            )
+    return result
+
+
+def _checkpoint_policy(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
+    """Give the table the checkpoint interval (one metadata commit, only when it differs) and,
+    when it had none, a checkpoint now."""
+    wanted = str(policy.checkpoint_interval)
+    if delta.metadata().configuration.get(CHECKPOINT_INTERVAL) == wanted:
+        return
+    delta.alter.set_table_properties(
+        {CHECKPOINT_INTERVAL: wanted}, commit_properties=CommitProperties(custom_metadata=_MARK)
+    )
+    delta.create_checkpoint()
+    result.done["checkpointInterval"] = policy.checkpoint_interval
+    result.done["checkpoint"] = delta.version()
+
+
+def small_files(delta: DeltaTable, below: int) -> int:
+    """How many data files of the current version are smaller than ``below`` bytes."""
+    sizes = pa.table(delta.get_add_actions(flatten=True)).column("size_bytes").to_pylist()
+    return sum(1 for size in sizes if size < below)
+
+
+def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
+    if policy.compact_min_files <= 0:
+        return
+    if small_files(delta, policy.small_file_bytes) <= policy.compact_min_files:
+        return
+    metrics = delta.optimize.compact(
+        target_size=policy.target_file_bytes,
+        commit_properties=CommitProperties(custom_metadata=_MARK),
+    )
+    result.done["compact"] = {
+        "filesAdded": metrics.get("numFilesAdded"),
+        "filesRemoved": metrics.get("numFilesRemoved"),
+    }
+
+
+def _vacuum(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
+    if policy.vacuum_retention_hours is None:
+        return
+    removed = delta.vacuum(
+        retention_hours=policy.vacuum_retention_hours,
+        dry_run=False,
+        # The table's own default (a week) would refuse a shorter, configured retention;
+        # the minimum is enforced by MaintenancePolicy instead.
+        enforce_retention_duration=False,
+        full=False,  # lite: only files the log names as removed
+        commit_properties=CommitProperties(custom_metadata=_MARK),
+    )
+    if removed:
+        result.done["vacuum"] = {
+            "retentionHours": policy.vacuum_retention_hours,
+            "filesRemoved": len(removed),
+        }
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else ""
