@@ -30,9 +30,10 @@ up: ## the stack in docker compose (PostgreSQL, Redis, MinIO, services, gateway 
 down:
 	$(COMPOSE) down
 
-lint: $(STAMP)
+lint: $(STAMP) ## ruff, and the import contracts between services in .importlinter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 bench: $(STAMP) ## benchmarks under bench/, printed as ratios against a raw baseline
 	$(BIN)/python -m bench

@@ -117,7 +117,7 @@ class Target:
     def raw_connection_string(self, database: str) -> str:
         """The same server, database, login and TLS as ``flowforge_params``, for the raw
         driver (the CA file goes in SSL_CERT_FILE: see ``raw_trust``)."""
-        from flowforge_ingest.connectors.connstrings import odbc_value
+        from flowforge_rules.connstrings import odbc_value
 
         mode = self.options.get("encrypt", "mandatory")
         parts = [
@@ -145,8 +145,8 @@ class Target:
 
 
 def target() -> Target:
-    from flowforge_ingest.connectors.connstrings import parse_connection_string
     from flowforge_ingest.connectors.sqlserver import encrypt_mode
+    from flowforge_rules.connstrings import parse_connection_string
 
     parsed = parse_connection_string(os.environ.get(URL_VARIABLE) or DEFAULT_URL, DB_TYPE)
     options = {key: str(value) for key, value in parsed.options.items()}

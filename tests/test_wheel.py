@@ -39,6 +39,9 @@ def test_the_wheel_lists_the_templates_and_the_migrations(wheel):
     assert "flowforge_catalog/templates/builtin/bfsi_customer_360.json" in names
     assert "flowforge_shared/db/migrations/script.py.mako" in names
     assert "flowforge_shared/db/migrations/versions/0005_templates.py" in names
+    # The rules library is a top-level package of its own (shared/flowforge_rules).
+    assert "flowforge_rules/expressions/checker.py" in names
+    assert "flowforge_rules/network.py" in names
     # Every non-Python file of the packages is in the wheel.
     for folder in ("flowforge", "shared", "services"):
         for path in (ROOT / folder).rglob("*"):

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 import pytest
 
 from flowforge_ingest.connectors.base import ConnectError, ConnectionParams
-from flowforge_ingest.connectors.connstrings import parse_connection_string
+from flowforge_rules.connstrings import parse_connection_string
 
 # Every character a connection string or a driver could trip on, and a unique canary that
 # error messages are scanned for.

@@ -1,5 +1,5 @@
 """connectors/sql.py: the exact statements each read mode sends, per dialect and driver, the
-read-only query check, and (SQLite in memory, the test PostgreSQL) plans actually run."""
+read-only query check (flowforge_rules.read_only_query), and (SQLite in memory, the test PostgreSQL) plans actually run."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ import pytest
 
 from flowforge_ingest.connectors.sql import (
     PlanError,
-    QueryRefused,
     ReadPlan,
-    check_read_only_query,
     plan_max,
     plan_preview,
     plan_read,
@@ -20,6 +18,7 @@ from flowforge_ingest.connectors.sql import (
     read_only_session_sql,
 )
 from flowforge_ingest.connectors.watermark import Watermark
+from flowforge_rules.read_only_query import QueryRefused, check_read_only_query
 
 # --- table mode -------------------------------------------------------------------------------
 

@@ -59,7 +59,7 @@ def params(**changes) -> ConnectionParams:
 
 def keywords(text: str) -> dict[str, str]:
     """An ODBC connection string's keywords (values unbraced), for assertions."""
-    from flowforge_ingest.connectors.connstrings import parse_connection_string
+    from flowforge_rules.connstrings import parse_connection_string
 
     parsed = parse_connection_string(text, "sql-server")
     found = {"Server": parsed.host, "UID": parsed.username, "PWD": parsed.password}

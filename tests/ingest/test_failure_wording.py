@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from flowforge_ingest.connectors.base import ConnectError, ConnectFailure, ConnectionParams
-from flowforge_ingest.connectors.network import OptionRefused, refuse_dangerous_options
 from flowforge_ingest.connectors.registry import connect_failure, error_text, first_address
+from flowforge_rules.network import OptionRefused, refuse_dangerous_options
 
 DB_TYPES = ("sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite")
 PLACES = {

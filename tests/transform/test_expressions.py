@@ -11,6 +11,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from flowforge_rules.expressions.checker import MAX_NESTING, compile_expression
 from flowforge_transform.expressions import (
     ExpressionError,
     add_derived_columns,
@@ -18,7 +19,6 @@ from flowforge_transform.expressions import (
     check_expression,
     referenced_columns,
 )
-from flowforge_transform.expressions.checker import MAX_NESTING, compile_expression
 from flowforge_transform.expressions.sandbox import RELATION, _sandbox, verify_with_duckdb
 
 

@@ -13,8 +13,8 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from flowforge_rules.expressions.strict_time import format_pattern
 from flowforge_transform.expressions import ExpressionError, add_derived_columns, apply_filters
-from flowforge_transform.expressions.strict_time import format_pattern
 
 
 def evaluate(expression: str, values: list[object]) -> list[object]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from flowforge_ingest.connectors.arrowing import SourceDataError, SourceQueryError
 from flowforge_ingest.connectors.base import ConnectError, ConnectFailure, ConnectionParams
-from flowforge_ingest.connectors.network import (
+from flowforge_rules.network import (
     HostLookupError,
     OptionRefused,
     TargetRefused,

@@ -24,8 +24,8 @@ from flowforge_catalog.connections.schemas import (
     ConnectionUpdate,
 )
 from flowforge_catalog.jobs.models import Job
-from flowforge_ingest.connectors.connstrings import ConnectionStringError, parse_connection_string
-from flowforge_ingest.connectors.network import (
+from flowforge_rules.connstrings import ConnectionStringError, parse_connection_string
+from flowforge_rules.network import (
     HostLookupError,
     OptionRefused,
     TargetRefused,

@@ -18,12 +18,13 @@ from sqlalchemy.orm import Session
 from flowforge_catalog.jobs import tables
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
+from flowforge_rules.expressions import ExpressionError, check_expression
+from flowforge_rules.read_only_query import QueryRefused, check_read_only_query
 from flowforge_shared import audit, dag
 from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig, combination_errors
 from flowforge_shared.contracts.names import NameProblem, database_conflict
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
-from flowforge_transform.expressions import ExpressionError, check_expression
 
 ENTITY = "job"
 Completer = Callable[[JobConfig], JobConfig] | None
@@ -413,7 +414,6 @@ def column_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str |
 def source_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """A database job names a saved connection of its source type, and a query only reads."""
     from flowforge_catalog.connections.models import Connection
-    from flowforge_ingest.connectors.sql import QueryRefused, check_read_only_query
 
     source = config.source_config
     if not isinstance(source, DatabaseSource):

@@ -24,6 +24,7 @@ from flowforge_ingest.connectors.base import (
     ConnectionParams,
     Connector,
 )
+from flowforge_rules.databases import NAMES, label, server_label
 
 _MODULES = {
     "postgresql": ("postgresql", "PostgresConnector"),
@@ -34,14 +35,6 @@ _MODULES = {
     "oracle": ("oracle", "OracleConnector"),
     "snowflake": ("snowflake", "SnowflakeConnector"),
 }
-_NAMES = {
-    "postgresql": "PostgreSQL",
-    "mysql": "MySQL/MariaDB",
-    "sqlite": "SQLite",
-    "sql-server": "SQL Server",
-    "oracle": "Oracle",
-    "snowflake": "Snowflake",
-}
 
 
 def connector_for(db_type: str) -> Connector:
@@ -50,7 +43,7 @@ def connector_for(db_type: str) -> Connector:
         module_name, class_name = _MODULES[db_type]
     except KeyError:
         raise ValueError(
-            f"unknown database type {db_type!r}; expected one of {', '.join(_NAMES)}"
+            f"unknown database type {db_type!r}; expected one of {', '.join(NAMES)}"
         ) from None
     # Drivers are imported here, not at the top: a worker that never reads Oracle never
     # pays for (or breaks on) oracledb.
@@ -130,20 +123,6 @@ def driver_lines(text: str) -> str:
     lines and trailing blanks dropped (leading blanks kept: a ``^`` under a query's text)."""
     text = _RUN_TOGETHER.sub("\n", text)
     return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())
-
-
-def label(db_type: str) -> str:
-    """How messages name a database: ``SQL Server``, ``PostgreSQL``, ``MySQL/MariaDB``..."""
-    return _NAMES.get(db_type, db_type)
-
-
-def server_label(db_type: str) -> str:
-    """``the SQL Server``, ``the PostgreSQL server``, ``the SQLite database``: a database's
-    server named once ("the SQL Server server" reads wrong)."""
-    name = label(db_type)
-    if db_type == "sqlite":
-        return "the SQLite database"
-    return f"the {name}" if name.endswith("Server") else f"the {name} server"
 
 
 def where(db_type: str, params: ConnectionParams | None) -> str:

@@ -120,7 +120,7 @@ def _flag(options: Mapping[str, Any], key: str) -> bool:
 def connection_string(params: ConnectionParams, address: str, trust: str | None = None) -> str:
     """The driver's connection string for ``params``, to ``address`` (the checked IP);
     ``trust`` is :func:`trust_tag`'s digest of what the certificate check trusts."""
-    from flowforge_ingest.connectors.connstrings import odbc_value
+    from flowforge_rules.connstrings import odbc_value
 
     options = params.options
     mode = encrypt_mode(options)

@@ -2,9 +2,9 @@
 
 Users write DuckDB SQL expressions (``LOWER(TRIM(email))``, ``status = 'active'``) in job
 configs. A SQL engine is not a sandbox by itself, so an expression is only ever run after it
-passed an allowlist of node types and functions (:mod:`.allowlist`), and then only in an
-in-memory DuckDB that can reach no file, network or extension and sees only the columns the
-expression reads.
+passed an allowlist of node types and functions (``flowforge_rules.expressions``, which the
+catalog also applies when a job is saved), and then only in an in-memory DuckDB that can
+reach no file, network or extension and sees only the columns the expression reads.
 
 * :func:`check_expression`: refuse anything else, at job save time and again at run time;
 * :func:`referenced_columns`: the input columns an expression reads (for lineage/validation);
@@ -13,8 +13,7 @@ expression reads.
 Everything refused or failing raises :class:`ExpressionError`.
 """
 
-from flowforge_transform.expressions.checker import check_expression, referenced_columns
-from flowforge_transform.expressions.errors import ExpressionError
+from flowforge_rules.expressions import ExpressionError, check_expression, referenced_columns
 from flowforge_transform.expressions.sandbox import add_derived_columns, apply_filters
 
 __all__ = [

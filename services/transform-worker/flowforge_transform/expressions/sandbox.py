@@ -2,7 +2,8 @@
 
 Layers, each enough to stop what the others miss:
 
-1. the sqlglot allowlist (:mod:`.checker`) refuses anything but one allowed expression;
+1. the sqlglot allowlist (``flowforge_rules.expressions.checker``) refuses anything but one
+   allowed expression;
 2. DuckDB's own parser reads the exact SQL we are about to run (``json_serialize_sql``) and that
    tree is checked against the same allowlist in DuckDB's vocabulary;
 3. the connection is in memory, has file, network and extension access switched off and its
@@ -24,9 +25,9 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from flowforge_transform.expressions import allowlist, strict_time
-from flowforge_transform.expressions.checker import Compiled, compile_expression
-from flowforge_transform.expressions.errors import ExpressionError
+from flowforge_rules.expressions import allowlist, strict_time
+from flowforge_rules.expressions.checker import Compiled, compile_expression
+from flowforge_rules.expressions.errors import ExpressionError
 
 RELATION = "flowforge_input"
 

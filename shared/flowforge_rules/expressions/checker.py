@@ -18,8 +18,8 @@ from sqlglot import exp
 from sqlglot.errors import ErrorLevel, ParseError, SqlglotError
 from sqlglot.tokens import Token, TokenType
 
-from flowforge_transform.expressions import allowlist, strict_time
-from flowforge_transform.expressions.errors import ExpressionError
+from flowforge_rules.expressions import allowlist, strict_time
+from flowforge_rules.expressions.errors import ExpressionError
 
 DIALECT = "duckdb"
 MAX_EXPRESSION_CHARS = 4000  # the job contract's limit; checked here too for direct callers

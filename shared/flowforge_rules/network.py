@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowforge_ingest.connectors.connstrings import ODBC_FILE_KEYWORDS, ParsedConnection
-from flowforge_ingest.connectors.registry import label, server_label
+from flowforge_rules.connstrings import ODBC_FILE_KEYWORDS, ParsedConnection
+from flowforge_rules.databases import label, server_label
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy.engine import make_url
 
-from flowforge_ingest.connectors.connstrings import (
+from flowforge_rules.connstrings import (
     DEFAULT_ODBC_DRIVER,
     ConnectionStringError,
     ParsedConnection,

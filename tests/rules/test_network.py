@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flowforge_ingest.connectors.connstrings import parse_connection_string
-from flowforge_ingest.connectors.network import (
+from flowforge_rules.connstrings import parse_connection_string
+from flowforge_rules.network import (
     HostLookupError,
     OptionRefused,
     ResolvedAddress,

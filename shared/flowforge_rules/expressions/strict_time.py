@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from flowforge_transform.expressions.errors import ExpressionError
+from flowforge_rules.expressions.errors import ExpressionError
 
 _SPACE = "[[:space:]]*"
 _DATE = "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{4}/[0-9]{1,2}/[0-9]{1,2}"

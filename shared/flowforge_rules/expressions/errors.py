@@ -1,4 +1,4 @@
-"""The one error the expression sandbox raises.
+"""The one error the expression rules (and the transform worker's sandbox) raise.
 
     ValueError
      └── ExpressionError   refused at check time, or failed while DuckDB evaluated it
