@@ -2,6 +2,9 @@
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
+# libltdl: the SQL Server driver's ODBC libraries (in the mssql-python-odbc wheel) load it.
+RUN apt-get update && apt-get install -y --no-install-recommends libltdl7 \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml constraints.txt ./
 COPY shared shared
 COPY services services
