@@ -175,3 +175,35 @@ def test_one_line_of_20190_numbers_is_detected_in_seconds(api):
     assert (detection["delimiter"], detection["hasHeader"]) == (",", False)
     assert len(detection["columns"]) == 20_190
     assert elapsed < LIMIT_SECONDS, f"{elapsed:.2f}s"
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        (
+            "country,1990,1991,1992\nFrance,1.71,1.77,1.73\nPeru,3.9,3.8,3.7\nChad,6.7,6.6,6.5\n",
+            ["country", "1990", "1991", "1992"],
+        ),
+        ("1990\t1991\n0.52\t0.61\n0.55\t0.58\n0.49\t0.63\n", ["1990", "1991"]),
+        ("region,2019,2020\nnorth,1204,1190\nsouth,877,902\neast,65,71\n", None),
+    ],
+)
+def test_years_titling_numeric_columns_are_a_header(api, content, names):
+    detection = detect(api, content.encode())
+    assert detection["hasHeader"] is True
+    expected = names or content.split("\n", 1)[0].split(",")
+    assert [c["name"] for c in detection["columns"]] == expected
+    assert detection["columns"][-1]["type"] in ("decimal", "integer")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "1990,5.5\n1991,6.5\n1992,7.25\n",  # a column of years: the first is one of them
+        "2001,2002,2003\n2004,2005,2006\n2007,2008,2009\n",
+        "2020,1999,12.5\n3,40,13.5\n5,60,14.25\n",  # years not in order: data
+        "1995,2000.5\n1999,1990.25\n2001,2004.75\n",  # inside the column's range
+    ],
+)
+def test_a_first_row_of_years_that_is_data_is_no_header(api, content):
+    assert detect(api, content.encode())["hasHeader"] is False

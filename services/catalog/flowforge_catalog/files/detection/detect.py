@@ -56,6 +56,7 @@ _TYPED_LOOKING = re.compile(
     r"|^(?i:true|false|yes|no|t|f|y|n)$"
 )
 _NAME_LIKE = re.compile(r"^[^\d\s][\w .()/#%&'’-]{0,127}$")
+_YEAR = re.compile(r"^\s*(?:1[89]|20)\d\d\s*$")
 # What a value of each type looks like, to tell whether a first-row value is one of the
 # column's values or its title: "y" over decimals is a title (it looks like a boolean, not a
 # number); "12" over integers is a value.
@@ -314,9 +315,13 @@ def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> b
     if not has_rows:
         return all(value.strip() and not _TYPED_LOOKING.match(value) for value in first)
     votes = 0.0
-    for value, profile in zip(first, profiles, strict=True):
+    years = _year_titles(first)
+    for index, (value, profile) in enumerate(zip(first, profiles, strict=True)):
         if not value.strip():
             continue  # an unnamed index column (pandas) says nothing either way
+        if index in years and _not_a_year_of(int(value), profile):
+            votes += 1
+            continue
         if profile.guess.type != "string":
             looks_like = _LOOKS_LIKE.get(profile.guess.type, _TYPED_LOOKING)
             votes += -1 if looks_like.match(value) else 1
@@ -325,6 +330,33 @@ def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> b
         elif _NAME_LIKE.match(value) and not _TYPED_LOOKING.match(value):
             votes += 0.5
     return votes > 0
+
+
+def _year_titles(first: list[str]) -> set[int]:
+    """The positions of ``first`` holding years (1800-2099) that could title columns
+    (``country,1990,1991``): distinct and increasing from left to right, as a person writes
+    a header of years; a data row holding years rarely does."""
+    years = [(index, int(value)) for index, value in enumerate(first) if _YEAR.match(value)]
+    if any(a[1] >= b[1] for a, b in zip(years, years[1:], strict=False)):
+        return set()
+    return {index for index, _ in years}
+
+
+def _not_a_year_of(year: int, profile: _Profile) -> bool:
+    """Whether the numeric column below a first-row ``year`` is something else than years
+    (rates, counts): its values are not all years and ``year`` is outside their range. A
+    column of years (``1990`` over ``1991, 1992``) keeps its first value as data."""
+    if profile.guess.type not in ("integer", "decimal", "float"):
+        return False
+    numbers = []
+    for value in profile.non_null:
+        try:
+            numbers.append(float(value))
+        except ValueError:
+            return False  # formatted numbers (1,234): no judgement
+    if not numbers or all(_YEAR.match(value) for value in profile.non_null):
+        return False
+    return not min(numbers) <= year <= max(numbers)
 
 
 def _resolve_null_conflicts(
