@@ -207,3 +207,72 @@ def test_years_titling_numeric_columns_are_a_header(api, content, names):
 )
 def test_a_first_row_of_years_that_is_data_is_no_header(api, content):
     assert detect(api, content.encode())["hasHeader"] is False
+
+
+# Columns aligned by runs of spaces (statsmodels' elnino.dat), a title repeated.
+ALIGNED = (
+    " YR   MON  NINO1+2  ANOM   NINO3    ANOM\n"
+    "1950   1   23.11   -1.42   23.74   -1.91\n"
+    "1950   2   24.20   -1.71   24.92   -1.45\n"
+    "1950  10   25.37   -1.00   26.33   -0.80\n"
+    "1951  11    9.05    0.34   27.06   -1.11\n"
+)
+# R's write.table with row names: the header has no title over them (scotvote.csv).
+R_SPACES = (
+    '"Starts" "Rent" "Tax"\n'
+    '"Aberdeen_City" 1142 27.5 712\n'
+    '"Angus" 272 23.5 NA\n'
+    '"Argyll  and Bute" 330 26.25 790\n'
+)
+
+
+def test_columns_aligned_by_runs_of_spaces_are_split_on_the_runs(api):
+    detection = detect(api, ALIGNED.encode(), "elnino.dat")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", True)
+    names = ["YR", "MON", "NINO1+2", "ANOM", "NINO3", "ANOM_2"]
+    assert [c["name"] for c in detection["columns"]] == names
+    assert [c["type"] for c in detection["columns"]] == ["integer"] * 2 + ["decimal"] * 4
+    assert column(detection, "MON")["max"] == "11"
+
+
+def test_aligned_numbers_without_titles_are_split_on_the_runs(api):
+    content = "".join(
+        f"   {a:.7e}   {b:.7e}   {c:.7e}\n"
+        for a, b, c in [(283, 99, 565), (282, 99, 558), (277, 101, 560), (280, 106, 563)]
+    )
+    detection = detect(api, content.encode(), "test_coint.csv")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", False)
+    assert [c["name"] for c in detection["columns"]] == ["column_1", "column_2", "column_3"]
+    assert {c["type"] for c in detection["columns"]} == {"float"}
+
+
+@pytest.mark.parametrize(
+    ("content", "names", "types", "second"),
+    [
+        (
+            '"a","b"\n"1",0.5,2\n"2",0.7,3\n',
+            ["column_1", "a", "b"],
+            ["decimal", "integer"],
+            ["2", "0.7", "3"],
+        ),
+        (
+            R_SPACES,
+            ["column_1", "Starts", "Rent", "Tax"],
+            ["integer", "decimal", "integer"],
+            ["Angus", "272", "23.5", "NA"],
+        ),
+    ],
+)
+def test_r_titles_over_row_names_are_a_header_with_an_untitled_first_column(
+    api, content, names, types, second
+):
+    uploaded = api.post(
+        "/api/files", files={"file": ("r.csv", content.encode(), "text/csv")}, headers=H
+    ).json()
+    detection = api.get(f"/api/files/{uploaded['id']}/schema", headers=H).json()
+    assert detection["hasHeader"] is True
+    assert [c["name"] for c in detection["columns"]] == names
+    assert [c["type"] for c in detection["columns"][1:]] == types
+    assert not [w for w in detection["warnings"] if "different number of fields" in w]
+    preview = api.get(f"/api/files/{uploaded['id']}/preview", headers=H).json()
+    assert preview["rows"][1] == dict(zip(names, second, strict=True))

@@ -22,6 +22,7 @@ from flowforge_catalog.files.detection import ai as ai_module
 from flowforge_catalog.files.detection.dialect import (
     Dialect,
     Records,
+    lines_of,
     read_records,
     resync,
     sniff_dialect,
@@ -43,7 +44,12 @@ from flowforge_catalog.files.detection.semantics import (
     suggested_names,
 )
 from flowforge_catalog.files.detection.types import TypeGuess, split_nulls
-from flowforge_shared.csv_rules import MAX_RECORD_BYTES, repeated_names, unique_names
+from flowforge_shared.csv_rules import (
+    MAX_RECORD_BYTES,
+    repeated_names,
+    unique_names,
+    untitled_row_names,
+)
 
 DEFAULT_SAMPLE_BYTES = 4 * 1024 * 1024
 _PREFIX_BYTES = 4096
@@ -128,15 +134,14 @@ def detect(
     """
     sample = _read_sample(source, sample_bytes)
     warnings = list(sample.warnings)
-    width = len(sample.first)
-    good = [row for row in sample.rows if len(row) == width]
-
-    # Named as the reader names them: blank cells by position, repeats with a suffix.
-    header_names = unique_names(
-        [name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)]
-    )
-    profiles = _profiles(header_names, good, sample.dialect.delimiter)
-    has_header = _has_header(sample.first, profiles, bool(good))
+    titles = sample.first
+    if untitled_row_names(titles, sample.rows[0] if sample.rows else None):
+        # R's titles over row names: the row names' column is untitled, like pandas' index.
+        sample.first = ["", *titles]
+    width, good, header_names, profiles, has_header = _header(sample)
+    if not has_header and sample.first is not titles:
+        sample.first = titles
+        width, good, header_names, profiles, has_header = _header(sample)
     if has_header:
         names = header_names
     else:
@@ -273,9 +278,11 @@ def _chunk_records(
     chunk: TextChunk, dialect: Dialect, width: int
 ) -> tuple[Records, int, str | None]:
     """(records of a mid-file chunk, the bytes they span, a warning if it was skipped)."""
-    start, _ = resync(chunk.text, dialect, width)
+    # Runs of spaces collapsed first (delimiter " "), so that records have their width.
+    text = chunk.text if dialect.delimiter != " " else "".join(lines_of(chunk.text, dialect))
+    start, _ = resync(text, dialect, width)
     try:
-        records = read_records(chunk.text[start:], dialect, at_end=chunk.at_end)
+        records = read_records(text[start:], dialect, at_end=chunk.at_end)
     except csv.Error as error:
         return (
             Records([], {}),
@@ -284,7 +291,7 @@ def _chunk_records(
         )
     if not chunk.at_end:
         records.drop_cut_end()
-    used = chunk.byte_length * (len(chunk.text) - start) // max(len(chunk.text), 1)
+    used = chunk.byte_length * (len(text) - start) // max(len(text), 1)
     return records, used, None
 
 
@@ -306,6 +313,19 @@ def _profiles(names: list[str], rows: list[list[str]], delimiter: str) -> list[_
         non_null, tokens, guess = split_nulls(Counter(values), name=name, delimiter=delimiter)
         profiles.append(_Profile(name, list(values), non_null, tokens, guess))
     return profiles
+
+
+def _header(sample: _Sample) -> tuple:
+    """(width, rows of that width, header names, their profiles, whether ``sample.first`` is
+    a header)."""
+    width = len(sample.first)
+    good = [row for row in sample.rows if len(row) == width]
+    # Named as the reader names them: blank cells by position, repeats with a suffix.
+    header_names = unique_names(
+        [name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)]
+    )
+    profiles = _profiles(header_names, good, sample.dialect.delimiter)
+    return width, good, header_names, profiles, _has_header(sample.first, profiles, bool(good))
 
 
 def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> bool:
