@@ -46,11 +46,17 @@ def unique_names(names: list[str]) -> list[str]:
     return result
 
 
-def untitled_row_names(header: list[str], first_row: list[str] | None) -> bool:
+ROW_NAME_EVIDENCE = 10
+"""How many data records :func:`untitled_row_names` looks at (the first ones of the file)."""
+
+
+def untitled_row_names(header: list[str], rows: list[list[str]]) -> bool:
     """Whether ``header`` titles all columns but the first, as R writes a table with row
-    names (``"a","b"`` over ``"1",0.5,2``): the first data row has one field more. That
-    column is then read as untitled (named by its position, as a blank title is)."""
-    return first_row is not None and len(first_row) == len(header) + 1
+    names (``"a","b"`` over ``"1",0.5,2``): most of ``rows``, the first
+    ``ROW_NAME_EVIDENCE`` data records, have one field more. That column is then read as
+    untitled (named by its position, as a blank title is)."""
+    wider = sum(len(row) == len(header) + 1 for row in rows[:ROW_NAME_EVIDENCE])
+    return wider * 2 > min(len(rows), ROW_NAME_EVIDENCE)
 
 
 def repeated_names(names: list[str]) -> list[str]:

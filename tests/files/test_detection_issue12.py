@@ -276,3 +276,19 @@ def test_r_titles_over_row_names_are_a_header_with_an_untitled_first_column(
     assert not [w for w in detection["warnings"] if "different number of fields" in w]
     preview = api.get(f"/api/files/{uploaded['id']}/preview", headers=H).json()
     assert preview["rows"][1] == dict(zip(names, second, strict=True))
+
+
+def test_an_aligned_report_with_a_units_line_under_its_titles_is_a_table(api):
+    # statsmodels' leverage_influence_ols_nostars.txt: titles over all columns but the dates,
+    # a line of units under them (one ragged row, warned about), then the table.
+    rows = "".join(
+        f"  19{59 + i // 4}:{i % 4 + 1}   {(-1) ** i * (2.07 + i):8.4f}   0.0{i + 1}\n"
+        for i in range(12)
+    )
+    content = "            residual   leverage\n                   u    0<=h<=1\n\n" + rows
+    detection = detect(api, content.encode(), "leverage.txt")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", True)
+    assert [c["name"] for c in detection["columns"]] == ["column_1", "residual", "leverage"]
+    assert [c["type"] for c in detection["columns"]] == ["string", "decimal", "decimal"]
+    ragged = [w for w in detection["warnings"] if "different number of fields" in w]
+    assert len(ragged) == 1 and ragged[0].startswith("1 of 13 sampled rows")

@@ -81,6 +81,7 @@ from flowforge_shared.contracts.landing import landing_path_problem, shown
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
+    ROW_NAME_EVIDENCE,
     ends_inside_quotes,
     strict_strptime,
     too_long_reason,
@@ -674,8 +675,8 @@ class CsvBatches:
             break
         if config.has_header:
             # R's titles over row names: the header is one field short of the rows.
-            records = csv_resync.first_records(self._path, self._resync, 2)
-            if records and untitled_row_names(names, records[-1] if len(records) > 1 else None):
+            records = csv_resync.first_records(self._path, self._resync, 1 + ROW_NAME_EVIDENCE)
+            if records and untitled_row_names(names, records[1:]):
                 names = ["", *names]
             return self._header_names(names)
         return [f"column_{index}" for index in range(1, len(names) + 1)]

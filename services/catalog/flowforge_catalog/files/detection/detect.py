@@ -135,7 +135,7 @@ def detect(
     sample = _read_sample(source, sample_bytes)
     warnings = list(sample.warnings)
     titles = sample.first
-    if untitled_row_names(titles, sample.rows[0] if sample.rows else None):
+    if untitled_row_names(titles, sample.rows):
         # R's titles over row names: the row names' column is untitled, like pandas' index.
         sample.first = ["", *titles]
     width, good, header_names, profiles, has_header = _header(sample)

@@ -4,8 +4,9 @@ record boundary in a chunk read from the middle of a file.
 Delimiter: each candidate (``,`` ``;`` tab ``|``) parses the head; the one giving the most
 rows of one width greater than 1 wins (a ``;`` file with decimal commas has ragged ``,``
 widths, and its header has no comma at all). When none splits the lines, a single space is
-the delimiter if it splits every record into the same number of fields (the first record
-may have one fewer: R's titles over row names) and at least two columns, and half of them,
+the delimiter if it splits nine records in ten (after the first) into the same number of
+fields (the first record may have one fewer: R's titles over row names) and at least two
+columns, and half of them,
 are numbers only (``'OBS' 'GPA' 'TUCE'`` over numbers): a column of words ("Ann Smith",
 "12 Main St") is never split. With that delimiter a run of spaces is one separator and the
 spaces around a record are dropped (:func:`~flowforge_shared.csv_rules.collapse_spaces`),
@@ -251,12 +252,16 @@ def _space_separated(sample: str, quote: str) -> bool:
         records = parse(sample, Dialect(" ", quote, None, "lf"), limit=_SNIFF_RECORDS)
     except csv.Error:
         return False
-    if len(records) < 2 or len({len(record) for record in records[1:]}) != 1:
+    if len(records) < 2:
         return False
-    data = records[1:]
-    width = len(data[0])
-    if len(records[0]) not in (width, width - 1) or width < 2:
+    # Nine records in ten of one width: a report's line of units under its titles is one
+    # ragged row (warned about), not a reason to miss the table.
+    width, count = Counter(len(record) for record in records[1:]).most_common(1)[0]
+    if count < 0.9 * (len(records) - 1) or width < 2:
         return False
+    if len(records[0]) not in (width, width - 1):
+        return False
+    data = [record for record in records[1:] if len(record) == width]
     if any("" in record for record in records):
         return False
     numeric = sum(_numbers_only(row[i] for row in data) for i in range(width))
