@@ -210,11 +210,18 @@ def collapse_spaces(
     inside quoted values, which may span lines, are kept. Applying it twice changes nothing.
     """
     unquoted, value_end = _space_patterns(quote, escape)
+    special = [char for char in (quote, escape) if char]
     inside = False
     for line in lines:
         body = line.rstrip("\r\n")
-        collapsed, inside = _collapse_line(body, unquoted, value_end, quote, inside)
+        if not inside and not any(char in body for char in special):
+            collapsed = _SPACE_RUN.sub(" ", body.strip(" "))  # the usual line, at C speed
+        else:
+            collapsed, inside = _collapse_line(body, unquoted, value_end, quote, inside)
         yield collapsed + line[len(body) :]
+
+
+_SPACE_RUN = re.compile(" {2,}")
 
 
 @functools.cache
