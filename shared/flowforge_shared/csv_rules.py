@@ -54,9 +54,12 @@ def untitled_row_names(header: list[str], rows: list[list[str]]) -> bool:
     """Whether ``header`` titles all columns but the first, as R writes a table with row
     names (``"a","b"`` over ``"1",0.5,2``): most of ``rows``, the first
     ``ROW_NAME_EVIDENCE`` data records, have one field more. That column is then read as
-    untitled (named by its position, as a blank title is)."""
-    wider = sum(len(row) == len(header) + 1 for row in rows[:ROW_NAME_EVIDENCE])
-    return wider * 2 > min(len(rows), ROW_NAME_EVIDENCE)
+    untitled (named by its position, as a blank title is). Rows whose extra field is always
+    an empty last one end with a delimiter instead (``a,b`` over ``1,2,``): not row names."""
+    wider = [row for row in rows[:ROW_NAME_EVIDENCE] if len(row) == len(header) + 1]
+    if not any(row[-1] for row in wider):
+        return False
+    return len(wider) * 2 > min(len(rows), ROW_NAME_EVIDENCE)
 
 
 def repeated_names(names: list[str]) -> list[str]:

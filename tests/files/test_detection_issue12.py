@@ -292,3 +292,11 @@ def test_an_aligned_report_with_a_units_line_under_its_titles_is_a_table(api):
     assert [c["type"] for c in detection["columns"]] == ["string", "decimal", "decimal"]
     ragged = [w for w in detection["warnings"] if "different number of fields" in w]
     assert len(ragged) == 1 and ragged[0].startswith("1 of 13 sampled rows")
+
+
+def test_rows_ending_with_a_delimiter_are_not_taken_for_row_names(api):
+    # A trailing delimiter: the values are not shifted right under an untitled column (the
+    # rows are ragged, as before, and said to be).
+    detection = detect(api, b"a,b\n1,2,\n3,4,\n5,6,\n")
+    assert [c["name"] for c in detection["columns"]] == ["a", "b"]
+    assert any("different number of fields" in w for w in detection["warnings"])
