@@ -6,12 +6,18 @@ user sees in detection and preview is what the load does.
   quoted value is still open after that many bytes or at the end of the file, is a malformed
   row; reading goes on at the line after the one where that row began.
 - :func:`unique_names`: the column names of a header that repeats a name.
+- :func:`untitled_row_names`: a header one field short of the rows (R's row names).
+- :func:`collapse_spaces`: with the delimiter ``" "``, fields are separated by runs of
+  spaces (columns aligned for the eye), as R's ``read.table`` and pandas' ``sep=r"\\s+"``
+  read them.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import re
+from collections.abc import Iterable, Iterator
 
 MAX_RECORD_BYTES = 1 << 20
 """1 MiB: the reader's parse block (a row must fit in one; see ``csv_source._BLOCK_SIZE``).
@@ -38,6 +44,22 @@ def unique_names(names: list[str]) -> list[str]:
         used.add(name)
         result.append(name)
     return result
+
+
+ROW_NAME_EVIDENCE = 10
+"""How many data records :func:`untitled_row_names` looks at (the first ones of the file)."""
+
+
+def untitled_row_names(header: list[str], rows: list[list[str]]) -> bool:
+    """Whether ``header`` titles all columns but the first, as R writes a table with row
+    names (``"a","b"`` over ``"1",0.5,2``): most of ``rows``, the first
+    ``ROW_NAME_EVIDENCE`` data records, have one field more. That column is then read as
+    untitled (named by its position, as a blank title is). Rows whose extra field is always
+    an empty last one end with a delimiter instead (``a,b`` over ``1,2,``): not row names."""
+    wider = [row for row in rows[:ROW_NAME_EVIDENCE] if len(row) == len(header) + 1]
+    if not any(row[-1] for row in wider):
+        return False
+    return len(wider) * 2 > min(len(rows), ROW_NAME_EVIDENCE)
 
 
 def repeated_names(names: list[str]) -> list[str]:
@@ -180,3 +202,63 @@ def _comparable(text):
     for _ in range(3):  # each pass may skip every other field (the separators are shared)
         text = pc.replace_substring_regex(text, _LEADING_ZERO_FIELD, r"\1\2\3")
     return text
+
+
+def collapse_spaces(
+    lines: Iterable[str], *, quote: str | None, escape: str | None
+) -> Iterator[str]:
+    """``lines`` (of a file read from its start, line endings kept) with every run of spaces
+    between fields made one space and the spaces at the start and end of each record
+    dropped: what the delimiter ``" "`` reads (``   1   2.66  20`` is three fields). Spaces
+    inside quoted values, which may span lines, are kept. Applying it twice changes nothing.
+    """
+    unquoted, value_end = _space_patterns(quote, escape)
+    special = [char for char in (quote, escape) if char]
+    inside = False
+    for line in lines:
+        body = line.rstrip("\r\n")
+        if not inside and not any(char in body for char in special):
+            collapsed = _SPACE_RUN.sub(" ", body.strip(" "))  # the usual line, at C speed
+        else:
+            collapsed, inside = _collapse_line(body, unquoted, value_end, quote, inside)
+        yield collapsed + line[len(body) :]
+
+
+_SPACE_RUN = re.compile(" {2,}")
+
+
+@functools.cache
+def _space_patterns(quote: str | None, escape: str | None) -> tuple[re.Pattern, re.Pattern]:
+    """(an unquoted field, or what follows a closing quote; the rest of a quoted value up to
+    and with its closing quote)."""
+    e = re.escape(escape) if escape else None
+    unquoted = re.compile(rf"(?:[^ {e}]|{e}.|{e}$)*" if e else r"[^ ]*")
+    q = re.escape(quote or '"')
+    value_end = re.compile(rf"(?:[^{q}{e}]|{q}{q}|{e}.)*{q}" if e else rf"(?:[^{q}]|{q}{q})*{q}")
+    return unquoted, value_end
+
+
+def _collapse_line(
+    line: str, unquoted: re.Pattern, value_end: re.Pattern, quote: str | None, inside: bool
+) -> tuple[str, bool]:
+    """(``line`` collapsed, whether it ends inside a quoted value); ``inside`` says whether it
+    begins inside one (then its first spaces are data)."""
+    out: list[str] = []
+    length = len(line)
+    position = 0 if inside else length - len(line.lstrip(" "))
+    while True:
+        start = position
+        if inside or (quote is not None and line.startswith(quote, position)):
+            match = value_end.match(line, position if inside else position + 1)
+            if match is None:  # the quoted value goes on past this line
+                out.append(line[start:])
+                return "".join(out), True
+            inside = False
+            position = match.end()
+        position = unquoted.match(line, position).end()
+        out.append(line[start:position])
+        while position < length and line[position] == " ":
+            position += 1
+        if position >= length:
+            return "".join(out), False
+        out.append(" ")

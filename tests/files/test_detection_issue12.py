@@ -175,3 +175,128 @@ def test_one_line_of_20190_numbers_is_detected_in_seconds(api):
     assert (detection["delimiter"], detection["hasHeader"]) == (",", False)
     assert len(detection["columns"]) == 20_190
     assert elapsed < LIMIT_SECONDS, f"{elapsed:.2f}s"
+
+
+@pytest.mark.parametrize(
+    ("content", "names"),
+    [
+        (
+            "country,1990,1991,1992\nFrance,1.71,1.77,1.73\nPeru,3.9,3.8,3.7\nChad,6.7,6.6,6.5\n",
+            ["country", "1990", "1991", "1992"],
+        ),
+        ("1990\t1991\n0.52\t0.61\n0.55\t0.58\n0.49\t0.63\n", ["1990", "1991"]),
+        ("region,2019,2020\nnorth,1204,1190\nsouth,877,902\neast,65,71\n", None),
+    ],
+)
+def test_years_titling_numeric_columns_are_a_header(api, content, names):
+    detection = detect(api, content.encode())
+    assert detection["hasHeader"] is True
+    expected = names or content.split("\n", 1)[0].split(",")
+    assert [c["name"] for c in detection["columns"]] == expected
+    assert detection["columns"][-1]["type"] in ("decimal", "integer")
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "1990,5.5\n1991,6.5\n1992,7.25\n",  # a column of years: the first is one of them
+        "2001,2002,2003\n2004,2005,2006\n2007,2008,2009\n",
+        "2020,1999,12.5\n3,40,13.5\n5,60,14.25\n",  # years not in order: data
+        "1995,2000.5\n1999,1990.25\n2001,2004.75\n",  # inside the column's range
+    ],
+)
+def test_a_first_row_of_years_that_is_data_is_no_header(api, content):
+    assert detect(api, content.encode())["hasHeader"] is False
+
+
+# Columns aligned by runs of spaces (statsmodels' elnino.dat), a title repeated.
+ALIGNED = (
+    " YR   MON  NINO1+2  ANOM   NINO3    ANOM\n"
+    "1950   1   23.11   -1.42   23.74   -1.91\n"
+    "1950   2   24.20   -1.71   24.92   -1.45\n"
+    "1950  10   25.37   -1.00   26.33   -0.80\n"
+    "1951  11    9.05    0.34   27.06   -1.11\n"
+)
+# R's write.table with row names: the header has no title over them (scotvote.csv).
+R_SPACES = (
+    '"Starts" "Rent" "Tax"\n'
+    '"Aberdeen_City" 1142 27.5 712\n'
+    '"Angus" 272 23.5 NA\n'
+    '"Argyll  and Bute" 330 26.25 790\n'
+)
+
+
+def test_columns_aligned_by_runs_of_spaces_are_split_on_the_runs(api):
+    detection = detect(api, ALIGNED.encode(), "elnino.dat")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", True)
+    names = ["YR", "MON", "NINO1+2", "ANOM", "NINO3", "ANOM_2"]
+    assert [c["name"] for c in detection["columns"]] == names
+    assert [c["type"] for c in detection["columns"]] == ["integer"] * 2 + ["decimal"] * 4
+    assert column(detection, "MON")["max"] == "11"
+
+
+def test_aligned_numbers_without_titles_are_split_on_the_runs(api):
+    content = "".join(
+        f"   {a:.7e}   {b:.7e}   {c:.7e}\n"
+        for a, b, c in [(283, 99, 565), (282, 99, 558), (277, 101, 560), (280, 106, 563)]
+    )
+    detection = detect(api, content.encode(), "test_coint.csv")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", False)
+    assert [c["name"] for c in detection["columns"]] == ["column_1", "column_2", "column_3"]
+    assert {c["type"] for c in detection["columns"]} == {"float"}
+
+
+@pytest.mark.parametrize(
+    ("content", "names", "types", "second"),
+    [
+        (
+            '"a","b"\n"1",0.5,2\n"2",0.7,3\n',
+            ["column_1", "a", "b"],
+            ["decimal", "integer"],
+            ["2", "0.7", "3"],
+        ),
+        (
+            R_SPACES,
+            ["column_1", "Starts", "Rent", "Tax"],
+            ["integer", "decimal", "integer"],
+            ["Angus", "272", "23.5", "NA"],
+        ),
+    ],
+)
+def test_r_titles_over_row_names_are_a_header_with_an_untitled_first_column(
+    api, content, names, types, second
+):
+    uploaded = api.post(
+        "/api/files", files={"file": ("r.csv", content.encode(), "text/csv")}, headers=H
+    ).json()
+    detection = api.get(f"/api/files/{uploaded['id']}/schema", headers=H).json()
+    assert detection["hasHeader"] is True
+    assert [c["name"] for c in detection["columns"]] == names
+    assert [c["type"] for c in detection["columns"][1:]] == types
+    assert not [w for w in detection["warnings"] if "different number of fields" in w]
+    preview = api.get(f"/api/files/{uploaded['id']}/preview", headers=H).json()
+    assert preview["rows"][1] == dict(zip(names, second, strict=True))
+
+
+def test_an_aligned_report_with_a_units_line_under_its_titles_is_a_table(api):
+    # statsmodels' leverage_influence_ols_nostars.txt: titles over all columns but the dates,
+    # a line of units under them (one ragged row, warned about), then the table.
+    rows = "".join(
+        f"  19{59 + i // 4}:{i % 4 + 1}   {(-1) ** i * (2.07 + i):8.4f}   0.0{i + 1}\n"
+        for i in range(12)
+    )
+    content = "            residual   leverage\n                   u    0<=h<=1\n\n" + rows
+    detection = detect(api, content.encode(), "leverage.txt")
+    assert (detection["delimiter"], detection["hasHeader"]) == (" ", True)
+    assert [c["name"] for c in detection["columns"]] == ["column_1", "residual", "leverage"]
+    assert [c["type"] for c in detection["columns"]] == ["string", "decimal", "decimal"]
+    ragged = [w for w in detection["warnings"] if "different number of fields" in w]
+    assert len(ragged) == 1 and ragged[0].startswith("1 of 13 sampled rows")
+
+
+def test_rows_ending_with_a_delimiter_are_not_taken_for_row_names(api):
+    # A trailing delimiter: the values are not shifted right under an untitled column (the
+    # rows are ragged, as before, and said to be).
+    detection = detect(api, b"a,b\n1,2,\n3,4,\n5,6,\n")
+    assert [c["name"] for c in detection["columns"]] == ["a", "b"]
+    assert any("different number of fields" in w for w in detection["warnings"])

@@ -559,3 +559,45 @@ def test_a_type_inferred_from_the_first_rows_is_checked_against_the_whole_first_
     table = pa.Table.from_batches(list(batches))
     assert table.num_rows == 12_002 and not batches.quarantined
     assert table.column("amount")[-1].as_py() == Decimal("123456789012345678901.25")
+
+
+# --------------------------------------------------------------------------- issue 12 dialects
+
+
+def test_the_space_delimiter_reads_runs_of_spaces_as_one_separator(write_csv):
+    text = (
+        "  id    name           note\r\n"
+        '   1    "Ann  Smith"   "two  spaces"\r\n'
+        '  20    Bob            "a line\r\n   and  more"   \r\n'
+        "\r\n"
+        ' 300    "Cid"          x\r\n'
+    )
+    table, _ = read_all(write_csv("data.csv", text), delimiter=" ")
+    assert table.column_names == ["id", "name", "note", "_source_row"]
+    assert table.column("id").to_pylist() == [1, 20, 300]
+    assert table.column("name").to_pylist() == ["Ann  Smith", "Bob", "Cid"]
+    assert table.column("note").to_pylist() == ["two  spaces", "a line\r\n   and  more", "x"]
+    assert table.column("_source_row").to_pylist() == [1, 2, 3]
+
+
+def test_the_space_delimiter_copy_is_deleted_when_the_stream_is_closed(write_csv):
+    import tempfile
+
+    before = set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*"))
+    batches = read_csv_batches(
+        write_csv("data.csv", "a  b\n1  2\n"), file_config(delimiter=" "), source_name="d"
+    )
+    assert len(set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) - before) == 1
+    batches.close()
+    assert set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) == before
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [('"a","b"\n"1",0.5,2\n"2",0.7,3\n', ","), ('"a" "b"\n"x"   0.5  2\n"y" 0.7 3\n', " ")],
+)
+def test_r_titles_over_row_names_name_the_first_column_by_position(write_csv, text, delimiter):
+    table, _ = read_all(write_csv("data.csv", text), delimiter=delimiter)
+    assert table.column_names == ["column_1", "a", "b", "_source_row"]
+    assert [str(v) for v in table.column("a").to_pylist()] == ["0.5", "0.7"]
+    assert table.column("b").to_pylist() == [2, 3]

@@ -269,3 +269,27 @@ def test_a_space_separated_upload_loads_into_its_columns(embedded):
     assert bronze["OBS"].to_list() == [1, 2, 3, 4, 5]
     assert [str(v) for v in bronze["GPA"].to_list()] == ["2.66", "2.89", "3.28", "2.92", "4.00"]
     assert bronze["GRADE"].to_list() == [0, 0, 0, 0, 1]
+
+
+def test_an_upload_aligned_by_runs_of_spaces_loads_into_its_columns(embedded):
+    from tests.files.test_detection_issue12 import ALIGNED
+
+    uploaded = upload(embedded, ALIGNED.encode(), "elnino.dat")
+    ingest = run_ingest(embedded, {"fileId": uploaded["id"]})
+    assert ingest["rowsWritten"] == 4
+    bronze = embedded.read("bronze", "bronze_t").sort("_source_row")
+    assert bronze["MON"].to_list() == [1, 2, 10, 11]
+    assert [str(v) for v in bronze["NINO1+2"].to_list()] == ["23.11", "24.20", "25.37", "9.05"]
+    assert [str(v) for v in bronze["ANOM_2"].to_list()] == ["-1.91", "-1.45", "-0.80", "-1.11"]
+
+
+def test_an_r_upload_with_row_names_loads_them_as_the_first_column(embedded):
+    from tests.files.test_detection_issue12 import R_SPACES
+
+    uploaded = upload(embedded, R_SPACES.encode(), "scotvote.dat")
+    ingest = run_ingest(embedded, {"fileId": uploaded["id"]})
+    assert ingest["rowsWritten"] == 3
+    bronze = embedded.read("bronze", "bronze_t").sort("_source_row")
+    assert bronze["column_1"].to_list() == ["Aberdeen_City", "Angus", "Argyll  and Bute"]
+    assert bronze["Starts"].to_list() == [1142, 272, 330]
+    assert bronze["Tax"].to_list() == [712, None, 790]

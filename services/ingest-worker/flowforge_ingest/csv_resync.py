@@ -154,6 +154,14 @@ def find_record(path: Path, dialect: Dialect, *, offset: int, skip: int) -> Plac
 def first_record(path: Path, dialect: Dialect) -> list[str] | None:
     """The file's first record (a header), read with the csv module; None if it is longer
     than ``MAX_RECORD_BYTES`` or the encoding is not one these functions read."""
+    records = first_records(path, dialect, 1)
+    return records[0] if records else None
+
+
+def first_records(path: Path, dialect: Dialect, count: int) -> list[list[str]] | None:
+    """The file's first ``count`` records (fewer if the file ends first), read with the csv
+    module; None if they are longer than ``MAX_RECORD_BYTES`` in all or the encoding is not
+    one these functions read."""
     if not ascii_compatible(dialect.codec):
         return None
     read = 0
@@ -166,13 +174,17 @@ def first_record(path: Path, dialect: Dialect) -> list[str] | None:
                 return
             yield line.decode(dialect.codec, "replace")
 
+    records: list[list[str]] = []
     for record in csv.reader(feed(), **_csv_options(dialect)):
         if record:
             if read > MAX_RECORD_BYTES:
                 return None
-            record[0] = record[0].removeprefix("\ufeff")
-            return record
-    return None
+            records.append(record)
+            if len(records) == count:
+                break
+    if records:
+        records[0][0] = records[0][0].removeprefix("\ufeff")
+    return records
 
 
 def _place(start: int, raw: bytes, dialect: Dialect) -> Place:

@@ -74,16 +74,19 @@ import pyarrow.csv as pacsv
 
 from flowforge_ingest import csv_resync
 from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
+from flowforge_ingest.csv_spaces import collapsed_copy
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
 from flowforge_shared.contracts.landing import landing_path_problem, shown
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
+    ROW_NAME_EVIDENCE,
     ends_inside_quotes,
     strict_strptime,
     too_long_reason,
     unique_names,
+    untitled_row_names,
 )
 
 DEFAULT_DECIMAL_PRECISION = 38
@@ -574,12 +577,25 @@ class CsvBatches:
         self.source_name = source_name
         self.quarantined_limit = max_quarantined
         self.rows_read = 0
-        self._path = path
         self._config = file_config
         self._batch_rows = batch_rows
         self._quarantine = file_config.malformed_rows == "quarantine"
         self._header_offset = 1 if file_config.has_header else 0
         self._encoding = _arrow_encoding(file_config.encoding)
+        # With the delimiter " " a run of spaces is one separator: pyarrow reads a copy
+        # with the runs collapsed (deleted when the reading ends, see _release).
+        self._copy: Path | None = None
+        if file_config.delimiter == " ":
+            try:
+                self._copy = collapsed_copy(
+                    path,
+                    encoding=file_config.encoding,
+                    quote=file_config.quote_char or None,
+                    escape=file_config.escape_char or None,
+                )
+            except UnicodeDecodeError as error:
+                raise _format_error(source_name, file_config.encoding, error) from error
+        self._path = self._copy or path
         self._quarantined: list[QuarantinedRow] = []
         self._ragged: list[_BadRecord] = []
         self._pending_ragged_rows: deque[int] = deque()
@@ -587,7 +603,7 @@ class CsvBatches:
         self._row_numbers = pa.array([], pa.int64())
         # The file is read in segments: one, unless a malformed record made the reader lose
         # its place (see _segment_blocks); then a new pyarrow reader starts after it.
-        self._size = os.stat(path).st_size
+        self._size = os.stat(self._path).st_size
         self._resync = csv_resync.Dialect(
             file_config.delimiter,
             file_config.quote_char or None,
@@ -604,16 +620,16 @@ class CsvBatches:
 
         self._iterator: Iterator[pa.RecordBatch] | None = None
 
-        source_names = self._probe()
-        self._width = len(source_names)
         self._reader: pacsv.CSVStreamingReader | None = None
-        self._blocks = self._segment_blocks()
         try:
+            source_names = self._probe()
+            self._width = len(source_names)
+            self._blocks = self._segment_blocks()
             self._head = self._read_head()
             first = pa.concat_batches(self._head) if self._head else None
             self._columns = _plan_columns(source_names, first, file_config)
         except BaseException:
-            self._close_reader()
+            self._release()
             raise
         self.schema = pa.schema(
             [pa.field(c.name, c.type) for c in self._columns]
@@ -658,6 +674,10 @@ class CsvBatches:
             reader.close()
             break
         if config.has_header:
+            # R's titles over row names: the header is one field short of the rows.
+            records = csv_resync.first_records(self._path, self._resync, 1 + ROW_NAME_EVIDENCE)
+            if records and untitled_row_names(names, records[1:]):
+                names = ["", *names]
             return self._header_names(names)
         return [f"column_{index}" for index in range(1, len(names) + 1)]
 
@@ -936,7 +956,14 @@ class CsvBatches:
         if self._iterator is not None:
             self._iterator.close()  # stops the parsing thread, then closes the reader
         else:
-            self._close_reader()
+            self._release()
+
+    def _release(self) -> None:
+        """Close the reader and delete the collapsed copy, if any."""
+        self._close_reader()
+        if self._copy is not None:
+            self._copy.unlink(missing_ok=True)
+            self._copy = None
 
     def _close_reader(self) -> None:
         if self._reader is not None:
@@ -955,7 +982,7 @@ class CsvBatches:
             self._check_limits()
         finally:
             blocks.close()  # stops the parsing thread before the reader is closed
-            self._close_reader()
+            self._release()
 
     def _raw_blocks(self) -> Iterator[pa.RecordBatch]:
         head, self._head = self._head, []

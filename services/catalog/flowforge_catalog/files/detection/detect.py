@@ -22,6 +22,7 @@ from flowforge_catalog.files.detection import ai as ai_module
 from flowforge_catalog.files.detection.dialect import (
     Dialect,
     Records,
+    lines_of,
     read_records,
     resync,
     sniff_dialect,
@@ -43,7 +44,12 @@ from flowforge_catalog.files.detection.semantics import (
     suggested_names,
 )
 from flowforge_catalog.files.detection.types import TypeGuess, split_nulls
-from flowforge_shared.csv_rules import MAX_RECORD_BYTES, repeated_names, unique_names
+from flowforge_shared.csv_rules import (
+    MAX_RECORD_BYTES,
+    repeated_names,
+    unique_names,
+    untitled_row_names,
+)
 
 DEFAULT_SAMPLE_BYTES = 4 * 1024 * 1024
 _PREFIX_BYTES = 4096
@@ -56,6 +62,7 @@ _TYPED_LOOKING = re.compile(
     r"|^(?i:true|false|yes|no|t|f|y|n)$"
 )
 _NAME_LIKE = re.compile(r"^[^\d\s][\w .()/#%&'’-]{0,127}$")
+_YEAR = re.compile(r"^\s*(?:1[89]|20)\d\d\s*$")
 # What a value of each type looks like, to tell whether a first-row value is one of the
 # column's values or its title: "y" over decimals is a title (it looks like a boolean, not a
 # number); "12" over integers is a value.
@@ -127,15 +134,14 @@ def detect(
     """
     sample = _read_sample(source, sample_bytes)
     warnings = list(sample.warnings)
-    width = len(sample.first)
-    good = [row for row in sample.rows if len(row) == width]
-
-    # Named as the reader names them: blank cells by position, repeats with a suffix.
-    header_names = unique_names(
-        [name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)]
-    )
-    profiles = _profiles(header_names, good, sample.dialect.delimiter)
-    has_header = _has_header(sample.first, profiles, bool(good))
+    titles = sample.first
+    if untitled_row_names(titles, sample.rows):
+        # R's titles over row names: the row names' column is untitled, like pandas' index.
+        sample.first = ["", *titles]
+    width, good, header_names, profiles, has_header = _header(sample)
+    if not has_header and sample.first is not titles:
+        sample.first = titles
+        width, good, header_names, profiles, has_header = _header(sample)
     if has_header:
         names = header_names
     else:
@@ -272,9 +278,11 @@ def _chunk_records(
     chunk: TextChunk, dialect: Dialect, width: int
 ) -> tuple[Records, int, str | None]:
     """(records of a mid-file chunk, the bytes they span, a warning if it was skipped)."""
-    start, _ = resync(chunk.text, dialect, width)
+    # Runs of spaces collapsed first (delimiter " "), so that records have their width.
+    text = chunk.text if dialect.delimiter != " " else "".join(lines_of(chunk.text, dialect))
+    start, _ = resync(text, dialect, width)
     try:
-        records = read_records(chunk.text[start:], dialect, at_end=chunk.at_end)
+        records = read_records(text[start:], dialect, at_end=chunk.at_end)
     except csv.Error as error:
         return (
             Records([], {}),
@@ -283,7 +291,7 @@ def _chunk_records(
         )
     if not chunk.at_end:
         records.drop_cut_end()
-    used = chunk.byte_length * (len(chunk.text) - start) // max(len(chunk.text), 1)
+    used = chunk.byte_length * (len(text) - start) // max(len(text), 1)
     return records, used, None
 
 
@@ -307,6 +315,19 @@ def _profiles(names: list[str], rows: list[list[str]], delimiter: str) -> list[_
     return profiles
 
 
+def _header(sample: _Sample) -> tuple:
+    """(width, rows of that width, header names, their profiles, whether ``sample.first`` is
+    a header)."""
+    width = len(sample.first)
+    good = [row for row in sample.rows if len(row) == width]
+    # Named as the reader names them: blank cells by position, repeats with a suffix.
+    header_names = unique_names(
+        [name if name.strip() else f"column_{i}" for i, name in enumerate(sample.first, 1)]
+    )
+    profiles = _profiles(header_names, good, sample.dialect.delimiter)
+    return width, good, header_names, profiles, _has_header(sample.first, profiles, bool(good))
+
+
 def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> bool:
     """Whether ``first`` names the columns: votes per column, where the rest of the column
     has a type the first value does not look like (``amount`` over numbers), or the first
@@ -314,9 +335,13 @@ def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> b
     if not has_rows:
         return all(value.strip() and not _TYPED_LOOKING.match(value) for value in first)
     votes = 0.0
-    for value, profile in zip(first, profiles, strict=True):
+    years = _year_titles(first)
+    for index, (value, profile) in enumerate(zip(first, profiles, strict=True)):
         if not value.strip():
             continue  # an unnamed index column (pandas) says nothing either way
+        if index in years and _not_a_year_of(int(value), profile):
+            votes += 1
+            continue
         if profile.guess.type != "string":
             looks_like = _LOOKS_LIKE.get(profile.guess.type, _TYPED_LOOKING)
             votes += -1 if looks_like.match(value) else 1
@@ -325,6 +350,33 @@ def _has_header(first: list[str], profiles: list[_Profile], has_rows: bool) -> b
         elif _NAME_LIKE.match(value) and not _TYPED_LOOKING.match(value):
             votes += 0.5
     return votes > 0
+
+
+def _year_titles(first: list[str]) -> set[int]:
+    """The positions of ``first`` holding years (1800-2099) that could title columns
+    (``country,1990,1991``): distinct and increasing from left to right, as a person writes
+    a header of years; a data row holding years rarely does."""
+    years = [(index, int(value)) for index, value in enumerate(first) if _YEAR.match(value)]
+    if any(a[1] >= b[1] for a, b in zip(years, years[1:], strict=False)):
+        return set()
+    return {index for index, _ in years}
+
+
+def _not_a_year_of(year: int, profile: _Profile) -> bool:
+    """Whether the numeric column below a first-row ``year`` is something else than years
+    (rates, counts): its values are not all years and ``year`` is outside their range. A
+    column of years (``1990`` over ``1991, 1992``) keeps its first value as data."""
+    if profile.guess.type not in ("integer", "decimal", "float"):
+        return False
+    numbers = []
+    for value in profile.non_null:
+        try:
+            numbers.append(float(value))
+        except ValueError:
+            return False  # formatted numbers (1,234): no judgement
+    if not numbers or all(_YEAR.match(value) for value in profile.non_null):
+        return False
+    return not min(numbers) <= year <= max(numbers)
 
 
 def _resolve_null_conflicts(

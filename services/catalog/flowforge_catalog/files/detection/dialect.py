@@ -4,10 +4,13 @@ record boundary in a chunk read from the middle of a file.
 Delimiter: each candidate (``,`` ``;`` tab ``|``) parses the head; the one giving the most
 rows of one width greater than 1 wins (a ``;`` file with decimal commas has ragged ``,``
 widths, and its header has no comma at all). When none splits the lines, a single space is
-the delimiter if it splits every record into the same number of non-empty fields and at
-least two columns, and half of them, are numbers only (``'OBS' 'GPA' 'TUCE'`` over
-numbers): a column of words ("Ann Smith", "12 Main St") is never split. Columns aligned by
-runs of spaces are not read that way (the reader has no "any run of blanks" delimiter).
+the delimiter if it splits nine records in ten (after the first) into the same number of
+fields (the first record may have one fewer: R's titles over row names) and at least two
+columns, and half of them,
+are numbers only (``'OBS' 'GPA' 'TUCE'`` over numbers): a column of words ("Ann Smith",
+"12 Main St") is never split. With that delimiter a run of spaces is one separator and the
+spaces around a record are dropped (:func:`~flowforge_shared.csv_rules.collapse_spaces`),
+so columns aligned for the eye (``   1   2.66   20``) read as the reader reads them.
 
 Resync: a chunk read mid-file begins inside some record, perhaps inside a quoted value that
 spans lines, where a line break is data, not a record boundary. For each line break of the
@@ -30,6 +33,7 @@ from dataclasses import dataclass
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     OPEN_AT_END,
+    collapse_spaces,
     ends_inside_quotes,
     lift_field_limit,
     reader_options,
@@ -71,7 +75,8 @@ def parse(text: str, dialect: Dialect, *, limit: int | None = None) -> list[list
 
     Raises :class:`csv.Error` for text the csv module cannot read at all.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), **_csv_options(dialect))
+    lines = io.StringIO(text, newline="") if dialect.delimiter != " " else lines_of(text, dialect)
+    reader = csv.reader(lines, **_csv_options(dialect))
     records: list[list[str]] = []
     for record in reader:
         if record:
@@ -108,7 +113,7 @@ def read_records(text: str, dialect: Dialect, *, at_end: bool, limit: int | None
     malformed; reading goes on at the line after the one where it began, so one stray
     quote costs one row, not the rest of the file. Stops after ``limit`` good records.
     """
-    lines = _LINE.findall(text)
+    lines = lines_of(text, dialect)
     result = Records([], {})
     start = 0
     while start < len(lines):
@@ -185,6 +190,15 @@ def resync(text: str, dialect: Dialect, width: int) -> tuple[int, bool]:
     return (plausible if plausible is not None else 0), False
 
 
+def lines_of(text: str, dialect: Dialect) -> list[str]:
+    """The lines of ``text`` (line endings kept), as the delimiter reads them: with ``" "``,
+    runs of spaces between fields are one space (:func:`collapse_spaces`)."""
+    lines = _LINE.findall(text)
+    if dialect.delimiter != " ":
+        return lines
+    return list(collapse_spaces(lines, quote=dialect.quote_char, escape=dialect.escape_char))
+
+
 def _csv_options(dialect: Dialect) -> dict:
     return reader_options(dialect.delimiter, dialect.quote_char, dialect.escape_char)
 
@@ -228,6 +242,7 @@ def _sniff_delimiter(sample: str, quote: str) -> str:
 
 
 _NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+_MISSING = frozenset({"NA", "NaN", "nan", "N/A", ".", "-"})  # how such tables write a gap
 
 
 def _space_separated(sample: str, quote: str) -> bool:
@@ -237,14 +252,30 @@ def _space_separated(sample: str, quote: str) -> bool:
         records = parse(sample, Dialect(" ", quote, None, "lf"), limit=_SNIFF_RECORDS)
     except csv.Error:
         return False
-    if len(records) < 2 or len({len(record) for record in records}) != 1:
+    if len(records) < 2:
         return False
-    if len(records[0]) < 2 or any("" in record for record in records):
+    # Nine records in ten of one width: a report's line of units under its titles is one
+    # ragged row (warned about), not a reason to miss the table.
+    width, count = Counter(len(record) for record in records[1:]).most_common(1)[0]
+    if count < 0.9 * (len(records) - 1) or width < 2:
         return False
-    data = records[1:]
-    width = len(records[0])
-    numeric = sum(all(_NUMBER.match(row[i]) for row in data) for i in range(width))
+    if len(records[0]) not in (width, width - 1):
+        return False
+    data = [record for record in records[1:] if len(record) == width]
+    if any("" in record for record in records):
+        return False
+    numeric = sum(_numbers_only(row[i] for row in data) for i in range(width))
     return numeric >= max(2, width / 2)
+
+
+def _numbers_only(values) -> bool:
+    seen = False
+    for value in values:
+        if _NUMBER.match(value):
+            seen = True
+        elif value not in _MISSING:
+            return False
+    return seen
 
 
 def _sniff_escape(sample: str, delimiter: str, quote: str) -> str | None:
