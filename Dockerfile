@@ -37,3 +37,6 @@ CMD ["flowforge", "worker", "transform", "--concurrency", "2"]
 
 FROM base AS events-worker
 CMD ["flowforge", "worker", "events", "--concurrency", "1"]
+
+FROM base AS catalog-worker
+CMD ["flowforge", "worker", "catalog", "--concurrency", "1"]

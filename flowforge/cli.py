@@ -48,7 +48,9 @@ def service(
 
 @app.command()
 def worker(
-    queue: str = typer.Argument(..., help="ingest, transform or events (the orchestrator's)"),
+    queue: str = typer.Argument(
+        ..., help="ingest, transform, events (the orchestrator's) or catalog (its assets)"
+    ),
     concurrency: int = typer.Option(None, "--concurrency", "-c", help="Worker processes"),
     loglevel: str = typer.Option("INFO", help="Celery log level"),
 ) -> None:
@@ -60,6 +62,7 @@ def worker(
         "ingest": "flowforge_ingest.tasks",
         "transform": "flowforge_transform.tasks",
         "events": "flowforge_orchestrator.tasks",
+        "catalog": "flowforge_catalog.tasks",
     }
     if queue not in modules:
         _fail(f"unknown queue {queue!r}; choose one of {', '.join(modules)}")
@@ -72,7 +75,7 @@ def worker(
     setup_tracing(settings, service_name=f"flowforge-{queue}-worker")
     importlib.import_module(modules[queue])
     # The events queue is consumed in order by one process unless asked otherwise.
-    processes = concurrency or (1 if queue == "events" else 2)
+    processes = concurrency or (1 if queue in ("events", "catalog") else 2)
     celery.worker_main(
         [
             "worker",

@@ -260,9 +260,15 @@ def _run(client: httpx.Client, workflow_id: str, headers: dict, console: Console
 def _gold(client: httpx.Client, headers: dict, settings: Settings) -> list[dict]:
     import polars as pl
 
-    asset = _expect(
-        client.get("/api/catalog/assets/gold_customer_360", headers=headers), 200, "catalog"
-    )
+    # With separate workers the catalog takes the run's outputs from its own queue, so the
+    # asset may appear a moment after the run shows success.
+    deadline = time.monotonic() + 30
+    while True:
+        response = client.get("/api/catalog/assets/gold_customer_360", headers=headers)
+        if response.status_code != 404 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    asset = _expect(response, 200, "catalog")
     table = pl.read_delta(asset["location"], storage_options=settings.storage_options or None)
     return table.sort("customer_id").to_dicts()
 

@@ -11,6 +11,8 @@ from celery import Celery
 
 from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import (
+    CATALOG_QUEUE,
+    CATALOG_RECORD_OUTPUTS,
     DATABASE_OPERATION,
     EVENTS_QUEUE,
     INGEST_QUEUE,
@@ -58,6 +60,7 @@ def configure(settings: Settings, app: Celery | None = None) -> Celery:
             RECORD_EVENT: {"queue": EVENTS_QUEUE},
             RECORD_HEARTBEAT: {"queue": EVENTS_QUEUE},
             START_RUN: {"queue": EVENTS_QUEUE},
+            CATALOG_RECORD_OUTPUTS: {"queue": CATALOG_QUEUE},
         },
         task_default_queue=EVENTS_QUEUE,
         worker_hijack_root_logger=False,

@@ -183,6 +183,7 @@ def test_bfsi_template_on_postgres_redis_workers_and_s3(
     cluster = Cluster({**{k: v for k, v in os.environ.items()}, **env}, tmp_path)
     try:
         cluster.start_worker("events")
+        cluster.start_worker("catalog")
         cluster.start_worker("ingest")
         cluster.start_worker("ingest")
         cluster.start_worker("transform")

@@ -158,3 +158,37 @@ def test_postgres_and_s3_embedded_tasks(tmp_path, fresh_postgres_url, moto_s3):
         silver, _ = expected_from_csv([local])
         assert platform.read("silver", "silver_tx").height == len(silver)
     app.state.database.dispose()
+
+
+def test_the_catalog_takes_a_runs_tables_from_its_queue_and_catches_up(celery_platform):
+    """The orchestrator passes each job's COMPLETE event on to the catalog's queue: with no
+    catalog worker the run still succeeds and its tables wait there; a catalog worker
+    started afterwards records each of them at the table's real version and row count."""
+    start_cluster(celery_platform)
+    write_transactions(celery_platform.landing / "tx.csv", 500)
+    workflow = celery_platform.create_workflow(workflow_jobs())
+    execution = celery_platform.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    tables = {"bronze_tx", "silver_tx", "gold_customer_totals"}
+
+    def assets() -> dict[str, dict]:
+        page = celery_platform.client.get("/api/catalog/assets", headers=celery_platform.headers)
+        assert page.status_code == 200, page.text
+        return {a["table"]: a for a in page.json()["data"] if a["table"] in tables}
+
+    assert assets() == {}  # nobody has taken the catalog's messages yet
+    celery_platform.cluster.start_worker("catalog")
+    deadline = time.monotonic() + 60
+    while set(assets()) != tables:
+        assert time.monotonic() < deadline, f"the catalog has {sorted(assets())}"
+        time.sleep(0.3)
+    from deltalake import DeltaTable
+
+    layers = {"bronze_tx": "bronze", "silver_tx": "silver", "gold_customer_totals": "gold"}
+    for table, asset in assets().items():
+        delta = DeltaTable(f"{celery_platform.lake_root}/{layers[table]}/{table}")
+        assert asset["layer"] == layers[table]
+        assert asset["producingExecutionId"] == execution["id"]
+        # the job's own write; automatic maintenance may have committed after it
+        assert asset["version"] <= delta.version()
+        assert asset["rowCount"] == celery_platform.read(layers[table], table).height

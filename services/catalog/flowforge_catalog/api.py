@@ -1,5 +1,6 @@
 """Every router of the catalog service, in the order they are mounted under /api."""
 
+from flowforge_catalog.assets.consumer import install_outputs_consumer
 from flowforge_catalog.assets.router import router as assets_router
 from flowforge_catalog.audit.router import router as audit_router
 from flowforge_catalog.connections.router import router as connections_router
@@ -43,4 +44,4 @@ def sync_templates(app):
         sync(engine)
 
 
-INSTALL = [install_secrets, install_operations, sync_templates]
+INSTALL = [install_secrets, install_operations, sync_templates, install_outputs_consumer]

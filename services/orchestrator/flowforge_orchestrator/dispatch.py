@@ -24,11 +24,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
+from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
+    CATALOG_QUEUE,
+    CATALOG_RECORD_OUTPUTS,
     EVENTS_QUEUE,
     INGEST_QUEUE,
     RUN_INGEST_JOB,
@@ -44,17 +46,38 @@ from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, tracer
 
 log = logging.getLogger("flowforge.orchestrator")
-CONSUMERS = (apply_run_event, store_watermark)
+CONSUMERS = (store_watermark,)
 record_lock = threading.Lock()
 
 
-def handle_event(database: Database, event: dict[str, Any]) -> tuple[list[JobTask], dict[str, str]]:
+def handle_event(
+    database: Database, event: dict[str, Any], bus: Bus | None = None
+) -> tuple[list[JobTask], dict[str, str]]:
     """Record one run event; returns the tasks that became ready and each one's queue (to
-    send after commit)."""
+    send after commit). A COMPLETE event is first passed on to the catalog (``bus``)."""
+    if bus is not None and event.get("eventType") == "COMPLETE":
+        pass_on_outputs(bus, event)
     with record_lock, database.session() as session:
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
     return tasks, queues
+
+
+def pass_on_outputs(bus: Bus, event: dict[str, Any]) -> None:
+    """Hand a job's COMPLETE event to the catalog, which keeps the tables it wrote as assets.
+
+    Before the event is recorded, so the catalog has the table once the run shows the job
+    succeeded (and, in one process, so the two services' transactions never wait on each
+    other). Every delivery is passed on, a repeated one included: the catalog's update is
+    idempotent and never moves an asset back to an older table version. A failure to pass it
+    on is logged and never stops the run's record: the catalog catches up on the table's
+    next write."""
+    try:
+        bus.send(CATALOG_RECORD_OUTPUTS, event, queue=CATALOG_QUEUE)
+    except Exception:  # noqa: BLE001 - the run's own record must go on
+        log.exception(
+            "the outputs of run event %s did not reach the catalog", event.get("eventTime")
+        )
 
 
 def handle_start_run(
@@ -166,9 +189,10 @@ class CeleryRuntime:
 class InProcessRuntime:
     """Runs job tasks in threads of this process (embedded default)."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(self, settings: Settings, database: Database, bus: Bus | None = None) -> None:
         self.settings = settings
         self.database = database
+        self.bus = bus
         self.flags = LocalCancelFlags()
         self.pool = ThreadPoolExecutor(
             settings.embedded_workers, thread_name_prefix="flowforge-job"
@@ -195,7 +219,7 @@ class InProcessRuntime:
         return [task.job_run_id for task in tasks], None
 
     def emit(self, event: dict[str, Any]) -> None:
-        send_and_mark(self.database, self, *handle_event(self.database, event))
+        send_and_mark(self.database, self, *handle_event(self.database, event, self.bus))
 
     def heartbeat(self, beat: dict[str, Any]) -> None:
         handle_heartbeat(self.database, beat)
@@ -259,16 +283,16 @@ def _runner(queue: str):
     return run_transform_job
 
 
-def make_runtime(settings: Settings, database: Database):
-    return (
-        InProcessRuntime(settings, database) if settings.embedded_tasks else CeleryRuntime(settings)
-    )
+def make_runtime(settings: Settings, database: Database, bus: Bus | None = None):
+    if settings.embedded_tasks:
+        return InProcessRuntime(settings, database, bus)
+    return CeleryRuntime(settings)
 
 
 def install_runtime(app) -> Callable[[], None]:
     """Put the task runtime on ``app.state`` (and, embedded, start its reaper); returns its
     shutdown."""
-    runtime = make_runtime(app.state.settings, app.state.database)
+    runtime = make_runtime(app.state.settings, app.state.database, app.state.bus)
     app.state.runtime = runtime
     app.state.bus.handle(
         START_RUN,

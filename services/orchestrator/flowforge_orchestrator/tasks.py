@@ -14,6 +14,7 @@ from flowforge_orchestrator.dispatch import (
     handle_start_run,
     send_and_mark,
 )
+from flowforge_shared.bus import Bus
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
@@ -22,28 +23,28 @@ from flowforge_shared.settings import Settings
 
 
 @lru_cache
-def _context() -> tuple[Database, CeleryRuntime]:
+def _context() -> tuple[Database, CeleryRuntime, Bus]:
     settings = Settings()
-    return Database(settings.resolved_database_url), CeleryRuntime(settings)
+    return Database(settings.resolved_database_url), CeleryRuntime(settings), Bus(settings)
 
 
 @celery.task(name=RECORD_EVENT)
 def record_event(event: dict) -> int:
-    database, runtime = _context()
-    tasks, queues = handle_event(database, event)
+    database, runtime, bus = _context()
+    tasks, queues = handle_event(database, event, bus)
     send_and_mark(database, runtime, tasks, queues)
     return len(tasks)
 
 
 @celery.task(name=START_RUN)
 def start_run(request: dict) -> str:
-    database, runtime = _context()
+    database, runtime, _ = _context()
     return handle_start_run(database, runtime, request, answer_conflict=False)
 
 
 @celery.task(name=RECORD_HEARTBEAT)
 def record_heartbeat(beat: dict) -> bool:
-    database, _ = _context()
+    database, _, _ = _context()
     return handle_heartbeat(database, beat)
 
 

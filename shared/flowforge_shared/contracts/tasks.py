@@ -9,12 +9,15 @@ from pydantic import BaseModel, ConfigDict
 INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
 EVENTS_QUEUE = "events"
+CATALOG_QUEUE = "catalog"
 
 RUN_INGEST_JOB = "flowforge.ingest.run_job"
 RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
 RECORD_EVENT = "flowforge.orchestrator.record_event"
 RECORD_HEARTBEAT = "flowforge.orchestrator.heartbeat"
 DATABASE_OPERATION = "flowforge.ingest.database_operation"
+# A job's COMPLETE run event, passed on by the orchestrator to the catalog (its assets).
+CATALOG_RECORD_OUTPUTS = "flowforge.catalog.record_outputs"
 
 
 class JobTask(BaseModel):

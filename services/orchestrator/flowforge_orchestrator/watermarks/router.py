@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from flowforge_catalog.jobs import service as job_service
 from flowforge_orchestrator.watermarks import service
 from flowforge_shared import audit
 from flowforge_shared.deps import PrincipalDep, SessionDep
@@ -12,8 +11,8 @@ router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/watermark", ta
 
 @router.get("")
 def get_watermark(workflow_id: str, job_id: str, session: SessionDep) -> dict:
-    """How far the incremental job has read ({} before its first successful run)."""
-    job_service.get_or_raise(session, workflow_id=workflow_id, job_id=job_id)
+    """How far the incremental job has read (null before its first successful run)."""
+    service.known_or_raise(session, workflow_id=workflow_id, job_id=job_id)
     mark = service.get(session, job_id=job_id)
     if mark is None:
         return {"jobId": job_id, "watermark": None}
@@ -30,7 +29,6 @@ def reset_watermark(
     workflow_id: str, job_id: str, session: SessionDep, principal: PrincipalDep
 ) -> Response:
     """Forget the watermark: the next run reloads the whole source."""
-    job_service.get_or_raise(session, workflow_id=workflow_id, job_id=job_id)
     mark = service.get(session, job_id=job_id)
     before = service.to_wire(mark) if mark else None
     if service.reset(session, job_id=job_id):

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowforge_orchestrator.runs.models import Execution, JobRun
 from flowforge_orchestrator.watermarks.models import JobWatermark
 from flowforge_shared.contracts.events import run_facet
 from flowforge_shared.db.base import utcnow
+from flowforge_shared.errors import NotFound
 
 
 def to_wire(mark: JobWatermark) -> dict[str, Any]:
@@ -17,6 +20,22 @@ def to_wire(mark: JobWatermark) -> dict[str, Any]:
 
 def get(session: Session, *, job_id: str) -> JobWatermark | None:
     return session.get(JobWatermark, job_id)
+
+
+def known_or_raise(session: Session, *, workflow_id: str, job_id: str) -> None:
+    """NotFound unless the job has run in that workflow: the orchestrator knows a workflow's
+    jobs from their runs (the catalog owns the jobs themselves)."""
+    mark = session.get(JobWatermark, job_id)
+    if mark is not None and mark.workflow_id == workflow_id:
+        return
+    ran = session.scalar(
+        select(JobRun.id)
+        .join(Execution, Execution.id == JobRun.execution_id)
+        .where(JobRun.job_id == job_id, Execution.workflow_id == workflow_id)
+        .limit(1)
+    )
+    if ran is None:
+        raise NotFound(f"job {job_id} has never run in workflow {workflow_id}: it has no watermark")
 
 
 def apply_run_event(session: Session, event: dict[str, Any]) -> None:
