@@ -58,7 +58,11 @@ def create_service_app(
 
     ``install`` hooks add what a service needs on ``app.state`` (the orchestrator's task
     runtime); a hook may return a function to call at shutdown, and may append to
-    ``app.state.starters`` what to start when the app starts serving (its lifespan)."""
+    ``app.state.starters`` what to start when the app starts serving (its lifespan).
+
+    Outside the local environment, unsafe settings are refused first
+    (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
+    settings.refuse_unsafe()
     setup_tracing(settings)
     database = database or Database(settings.resolved_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,9 @@ def install_secrets(app):
     from flowforge_shared.secrets import SecretBox
 
     settings = app.state.settings
-    app.state.secret_box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+    app.state.secret_box = SecretBox.from_setting(
+        settings.secret_key, settings.data_dir, allow_key_file=settings.is_local
+    )
 
 
 def sync_templates(app):
