@@ -14,10 +14,12 @@ from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 GATEWAY = ROOT / "deploy" / "gateway.conf"
+INTERNAL = "/api/internal/"
 # What an operator must set before `docker compose up` (values here only for parsing).
 COMPOSE_SECRETS = {
     "FLOWFORGE_SECRET_KEY": "a-key-for-parsing-only",
     "FLOWFORGE_ADMIN_TOKEN": "a-token-for-parsing-only",
+    "FLOWFORGE_SERVICE_SECRET": "a-secret-for-parsing-only",
 }
 
 
@@ -107,7 +109,17 @@ def test_every_api_path_is_routed_to_the_service_that_serves_it(service_paths):
     locations = gateway_locations()
     for service, paths in service_paths.items():
         for path in paths:
+            if path.startswith(INTERNAL):
+                continue
             assert route(sample(path), locations) == service, (path, service)
+
+
+def test_the_gateway_does_not_expose_internal_routes(service_paths):
+    internal = [p for paths in service_paths.values() for p in paths if p.startswith(INTERNAL)]
+    assert internal, "no internal route to check"
+    assert re.search(r"location\s+/api/internal\s*\{\s*return 404;\s*\}", GATEWAY.read_text())
+    for path in internal:
+        assert route(sample(path), gateway_locations()) is None, path
 
 
 @pytest.mark.parametrize("missing", sorted(COMPOSE_SECRETS))

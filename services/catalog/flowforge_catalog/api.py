@@ -7,6 +7,8 @@ from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
 from flowforge_catalog.runs.router import router as runs_router
 from flowforge_catalog.templates.router import router as templates_router
+from flowforge_catalog.tokens import checker
+from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
 from flowforge_shared.operations import install_operations
@@ -22,6 +24,8 @@ ROUTERS = [
     connections_router,
     templates_router,
 ]
+# Mounted under /api behind the service secret: what the other services ask the catalog.
+INTERNAL_ROUTERS = [tokens_internal_router]
 
 
 def install_secrets(app):
@@ -45,4 +49,4 @@ def sync_templates(app):
         sync(engine)
 
 
-INSTALL = [install_secrets, install_operations, sync_templates]
+INSTALL = [checker.install, install_secrets, install_operations, sync_templates]
