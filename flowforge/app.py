@@ -18,6 +18,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FlowForge",
         settings=settings or Settings(),
         api_routers=[router for service in SERVICES.values() for router in service.ROUTERS],
+        internal_routers=[
+            router for service in SERVICES.values() for router in service.INTERNAL_ROUTERS
+        ],
         install=[hook for service in SERVICES.values() for hook in service.INSTALL],
     )
 
@@ -28,5 +31,6 @@ def create_single_service_app(name: str, settings: Settings | None = None) -> Fa
         title=f"FlowForge {name}",
         settings=settings or Settings(),
         api_routers=service.ROUTERS,
+        internal_routers=service.INTERNAL_ROUTERS,
         install=service.INSTALL,
     )

@@ -7,7 +7,7 @@ import os
 import typer
 import uvicorn
 
-from flowforge_shared.settings import Settings
+from flowforge_shared.settings import Settings, UnsafeSettings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="FlowForge data pipelines")
 db_app = typer.Typer(no_args_is_help=True, help="The catalog database")
@@ -29,7 +29,11 @@ def serve(
     """Run every service's API in one process (the embedded default)."""
     from flowforge.app import create_app
 
-    uvicorn.run(create_app(Settings()), host=host, port=port, log_level="info")
+    try:
+        application = create_app(Settings())
+    except UnsafeSettings as error:
+        _fail(str(error))
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command()
@@ -43,7 +47,11 @@ def service(
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    uvicorn.run(create_single_service_app(name, Settings()), host=host, port=port)
+    try:
+        application = create_single_service_app(name, Settings())
+    except UnsafeSettings as error:
+        _fail(str(error))
+    uvicorn.run(application, host=host, port=port)
 
 
 @app.command()
@@ -67,6 +75,10 @@ def worker(
     if queue not in modules:
         _fail(f"unknown queue {queue!r}; choose one of {', '.join(modules)}")
     settings = Settings()
+    try:
+        settings.refuse_unsafe()
+    except UnsafeSettings as error:
+        _fail(str(error))
     if not settings.broker_url:
         _fail("set FLOWFORGE_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
     import importlib
@@ -188,7 +200,9 @@ def secrets_rotate() -> None:
 
     settings = Settings()
     try:
-        box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+        box = SecretBox.from_setting(
+            settings.secret_key, settings.data_dir, allow_key_file=settings.is_local
+        )
         database = Database(settings.resolved_database_url)
         with database.session() as session:
             count = rotate_secrets(session, box=box)

@@ -85,6 +85,31 @@ def test_unknown_service_exits_non_zero_with_one_line(tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    "command", [["service", "catalog"], ["serve"], ["worker", "ingest"]], ids=" ".join
+)
+def test_production_refuses_placeholder_settings_in_one_line(tmp_path, command):
+    result = subprocess.run(
+        [FLOWFORGE, *command, "--port", "1"] if command[0] != "worker" else [FLOWFORGE, *command],
+        env=env(
+            tmp_path,
+            FLOWFORGE_ENVIRONMENT="production",
+            FLOWFORGE_ADMIN_TOKEN="change-me-admin-token",
+            FLOWFORGE_BROKER_URL="redis://127.0.0.1:1/0",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: refusing to start with FLOWFORGE_ENVIRONMENT=production")
+    for name in ("FLOWFORGE_ADMIN_TOKEN", "FLOWFORGE_SECRET_KEY", "FLOWFORGE_DATABASE_URL"):
+        assert name in lines[0]
+    assert not (tmp_path / "flowforge.db").exists()
+
+
 @pytest.mark.parametrize("name", ["catalog", "orchestrator", "lineage"])
 def test_each_service_runs_alone(tmp_path, name):
     port = free_port()

@@ -11,7 +11,9 @@ several comma-separated Fernet keys. The first key encrypts; every key decrypts
 With no key configured (the embedded default) a key is generated once into
 ``<data dir>/secret.key`` (mode 0600) and reused by every later process, so an embedded
 install encrypts from its first start without any setup. That file is then as sensitive as
-the database it protects: back both up, and never the one without the other.
+the database it protects: back both up, and never the one without the other. Outside the
+``local`` environment that fallback is refused (``allow_key_file=False``): every service and
+worker must share one configured key.
 
 Nothing here ever puts a secret or a key into an exception message, a repr or a log line.
 """
@@ -63,13 +65,21 @@ class SecretBox:
         return f"SecretBox(keys={self.key_count}, source={self._source!r})"
 
     @classmethod
-    def from_setting(cls, value: str | SecretStr | None, data_dir: Path) -> SecretBox:
-        """The box for ``FLOWFORGE_SECRET_KEY``; without one, the key file in ``data_dir``."""
+    def from_setting(
+        cls, value: str | SecretStr | None, data_dir: Path, *, allow_key_file: bool = True
+    ) -> SecretBox:
+        """The box for ``FLOWFORGE_SECRET_KEY``; without one, the key file in ``data_dir``
+        (unless ``allow_key_file`` is false: outside the local environment)."""
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         keys = _split_keys(value or "")
         if keys:
             return cls(keys, source=SETTING)
+        if not allow_key_file:
+            raise SecretKeyError(
+                f"{SETTING} is not set, and a key file in the data dir is allowed in the local "
+                "environment only"
+            )
         path = data_dir / KEY_FILE
         return cls(_split_keys(_read_or_create_key_file(path)), source=str(path))
 

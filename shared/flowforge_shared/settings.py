@@ -2,6 +2,11 @@
 
 With nothing set, everything is embedded: SQLite in the data dir, the lake on local disk,
 tasks executed in-process.
+
+Outside the ``local`` environment (``FLOWFORGE_ENVIRONMENT``), :meth:`Settings.refuse_unsafe`
+refuses what is only fit for a laptop: a placeholder or short admin token or service secret,
+connection passwords encrypted with a key file generated into the data dir, a SQLite
+database. Every app and worker calls it before it starts.
 """
 
 from __future__ import annotations
@@ -10,6 +15,17 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flowforge_shared.errors import FlowForgeError
+
+LOCAL = "local"
+MIN_SECRET_LENGTH = 32
+"""Shortest admin token or service secret accepted outside local (a generated token has 46)."""
+PLACEHOLDER_PREFIX = "change-me"
+
+
+class UnsafeSettings(FlowForgeError, ValueError):
+    """A setting that is fine on a laptop and refused outside the local environment."""
 
 
 class Settings(BaseSettings):
@@ -23,7 +39,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None, description="Bootstrap admin token; generated into the data dir if unset"
     )
-    environment: str = Field(default="local", description="local, development, staging, production")
+    environment: str = Field(
+        default=LOCAL,
+        description="local, development, staging, production; anything but local refuses "
+        "unsafe settings at start (see refuse_unsafe)",
+    )
     auto_migrate: bool | None = Field(
         default=None,
         description="Migrate the database on start; default on for the embedded SQLite database",
@@ -135,6 +155,22 @@ class Settings(BaseSettings):
         description="Vacuum files removed from a table longer ago than this (0: no automatic "
         "vacuum); never less than 6 h or twice the task time limit",
     )
+    catalog_url: str | None = Field(
+        default=None,
+        description="Where a process that does not serve the catalog asks it to check tokens "
+        "(e.g. http://catalog:8000)",
+    )
+    service_secret: SecretStr | None = Field(
+        default=None,
+        description="Shared by the services: the credential a service shows the catalog's "
+        "internal token introspection",
+    )
+    token_cache_ttl: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a service not serving the catalog trusts the catalog's answer "
+        "about a token (a revoked token keeps working there for at most this long)",
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"
@@ -154,6 +190,42 @@ class Settings(BaseSettings):
                 "would make a live job look lost"
             )
         return self
+
+    @property
+    def is_local(self) -> bool:
+        return self.environment == LOCAL
+
+    def unsafe_reasons(self) -> list[str]:
+        """What this process must not start with outside local, one phrase per setting."""
+        if self.is_local:
+            return []
+        reasons = []
+        for name, value in (
+            ("FLOWFORGE_ADMIN_TOKEN", self.admin_token),
+            ("FLOWFORGE_SERVICE_SECRET", self.service_secret),
+        ):
+            # Unset is fine: the admin token is then generated, the service secret only
+            # needed where a service checks tokens with the catalog (which asks for it).
+            if value is not None and _is_placeholder(value.get_secret_value()):
+                reasons.append(
+                    f"{name} is a placeholder or shorter than {MIN_SECRET_LENGTH} characters"
+                )
+        if self.secret_key is None or not self.secret_key.get_secret_value().strip():
+            reasons.append(
+                "FLOWFORGE_SECRET_KEY is not set (the key file in the data dir is for local only)"
+            )
+        if self.is_embedded_database:
+            reasons.append("FLOWFORGE_DATABASE_URL is SQLite (use PostgreSQL)")
+        return reasons
+
+    def refuse_unsafe(self) -> None:
+        """:class:`UnsafeSettings` (one line naming each setting) when a process must not start."""
+        reasons = self.unsafe_reasons()
+        if reasons:
+            raise UnsafeSettings(
+                f"refusing to start with FLOWFORGE_ENVIRONMENT={self.environment}: "
+                + "; ".join(reasons)
+            )
 
     @property
     def resolved_database_url(self) -> str:
@@ -223,3 +295,7 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.is_embedded_database
+
+
+def _is_placeholder(value: str) -> bool:
+    return value.strip().lower().startswith(PLACEHOLDER_PREFIX) or len(value) < MIN_SECRET_LENGTH

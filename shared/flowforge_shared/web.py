@@ -1,6 +1,6 @@
 """The skeleton every service's FastAPI app is built on: database, migrations on start in
-embedded mode, the admin bootstrap, ``/healthz`` and ``/readyz``, authentication over the
-whole ``/api`` tree, the API docs (Swagger UI served from the installed package, no CDN), a
+embedded mode, ``/healthz`` and ``/readyz``, authentication over the whole ``/api`` tree (a
+user's token, or the service secret on internal routes), the API docs (Swagger UI served from the installed package, no CDN), a
 landing answer at ``/``, and the mapping of FlowForge errors to HTTP answers."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import html
 import importlib.resources
 import logging
 import sqlite3
-import sys
 from collections.abc import Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,14 +25,14 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
-from flowforge_shared.auth.bootstrap import ensure_admin_token
 from flowforge_shared.auth.dependencies import authenticate
+from flowforge_shared.auth.introspection import RemoteTokenChecker, require_service
 from flowforge_shared.bus import Bus
 from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable, dotted
 from flowforge_shared.outages import unavailable_message, unavailable_reason
-from flowforge_shared.settings import Settings
+from flowforge_shared.settings import Settings, UnsafeSettings
 from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import setup_tracing, tracer
 
@@ -53,12 +52,22 @@ def create_service_app(
     api_routers: Sequence[APIRouter],
     database: Database | None = None,
     install: Sequence[Callable[[FastAPI], Callable[[], None] | None]] = (),
+    internal_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """One FastAPI app serving the given ``/api`` routers (one service, or all of them).
 
     ``install`` hooks add what a service needs on ``app.state`` (the orchestrator's task
     runtime); a hook may return a function to call at shutdown, and may append to
-    ``app.state.starters`` what to start when the app starts serving (its lifespan)."""
+    ``app.state.starters`` what to start when the app starts serving (its lifespan).
+
+    Tokens are checked by ``app.state.token_checker``: the catalog's install hook puts its
+    own there; without it (a service running without the catalog) the catalog is asked over
+    HTTP (FLOWFORGE_CATALOG_URL). ``internal_routers`` are mounted under ``/api`` too, behind
+    the service secret instead of a user's token.
+
+    Outside the local environment, unsafe settings are refused first
+    (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
+    settings.refuse_unsafe()
     setup_tracing(settings)
     database = database or Database(settings.resolved_database_url)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,18 +75,6 @@ def create_service_app(
         Path(settings.landing_root).mkdir(parents=True, exist_ok=True)
     if settings.should_auto_migrate:
         upgrade(database.url)
-    generated = ensure_admin_token(
-        database,
-        settings.admin_token.get_secret_value() if settings.admin_token else None,
-        settings.data_dir,
-    )
-    if generated:
-        print(
-            f"FlowForge generated the first admin token (shown once, kept in "
-            f"{settings.data_dir / 'admin-token'}):\n  {generated}",
-            file=sys.stderr,
-        )
-
     closers: list[Callable[[], None]] = []
     starters: list[Callable[[], None]] = []
 
@@ -105,6 +102,19 @@ def create_service_app(
         close = hook(app)
         if close:
             closers.append(close)
+    if getattr(app.state, "token_checker", None) is None:
+        if not settings.is_local and not (settings.catalog_url and settings.service_secret):
+            for close in reversed(closers):
+                close()
+            database.dispose()
+            raise UnsafeSettings(
+                f"refusing to start with FLOWFORGE_ENVIRONMENT={settings.environment}: this "
+                "process does not serve the catalog, so it checks tokens with it: set "
+                "FLOWFORGE_CATALOG_URL and FLOWFORGE_SERVICE_SECRET"
+            )
+        remote = RemoteTokenChecker(settings)
+        app.state.token_checker = remote
+        closers.append(remote.close)
 
     api = APIRouter(
         prefix="/api", dependencies=[Depends(authenticate), Depends(refuse_unstorable_values)]
@@ -112,6 +122,12 @@ def create_service_app(
     for router in api_routers:
         api.include_router(router)
     app.include_router(api)
+    internal = APIRouter(
+        prefix="/api", dependencies=[Depends(require_service), Depends(refuse_unstorable_values)]
+    )
+    for router in internal_routers:
+        internal.include_router(router)
+    app.include_router(internal)
     app.include_router(_health_router())
     _install_docs(app, title)
     _install_error_handlers(app)

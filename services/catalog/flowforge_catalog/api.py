@@ -8,6 +8,8 @@ from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
 from flowforge_catalog.runs.router import router as runs_router
 from flowforge_catalog.templates.router import router as templates_router
+from flowforge_catalog.tokens import checker
+from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
 from flowforge_shared.operations import install_operations
@@ -23,6 +25,8 @@ ROUTERS = [
     connections_router,
     templates_router,
 ]
+# Mounted under /api behind the service secret: what the other services ask the catalog.
+INTERNAL_ROUTERS = [tokens_internal_router]
 
 
 def install_secrets(app):
@@ -30,7 +34,9 @@ def install_secrets(app):
     from flowforge_shared.secrets import SecretBox
 
     settings = app.state.settings
-    app.state.secret_box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+    app.state.secret_box = SecretBox.from_setting(
+        settings.secret_key, settings.data_dir, allow_key_file=settings.is_local
+    )
 
 
 def sync_templates(app):
@@ -44,4 +50,10 @@ def sync_templates(app):
         sync(engine)
 
 
-INSTALL = [install_secrets, install_operations, sync_templates, install_outputs_consumer]
+INSTALL = [
+    checker.install,
+    install_secrets,
+    install_operations,
+    sync_templates,
+    install_outputs_consumer,
+]

@@ -36,7 +36,9 @@ PREVIEW_MAX_TEXT = 2_000
 
 def connection_params(payload: dict[str, Any], settings: Settings) -> ConnectionParams:
     """Decrypt, check the target once (SSRF guard) and refuse dangerous options."""
-    box = SecretBox.from_setting(settings.secret_key, settings.data_dir)
+    box = SecretBox.from_setting(
+        settings.secret_key, settings.data_dir, allow_key_file=settings.is_local
+    )
     encrypted = payload.get("passwordEncrypted")
     password = box.decrypt(encrypted) if encrypted else None
     db_type = payload["type"]

@@ -8,10 +8,9 @@ from flowforge_shared.auth.dependencies import (
     require_editor,
     require_token_reader,
 )
-from flowforge_shared.auth.models import ApiToken, Role
+from flowforge_shared.auth.roles import Role
 
 __all__ = [
-    "ApiToken",
     "Principal",
     "Role",
     "authenticate",

@@ -9,58 +9,35 @@ routes that need more add :data:`require_admin`, :data:`require_editor`,
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
-
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
-from flowforge_shared.auth.models import ApiToken, Role, hash_token
-from flowforge_shared.db.base import utcnow
+from flowforge_shared.auth.roles import Role
+from flowforge_shared.auth.tokens import Principal
 
 READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer ff_...`")
-# Writing last_used_at on every request would turn each read into a write; once a minute is enough.
-LAST_USED_RESOLUTION = timedelta(minutes=1)
-
-
-@dataclass(frozen=True)
-class Principal:
-    token_id: str
-    name: str
-    role: Role
-
-    @property
-    def actor(self) -> str:
-        return self.name
 
 
 def authenticate(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
+    """The caller, as ``app.state.token_checker`` knows them (the catalog's own check in a
+    process that serves the catalog, else the catalog asked over HTTP)."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    database = request.app.state.database
-    with database.session() as session:
-        token = session.scalar(
-            select(ApiToken).where(ApiToken.token_hash == hash_token(credentials.credentials))
+    principal = request.app.state.token_checker.check(credentials.credentials)
+    if principal is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
         )
-        if token is None or token.revoked_at is not None:
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED,
-                "invalid or revoked token",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        now = utcnow()
-        if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
-            token.last_used_at = now
-        principal = Principal(token_id=token.id, name=token.name, role=Role(token.role))
     needed = Role.VIEWER if request.method in READ_METHODS else Role.EDITOR
     _check(principal, needed)
     request.state.principal = principal

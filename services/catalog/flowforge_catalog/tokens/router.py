@@ -6,6 +6,7 @@ from flowforge_catalog.tokens import service
 from flowforge_catalog.tokens.schemas import TokenCreate, TokenCreated, TokenPublic
 from flowforge_shared.auth import require_admin, require_token_reader
 from flowforge_shared.contracts.base import Page
+from flowforge_shared.contracts.tokens import Introspection, IntrospectionRequest
 from flowforge_shared.deps import PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
@@ -38,3 +39,19 @@ def revoke_token(token_id: str, session: SessionDep, principal: PrincipalDep) ->
     service.revoke(session, token_id=token_id, actor=principal.actor)
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+# Mounted by the app under /api behind the service secret (require_service), not a user token:
+# the other services ask here who a bearer token stands for (flowforge_shared.contracts.tokens).
+internal_router = APIRouter(prefix="/internal/tokens", tags=["internal"])
+
+
+@internal_router.post("/introspect", response_model=Introspection)
+def introspect(data: IntrospectionRequest, session: SessionDep):
+    principal = service.check(session, secret=data.token)
+    session.commit()  # its last use
+    if principal is None:
+        return Introspection(active=False)
+    return Introspection(
+        active=True, token_id=principal.token_id, name=principal.name, role=principal.role
+    )

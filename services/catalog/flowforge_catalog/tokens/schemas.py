@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from flowforge_shared.auth.models import Role
+from flowforge_shared.auth.roles import Role
 from flowforge_shared.contracts.base import ApiModel, ApiOutModel
 
 

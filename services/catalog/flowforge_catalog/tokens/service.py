@@ -1,17 +1,23 @@
-"""API tokens: issue (the secret is returned once), list, revoke."""
+"""API tokens: issue (the secret is returned once), list, revoke, and check one."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.tokens.models import ApiToken
 from flowforge_catalog.tokens.schemas import TokenCreate, TokenPublic
 from flowforge_shared import audit
-from flowforge_shared.auth.models import ApiToken, generate_token, hash_token
+from flowforge_shared.auth.roles import Role
+from flowforge_shared.auth.tokens import Principal, generate_token, hash_token
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound
 
 ENTITY = "token"
+# Writing last_used_at on every request would turn each read into a write; once a minute is enough.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def snapshot(token: ApiToken) -> dict:
@@ -67,3 +73,14 @@ def revoke(session: Session, *, token_id: str, actor: str) -> ApiToken:
         after=snapshot(token),
     )
     return token
+
+
+def check(session: Session, *, secret: str) -> Principal | None:
+    """Who ``secret`` stands for, or None when it is unknown or revoked; notes its use."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(secret)))
+    if token is None or token.revoked_at is not None:
+        return None
+    now = utcnow()
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
+        token.last_used_at = now
+    return Principal(token_id=token.id, name=token.name, role=Role(token.role))

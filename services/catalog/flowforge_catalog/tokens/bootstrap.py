@@ -8,7 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from flowforge_shared.auth.models import ApiToken, Role, generate_token, hash_token
+from flowforge_catalog.tokens.models import ApiToken
+from flowforge_shared.auth.roles import Role
+from flowforge_shared.auth.tokens import generate_token, hash_token
 from flowforge_shared.db.engine import Database
 
 ENV_TOKEN_NAME = "admin (FLOWFORGE_ADMIN_TOKEN)"  # noqa: S105 (a name, not a secret)
