@@ -64,3 +64,9 @@ class Bus:
         self._celery.send_task(
             message["name"], args=[message["payload"]], queue=message["queue"], headers=carrier()
         )
+
+    def ask(self, name: str, payload: dict[str, Any], *, remote: Callable[[], Any]) -> Any:
+        """A question for the service that owns ``name``: answered by its handler in this
+        process, else by ``remote()`` (a call to that service's internal API)."""
+        handler = self.handlers.get(name)
+        return handler(payload) if handler is not None else remote()

@@ -160,6 +160,12 @@ class Settings(BaseSettings):
         description="Where a process that does not serve the catalog asks it to check tokens "
         "(e.g. http://catalog:8000)",
     )
+    orchestrator_url: str | None = Field(
+        default=None,
+        description="Where a catalog served apart from the orchestrator asks which active runs "
+        "write a table before it restores, resets, drops or maintains it "
+        "(e.g. http://orchestrator:8000)",
+    )
     service_secret: SecretStr | None = Field(
         default=None,
         description="Shared by the services: the credential a service shows the catalog's "

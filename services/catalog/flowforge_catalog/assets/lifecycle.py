@@ -13,10 +13,10 @@ import re
 from typing import Any
 
 from deltalake import DeltaTable
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowforge_catalog.assets.models import Asset
+from flowforge_catalog.assets.writers import WritersOf, refuse_while_written
 from flowforge_shared import audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable
@@ -68,37 +68,16 @@ def confirm(table: str, given: str) -> None:
         )
 
 
-def refuse_while_written(session: Session, table: str) -> None:
-    """Conflict while an active execution has a job that writes ``table``."""
-    from flowforge_orchestrator.runs.models import ACTIVE_STATUSES as ACTIVE
-    from flowforge_orchestrator.runs.models import Execution, JobRun
-
-    rows = session.execute(
-        select(Execution.id, Execution.workflow_name, JobRun.name, JobRun.config)
-        .join(JobRun, JobRun.execution_id == Execution.id)
-        .where(Execution.status.in_(ACTIVE))
-    ).all()
-    for execution_id, workflow_name, job_name, config in rows:
-        destination = (config or {}).get("destinationConfig") or {}
-        for layer in destination.values():
-            if isinstance(layer, dict) and layer.get("tableName") == table:
-                raise Conflict(
-                    f"table {table} is being written by job {job_name!r} of workflow "
-                    f"{workflow_name!r} (execution {execution_id}, active): wait for it "
-                    "to end or cancel it"
-                )
-
-
 def _metadata(action: str, actor: str) -> dict[str, str]:
     return {"flowforge.action": action, "flowforge.actor": actor}
 
 
 def restore(
-    session: Session, lake: Lake, table: str, *, version: int, actor: str
+    session: Session, lake: Lake, table: str, *, version: int, actor: str, writers: WritersOf
 ) -> dict[str, Any]:
     from deltalake import CommitProperties
 
-    refuse_while_written(session, table)
+    refuse_while_written(writers, table)
     layer, delta = locate(session, lake, table)
     current = delta.version()
     if version < 0 or version > current:
@@ -117,11 +96,13 @@ def restore(
     return {**result, "restoredFrom": current, "restoredTo": version, "metrics": metrics}
 
 
-def reset(session: Session, lake: Lake, table: str, *, actor: str) -> dict[str, Any]:
+def reset(
+    session: Session, lake: Lake, table: str, *, actor: str, writers: WritersOf
+) -> dict[str, Any]:
     """Every row deleted in one commit; schema and history stay (restore undoes it)."""
     from deltalake import CommitProperties
 
-    refuse_while_written(session, table)
+    refuse_while_written(writers, table)
     layer, delta = locate(session, lake, table)
     before = delta.version()
     delta.delete(commit_properties=CommitProperties(custom_metadata=_metadata("reset", actor)))
@@ -130,9 +111,11 @@ def reset(session: Session, lake: Lake, table: str, *, actor: str) -> dict[str, 
     return result
 
 
-def drop(session: Session, lake: Lake, table: str, *, actor: str) -> dict[str, Any]:
+def drop(
+    session: Session, lake: Lake, table: str, *, actor: str, writers: WritersOf
+) -> dict[str, Any]:
     """The table's files and its catalog entry removed; jobs that write it make it again."""
-    refuse_while_written(session, table)
+    refuse_while_written(writers, table)
     layer, delta = locate(session, lake, table)
     before = {"layer": layer, "version": delta.version(), "location": lake.uri(layer, table)}
     filesystem, base = lake._filesystem(layer, table)  # noqa: SLF001 - the lake's own store
@@ -159,6 +142,7 @@ def maintain(
     vacuum_hours: int | None,
     min_vacuum_hours: int,
     actor: str,
+    writers: WritersOf,
 ) -> dict[str, Any]:
     from deltalake import CommitProperties
 
@@ -172,7 +156,7 @@ def maintain(
                 )
             ]
         )
-    refuse_while_written(session, table)
+    refuse_while_written(writers, table)
     layer, delta = locate(session, lake, table)
     done: dict[str, Any] = {"table": table, "layer": layer}
     if compact:

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from flowforge_catalog.assets import lifecycle, service
 from flowforge_catalog.assets.schemas import AssetPublic
+from flowforge_catalog.assets.writers import writers_of
 from flowforge_shared.auth import require_admin
 from flowforge_shared.contracts.base import ApiModel, Page
 from flowforge_shared.deps import PrincipalDep, SessionDep
@@ -66,7 +67,12 @@ def restore_table(
 ) -> dict[str, Any]:
     lifecycle.confirm(table, data.confirm)
     result = lifecycle.restore(
-        session, _lake(request), table, version=data.version, actor=principal.actor
+        session,
+        _lake(request),
+        table,
+        version=data.version,
+        actor=principal.actor,
+        writers=writers_of(request.app),
     )
     session.commit()
     return result
@@ -77,7 +83,9 @@ def reset_table(
     table: str, data: Confirm, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     lifecycle.confirm(table, data.confirm)
-    result = lifecycle.reset(session, _lake(request), table, actor=principal.actor)
+    result = lifecycle.reset(
+        session, _lake(request), table, actor=principal.actor, writers=writers_of(request.app)
+    )
     session.commit()
     return result
 
@@ -87,7 +95,9 @@ def drop_table(
     table: str, data: Confirm, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
     lifecycle.confirm(table, data.confirm)
-    result = lifecycle.drop(session, _lake(request), table, actor=principal.actor)
+    result = lifecycle.drop(
+        session, _lake(request), table, actor=principal.actor, writers=writers_of(request.app)
+    )
     session.commit()
     return result
 
@@ -106,6 +116,7 @@ def maintain_table(
         vacuum_hours=data.vacuum.retention_hours if data.vacuum else None,
         min_vacuum_hours=min_vacuum_hours(settings),
         actor=principal.actor,
+        writers=writers_of(request.app),
     )
     session.commit()
     return result

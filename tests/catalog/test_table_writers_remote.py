@@ -1,0 +1,100 @@
+"""A catalog served apart from the orchestrator asks it which active runs write a table
+(its internal API, with the service secret) before it changes the table; when it cannot
+know, the change is refused with a 503 that says why — never made blind."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from flowforge.app import create_single_service_app
+from flowforge_orchestrator.runs.models import Execution, JobRun
+from tests.conftest import ADMIN_TOKEN, free_port, make_settings
+
+SECRET = "w" * 40
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+DROP = ("/api/catalog/assets/bronze_busy/drop", {"confirm": "bronze_busy"})
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'flowforge.db'}"
+
+
+@pytest.fixture
+def orchestrator_url(tmp_path, database_url) -> Iterator[str]:
+    """The orchestrator alone, served for real, with an active run writing bronze_busy."""
+    settings = make_settings(tmp_path / "orchestrator", database_url, service_secret=SECRET)
+    app = create_single_service_app("orchestrator", settings)
+    with app.state.database.session() as session:
+        execution = Execution(workflow_id="w", workflow_name="busy", status="running", trigger="t")
+        session.add(execution)
+        session.flush()
+        session.add(
+            JobRun(
+                execution_id=execution.id,
+                job_id="j",
+                name="Ingest",
+                position=0,
+                config={"destinationConfig": {"bronzeConfig": {"tableName": "bronze_busy"}}},
+                needs=[],
+                queue="ingest",
+                status="running",
+            )
+        )
+        app.state.execution_id = execution.id
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "the orchestrator did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", app.state.execution_id
+    server.should_exit = True
+    thread.join(10)
+    app.state.database.dispose()
+
+
+def catalog(tmp_path, database_url, **settings) -> TestClient:
+    options = make_settings(tmp_path / "catalog", database_url, **settings)
+    return TestClient(create_single_service_app("catalog", options))
+
+
+def test_the_orchestrators_answer_refuses_a_change_while_a_run_writes(
+    tmp_path, database_url, orchestrator_url
+) -> None:
+    url, execution_id = orchestrator_url
+    with catalog(tmp_path, database_url, service_secret=SECRET, orchestrator_url=url) as client:
+        refused = client.post(DROP[0], json=DROP[1], headers=H)
+    assert refused.status_code == 409, refused.text
+    assert execution_id in refused.json()["detail"] and "'busy'" in refused.json()["detail"]
+
+
+def test_a_wrong_secret_is_a_503_not_a_blind_change(tmp_path, database_url, orchestrator_url):
+    url, _ = orchestrator_url
+    with catalog(tmp_path, database_url, service_secret="x" * 40, orchestrator_url=url) as client:
+        refused = client.post(DROP[0], json=DROP[1], headers=H)
+    assert refused.status_code == 503, refused.text
+    assert "the orchestrator answered 401" in refused.json()["detail"]
+
+
+def test_an_orchestrator_that_does_not_answer_is_a_503(tmp_path, database_url) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    with catalog(tmp_path, database_url, service_secret=SECRET, orchestrator_url=url) as client:
+        refused = client.post(DROP[0], json=DROP[1], headers=H)
+    assert refused.status_code == 503, refused.text
+    assert "does not answer" in refused.json()["detail"]
+
+
+def test_without_the_orchestrators_address_the_503_says_what_to_set(tmp_path, database_url):
+    with catalog(tmp_path, database_url) as client:
+        refused = client.post(DROP[0], json=DROP[1], headers=H)
+    assert refused.status_code == 503, refused.text
+    assert "FLOWFORGE_ORCHESTRATOR_URL" in refused.json()["detail"]
