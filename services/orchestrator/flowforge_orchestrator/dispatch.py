@@ -27,6 +27,7 @@ from typing import Any
 from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
+from flowforge_runtime.job import JobContext, LocalCancelFlags, execute_job, retry_delay
 from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
     EVENTS_QUEUE,
@@ -39,7 +40,6 @@ from flowforge_shared.db.engine import Database
 from flowforge_shared.errors import Conflict
 from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
-from flowforge_shared.runtime import JobContext, LocalCancelFlags, execute_job, retry_delay
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, tracer
 
@@ -105,8 +105,8 @@ class CeleryRuntime:
     owner = None  # a sent task is held by the broker, not by this process
 
     def __init__(self, settings: Settings) -> None:
+        from flowforge_runtime.job import RedisCancelFlags
         from flowforge_shared.celery_app import client
-        from flowforge_shared.runtime import RedisCancelFlags
 
         self.celery = client(settings)
         self.flags = RedisCancelFlags(settings.broker_url)
