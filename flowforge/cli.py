@@ -40,10 +40,15 @@ def service(
 ) -> None:
     """Run one service's API alone."""
     from flowforge.app import SERVICES, create_single_service_app
+    from flowforge_shared.errors import ConfigurationError
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
-    uvicorn.run(create_single_service_app(name, Settings()), host=host, port=port)
+    try:
+        service_app = create_single_service_app(name, Settings())
+    except ConfigurationError as error:
+        _fail(str(error))
+    uvicorn.run(service_app, host=host, port=port)
 
 
 @app.command()

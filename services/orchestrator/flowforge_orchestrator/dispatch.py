@@ -3,9 +3,12 @@
 - :class:`CeleryRuntime`: tasks go to the ``ingest`` / ``transform`` queues on the broker,
   events and heartbeats come back on ``events`` and are recorded by ``flowforge worker
   events``, which also runs the reaper.
-- :class:`InProcessRuntime` (the embedded default, no broker): the same task code runs in a
-  thread pool of this process, events and heartbeats are recorded directly, and the reaper
-  runs on a thread of this process.
+- :class:`InProcessRuntime` (the embedded default, no broker): the workers' job runners run
+  in a thread pool of this process, events and heartbeats are recorded directly, and the
+  reaper runs on a thread of this process. The orchestrator does not import the workers: the
+  composition root (``flowforge/app.py``) puts their runners on ``app.state.job_runners``
+  before :func:`install_runtime` builds the runtime, and an orchestrator served alone
+  without a broker, which has none, refuses to start.
 
 Both record events through :func:`handle_event`, which serialises the handling per process
 (and, on PostgreSQL, per execution row) so two jobs finishing together cannot both miss the
@@ -20,30 +23,37 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flowforge_catalog.assets.service import apply_run_event
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
-from flowforge_runtime.job import JobContext, LocalCancelFlags, execute_job, retry_delay
+from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
 from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
     EVENTS_QUEUE,
     INGEST_QUEUE,
     RUN_INGEST_JOB,
     RUN_TRANSFORM_JOB,
+    TRANSFORM_QUEUE,
     JobTask,
 )
 from flowforge_shared.db.engine import Database
-from flowforge_shared.errors import Conflict
+from flowforge_shared.errors import ConfigurationError, Conflict
 from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, tracer
 
 log = logging.getLogger("flowforge.orchestrator")
+JOB_QUEUES = (INGEST_QUEUE, TRANSFORM_QUEUE)
+NO_RUNNERS = (
+    "the orchestrator has no broker (FLOWFORGE_BROKER_URL) and no workers in this process "
+    "to run jobs: set FLOWFORGE_BROKER_URL and run `flowforge worker ingest|transform|events`, "
+    "or run every service in one process with `flowforge serve`"
+)
 CONSUMERS = (apply_run_event, store_watermark)
 record_lock = threading.Lock()
 
@@ -164,11 +174,18 @@ class CeleryRuntime:
 
 
 class InProcessRuntime:
-    """Runs job tasks in threads of this process (embedded default)."""
+    """Runs job tasks in threads of this process (embedded default), with the job runner of
+    each queue it is handed (the workers' code, given by the composition root)."""
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, runners: Mapping[str, Runner]
+    ) -> None:
+        missing = [queue for queue in JOB_QUEUES if queue not in runners]
+        if missing:
+            raise ConfigurationError(f"{NO_RUNNERS} (no job runner for {', '.join(missing)})")
         self.settings = settings
         self.database = database
+        self.runners = dict(runners)
         self.flags = LocalCancelFlags()
         self.pool = ThreadPoolExecutor(
             settings.embedded_workers, thread_name_prefix="flowforge-job"
@@ -209,7 +226,7 @@ class InProcessRuntime:
         self.pool.shutdown(wait=True, cancel_futures=False)
 
     def _run(self, task: JobTask, queue: str, headers: dict[str, str]) -> None:
-        runner = _runner(queue)
+        runner = self.runners[queue]
         attempt = task.attempt - 1
         try:
             with (
@@ -249,26 +266,25 @@ class InProcessRuntime:
             log.exception("job run %s could not be executed", task.job_run_id)
 
 
-def _runner(queue: str):
-    if queue == INGEST_QUEUE:
-        from flowforge_ingest.runner import run_ingest_job
-
-        return run_ingest_job
-    from flowforge_transform.runner import run_transform_job
-
-    return run_transform_job
-
-
-def make_runtime(settings: Settings, database: Database):
-    return (
-        InProcessRuntime(settings, database) if settings.embedded_tasks else CeleryRuntime(settings)
-    )
+def make_runtime(
+    settings: Settings, database: Database, runners: Mapping[str, Runner] | None = None
+):
+    """The broker's runtime when one is configured, else the in-process one, which needs the
+    job runners (:class:`ConfigurationError` without them)."""
+    if not settings.embedded_tasks:
+        return CeleryRuntime(settings)
+    if not runners:
+        raise ConfigurationError(NO_RUNNERS)
+    return InProcessRuntime(settings, database, runners)
 
 
 def install_runtime(app) -> Callable[[], None]:
     """Put the task runtime on ``app.state`` (and, embedded, start its reaper); returns its
-    shutdown."""
-    runtime = make_runtime(app.state.settings, app.state.database)
+    shutdown. Embedded, it runs the job runners the composition root put on
+    ``app.state.job_runners`` (queue -> runner)."""
+    runtime = make_runtime(
+        app.state.settings, app.state.database, getattr(app.state, "job_runners", None)
+    )
     app.state.runtime = runtime
     app.state.bus.handle(
         START_RUN,
