@@ -164,10 +164,13 @@ class CeleryRuntime:
             sent.append(task.job_run_id)
         return sent, epoch
 
-    def cancel(self, execution_id: str, task_ids: list[str]) -> None:
+    def cancel(self, execution_id: str, job_run_ids: list[str]) -> None:
+        """Raise the execution's cancel flag (a running job stops at its next batch) and revoke
+        the tasks of ``job_run_ids`` still in the queue (a task's id is its job run id), so a
+        worker discards them instead of starting them."""
         self.flags.cancel(execution_id)
-        if task_ids:
-            self.celery.control.revoke(task_ids)
+        if job_run_ids:
+            self.celery.control.revoke(job_run_ids)
 
     def close(self) -> None:
         pass
@@ -217,7 +220,8 @@ class InProcessRuntime:
     def heartbeat(self, beat: dict[str, Any]) -> None:
         handle_heartbeat(self.database, beat)
 
-    def cancel(self, execution_id: str, task_ids: list[str]) -> None:
+    def cancel(self, execution_id: str, job_run_ids: list[str]) -> None:
+        """Raise the cancel flag: a job not started yet aborts before it reads."""
         self.flags.cancel(execution_id)
 
     def close(self) -> None:
