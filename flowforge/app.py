@@ -1,16 +1,30 @@
-"""The embedded default: every service's API in one process."""
+"""The composition root: every service's API in one process (the embedded default), or one
+service alone. It alone imports every service, workers included: in one process it hands
+the workers' code to the services that run it when there is no broker."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from flowforge_catalog import api as catalog
+from flowforge_ingest import embedded as ingest_worker
 from flowforge_lineage import api as lineage
 from flowforge_orchestrator import api as orchestrator
+from flowforge_orchestrator.dispatch import NO_RUNNERS
+from flowforge_shared.errors import ConfigurationError
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
+from flowforge_transform import embedded as transform_worker
 
 SERVICES = {"catalog": catalog, "orchestrator": orchestrator, "lineage": lineage}
+
+
+def install_workers(app: FastAPI) -> None:
+    """The workers' code this process runs when no broker is configured: the job runner of
+    each queue (the orchestrator's in-process runtime) and the database operations (the
+    catalog's). Installed before the services' hooks, which read them."""
+    app.state.job_runners = {**ingest_worker.JOB_RUNNERS, **transform_worker.JOB_RUNNERS}
+    app.state.database_operations = ingest_worker.DATABASE_OPERATIONS
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -21,15 +35,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         internal_routers=[
             router for service in SERVICES.values() for router in service.INTERNAL_ROUTERS
         ],
-        install=[hook for service in SERVICES.values() for hook in service.INSTALL],
+        install=[install_workers]
+        + [hook for service in SERVICES.values() for hook in service.INSTALL],
     )
 
 
 def create_single_service_app(name: str, settings: Settings | None = None) -> FastAPI:
+    """One service alone, without the workers' code: it reaches them through the broker (an
+    orchestrator without FLOWFORGE_BROKER_URL refuses to start: ConfigurationError)."""
+    settings = settings or Settings()
+    if name == "orchestrator" and settings.embedded_tasks:
+        # install_runtime refuses too; saying it here comes before the database is touched.
+        raise ConfigurationError(NO_RUNNERS)
     service = SERVICES[name]
     return create_service_app(
         title=f"FlowForge {name}",
-        settings=settings or Settings(),
+        settings=settings,
         api_routers=service.ROUTERS,
         internal_routers=service.INTERNAL_ROUTERS,
         install=service.INSTALL,

@@ -44,14 +44,15 @@ def service(
 ) -> None:
     """Run one service's API alone."""
     from flowforge.app import SERVICES, create_single_service_app
+    from flowforge_shared.errors import ConfigurationError
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
     try:
-        application = create_single_service_app(name, Settings())
-    except UnsafeSettings as error:
+        service_app = create_single_service_app(name, Settings())
+    except (UnsafeSettings, ConfigurationError) as error:
         _fail(str(error))
-    uvicorn.run(application, host=host, port=port)
+    uvicorn.run(service_app, host=host, port=port)
 
 
 @app.command()

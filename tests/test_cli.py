@@ -110,12 +110,30 @@ def test_production_refuses_placeholder_settings_in_one_line(tmp_path, command):
     assert not (tmp_path / "flowforge.db").exists()
 
 
+def test_an_orchestrator_alone_without_a_broker_refuses_with_one_line(tmp_path):
+    """It has no workers in its process to run jobs: it says so instead of starting."""
+    result = subprocess.run(
+        [FLOWFORGE, "service", "orchestrator"],
+        env=env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: the orchestrator has no broker (FLOWFORGE_BROKER_URL)")
+    assert "flowforge serve" in line
+    assert not (tmp_path / "flowforge.db").exists()
+
+
 @pytest.mark.parametrize("name", ["catalog", "orchestrator", "lineage"])
 def test_each_service_runs_alone(tmp_path, name):
     port = free_port()
+    # A service alone reaches the workers through the broker (nothing is sent here).
+    broker = {"FLOWFORGE_BROKER_URL": "redis://127.0.0.1:6379/15"} if name == "orchestrator" else {}
     process = subprocess.Popen(
         [FLOWFORGE, "service", name, "--port", str(port)],
-        env=env(tmp_path, FLOWFORGE_ADMIN_TOKEN="t"),
+        env=env(tmp_path, FLOWFORGE_ADMIN_TOKEN="t", **broker),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,

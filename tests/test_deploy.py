@@ -83,7 +83,9 @@ def sample(path: str) -> str:
 def service_paths() -> dict[str, set[str]]:
     paths = {}
     for name in SERVICES:
-        app = create_single_service_app(name, make_settings(Path(tempfile.mkdtemp())))
+        # Served alone, a service reaches the workers through the broker (none is used here).
+        settings = make_settings(Path(tempfile.mkdtemp()), broker_url="redis://127.0.0.1:6379/15")
+        app = create_single_service_app(name, settings)
         paths[name] = {p for p in app.openapi()["paths"] if p.startswith("/api/")}
         app.state.database.dispose()
     return paths

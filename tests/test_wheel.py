@@ -42,6 +42,9 @@ def test_the_wheel_lists_the_templates_and_the_migrations(wheel):
     # The rules library is a top-level package of its own (shared/flowforge_rules).
     assert "flowforge_rules/expressions/checker.py" in names
     assert "flowforge_rules/network.py" in names
+    # So is the job runtime the workers and the embedded orchestrator share.
+    assert "flowforge_runtime/job.py" in names
+    assert "flowforge_runtime/worker.py" in names
     # Every non-Python file of the packages is in the wheel.
     for folder in ("flowforge", "shared", "services"):
         for path in (ROOT / folder).rglob("*"):

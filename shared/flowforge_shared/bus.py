@@ -19,6 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from flowforge_shared.errors import ServiceUnavailable
 from flowforge_shared.settings import Settings
 
 log = logging.getLogger("flowforge.bus")
@@ -44,7 +45,11 @@ class Bus:
         if handler is not None:
             return handler(payload)
         if self.settings.embedded_tasks:
-            raise RuntimeError(f"{name}: no service of this process handles it, and no broker")
+            raise ServiceUnavailable(
+                f"cannot deliver {name}: no service of this process handles it and no broker "
+                "is configured (set FLOWFORGE_BROKER_URL, or run every service in one process "
+                "with `flowforge serve`)"
+            )
         self._outbox_for().emit({"name": name, "queue": queue, "payload": payload})
         return None
 

@@ -8,6 +8,7 @@ FlowForgeError
 │   ├── PreconditionRequired  428: a change sent without the version it was made from
 │   └── ServiceUnavailable    503 with Retry-After: FlowForge's own storage is out (full
 │                             disk, database down); see flowforge_shared.outages
+├── ConfigurationError        the process is set up so it cannot work: refused at start
 └── TaskError                 raised inside workers; picklable, crosses Celery
     ├── PermanentError        bad config or data: fail the job at once
     └── TransientError        connection reset, storage 5xx: retry with backoff
@@ -77,6 +78,11 @@ class ServiceUnavailable(ApiError):
     def __init__(self, message: str, retry_after: int = 30) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ConfigurationError(FlowForgeError):
+    """The process is set up so it cannot do its work (raised while building it, before it
+    serves); the message says what to set."""
 
 
 def dotted(path: Sequence[str | int]) -> str:

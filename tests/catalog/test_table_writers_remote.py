@@ -29,7 +29,13 @@ def database_url(tmp_path) -> str:
 @pytest.fixture
 def orchestrator_url(tmp_path, database_url) -> Iterator[str]:
     """The orchestrator alone, served for real, with an active run writing bronze_busy."""
-    settings = make_settings(tmp_path / "orchestrator", database_url, service_secret=SECRET)
+    # An orchestrator alone reaches its workers through a broker (nothing is sent here).
+    settings = make_settings(
+        tmp_path / "orchestrator",
+        database_url,
+        service_secret=SECRET,
+        broker_url="redis://127.0.0.1:6379/14",
+    )
     app = create_single_service_app("orchestrator", settings)
     with app.state.database.session() as session:
         execution = Execution(workflow_id="w", workflow_name="busy", status="running", trigger="t")

@@ -30,9 +30,9 @@ from flowforge_ingest.errors import (
     MalformedRowError,
     SchemaDriftError,
 )
+from flowforge_runtime.job import Cancelled as RunCancelled
 from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import Lake, StaleRunError
-from flowforge_shared.runtime import Cancelled as RunCancelled
 from tests.ingest.conftest import (
     ArrowSource,
     data_commits,

@@ -8,9 +8,9 @@ import sqlite3
 from pathlib import Path
 
 from flowforge_ingest.runner import run_ingest_job
+from flowforge_runtime.job import JobContext, LocalCancelFlags
 from flowforge_shared.contracts.tasks import JobTask
 from flowforge_shared.lake import Lake
-from flowforge_shared.runtime import JobContext, LocalCancelFlags
 from flowforge_shared.settings import Settings
 
 

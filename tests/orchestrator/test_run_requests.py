@@ -145,3 +145,17 @@ def test_a_catalog_alone_puts_the_request_on_the_orchestrators_queue(tmp_path) -
         {"bronzeConfig": {"tableName": "bronze_alone"}}
     ]
     queue.delete(EVENTS_QUEUE)
+
+
+def test_a_catalog_alone_without_a_broker_says_so_with_a_503(tmp_path) -> None:
+    from flowforge.app import create_single_service_app
+
+    app = create_single_service_app("catalog", make_settings(tmp_path))
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with TestClient(app) as client:
+        workflow_id = client.post("/api/workflows", json={"name": "nb"}, headers=headers).json()[
+            "id"
+        ]
+        refused = client.post(f"/api/workflows/{workflow_id}/run", headers=headers)
+    assert refused.status_code == 503, refused.text
+    assert "FLOWFORGE_BROKER_URL" in refused.json()["detail"]

@@ -4,10 +4,7 @@ import pickle
 
 import pytest
 
-from flowforge_shared.contracts.tasks import JobTask
-from flowforge_shared.errors import PermanentError, TransientError
-from flowforge_shared.lake import Lake
-from flowforge_shared.runtime import (
+from flowforge_runtime.job import (
     Cancelled,
     JobContext,
     JobOutcome,
@@ -16,6 +13,9 @@ from flowforge_shared.runtime import (
     execute_job,
     retry_delay,
 )
+from flowforge_shared.contracts.tasks import JobTask
+from flowforge_shared.errors import PermanentError, TransientError
+from flowforge_shared.lake import Lake
 from flowforge_shared.settings import Settings
 
 

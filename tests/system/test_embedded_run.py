@@ -392,7 +392,7 @@ def test_a_run_removes_old_uncommitted_files_and_keeps_everything_else(embedded)
     import os
     import shutil
 
-    from flowforge_shared.runtime import ORPHAN_MIN_AGE
+    from flowforge_runtime.job import ORPHAN_MIN_AGE
 
     write_transactions(embedded.landing / "tx.csv", 300)
     jobs = workflow_jobs()

@@ -317,3 +317,48 @@ def test_a_cancel_whose_worker_is_gone_still_ends(cluster):
     assert "worker lost while stopping" in job["note"]
     assert data_commits(cluster.dir / "lake") == []
     no_active_execution(cluster.client)
+
+
+def test_a_cancelled_job_still_in_the_queue_is_revoked_and_never_starts(
+    cluster, fresh_postgres_url
+):
+    """The only ingest slot is busy, so a second run's job waits in the broker's queue; its
+    cancel revokes the task (its id is the job run id) and the worker discards it when it
+    comes to it: the job never starts (no START event), it is not merely aborted."""
+    import redis
+    import sqlalchemy as sa
+
+    busy, first = run_until_reading(cluster)
+    small = cluster.dir / "landing" / "small.csv"
+    small.write_text("id,customer_id,amount,updated_at\n1,1,1.25,2024-01-01 00:00:00\n")
+    [job] = workflow_jobs("small.csv")[:1]
+    job["destinationConfig"] = {"bronzeConfig": {"tableName": "bronze_small"}}
+    second = start_run(cluster.client, create_workflow(cluster.client, [job]))
+    queue = redis.Redis.from_url(cluster.redis.url)
+    wait_for(lambda: queue.llen("ingest") == 1, 60, 0.05, "the second job to wait in the queue")
+    job_run_id = cluster.client.get(f"/api/executions/{second}").json()["jobs"][0]["jobRunId"]
+
+    cancelled = cluster.client.post(f"/api/executions/{second}/cancel").json()
+    assert cancelled["status"] == "cancelled"  # nothing of it had started
+    cluster.client.post(f"/api/executions/{first}/cancel")  # frees the worker's only slot
+    assert settled(cluster.client, first)["status"] == "cancelled"
+
+    discarded = f"Discarding revoked task: flowforge.ingest.run_job[{job_run_id}]"
+    wait_for(lambda: discarded in busy.log_path.read_text(), 60, 0.1, "the task to be discarded")
+    assert queue.llen("ingest") == 0
+    time.sleep(1)  # an event the worker would have sent has had time to be recorded
+    assert f"[{job_run_id}] succeeded" not in busy.log_path.read_text()
+    engine = sa.create_engine(fresh_postgres_url)
+    try:
+        with engine.connect() as connection:
+            events = connection.execute(
+                sa.text("SELECT count(*) FROM run_events WHERE job_run_id = :id"),
+                {"id": job_run_id},
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert events == 0  # not even a START: it never ran
+    execution = cluster.client.get(f"/api/executions/{second}").json()
+    assert execution["status"] == "cancelled"
+    assert execution["jobs"][0]["status"] == "cancelled"
+    no_active_execution(cluster.client)

@@ -22,12 +22,12 @@ from flowforge_ingest.bronze import AuditContext, write_bronze
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.operations import connection_params
+from flowforge_runtime.job import JobContext, JobOutcome
 from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.contracts.jobs import DatabaseConfig, DatabaseSource, JobConfig
 from flowforge_shared.contracts.names import NameProblem, resolve_object_name
 from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import output_dataset
-from flowforge_shared.runtime import JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
 
 WATERMARK_KEY = "flowforge.watermark"

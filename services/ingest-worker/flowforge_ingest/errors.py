@@ -7,7 +7,7 @@
     ├── CsvFormatError         the file as a whole cannot be read (encoding, header, config)
     ├── MalformedRowError      one row is wrong (field count, a value of the wrong type)
     ├── SchemaDriftError       the data no longer fits the bronze table's schema
-    └── flowforge_shared.runtime.Cancelled
+    └── flowforge_runtime.job.Cancelled
         └── Cancelled          the run was asked to stop; nothing was committed
     flowforge_shared.errors.TransientError      retry with backoff
     └── ConcurrentWriteError   another writer committed to the table first
@@ -20,8 +20,8 @@ TaskError, and the extra attributes travel in ``__dict__``.
 
 from __future__ import annotations
 
+from flowforge_runtime.job import Cancelled as RunCancelled
 from flowforge_shared.errors import PermanentError, TransientError
-from flowforge_shared.runtime import Cancelled as RunCancelled
 
 
 class LandingPathError(PermanentError):

@@ -13,10 +13,10 @@ from flowforge_ingest.bronze import (
 )
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
+from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
 from flowforge_shared.contracts.events import file_dataset
 from flowforge_shared.contracts.jobs import CsvSource, JobConfig, uploaded_file_path
 from flowforge_shared.lake import output_dataset
-from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
 
 

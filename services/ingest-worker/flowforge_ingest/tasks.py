@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from flowforge_ingest.runner import run_ingest_job
+from flowforge_runtime.worker import run_job_task
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import DATABASE_OPERATION, RUN_INGEST_JOB
-from flowforge_shared.worker import run_job_task
 
 
 @celery.task(name=RUN_INGEST_JOB, bind=True)
@@ -20,7 +20,7 @@ def database_operation(operation: str, connection: dict, args: dict, reply_to: s
     import json
 
     from flowforge_ingest.operations import perform
-    from flowforge_shared.worker import redis_client, worker_settings
+    from flowforge_runtime.worker import redis_client, worker_settings
 
     settings = worker_settings()
     answer = perform(operation, connection, args, settings)

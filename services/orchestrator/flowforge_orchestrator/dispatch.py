@@ -3,9 +3,12 @@
 - :class:`CeleryRuntime`: tasks go to the ``ingest`` / ``transform`` queues on the broker,
   events and heartbeats come back on ``events`` and are recorded by ``flowforge worker
   events``, which also runs the reaper.
-- :class:`InProcessRuntime` (the embedded default, no broker): the same task code runs in a
-  thread pool of this process, events and heartbeats are recorded directly, and the reaper
-  runs on a thread of this process.
+- :class:`InProcessRuntime` (the embedded default, no broker): the workers' job runners run
+  in a thread pool of this process, events and heartbeats are recorded directly, and the
+  reaper runs on a thread of this process. The orchestrator does not import the workers: the
+  composition root (``flowforge/app.py``) puts their runners on ``app.state.job_runners``
+  before :func:`install_runtime` builds the runtime, and an orchestrator served alone
+  without a broker, which has none, refuses to start.
 
 Both record events through :func:`handle_event`, which serialises the handling per process
 (and, on PostgreSQL, per execution row) so two jobs finishing together cannot both miss the
@@ -20,12 +23,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from flowforge_orchestrator.runs import service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
+from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
@@ -35,17 +39,23 @@ from flowforge_shared.contracts.tasks import (
     INGEST_QUEUE,
     RUN_INGEST_JOB,
     RUN_TRANSFORM_JOB,
+    TRANSFORM_QUEUE,
     JobTask,
 )
 from flowforge_shared.db.engine import Database
-from flowforge_shared.errors import Conflict
+from flowforge_shared.errors import ConfigurationError, Conflict
 from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
-from flowforge_shared.runtime import JobContext, LocalCancelFlags, execute_job, retry_delay
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, tracer
 
 log = logging.getLogger("flowforge.orchestrator")
+JOB_QUEUES = (INGEST_QUEUE, TRANSFORM_QUEUE)
+NO_RUNNERS = (
+    "the orchestrator has no broker (FLOWFORGE_BROKER_URL) and no workers in this process "
+    "to run jobs: set FLOWFORGE_BROKER_URL and run `flowforge worker ingest|transform|events`, "
+    "or run every service in one process with `flowforge serve`"
+)
 CONSUMERS = (store_watermark,)
 record_lock = threading.Lock()
 
@@ -128,8 +138,8 @@ class CeleryRuntime:
     owner = None  # a sent task is held by the broker, not by this process
 
     def __init__(self, settings: Settings) -> None:
+        from flowforge_runtime.job import RedisCancelFlags
         from flowforge_shared.celery_app import client
-        from flowforge_shared.runtime import RedisCancelFlags
 
         self.celery = client(settings)
         self.flags = RedisCancelFlags(settings.broker_url)
@@ -177,21 +187,35 @@ class CeleryRuntime:
             sent.append(task.job_run_id)
         return sent, epoch
 
-    def cancel(self, execution_id: str, task_ids: list[str]) -> None:
+    def cancel(self, execution_id: str, job_run_ids: list[str]) -> None:
+        """Raise the execution's cancel flag (a running job stops at its next batch) and revoke
+        the tasks of ``job_run_ids`` still in the queue (a task's id is its job run id), so a
+        worker discards them instead of starting them."""
         self.flags.cancel(execution_id)
-        if task_ids:
-            self.celery.control.revoke(task_ids)
+        if job_run_ids:
+            self.celery.control.revoke(job_run_ids)
 
     def close(self) -> None:
         pass
 
 
 class InProcessRuntime:
-    """Runs job tasks in threads of this process (embedded default)."""
+    """Runs job tasks in threads of this process (embedded default), with the job runner of
+    each queue it is handed (the workers' code, given by the composition root)."""
 
-    def __init__(self, settings: Settings, database: Database, bus: Bus | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        runners: Mapping[str, Runner],
+        bus: Bus | None = None,
+    ) -> None:
+        missing = [queue for queue in JOB_QUEUES if queue not in runners]
+        if missing:
+            raise ConfigurationError(f"{NO_RUNNERS} (no job runner for {', '.join(missing)})")
         self.settings = settings
         self.database = database
+        self.runners = dict(runners)
         self.bus = bus
         self.flags = LocalCancelFlags()
         self.pool = ThreadPoolExecutor(
@@ -224,7 +248,8 @@ class InProcessRuntime:
     def heartbeat(self, beat: dict[str, Any]) -> None:
         handle_heartbeat(self.database, beat)
 
-    def cancel(self, execution_id: str, task_ids: list[str]) -> None:
+    def cancel(self, execution_id: str, job_run_ids: list[str]) -> None:
+        """Raise the cancel flag: a job not started yet aborts before it reads."""
         self.flags.cancel(execution_id)
 
     def close(self) -> None:
@@ -233,7 +258,7 @@ class InProcessRuntime:
         self.pool.shutdown(wait=True, cancel_futures=False)
 
     def _run(self, task: JobTask, queue: str, headers: dict[str, str]) -> None:
-        runner = _runner(queue)
+        runner = self.runners[queue]
         attempt = task.attempt - 1
         try:
             with (
@@ -273,26 +298,31 @@ class InProcessRuntime:
             log.exception("job run %s could not be executed", task.job_run_id)
 
 
-def _runner(queue: str):
-    if queue == INGEST_QUEUE:
-        from flowforge_ingest.runner import run_ingest_job
-
-        return run_ingest_job
-    from flowforge_transform.runner import run_transform_job
-
-    return run_transform_job
-
-
-def make_runtime(settings: Settings, database: Database, bus: Bus | None = None):
-    if settings.embedded_tasks:
-        return InProcessRuntime(settings, database, bus)
-    return CeleryRuntime(settings)
+def make_runtime(
+    settings: Settings,
+    database: Database,
+    runners: Mapping[str, Runner] | None = None,
+    bus: Bus | None = None,
+):
+    """The broker's runtime when one is configured, else the in-process one, which needs the
+    job runners (:class:`ConfigurationError` without them)."""
+    if not settings.embedded_tasks:
+        return CeleryRuntime(settings)
+    if not runners:
+        raise ConfigurationError(NO_RUNNERS)
+    return InProcessRuntime(settings, database, runners, bus)
 
 
 def install_runtime(app) -> Callable[[], None]:
     """Put the task runtime on ``app.state`` (and, embedded, start its reaper); returns its
-    shutdown."""
-    runtime = make_runtime(app.state.settings, app.state.database, app.state.bus)
+    shutdown. Embedded, it runs the job runners the composition root put on
+    ``app.state.job_runners`` (queue -> runner)."""
+    runtime = make_runtime(
+        app.state.settings,
+        app.state.database,
+        getattr(app.state, "job_runners", None),
+        app.state.bus,
+    )
     app.state.runtime = runtime
     app.state.bus.handle(
         START_RUN,

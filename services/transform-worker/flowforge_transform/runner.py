@@ -4,9 +4,9 @@ without a broker."""
 
 from __future__ import annotations
 
+from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
 from flowforge_shared.contracts.jobs import JobConfig, MultiTableSource, TransformationConfig
 from flowforge_shared.lake import output_dataset
-from flowforge_shared.runtime import Cancelled, JobContext, JobOutcome
 from flowforge_shared.telemetry import tracer
 from flowforge_transform.gold import build_gold
 from flowforge_transform.inputs import absent_columns, find_table, read_union

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from flowforge_runtime.worker import run_job_task
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import RUN_TRANSFORM_JOB
-from flowforge_shared.worker import run_job_task
 from flowforge_transform.runner import run_transform_job
 
 

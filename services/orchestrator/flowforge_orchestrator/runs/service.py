@@ -481,8 +481,8 @@ def finish_if_done(execution: Execution) -> None:
 
 def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
     """Cancel: queued jobs at once, running ones at their next batch (the execution is
-    ``cancelling`` until they have stopped, and keeps its workflow until then). Returns task
-    ids to revoke."""
+    ``cancelling`` until they have stopped, and keeps its workflow until then). Returns the
+    job runs whose tasks are sent and not started, to revoke (a task's id is its job run id)."""
     if execution.status == Status.CANCELLING:
         raise Conflict(f"execution {execution.id} is already being cancelled")
     if execution.status not in ACTIVE:

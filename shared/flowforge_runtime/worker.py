@@ -14,6 +14,13 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from flowforge_runtime.job import (
+    JobContext,
+    RedisCancelFlags,
+    Runner,
+    execute_job,
+    retry_delay,
+)
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import (
     EVENTS_QUEUE,
@@ -24,13 +31,6 @@ from flowforge_shared.contracts.tasks import (
 from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
 from flowforge_shared.outbox import Outbox
-from flowforge_shared.runtime import (
-    JobContext,
-    RedisCancelFlags,
-    Runner,
-    execute_job,
-    retry_delay,
-)
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import continued, tracer
 
