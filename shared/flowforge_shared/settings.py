@@ -177,6 +177,13 @@ class Settings(BaseSettings):
         description="Seconds a service not serving the catalog trusts the catalog's answer "
         "about a token (a revoked token keeps working there for at most this long)",
     )
+    token_stale_ttl: float = Field(
+        default=900.0,
+        ge=0,
+        description="Seconds a service not serving the catalog keeps using its last answer "
+        "about a token while the catalog does not answer (0: never), so run status stays "
+        "readable through a catalog outage; a token revoked just before it works that long",
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"

@@ -23,6 +23,7 @@ from tests.conftest import ADMIN_TOKEN, free_port, make_settings
 
 SERVICE_SECRET = "s" * 40
 TTL = 1.0
+BROKER = "redis://127.0.0.1:6379/14"
 
 
 @pytest.fixture
@@ -48,7 +49,13 @@ def catalog_url(tmp_path) -> Iterator[str]:
 def orchestrator(tmp_path: Path, catalog_url: str, **extra) -> TestClient:
     """The orchestrator alone, on its own SQLite database (its FLOWFORGE_ADMIN_TOKEN is
     registered by the catalog only)."""
-    options = {"service_secret": SERVICE_SECRET, "token_cache_ttl": TTL, **extra}
+    # An orchestrator alone reaches its workers through a broker (nothing is sent here).
+    options = {
+        "service_secret": SERVICE_SECRET,
+        "token_cache_ttl": TTL,
+        "broker_url": BROKER,
+        **extra,
+    }
     settings = make_settings(tmp_path / "orchestrator", catalog_url=catalog_url, **options)
     return TestClient(create_single_service_app("orchestrator", settings))
 
@@ -143,6 +150,7 @@ def test_production_refuses_a_service_that_cannot_ask_the_catalog(tmp_path, post
         postgres_url,
         environment="production",
         secret_key=Fernet.generate_key().decode(),
+        broker_url=BROKER,
     )
     with pytest.raises(UnsafeSettings, match="FLOWFORGE_CATALOG_URL and FLOWFORGE_SERVICE_SECRET"):
         create_single_service_app("orchestrator", settings)
@@ -177,3 +185,36 @@ def test_a_nonsense_answer_is_a_503_not_a_500(tmp_path):
     )
     with pytest.raises(ServiceUnavailable, match="answered 200"):
         checker.check("ff_secret")
+
+
+@pytest.mark.parametrize("stale_ttl", [900.0, 0.0])
+def test_while_the_catalog_is_down_the_last_answer_is_used_for_the_stale_ttl(tmp_path, stale_ttl):
+    from flowforge_shared.errors import ServiceUnavailable
+
+    up = {"answering": True}
+
+    def catalog(request: httpx.Request) -> httpx.Response:
+        if not up["answering"]:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(
+            200, json={"active": True, "tokenId": "t1", "name": "bot", "role": "viewer"}
+        )
+
+    settings = make_settings(
+        tmp_path,
+        catalog_url="http://catalog",
+        service_secret=SERVICE_SECRET,
+        token_cache_ttl=0.05,
+        token_stale_ttl=stale_ttl,
+    )
+    checker = RemoteTokenChecker(settings, transport=httpx.MockTransport(catalog))
+    assert checker.check("ff_known").role == "viewer"
+    up["answering"] = False
+    time.sleep(0.1)  # past the TTL: the checker asks again, and the catalog is down
+    if stale_ttl:
+        assert checker.check("ff_known").role == "viewer"
+    else:
+        with pytest.raises(ServiceUnavailable, match="does not answer"):
+            checker.check("ff_known")
+    with pytest.raises(ServiceUnavailable, match="does not answer"):
+        checker.check("ff_never_seen")  # no earlier answer to fall back on

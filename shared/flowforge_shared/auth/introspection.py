@@ -4,8 +4,10 @@
 (:mod:`flowforge_shared.contracts.tokens`) and keeps each answer for
 ``FLOWFORGE_TOKEN_CACHE_TTL`` seconds (30 by default): a revoked token keeps working on such a
 service for at most that long, and a busy service asks the catalog about each token about
-twice a minute rather than on every request. Answers are kept under the token's hash, never
-the token.
+twice a minute rather than on every request. While the catalog does not answer at all, the
+last answer about a token stays usable for ``FLOWFORGE_TOKEN_STALE_TTL`` seconds more (900),
+so run status stays readable through a catalog outage (a token revoked just before the
+outage works that long too). Answers are kept under the token's hash, never the token.
 
 :func:`require_service` is the other side: the dependency that guards internal routes with
 the service secret every service shares (``FLOWFORGE_SERVICE_SECRET``).
@@ -38,6 +40,10 @@ must not grow the process)."""
 RETRY_AFTER = 5
 
 
+class CatalogDown(ServiceUnavailable):
+    """The catalog did not answer at all (as opposed to refusing or answering nonsense)."""
+
+
 class RemoteTokenChecker:
     """A :class:`~flowforge_shared.auth.tokens.TokenChecker` that asks the catalog."""
 
@@ -45,7 +51,9 @@ class RemoteTokenChecker:
         self._url = settings.catalog_url
         self._secret = settings.service_secret
         self._ttl = settings.token_cache_ttl
-        self._cache: dict[str, tuple[float, Principal | None]] = {}
+        self._stale_ttl = settings.token_stale_ttl
+        # token hash -> (fresh until, usable while the catalog is down until, answer)
+        self._cache: dict[str, tuple[float, float, Principal | None]] = {}
         self._lock = threading.Lock()
         self._client = (
             httpx.Client(base_url=self._url, timeout=TIMEOUT, transport=transport)
@@ -63,15 +71,22 @@ class RemoteTokenChecker:
         with self._lock:
             cached = self._cache.get(key)
         if cached is not None and cached[0] > now:
-            return cached[1]
-        principal = self._ask(secret)
-        if self._ttl:
+            return cached[2]
+        try:
+            principal = self._ask(secret)
+        except CatalogDown:
+            if cached is not None and cached[1] > now:
+                log.warning("the catalog does not answer: using its last answer about a token")
+                return cached[2]
+            raise
+        if self._ttl or self._stale_ttl:
             with self._lock:
                 if len(self._cache) >= MAX_CACHED:
-                    self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
+                    self._cache = {k: v for k, v in self._cache.items() if v[1] > now}
                     if len(self._cache) >= MAX_CACHED:
                         self._cache.clear()
-                self._cache[key] = (now + self._ttl, principal)
+                fresh = now + self._ttl
+                self._cache[key] = (fresh, fresh + self._stale_ttl, principal)
         return principal
 
     def _ask(self, secret: str) -> Principal | None:
@@ -88,7 +103,7 @@ class RemoteTokenChecker:
             )
         except httpx.HTTPError as error:
             log.warning("token introspection at %s failed: %s", self._url, type(error).__name__)
-            raise ServiceUnavailable(
+            raise CatalogDown(
                 f"cannot check the token: the catalog at {self._url} does not answer "
                 f"({type(error).__name__}); try again shortly",
                 retry_after=RETRY_AFTER,
