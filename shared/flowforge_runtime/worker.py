@@ -116,6 +116,7 @@ def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
             attributes={
                 "flowforge.execution_id": job_task.execution_id,
                 "flowforge.job_id": job_task.job_id,
+                "flowforge.job_run_id": job_task.job_run_id,
                 "flowforge.attempt": attempt,
             },
         ):

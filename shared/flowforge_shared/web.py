@@ -93,6 +93,9 @@ def create_service_app(
         docs_url=None,  # served below, from local files instead of a CDN
         redoc_url=None,
         lifespan=lifespan,
+        # One server span per API request, FlowForge's own (_install_tracing): FastAPI's
+        # native one, with its dependency, endpoint and serialisation spans, would double it.
+        telemetry={"tracing": False},
     )
     app.state.settings = settings
     app.state.database = database

@@ -192,7 +192,11 @@ class CeleryRuntime:
             name = RUN_INGEST_JOB if queue == INGEST_QUEUE else RUN_TRANSFORM_JOB
             with tracer.start_as_current_span(
                 "dispatch",
-                attributes={"flowforge.job_id": task.job_id, "messaging.destination": queue},
+                attributes={
+                    "flowforge.job_id": task.job_id,
+                    "flowforge.job_run_id": task.job_run_id,
+                    "messaging.destination": queue,
+                },
             ):
                 try:
                     self.celery.send_task(
@@ -257,7 +261,11 @@ class InProcessRuntime:
     def send(self, tasks: list[JobTask], queues: dict[str, str]) -> tuple[list[str], None]:
         for task in tasks:
             with tracer.start_as_current_span(
-                "dispatch", attributes={"flowforge.job_id": task.job_id}
+                "dispatch",
+                attributes={
+                    "flowforge.job_id": task.job_id,
+                    "flowforge.job_run_id": task.job_run_id,
+                },
             ):
                 headers = carrier()
             self.pool.submit(self._run, task, queues[task.job_run_id], headers)
@@ -289,6 +297,7 @@ class InProcessRuntime:
                     attributes={
                         "flowforge.execution_id": task.execution_id,
                         "flowforge.job_id": task.job_id,
+                        "flowforge.job_run_id": task.job_run_id,
                     },
                 ),
             ):
