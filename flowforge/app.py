@@ -13,6 +13,7 @@ from flowforge_orchestrator import api as orchestrator
 from flowforge_orchestrator.dispatch import NO_RUNNERS
 from flowforge_shared.errors import ConfigurationError
 from flowforge_shared.settings import Settings
+from flowforge_shared.telemetry import setup_tracing
 from flowforge_shared.web import create_service_app
 from flowforge_transform import embedded as transform_worker
 
@@ -48,6 +49,8 @@ def create_single_service_app(name: str, settings: Settings | None = None) -> Fa
         # install_runtime refuses too; saying it here comes before the database is touched.
         raise ConfigurationError(NO_RUNNERS)
     service = SERVICES[name]
+    if settings.service_name == "flowforge":  # its spans say which service made them
+        setup_tracing(settings, service_name=f"flowforge-{name}")
     return create_service_app(
         title=f"FlowForge {name}",
         settings=settings,

@@ -29,6 +29,7 @@ from flowforge_shared.contracts.tasks import JobTask
 from flowforge_shared.errors import PermanentError, TaskError, TransientError
 from flowforge_shared.lake import Lake, PriorCommit
 from flowforge_shared.settings import Settings
+from flowforge_shared.telemetry import carrier, continued
 
 log = logging.getLogger("flowforge.worker")
 
@@ -111,6 +112,9 @@ class JobContext:
     # What the attempt has read so far (files with their digest): carried on every later
     # event, so a run that fails after reading still records what it read.
     inputs: list[Dataset] = field(default_factory=list)
+    # The trace context of the job's span (set by execute_job): every event is emitted in
+    # it, from whichever thread reports (delta-rs calls the progress back on its own).
+    trace: dict[str, str] = field(default_factory=dict)
     _batch: int = 0
 
     def reading(self, dataset: Dataset) -> None:
@@ -150,20 +154,23 @@ class JobContext:
         task = self.task
         if self.inputs and event_type != "START" and not kwargs.get("inputs"):
             kwargs["inputs"] = self.inputs
-        self.sink.emit(
-            run_event(
-                event_type,
-                job_run_id=task.job_run_id,
-                execution_id=task.execution_id,
-                workflow_id=task.workflow_id,
-                workflow_name=task.workflow_name,
-                job_id=task.job_id,
-                job_name=task.job.get("name", task.job_id),
-                attempt=self.attempt,
-                owner=self.owner,
-                **kwargs,
-            )
+        event = run_event(
+            event_type,
+            job_run_id=task.job_run_id,
+            execution_id=task.execution_id,
+            workflow_id=task.workflow_id,
+            workflow_name=task.workflow_name,
+            job_id=task.job_id,
+            job_name=task.job.get("name", task.job_id),
+            attempt=self.attempt,
+            owner=self.owner,
+            **kwargs,
         )
+        if not self.trace:
+            self.sink.emit(event)
+            return
+        with continued(self.trace):
+            self.sink.emit(event)
 
 
 Runner = Callable[[JobContext], JobOutcome]
@@ -279,7 +286,9 @@ def _maintain(context: JobContext, outcome: JobOutcome) -> None:
 
 def execute_job(context: JobContext, runner: Runner, *, final_attempt: bool) -> Outcome:
     """Run one attempt. Returns "retry" for a transient failure with attempts left (the caller
-    schedules the retry); otherwise the job's final outcome, already reported."""
+    schedules the retry); otherwise the job's final outcome, already reported. Called in the
+    job's span: its events carry that span's context."""
+    context.trace = carrier()
     context.emit("START")
     with Heartbeat(context, context.settings.heartbeat_interval):
         return _attempt(context, runner, final_attempt)

@@ -32,7 +32,7 @@ from flowforge_shared.identity import process_identity
 from flowforge_shared.lake import Lake
 from flowforge_shared.outbox import Outbox
 from flowforge_shared.settings import Settings
-from flowforge_shared.telemetry import continued, tracer
+from flowforge_shared.telemetry import carrier, continued, task_headers, tracer
 
 ATTEMPT_KEY = "flowforge:attempt:{job_run_id}"
 
@@ -41,8 +41,15 @@ MAIN_PID = os.getpid()
 """The worker's main process (this module is imported before the pool forks)."""
 
 
-def _send_event(event: dict[str, Any]) -> None:
-    celery.send_task(RECORD_EVENT, args=[event], queue=EVENTS_QUEUE)
+def _send_event(message: dict[str, Any]) -> None:
+    """Send one kept message: ``{"event": ..., "trace": ...}``, the trace context of the job
+    span that emitted the event going as the task's headers, so the events worker's span
+    recording it is that span's child. (A bare event, kept by an older version, goes without.)"""
+    if "eventType" in message:
+        event, headers = message, {}
+    else:
+        event, headers = message["event"], message.get("trace") or {}
+    celery.send_task(RECORD_EVENT, args=[event], queue=EVENTS_QUEUE, headers=headers)
 
 
 @lru_cache
@@ -51,13 +58,14 @@ def _outbox(pid: int, directory: str) -> Outbox:
 
 
 class CeleryEventSink:
-    """Run events go to the orchestrator over the ``events`` queue, through the outbox."""
+    """Run events go to the orchestrator over the ``events`` queue, through the outbox, each
+    with the trace context it was emitted in (kept with it while the broker is down)."""
 
     def __init__(self, settings: Settings) -> None:
         self.outbox = _outbox(os.getpid(), str(settings.data_dir / "outbox"))
 
     def emit(self, event: dict[str, Any]) -> None:
-        self.outbox.emit(event)
+        self.outbox.emit({"event": event, "trace": carrier()})
 
     def heartbeat(self, beat: dict[str, Any]) -> None:
         celery.send_task(RECORD_HEARTBEAT, args=[beat], queue=EVENTS_QUEUE, retry=False)
@@ -89,17 +97,6 @@ def next_attempt(settings: Settings, job_run_id: str, floor: int = 1) -> int:
     return attempt
 
 
-def trace_headers(request) -> dict[str, str]:
-    """The W3C trace headers a task message carried (Celery exposes custom headers on the
-    request itself, or under ``request.headers`` depending on the protocol)."""
-    found = {}
-    for key in ("traceparent", "tracestate"):
-        value = request.get(key) or (request.headers or {}).get(key)
-        if value:
-            found[key] = value
-    return found
-
-
 def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
     settings = worker_settings()
     job_task = JobTask.model_validate(payload)
@@ -113,12 +110,13 @@ def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
         cancel_flags=RedisCancelFlags(settings.broker_url),
         owner=process_identity("worker", MAIN_PID),
     )
-    with continued(trace_headers(task.request)):
+    with continued(task_headers(task.request)):
         with tracer.start_as_current_span(
             f"job {job_task.job.get('name')}",
             attributes={
                 "flowforge.execution_id": job_task.execution_id,
                 "flowforge.job_id": job_task.job_id,
+                "flowforge.job_run_id": job_task.job_run_id,
                 "flowforge.attempt": attempt,
             },
         ):

@@ -50,7 +50,13 @@ class Bus:
                 "is configured (set FLOWFORGE_BROKER_URL, or run every service in one process "
                 "with `flowforge serve`)"
             )
-        self._outbox_for().emit({"name": name, "queue": queue, "payload": payload})
+        from flowforge_shared.telemetry import carrier
+
+        # The sender's trace context travels with the message (kept with it in the outbox),
+        # as the task's headers: the owner's handling continues the sender's trace.
+        self._outbox_for().emit(
+            {"name": name, "queue": queue, "payload": payload, "trace": carrier()}
+        )
         return None
 
     def _outbox_for(self):
@@ -64,10 +70,11 @@ class Bus:
         return self._outbox
 
     def _send_now(self, message: dict[str, Any]) -> None:
-        from flowforge_shared.telemetry import carrier
-
         self._celery.send_task(
-            message["name"], args=[message["payload"]], queue=message["queue"], headers=carrier()
+            message["name"],
+            args=[message["payload"]],
+            queue=message["queue"],
+            headers=message.get("trace") or {},
         )
 
     def ask(self, name: str, payload: dict[str, Any], *, remote: Callable[[], Any]) -> Any:

@@ -1,5 +1,6 @@
 """OpenTelemetry: one tracer for FlowForge, and the carrier that takes a trace across a
-Celery message (task headers) or a thread hand-off in the embedded default.
+Celery message (W3C ``traceparent`` in the task's headers), an HTTP request (the same
+header, read by the API's request span) or a thread hand-off in the embedded default.
 
 The exporter is off by default; ``FLOWFORGE_TELEMETRY_EXPORTER=console|otlp`` turns it on.
 A test may install its own provider (an in-memory exporter) before anything here runs.
@@ -68,3 +69,14 @@ def continued(headers: dict[str, str] | None):
         yield
     finally:
         otel_context.detach(token)
+
+
+def task_headers(request) -> dict[str, str]:
+    """The W3C trace headers a Celery task message carried (Celery exposes custom headers on
+    the request itself, or under ``request.headers`` depending on the protocol)."""
+    found = {}
+    for key in ("traceparent", "tracestate"):
+        value = request.get(key) or (getattr(request, "headers", None) or {}).get(key)
+        if value:
+            found[key] = value
+    return found

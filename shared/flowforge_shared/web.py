@@ -34,7 +34,7 @@ from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable,
 from flowforge_shared.outages import unavailable_message, unavailable_reason
 from flowforge_shared.settings import Settings, UnsafeSettings
 from flowforge_shared.storable import problems
-from flowforge_shared.telemetry import setup_tracing, tracer
+from flowforge_shared.telemetry import continued, setup_tracing, tracer
 
 log = logging.getLogger("flowforge.web")
 OPENAPI_URL = "/api/openapi.json"
@@ -93,6 +93,9 @@ def create_service_app(
         docs_url=None,  # served below, from local files instead of a CDN
         redoc_url=None,
         lifespan=lifespan,
+        # One server span per API request, FlowForge's own (_install_tracing): FastAPI's
+        # native one, with its dependency, endpoint and serialisation spans, would double it.
+        telemetry={"tracing": False},
     )
     app.state.settings = settings
     app.state.database = database
@@ -176,17 +179,22 @@ async def _json_body(request: Request) -> object | None:
 
 
 def _install_tracing(app: FastAPI) -> None:
-    """A server span per API request: the root of a run's trace."""
+    """A server span per API request: the root of a run's trace in FlowForge, the child of
+    the caller's span when the request carries a W3C ``traceparent`` (a gateway's, a
+    browser's)."""
 
     @app.middleware("http")
     async def trace_request(request: Request, call_next):
         if not request.url.path.startswith("/api/"):
             return await call_next(request)
-        with tracer.start_as_current_span(
-            f"{request.method} {request.url.path}",
-            kind=SpanKind.SERVER,
-            attributes={"http.request.method": request.method, "url.path": request.url.path},
-        ) as span:
+        with (
+            continued(dict(request.headers)),
+            tracer.start_as_current_span(
+                f"{request.method} {request.url.path}",
+                kind=SpanKind.SERVER,
+                attributes={"http.request.method": request.method, "url.path": request.url.path},
+            ) as span,
+        ):
             response = await call_next(request)
             span.set_attribute("http.response.status_code", response.status_code)
             return response

@@ -44,10 +44,12 @@ def base_env(data_dir: Path, **extra: str) -> dict[str, str]:
 
 
 class Server:
-    """`flowforge serve` on a port of its own, with its log in the data dir."""
+    """`flowforge serve` (or ``command``, e.g. ``("service", "catalog")``) on a port of its
+    own, with its log in the data dir."""
 
-    def __init__(self, data_dir: Path, **env: str) -> None:
+    def __init__(self, data_dir: Path, command: tuple[str, ...] = ("serve",), **env: str) -> None:
         self.data_dir = data_dir
+        self.command = command
         self.env = base_env(data_dir, **env)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -58,7 +60,7 @@ class Server:
         self.starts += 1
         log = open(self.data_dir / f"serve-{self.starts}.log", "w")
         self.process = subprocess.Popen(
-            [FLOWFORGE, "serve", "--port", str(self.port)],
+            [FLOWFORGE, *self.command, "--port", str(self.port)],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

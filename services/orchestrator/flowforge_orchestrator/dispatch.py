@@ -10,7 +10,7 @@
   before :func:`install_runtime` builds the runtime, and an orchestrator served alone
   without a broker, which has none, refuses to start.
 
-Both record events through :func:`handle_event`, which serialises the handling per process
+Both record events through :func:`record_and_dispatch` and :func:`handle_event`, which serialises the handling per process
 (and, on PostgreSQL, per execution row) so two jobs finishing together cannot both miss the
 job that needed them both, and send what became ready through :func:`send_and_mark`: send
 after the commit, then record that the send happened. A send that fails (broker down) leaves
@@ -73,6 +73,22 @@ def handle_event(
     return tasks, queues
 
 
+def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus: Bus | None):
+    """Record one run event and send what became ready, in one span (the child of the job
+    span that emitted the event); returns how many tasks were sent for."""
+    run = event.get("run") or {}
+    with tracer.start_as_current_span(
+        f"record {event.get('eventType')}",
+        attributes={
+            "flowforge.event_type": str(event.get("eventType")),
+            "flowforge.job_run_id": str(run.get("runId")),
+        },
+    ):
+        tasks, queues = handle_event(database, event, bus)
+        send_and_mark(database, runtime, tasks, queues)
+    return len(tasks)
+
+
 def pass_on_outputs(bus: Bus, event: dict[str, Any]) -> None:
     """Hand a job's COMPLETE event to the catalog, which keeps the tables it wrote as assets.
 
@@ -100,17 +116,22 @@ def handle_start_run(
     running is its Conflict (409). Otherwise (by message) the refusal is recorded as a
     failed execution saying why, under the id the requester was given."""
     request = StartRun.model_validate(payload)
-    with record_lock, database.session() as session:
-        try:
-            execution, tasks = service.start_requested(session, request)
-        except Conflict as conflict:
-            if answer_conflict:
-                raise
-            session.rollback()
-            execution, tasks = service.record_refused(session, request, conflict.message), []
-        queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
-        execution_id = execution.id
-    send_and_mark(database, runtime, tasks, queues)
+    with tracer.start_as_current_span(
+        "start run", attributes={"flowforge.execution_id": request.execution_id}
+    ):
+        with record_lock, database.session() as session:
+            try:
+                execution, tasks = service.start_requested(session, request)
+            except Conflict as conflict:
+                if answer_conflict:
+                    raise
+                session.rollback()
+                execution, tasks = service.record_refused(session, request, conflict.message), []
+            queues = {
+                task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks
+            }
+            execution_id = execution.id
+        send_and_mark(database, runtime, tasks, queues)
     return execution_id
 
 
@@ -171,7 +192,11 @@ class CeleryRuntime:
             name = RUN_INGEST_JOB if queue == INGEST_QUEUE else RUN_TRANSFORM_JOB
             with tracer.start_as_current_span(
                 "dispatch",
-                attributes={"flowforge.job_id": task.job_id, "messaging.destination": queue},
+                attributes={
+                    "flowforge.job_id": task.job_id,
+                    "flowforge.job_run_id": task.job_run_id,
+                    "messaging.destination": queue,
+                },
             ):
                 try:
                     self.celery.send_task(
@@ -236,14 +261,18 @@ class InProcessRuntime:
     def send(self, tasks: list[JobTask], queues: dict[str, str]) -> tuple[list[str], None]:
         for task in tasks:
             with tracer.start_as_current_span(
-                "dispatch", attributes={"flowforge.job_id": task.job_id}
+                "dispatch",
+                attributes={
+                    "flowforge.job_id": task.job_id,
+                    "flowforge.job_run_id": task.job_run_id,
+                },
             ):
                 headers = carrier()
             self.pool.submit(self._run, task, queues[task.job_run_id], headers)
         return [task.job_run_id for task in tasks], None
 
     def emit(self, event: dict[str, Any]) -> None:
-        send_and_mark(self.database, self, *handle_event(self.database, event, self.bus))
+        record_and_dispatch(self.database, self, event, self.bus)
 
     def heartbeat(self, beat: dict[str, Any]) -> None:
         handle_heartbeat(self.database, beat)
@@ -268,6 +297,7 @@ class InProcessRuntime:
                     attributes={
                         "flowforge.execution_id": task.execution_id,
                         "flowforge.job_id": task.job_id,
+                        "flowforge.job_run_id": task.job_run_id,
                     },
                 ),
             ):

@@ -9,10 +9,9 @@ from celery.signals import worker_ready
 
 from flowforge_orchestrator.dispatch import (
     CeleryRuntime,
-    handle_event,
     handle_heartbeat,
     handle_start_run,
-    send_and_mark,
+    record_and_dispatch,
 )
 from flowforge_shared.bus import Bus
 from flowforge_shared.celery_app import celery
@@ -20,6 +19,7 @@ from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
+from flowforge_shared.telemetry import continued, task_headers
 
 
 @lru_cache
@@ -28,18 +28,20 @@ def _context() -> tuple[Database, CeleryRuntime, Bus]:
     return Database(settings.resolved_database_url), CeleryRuntime(settings), Bus(settings)
 
 
-@celery.task(name=RECORD_EVENT)
-def record_event(event: dict) -> int:
+@celery.task(name=RECORD_EVENT, bind=True)
+def record_event(self, event: dict) -> int:
+    """Continues the trace of the job span that emitted the event (the task's headers)."""
     database, runtime, bus = _context()
-    tasks, queues = handle_event(database, event, bus)
-    send_and_mark(database, runtime, tasks, queues)
-    return len(tasks)
+    with continued(task_headers(self.request)):
+        return record_and_dispatch(database, runtime, event, bus)
 
 
-@celery.task(name=START_RUN)
-def start_run(request: dict) -> str:
+@celery.task(name=START_RUN, bind=True)
+def start_run(self, request: dict) -> str:
+    """Continues the trace of the API request that asked for the run (the task's headers)."""
     database, runtime, _ = _context()
-    return handle_start_run(database, runtime, request, answer_conflict=False)
+    with continued(task_headers(self.request)):
+        return handle_start_run(database, runtime, request, answer_conflict=False)
 
 
 @celery.task(name=RECORD_HEARTBEAT)
