@@ -21,7 +21,7 @@ How a file is read, and why
   file's encoding is caught the same way. Conversion costs ~0.3 s per 2,000,000 x 10 values.
 - Types come from ``columns[].type`` when given, else are inferred from the first blocks
   (at least ``batch_rows`` rows, or the whole file when shorter) by schema detection's own
-  inference (``flowforge_catalog.files.detection.types``), so a job naming a ``filePath``
+  inference (``flowforge_rules.csv.inference``), so a job naming a ``filePath``
   types a file as a job naming its upload's ``fileId`` does: integer; decimal for
   fixed-point text (``10.50``) and for integers wider than int64 (a 20-digit account
   number is ``decimal(20,0)``, never a float); float only for exponents, NaN/inf or more
@@ -301,15 +301,15 @@ def _has_parse_options(override: ColumnOverride) -> bool:
 
 def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOverride:
     """How detection would type a column holding ``strings`` (nulls already applied):
-    detection's own inference (``flowforge_catalog.files.detection``) on the distinct values
+    detection's own inference (``flowforge_rules.csv.inference``) on the distinct values
     and the fileConfig column it suggests for it. Fixed-point text is a decimal, an integer
     wider than int64 a decimal of scale 0, codes with leading zeros stay text; float only for
     exponents, NaN/inf or more decimals than a decimal holds."""
     from collections import Counter
 
-    from flowforge_catalog.files.detection.fileconfig import column_override
-    from flowforge_catalog.files.detection.result import DetectedColumn
-    from flowforge_catalog.files.detection.types import infer_type
+    from flowforge_rules.csv.columns import DetectedColumn
+    from flowforge_rules.csv.inference import infer_type
+    from flowforge_rules.csv.overrides import column_override
 
     counted = pc.value_counts(pc.drop_null(strings))
     values = Counter(

@@ -4,8 +4,8 @@ The steps: sniff the encoding from the first bytes; read the head and evenly spa
 (:mod:`.sampling`); cut them at line breaks and decode (:mod:`.encoding`); take the dialect
 from the head and re-align each mid-file chunk on a record boundary (:mod:`.dialect`);
 decide whether the first record is a header; infer each column's type, nulls and range
-(:mod:`.types`) and meaning (:mod:`.semantics`); check what the ingest reader can load
-(:mod:`.fileconfig`); and, with AI settings, let the model add descriptions and names
+(:mod:`flowforge_rules.csv.inference`) and meaning (:mod:`.semantics`); check what the ingest reader can load
+(:mod:`flowforge_rules.csv.overrides`); and, with AI settings, let the model add descriptions and names
 (:mod:`.ai`). Only an unreadable file raises (:class:`DetectionError`); everything else that
 looks wrong is a warning.
 """
@@ -34,8 +34,7 @@ from flowforge_catalog.files.detection.encoding import (
     sniff_encoding,
 )
 from flowforge_catalog.files.detection.errors import DetectionError
-from flowforge_catalog.files.detection.fileconfig import column_override
-from flowforge_catalog.files.detection.result import PII_TYPES, DetectedColumn, Detection
+from flowforge_catalog.files.detection.result import Detection
 from flowforge_catalog.files.detection.sampling import SampleSource, read_raw_chunks
 from flowforge_catalog.files.detection.semantics import (
     KeyCandidate,
@@ -43,7 +42,9 @@ from flowforge_catalog.files.detection.semantics import (
     semantic_type,
     suggested_names,
 )
-from flowforge_catalog.files.detection.types import TypeGuess, split_nulls
+from flowforge_rules.csv.columns import PII_TYPES, DetectedColumn
+from flowforge_rules.csv.inference import TypeGuess, split_nulls
+from flowforge_rules.csv.overrides import column_override
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     repeated_names,
