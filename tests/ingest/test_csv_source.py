@@ -583,13 +583,13 @@ def test_the_space_delimiter_reads_runs_of_spaces_as_one_separator(write_csv):
 def test_the_space_delimiter_copy_is_deleted_when_the_stream_is_closed(write_csv):
     import tempfile
 
-    before = set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*"))
+    before = set(Path(tempfile.gettempdir()).glob("flowforge-table-*"))
     batches = read_csv_batches(
         write_csv("data.csv", "a  b\n1  2\n"), file_config(delimiter=" "), source_name="d"
     )
-    assert len(set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) - before) == 1
+    assert len(set(Path(tempfile.gettempdir()).glob("flowforge-table-*")) - before) == 1
     batches.close()
-    assert set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob("flowforge-table-*")) == before
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,6 @@ from flowforge_catalog.files.detection.dialect import (
     lines_of,
     read_records,
     resync,
-    sniff_dialect,
 )
 from flowforge_catalog.files.detection.encoding import (
     Encoding,
@@ -34,6 +33,7 @@ from flowforge_catalog.files.detection.encoding import (
     sniff_encoding,
 )
 from flowforge_catalog.files.detection.errors import DetectionError
+from flowforge_catalog.files.detection.preamble import find_table, strip_lines
 from flowforge_catalog.files.detection.result import Detection
 from flowforge_catalog.files.detection.sampling import SampleSource, read_raw_chunks
 from flowforge_catalog.files.detection.semantics import (
@@ -93,6 +93,9 @@ class _Sample:
     malformed: list[tuple[int | str, str, str]]
     # Bytes not valid in the encoding were decoded as U+FFFD (see ``Decoded.replaced``).
     replaced: bool = False
+    # fileConfig.skipRows and commentChar: the lines left out before the records are read.
+    skip_rows: int = 0
+    comment_char: str | None = None
 
     def add(self, records: Records, place, *, skip_first: bool = False) -> None:
         """Add ``records``; ``place(index)`` says where the record at ``index`` is."""
@@ -182,6 +185,8 @@ def detect(
         quote_char=sample.dialect.quote_char,
         escape_char=sample.dialect.escape_char,
         has_header=has_header,
+        skip_rows=sample.skip_rows,
+        comment_char=sample.comment_char,
         line_ending=sample.dialect.line_ending,
         row_count_estimate=row_estimate,
         row_count_exact=sample.exact,
@@ -217,9 +222,14 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
     head = texts[0]
     if not head.text.strip():
         raise DetectionError("the file holds no data (only blank lines): upload a CSV with rows")
-    dialect = sniff_dialect(head.text)
+    table = find_table(head.text, at_end=head.at_end)
+    dialect = table.dialect
+    # The lines before the table and the comment lines are left out, as the load leaves them.
+    text = strip_lines(
+        head.text, skip_rows=table.skip_rows, comment=table.comment_char, dialect=dialect
+    )
     try:
-        head_records = read_records(head.text, dialect, at_end=head.at_end)
+        head_records = read_records(text, dialect, at_end=head.at_end)
     except csv.Error as error:
         raise DetectionError(f"the start of the file cannot be read as CSV: {error}") from error
     if not head.at_end and len(head_records.rows) > 1:
@@ -242,6 +252,8 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         list(decoded.warnings),
         [],
         decoded.replaced,
+        table.skip_rows,
+        table.comment_char,
     )
     # Records are numbered from 1 (the first record, a header or not) as in the file.
     sample.add(head_records, lambda index: index + 1, skip_first=True)
@@ -251,7 +263,9 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         after = len(encoding.bom) + head.byte_length
         sample.add(_long_row(source, after, encoding, dialect), lambda index: index + 2)
     for chunk in texts[1:]:
-        records, used_bytes, problem = _chunk_records(chunk, dialect, len(sample.first))
+        records, used_bytes, problem = _chunk_records(
+            chunk, dialect, len(sample.first), table.comment_char
+        )
         if problem:
             sample.warnings.append(problem)
             continue
@@ -276,11 +290,12 @@ def _long_row(source: SampleSource, offset: int, encoding: Encoding, dialect: Di
 
 
 def _chunk_records(
-    chunk: TextChunk, dialect: Dialect, width: int
+    chunk: TextChunk, dialect: Dialect, width: int, comment: str | None
 ) -> tuple[Records, int, str | None]:
     """(records of a mid-file chunk, the bytes they span, a warning if it was skipped)."""
+    text = strip_lines(chunk.text, skip_rows=0, comment=comment, dialect=dialect)
     # Runs of spaces collapsed first (delimiter " "), so that records have their width.
-    text = chunk.text if dialect.delimiter != " " else "".join(lines_of(chunk.text, dialect))
+    text = text if dialect.delimiter != " " else "".join(lines_of(text, dialect))
     start, _ = resync(text, dialect, width)
     try:
         records = read_records(text[start:], dialect, at_end=chunk.at_end)

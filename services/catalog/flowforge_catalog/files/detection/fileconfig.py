@@ -33,4 +33,8 @@ def to_file_config(detection: Detection) -> dict[str, Any]:
         null_values=null_values,
         columns=overrides or None,
     )
+    if detection.skip_rows:
+        config.skip_rows = detection.skip_rows
+    if detection.comment_char is not None:
+        config.comment_char = detection.comment_char
     return config.to_wire()

@@ -51,6 +51,10 @@ class Detection(ApiOutModel):
     quote_char: str | None
     escape_char: str | None
     has_header: bool
+    # Physical lines before the table (a title, prose, metadata) and the comment character:
+    # the fileConfig.skipRows and commentChar the load needs (see .preamble).
+    skip_rows: int = 0
+    comment_char: str | None = None
     line_ending: LineEnding
     row_count_estimate: int
     row_count_exact: bool
