@@ -289,6 +289,8 @@ def table_lines(
     open_record = ""  # the record so far, while a quoted value is open across lines
     special = [char for char in (quote, escape) if char]
     for number, line in enumerate(lines):
+        if number == 0:
+            line = line.removeprefix("\ufeff")  # a byte-order mark read as text is no data
         if number < skip_rows or (comment and not open_record and line.startswith(comment)):
             if blank:
                 yield line[len(line.rstrip("\r\n")) :]

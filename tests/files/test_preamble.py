@@ -96,6 +96,38 @@ def test_a_file_whose_first_line_is_its_header_skips_nothing(api):
     assert [c["name"] for c in detected["columns"]] == ["id", "name"]
 
 
+def test_a_key_value_metadata_block_with_a_value_over_lines_is_skipped(api):
+    metadata = (
+        'Dataset Name:,"RT331601"\n'
+        'Description:,"Area and population, 1996\n\nCompiled from Regional Trends 33."\n'
+        'Source:,"Office for National Statistics"\n'
+        "Table\n"
+    )
+    table = "area,size,people,males\n" + "".join(
+        f"a{i},{i * 10}.00,{i * 7}.00,{i * 3}.00\n" for i in range(1, 21)
+    )
+    detected, preview = schema_and_preview(api, metadata + table)
+    assert (detected["skipRows"], detected["hasHeader"]) == (6, True)
+    assert [c["name"] for c in detected["columns"]] == ["area", "size", "people", "males"]
+    assert preview["rows"][0] == {"area": "a1", "size": "10.00", "people": "7.00", "males": "3.00"}
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        # a header wider than its rows, over a first row with empty trailing fields
+        "dates,cpi,predict,stderr,conf1,conf2\n1950:1,28.9,,,,\n"
+        + "".join(f"19{50 + i}:2,29.1,29.8,,\n" for i in range(30)),
+        # a short first row
+        "a,b,c\n1,2\n" + "".join(f"{i},{i},{i}\n" for i in range(30)),
+    ],
+)
+def test_the_first_rows_of_a_ragged_table_are_not_a_preamble(api, content):
+    detected, _ = schema_and_preview(api, content)
+    assert detected["skipRows"] == 0
+    assert detected["hasHeader"] is True
+
+
 def job(file_config: dict) -> dict:
     return {
         "name": "Ingest",
