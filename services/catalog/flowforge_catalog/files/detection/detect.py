@@ -1,13 +1,14 @@
 """detect(): a bounded sample of a file in, a :class:`Detection` out.
 
 The steps: sniff the encoding from the first bytes; read the head and evenly spaced chunks
-(:mod:`.sampling`); cut them at line breaks and decode (:mod:`.encoding`); take the dialect
-from the head and re-align each mid-file chunk on a record boundary (:mod:`.dialect`);
-decide whether the first record is a header; infer each column's type, nulls and range
-(:mod:`flowforge_rules.csv.inference`) and meaning (:mod:`.semantics`); check what the ingest reader can load
-(:mod:`flowforge_rules.csv.overrides`); and, with AI settings, let the model add descriptions and names
-(:mod:`.ai`). Only an unreadable file raises (:class:`DetectionError`); everything else that
-looks wrong is a warning.
+(:mod:`.sampling`); cut them at line breaks and decode (:mod:`.encoding`); find where the
+table starts, the lines before it and the comment lines (:mod:`.preamble`), and leave those
+out; take the dialect from the head and re-align each mid-file chunk on a record boundary
+(:mod:`.dialect`); decide whether the first record is a header; infer each column's type,
+nulls and range (:mod:`flowforge_rules.csv.inference`) and meaning (:mod:`.semantics`);
+check what the ingest reader can load (:mod:`flowforge_rules.csv.overrides`); and, with AI
+settings, let the model add descriptions and names (:mod:`.ai`). Only an unreadable file
+raises (:class:`DetectionError`); everything else that looks wrong is a warning.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from flowforge_catalog.files.detection.dialect import _LINE, Dialect, sniff_dialect
+from flowforge_catalog.files.detection.dialect import Dialect, sniff_dialect, split_lines
 from flowforge_shared.csv_rules import collapse_spaces, reader_options, table_lines
 
 COMMENT = "#"
@@ -49,7 +49,7 @@ class Table:
 
 def find_table(text: str, *, at_end: bool) -> Table:
     """The dialect, ``skipRows`` and ``commentChar`` of a file whose head is ``text``."""
-    lines = _LINE.findall(text)[:_MAX_LINES]
+    lines = split_lines(text)[:_MAX_LINES]
     if not at_end and len(lines) > 1:
         lines = lines[:-1]  # the last line may be cut
     if any(line.startswith(COMMENT) for line in lines):
@@ -69,7 +69,7 @@ def strip_lines(text: str, *, skip_rows: int, comment: str | None, dialect: Dial
         return text
     return "".join(
         table_lines(
-            _LINE.findall(text),
+            split_lines(text),
             skip_rows=skip_rows,
             comment=comment,
             delimiter=dialect.delimiter,
