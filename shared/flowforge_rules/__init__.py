@@ -12,7 +12,9 @@ saved, and the workers check them again before they run anything.
 * :mod:`flowforge_rules.expressions`: a derived column's or filter's SQL expression is on
   the allowlist (sqlglot only; the DuckDB sandbox that evaluates it is the transform
   worker's);
-* :mod:`flowforge_rules.databases`: how messages name each database type.
+* :mod:`flowforge_rules.databases`: how messages name each database type;
+* :mod:`flowforge_rules.csv`: how a CSV column is typed (inference, the detected column
+  and the ``fileConfig`` override that loads it), for detection and the CSV reader alike.
 
 This package holds no state: no database, no settings, no connections, no caches of
 anything a user configured. Whatever a rule needs (an allow list, a timeout, a resolver) is

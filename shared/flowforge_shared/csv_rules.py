@@ -10,6 +10,9 @@ user sees in detection and preview is what the load does.
 - :func:`collapse_spaces`: with the delimiter ``" "``, fields are separated by runs of
   spaces (columns aligned for the eye), as R's ``read.table`` and pandas' ``sep=r"\\s+"``
   read them.
+- :func:`table_lines`: ``fileConfig.skipRows`` (physical lines before the table) and
+  ``fileConfig.commentChar`` (lines starting with it, outside quoted values) are left out
+  before anything else reads the file.
 """
 
 from __future__ import annotations
@@ -262,3 +265,40 @@ def _collapse_line(
         if position >= length:
             return "".join(out), False
         out.append(" ")
+
+
+def table_lines(
+    lines: Iterable[str],
+    *,
+    skip_rows: int = 0,
+    comment: str | None = None,
+    delimiter: str,
+    quote: str | None,
+    escape: str | None,
+    blank: bool = False,
+) -> Iterator[str]:
+    """``lines`` (of a file read from its start, line endings kept) without the first
+    ``skip_rows`` physical lines and without the lines that start with ``comment``.
+
+    ``skipRows`` counts physical lines, whatever they hold (a preamble is prose, where a
+    stray quote means nothing), comment and blank lines included. A line starting with
+    ``comment`` inside a quoted value that spans lines is data, not a comment. With
+    ``blank`` the lines left out are given as empty lines (their line ending kept), so that
+    line numbers stay those of the file; the reader and a blank line skip them alike.
+    """
+    open_record = ""  # the record so far, while a quoted value is open across lines
+    special = [char for char in (quote, escape) if char]
+    for number, line in enumerate(lines):
+        if number == 0:
+            line = line.removeprefix("\ufeff")  # a byte-order mark read as text is no data
+        if number < skip_rows or (comment and not open_record and line.startswith(comment)):
+            if blank:
+                yield line[len(line.rstrip("\r\n")) :]
+            continue
+        if open_record or any(char in line for char in special):
+            text = open_record + line
+            still_open = len(text) <= MAX_RECORD_BYTES and ends_inside_quotes(
+                text, delimiter=delimiter, quote=quote, escape=escape
+            )
+            open_record = text if still_open else ""
+        yield line

@@ -583,13 +583,13 @@ def test_the_space_delimiter_reads_runs_of_spaces_as_one_separator(write_csv):
 def test_the_space_delimiter_copy_is_deleted_when_the_stream_is_closed(write_csv):
     import tempfile
 
-    before = set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*"))
+    before = set(Path(tempfile.gettempdir()).glob("flowforge-table-*"))
     batches = read_csv_batches(
         write_csv("data.csv", "a  b\n1  2\n"), file_config(delimiter=" "), source_name="d"
     )
-    assert len(set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) - before) == 1
+    assert len(set(Path(tempfile.gettempdir()).glob("flowforge-table-*")) - before) == 1
     batches.close()
-    assert set(Path(tempfile.gettempdir()).glob("flowforge-spaces-*")) == before
+    assert set(Path(tempfile.gettempdir()).glob("flowforge-table-*")) == before
 
 
 @pytest.mark.parametrize(
@@ -601,3 +601,39 @@ def test_r_titles_over_row_names_name_the_first_column_by_position(write_csv, te
     assert table.column_names == ["column_1", "a", "b", "_source_row"]
     assert [str(v) for v in table.column("a").to_pylist()] == ["0.5", "0.7"]
     assert table.column("b").to_pylist() == [2, 3]
+
+
+# --------------------------------------------------------------------------- skipRows, commentChar
+
+
+def test_skip_rows_counts_physical_lines_even_with_a_stray_quote_in_the_preamble(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text('Report "draft\n\nid,name\n1,a\n2,b\n')
+    table, _ = read_all(path, skip_rows=2)
+    assert table.column("id").to_pylist() == [1, 2]
+    assert table.column("_source_row").to_pylist() == [1, 2]
+
+
+def test_a_comment_char_inside_a_quoted_value_over_lines_is_data(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_bytes(
+        '\ufeff# made by x\nid,note\n1,"first\n# not a comment"\n# one\n2,b\n'.encode()
+    )
+    table, _ = read_all(path, comment_char="#", encoding="utf-8")
+    assert table.column("id").to_pylist() == [1, 2]
+    assert table.column("note").to_pylist() == ["first\n# not a comment", "b"]
+
+
+def test_skip_rows_beyond_the_file_fails_saying_how_many_lines_it_has(tmp_path):
+    path = tmp_path / "data.csv"
+    path.write_text("id\n1\n2\n")
+    with pytest.raises(CsvFormatError, match=r"has 3 lines, and fileConfig.skipRows skips 3"):
+        read_all(path, skip_rows=3)
+
+
+@pytest.mark.parametrize("comment", [",", '"'])
+def test_a_comment_char_that_is_the_delimiter_or_the_quote_is_refused(tmp_path, comment):
+    path = tmp_path / "data.csv"
+    path.write_text("id\n1\n")
+    with pytest.raises(CsvFormatError, match="commentChar must differ"):
+        read_all(path, comment_char=comment)

@@ -293,3 +293,63 @@ def test_an_r_upload_with_row_names_loads_them_as_the_first_column(embedded):
     assert bronze["column_1"].to_list() == ["Aberdeen_City", "Angus", "Argyll  and Bute"]
     assert bronze["Starts"].to_list() == [1142, 272, 330]
     assert bronze["Tax"].to_list() == [712, None, 790]
+
+
+# --------------------------------------------------------------------------- preamble, comments
+
+
+def _data_lines(content: str, first: int) -> set[tuple[str, ...]]:
+    return {
+        tuple(line.split(","))
+        for line in content.splitlines()[first:]
+        if line and not line.startswith("#")
+    }
+
+
+def _bronze_rows(platform: Platform, names: list[str]) -> list[tuple[str, ...]]:
+    bronze = platform.read("bronze", "bronze_t")
+    return [tuple(str(value) for value in row) for row in bronze.select(names).iter_rows()]
+
+
+def test_an_upload_with_a_prose_preamble_loads_every_row_once(embedded):
+    from tests.files.test_preamble import PROSE
+
+    ingest = run_ingest(embedded, {"fileId": upload(embedded, PROSE.encode())["id"]})
+    rows = _bronze_rows(embedded, ["store", "week", "amount"])
+    expected = _data_lines(PROSE, 6)
+    assert ingest["rowsWritten"] == len(rows) == len(expected) == 40
+    assert set(rows) == expected
+
+
+def test_an_upload_with_a_metadata_line_over_a_wide_table_loads_every_row_once(embedded):
+    from tests.files.test_preamble import SKLEARN
+
+    ingest = run_ingest(embedded, {"fileId": upload(embedded, SKLEARN.encode())["id"]})
+    names = [f"column_{index}" for index in range(1, 32)]
+    rows = _bronze_rows(embedded, names)
+    expected = _data_lines(SKLEARN, 1)
+    assert ingest["rowsWritten"] == len(rows) == len(expected) == 30
+    # Decimals come back as Decimal: compare as numbers.
+    as_numbers = {tuple(float(value) for value in row) for row in rows}
+    assert as_numbers == {tuple(float(value) for value in row) for row in expected}
+
+
+def test_an_upload_with_comment_lines_loads_every_row_once_and_numbers_rows_without_them(
+    embedded,
+):
+    from tests.files.test_preamble import COMMENTS
+
+    broken = COMMENTS.replace("7,n7,14\n", "7,n7\n")  # a ragged row after two comment lines
+    uploaded = upload(embedded, broken.encode())
+    ingest = run_ingest(embedded, {"fileId": uploaded["id"], "malformedRows": "quarantine"})
+    rows = _bronze_rows(embedded, ["id", "name", "score"])
+    expected = _data_lines(broken, 3) - {("7", "n7")}
+    assert ingest["rowsWritten"] == len(rows) == len(expected) == 29
+    assert set(rows) == expected
+    bronze = embedded.read("bronze", "bronze_t")
+    source_rows = dict(zip(bronze["id"].to_list(), bronze["_source_row"].to_list(), strict=True))
+    # Comment lines, like blank lines, are not counted: row 8 is the eighth data record.
+    assert source_rows[8] == 8 and 7 not in source_rows
+    quarantine = embedded.read("bronze", "bronze_t__quarantine")
+    assert quarantine["source_row"].to_list() == [7]
+    assert quarantine["raw_line"].to_list() == ["7,n7"]

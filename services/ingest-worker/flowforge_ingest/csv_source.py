@@ -21,7 +21,7 @@ How a file is read, and why
   file's encoding is caught the same way. Conversion costs ~0.3 s per 2,000,000 x 10 values.
 - Types come from ``columns[].type`` when given, else are inferred from the first blocks
   (at least ``batch_rows`` rows, or the whole file when shorter) by schema detection's own
-  inference (``flowforge_catalog.files.detection.types``), so a job naming a ``filePath``
+  inference (``flowforge_rules.csv.inference``), so a job naming a ``filePath``
   types a file as a job naming its upload's ``fileId`` does: integer; decimal for
   fixed-point text (``10.50``) and for integers wider than int64 (a 20-digit account
   number is ``decimal(20,0)``, never a float); float only for exponents, NaN/inf or more
@@ -38,7 +38,9 @@ Source rows
 Each batch carries ``_source_row`` (int64): the 1-based number of the record among the data
 records of the file. The header is not counted, blank lines are not counted, and a quoted
 value spanning several lines still makes one record. For the usual file (header, no blank
-lines, no multi-line values) the source row is the line number minus one. Malformed records
+lines, no multi-line values) the source row is the line number minus one. The lines
+``fileConfig.skipRows`` skips and the comment lines (``fileConfig.commentChar``) are not
+counted either: they are left out of the prepared copy pyarrow reads (:mod:`.csv_prepare`). Malformed records
 keep their number, so the numbers of loaded rows have gaps where rows were quarantined.
 
 Malformed rows
@@ -74,7 +76,7 @@ import pyarrow.csv as pacsv
 
 from flowforge_ingest import csv_resync
 from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
-from flowforge_ingest.csv_spaces import collapsed_copy
+from flowforge_ingest.csv_prepare import SkipBeyondEnd, prepared_copy
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
 from flowforge_shared.contracts.landing import landing_path_problem, shown
@@ -301,15 +303,15 @@ def _has_parse_options(override: ColumnOverride) -> bool:
 
 def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOverride:
     """How detection would type a column holding ``strings`` (nulls already applied):
-    detection's own inference (``flowforge_catalog.files.detection``) on the distinct values
+    detection's own inference (``flowforge_rules.csv.inference``) on the distinct values
     and the fileConfig column it suggests for it. Fixed-point text is a decimal, an integer
     wider than int64 a decimal of scale 0, codes with leading zeros stay text; float only for
     exponents, NaN/inf or more decimals than a decimal holds."""
     from collections import Counter
 
-    from flowforge_catalog.files.detection.fileconfig import column_override
-    from flowforge_catalog.files.detection.result import DetectedColumn
-    from flowforge_catalog.files.detection.types import infer_type
+    from flowforge_rules.csv.columns import DetectedColumn
+    from flowforge_rules.csv.inference import infer_type
+    from flowforge_rules.csv.overrides import column_override
 
     counted = pc.value_counts(pc.drop_null(strings))
     values = Counter(
@@ -517,6 +519,19 @@ def _parse_options(file_config: FileConfig, handler) -> pacsv.ParseOptions:
     )
 
 
+def _check_comment_char(file_config: FileConfig) -> None:
+    comment = file_config.comment_char
+    if comment is None:
+        return
+    if comment in ("\n", "\r"):
+        raise CsvFormatError("fileConfig.commentChar cannot be a line break")
+    if comment in (file_config.delimiter, file_config.quote_char, file_config.escape_char):
+        raise CsvFormatError(
+            "fileConfig.commentChar must differ from the delimiter, the quote character and "
+            "the escape character"
+        )
+
+
 def _null_values(file_config: FileConfig) -> list[str]:
     return list(dict.fromkeys(["", *(file_config.null_values or [])]))
 
@@ -582,19 +597,29 @@ class CsvBatches:
         self._quarantine = file_config.malformed_rows == "quarantine"
         self._header_offset = 1 if file_config.has_header else 0
         self._encoding = _arrow_encoding(file_config.encoding)
-        # With the delimiter " " a run of spaces is one separator: pyarrow reads a copy
-        # with the runs collapsed (deleted when the reading ends, see _release).
+        # Lines before the table, comment lines, and with the delimiter " " runs of spaces
+        # (one separator): pyarrow reads a prepared copy (deleted when the reading ends, see
+        # _release).
         self._copy: Path | None = None
-        if file_config.delimiter == " ":
+        _check_comment_char(file_config)
+        if file_config.delimiter == " " or file_config.skip_rows or file_config.comment_char:
             try:
-                self._copy = collapsed_copy(
+                self._copy = prepared_copy(
                     path,
                     encoding=file_config.encoding,
+                    delimiter=file_config.delimiter,
                     quote=file_config.quote_char or None,
                     escape=file_config.escape_char or None,
+                    skip_rows=file_config.skip_rows,
+                    comment=file_config.comment_char,
                 )
             except UnicodeDecodeError as error:
                 raise _format_error(source_name, file_config.encoding, error) from error
+            except SkipBeyondEnd as error:
+                raise CsvFormatError(
+                    f"file {source_name!r} has {error.lines} lines, and fileConfig.skipRows "
+                    f"skips {file_config.skip_rows}: nothing is left to read. Lower skipRows"
+                ) from error
         self._path = self._copy or path
         self._quarantined: list[QuarantinedRow] = []
         self._ragged: list[_BadRecord] = []
@@ -959,7 +984,7 @@ class CsvBatches:
             self._release()
 
     def _release(self) -> None:
-        """Close the reader and delete the collapsed copy, if any."""
+        """Close the reader and delete the prepared copy, if any."""
         self._close_reader()
         if self._copy is not None:
             self._copy.unlink(missing_ok=True)

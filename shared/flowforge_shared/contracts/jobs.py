@@ -75,6 +75,12 @@ class FileConfig(ApiModel):
     quote_char: str | None = Field(default='"', max_length=1)
     escape_char: str | None = Field(default=None, max_length=1)
     null_values: list[str] | None = None
+    # Physical lines before the header (or the first record) that are not part of the table
+    # (a title, a description, a metadata block), comment and blank lines included.
+    skip_rows: int = Field(default=0, ge=0, le=1_000_000)
+    # Lines starting with this character (outside a quoted value) are ignored wherever they
+    # are; they are not counted as rows.
+    comment_char: str | None = Field(default=None, min_length=1, max_length=1)
     malformed_rows: Literal["fail", "quarantine"] = "fail"
     columns: list[ColumnOverride] | None = None
 

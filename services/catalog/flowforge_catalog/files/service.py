@@ -31,7 +31,9 @@ from flowforge_shared.settings import Settings
 ENTITY = "file"
 # Part of the key a detection is kept under: bump it when detection answers differently for
 # the same file (a fix), so answers kept from before are computed again.
-_DETECTION_VERSION = "@3"  # @3: strict dates, emptyFields, one type inference
+_DETECTION_VERSION = (
+    "@4"  # @3: strict dates, emptyFields, one type inference; @4: skipRows, commentChar
+)
 
 
 def to_public(file: UploadedFile) -> FilePublic:
@@ -270,9 +272,56 @@ def complete_job_config(session: Session, settings: Settings, config):
         merged["columns"] = [
             overrides.pop(column["name"], column) for column in detected["columns"]
         ] + list(overrides.values())
+    _check_skip_rows(settings, file, merged)
     wire = config.to_wire()
     wire["sourceConfig"]["fileConfig"] = merged
     return JobConfig.model_validate(wire)
+
+
+def _check_skip_rows(settings: Settings, file: UploadedFile, file_config: dict) -> None:
+    """Refuse a ``skipRows`` that leaves nothing of the file: the load would find no header
+    and no rows, and the job would fail at its first run instead of now."""
+    skip_rows = file_config.get("skipRows") or 0
+    if not skip_rows:
+        return
+    lines = _count_lines(settings, file, file_config.get("encoding") or "utf-8", skip_rows + 1)
+    if lines <= skip_rows:
+        raise Unprocessable(
+            [
+                (
+                    ("sourceConfig", "fileConfig", "skipRows"),
+                    f"skipRows is {skip_rows}, but the file {file.original_name!r} has "
+                    f"{lines} lines: nothing would be left to read. Lower skipRows",
+                )
+            ]
+        )
+
+
+def _count_lines(settings: Settings, file: UploadedFile, encoding: str, enough: int) -> int:
+    """The file's physical lines (as :func:`flowforge_shared.csv_rules.table_lines` counts
+    them), counting no further than ``enough``."""
+    import codecs
+    import re
+
+    breaks = re.compile(r"\r\n|\n|\r")
+    source = _source(settings, file)
+    try:
+        decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+        lines, offset, last, tail = 0, 0, "", ""
+        while offset < source.size and lines < enough:
+            data = source.read_range(offset, min(1 << 20, source.size - offset))
+            offset += len(data)
+            text = last + decoder.decode(data, final=offset >= source.size)
+            # A \r at the end may be the first half of \r\n: count it with the next read.
+            last = text[-1] if text.endswith("\r") and offset < source.size else ""
+            text = text[: len(text) - len(last)]
+            lines += len(breaks.findall(text))
+            tail = text
+        if lines < enough and tail and tail[-1] not in "\r\n":
+            lines += 1  # a last line without a line break
+        return lines
+    finally:
+        _close(source)
 
 
 def resolve_for_run(

@@ -12,9 +12,11 @@ Public API::
     AiSettings, ai_settings_from_env()         # the optional model
     DetectionError(ValueError)                 # empty, binary or undecodable file (HTTP 422)
 
-Modules: :mod:`.sampling` (sources, chunks), :mod:`.encoding`, :mod:`.dialect`,
-:mod:`.types`, :mod:`.semantics`, :mod:`.fileconfig`, :mod:`.preview`, :mod:`.ai`,
-:mod:`.result` (the response models) and :mod:`.detect`, which runs them in order.
+Modules: :mod:`.sampling` (sources, chunks), :mod:`.encoding`, :mod:`.preamble`,
+:mod:`.dialect`, :mod:`.semantics`, :mod:`.fileconfig`, :mod:`.preview`, :mod:`.ai`,
+:mod:`.result` (the response model) and :mod:`.detect`, which runs them in order. Type
+inference, the column model and the column overrides are shared with the ingest worker:
+:mod:`flowforge_rules.csv`.
 """
 
 from flowforge_catalog.files.detection.ai import AiSettings, ai_settings_from_env

@@ -38,14 +38,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
-from flowforge_catalog.files.detection.result import (
-    PII_TYPES,
-    SEMANTIC_TYPES,
-    DetectedColumn,
-    Detection,
-    SemanticType,
-)
+from flowforge_catalog.files.detection.result import Detection
 from flowforge_catalog.files.detection.semantics import is_identifier
+from flowforge_rules.csv.columns import PII_TYPES, SEMANTIC_TYPES, DetectedColumn, SemanticType
 
 MAX_COLUMNS = 200
 TOKENS_PER_COLUMN = 40

@@ -1,13 +1,14 @@
 """detect(): a bounded sample of a file in, a :class:`Detection` out.
 
 The steps: sniff the encoding from the first bytes; read the head and evenly spaced chunks
-(:mod:`.sampling`); cut them at line breaks and decode (:mod:`.encoding`); take the dialect
-from the head and re-align each mid-file chunk on a record boundary (:mod:`.dialect`);
-decide whether the first record is a header; infer each column's type, nulls and range
-(:mod:`.types`) and meaning (:mod:`.semantics`); check what the ingest reader can load
-(:mod:`.fileconfig`); and, with AI settings, let the model add descriptions and names
-(:mod:`.ai`). Only an unreadable file raises (:class:`DetectionError`); everything else that
-looks wrong is a warning.
+(:mod:`.sampling`); cut them at line breaks and decode (:mod:`.encoding`); find where the
+table starts, the lines before it and the comment lines (:mod:`.preamble`), and leave those
+out; take the dialect from the head and re-align each mid-file chunk on a record boundary
+(:mod:`.dialect`); decide whether the first record is a header; infer each column's type,
+nulls and range (:mod:`flowforge_rules.csv.inference`) and meaning (:mod:`.semantics`);
+check what the ingest reader can load (:mod:`flowforge_rules.csv.overrides`); and, with AI
+settings, let the model add descriptions and names (:mod:`.ai`). Only an unreadable file
+raises (:class:`DetectionError`); everything else that looks wrong is a warning.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from flowforge_catalog.files.detection.dialect import (
     lines_of,
     read_records,
     resync,
-    sniff_dialect,
 )
 from flowforge_catalog.files.detection.encoding import (
     Encoding,
@@ -34,8 +34,8 @@ from flowforge_catalog.files.detection.encoding import (
     sniff_encoding,
 )
 from flowforge_catalog.files.detection.errors import DetectionError
-from flowforge_catalog.files.detection.fileconfig import column_override
-from flowforge_catalog.files.detection.result import PII_TYPES, DetectedColumn, Detection
+from flowforge_catalog.files.detection.preamble import find_table, strip_lines
+from flowforge_catalog.files.detection.result import Detection
 from flowforge_catalog.files.detection.sampling import SampleSource, read_raw_chunks
 from flowforge_catalog.files.detection.semantics import (
     KeyCandidate,
@@ -43,7 +43,9 @@ from flowforge_catalog.files.detection.semantics import (
     semantic_type,
     suggested_names,
 )
-from flowforge_catalog.files.detection.types import TypeGuess, split_nulls
+from flowforge_rules.csv.columns import PII_TYPES, DetectedColumn
+from flowforge_rules.csv.inference import TypeGuess, split_nulls
+from flowforge_rules.csv.overrides import column_override
 from flowforge_shared.csv_rules import (
     MAX_RECORD_BYTES,
     repeated_names,
@@ -92,6 +94,9 @@ class _Sample:
     malformed: list[tuple[int | str, str, str]]
     # Bytes not valid in the encoding were decoded as U+FFFD (see ``Decoded.replaced``).
     replaced: bool = False
+    # fileConfig.skipRows and commentChar: the lines left out before the records are read.
+    skip_rows: int = 0
+    comment_char: str | None = None
 
     def add(self, records: Records, place, *, skip_first: bool = False) -> None:
         """Add ``records``; ``place(index)`` says where the record at ``index`` is."""
@@ -181,6 +186,8 @@ def detect(
         quote_char=sample.dialect.quote_char,
         escape_char=sample.dialect.escape_char,
         has_header=has_header,
+        skip_rows=sample.skip_rows,
+        comment_char=sample.comment_char,
         line_ending=sample.dialect.line_ending,
         row_count_estimate=row_estimate,
         row_count_exact=sample.exact,
@@ -216,9 +223,14 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
     head = texts[0]
     if not head.text.strip():
         raise DetectionError("the file holds no data (only blank lines): upload a CSV with rows")
-    dialect = sniff_dialect(head.text)
+    table = find_table(head.text, at_end=head.at_end)
+    dialect = table.dialect
+    # The lines before the table and the comment lines are left out, as the load leaves them.
+    text = strip_lines(
+        head.text, skip_rows=table.skip_rows, comment=table.comment_char, dialect=dialect
+    )
     try:
-        head_records = read_records(head.text, dialect, at_end=head.at_end)
+        head_records = read_records(text, dialect, at_end=head.at_end)
     except csv.Error as error:
         raise DetectionError(f"the start of the file cannot be read as CSV: {error}") from error
     if not head.at_end and len(head_records.rows) > 1:
@@ -241,6 +253,8 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         list(decoded.warnings),
         [],
         decoded.replaced,
+        table.skip_rows,
+        table.comment_char,
     )
     # Records are numbered from 1 (the first record, a header or not) as in the file.
     sample.add(head_records, lambda index: index + 1, skip_first=True)
@@ -250,7 +264,9 @@ def _read_sample(source: SampleSource, sample_bytes: int) -> _Sample:
         after = len(encoding.bom) + head.byte_length
         sample.add(_long_row(source, after, encoding, dialect), lambda index: index + 2)
     for chunk in texts[1:]:
-        records, used_bytes, problem = _chunk_records(chunk, dialect, len(sample.first))
+        records, used_bytes, problem = _chunk_records(
+            chunk, dialect, len(sample.first), table.comment_char
+        )
         if problem:
             sample.warnings.append(problem)
             continue
@@ -275,11 +291,12 @@ def _long_row(source: SampleSource, offset: int, encoding: Encoding, dialect: Di
 
 
 def _chunk_records(
-    chunk: TextChunk, dialect: Dialect, width: int
+    chunk: TextChunk, dialect: Dialect, width: int, comment: str | None
 ) -> tuple[Records, int, str | None]:
     """(records of a mid-file chunk, the bytes they span, a warning if it was skipped)."""
+    text = strip_lines(chunk.text, skip_rows=0, comment=comment, dialect=dialect)
     # Runs of spaces collapsed first (delimiter " "), so that records have their width.
-    text = chunk.text if dialect.delimiter != " " else "".join(lines_of(chunk.text, dialect))
+    text = text if dialect.delimiter != " " else "".join(lines_of(text, dialect))
     start, _ = resync(text, dialect, width)
     try:
         records = read_records(text[start:], dialect, at_end=chunk.at_end)

@@ -190,6 +190,11 @@ def resync(text: str, dialect: Dialect, width: int) -> tuple[int, bool]:
     return (plausible if plausible is not None else 0), False
 
 
+def split_lines(text: str) -> list[str]:
+    """The physical lines of ``text``, their line endings (``\\n``, ``\\r\\n``, ``\\r``) kept."""
+    return _LINE.findall(text)
+
+
 def lines_of(text: str, dialect: Dialect) -> list[str]:
     """The lines of ``text`` (line endings kept), as the delimiter reads them: with ``" "``,
     runs of spaces between fields are one space (:func:`collapse_spaces`)."""

@@ -13,6 +13,7 @@ import codecs
 from dataclasses import dataclass, field
 
 from flowforge_catalog.files.detection.dialect import Dialect, read_records
+from flowforge_catalog.files.detection.preamble import strip_lines
 from flowforge_catalog.files.detection.result import Detection
 from flowforge_catalog.files.detection.sampling import SampleSource
 from flowforge_shared.csv_rules import unique_names
@@ -57,6 +58,9 @@ def read_preview(source: SampleSource, detection: Detection, rows: int = 20) -> 
         length = min(length, source.size, _MAX_READ)
         at_end = length >= source.size
         text, replaced = _decode(source.read_range(0, length), detection.encoding, at_end)
+        text = strip_lines(
+            text, skip_rows=detection.skip_rows, comment=detection.comment_char, dialect=dialect
+        )
         records = read_records(text, dialect, at_end=at_end, limit=skip + rows + 1)
         if not at_end and records.good <= skip + rows:
             records.drop_cut_end()  # the last record may continue past what was read

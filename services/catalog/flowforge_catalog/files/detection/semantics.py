@@ -13,7 +13,7 @@ Tags come from the column name, the values, or both, in this order (first match 
 - ``currency_amount``: a decimal written with a currency symbol, or a number named like an
   amount (amount, price, total, balance, ...).
 
-PII tags are listed in :data:`~flowforge_catalog.files.detection.result.PII_TYPES`.
+PII tags are listed in :data:`~flowforge_rules.csv.columns.PII_TYPES`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flowforge_catalog.files.detection.types import TypeGuess
+from flowforge_rules.csv.inference import TypeGuess
 
 _SHARE = 0.9
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")

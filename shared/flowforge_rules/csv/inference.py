@@ -40,7 +40,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowforge_catalog.files.detection.result import NumberFormat
+from flowforge_rules.csv.columns import NumberFormat
 from flowforge_shared.csv_rules import strict_strptime
 
 STRONG_NULLS = ("NULL", "null", "Null", "N/A", "n/a", "#N/A")
