@@ -228,6 +228,28 @@ def execution_status_in_database(postgres_url: str, execution_id: str) -> str | 
     return row[0] if row else None
 
 
+def test_the_stack_test_runs_what_compose_runs():
+    """Every container compose builds from this repository is one the stack test starts, with
+    its target's command, and the gateway container serves deploy/gateway.conf."""
+    services = compose()["services"]
+    built = {name for name, service in services.items() if "build" in service}
+    assert built == {"migrate", *APIS, *WORKERS}, built
+    for name in (*APIS, *WORKERS):
+        command = compose_command(name)
+        if name in APIS:
+            assert command[1:3] == ["service", name], command
+            on_loopback(command, 1)
+        else:
+            assert command[1:3] == ["worker", name.removesuffix("-worker")], command
+    assert (
+        "./deploy/gateway.conf:/etc/nginx/conf.d/default.conf:ro" in services["gateway"]["volumes"]
+    )
+    # The test replaces only settings compose really has.
+    assert REPLACED <= set(compose()["x-flowforge-env"]), REPLACED - set(
+        compose()["x-flowforge-env"]
+    )
+
+
 def test_the_stack_behind_the_gateway(tmp_path, fresh_postgres_url, moto_s3, monkeypatch):
     started = time.monotonic()
     data_dir = tmp_path / "data"
