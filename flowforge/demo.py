@@ -11,6 +11,7 @@ read and how gold changed. Every answer is checked; anything off exits non-zero.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import shutil
 import socket
@@ -104,7 +105,11 @@ def run_demo(
     serve: bool = False,
     port: int | None = None,
     console: Console | None = None,
+    base_url: str | None = None,
 ) -> dict:
+    """The demo; with ``base_url`` against a FlowForge that is already running there (a
+    gateway in front of separate services) instead of a server of its own. The core-banking
+    database goes to the settings' SQLite sources directory, which the workers must share."""
     from flowforge.demo_data import apply_changes, generate
 
     console = console or Console()
@@ -123,7 +128,8 @@ def run_demo(
         f"accounts, {generated.counts['transactions']} transactions (SQLite core banking), "
         f"{generated.counts['crm_customers']} CRM rows (CSV)"
     )
-    with _Server(settings, port) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
+    server = contextlib.nullcontext(base_url) if base_url else _Server(settings, port)
+    with server as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         admin = {"Authorization": f"Bearer {admin_token}"}
         editor_token = _expect(
             client.post(

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+KNOWN_WITHIN = 60.0
+"""Seconds a requested run may take to reach the orchestrator before `follow` gives up."""
 
 
 class RunFailed(Exception):
@@ -36,10 +40,32 @@ def start_run(client: httpx.Client, workflow_id: str, jobs: list[str] | None) ->
     return response.json()["executionId"]
 
 
+def wait_until_known(
+    client: httpx.Client, execution_id: str, timeout: float = KNOWN_WITHIN
+) -> dict:
+    """The execution, once the orchestrator has it. Where the catalog and the orchestrator run
+    apart, a run request's 202 comes before the events worker has taken the StartRun message,
+    and until then the orchestrator answers 404 for the id it was given."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"/api/executions/{execution_id}")
+        if response.status_code != 404:
+            _raise_for(response)
+            return response.json()
+        if time.monotonic() > deadline:
+            raise RunFailed(
+                f"execution {execution_id} was requested but the orchestrator has not started "
+                f"it after {timeout:.0f} s (is the events worker running?)"
+            )
+        time.sleep(0.2)
+
+
 def sse_events(client: httpx.Client, execution_id: str) -> Iterator[tuple[str, dict]]:
     with client.stream(
         "GET", f"/api/executions/{execution_id}/events", timeout=httpx.Timeout(10, read=None)
     ) as response:
+        if response.status_code >= 400:
+            response.read()  # the error's detail, for _raise_for
         _raise_for(response)
         kind, data = None, []
         for line in response.iter_lines():
@@ -66,6 +92,7 @@ def follow(client: httpx.Client, execution_id: str, console: Console) -> dict:
     )
     lines: dict[str, int] = {}
     summary: dict = {}
+    wait_until_known(client, execution_id)
     with progress:
         for kind, data in sse_events(client, execution_id):
             if kind == "execution.finished":

@@ -1,5 +1,6 @@
 """The flowforge command, run as a user runs it: a real process, a real socket."""
 
+import json
 import os
 import subprocess
 import sys
@@ -281,3 +282,43 @@ def test_secrets_rotate_reencrypts_with_the_first_key(tmp_path):
         and bad.stderr.startswith("error: ")
         and len(bad.stderr.splitlines()) == 1
     )
+
+
+def test_following_a_run_waits_until_the_orchestrator_has_it():
+    """Where the catalog and the orchestrator run apart, the run request's 202 comes before
+    the events worker has started the run: the orchestrator answers 404 for a moment."""
+    import io
+
+    from rich.console import Console
+
+    from flowforge.run_client import RunFailed, follow
+
+    execution = {"id": "e1", "status": "succeeded", "jobs": []}
+    asked = {"execution": 0}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/executions/e1":
+            asked["execution"] += 1
+            if asked["execution"] <= 2:
+                return httpx.Response(404, json={"detail": "execution e1 not found"})
+            return httpx.Response(200, json=execution)
+        if request.url.path == "/api/executions/e1/events":
+            body = f"event: execution.finished\ndata: {json.dumps(execution)}\n\n"
+            return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+        return httpx.Response(500, json={"detail": "not expected"})
+
+    console = Console(file=io.StringIO())
+    with httpx.Client(base_url="http://flowforge", transport=httpx.MockTransport(answer)) as client:
+        assert follow(client, "e1", console)["status"] == "succeeded"
+    assert asked["execution"] == 3
+
+    def broken_stream(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/events"):
+            return httpx.Response(503, json={"detail": "cannot check the token: ..."})
+        return httpx.Response(200, json=execution)
+
+    with httpx.Client(
+        base_url="http://flowforge", transport=httpx.MockTransport(broken_stream)
+    ) as client:
+        with pytest.raises(RunFailed, match="HTTP 503: cannot check the token"):
+            follow(client, "e1", console)
