@@ -15,14 +15,11 @@ that owns it, so no service calls another's code.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
 from flowforge_shared.errors import ServiceUnavailable
 from flowforge_shared.settings import Settings
-
-log = logging.getLogger("flowforge.bus")
 
 Handler = Callable[[dict[str, Any]], Any]
 

@@ -4,17 +4,14 @@ know, the change is refused with a 503 that says why — never made blind."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 
 from flowforge.app import create_single_service_app
 from flowforge_orchestrator.runs.models import Execution, JobRun
-from tests.conftest import ADMIN_TOKEN, free_port, make_settings
+from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
 
 SECRET = "w" * 40
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -54,18 +51,8 @@ def orchestrator_url(tmp_path, database_url) -> Iterator[str]:
             )
         )
         app.state.execution_id = execution.id
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the orchestrator did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", app.state.execution_id
-    server.should_exit = True
-    thread.join(10)
-    app.state.database.dispose()
+    with served(app, "the orchestrator") as url:
+        yield url, app.state.execution_id
 
 
 def catalog(tmp_path, database_url, **settings) -> TestClient:

@@ -4,14 +4,12 @@ orchestrator runs on a database of its own that holds no token at all."""
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -19,7 +17,7 @@ from sqlalchemy import text
 from flowforge.app import create_single_service_app
 from flowforge_shared.auth.introspection import RemoteTokenChecker
 from flowforge_shared.settings import UnsafeSettings
-from tests.conftest import ADMIN_TOKEN, free_port, make_settings
+from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
 
 SERVICE_SECRET = "s" * 40
 TTL = 1.0
@@ -32,18 +30,8 @@ def catalog_url(tmp_path) -> Iterator[str]:
     app = create_single_service_app(
         "catalog", make_settings(tmp_path / "catalog", service_secret=SERVICE_SECRET)
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "the catalog did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
-    app.state.database.dispose()
+    with served(app, "the catalog") as url:
+        yield url
 
 
 def orchestrator(tmp_path: Path, catalog_url: str, **extra) -> TestClient:

@@ -256,3 +256,21 @@ def celery_platform(tmp_path, fresh_postgres_url):
         cluster.stop()
         app.state.database.dispose()
         server.stop()
+
+
+@pytest.fixture
+def span_exporter():
+    """The spans this process finishes from now on, in memory (the global tracer provider
+    gets an in-memory exporter; set up once per process, it stays)."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return exporter

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import polars as pl
 from deltalake import DeltaTable
-from opentelemetry import trace
 
 from tests.system.conftest import expected_from_csv, workflow_jobs, write_transactions
 
@@ -250,22 +249,14 @@ def test_every_event_has_its_own_increasing_id_and_a_reconnect_resumes(embedded)
         assert sse_events(replayed.text) == events
 
 
-def test_one_trace_spans_the_api_call_and_the_workers_write(tmp_path):
+def test_one_trace_spans_the_api_call_and_the_workers_write(tmp_path, span_exporter):
     from fastapi.testclient import TestClient
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from flowforge.app import create_app
     from tests.conftest import make_settings
     from tests.system.conftest import Platform
 
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = span_exporter
     settings = make_settings(tmp_path)
     app = create_app(settings)
     with TestClient(app) as client:

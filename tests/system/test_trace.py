@@ -281,24 +281,15 @@ def test_one_trace_follows_a_run_across_processes(tmp_path: Path, fresh_postgres
     )
 
 
-def test_one_trace_follows_a_run_in_one_process(tmp_path):
+def test_one_trace_follows_a_run_in_one_process(tmp_path, span_exporter):
     """The embedded default (jobs on threads of the API process): the same tree."""
     from fastapi.testclient import TestClient
-    from opentelemetry import trace
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from flowforge.app import create_app
     from tests.conftest import make_settings
     from tests.system.conftest import Platform
 
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    exporter = span_exporter
     settings = make_settings(tmp_path)
     app = create_app(settings)
     traceparent, trace_id, caller_span = new_traceparent()
