@@ -40,3 +40,6 @@ CMD ["flowforge", "worker", "events", "--concurrency", "1"]
 
 FROM base AS catalog-worker
 CMD ["flowforge", "worker", "catalog", "--concurrency", "1"]
+
+FROM base AS lineage-worker
+CMD ["flowforge", "worker", "lineage", "--concurrency", "1"]

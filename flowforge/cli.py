@@ -58,7 +58,8 @@ def service(
 @app.command()
 def worker(
     queue: str = typer.Argument(
-        ..., help="ingest, transform, events (the orchestrator's) or catalog (its assets)"
+        ...,
+        help="ingest, transform, events (the orchestrator's), catalog (its assets) or lineage",
     ),
     concurrency: int = typer.Option(None, "--concurrency", "-c", help="Worker processes"),
     loglevel: str = typer.Option("INFO", help="Celery log level"),
@@ -72,6 +73,7 @@ def worker(
         "transform": "flowforge_transform.tasks",
         "events": "flowforge_orchestrator.tasks",
         "catalog": "flowforge_catalog.tasks",
+        "lineage": "flowforge_lineage.tasks",
     }
     if queue not in modules:
         _fail(f"unknown queue {queue!r}; choose one of {', '.join(modules)}")
@@ -87,8 +89,8 @@ def worker(
     celery = configure(settings)
     setup_tracing(settings, service_name=f"flowforge-{queue}-worker")
     importlib.import_module(modules[queue])
-    # The events queue is consumed in order by one process unless asked otherwise.
-    processes = concurrency or (1 if queue in ("events", "catalog") else 2)
+    # The events, catalog and lineage queues are consumed by one process unless asked otherwise.
+    processes = concurrency or (1 if queue in ("events", "catalog", "lineage") else 2)
     celery.worker_main(
         [
             "worker",

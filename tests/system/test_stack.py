@@ -43,7 +43,13 @@ GATEWAY_CONF = ROOT / "deploy" / "gateway.conf"
 APIS = ("catalog", "orchestrator", "lineage")
 # Compose runs one container of each; the test runs the ingest and transform workers twice,
 # as an operator scaling them would.
-WORKERS = {"events-worker": 1, "catalog-worker": 1, "ingest-worker": 2, "transform-worker": 2}
+WORKERS = {
+    "events-worker": 1,
+    "catalog-worker": 1,
+    "lineage-worker": 1,
+    "ingest-worker": 2,
+    "transform-worker": 2,
+}
 # The settings of docker-compose.yml that name a compose host or an operator's secret; every
 # other setting there is used as it is.
 REPLACED = {

@@ -1,2 +1,1 @@
-"""Lineage service: the source -> bronze -> silver -> gold graph built from run events
-(a later issue)."""
+"""Lineage service: the source -> bronze -> silver -> gold graph built from run events."""

@@ -10,6 +10,7 @@ INGEST_QUEUE = "ingest"
 TRANSFORM_QUEUE = "transform"
 EVENTS_QUEUE = "events"
 CATALOG_QUEUE = "catalog"
+LINEAGE_QUEUE = "lineage"
 
 RUN_INGEST_JOB = "flowforge.ingest.run_job"
 RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
@@ -18,6 +19,8 @@ RECORD_HEARTBEAT = "flowforge.orchestrator.heartbeat"
 DATABASE_OPERATION = "flowforge.ingest.database_operation"
 # A job's COMPLETE run event, passed on by the orchestrator to the catalog (its assets).
 CATALOG_RECORD_OUTPUTS = "flowforge.catalog.record_outputs"
+# Every run event the orchestrator receives, passed on to the lineage service (its graph).
+LINEAGE_RECORD_EVENT = "flowforge.lineage.record_event"
 
 
 class JobTask(BaseModel):

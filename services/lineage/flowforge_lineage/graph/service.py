@@ -1,0 +1,277 @@
+"""Applying run events to the graph, and reading it.
+
+An event is applied once (its ``flowforge_run`` eventId, kept in ``lineage_events``), and
+every value it sets is kept only while no newer event set it: the order of two events is
+their :func:`order_key` (a lake table's version first, then eventTime, then the event type's
+place in a run, then the eventId), so replaying events, or receiving them out of order,
+gives the same graph."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import deque
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageEvent, LineageJob
+from flowforge_shared.contracts.events import run_facet
+
+LAKE_LAYERS = ("bronze", "silver", "gold")
+# Where an event type stands in a run: at the same eventTime the later one wins.
+RANK = {"START": 0, "RUNNING": 1, "COMPLETE": 2, "FAIL": 2, "ABORT": 2}
+STATUS = {
+    "START": "running",
+    "RUNNING": "running",
+    "COMPLETE": "succeeded",
+    "FAIL": "failed",
+    "ABORT": "aborted",
+}
+Direction = Literal["upstream", "downstream", "both"]
+
+
+def event_id_of(event: dict[str, Any]) -> str:
+    """The event's own id; an event without one (not FlowForge's) is known by its content."""
+    given = run_facet(event, "flowforge_run").get("eventId")
+    if given:
+        return str(given)
+    return hashlib.sha256(json.dumps(event, sort_keys=True).encode()).hexdigest()[:64]
+
+
+def order_key(event_time: datetime, event_type: str, event_id: str, version: int | None = None):
+    """A string that sorts as the events it describes: version (none first), time, type."""
+    stamp = event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return f"{(version if version is not None else -1) + 1:020d}|{stamp}|{RANK.get(event_type, 1)}|{event_id}"
+
+
+def layer_of(name: str) -> str:
+    head, dot, _ = name.partition(".")
+    return head if dot and head in LAKE_LAYERS else "source"
+
+
+def apply_event(session: Session, event: dict[str, Any]) -> bool:
+    """Apply one run event; False when it was applied before (nothing changes)."""
+    event_id = event_id_of(event)
+    if session.get(LineageEvent, event_id) is not None:
+        return False
+    event_type = str(event.get("eventType") or "RUNNING")
+    when = datetime.fromisoformat(event["eventTime"])
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    run = event.get("run") or {}
+    session.add(
+        LineageEvent(
+            event_id=event_id, event_type=event_type, event_time=when, job_run_id=run.get("runId")
+        )
+    )
+    facet = run_facet(event, "flowforge_run")
+    job_id = facet.get("jobId") or (event.get("job") or {}).get("name") or "unknown"
+    full_name = (event.get("job") or {}).get("name") or ""
+    job_name = full_name.split(".", 1)[-1] if facet.get("jobId") else full_name
+    workflow_id = facet.get("workflowId")
+    key = order_key(when, event_type, event_id)
+    status = STATUS.get(event_type)
+
+    job = session.get(LineageJob, job_id)
+    if job is None:
+        job = LineageJob(job_id=job_id, job_name=job_name, status_key="")
+        session.add(job)
+    if key > job.status_key:
+        job.job_name = job_name
+        job.workflow_id = workflow_id
+        job.last_run_id = run.get("runId")
+        job.last_status = status
+        job.last_event_time = when
+        job.status_key = key
+
+    inputs = event.get("inputs") or []
+    outputs = event.get("outputs") or []
+    result = run_facet(event, "flowforge_result")
+    for dataset in inputs:
+        row = _dataset(session, dataset)
+        if row.layer != "source":
+            continue  # a lake table's state is what its writer reported
+        rows = (dataset.get("inputFacets") or {}).get("dataQualityMetrics", {}).get("rowCount")
+        if rows is None and event_type == "COMPLETE" and len(inputs) == 1:
+            rows = result.get("rowsRead")
+        if key > row.state_key:
+            row.status = status
+            row.last_updated = when
+            row.row_count = rows if rows is not None else row.row_count
+            row.state_key = key
+    for dataset in outputs:
+        row = _dataset(session, dataset)
+        if row.producer_job_id is None:
+            row.producer_job_id = job_id
+            row.workflow_id = workflow_id
+        if event_type != "COMPLETE":
+            continue
+        facets = dataset.get("facets") or {}
+        version = facets.get("version", {}).get("datasetVersion")
+        version = int(version) if version is not None else None
+        written = order_key(when, event_type, event_id, version)
+        if written > row.state_key:
+            row.version = version
+            rows = (dataset.get("outputFacets") or {}).get("outputStatistics", {}).get("rowCount")
+            row.row_count = rows if rows is not None else row.row_count
+            row.last_updated = when
+            row.producer_job_id = job_id
+            row.workflow_id = workflow_id
+            row.state_key = written
+    for source in inputs:
+        for target in outputs:
+            _edge(session, source, target, job_id, job_name, workflow_id, key)
+    session.flush()
+    return True
+
+
+def _dataset(session: Session, dataset: dict[str, Any]) -> LineageDataset:
+    namespace, name = str(dataset["namespace"]), str(dataset["name"])
+    row = session.get(LineageDataset, (namespace, name))
+    if row is None:
+        row = LineageDataset(namespace=namespace, name=name, layer=layer_of(name), state_key="")
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _edge(session, source, target, job_id, job_name, workflow_id, key) -> None:
+    ids = (source["namespace"], source["name"], target["namespace"], target["name"], job_id)
+    edge = session.get(LineageEdge, ids)
+    if edge is None:
+        edge = LineageEdge(
+            source_namespace=ids[0],
+            source_name=ids[1],
+            target_namespace=ids[2],
+            target_name=ids[3],
+            job_id=job_id,
+            seen_key="",
+        )
+        session.add(edge)
+    if key > edge.seen_key:
+        edge.job_name = job_name
+        edge.workflow_id = workflow_id
+        edge.seen_key = key
+
+
+# Reading the graph
+
+
+def node(dataset: LineageDataset, jobs: dict[str, LineageJob]) -> dict[str, Any]:
+    producer = jobs.get(dataset.producer_job_id or "")
+    status = dataset.status if dataset.layer == "source" else None
+    if producer is not None and dataset.layer != "source":
+        status = producer.last_status
+    return {
+        "id": dataset.node_id,
+        "type": dataset.layer,
+        "label": dataset.name.split(".", 1)[1] if dataset.layer != "source" else dataset.name,
+        "namespace": dataset.namespace,
+        "name": dataset.name,
+        "rowCount": dataset.row_count,
+        "version": dataset.version,
+        "lastUpdated": dataset.last_updated.isoformat() if dataset.last_updated else None,
+        "status": status,
+        "jobId": dataset.producer_job_id,
+        "workflowId": dataset.workflow_id,
+    }
+
+
+def edge(row: LineageEdge) -> dict[str, Any]:
+    return {
+        "source": f"{row.source_namespace}:{row.source_name}",
+        "target": f"{row.target_namespace}:{row.target_name}",
+        "jobId": row.job_id,
+        "jobName": row.job_name,
+        "workflowId": row.workflow_id,
+    }
+
+
+def _graph(
+    session: Session, keys: set[tuple[str, str]], edges: list[LineageEdge]
+) -> dict[str, Any]:
+    datasets = [session.get(LineageDataset, key) for key in sorted(keys)]
+    datasets = [dataset for dataset in datasets if dataset is not None]
+    producers = {d.producer_job_id for d in datasets if d.producer_job_id}
+    jobs = {
+        job.job_id: job
+        for job in session.scalars(select(LineageJob).where(LineageJob.job_id.in_(producers)))
+    }
+    ordered = sorted(
+        edges, key=lambda e: (e.source_namespace, e.source_name, e.target_name, e.job_id)
+    )
+    return {"nodes": [node(d, jobs) for d in datasets], "edges": [edge(e) for e in ordered]}
+
+
+def workflow_graph(session: Session, workflow_id: str) -> dict[str, Any]:
+    """The datasets a workflow's jobs read or wrote, and its jobs' edges."""
+    edges = list(session.scalars(select(LineageEdge).where(LineageEdge.workflow_id == workflow_id)))
+    keys = {(e.source_namespace, e.source_name) for e in edges}
+    keys |= {(e.target_namespace, e.target_name) for e in edges}
+    keys |= {
+        (d.namespace, d.name)
+        for d in session.scalars(
+            select(LineageDataset).where(LineageDataset.workflow_id == workflow_id)
+        )
+    }
+    return _graph(session, keys, edges)
+
+
+def find_dataset(session: Session, reference: str) -> LineageDataset | None:
+    """``<namespace>:<name>``; a namespace may hold colons itself (``postgres://host:5432``)."""
+    for index, char in enumerate(reference):
+        if char == ":":
+            found = session.get(LineageDataset, (reference[:index], reference[index + 1 :]))
+            if found is not None:
+                return found
+    return None
+
+
+def neighbourhood(
+    session: Session, start: LineageDataset, direction: Direction, depth: int
+) -> dict[str, Any]:
+    """The datasets within ``depth`` edges of ``start`` (upstream, downstream or both), across
+    workflows, and the edges between them that were walked."""
+    root = (start.namespace, start.name)
+    keys = {root}
+    found: dict[tuple, LineageEdge] = {}
+    walks = ["upstream", "downstream"] if direction == "both" else [direction]
+    for walk in walks:
+        seen = {root}
+        frontier = deque([(root, 0)])
+        while frontier:
+            (namespace, name), level = frontier.popleft()
+            if level >= depth:
+                continue
+            if walk == "upstream":
+                query = select(LineageEdge).where(
+                    LineageEdge.target_namespace == namespace, LineageEdge.target_name == name
+                )
+            else:
+                query = select(LineageEdge).where(
+                    LineageEdge.source_namespace == namespace, LineageEdge.source_name == name
+                )
+            for row in session.scalars(query):
+                found[
+                    (
+                        row.source_namespace,
+                        row.source_name,
+                        row.target_namespace,
+                        row.target_name,
+                        row.job_id,
+                    )
+                ] = row
+                other = (
+                    (row.source_namespace, row.source_name)
+                    if walk == "upstream"
+                    else (row.target_namespace, row.target_name)
+                )
+                keys.add(other)
+                if other not in seen:
+                    seen.add(other)
+                    frontier.append((other, level + 1))
+    graph = _graph(session, keys, list(found.values()))
+    return {"root": start.node_id, **graph}
