@@ -37,6 +37,8 @@ from flowforge_shared.contracts.tasks import (
     CATALOG_RECORD_OUTPUTS,
     EVENTS_QUEUE,
     INGEST_QUEUE,
+    LINEAGE_QUEUE,
+    LINEAGE_RECORD_EVENT,
     RUN_INGEST_JOB,
     RUN_TRANSFORM_JOB,
     TRANSFORM_QUEUE,
@@ -64,9 +66,12 @@ def handle_event(
     database: Database, event: dict[str, Any], bus: Bus | None = None
 ) -> tuple[list[JobTask], dict[str, str]]:
     """Record one run event; returns the tasks that became ready and each one's queue (to
-    send after commit). A COMPLETE event is first passed on to the catalog (``bus``)."""
-    if bus is not None and event.get("eventType") == "COMPLETE":
-        pass_on_outputs(bus, event)
+    send after commit). Every event is first passed on to the lineage service, and a COMPLETE
+    one to the catalog (``bus``)."""
+    if bus is not None:
+        pass_on_to_lineage(bus, event)
+        if event.get("eventType") == "COMPLETE":
+            pass_on_outputs(bus, event)
     with record_lock, database.session() as session:
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
@@ -104,6 +109,18 @@ def pass_on_outputs(bus: Bus, event: dict[str, Any]) -> None:
         log.exception(
             "the outputs of run event %s did not reach the catalog", event.get("eventTime")
         )
+
+
+def pass_on_to_lineage(bus: Bus, event: dict[str, Any]) -> None:
+    """Hand a run event, whatever its type, to the lineage service, which builds its graph.
+
+    Like :func:`pass_on_outputs`: every delivery, a repeated one included (the lineage
+    service applies an event once, by its eventId, and in any order), and a failure to pass
+    it on is logged and never stops the run's record."""
+    try:
+        bus.send(LINEAGE_RECORD_EVENT, event, queue=LINEAGE_QUEUE)
+    except Exception:  # noqa: BLE001 - the run's own record must go on
+        log.exception("run event %s did not reach the lineage service", event.get("eventTime"))
 
 
 def handle_start_run(
