@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from flowforge_lineage.graph import service
+from flowforge_shared.deps import SessionDep
+from flowforge_shared.errors import NotFound
+
+router = APIRouter(tags=["lineage"])
+
+
+@router.get("/workflows/{workflow_id}/lineage")
+def workflow_lineage(workflow_id: str, session: SessionDep) -> dict[str, Any]:
+    """The datasets the workflow's jobs read and wrote (nodes) and its jobs between them
+    (edges), as the run events reported them; empty before its first run."""
+    return service.workflow_graph(session, workflow_id)
+
+
+@router.get("/lineage")
+def dataset_lineage(
+    session: SessionDep,
+    dataset: Annotated[str, Query(description="<namespace>:<name>, e.g. file:silver.silver_tx")],
+    direction: Annotated[service.Direction, Query()] = "both",
+    depth: Annotated[int, Query(ge=1, le=20)] = 5,
+) -> dict[str, Any]:
+    """The graph around one dataset, across workflows, up to ``depth`` edges away."""
+    found = service.find_dataset(session, dataset)
+    if found is None:
+        raise NotFound(f"no dataset {dataset} in the lineage graph")
+    return service.neighbourhood(session, found, direction, depth)

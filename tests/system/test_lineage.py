@@ -1,0 +1,138 @@
+"""The lineage graph of the three-layer workflow, built in-process from the run events the
+orchestrator passes on: its nodes and edges, exactly-once application and order freedom."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from sqlalchemy import select
+
+from flowforge_lineage.graph.consumer import record_event
+from flowforge_lineage.graph.service import workflow_graph
+from flowforge_orchestrator.runs.models import RunEvent
+from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
+from flowforge_shared.db.engine import Database
+from flowforge_shared.db.migrate import upgrade
+from tests.system.conftest import workflow_jobs, write_transactions
+
+SOURCE = "landing:tx.csv"
+BRONZE = "file:bronze.bronze_tx"
+SILVER = "file:silver.silver_tx"
+GOLD = "file:gold.gold_customer_totals"
+
+
+def lineage_of(platform, workflow_id: str) -> dict:
+    response = platform.client.get(
+        f"/api/workflows/{workflow_id}/lineage", headers=platform.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def recorded_events(platform) -> list[dict]:
+    with platform.app.state.database.session() as session:
+        return list(session.scalars(select(RunEvent.payload).order_by(RunEvent.id)))
+
+
+def test_workflow_lineage_is_the_three_layer_graph_with_the_tables_row_counts(embedded):
+    write_transactions(embedded.landing / "tx.csv", 50)
+    workflow = embedded.create_workflow(workflow_jobs())
+    execution = embedded.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+
+    graph = lineage_of(embedded, workflow["id"])
+    nodes = {node["id"]: node for node in graph["nodes"]}
+    assert set(nodes) == {SOURCE, BRONZE, SILVER, GOLD}
+    assert {i: n["type"] for i, n in nodes.items()} == {
+        SOURCE: "source",
+        BRONZE: "bronze",
+        SILVER: "silver",
+        GOLD: "gold",
+    }
+    assert nodes[GOLD]["label"] == "gold_customer_totals" and nodes[SOURCE]["label"] == "tx.csv"
+    assert nodes[SOURCE]["rowCount"] == 50
+    for node_id, layer, table in (
+        (BRONZE, "bronze", "bronze_tx"),
+        (SILVER, "silver", "silver_tx"),
+        (GOLD, "gold", "gold_customer_totals"),
+    ):
+        assert nodes[node_id]["rowCount"] == embedded.read(layer, table).height, node_id
+    assert all(n["status"] == "succeeded" and n["lastUpdated"] for n in nodes.values())
+    jobs = {job["name"]: job["jobId"] for job in execution["jobs"]}
+    assert sorted(
+        (e["source"], e["target"], e["jobId"], e["jobName"]) for e in graph["edges"]
+    ) == sorted(
+        [
+            (SOURCE, BRONZE, jobs["Ingest transactions"], "Ingest transactions"),
+            (BRONZE, SILVER, jobs["Silver transactions"], "Silver transactions"),
+            (SILVER, GOLD, jobs["Gold customer totals"], "Gold customer totals"),
+        ]
+    )
+
+    # Across workflows, around one dataset.
+    def around(**params) -> dict:
+        response = embedded.client.get("/api/lineage", params=params, headers=embedded.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    upstream = around(dataset=SILVER, direction="upstream", depth=1)
+    assert upstream["root"] == SILVER
+    assert {n["id"] for n in upstream["nodes"]} == {BRONZE, SILVER}
+    assert {n["id"] for n in around(dataset=SILVER, direction="upstream")["nodes"]} == {
+        SOURCE,
+        BRONZE,
+        SILVER,
+    }
+    downstream = around(dataset=BRONZE, direction="downstream", depth=5)
+    assert {n["id"] for n in downstream["nodes"]} == {BRONZE, SILVER, GOLD}
+    both = around(dataset=SILVER)
+    assert {n["id"] for n in both["nodes"]} == set(nodes) and len(both["edges"]) == 3
+    missing = embedded.client.get(
+        "/api/lineage", params={"dataset": "file:gold.nope"}, headers=embedded.headers
+    )
+    assert missing.status_code == 404
+    assert lineage_of(embedded, "no-such-workflow") == {"nodes": [], "edges": []}
+
+
+def test_replaying_events_changes_nothing_and_reverse_order_gives_the_same_graph(
+    embedded, tmp_path
+):
+    write_transactions(embedded.landing / "tx.csv", 30)
+    workflow = embedded.create_workflow(workflow_jobs())
+    assert embedded.run(workflow["id"])["status"] == "succeeded"
+    assert embedded.run(workflow["id"])["status"] == "succeeded"  # a second version each
+    before = lineage_of(embedded, workflow["id"])
+    events = recorded_events(embedded)
+    assert len(events) >= 18 and {e["eventType"] for e in events} >= {"START", "COMPLETE"}
+
+    database = embedded.app.state.database
+    assert [record_event(database, event) for event in events] == [False] * len(events)
+    assert lineage_of(embedded, workflow["id"]) == before
+
+    shuffled = list(events)
+    random.Random(14).shuffle(shuffled)
+    for name, order in (("reversed", events[::-1]), ("shuffled", shuffled)):
+        url = f"sqlite:///{tmp_path / f'{name}-lineage.db'}"
+        upgrade(url)
+        fresh = Database(url)
+        try:
+            assert all(record_event(fresh, event) for event in order)
+            with fresh.session() as session:
+                assert workflow_graph(session, workflow["id"]) == before, name
+        finally:
+            fresh.dispose()
+
+
+def test_a_lineage_service_that_fails_never_fails_the_run(embedded, caplog):
+    def broken(_event):
+        raise RuntimeError("lineage database is gone")
+
+    embedded.app.state.bus.handle(LINEAGE_RECORD_EVENT, broken)
+    write_transactions(embedded.landing / "tx.csv", 20)
+    workflow = embedded.create_workflow(workflow_jobs())
+    with caplog.at_level(logging.ERROR, logger="flowforge.orchestrator"):
+        execution = embedded.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    assert "did not reach the lineage service" in caplog.text
+    assert lineage_of(embedded, workflow["id"]) == {"nodes": [], "edges": []}
