@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 
+import pytest
 from sqlalchemy import select
 
 from flowforge_lineage.graph.consumer import record_event
@@ -15,6 +17,7 @@ from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
 from flowforge_shared.db.migrate import upgrade
 from tests.system.conftest import workflow_jobs, write_transactions
+from tests.system.test_celery_run import start_cluster
 
 SOURCE = "landing:tx.csv"
 BRONZE = "file:bronze.bronze_tx"
@@ -136,3 +139,33 @@ def test_a_lineage_service_that_fails_never_fails_the_run(embedded, caplog):
     assert execution["status"] == "succeeded", execution
     assert "did not reach the lineage service" in caplog.text
     assert lineage_of(embedded, workflow["id"]) == {"nodes": [], "edges": []}
+
+
+@pytest.mark.redis
+def test_a_lineage_worker_started_after_the_run_catches_up(celery_platform):
+    """Served apart, the events worker passes the events to the lineage queue; a lineage
+    worker that was not running finds them there and builds the same graph."""
+    start_cluster(celery_platform)
+    write_transactions(celery_platform.landing / "tx.csv", 200)
+    workflow = celery_platform.create_workflow(workflow_jobs())
+    execution = celery_platform.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    assert lineage_of(celery_platform, workflow["id"]) == {"nodes": [], "edges": []}
+
+    celery_platform.cluster.start_worker("lineage")
+    deadline = time.monotonic() + 60
+    while True:
+        graph = lineage_of(celery_platform, workflow["id"])
+        if len(graph["edges"]) == 3 and all(
+            node["status"] == "succeeded" for node in graph["nodes"]
+        ):
+            break
+        assert time.monotonic() < deadline, graph
+        time.sleep(0.3)
+    rows = {node["id"]: node["rowCount"] for node in graph["nodes"]}
+    assert rows == {
+        SOURCE: 200,
+        BRONZE: celery_platform.read("bronze", "bronze_tx").height,
+        SILVER: celery_platform.read("silver", "silver_tx").height,
+        GOLD: celery_platform.read("gold", "gold_customer_totals").height,
+    }
