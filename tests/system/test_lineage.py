@@ -169,3 +169,46 @@ def test_a_lineage_worker_started_after_the_run_catches_up(celery_platform):
         SILVER: celery_platform.read("silver", "silver_tx").height,
         GOLD: celery_platform.read("gold", "gold_customer_totals").height,
     }
+
+
+def test_a_table_of_one_workflow_read_by_another_is_one_graph(embedded):
+    write_transactions(embedded.landing / "tx.csv", 40)
+    first = embedded.create_workflow(workflow_jobs())
+    assert embedded.run(first["id"])["status"] == "succeeded"
+    second = embedded.create_workflow(
+        [
+            {
+                "name": "Customer count",
+                "type": "gold-analytics",
+                "sourceConfig": {"type": "multi-table", "tables": ["gold_customer_totals"]},
+                "destinationConfig": {"goldConfig": {"tableName": "gold_customer_count"}},
+                "transformationConfig": {
+                    "aggregations": [
+                        {"column": "customer_id", "function": "COUNT", "alias": "customers"}
+                    ]
+                },
+            }
+        ]
+    )
+    assert embedded.run(second["id"])["status"] == "succeeded"
+    count = "file:gold.gold_customer_count"
+
+    graph = lineage_of(embedded, second["id"])
+    assert {n["id"] for n in graph["nodes"]} == {GOLD, count}
+    assert [(e["source"], e["target"]) for e in graph["edges"]] == [(GOLD, count)]
+    assert {n["id"]: n["workflowId"] for n in graph["nodes"]} == {
+        GOLD: first["id"],
+        count: second["id"],
+    }
+    response = embedded.client.get(
+        "/api/lineage",
+        params={"dataset": count, "direction": "upstream", "depth": 10},
+        headers=embedded.headers,
+    )
+    assert {n["id"] for n in response.json()["nodes"]} == {SOURCE, BRONZE, SILVER, GOLD, count}
+    response = embedded.client.get(
+        "/api/lineage",
+        params={"dataset": SOURCE, "direction": "downstream"},
+        headers=embedded.headers,
+    )
+    assert {n["id"] for n in response.json()["nodes"]} == {SOURCE, BRONZE, SILVER, GOLD, count}
