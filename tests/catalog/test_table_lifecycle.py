@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.orchestrator.factories import add_active_writer
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -173,28 +174,12 @@ def test_names_that_are_not_tables_are_404(api):
 def test_changes_wait_while_a_run_writes_the_table(api, loaded):
     """An execution that writes the table is active (set up in the catalog database, as a
     run stuck waiting for a worker would be): every change is 409 naming it; reads go on."""
-    from flowforge_orchestrator.runs.models import Execution, JobRun
-
-    with api.app_state.database.session() as session:
-        execution = Execution(
-            workflow_id=loaded["id"], workflow_name="people", status="running", trigger="manual"
-        )
-        session.add(execution)
-        session.flush()
-        session.add(
-            JobRun(
-                execution_id=execution.id,
-                job_id="job",
-                name="Ingest",
-                position=0,
-                config={"destinationConfig": {"bronzeConfig": {"tableName": "bronze_people"}}},
-                needs=[],
-                queue="ingest",
-                status="running",
-            )
-        )
-        session.commit()
-        execution_id = execution.id
+    execution_id = add_active_writer(
+        api.app_state.database,
+        table="bronze_people",
+        workflow_id=loaded["id"],
+        workflow_name="people",
+    )
     for action, body in (
         ("/reset", {"confirm": "bronze_people"}),
         ("/drop", {"confirm": "bronze_people"}),

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from flowforge.app import create_single_service_app
-from flowforge_orchestrator.runs.models import Execution, JobRun
 from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
+from tests.orchestrator.factories import add_active_writer
 
 SECRET = "w" * 40
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -34,25 +34,11 @@ def orchestrator_url(tmp_path, database_url) -> Iterator[str]:
         broker_url="redis://127.0.0.1:6379/14",
     )
     app = create_single_service_app("orchestrator", settings)
-    with app.state.database.session() as session:
-        execution = Execution(workflow_id="w", workflow_name="busy", status="running", trigger="t")
-        session.add(execution)
-        session.flush()
-        session.add(
-            JobRun(
-                execution_id=execution.id,
-                job_id="j",
-                name="Ingest",
-                position=0,
-                config={"destinationConfig": {"bronzeConfig": {"tableName": "bronze_busy"}}},
-                needs=[],
-                queue="ingest",
-                status="running",
-            )
-        )
-        app.state.execution_id = execution.id
+    execution_id = add_active_writer(
+        app.state.database, table="bronze_busy", workflow_id="w", workflow_name="busy"
+    )
     with served(app, "the orchestrator") as url:
-        yield url, app.state.execution_id
+        yield url, execution_id
 
 
 def catalog(tmp_path, database_url, **settings) -> TestClient:

@@ -14,8 +14,6 @@ from flowforge_orchestrator.runs import liveness, service
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_shared.contracts.events import run_event
 from flowforge_shared.db.base import utcnow
-from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.identity import is_gone, process_identity
 from tests.catalog.factories import csv_job, gold_job
 
@@ -24,15 +22,6 @@ LEASE = liveness.Lease(heartbeat_timeout=60, dispatch_grace=30, max_attempts=3)
 
 def wire(job: dict) -> dict:
     return {k: v for k, v in job.items() if k != "name"}
-
-
-@pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    upgrade(url)
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def start(database, workflow="w1") -> tuple[str, list]:

@@ -16,8 +16,6 @@ from flowforge_orchestrator.dispatch import handle_start_run
 from flowforge_orchestrator.runs.models import Execution, JobRun
 from flowforge_shared.contracts.runs import START_RUN, JobSnapshot, StartRun
 from flowforge_shared.contracts.tasks import EVENTS_QUEUE
-from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import Conflict
 from tests.catalog.factories import csv_job, database_job
 from tests.conftest import ADMIN_TOKEN, make_settings, require_service
@@ -34,15 +32,6 @@ class Broker:
     def send(self, tasks, queues):
         self.sent += [task.job_run_id for task in tasks]
         return [task.job_run_id for task in tasks], None
-
-
-@pytest.fixture
-def database(tmp_path):
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    upgrade(url)
-    db = Database(url)
-    yield db
-    db.dispose()
 
 
 def request(execution_id: str = "e-1", workflow: str = "w1", connection=None) -> dict:

@@ -69,9 +69,9 @@ def handle_event(
     send after commit). Every event is first passed on to the lineage service, and a COMPLETE
     one to the catalog (``bus``)."""
     if bus is not None:
-        pass_on_to_lineage(bus, event)
+        pass_on(bus, event, LINEAGE_RECORD_EVENT, LINEAGE_QUEUE, "lineage service")
         if event.get("eventType") == "COMPLETE":
-            pass_on_outputs(bus, event)
+            pass_on(bus, event, CATALOG_RECORD_OUTPUTS, CATALOG_QUEUE, "catalog")
     with record_lock, database.session() as session:
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
@@ -94,33 +94,21 @@ def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus:
     return len(tasks)
 
 
-def pass_on_outputs(bus: Bus, event: dict[str, Any]) -> None:
-    """Hand a job's COMPLETE event to the catalog, which keeps the tables it wrote as assets.
+def pass_on(bus: Bus, event: dict[str, Any], name: str, queue: str, owner: str) -> None:
+    """Hand a run event to the service that keeps its own record of it: every event to the
+    lineage service (its graph), a COMPLETE one to the catalog too (the tables the job wrote,
+    as assets).
 
     Before the event is recorded, so the catalog has the table once the run shows the job
-    succeeded (and, in one process, so the two services' transactions never wait on each
-    other). Every delivery is passed on, a repeated one included: the catalog's update is
-    idempotent and never moves an asset back to an older table version. A failure to pass it
-    on is logged and never stops the run's record: the catalog catches up on the table's
-    next write."""
+    succeeded (and, in one process, so the services' transactions never wait on each other).
+    Every delivery is passed on, a repeated one included: both consumers are idempotent (the
+    catalog never moves an asset back to an older table version; the lineage service applies
+    an event once, by its eventId, in any order). A failure to pass it on is logged and never
+    stops the run's record: the catalog catches up on the table's next write."""
     try:
-        bus.send(CATALOG_RECORD_OUTPUTS, event, queue=CATALOG_QUEUE)
+        bus.send(name, event, queue=queue)
     except Exception:  # noqa: BLE001 - the run's own record must go on
-        log.exception(
-            "the outputs of run event %s did not reach the catalog", event.get("eventTime")
-        )
-
-
-def pass_on_to_lineage(bus: Bus, event: dict[str, Any]) -> None:
-    """Hand a run event, whatever its type, to the lineage service, which builds its graph.
-
-    Like :func:`pass_on_outputs`: every delivery, a repeated one included (the lineage
-    service applies an event once, by its eventId, and in any order), and a failure to pass
-    it on is logged and never stops the run's record."""
-    try:
-        bus.send(LINEAGE_RECORD_EVENT, event, queue=LINEAGE_QUEUE)
-    except Exception:  # noqa: BLE001 - the run's own record must go on
-        log.exception("run event %s did not reach the lineage service", event.get("eventTime"))
+        log.exception("run event %s did not reach the %s", event.get("eventTime"), owner)
 
 
 def handle_start_run(
