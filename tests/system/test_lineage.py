@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from flowforge_lineage.graph.consumer import record_event
-from flowforge_lineage.graph.service import workflow_graph
+from flowforge_lineage.graph.query import workflow_graph
 from flowforge_orchestrator.runs.models import RunEvent
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database

@@ -1,7 +1,7 @@
 """The lineage service's side of the run events: the orchestrator passes every run event it
 receives on (:data:`LINEAGE_RECORD_EVENT`); in one process the bus calls
 :func:`record_event` directly, otherwise ``flowforge worker lineage`` takes it from the
-``lineage`` queue. Idempotent and order-free (see :mod:`flowforge_lineage.graph.service`)."""
+``lineage`` queue. Idempotent and order-free (see :mod:`flowforge_lineage.graph.apply`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from flowforge_lineage.graph.service import apply_event
+from flowforge_lineage.graph.apply import apply_event
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
 

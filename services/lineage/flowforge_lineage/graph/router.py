@@ -4,7 +4,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from flowforge_lineage.graph import service
+from flowforge_lineage.graph import query as service
 from flowforge_shared.deps import SessionDep
 from flowforge_shared.errors import NotFound
 
