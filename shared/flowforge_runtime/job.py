@@ -253,10 +253,10 @@ def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
         try:
             removed = context.lake.remove_orphans(dataset.layer, dataset.table, age)
         except Exception:  # noqa: BLE001 - tidying is never worth a failed job
-            log.warning("could not remove orphan files of %s", dataset.name, exc_info=True)
+            log.warning("could not remove orphan files of %s", dataset.label, exc_info=True)
             continue
         if removed:
-            log.info("removed %d orphan data file(s) of %s", len(removed), dataset.name)
+            log.info("removed %d orphan data file(s) of %s", len(removed), dataset.label)
 
 
 def _maintain(context: JobContext, outcome: JobOutcome) -> None:
@@ -274,13 +274,13 @@ def _maintain(context: JobContext, outcome: JobOutcome) -> None:
         try:
             maintained = maintain_after_write(context.lake, dataset.layer, dataset.table, policy)
         except Exception as error:  # noqa: BLE001 - never worth a failed job
-            log.warning("maintenance of %s failed", dataset.name, exc_info=True)
+            log.warning("maintenance of %s failed", dataset.label, exc_info=True)
             outcome.notes.append(
-                f"maintenance of {dataset.name} failed ({error}); the write itself is committed"
+                f"maintenance of {dataset.label} failed ({error}); the write itself is committed"
             )
             continue
         if maintained.done:
-            log.info("maintained %s: %s", dataset.name, maintained.done)
+            log.info("maintained %s: %s", dataset.label, maintained.done)
         outcome.notes.extend(maintained.warnings)
 
 

@@ -47,6 +47,14 @@ class Lake:
             return "s3://" + self.root.removeprefix("s3://").split("/", 1)[0]
         return "file"
 
+    def dataset_name(self, layer: Layer, table: str) -> tuple[str, str]:
+        """(namespace, name) of a table by the OpenLineage naming conventions: ``file`` and
+        its absolute path, or ``s3://bucket`` and its key."""
+        uri = self.uri(layer, table)
+        if uri.startswith("s3://"):
+            return self.namespace, uri.removeprefix("s3://").split("/", 1)[1]
+        return self.namespace, uri
+
     def uri(self, layer: Layer, table: str) -> str:
         if layer not in LAYERS:
             raise ValueError(f"unknown layer {layer!r}")
@@ -250,13 +258,15 @@ def table_schema(table: DeltaTable) -> pa.Schema:
 
 
 def output_dataset(lake: Lake, layer: Layer, table: str, row_count: int | None = None) -> Dataset:
-    """The run-event description of a table as it is now: version, schema, row count."""
+    """The run-event description of a table as it is now: version, schema, row count; named
+    by its location (:meth:`Lake.dataset_name`)."""
+    namespace, name = lake.dataset_name(layer, table)
+    named = {"namespace": namespace, "name": name, "layer": layer, "table": table}
     current = lake.load(layer, table)
     if current is None:
-        return Dataset(namespace=lake.namespace, name=f"{layer}.{table}", row_count=row_count)
+        return Dataset(**named, row_count=row_count, location=lake.uri(layer, table))
     return Dataset(
-        namespace=lake.namespace,
-        name=f"{layer}.{table}",
+        **named,
         schema=describe_schema(table_schema(current)),
         row_count=current.count() if row_count is None else row_count,
         version=current.version(),

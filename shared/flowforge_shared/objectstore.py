@@ -39,6 +39,16 @@ def landing_filesystem(settings: Settings) -> tuple[fs.FileSystem, str]:
     return fs.LocalFileSystem(), root
 
 
+def landing_dataset(settings: Settings, relative: str) -> tuple[str, str]:
+    """(namespace, name) of a landing file by the OpenLineage naming conventions: ``file``
+    and its absolute path, or ``s3://bucket`` and its key."""
+    root = settings.landing_root
+    if root.startswith("s3://"):
+        bucket, _, prefix = root.removeprefix("s3://").partition("/")
+        return f"s3://{bucket}", posixpath.join(prefix, relative) if prefix else relative
+    return "file", posixpath.join(root, relative)
+
+
 def landing_path(settings: Settings, relative: str) -> tuple[fs.FileSystem, str]:
     """Where a landing-relative path lives; the caller has checked it stays inside."""
     filesystem, root = landing_filesystem(settings)

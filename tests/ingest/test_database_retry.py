@@ -31,9 +31,9 @@ def source(path: Path, ids: range) -> None:
 def attempt(tmp_path: Path, number: int, watermark: dict | None = None):
     settings = Settings(data_dir=tmp_path)
     task = JobTask(
-        execution_id="exec-7",
+        execution_id="7e1e7e1e-0000-4000-8000-000000000007",
         run_sequence=7,
-        job_run_id="run-1",
+        job_run_id="7e1e7e1e-0000-4000-8000-0000000000a1",
         job_id="job-1",
         workflow_id="w",
         workflow_name="w",
@@ -78,6 +78,6 @@ def test_a_retry_that_finds_its_commit_reports_the_watermark_of_that_commit(tmp_
     source(database, range(11, 16))
     retry = attempt(tmp_path, 2)
     assert retry.already_applied is not None
-    assert retry.already_applied.execution_id == "exec-7"
+    assert retry.already_applied.execution_id == "7e1e7e1e-0000-4000-8000-000000000007"
     assert retry.rows_written == 10
     assert retry.watermark == first.watermark

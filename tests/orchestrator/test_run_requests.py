@@ -34,7 +34,11 @@ class Broker:
         return [task.job_run_id for task in tasks], None
 
 
-def request(execution_id: str = "e-1", workflow: str = "w1", connection=None) -> dict:
+E1 = "00000000-0000-4000-8000-0000000000e1"
+E2 = "00000000-0000-4000-8000-0000000000e2"
+
+
+def request(execution_id: str = E1, workflow: str = "w1", connection=None) -> dict:
     job = {k: v for k, v in (database_job() if connection else csv_job()).items() if k != "name"}
     return StartRun(
         executionId=execution_id,
@@ -58,7 +62,7 @@ def test_the_same_request_twice_starts_one_execution_and_sends_once(database) ->
     broker = Broker()
     first = handle_start_run(database, broker, request(), answer_conflict=False)
     again = handle_start_run(database, broker, request(), answer_conflict=False)
-    assert first == again == "e-1"
+    assert first == again == E1
     with database.session() as session:
         assert session.query(Execution).count() == 1
         [job] = session.query(JobRun).all()
@@ -73,18 +77,18 @@ def test_the_connection_snapshot_of_the_request_is_what_the_task_carries(databas
     from flowforge_orchestrator.runs import service
 
     with database.session() as session:
-        execution = service.get_or_raise(session, execution_id="e-1")
+        execution = service.get_or_raise(session, execution_id=E1)
         task = service.task_for(session, execution, execution.jobs[0])
     assert task.connection == connection
 
 
 def test_a_request_refused_by_message_is_a_failed_execution_saying_why(database) -> None:
     broker = Broker()
-    handle_start_run(database, broker, request("e-1"), answer_conflict=False)
-    refused = handle_start_run(database, broker, request("e-2"), answer_conflict=False)
-    assert refused == "e-2"
+    handle_start_run(database, broker, request(E1), answer_conflict=False)
+    refused = handle_start_run(database, broker, request(E2), answer_conflict=False)
+    assert refused == E2
     with database.session() as session:
-        execution = session.query(Execution).filter_by(id="e-2").one()
+        execution = session.query(Execution).filter_by(id=E2).one()
         assert execution.status == "failed"
         assert execution.error.startswith("not started: workflow w1 is already running")
         assert execution.jobs == []
@@ -93,11 +97,11 @@ def test_a_request_refused_by_message_is_a_failed_execution_saying_why(database)
 
 def test_a_waiting_requester_gets_the_conflict(database) -> None:
     broker = Broker()
-    handle_start_run(database, broker, request("e-1"), answer_conflict=True)
+    handle_start_run(database, broker, request(E1), answer_conflict=True)
     with pytest.raises(Conflict, match="already running"):
-        handle_start_run(database, broker, request("e-2"), answer_conflict=True)
+        handle_start_run(database, broker, request(E2), answer_conflict=True)
     with database.session() as session:
-        assert session.query(Execution).filter_by(id="e-2").count() == 0
+        assert session.query(Execution).filter_by(id=E2).count() == 0
 
 
 def test_a_catalog_alone_puts_the_request_on_the_orchestrators_queue(tmp_path) -> None:

@@ -35,11 +35,15 @@ class ListSink:
         return [event["eventType"] for event in self.events]
 
 
+EXECUTION = "e1e1e1e1-0000-4000-8000-000000000001"
+RUN = "a1a1a1a1-0000-4000-8000-000000000001"
+
+
 def context(tmp_path, sink, attempt=1, flags=None, **settings):
     task = JobTask(
-        execution_id="e1",
+        execution_id=EXECUTION,
         run_sequence=3,
-        job_run_id="r1",
+        job_run_id=RUN,
         job_id="j1",
         workflow_id="w1",
         workflow_name="wf",
@@ -71,9 +75,10 @@ def test_success_reports_start_progress_and_complete(tmp_path):
     assert "rowsWritten" not in progress
     assert sink.events[0]["run"]["facets"]["flowforge_run"]["owner"] == "worker@test"
     complete = sink.events[-1]
-    assert complete["run"]["runId"] == "r1"
-    assert complete["job"] == {"namespace": "flowforge", "name": "wf.job one"}
-    assert complete["run"]["facets"]["parent"]["run"]["runId"] == "e1"
+    assert complete["run"]["runId"] == RUN
+    assert (complete["job"]["namespace"], complete["job"]["name"]) == ("flowforge", "wf.job one")
+    assert complete["job"]["facets"]["jobType"]["jobType"] == "JOB"
+    assert complete["run"]["facets"]["parent"]["run"]["runId"] == EXECUTION
     assert complete["run"]["facets"]["flowforge_result"]["rowsWritten"] == 10
     assert len({event["run"]["facets"]["flowforge_run"]["eventId"] for event in sink.events}) == 3
 
@@ -91,8 +96,8 @@ def test_a_running_attempt_beats_until_it_ends(tmp_path):
     assert execute_job(ctx, runner, final_attempt=False) == "succeeded"
     assert 3 <= len(sink.beats) <= 6
     assert sink.beats[0] == {
-        "jobRunId": "r1",
-        "executionId": "e1",
+        "jobRunId": RUN,
+        "executionId": EXECUTION,
         "attempt": 2,
         "owner": "worker@test",
     }
@@ -127,7 +132,7 @@ def test_permanent_error_fails_at_once_with_message_and_detail_apart(tmp_path):
 
 def test_cancelled_execution_aborts_before_running(tmp_path):
     flags = LocalCancelFlags()
-    flags.cancel("e1")
+    flags.cancel(EXECUTION)
     ran = []
     sink = ListSink()
     outcome = execute_job(

@@ -19,10 +19,20 @@ from flowforge_shared.db.migrate import upgrade
 from tests.system.conftest import workflow_jobs, write_transactions
 from tests.system.test_celery_run import start_cluster
 
-SOURCE = "landing:tx.csv"
-BRONZE = "file:bronze.bronze_tx"
-SILVER = "file:silver.silver_tx"
-GOLD = "file:gold.gold_customer_totals"
+
+def lake_id(platform, layer: str, table: str) -> str:
+    """A lake table's node id: namespace ``file`` and the table's absolute path."""
+    return f"file:{platform.lake_root}/{layer}/{table}"
+
+
+def ids(platform) -> tuple[str, str, str, str]:
+    """The node ids of the three-layer workflow's file, bronze, silver and gold tables."""
+    return (
+        f"file:{platform.landing}/tx.csv",
+        lake_id(platform, "bronze", "bronze_tx"),
+        lake_id(platform, "silver", "silver_tx"),
+        lake_id(platform, "gold", "gold_customer_totals"),
+    )
 
 
 def lineage_of(platform, workflow_id: str) -> dict:
@@ -43,6 +53,7 @@ def test_workflow_lineage_is_the_three_layer_graph_with_the_tables_row_counts(em
     workflow = embedded.create_workflow(workflow_jobs())
     execution = embedded.run(workflow["id"])
     assert execution["status"] == "succeeded", execution
+    SOURCE, BRONZE, SILVER, GOLD = ids(embedded)
 
     graph = lineage_of(embedded, workflow["id"])
     nodes = {node["id"]: node for node in graph["nodes"]}
@@ -152,6 +163,7 @@ def test_a_lineage_worker_started_after_the_run_catches_up(celery_platform):
     assert execution["status"] == "succeeded", execution
     assert lineage_of(celery_platform, workflow["id"]) == {"nodes": [], "edges": []}
 
+    SOURCE, BRONZE, SILVER, GOLD = ids(celery_platform)
     celery_platform.cluster.start_worker("lineage")
     deadline = time.monotonic() + 60
     while True:
@@ -191,7 +203,8 @@ def test_a_table_of_one_workflow_read_by_another_is_one_graph(embedded):
         ]
     )
     assert embedded.run(second["id"])["status"] == "succeeded"
-    count = "file:gold.gold_customer_count"
+    SOURCE, BRONZE, SILVER, GOLD = ids(embedded)
+    count = lake_id(embedded, "gold", "gold_customer_count")
 
     graph = lineage_of(embedded, second["id"])
     assert {n["id"] for n in graph["nodes"]} == {GOLD, count}

@@ -21,9 +21,9 @@ from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
+from flowforge_ingest.naming import source_datasets
 from flowforge_ingest.operations import connection_params
 from flowforge_runtime.job import JobContext, JobOutcome
-from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.contracts.jobs import DatabaseConfig, DatabaseSource, JobConfig
 from flowforge_shared.contracts.names import NameProblem, resolve_object_name
 from flowforge_shared.errors import PermanentError
@@ -52,6 +52,9 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
     database = None if params.db_type == "mysql" and schema else params.database
     source_name = (
         ".".join(part for part in (database, schema, table or procedure) if part) or "query"
+    )
+    read = source_datasets(
+        params, schema=schema, table=table, procedure=procedure, query=config.query
     )
     rows_read = 0
     next_mark = None
@@ -87,7 +90,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
                 ),
             )
             if maximum is None:  # an empty source: nothing to read, keep the watermark
-                return _nothing(lake, bronze.table_name, source_name, previous)
+                return _nothing(lake, bronze.table_name, read, previous)
             next_mark = watermark.from_value(
                 maximum, params.db_type, source_type, column=config.delta_column
             )
@@ -100,7 +103,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             if not keys and not previous < next_mark:
                 # Without a key a row read again cannot be told from a new one: read the
                 # rows at the watermark again only together with newer rows.
-                return _nothing(lake, bronze.table_name, source_name, previous)
+                return _nothing(lake, bronze.table_name, read, previous)
             # Read from the watermark on, inclusive: a row committed after the last run with
             # the watermark's own value (a tie) is read; with a key, what bronze holds is
             # dropped, so nothing is loaded twice.
@@ -156,9 +159,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
-        inputs=[
-            Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
-        ],
+        inputs=read,
         outputs=[output_dataset(lake, "bronze", bronze.table_name)],
         already_applied=result.already_applied,
         notes=list(result.notes),
@@ -207,11 +208,11 @@ def _scalar(connector, conn, plan):
     return None
 
 
-def _nothing(lake, table, source_name, previous) -> JobOutcome:
+def _nothing(lake, table, read, previous) -> JobOutcome:
     return JobOutcome(
         rows_read=0,
         rows_written=0,
-        inputs=[Dataset(namespace="database", name=source_name)],
+        inputs=read,
         outputs=[output_dataset(lake, "bronze", table)] if lake.load("bronze", table) else [],
         watermark=previous.to_dict() if previous else None,
     )

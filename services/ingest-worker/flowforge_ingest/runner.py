@@ -17,6 +17,7 @@ from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
 from flowforge_shared.contracts.events import file_dataset
 from flowforge_shared.contracts.jobs import CsvSource, JobConfig, uploaded_file_path
 from flowforge_shared.lake import output_dataset
+from flowforge_shared.objectstore import landing_dataset
 from flowforge_shared.telemetry import tracer
 
 
@@ -48,7 +49,10 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         tracer.start_as_current_span(f"write {bronze.table_name}") as span,
     ):
         # The digest of the bytes copied (and then read), not of the landing file now.
-        read = file_dataset("landing", file_path, sha256=staged.sha256, size=staged.size)
+        namespace, name = landing_dataset(context.settings, file_path)
+        read = file_dataset(
+            namespace, name, sha256=staged.sha256, size=staged.size, file_path=file_path
+        )
         context.reading(read)
         span.set_attribute("flowforge.source", file_path)
         span.set_attribute("flowforge.source_sha256", staged.sha256)

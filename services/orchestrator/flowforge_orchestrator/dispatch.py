@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from flowforge_orchestrator.runs import service
+from flowforge_orchestrator.runs import execution_events, service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
 from flowforge_shared.bus import Bus
@@ -109,6 +109,14 @@ def pass_on(bus: Bus, event: dict[str, Any], name: str, queue: str, owner: str) 
         bus.send(name, event, queue=queue)
     except Exception:  # noqa: BLE001 - the run's own record must go on
         log.exception("run event %s did not reach the %s", event.get("eventTime"), owner)
+
+
+def install_execution_events(bus: Bus) -> None:
+    """Hand the executions' own run events (:mod:`.runs.execution_events`) to the lineage
+    service once the session that started or ended an execution has committed."""
+    execution_events.install(
+        lambda event: pass_on(bus, event, LINEAGE_RECORD_EVENT, LINEAGE_QUEUE, "lineage service")
+    )
 
 
 def handle_start_run(
@@ -359,6 +367,7 @@ def install_runtime(app) -> Callable[[], None]:
         app.state.bus,
     )
     app.state.runtime = runtime
+    install_execution_events(app.state.bus)
     app.state.bus.handle(
         START_RUN,
         lambda payload: handle_start_run(

@@ -11,6 +11,7 @@ from flowforge_orchestrator.dispatch import (
     CeleryRuntime,
     handle_heartbeat,
     handle_start_run,
+    install_execution_events,
     record_and_dispatch,
 )
 from flowforge_shared.bus import Bus
@@ -25,7 +26,9 @@ from flowforge_shared.telemetry import continued, task_headers
 @lru_cache
 def _context() -> tuple[Database, CeleryRuntime, Bus]:
     settings = Settings()
-    return Database(settings.resolved_database_url), CeleryRuntime(settings), Bus(settings)
+    bus = Bus(settings)
+    install_execution_events(bus)
+    return Database(settings.resolved_database_url), CeleryRuntime(settings), bus
 
 
 @celery.task(name=RECORD_EVENT, bind=True)
@@ -54,4 +57,5 @@ def record_heartbeat(beat: dict) -> bool:
 def _start_reaper(**_kwargs) -> None:
     from flowforge_orchestrator.reaper import start_for_worker
 
+    _context()  # the reaper's commits hand execution events over through this bus too
     start_for_worker(Settings())

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 START_RUN = "flowforge.orchestrator.start_run"
 START_RUN_VERSION = 1
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
 
 class JobSnapshot(BaseModel):
@@ -34,7 +35,8 @@ class StartRun(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     version: Literal[1] = START_RUN_VERSION
-    execution_id: str = Field(alias="executionId")
+    # The execution's OpenLineage run id: a UUID.
+    execution_id: str = Field(alias="executionId", pattern=UUID_PATTERN)
     workflow_id: str = Field(alias="workflowId")
     workflow_name: str = Field(alias="workflowName")
     jobs: list[JobSnapshot]

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageEvent, LineageJob
-from flowforge_shared.contracts.events import run_facet
+from flowforge_lineage.graph.models import (
+    LineageDataset,
+    LineageEdge,
+    LineageEvent,
+    LineageJob,
+    LineageRun,
+)
+from flowforge_shared.contracts.events import run_facet, schema_columns, table_of
 
-LAKE_LAYERS = ("bronze", "silver", "gold")
 # Where an event type stands in a run: at the same eventTime the later one wins.
 RANK = {"START": 0, "RUNNING": 1, "COMPLETE": 2, "FAIL": 2, "ABORT": 2}
 STATUS = {
@@ -42,11 +48,6 @@ def order_key(event_time: datetime, event_type: str, event_id: str, version: int
     """A string that sorts as the events it describes: version (none first), time, type."""
     stamp = event_time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
     return f"{(version if version is not None else -1) + 1:020d}|{stamp}|{RANK.get(event_type, 1)}|{event_id}"
-
-
-def layer_of(name: str) -> str:
-    head, dot, _ = name.partition(".")
-    return head if dot and head in LAKE_LAYERS else "source"
 
 
 def job_of(event: dict[str, Any]) -> tuple[str, str]:
@@ -85,13 +86,18 @@ def apply_event(session: Session, event: dict[str, Any]) -> bool:
     if job is None:
         job = LineageJob(job_id=job_id, job_name=job_name, status_key="")
         session.add(job)
-    if key > job.status_key:
+    # An OTHER event (another producer's) adds datasets and edges, and says nothing of status.
+    tells_status = status is not None
+    if tells_status and key > job.status_key:
         job.job_name = job_name
+        job.job_namespace = (event.get("job") or {}).get("namespace")
         job.workflow_id = workflow_id
         job.last_run_id = run.get("runId")
         job.last_status = status
         job.last_event_time = when
         job.status_key = key
+    if tells_status and run.get("runId"):
+        _run(session, event, str(run["runId"]), job_id, when, key)
 
     inputs = event.get("inputs") or []
     outputs = event.get("outputs") or []
@@ -100,13 +106,14 @@ def apply_event(session: Session, event: dict[str, Any]) -> bool:
         row = _dataset(session, dataset)
         if row.layer != "source":
             continue  # a lake table's state is what its writer reported
-        rows = (dataset.get("inputFacets") or {}).get("dataQualityMetrics", {}).get("rowCount")
+        rows = _statistic(dataset, "inputFacets", "inputStatistics", "dataQualityMetrics")
         if rows is None and event_type == "COMPLETE" and len(inputs) == 1:
             rows = result.get("rowsRead")
-        if key > row.state_key:
+        if tells_status and key > row.state_key:
             row.status = status
             row.last_updated = when
             row.row_count = rows if rows is not None else row.row_count
+            row.schema_json = _schema(dataset) or row.schema_json
             row.state_key = key
     for dataset in outputs:
         row = _dataset(session, dataset)
@@ -117,12 +124,13 @@ def apply_event(session: Session, event: dict[str, Any]) -> bool:
             continue
         facets = dataset.get("facets") or {}
         version = facets.get("version", {}).get("datasetVersion")
-        version = int(version) if version is not None else None
+        version = int(version) if str(version or "").isdigit() else None
         written = order_key(when, event_type, event_id, version)
         if written > row.state_key:
             row.version = version
-            rows = (dataset.get("outputFacets") or {}).get("outputStatistics", {}).get("rowCount")
+            rows = _statistic(dataset, "outputFacets", "outputStatistics")
             row.row_count = rows if rows is not None else row.row_count
+            row.schema_json = _schema(dataset) or row.schema_json
             row.last_updated = when
             row.producer_job_id = job_id
             row.workflow_id = workflow_id
@@ -134,11 +142,56 @@ def apply_event(session: Session, event: dict[str, Any]) -> bool:
     return True
 
 
+def _run(session, event, run_id: str, job_id: str, when: datetime, key: str) -> None:
+    """The run's start (its START event), end and outcome (its newest event)."""
+    event_type = str(event.get("eventType") or "RUNNING")
+    row = session.get(LineageRun, run_id)
+    if row is None:
+        row = LineageRun(run_id=run_id, job_id=job_id, status_key="")
+        session.add(row)
+    if event_type == "START" and (row.started_at is None or when < row.started_at):
+        row.started_at = when
+    if key > row.status_key:
+        row.status = STATUS.get(event_type)
+        row.ended_at = when if RANK.get(event_type) == 2 else None
+        error = run_facet(event, "errorMessage") or run_facet(event, "flowforge_error")
+        row.error_message = error.get("message") if event_type == "FAIL" else None
+        row.status_key = key
+
+
+def _statistic(dataset: dict[str, Any], where: str, *facets: str) -> int | None:
+    for name in facets:
+        value = ((dataset.get(where) or {}).get(name) or {}).get("rowCount")
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def _schema(dataset: dict[str, Any]) -> str | None:
+    columns = schema_columns(dataset)
+    return json.dumps(columns) if columns else None
+
+
+def describe(dataset: dict[str, Any]) -> tuple[str, str | None, str]:
+    """(layer, alias, label): a lake table's layer, short name (``silver.customers``) and
+    table name; a source's layer is ``source``, its label its name (a file's: its file name)."""
+    layer, table = table_of(dataset)
+    name = str(dataset["name"])
+    if layer:
+        return layer, f"{layer}.{table}", str(table)
+    if (dataset.get("facets") or {}).get("flowforge_file"):
+        return "source", None, posixpath.basename(name) or name
+    return "source", None, name
+
+
 def _dataset(session: Session, dataset: dict[str, Any]) -> LineageDataset:
     namespace, name = str(dataset["namespace"]), str(dataset["name"])
     row = session.get(LineageDataset, (namespace, name))
     if row is None:
-        row = LineageDataset(namespace=namespace, name=name, layer=layer_of(name), state_key="")
+        layer, alias, label = describe(dataset)
+        row = LineageDataset(
+            namespace=namespace, name=name, layer=layer, alias=alias, label=label, state_key=""
+        )
         session.add(row)
         session.flush()
     return row

@@ -21,7 +21,7 @@ def node(dataset: LineageDataset, jobs: dict[str, LineageJob]) -> dict[str, Any]
     return {
         "id": dataset.node_id,
         "type": dataset.layer,
-        "label": dataset.name.split(".", 1)[1] if dataset.layer != "source" else dataset.name,
+        "label": dataset.label or dataset.name,
         "namespace": dataset.namespace,
         "name": dataset.name,
         "rowCount": dataset.row_count,

@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
-from flowforge_orchestrator.runs import planner
+from flowforge_orchestrator.runs import execution_events, planner
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRun, RunEvent
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
 from flowforge_shared import audit
@@ -137,6 +137,7 @@ def start(
             "jobs": [job.job_id for job in planned],
         },
     )
+    execution_events.note(session, execution, "START")
     return execution, ready_tasks(session, execution)
 
 
@@ -182,6 +183,8 @@ def record_refused(session: Session, request: StartRun, reason: str) -> Executio
     )
     session.add(execution)
     session.flush()
+    execution_events.note(session, execution, "START")
+    execution_events.note(session, execution, "FAIL")
     return execution
 
 
@@ -413,15 +416,15 @@ def _record_files_read(job: JobRun, event: dict[str, Any]) -> None:
     """Add the digest and size of the landing files the worker read (computed from the bytes
     it read) to the job run's ``inputs``. Uploads already carry theirs, fixed when the run
     started; the newest attempt's word stands."""
-    read = [f for f in input_files(event) if f["namespace"] == "landing"]
+    read = [f for f in input_files(event) if f["filePath"]]
     if not read:
         return
     inputs = [dict(entry) for entry in job.inputs or []]
     for file in read:
-        entry = next((e for e in inputs if e.get("filePath") == file["name"]), None)
+        entry = next((e for e in inputs if e.get("filePath") == file["filePath"]), None)
         if entry is None:
             inputs.append(
-                {"filePath": file["name"], "sha256": file["sha256"], "size": file["size"]}
+                {"filePath": file["filePath"], "sha256": file["sha256"], "size": file["size"]}
             )
         elif "fileId" not in entry:
             entry.update(sha256=file["sha256"], size=file["size"])
@@ -477,6 +480,7 @@ def finish_if_done(execution: Execution) -> None:
         if outcome == Status.FAILED:
             failed = [job.name for job in execution.jobs if job.status == Status.FAILED]
             execution.error = f"job(s) failed: {', '.join(failed)}" if failed else None
+        execution_events.note_end(object_session(execution), execution)
 
 
 def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
@@ -497,6 +501,7 @@ def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
     if all(job.status in TERMINAL for job in execution.jobs):
         move(execution, EXECUTION_MOVES, Status.CANCELLED)
         execution.finished_at = utcnow()
+        execution_events.note_end(session, execution)
     else:
         move(execution, EXECUTION_MOVES, Status.CANCELLING)
     session.flush()
