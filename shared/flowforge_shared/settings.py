@@ -91,6 +91,18 @@ class Settings(BaseSettings):
     reaper_interval: float = Field(
         default=5.0, gt=0, description="Seconds between two passes of the reaper"
     )
+    scheduler_interval: float = Field(
+        default=1.0, gt=0, le=60, description="Seconds between two passes of the scheduler"
+    )
+    scheduler_misfire_grace: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a firing may be late and still count as on time (not a misfire)",
+    )
+    scheduler_embedded: bool = Field(
+        default=True,
+        description="Run the scheduler in `flowforge serve` (the embedded default)",
+    )
     landing_dir: Path | None = Field(
         default=None, description="Local landing area for files; default <data dir>/landing"
     )

@@ -6,6 +6,8 @@ from flowforge_catalog.audit.router import router as audit_router
 from flowforge_catalog.connections.router import router as connections_router
 from flowforge_catalog.files.router import router as files_router
 from flowforge_catalog.jobs.router import router as jobs_router
+from flowforge_catalog.runs.requests import install_run_requests
+from flowforge_catalog.runs.requests import internal_router as runs_internal_router
 from flowforge_catalog.runs.router import router as runs_router
 from flowforge_catalog.templates.router import router as templates_router
 from flowforge_catalog.tokens import checker
@@ -26,7 +28,7 @@ ROUTERS = [
     templates_router,
 ]
 # Mounted under /api behind the service secret: what the other services ask the catalog.
-INTERNAL_ROUTERS = [tokens_internal_router]
+INTERNAL_ROUTERS = [tokens_internal_router, runs_internal_router]
 
 
 def install_secrets(app):
@@ -56,4 +58,5 @@ INSTALL = [
     install_operations,
     sync_templates,
     install_outputs_consumer,
+    install_run_requests,
 ]

@@ -30,6 +30,7 @@ def run_request(
     trigger: str,
     actor: str,
     trace_id: str | None,
+    execution_id: str | None = None,
 ) -> StartRun:
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
     jobs = []
@@ -49,7 +50,7 @@ def run_request(
             )
         )
     return StartRun(
-        executionId=new_id(),
+        executionId=execution_id or new_id(),
         workflowId=workflow.id,
         workflowName=workflow.name,
         jobs=jobs,

@@ -1,0 +1,54 @@
+"""Triggers (what starts a workflow's runs besides a person) and their firings.
+
+A trigger has a ``kind`` and the settings of that kind as JSON (validated per kind by
+:mod:`.schemas`), so the kinds to come (dependency, event, webhook) need no new table.
+``next_fire_at`` is when a time trigger is next due: the scheduler claims due triggers by it
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A firing is recorded once per trigger and
+scheduled time (unique), with what became of it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
+
+
+class Trigger(Base):
+    __tablename__ = "triggers"
+    __table_args__ = (Index("ix_triggers_due", "enabled", "next_fire_at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workflow_id: Mapped[str] = mapped_column(String(36), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str | None] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    settings: Mapped[dict] = mapped_column(JSON)
+    next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class TriggerFiring(Base):
+    """One firing: ``pending`` (recorded, its run not yet asked for), ``queued`` (waiting for
+    the workflow's running execution to end), ``requested`` (handed to the catalog through
+    the broker), ``started`` or ``skipped`` — ``reason`` says why."""
+
+    __tablename__ = "trigger_firings"
+    __table_args__ = (UniqueConstraint("trigger_id", "fire_time", name="uq_trigger_firings_time"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    trigger_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("triggers.id", ondelete="CASCADE"), index=True
+    )
+    workflow_id: Mapped[str] = mapped_column(String(36), index=True)
+    fire_time: Mapped[datetime] = mapped_column(UTCDateTime())
+    outcome: Mapped[str] = mapped_column(String(20), index=True)
+    reason: Mapped[str | None] = mapped_column(Text)
+    execution_id: Mapped[str] = mapped_column(String(36), default=new_id)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -1,0 +1,117 @@
+"""Triggers of a workflow and the history of their firings."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from flowforge_orchestrator.triggers import service
+from flowforge_orchestrator.triggers.schemas import (
+    FiringList,
+    TriggerCreate,
+    TriggerList,
+    TriggerPublic,
+    TriggerUpdate,
+)
+from flowforge_shared import audit
+from flowforge_shared.contracts.base import MAX_OFFSET
+from flowforge_shared.deps import PrincipalDep, SessionDep
+
+router = APIRouter(prefix="/workflows/{workflow_id}", tags=["triggers"])
+
+
+def _known(request: Request, workflow_id: str) -> None:
+    service.workflow_info(
+        request.app.state.bus, request.app.state.settings, workflow_id=workflow_id
+    )
+
+
+@router.get("/triggers", response_model=TriggerList)
+def list_triggers(workflow_id: str, request: Request, session: SessionDep):
+    _known(request, workflow_id)
+    triggers = service.get_all(session, workflow_id=workflow_id)
+    return TriggerList(data=[service.to_public(t) for t in triggers], count=len(triggers))
+
+
+@router.post("/triggers", response_model=TriggerPublic, status_code=status.HTTP_201_CREATED)
+def create_trigger(
+    workflow_id: str,
+    data: TriggerCreate,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+):
+    _known(request, workflow_id)
+    trigger = service.create(session, workflow_id=workflow_id, data=data, actor=principal.actor)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="trigger.create",
+        entity_type="trigger",
+        entity_id=trigger.id,
+        after=service.snapshot(trigger),
+    )
+    session.commit()
+    return service.to_public(trigger)
+
+
+@router.get("/triggers/{trigger_id}", response_model=TriggerPublic)
+def get_trigger(workflow_id: str, trigger_id: str, session: SessionDep):
+    trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    return service.to_public(trigger)
+
+
+@router.patch("/triggers/{trigger_id}", response_model=TriggerPublic)
+def update_trigger(
+    workflow_id: str,
+    trigger_id: str,
+    data: TriggerUpdate,
+    session: SessionDep,
+    principal: PrincipalDep,
+):
+    trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    before = service.snapshot(trigger)
+    service.update(session, trigger=trigger, data=data)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="trigger.update",
+        entity_type="trigger",
+        entity_id=trigger.id,
+        before=before,
+        after=service.snapshot(trigger),
+    )
+    session.commit()
+    return service.to_public(trigger)
+
+
+@router.delete("/triggers/{trigger_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_trigger(
+    workflow_id: str, trigger_id: str, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    before = service.snapshot(trigger)
+    service.delete(session, trigger=trigger)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="trigger.delete",
+        entity_type="trigger",
+        entity_id=trigger_id,
+        before=before,
+    )
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/firings", response_model=FiringList)
+def list_firings(
+    workflow_id: str,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+):
+    """Newest first: each firing's scheduled time, outcome (and why) and execution id."""
+    found = service.firings(session, workflow_id=workflow_id, limit=limit, offset=offset)
+    return FiringList(data=[service.firing_public(f) for f in found], count=len(found))

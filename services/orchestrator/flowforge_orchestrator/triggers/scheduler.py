@@ -1,0 +1,407 @@
+"""The scheduler: time triggers that are due become firings, and firings become runs.
+
+Plain functions, and a thin loop (:class:`Scheduler`) that calls them every
+``scheduler_interval`` seconds — a thread of ``flowforge serve``, or ``flowforge
+scheduler``. Any number of schedulers may share one PostgreSQL; each firing starts at most
+one run:
+
+1. :func:`claim_and_record` claims the due triggers with ``SELECT ... FOR UPDATE SKIP
+   LOCKED`` on ``next_fire_at`` (row locks, not a leader: every scheduler does useful work,
+   and one that dies mid-pass releases its locks with its connection), records their
+   firings (``pending``, each with the execution id its run will have) and advances
+   ``next_fire_at`` — in one transaction. Another scheduler skips the locked rows and, once
+   this one commits, no longer finds them due. ``unique(trigger_id, fire_time)`` makes a
+   firing recorded twice impossible whatever happens. SQLite: one process, a plain
+   transaction.
+2. :func:`settle` takes each ``pending`` or ``queued`` firing (locked the same way) and
+   asks the catalog for its run (:data:`REQUEST_RUN`), which starts it through the same
+   ``StartRun`` path as a manual run. The execution id was chosen in step 1, so a firing
+   asked for twice (a scheduler died between asking and recording) starts one execution.
+
+Misfires (:func:`plan`): a firing later than ``scheduler_misfire_grace`` seconds is missed;
+the trigger's ``misfire`` policy says what becomes of the missed ones. Concurrency: while
+the workflow has an active execution, a firing is skipped (``skip``), waits (``queue``) or
+is asked for anyway (``allow``; the run engine allows one active run per workflow, so it is
+refused there and recorded as skipped with the engine's reason).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution
+from flowforge_orchestrator.triggers import cron
+from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
+from flowforge_orchestrator.triggers.schemas import TIME_KINDS, Concurrency, Misfire
+from flowforge_shared.bus import Bus
+from flowforge_shared.contracts.tasks import CATALOG_QUEUE
+from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo
+from flowforge_shared.db.engine import Database
+from flowforge_shared.errors import ApiError, NotFound
+from flowforge_shared.settings import Settings
+
+log = logging.getLogger("flowforge.scheduler")
+
+CLAIM_LIMIT = 100  # triggers per claim transaction
+ON_TIME_LIMIT = 100  # firings of one trigger within the grace, per pass
+MISSED_COUNT_LIMIT = 1000  # missed firings counted for the record (more: "1000 or more")
+QUEUE_LIMIT = 10  # queued firings per trigger; more are skipped ("queue full")
+OPEN = ("pending", "queued")
+TICK = timedelta(microseconds=1)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Plan:
+    """What a due trigger's firings become: each firing to ask a run for (with a note),
+    each missed firing recorded as skipped (with why), and when the trigger is next due."""
+
+    fire: list[tuple[datetime, str | None]] = field(default_factory=list)
+    skipped: list[tuple[datetime, str]] = field(default_factory=list)
+    next_fire_at: datetime | None = None
+
+
+def plan(
+    expression: str,
+    tz: ZoneInfo,
+    *,
+    due_from: datetime,
+    now: datetime,
+    misfire: Misfire,
+    max_catch_up: int,
+    grace: timedelta,
+) -> Plan:
+    """The firings from ``due_from`` (the trigger's ``next_fire_at``) up to ``now``.
+
+    On time (at most ``grace`` late): each fires. Missed (later than that):
+    ``skip`` records the latest missed one as skipped, saying how many were missed;
+    ``run_once`` fires the latest missed one, standing for all of them; ``catch_up`` fires
+    the latest ``max_catch_up`` missed ones, in order. The trigger is next due at its first
+    firing after ``now``: a missed firing is never found again."""
+    result = Plan(next_fire_at=cron.next_after(expression, tz, now))
+    cutoff = now - grace
+    on_time, _ = cron.between(expression, tz, max(due_from, cutoff), now, ON_TIME_LIMIT)
+    if due_from < cutoff:
+        missed, more = cron.between(expression, tz, due_from, cutoff - TICK, MISSED_COUNT_LIMIT)
+        if missed:
+            count = f"{len(missed)}{' or more' if more else ''}"
+            since = f"firing(s) due from {missed[0].isoformat()} while no scheduler ran"
+            keep = max_catch_up if misfire == Misfire.CATCH_UP else 1
+            latest = cron.latest_before(expression, tz, due_from, cutoff - TICK, keep)
+            if misfire == Misfire.SKIP:
+                result.skipped.append(
+                    (latest[-1], f"missed: {count} {since} (misfire policy skip)")
+                )
+            elif misfire == Misfire.RUN_ONCE:
+                result.fire.append(
+                    (latest[-1], f"late: one run for {count} missed {since} (misfire run_once)")
+                )
+            else:
+                dropped = len(missed) - len(latest)
+                for index, time in enumerate(latest):
+                    note = "late: caught up (misfire catch_up)"
+                    if index == 0 and (dropped > 0 or more):
+                        note += (
+                            f"; {dropped}{' or more' if more else ''} earlier missed "
+                            f"firing(s) not run (maxCatchUp {max_catch_up})"
+                        )
+                    result.fire.append((time, note))
+    result.fire.extend((time, None) for time in on_time)
+    return result
+
+
+def _locking(session: Session, statement):
+    if session.get_bind().dialect.name == "postgresql":
+        return statement.with_for_update(skip_locked=True)
+    return statement
+
+
+def claim_and_record(session: Session, *, now: datetime, grace: timedelta) -> int:
+    """Claim the due time triggers, record their firings and advance them (the caller
+    commits); returns how many firings were recorded."""
+    due = session.scalars(
+        _locking(
+            session,
+            select(Trigger)
+            .where(
+                Trigger.enabled.is_(True),
+                Trigger.kind.in_([kind.value for kind in TIME_KINDS]),
+                Trigger.next_fire_at.is_not(None),
+                Trigger.next_fire_at <= now,
+            )
+            .order_by(Trigger.next_fire_at)
+            .limit(CLAIM_LIMIT),
+        )
+    ).all()
+    recorded = 0
+    for trigger in due:
+        settings = trigger.settings
+        try:
+            planned = plan(
+                settings["expression"],
+                cron.zone(settings["timezone"]),
+                due_from=trigger.next_fire_at,
+                now=now,
+                misfire=Misfire(settings.get("misfire", "skip")),
+                max_catch_up=int(settings.get("maxCatchUp", 10)),
+                grace=grace,
+            )
+        except (cron.CronError, KeyError, ValueError) as error:  # validated on save; be safe
+            log.error("trigger %s cannot be scheduled (%s): disabled", trigger.id, error)
+            trigger.enabled = False
+            continue
+        for time, why in planned.skipped:
+            session.add(_firing(trigger, time, "skipped", why))
+        for time, note in planned.fire:
+            session.add(_firing(trigger, time, "pending", note))
+        recorded += len(planned.skipped) + len(planned.fire)
+        trigger.next_fire_at = planned.next_fire_at
+    session.flush()
+    return recorded
+
+
+def _firing(trigger: Trigger, time: datetime, outcome: str, reason: str | None):
+    return TriggerFiring(
+        trigger_id=trigger.id,
+        workflow_id=trigger.workflow_id,
+        fire_time=time,
+        outcome=outcome,
+        reason=reason,
+    )
+
+
+REQUESTED_WATCH = timedelta(hours=1)
+
+
+def open_firings(session: Session, *, now: datetime, limit: int = 100) -> list[str]:
+    """Ids of the firings still to settle, oldest first: pending and queued ones, and
+    those handed to the broker within the last hour (found started once their execution
+    exists)."""
+    return list(
+        session.scalars(
+            select(TriggerFiring.id)
+            .where(
+                TriggerFiring.outcome.in_(OPEN)
+                | (
+                    (TriggerFiring.outcome == "requested")
+                    & (TriggerFiring.recorded_at > now - REQUESTED_WATCH)
+                )
+            )
+            .order_by(TriggerFiring.fire_time, TriggerFiring.id)
+            .limit(limit)
+        )
+    )
+
+
+def active_execution(session: Session, workflow_id: str) -> str | None:
+    return session.scalar(
+        select(Execution.id).where(
+            Execution.workflow_id == workflow_id, Execution.status.in_(ACTIVE_STATUSES)
+        )
+    )
+
+
+@dataclass
+class Decision:
+    """What to do with one open firing: ``ask`` for its run, or set ``outcome``."""
+
+    ask: bool = False
+    outcome: str | None = None
+    reason: str | None = None
+
+
+def decide(
+    firing: TriggerFiring,
+    trigger: Trigger | None,
+    workflow: WorkflowInfo | None,
+    active: str | None,
+    queued_before: int,
+) -> Decision:
+    """The rules for an open firing, as a pure function of what the scheduler found."""
+    if trigger is None:
+        return Decision(outcome="skipped", reason="its trigger was deleted")
+    if workflow is None:
+        return Decision(outcome="skipped", reason="the workflow no longer exists")
+    if workflow.status == "paused":
+        return Decision(outcome="skipped", reason=f"workflow {workflow.name} is paused")
+    if active == firing.execution_id:  # asked for already (by a scheduler that then died)
+        return Decision(outcome="started")
+    concurrency = Concurrency(trigger.settings.get("concurrency", "skip"))
+    if active is not None and concurrency != Concurrency.ALLOW:
+        if concurrency == Concurrency.QUEUE:
+            if firing.outcome == "queued":
+                return Decision()  # still waiting
+            if queued_before >= QUEUE_LIMIT:
+                return Decision(
+                    outcome="skipped",
+                    reason=f"queue full: {QUEUE_LIMIT} firings already wait for execution {active}",
+                )
+            return Decision(outcome="queued", reason=f"waiting for execution {active} to end")
+        return Decision(
+            outcome="skipped",
+            reason=f"workflow {workflow.name} was still running (execution {active}): "
+            "concurrency policy skip",
+        )
+    return Decision(ask=True)
+
+
+def settle(
+    database: Database,
+    bus: Bus,
+    settings: Settings,
+    firing_id: str,
+    *,
+    info: Callable[[str], WorkflowInfo],
+) -> str | None:
+    """Settle one open firing; returns its outcome (None: locked by another scheduler, or
+    still waiting). PostgreSQL: the firing stays locked until its outcome is recorded."""
+    with database.session() as session:
+        firing = session.scalar(
+            _locking(session, select(TriggerFiring).where(TriggerFiring.id == firing_id))
+        )
+        if firing is None:
+            return None
+        if firing.outcome == "requested":
+            started = select(Execution.id).where(Execution.id == firing.execution_id)
+            if session.scalar(started) is None:
+                return None
+            firing.outcome = "started"
+            return firing.outcome
+        if firing.outcome not in OPEN:
+            return None
+        trigger = session.get(Trigger, firing.trigger_id)
+        try:
+            workflow = info(firing.workflow_id)
+        except NotFound:
+            workflow = None
+        active = session.scalar(select(Execution.id).where(Execution.id == firing.execution_id))
+        active = active or active_execution(session, firing.workflow_id)
+        queued_before = 0
+        if trigger is not None:
+            queued_before = len(
+                session.scalars(
+                    select(TriggerFiring.id).where(
+                        TriggerFiring.trigger_id == trigger.id,
+                        TriggerFiring.outcome == "queued",
+                        TriggerFiring.id != firing.id,
+                    )
+                ).all()
+            )
+        decision = decide(firing, trigger, workflow, active, queued_before)
+        if decision.ask:
+            decision = _ask(bus, firing, trigger)
+        if decision.outcome is not None:
+            firing.outcome = decision.outcome
+            if decision.reason:
+                firing.reason = (
+                    f"{firing.reason}; {decision.reason}" if firing.reason else decision.reason
+                )
+        return decision.outcome
+
+
+def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
+    request = RunRequested(
+        executionId=firing.execution_id,
+        workflowId=firing.workflow_id,
+        trigger=trigger.kind,
+        triggerId=trigger.id,
+        cause={"triggerId": trigger.id, "fireTime": firing.fire_time.isoformat()},
+        actor=f"trigger:{trigger.kind}:{trigger.id}",
+    )
+    try:
+        answer = bus.send(REQUEST_RUN, request.to_wire(), queue=CATALOG_QUEUE)
+    except ApiError as refused:  # in one process the refusal is the answer (409, 404, 422)
+        return Decision(outcome="skipped", reason=f"not started: {refused.message}")
+    if answer is None:  # on the broker: the catalog's worker starts it
+        return Decision(outcome="requested")
+    return Decision(outcome="started")
+
+
+class Scheduler:
+    """The loop: every ``scheduler_interval`` seconds, claim and record, then settle."""
+
+    def __init__(
+        self,
+        database: Database,
+        bus: Bus,
+        settings: Settings,
+        *,
+        clock: Clock = utc_now,
+        info: Callable[[str], WorkflowInfo] | None = None,
+    ) -> None:
+        from flowforge_orchestrator.triggers.service import workflow_info
+
+        self.database = database
+        self.bus = bus
+        self.settings = settings
+        self.clock = clock
+        self.info = info or (lambda wid: workflow_info(bus, settings, workflow_id=wid))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flowforge-scheduler", daemon=True)
+
+    def start(self) -> None:
+        if not self._thread.is_alive() and not self._stop.is_set():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=30)
+
+    def run_forever(self) -> None:
+        self._loop()
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.tick()
+            except Exception:  # noqa: BLE001 - the next pass tries again
+                log.exception("scheduler pass failed")
+            if self._stop.wait(self.settings.scheduler_interval):
+                return
+
+    def tick(self) -> dict[str, int]:
+        """One pass; returns how many firings were recorded and settled."""
+        grace = timedelta(seconds=self.settings.scheduler_misfire_grace)
+        try:
+            with self.database.session() as session:
+                recorded = claim_and_record(session, now=self.clock(), grace=grace)
+        except IntegrityError:  # a firing already recorded: another scheduler's; next pass
+            log.warning("scheduler: a firing was already recorded; claiming again next pass")
+            recorded = 0
+        with self.database.session() as session:
+            firing_ids = open_firings(session, now=self.clock())
+        settled = 0
+        for firing_id in firing_ids:
+            if self._stop.is_set():
+                break
+            try:
+                if settle(self.database, self.bus, self.settings, firing_id, info=self.info):
+                    settled += 1
+            except Exception:  # noqa: BLE001 - one firing must not stop the others
+                log.exception("firing %s could not be settled", firing_id)
+        return {"recorded": recorded, "settled": settled}
+
+
+def install_scheduler(app) -> Callable[[], None] | None:
+    """The scheduler thread of the embedded default (started like the reaper)."""
+    settings = app.state.settings
+    if not settings.scheduler_embedded or not settings.embedded_tasks:
+        return None  # with a broker, `flowforge scheduler` runs it
+    scheduler = Scheduler(app.state.database, app.state.bus, settings)
+    app.state.scheduler = scheduler
+    app.state.starters.append(scheduler.start)
+    return scheduler.stop

@@ -1,0 +1,153 @@
+"""Triggers on the wire. A trigger is a ``kind`` and that kind's ``settings``, validated per
+kind (:data:`SETTINGS`): manual and cron now; dependency, event and webhook fit the same
+shape later (a settings model each)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from flowforge_orchestrator.triggers import cron
+from flowforge_shared.contracts.base import ApiModel, ApiOutModel
+from flowforge_shared.errors import Unprocessable
+
+
+class TriggerKind(StrEnum):
+    MANUAL = "manual"
+    CRON = "cron"
+
+
+class Misfire(StrEnum):
+    """What a firing missed by more than the grace (scheduler down, machine asleep) becomes."""
+
+    SKIP = "skip"  # not run; the next firing on time runs
+    RUN_ONCE = "run_once"  # one run stands for every missed firing
+    CATCH_UP = "catch_up"  # each missed firing runs, at most maxCatchUp (the latest)
+
+
+class Concurrency(StrEnum):
+    """What a firing becomes while the workflow still has an active run."""
+
+    SKIP = "skip"  # recorded as skipped, with the running execution's id
+    QUEUE = "queue"  # waits (recorded "queued") and starts once the run has ended
+    ALLOW = "allow"  # asked for anyway: see docs/triggers.md (one active run per workflow)
+
+
+class ManualSettings(ApiModel):
+    """A manual trigger has no settings: it documents that people run the workflow."""
+
+
+class CronSettings(ApiModel):
+    expression: str = Field(
+        description="5 fields (minute hour day month weekday), or 6 with seconds last"
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone, e.g. Europe/Paris")
+    misfire: Misfire = Misfire.SKIP
+    max_catch_up: int = Field(default=10, ge=1, le=1000)
+    concurrency: Concurrency = Concurrency.SKIP
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        try:
+            return cron.check_expression(value)
+        except cron.CronError as error:
+            raise ValueError(str(error)) from None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        try:
+            cron.zone(value)
+        except cron.CronError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @model_validator(mode="after")
+    def _fires(self) -> CronSettings:
+        try:
+            cron.next_after(self.expression, cron.zone(self.timezone), datetime.now(UTC))
+        except cron.CronError as error:
+            raise ValueError(f"expression: {error}") from None
+        return self
+
+
+SETTINGS: dict[TriggerKind, type[ApiModel]] = {
+    TriggerKind.MANUAL: ManualSettings,
+    TriggerKind.CRON: CronSettings,
+}
+TIME_KINDS = {TriggerKind.CRON}
+
+
+def validate_settings(kind: TriggerKind, settings: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``kind`` in wire form; Unprocessable naming each bad field
+    (``settings.<field>``) and why."""
+    model = SETTINGS[kind]
+    try:
+        return model.model_validate(settings).model_dump(mode="json", by_alias=True)
+    except ValidationError as error:
+        raise Unprocessable(
+            [
+                (
+                    ("settings", *(str(part) for part in problem["loc"])),
+                    problem["msg"].removeprefix("Value error, "),
+                )
+                for problem in error.errors()
+            ]
+        ) from None
+
+
+class TriggerCreate(ApiModel):
+    kind: TriggerKind
+    name: str | None = Field(default=None, max_length=200)
+    enabled: bool = True
+    settings: dict[str, Any] = Field(default_factory=dict)
+
+
+class TriggerUpdate(ApiModel):
+    name: str | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+    settings: dict[str, Any] | None = None
+
+
+class FireTime(ApiOutModel):
+    utc: datetime
+    local: str  # ISO 8601 with the zone's offset then, e.g. 2026-03-29T03:30:00+02:00
+
+
+class TriggerPublic(ApiOutModel):
+    id: str
+    workflow_id: str
+    kind: str
+    name: str | None
+    enabled: bool
+    settings: dict[str, Any]
+    next_fire_times: list[FireTime]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class TriggerList(ApiOutModel):
+    data: list[TriggerPublic]
+    count: int
+
+
+class FiringPublic(ApiOutModel):
+    id: str
+    trigger_id: str
+    workflow_id: str
+    fire_time: datetime
+    outcome: str
+    reason: str | None
+    execution_id: str | None
+    recorded_at: datetime
+    updated_at: datetime
+
+
+class FiringList(ApiOutModel):
+    data: list[FiringPublic]
+    count: int

@@ -1,0 +1,208 @@
+"""Triggers: create, read, change, delete (the caller commits), and the firings' history.
+
+The orchestrator does not read the catalog's tables: whether a workflow exists is asked of
+the catalog (:data:`WORKFLOW_INFO`: a direct call where it is served by this process, else
+its internal API with the service secret).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from flowforge_orchestrator.triggers import cron
+from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
+from flowforge_orchestrator.triggers.schemas import (
+    TIME_KINDS,
+    FireTime,
+    FiringPublic,
+    TriggerCreate,
+    TriggerKind,
+    TriggerPublic,
+    TriggerUpdate,
+    validate_settings,
+)
+from flowforge_shared.bus import Bus
+from flowforge_shared.contracts.triggers import WORKFLOW_INFO, WORKFLOW_INFO_PATH, WorkflowInfo
+from flowforge_shared.errors import NotFound, ServiceUnavailable
+from flowforge_shared.settings import Settings
+
+NEXT_COUNT = 5
+_TICK = timedelta(microseconds=1)
+TIMEOUT = httpx.Timeout(10.0)
+
+
+def workflow_info(bus: Bus, settings: Settings, *, workflow_id: str) -> WorkflowInfo:
+    """What the catalog says the workflow is; NotFound when it has none of that id."""
+    answer = bus.ask(
+        WORKFLOW_INFO,
+        {"workflowId": workflow_id},
+        remote=lambda: _remote_info(settings, workflow_id),
+    )
+    return WorkflowInfo.model_validate(answer)
+
+
+def _remote_info(settings: Settings, workflow_id: str) -> dict:
+    unknown = f"cannot tell whether workflow {workflow_id} exists"
+    if not settings.catalog_url or settings.service_secret is None:
+        raise ServiceUnavailable(
+            f"{unknown}: this process does not serve the catalog; set FLOWFORGE_CATALOG_URL "
+            "and FLOWFORGE_SERVICE_SECRET so it can ask"
+        )
+    url = settings.catalog_url.rstrip("/") + WORKFLOW_INFO_PATH.format(workflow_id=workflow_id)
+    headers = {"Authorization": f"Bearer {settings.service_secret.get_secret_value()}"}
+    try:
+        response = httpx.get(url, headers=headers, timeout=TIMEOUT)
+    except httpx.HTTPError as error:
+        raise ServiceUnavailable(
+            f"{unknown}: the catalog at {settings.catalog_url} does not answer "
+            f"({type(error).__name__}); try again shortly"
+        ) from None
+    if response.status_code == 404:
+        raise NotFound(f"workflow {workflow_id} not found")
+    if response.status_code != 200:
+        raise ServiceUnavailable(f"{unknown}: the catalog answered {response.status_code}")
+    try:
+        return WorkflowInfo.model_validate(response.json()).model_dump(by_alias=True)
+    except (ValueError, ValidationError):
+        raise ServiceUnavailable(f"{unknown}: the catalog's answer is not understood") from None
+
+
+def next_fire_times(trigger: Trigger, *, now: datetime | None = None) -> list[FireTime]:
+    """The next firings of an enabled time trigger, in UTC and in its own zone."""
+    if trigger.kind not in TIME_KINDS or not trigger.enabled:
+        return []
+    tz = cron.zone(trigger.settings["timezone"])
+    start = now or datetime.now(UTC)
+    if trigger.next_fire_at is not None and trigger.next_fire_at > start:
+        start = trigger.next_fire_at - _TICK
+    times = cron.fire_times(trigger.settings["expression"], tz, start, NEXT_COUNT)
+    return [FireTime(utc=time, local=time.astimezone(tz).isoformat()) for time in times]
+
+
+def first_fire_at(trigger: Trigger, *, now: datetime | None = None) -> datetime | None:
+    """When a (re)enabled time trigger is next due: the first firing after now (nothing
+    before it is replayed)."""
+    if trigger.kind not in TIME_KINDS or not trigger.enabled:
+        return None
+    return cron.next_after(
+        trigger.settings["expression"],
+        cron.zone(trigger.settings["timezone"]),
+        now or datetime.now(UTC),
+    )
+
+
+def to_public(trigger: Trigger) -> TriggerPublic:
+    return TriggerPublic(
+        id=trigger.id,
+        workflow_id=trigger.workflow_id,
+        kind=trigger.kind,
+        name=trigger.name,
+        enabled=trigger.enabled,
+        settings=trigger.settings,
+        next_fire_times=next_fire_times(trigger),
+        created_by=trigger.created_by,
+        created_at=trigger.created_at,
+        updated_at=trigger.updated_at,
+    )
+
+
+def snapshot(trigger: Trigger) -> dict[str, Any]:
+    """What the audit log keeps of a trigger."""
+    return {
+        "workflowId": trigger.workflow_id,
+        "kind": trigger.kind,
+        "name": trigger.name,
+        "enabled": trigger.enabled,
+        "settings": trigger.settings,
+    }
+
+
+def get_all(session: Session, *, workflow_id: str) -> list[Trigger]:
+    """A workflow's triggers, oldest first."""
+    return list(
+        session.scalars(
+            select(Trigger)
+            .where(Trigger.workflow_id == workflow_id)
+            .order_by(Trigger.created_at, Trigger.id)
+        )
+    )
+
+
+def get_or_raise(session: Session, *, workflow_id: str, trigger_id: str) -> Trigger:
+    """The workflow's trigger; NotFound otherwise."""
+    trigger = session.get(Trigger, trigger_id)
+    if trigger is None or trigger.workflow_id != workflow_id:
+        raise NotFound(f"trigger {trigger_id} not found in workflow {workflow_id}")
+    return trigger
+
+
+def create(session: Session, *, workflow_id: str, data: TriggerCreate, actor: str) -> Trigger:
+    """A new trigger (its settings validated for its kind); the caller commits."""
+    trigger = Trigger(
+        workflow_id=workflow_id,
+        kind=data.kind.value,
+        name=data.name,
+        enabled=data.enabled,
+        settings=validate_settings(data.kind, data.settings),
+        created_by=actor,
+    )
+    trigger.next_fire_at = first_fire_at(trigger)
+    session.add(trigger)
+    session.flush()
+    return trigger
+
+
+def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigger:
+    """Change name, enabled or settings (the whole settings object, validated again). A
+    changed schedule, or a trigger enabled again, is next due after now: what it missed
+    meanwhile is not replayed."""
+    given = data.model_fields_set
+    if "name" in given:
+        trigger.name = data.name
+    reschedule = False
+    if "enabled" in given and data.enabled is not None and data.enabled != trigger.enabled:
+        trigger.enabled = data.enabled
+        reschedule = True
+    if "settings" in given and data.settings is not None:
+        settings = validate_settings(TriggerKind(trigger.kind), data.settings)
+        reschedule = reschedule or settings != trigger.settings
+        trigger.settings = settings
+    if reschedule:
+        trigger.next_fire_at = first_fire_at(trigger)
+    session.flush()
+    return trigger
+
+
+def delete(session: Session, *, trigger: Trigger) -> None:
+    """Remove the trigger and its firings' history."""
+    session.query(TriggerFiring).filter(TriggerFiring.trigger_id == trigger.id).delete()
+    session.delete(trigger)
+    session.flush()
+
+
+def firings(
+    session: Session, *, workflow_id: str, limit: int, offset: int = 0
+) -> list[TriggerFiring]:
+    """A workflow's firings, newest first."""
+    return list(
+        session.scalars(
+            select(TriggerFiring)
+            .where(TriggerFiring.workflow_id == workflow_id)
+            .order_by(TriggerFiring.fire_time.desc(), TriggerFiring.id)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+
+
+def firing_public(firing: TriggerFiring) -> FiringPublic:
+    public = FiringPublic.model_validate(firing)
+    if firing.outcome == "skipped":  # no run was asked for: its reserved id means nothing
+        public.execution_id = None
+    return public
