@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import croniter
 
 MARGIN = timedelta(hours=3)  # more than any DST shift: past it, no earlier instant can come
-MAX_STEPS = 10_000
+MAX_STEPS = 50_000  # wall times walked near a clock change (a per-second cron: 6 h)
 
 
 class CronError(ValueError):
@@ -69,20 +69,36 @@ def _instants(wall: datetime, tz: ZoneInfo, hourly: bool) -> list[datetime]:
     return [first] if second == first else [first, second]
 
 
+def _near_shift(tz: ZoneInfo, at: datetime) -> bool:
+    """Whether the zone's offset changes within MARGIN of ``at`` (a DST day)."""
+    return (at - MARGIN).astimezone(tz).utcoffset() != (at + MARGIN).astimezone(tz).utcoffset()
+
+
+def _next_wall(walls: croniter, expression: str, after: datetime) -> datetime:
+    try:
+        return walls.get_next(datetime)
+    except Exception as error:  # noqa: BLE001 - e.g. "0 0 30 2 *" never matches a day
+        raise CronError(
+            f"{expression!r} does not fire after {after.isoformat()}: {error}"
+        ) from None
+
+
 def next_after(expression: str, tz: ZoneInfo, after: datetime) -> datetime:
     """The first firing strictly after ``after`` (an aware datetime), in UTC."""
     hourly = _hourly(expression)
+    if not _near_shift(tz, after):
+        # No clock change near: wall times after ``after``'s own map in order.
+        walls = croniter(expression, after.astimezone(tz).replace(tzinfo=None))
+        first = _instants(_next_wall(walls, expression, after), tz, hourly)[0]
+        if first > after:
+            return first
+    # Near a clock change: walk from before it and keep the earliest instant after ``after``
+    # (a wall time in the gap lands later than the wall times just after the gap).
     start = (after - MARGIN).astimezone(tz).replace(tzinfo=None)
     walls = croniter(expression, start)
     best: datetime | None = None
     for _ in range(MAX_STEPS):
-        try:
-            wall = walls.get_next(datetime)
-        except Exception as error:  # noqa: BLE001 - e.g. "0 0 30 2 *" never matches a day
-            raise CronError(
-                f"{expression!r} does not fire after {after.isoformat()}: {error}"
-            ) from None
-        instants = _instants(wall, tz, hourly)
+        instants = _instants(_next_wall(walls, expression, after), tz, hourly)
         for instant in instants:
             if instant > after and (best is None or instant < best):
                 best = instant
@@ -123,13 +139,16 @@ def latest_before(
     """The last ``count`` firings in ``[start, end]``, ascending, found walking back from
     ``end`` (a long outage of a tight schedule is not enumerated from its start)."""
     hourly = _hourly(expression)
+    near = _near_shift(tz, end)
     walls = croniter(expression, end.astimezone(tz).replace(tzinfo=None) + timedelta(seconds=1))
     found: set[datetime] = set()
     for _ in range(MAX_STEPS):
         wall = walls.get_prev(datetime)
         instants = _instants(wall, tz, hourly)
         found.update(i for i in instants if start <= i <= end)
-        if len(found) >= count and max(instants) < min(sorted(found)[-count:]) - MARGIN:
+        if len(found) >= count and (
+            not near or max(instants) < min(sorted(found)[-count:]) - MARGIN
+        ):
             break
         if max(instants) < start - MARGIN:
             break
