@@ -111,6 +111,34 @@ def worker(
 
 
 @app.command()
+def scheduler(
+    loglevel: str = typer.Option("INFO", help="Log level"),
+) -> None:
+    """Run the trigger scheduler: due cron triggers become runs (needs FLOWFORGE_BROKER_URL;
+    `flowforge serve` runs one in its own process). Any number may run on one PostgreSQL."""
+    import logging
+
+    from flowforge_orchestrator.triggers.scheduler import Scheduler
+    from flowforge_shared.bus import Bus
+    from flowforge_shared.db.engine import Database
+    from flowforge_shared.telemetry import setup_tracing
+
+    settings = Settings()
+    try:
+        settings.refuse_unsafe()
+    except UnsafeSettings as error:
+        _fail(str(error))
+    if settings.embedded_tasks:
+        _fail(
+            "set FLOWFORGE_BROKER_URL (the scheduler asks the catalog's worker for runs), or "
+            "use `flowforge serve`, which runs a scheduler in its own process"
+        )
+    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(message)s")
+    setup_tracing(settings, service_name="flowforge-scheduler")
+    Scheduler(Database(settings.resolved_database_url), Bus(settings), settings).run_forever()
+
+
+@app.command()
 def run(
     workflow: str = typer.Argument(..., help="Workflow id or name"),
     wait: bool = typer.Option(False, "--wait", help="Follow progress until the run ends"),

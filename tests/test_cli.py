@@ -127,6 +127,30 @@ def test_an_orchestrator_alone_without_a_broker_refuses_with_one_line(tmp_path):
     assert not (tmp_path / "flowforge.db").exists()
 
 
+def test_a_scheduler_without_a_broker_refuses_with_one_line(tmp_path):
+    """It asks the catalog's worker for runs: without a broker it says to use `serve`."""
+    result = subprocess.run(
+        [FLOWFORGE, "scheduler"], env=env(tmp_path), capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("error: set FLOWFORGE_BROKER_URL") and "flowforge serve" in line
+    production = subprocess.run(
+        [FLOWFORGE, "scheduler"],
+        env=env(
+            tmp_path,
+            FLOWFORGE_ENVIRONMENT="production",
+            FLOWFORGE_ADMIN_TOKEN="change-me-admin-token",
+            FLOWFORGE_BROKER_URL="redis://127.0.0.1:1/0",
+        ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert production.returncode == 1
+    assert production.stderr.startswith("error: refusing to start with FLOWFORGE_ENVIRONMENT")
+
+
 @pytest.mark.parametrize("name", ["catalog", "orchestrator", "lineage"])
 def test_each_service_runs_alone(tmp_path, name):
     port = free_port()
