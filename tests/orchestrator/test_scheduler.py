@@ -114,6 +114,11 @@ def test_a_due_cron_trigger_starts_one_run_like_a_manual_one(platform):
     execution = wait_ended(client, firing["executionId"])
     assert execution["status"] == "succeeded", execution
     assert execution["trigger"] == "cron" and execution["workflowId"] == workflow_id
+    assert execution["cause"] == {
+        "triggerId": trigger["id"],
+        "fireTime": due.isoformat(),
+        "firingId": firing["id"],
+    }
     assert next_fire_at(app, trigger["id"]) == due + timedelta(minutes=1)
 
 

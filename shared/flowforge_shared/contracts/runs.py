@@ -42,8 +42,14 @@ class StartRun(BaseModel):
     jobs: list[JobSnapshot]
     selected: list[str] | None = None  # run only these jobs (and what they need)
     trigger: str = "manual"
+    # What made a trigger fire ({"triggerId", "fireTime", ...}); left off the wire when
+    # none, so a consumer of an earlier build still takes a manual run's request.
+    cause: dict[str, Any] | None = None
     actor: str
     trace_id: str | None = Field(default=None, alias="traceId")
 
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", by_alias=True)
+        wire = self.model_dump(mode="json", by_alias=True)
+        if wire.get("cause") is None:
+            wire.pop("cause", None)
+        return wire

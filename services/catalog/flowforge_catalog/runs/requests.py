@@ -58,6 +58,7 @@ def request_run(database: Database, bus: Bus, payload: dict[str, Any]) -> str:
             actor=request.actor,
             trace_id=current_trace_id(),
             execution_id=request.execution_id,
+            cause={"triggerId": request.trigger_id, **request.cause},
         )
         session.rollback()  # the snapshot only read
     bus.send(START_RUN, start.to_wire(), queue=EVENTS_QUEUE)

@@ -31,6 +31,7 @@ def run_request(
     actor: str,
     trace_id: str | None,
     execution_id: str | None = None,
+    cause: dict[str, Any] | None = None,
 ) -> StartRun:
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
     jobs = []
@@ -56,6 +57,7 @@ def run_request(
         jobs=jobs,
         selected=selected,
         trigger=trigger,
+        cause=cause,
         actor=actor,
         traceId=trace_id,
     )

@@ -35,6 +35,8 @@ class Execution(Base):
     workflow_name: Mapped[str] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(String(20), index=True)
     trigger: Mapped[str] = mapped_column(String(40))
+    # What made a trigger fire, e.g. {"triggerId", "fireTime"} (none for a manual run).
+    cause: Mapped[dict | None] = mapped_column(JSON)
     requested_by: Mapped[str | None] = mapped_column(String(200))
     trace_id: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

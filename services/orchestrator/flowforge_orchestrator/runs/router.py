@@ -43,6 +43,7 @@ def to_public(execution: Execution) -> ExecutionPublic:
         workflow_name=execution.workflow_name,
         status=execution.status,
         trigger=execution.trigger,
+        cause=execution.cause,
         requested_by=execution.requested_by,
         created_at=execution.created_at,
         started_at=execution.started_at,

@@ -47,6 +47,7 @@ class ExecutionPublic(ApiOutModel):
     workflow_name: str
     status: str
     trigger: str
+    cause: dict | None = None  # what made a trigger fire: {"triggerId", "fireTime", ...}
     requested_by: str | None
     created_at: datetime
     started_at: datetime | None

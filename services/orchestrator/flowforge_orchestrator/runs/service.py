@@ -74,6 +74,7 @@ def start(
     trace_id: str | None = None,
     execution_id: str | None = None,
     snapshots: dict[str, JobSnapshot] | None = None,
+    cause: dict | None = None,
 ) -> tuple[Execution, list[JobTask]]:
     """A new execution with a snapshot of the jobs, and the tasks to send once committed.
 
@@ -91,6 +92,7 @@ def start(
         workflow_name=workflow_name,
         status=Status.QUEUED.value,
         trigger=trigger,
+        cause=cause,
         requested_by=actor,
         trace_id=trace_id,
         created_at=utcnow(),
@@ -134,6 +136,7 @@ def start(
         after={
             "workflowId": workflow_id,
             "trigger": trigger,
+            **({"cause": cause} if cause else {}),
             "jobs": [job.job_id for job in planned],
         },
     )
@@ -158,6 +161,7 @@ def start_requested(session: Session, request: StartRun) -> tuple[Execution, lis
         trace_id=request.trace_id,
         execution_id=request.execution_id,
         snapshots={job.job_id: job for job in request.jobs},
+        cause=request.cause,
     )
 
 
@@ -175,6 +179,7 @@ def record_refused(session: Session, request: StartRun, reason: str) -> Executio
         workflow_name=request.workflow_name,
         status=Status.FAILED.value,
         trigger=request.trigger,
+        cause=request.cause,
         requested_by=request.actor,
         trace_id=request.trace_id,
         created_at=now,

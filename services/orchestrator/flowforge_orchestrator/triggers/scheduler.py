@@ -318,7 +318,7 @@ def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
         workflowId=firing.workflow_id,
         trigger=trigger.kind,
         triggerId=trigger.id,
-        cause={"triggerId": trigger.id, "fireTime": firing.fire_time.isoformat()},
+        cause={"fireTime": firing.fire_time.isoformat(), "firingId": firing.id},
         actor=f"trigger:{trigger.kind}:{trigger.id}",
     )
     try:

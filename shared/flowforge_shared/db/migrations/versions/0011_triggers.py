@@ -1,4 +1,5 @@
-"""The orchestrator's triggers and their firings (issue 15, first slice: manual and cron).
+"""The orchestrator's triggers and their firings (issue 15, first slice: manual and cron), and
+the cause of an execution a trigger started.
 
 Revision ID: 0011
 Revises: 0010
@@ -15,6 +16,7 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    op.add_column("executions", sa.Column("cause", sa.JSON(), nullable=True))
     op.create_table(
         "triggers",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -54,3 +56,5 @@ def downgrade() -> None:
     op.drop_table("trigger_firings")
     op.drop_index("ix_triggers_due", table_name="triggers")
     op.drop_table("triggers")
+    with op.batch_alter_table("executions") as batch:
+        batch.drop_column("cause")
