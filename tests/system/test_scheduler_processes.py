@@ -143,3 +143,109 @@ def test_the_embedded_default_fires_a_one_second_trigger_and_the_run_succeeds(tm
             assert execution["trigger"] == "cron"
     finally:
         server.stop()
+
+
+SECRET = "scheduler-test-service-secret-0123456789abcdef"
+
+
+def test_two_scheduler_processes_with_redis_workers_one_killed_midway(tmp_path, fresh_postgres_url):
+    """Services apart: `flowforge serve` with a broker (the API only dispatches), the
+    events, catalog and ingest workers, and two `flowforge scheduler` processes that ask
+    the catalog over the broker; one scheduler is SIGKILLed midway. Every 2-second slot is
+    recorded once, and every firing that asked for a run has exactly one execution."""
+    import subprocess
+
+    from tests.system.processes import FLOWFORGE, RedisServer, Workers, base_env
+
+    redis_server = RedisServer(tmp_path).start()
+    common = {
+        "FLOWFORGE_DATABASE_URL": fresh_postgres_url,
+        "FLOWFORGE_BROKER_URL": redis_server.url,
+        "FLOWFORGE_SERVICE_SECRET": SECRET,
+    }
+    api_dir = tmp_path / "api"
+    (api_dir / "landing").mkdir(parents=True)
+    (api_dir / "landing" / "tiny.csv").write_text(CSV)
+    server = Server(api_dir, FLOWFORGE_AUTO_MIGRATE="true", **common).start()
+    workers = Workers(base_env(api_dir, **common), api_dir)
+    schedulers: list[subprocess.Popen] = []
+    try:
+        for queue in ("events", "catalog", "ingest"):
+            workers.start(queue)
+        for name in ("a", "b"):
+            data_dir = tmp_path / f"scheduler-{name}"
+            data_dir.mkdir()
+            env = base_env(data_dir, FLOWFORGE_CATALOG_URL=server.url, **common)
+            schedulers.append(
+                subprocess.Popen(
+                    [FLOWFORGE, "scheduler"],
+                    env=env,
+                    stdout=open(data_dir / "scheduler.log", "w"),
+                    stderr=subprocess.STDOUT,
+                )
+            )
+        with server.client() as client:
+            workflow_id = make_workflow(client)
+            created = client.post(
+                f"/api/workflows/{workflow_id}/triggers",
+                json={"kind": "cron", "settings": {"expression": "* * * * * */2"}},
+            )
+            assert created.status_code == 201, created.text
+            trigger = created.json()
+            time.sleep(9)
+            schedulers[0].kill()  # SIGKILL: whatever it claimed is settled by the other
+            schedulers[0].wait(timeout=10)
+            time.sleep(9)
+            stopped = client.patch(
+                f"/api/workflows/{workflow_id}/triggers/{trigger['id']}", json={"enabled": False}
+            )
+            assert stopped.status_code == 200
+            deadline = time.monotonic() + 60
+            while True:  # every firing settled: started (its execution exists) or skipped
+                firings = client.get(
+                    f"/api/workflows/{workflow_id}/firings", params={"limit": 500}
+                ).json()["data"]
+                if all(f["outcome"] in ("started", "skipped") for f in firings):
+                    break
+                assert time.monotonic() < deadline, firings
+                time.sleep(0.5)
+            for firing in firings:
+                if firing["outcome"] == "started":
+                    settled(client, firing["executionId"])
+    finally:
+        for process in schedulers:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
+        workers.stop()
+        server.stop()
+        redis_server.stop()
+
+    engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT fire_time, outcome, reason, execution_id FROM trigger_firings "
+                "WHERE trigger_id = :t ORDER BY fire_time"
+            ),
+            {"t": trigger["id"]},
+        ).all()
+        executions = connection.execute(
+            text("SELECT id, trigger, status, error FROM executions WHERE workflow_id = :w"),
+            {"w": workflow_id},
+        ).all()
+    engine.dispose()
+    times = [row.fire_time for row in rows]
+    assert len(times) == len(set(times)) and len(times) >= 7, rows
+    assert all(b - a == timedelta(seconds=2) for a, b in zip(times, times[1:], strict=False)), times
+    started = {row.execution_id for row in rows if row.outcome == "started"}
+    assert started, rows
+    succeeded = {e.id for e in executions if e.status == "succeeded"}
+    assert succeeded == started, (rows, executions)
+    # a request the events worker refused (the workflow was running) is a failed execution
+    # "not started: ..." and its firing is skipped with that reason; nothing else ran
+    for execution in executions:
+        assert execution.trigger == "cron"
+        if execution.id not in started:
+            assert execution.error.startswith("not started:"), execution
+    print(f"firings {dict(Counter(row.outcome for row in rows))}")

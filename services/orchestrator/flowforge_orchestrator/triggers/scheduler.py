@@ -275,10 +275,17 @@ def settle(
         if firing is None:
             return None
         if firing.outcome == "requested":
-            started = select(Execution.id).where(Execution.id == firing.execution_id)
-            if session.scalar(started) is None:
+            execution = session.scalar(
+                select(Execution).where(Execution.id == firing.execution_id)
+            )
+            if execution is None:
                 return None
-            firing.outcome = "started"
+            refused = (execution.error or "").startswith("not started:")
+            # Refused by the events worker (the workflow was running): kept there as a
+            # failed execution saying why; the firing did not start a run.
+            firing.outcome = "skipped" if refused else "started"
+            if refused:
+                firing.reason = execution.error
             return firing.outcome
         if firing.outcome not in OPEN:
             return None
