@@ -275,9 +275,7 @@ def settle(
         if firing is None:
             return None
         if firing.outcome == "requested":
-            execution = session.scalar(
-                select(Execution).where(Execution.id == firing.execution_id)
-            )
+            execution = session.scalar(select(Execution).where(Execution.id == firing.execution_id))
             if execution is None:
                 return None
             refused = (execution.error or "").startswith("not started:")
