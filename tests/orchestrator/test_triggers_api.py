@@ -50,7 +50,7 @@ def test_cron_trigger_round_trip_with_next_fire_times_in_zone_and_utc(editor, vi
     [
         ({"expression": "61 * * * *"}, "settings.expression", "out of range"),
         ({"expression": "* * *"}, "settings.expression", "5 fields"),
-        ({"expression": "0 0 30 2 *"}, "settings", "does not fire"),
+        ({"expression": "0 0 30 2 *"}, "settings.expression", "does not fire"),
         ({"expression": "0 3 * * *", "timezone": "Mars/Olympus"}, "settings.timezone", "IANA"),
         ({"expression": "0 3 * * *", "misfire": "sometimes"}, "settings.misfire", "skip"),
         ({"expression": "0 3 * * *", "maxCatchUp": 0}, "settings.maxCatchUp", "greater"),

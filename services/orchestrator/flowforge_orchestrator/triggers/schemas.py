@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
 from flowforge_orchestrator.triggers import cron
 from flowforge_shared.contracts.base import ApiModel, ApiOutModel
@@ -53,9 +53,12 @@ class CronSettings(ApiModel):
     @classmethod
     def _expression(cls, value: str) -> str:
         try:
-            return cron.check_expression(value)
+            expression = cron.check_expression(value)
+            # Whether it ever fires does not depend on the zone ("0 0 30 2 *" never does).
+            cron.next_after(expression, cron.zone("UTC"), datetime.now(UTC))
         except cron.CronError as error:
             raise ValueError(str(error)) from None
+        return expression
 
     @field_validator("timezone")
     @classmethod
@@ -65,14 +68,6 @@ class CronSettings(ApiModel):
         except cron.CronError as error:
             raise ValueError(str(error)) from None
         return value
-
-    @model_validator(mode="after")
-    def _fires(self) -> CronSettings:
-        try:
-            cron.next_after(self.expression, cron.zone(self.timezone), datetime.now(UTC))
-        except cron.CronError as error:
-            raise ValueError(f"expression: {error}") from None
-        return self
 
 
 SETTINGS: dict[TriggerKind, type[ApiModel]] = {
