@@ -268,3 +268,22 @@ def test_a_deleted_trigger_leaves_no_open_firing(platform):
     assert client.delete(url, headers=HEADERS).status_code == 204
     scheduler, _ = scheduler_at(app, datetime.now(UTC) + timedelta(minutes=5))
     assert scheduler.tick() == {"recorded": 0, "settled": 0}
+
+
+def test_a_trigger_of_a_deleted_workflow_is_disabled(platform):
+    app, client = platform
+    workflow_id = make_workflow(client)
+    trigger = add_trigger(client, workflow_id)
+    due = next_fire_at(app, trigger["id"])
+    assert client.delete(f"/api/workflows/{workflow_id}", headers=HEADERS).status_code == 204
+    scheduler, _ = scheduler_at(app, due + timedelta(seconds=1))
+    scheduler.tick()
+    [firing] = firings(client, workflow_id)
+    assert firing["outcome"] == "skipped" and "no longer exists" in firing["reason"]
+    with app.state.database.session() as session:
+        stored = session.get(Trigger, trigger["id"])
+        assert stored.enabled is False and stored.next_fire_at is None
+    log = client.get(
+        "/api/audit", params={"entityType": "trigger", "entityId": trigger["id"]}, headers=HEADERS
+    ).json()["data"]
+    assert log[0]["actor"] == "scheduler" and log[0]["action"] == "trigger.update"

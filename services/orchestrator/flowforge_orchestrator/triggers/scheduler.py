@@ -42,6 +42,7 @@ from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution
 from flowforge_orchestrator.triggers import cron
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_orchestrator.triggers.schemas import TIME_KINDS, Concurrency, Misfire
+from flowforge_shared import audit
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
 from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo
@@ -234,7 +235,9 @@ def decide(
     if trigger is None:
         return Decision(outcome="skipped", reason="its trigger was deleted")
     if workflow is None:
-        return Decision(outcome="skipped", reason="the workflow no longer exists")
+        return Decision(
+            outcome="skipped", reason="the workflow no longer exists: its trigger is disabled"
+        )
     if workflow.status == "paused":
         return Decision(outcome="skipped", reason=f"workflow {workflow.name} is paused")
     if active == firing.execution_id:  # asked for already (by a scheduler that then died)
@@ -306,6 +309,8 @@ def settle(
                 ).all()
             )
         decision = decide(firing, trigger, workflow, active, queued_before)
+        if workflow is None and trigger is not None and trigger.enabled:
+            _disable_orphan(session, trigger)
         if decision.ask:
             decision = _ask(bus, firing, trigger)
         if decision.outcome is not None:
@@ -315,6 +320,24 @@ def settle(
                     f"{firing.reason}; {decision.reason}" if firing.reason else decision.reason
                 )
         return decision.outcome
+
+
+def _disable_orphan(session: Session, trigger: Trigger) -> None:
+    """The catalog has no such workflow any more: the trigger stops firing (audited)."""
+    from flowforge_orchestrator.triggers.service import snapshot
+
+    before = snapshot(trigger)
+    trigger.enabled = False
+    trigger.next_fire_at = None
+    audit.record(
+        session,
+        actor="scheduler",
+        action="trigger.update",
+        entity_type="trigger",
+        entity_id=trigger.id,
+        before=before,
+        after={**snapshot(trigger), "why": "the workflow no longer exists"},
+    )
 
 
 def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
