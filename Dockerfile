@@ -43,3 +43,6 @@ CMD ["flowforge", "worker", "catalog", "--concurrency", "1"]
 
 FROM base AS lineage-worker
 CMD ["flowforge", "worker", "lineage", "--concurrency", "1"]
+
+FROM base AS scheduler
+CMD ["flowforge", "scheduler"]

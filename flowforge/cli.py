@@ -135,6 +135,9 @@ def scheduler(
         )
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(name)s %(message)s")
     setup_tracing(settings, service_name="flowforge-scheduler")
+    logging.getLogger("flowforge.scheduler").info(
+        "scheduler started (a pass every %g s)", settings.scheduler_interval
+    )
     Scheduler(Database(settings.resolved_database_url), Bus(settings), settings).run_forever()
 
 

@@ -50,6 +50,8 @@ WORKERS = {
     "ingest-worker": 2,
     "transform-worker": 2,
 }
+# Processes of their own kind: compose runs one of each, the test too.
+OTHERS = {"scheduler": "scheduler started"}  # -> what its log says once it runs
 # The settings of docker-compose.yml that name a compose host or an operator's secret; every
 # other setting there is used as it is.
 REPLACED = {
@@ -239,7 +241,8 @@ def test_the_stack_test_runs_what_compose_runs():
     its target's command, and the gateway container serves deploy/gateway.conf."""
     services = compose()["services"]
     built = {name for name, service in services.items() if "build" in service}
-    assert built == {"migrate", *APIS, *WORKERS}, built
+    assert built == {"migrate", *APIS, *WORKERS, *OTHERS}, built
+    assert compose_command("scheduler")[1:] == ["scheduler"]
     for name in (*APIS, *WORKERS):
         command = compose_command(name)
         if name in APIS:
@@ -313,8 +316,9 @@ def test_the_stack_behind_the_gateway(tmp_path, fresh_postgres_url, moto_s3, mon
         for service, count in WORKERS.items()
         for index in range(count)
     ]
+    others = [Process(name, compose_command(name), env, logs) for name in OTHERS]
     gateway = Process("gateway", nginx_command(tmp_path / "nginx", ports, gateway_port), env, logs)
-    everything = [*apis.values(), *workers, gateway]
+    everything = [*apis.values(), *workers, *others, gateway]
     try:
         for process in everything:
             process.start()
@@ -322,6 +326,8 @@ def test_the_stack_behind_the_gateway(tmp_path, fresh_postgres_url, moto_s3, mon
             process.wait_http(f"http://127.0.0.1:{ports[name]}/readyz")
         for process in workers:
             process.wait_log("ready.")
+        for process in others:
+            process.wait_log(OTHERS[process.name])
         gateway.wait_http(f"{gateway_url}/healthz")
         boot = time.monotonic() - started
 
@@ -422,6 +428,39 @@ def test_the_stack_behind_the_gateway(tmp_path, fresh_postgres_url, moto_s3, mon
             assert shown.status_code == 200, shown.text
             assert shown.json()["status"] == "succeeded", shown.json()
             assert all(job["status"] == "succeeded" for job in shown.json()["jobs"])
+
+            # (3) A cron trigger, through the gateway (the orchestrator owns it, asking the
+            # catalog what the workflow is): compose's scheduler fires it, the catalog's
+            # worker takes the snapshot, and the run succeeds.
+            created = api.post(
+                f"/api/workflows/{workflow_id}/triggers",
+                json={"kind": "cron", "settings": {"expression": "* * * * * *"}},
+            )
+            assert created.status_code == 201, created.text
+            trigger_url = f"/api/workflows/{workflow_id}/triggers/{created.json()['id']}"
+
+            def firings() -> list[dict]:
+                answer = api.get(f"/api/workflows/{workflow_id}/firings", params={"limit": 500})
+                assert answer.status_code == 200, answer.text
+                return answer.json()["data"]
+
+            wait_for(
+                lambda: any(f["outcome"] == "started" for f in firings()),
+                60,
+                0.5,
+                "a cron firing to start a run",
+            )
+            assert api.patch(trigger_url, json={"enabled": False}).status_code == 200
+            wait_for(
+                lambda: all(f["outcome"] in ("started", "skipped") for f in firings()),
+                60,
+                0.5,
+                "every firing to be settled",
+            )
+            for firing in firings():
+                if firing["outcome"] == "started":
+                    run = settled(api, firing["executionId"], timeout=90)
+                    assert run["status"] == "succeeded" and run["trigger"] == "cron", run
             assert api.get("/api/executions", params={"status": "running"}).json()["data"] == []
 
         print(
