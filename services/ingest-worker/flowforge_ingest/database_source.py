@@ -19,10 +19,12 @@ import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
+from flowforge_ingest.column_lineage import bronze_column_lineage
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.operations import connection_params
 from flowforge_runtime.job import JobContext, JobOutcome
+from flowforge_shared.contracts.column_lineage import FACET_NAME
 from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.contracts.jobs import DatabaseConfig, DatabaseSource, JobConfig
 from flowforge_shared.contracts.names import NameProblem, resolve_object_name
@@ -153,13 +155,18 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         # would never be read.
         committed = result.already_applied.metadata.get(WATERMARK_KEY)
         next_mark = watermark.Watermark.from_dict(json.loads(committed)) if committed else None
+    read = Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
+    written = output_dataset(lake, "bronze", bronze.table_name)
+    delta_column = config.delta_column if config.is_incremental else None
+    lineage = bronze_column_lineage(read, written, delta_column=delta_column)
+    if lineage is not None:
+        # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
+        written.extra[FACET_NAME] = lineage
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
-        inputs=[
-            Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
-        ],
-        outputs=[output_dataset(lake, "bronze", bronze.table_name)],
+        inputs=[read],
+        outputs=[written],
         already_applied=result.already_applied,
         notes=list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,

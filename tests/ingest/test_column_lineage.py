@@ -1,0 +1,86 @@
+"""Column lineage of bronze loads: identity of the source columns, renames, audit columns."""
+
+from __future__ import annotations
+
+from flowforge_ingest.column_lineage import INCREMENTAL_READ, bronze_column_lineage, csv_renames
+from flowforge_shared.contracts.events import PRODUCER, Dataset
+from flowforge_shared.contracts.jobs import FileConfig
+
+AUDIT = ["_ingested_at", "_execution_id", "_job_id", "_source", "_source_row"]
+
+
+def bronze(*columns: str) -> Dataset:
+    schema = [{"name": column, "type": "string"} for column in columns]
+    return Dataset(namespace="lake", name="bronze.customers", schema=schema)
+
+
+def edges(facet: dict) -> set[tuple]:
+    return {
+        (
+            column,
+            f["namespace"],
+            f["name"],
+            f["field"],
+            t["type"],
+            t["subtype"],
+            t.get("description"),
+        )
+        for column, value in facet["fields"].items()
+        for f in value["inputFields"]
+        for t in f["transformations"]
+    }
+
+
+def test_each_bronze_column_is_the_same_named_source_column_and_audit_columns_have_none():
+    source = Dataset(namespace="landing", name="crm/customers.csv")
+    facet = bronze_column_lineage(source, bronze("id", "email", *AUDIT))
+    assert facet["_producer"] == PRODUCER and "ColumnLineageDatasetFacet" in facet["_schemaURL"]
+    assert set(facet["fields"]) == {"id", "email"}
+    assert edges(facet) == {
+        ("id", "landing", "crm/customers.csv", "id", "DIRECT", "IDENTITY", None),
+        ("email", "landing", "crm/customers.csv", "email", "DIRECT", "IDENTITY", None),
+    }
+    assert facet["dataset"] == []
+
+
+def test_a_csv_column_renamed_in_the_file_config_is_a_rename_of_the_source_column():
+    config = FileConfig.model_validate(
+        {
+            "filePath": "c.csv",
+            "columns": [
+                {"name": "E-Mail Address", "rename": "email"},
+                {"name": "id", "type": "integer"},
+            ],
+        }
+    )
+    assert csv_renames(config) == {"email": "E-Mail Address"}
+    source = Dataset(namespace="landing", name="c.csv")
+    facet = bronze_column_lineage(source, bronze("id", "email"), renames=csv_renames(config))
+    assert edges(facet) == {
+        ("id", "landing", "c.csv", "id", "DIRECT", "IDENTITY", None),
+        ("email", "landing", "c.csv", "E-Mail Address", "DIRECT", "IDENTITY", "rename"),
+    }
+
+
+def test_an_incremental_read_filters_every_column_on_the_delta_column():
+    source = Dataset(namespace="postgres://db:5432", name="bank.public.accounts")
+    facet = bronze_column_lineage(
+        source, bronze("id", "updated_at", *AUDIT), delta_column="updated_at"
+    )
+    read = (
+        "postgres://db:5432",
+        "bank.public.accounts",
+        "updated_at",
+        "INDIRECT",
+        "FILTER",
+        INCREMENTAL_READ,
+    )
+    assert {e for e in edges(facet) if e[4] == "INDIRECT"} == {("id", *read), ("updated_at", *read)}
+    assert [(f["field"], f["transformations"][0]["subtype"]) for f in facet["dataset"]] == [
+        ("updated_at", "FILTER")
+    ]
+
+
+def test_no_schema_no_lineage():
+    source = Dataset(namespace="landing", name="c.csv")
+    assert bronze_column_lineage(source, Dataset(namespace="lake", name="bronze.x")) is None
