@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from flowforge_ingest.column_lineage import INCREMENTAL_READ, bronze_column_lineage, csv_renames
+import pyarrow as pa
+
+from flowforge_ingest.bronze import AuditContext, write_bronze
+from flowforge_ingest.column_lineage import (
+    INCREMENTAL_READ,
+    bronze_column_lineage,
+    columns_not_sent,
+    csv_renames,
+)
 from flowforge_shared.contracts.events import PRODUCER, Dataset
 from flowforge_shared.contracts.jobs import FileConfig
+from flowforge_shared.lake import output_dataset
+from tests.ingest.conftest import ArrowSource
 
 AUDIT = ["_ingested_at", "_execution_id", "_job_id", "_source", "_source_row"]
 
@@ -84,3 +94,27 @@ def test_an_incremental_read_filters_every_column_on_the_delta_column():
 def test_no_schema_no_lineage():
     source = Dataset(namespace="landing", name="c.csv")
     assert bronze_column_lineage(source, Dataset(namespace="lake", name="bronze.x")) is None
+
+
+def test_a_table_column_the_source_did_not_send_comes_from_no_source_column(lake):
+    def load(data, run):
+        write_bronze(
+            lake,
+            "t",
+            ArrowSource(data),
+            audit=AuditContext(f"e{run}", "j", "s"),
+            app_id="j",
+            run_sequence=run,
+        )
+
+    load(pa.table({"id": [1], "name": ["Ann"], "city": ["Oslo"]}), 1)
+    load(pa.table({"id": [2], "city": ["Rome"]}), 2)
+    assert columns_not_sent(lake, "t", "j", 2) == {"name"}
+    assert columns_not_sent(lake, "t", "other-job", 1) == set()
+
+    written = output_dataset(lake, "bronze", "t")
+    source = Dataset(namespace="landing", name="s.csv")
+    facet = bronze_column_lineage(source, written, not_sent=columns_not_sent(lake, "t", "j", 2))
+    assert set(facet["fields"]) == {"id", "city"}
+    load(pa.table({"id": [3], "name": ["Cy"], "city": ["Lima"]}), 3)
+    assert columns_not_sent(lake, "t", "j", 3) == set()

@@ -19,7 +19,7 @@ import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
-from flowforge_ingest.column_lineage import bronze_column_lineage
+from flowforge_ingest.column_lineage import bronze_column_lineage, columns_not_sent
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.operations import connection_params
@@ -158,7 +158,8 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
     read = Dataset(namespace=f"{params.db_type}://{params.host or 'local'}", name=source_name)
     written = output_dataset(lake, "bronze", bronze.table_name)
     delta_column = config.delta_column if config.is_incremental else None
-    lineage = bronze_column_lineage(read, written, delta_column=delta_column)
+    not_sent = columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence)
+    lineage = bronze_column_lineage(read, written, delta_column=delta_column, not_sent=not_sent)
     if lineage is not None:
         # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
         written.extra[FACET_NAME] = lineage

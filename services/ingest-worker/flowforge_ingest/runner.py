@@ -11,7 +11,11 @@ from flowforge_ingest.bronze import (
     write_bronze,
     write_quarantine,
 )
-from flowforge_ingest.column_lineage import bronze_column_lineage, csv_renames
+from flowforge_ingest.column_lineage import (
+    bronze_column_lineage,
+    columns_not_sent,
+    csv_renames,
+)
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
 from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
@@ -83,7 +87,12 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         )
         quarantined = list(getattr(batches, "quarantined", []) or [])
     written = output_dataset(lake, "bronze", bronze.table_name)
-    lineage = bronze_column_lineage(read, written, renames=csv_renames(file_config))
+    lineage = bronze_column_lineage(
+        read,
+        written,
+        renames=csv_renames(file_config),
+        not_sent=columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence),
+    )
     if lineage is not None:
         # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
         written.extra[FACET_NAME] = lineage

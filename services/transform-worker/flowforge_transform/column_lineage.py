@@ -55,7 +55,8 @@ def column_lineage(
     tables = list(dict.fromkeys(job.source_config.tables))
     destination = job.destination_config
     if destination.silver_config is not None:
-        columns, indirect = _silver(destination.silver_config, steps, tables, inputs)
+        combine = len(job.source_config.tables) > 1  # as the runner decides it
+        columns, indirect = _silver(destination.silver_config, steps, tables, inputs, combine)
     elif destination.gold_config is not None:
         config = destination.gold_config
         columns, indirect = _gold(
@@ -75,11 +76,12 @@ def _silver(
     steps: TransformationConfig,
     tables: Sequence[str],
     inputs: Mapping[str, Dataset],
+    combine: bool,
 ) -> tuple[Columns, list[Source]]:
     columns = _union(inputs[table] for table in tables if table in inputs)
     keys = primary_key_columns(config)
     indirect: list[Source] = []
-    if len(tables) > 1 and keys:
+    if combine and keys:
         indirect += _as(columns, keys, "group_by", "combine key: one record per primaryKey")
     columns, read = _expressions(columns, steps)
     indirect += read
