@@ -15,6 +15,8 @@ from flowforge_shared.contracts.events import PRODUCER, Dataset
 from flowforge_shared.contracts.jobs import FileConfig
 from flowforge_shared.lake import output_dataset
 from tests.ingest.conftest import ArrowSource
+from tests.ingest.test_database_retry import attempt
+from tests.ingest.test_database_retry import source as source_rows
 
 AUDIT = ["_ingested_at", "_execution_id", "_job_id", "_source", "_source_row"]
 
@@ -118,3 +120,26 @@ def test_a_table_column_the_source_did_not_send_comes_from_no_source_column(lake
     assert set(facet["fields"]) == {"id", "city"}
     load(pa.table({"id": [3], "name": ["Cy"], "city": ["Lima"]}), 3)
     assert columns_not_sent(lake, "t", "j", 3) == set()
+
+
+def test_an_incremental_database_load_reports_its_lineage_on_its_bronze_output(tmp_path):
+    database = tmp_path / "sources" / "shop.db"
+    database.parent.mkdir(parents=True)
+    source_rows(database, range(1, 6))
+    outcome = attempt(tmp_path, 1)
+    [read], [written] = outcome.inputs, outcome.outputs
+    facet = written.extra["columnLineage"]
+    assert {
+        (column, f["namespace"], f["name"], f["field"], t["subtype"])
+        for column, value in facet["fields"].items()
+        for f in value["inputFields"]
+        for t in f["transformations"]
+    } == {
+        ("id", read.namespace, read.name, "id", "IDENTITY"),
+        ("id", read.namespace, read.name, "id", "FILTER"),
+        ("amount", read.namespace, read.name, "amount", "IDENTITY"),
+        ("amount", read.namespace, read.name, "id", "FILTER"),
+    }
+    assert [(f["namespace"], f["name"], f["field"]) for f in facet["dataset"]] == [
+        (read.namespace, read.name, "id")
+    ]
