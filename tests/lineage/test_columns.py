@@ -152,6 +152,7 @@ def test_malformed_or_oversized_facets_from_other_producers_are_left_out(databas
             }
         ]
     }
+    fields["unnamed"] = {"inputFields": [{"namespace": "n", "field": "f"}, {"name": "x"}]}
     fields["old"] = {
         "inputFields": [{"namespace": "n", "name": "x", "field": "f"}],
         "transformationType": "MASKED",

@@ -49,9 +49,14 @@ def _edges(facet: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
     for column, value in fields.items() if isinstance(fields, dict) else []:
         inputs = value.get("inputFields") if isinstance(value, dict) else None
         for source in inputs if isinstance(inputs, list) else []:
-            if not isinstance(source, dict):
+            named = (
+                [source.get(k) for k in ("namespace", "name", "field")]
+                if isinstance(source, dict)
+                else []
+            )
+            if not named or not all(isinstance(part, str) and part for part in named):
                 continue
-            namespace, name, field = (str(source.get(k)) for k in ("namespace", "name", "field"))
+            namespace, name, field = named
             # Facets before 1-1-0 say how on the field itself (IDENTITY, MASKED).
             transformations = source.get("transformations") or [
                 {
