@@ -12,6 +12,7 @@ database. Every app and worker calls it before it starts.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -230,9 +231,16 @@ class Settings(BaseSettings):
 
     @field_validator("openlineage_url")
     @classmethod
-    def _empty_url_is_unset(cls, value: str | None) -> str | None:
+    def _openlineage_url(cls, value: str | None) -> str | None:
         # docker-compose passes ${FLOWFORGE_OPENLINEAGE_URL:-}: empty means not set.
-        return value.strip() or None if value is not None else None
+        value = (value or "").strip() or None
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "openlineage_url must be an http(s) URL such as http://marquez:5000"
+                )
+        return value
 
     @model_validator(mode="after")
     def _lease_outlives_beats(self) -> Settings:
