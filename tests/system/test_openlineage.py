@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
+from tests.conftest import free_port, make_settings, served
 from tests.lineage.events import POSTGRES, airflow_event, dataset
 from tests.system.conftest import Platform, workflow_jobs, write_transactions
 from tests.system.test_lineage import recorded_events
