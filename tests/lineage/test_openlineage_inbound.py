@@ -198,6 +198,14 @@ BROKEN = {
         "run.facets.airflow",
         "must be an object",
     ),
+    "execution parameter with an unknown key (the spec's one closed object)": (
+        _set(
+            "run.facets.executionParameters",
+            facet("ExecutionParametersRunFacet", parameters=[{"key": "k", "colour": "red"}]),
+        ),
+        "run.facets.executionParameters.parameters[0].colour",
+        "Extra inputs are not permitted",
+    ),
     "dataset without a name": (_without("inputs.0.name"), "inputs[0].name", "is required"),
     "row count as text": (
         _set("outputs.0.outputFacets", {"outputStatistics": facet("O", rowCount="12")}),

@@ -213,6 +213,46 @@ class TagsRunFacet(RunFacet):
     tags: list[_Tag] = ABSENT
 
 
+class _EnvironmentVariable(Spec):
+    name: Str
+    value: Str
+
+
+class EnvironmentVariablesRunFacet(RunFacet):
+    environmentVariables: list[_EnvironmentVariable]
+
+
+class ExternalQueryRunFacet(RunFacet):
+    externalQueryId: Str
+    source: Str
+
+
+class _ExecutionParameter(Spec):
+    model_config = ConfigDict(extra="forbid")  # the one closed object of the spec
+
+    key: Str
+    name: Str = ABSENT
+    description: Str = ABSENT
+    value: Str = ABSENT
+
+
+class ExecutionParametersRunFacet(RunFacet):
+    parameters: list[_ExecutionParameter] = ABSENT
+
+
+class _ExtractionError(Spec):
+    errorMessage: Str
+    stackTrace: Str = ABSENT
+    task: Str = ABSENT
+    taskNumber: Integer = ABSENT
+
+
+class ExtractionErrorRunFacet(RunFacet):
+    totalTasks: Integer
+    failedTasks: Integer
+    errors: list[_ExtractionError]
+
+
 class RunFacets(Spec):
     """``run.facets``: the standard run facets checked by their schema, any other as a run facet."""
 
@@ -222,6 +262,10 @@ class RunFacets(Spec):
     errorMessage: ErrorMessageRunFacet = ABSENT
     nominalTime: NominalTimeRunFacet = ABSENT
     tags: TagsRunFacet = ABSENT
+    environmentVariables: EnvironmentVariablesRunFacet = ABSENT
+    externalQuery: ExternalQueryRunFacet = ABSENT
+    executionParameters: ExecutionParametersRunFacet = ABSENT
+    extractionError: ExtractionErrorRunFacet = ABSENT
 
 
 # Job facets -----------------------------------------------------------------------------
@@ -432,6 +476,25 @@ class OutputStatisticsOutputDatasetFacet(OutputDatasetFacet):
     fileCount: Integer = ABSENT
 
 
+class _HierarchyLevel(Spec):
+    type: Str
+    name: Str
+
+
+class HierarchyDatasetFacet(DatasetFacet):
+    hierarchy: list[_HierarchyLevel]
+
+
+class CatalogDatasetFacet(DatasetFacet):
+    framework: Str
+    type: Str
+    name: Str
+    metadataUri: Str = ABSENT
+    warehouseUri: Str = ABSENT
+    source: Str = ABSENT
+    catalogProperties: dict[str, Str] = ABSENT
+
+
 class DatasetFacets(Spec):
     """A dataset's ``facets``."""
 
@@ -448,6 +511,26 @@ class DatasetFacets(Spec):
     ownership: OwnershipDatasetFacet = ABSENT
     tags: TagsDatasetFacet = ABSENT
     dataQualityMetrics: DataQualityMetricsDatasetFacet = ABSENT
+    hierarchy: HierarchyDatasetFacet = ABSENT
+    catalog: CatalogDatasetFacet = ABSENT
+
+
+class _Assertion(Spec):
+    assertion: Str
+    success: bool
+    column: Str = ABSENT
+    severity: Str = ABSENT
+    name: Str = ABSENT
+    description: Str = ABSENT
+    expected: Str = ABSENT
+    actual: Str = ABSENT
+    content: Str = ABSENT
+    contentType: Str = ABSENT
+    params: dict[str, Any] = ABSENT
+
+
+class DataQualityAssertionsDatasetFacet(InputDatasetFacet):
+    assertions: list[_Assertion]
 
 
 class InputFacets(Spec):
@@ -456,6 +539,7 @@ class InputFacets(Spec):
     __pydantic_extra__: dict[str, InputDatasetFacet]
     dataQualityMetrics: DataQualityMetricsInputDatasetFacet = ABSENT
     inputStatistics: InputStatisticsInputDatasetFacet = ABSENT
+    dataQualityAssertions: DataQualityAssertionsDatasetFacet = ABSENT
 
 
 class OutputFacets(Spec):
