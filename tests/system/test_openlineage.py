@@ -23,6 +23,7 @@ import pytest
 from tests.conftest import free_port, make_settings, served
 from tests.lineage.events import POSTGRES, airflow_event, dataset
 from tests.system.conftest import Platform, workflow_jobs, write_transactions
+from tests.system.test_celery_run import start_cluster
 from tests.system.test_lineage import recorded_events
 
 API_KEY = "marquez-api-key-for-the-test"
@@ -231,3 +232,27 @@ def test_a_hanging_endpoint_does_not_delay_a_run(tmp_path, caplog):
 @pytest.fixture(autouse=True)
 def _logs(caplog):
     caplog.set_level("WARNING", logger="flowforge.lineage.openlineage")
+
+
+@pytest.mark.redis
+def test_the_lineage_worker_sends_what_it_applies(celery_platform):
+    """Served apart, `flowforge worker lineage` applies the events from its queue and sends
+    each one on to the OpenLineage endpoint (here started with the worker's settings)."""
+    start_cluster(celery_platform)
+    celery_platform.app = celery_platform.client.app  # the API in this process
+    port = free_port()
+    with Endpoint(port) as endpoint:
+        celery_platform.cluster.env = {
+            **celery_platform.cluster.env,
+            "FLOWFORGE_OPENLINEAGE_URL": f"http://127.0.0.1:{port}",
+            "FLOWFORGE_OPENLINEAGE_API_KEY": API_KEY,
+        }
+        celery_platform.cluster.start_worker("lineage")
+        write_transactions(celery_platform.landing / "tx.csv", 50)
+        workflow = celery_platform.create_workflow(workflow_jobs())
+        assert celery_platform.run(workflow["id"])["status"] == "succeeded"
+        expected = applied_ids(celery_platform)
+        wait_for(lambda: endpoint.event_ids() >= expected, 60, "the worker did not send all")
+        assert endpoint.event_ids() == expected
+        assert len(endpoint.events) == len(expected)
+        assert endpoint.auth == {f"Bearer {API_KEY}"}
