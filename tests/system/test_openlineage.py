@@ -256,3 +256,46 @@ def test_the_lineage_worker_sends_what_it_applies(celery_platform):
         assert endpoint.event_ids() == expected
         assert len(endpoint.events) == len(expected)
         assert endpoint.auth == {f"Bearer {API_KEY}"}
+
+
+def test_the_gateway_routes_openlineage_events_to_the_lineage_service(tmp_path):
+    """deploy/gateway.conf under Debian's nginx: /api/v1/lineage reaches the lineage service
+    (the only upstream that answers here), and a body beyond its limit stops at nginx."""
+    import subprocess
+
+    from tests.system.test_stack import nginx_command
+
+    dead = free_port()  # catalog and orchestrator: nothing listens
+    with flowforge(tmp_path / "data") as platform:
+        lineage_port = int(str(platform.client.base_url).rsplit(":", 1)[1].rstrip("/"))
+        listen = free_port()
+        command = nginx_command(
+            tmp_path / "nginx",
+            {"catalog": dead, "orchestrator": dead, "lineage": lineage_port},
+            listen,
+        )
+        gateway = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{listen}"
+
+            def up() -> bool:
+                try:
+                    return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            wait_for(up, 20, "nginx did not start")
+            event = airflow_event(inputs=[dataset(POSTGRES, "bank.public.via_gateway")])
+            response = httpx.post(
+                f"{url}/api/v1/lineage", json=event, headers=platform.headers, timeout=30
+            )
+            assert response.status_code == 201, response.text
+            assert httpx.get(f"{url}/api/tokens", headers=platform.headers).status_code == 502
+            big = b"{" + b" " * (9 * 1024 * 1024) + b"}"
+            response = httpx.post(
+                f"{url}/api/v1/lineage", content=big, headers=platform.headers, timeout=30
+            )
+            assert response.status_code == 413
+        finally:
+            gateway.terminate()
+            gateway.wait(10)
