@@ -176,6 +176,11 @@ BROKEN = {
         "eventTime",
         "RFC 3339",
     ),
+    "eventTime beyond the year 9999 in UTC": (
+        _set("eventTime", "9999-12-31T23:59:59-01:00"),
+        "eventTime",
+        "out of range",
+    ),
     "eventTime not a date": (_set("eventTime", "2026-02-30T03:00:07Z"), "eventTime", "RFC 3339"),
     "producer not a URI": (_set("producer", "airflow 2.10"), "producer", "absolute URI"),
     "_schemaURL not a URI": (
@@ -307,3 +312,19 @@ def test_posting_needs_an_editors_token(api):
     assert response.status_code == 401
     response = api["client"].post("/api/v1/lineage", json=event, headers=api["viewer"])
     assert response.status_code == 403 and "editor" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("depth", [150, 900, 5000])
+def test_deeply_nested_json_gets_a_4xx_never_a_500(api, depth):
+    event = json.dumps(airflow_event(inputs=[dataset(POSTGRES, f"bank.public.deep_{depth}")]))
+    body = event[:-1] + ', "deep": ' + "[" * depth + "]" * depth + "}"
+    headers = {"Content-Type": "application/json"}
+    response = post(api, body.encode(), headers=headers)
+    assert response.status_code in (400, 422), response.text
+    if response.status_code == 422:
+        assert "nested deeper than 100 levels" in response.json()["detail"][0]["msg"]
+    # Any JSON route: the shared check of stored values no longer fails on it either.
+    response = api["client"].post(
+        "/api/workflows", content=body.encode(), headers={**api["editor"], **headers}
+    )
+    assert 400 <= response.status_code < 500, response.text

@@ -37,6 +37,9 @@ MAX_JOB_NAME = 300
 MAX_NAMESPACE = 255
 MAX_DATASET_NAME = 500
 MAX_REPORTED = 20
+# Deeper than any OpenLineage event needs (a schema facet's nested struct fields included);
+# what reads the event after validation (copies, hashes) may recurse on it.
+MAX_DEPTH = 100
 
 
 class PayloadTooLarge(ApiError):
@@ -98,6 +101,9 @@ def validate(document: Any) -> str:
     like. Mirrors the spec's ``oneOf``: exactly one kind must match."""
     if not isinstance(document, dict):
         raise Unprocessable([((), "an OpenLineage event is a JSON object")])
+    too_deep = _deeper_than(document, MAX_DEPTH)
+    if too_deep is not None:
+        raise Unprocessable([(too_deep, f"is nested deeper than {MAX_DEPTH} levels")])
     stored = [(path, f"value {message}") for path, message in problems(document)]
     if stored:
         raise Unprocessable(stored)
@@ -124,6 +130,20 @@ def validate(document: Any) -> str:
 
 # The kind an invalid event looks like, by the first of these keys it has.
 _LOOKS_LIKE = (("RunEvent", "run"), ("JobEvent", "job"), ("DatasetEvent", "dataset"))
+
+
+def _deeper_than(document: Any, limit: int) -> tuple[str | int, ...] | None:
+    """The path of a value nested deeper than ``limit``, or None. Iterative."""
+    pending: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
+    while pending:
+        path, value = pending.pop()
+        if len(path) > limit:
+            return path[:limit]
+        if isinstance(value, dict):
+            pending.extend(((*path, key), item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend(((*path, index), item) for index, item in enumerate(value))
+    return None
 
 
 def _message(item: dict[str, Any]) -> str:
@@ -166,6 +186,10 @@ def receive(database: Database, document: Any) -> Received:
 def _refuse_what_the_graph_cannot_keep(event: dict[str, Any], job_id: str) -> None:
     """422 for names longer than the graph's columns (valid OpenLineage, yet unstorable)."""
     found: list[tuple[tuple[str | int, ...], str]] = []
+    try:
+        _utc(event["eventTime"])
+    except OverflowError:
+        found.append((("eventTime",), "is out of range: in UTC it is before year 1 or after 9999"))
     job = event["job"]
     if len(job_id) > MAX_JOB_ID:
         found.append((("job",), f"namespace/name is longer than {MAX_JOB_ID} characters"))
@@ -227,14 +251,18 @@ def _whole_number(text: str) -> bool:
     return bool(re.fullmatch(r"-?[0-9]{1,19}", text.strip())) and -(2**63) <= int(text) < 2**63
 
 
-def _instant(text: str) -> str:
-    """An RFC 3339 date-time Python's fromisoformat refuses, in a form it reads."""
+def _utc(text: str) -> datetime:
+    """An RFC 3339 date-time (as the schema checked it) in UTC; OverflowError beyond the
+    years 1 to 9999."""
     text = text.upper()
     date, _, rest = text.partition("T")
     leap = rest[6:8] == "60"
     if leap:  # 23:59:60 is the last moment of the minute
         rest = rest[:6] + "59" + rest[8:]
     parsed = datetime.fromisoformat(f"{date}T{rest}").astimezone(UTC)
-    if leap:
-        parsed = parsed.replace(microsecond=999_999)
-    return parsed.isoformat()
+    return parsed.replace(microsecond=999_999) if leap else parsed
+
+
+def _instant(text: str) -> str:
+    """An RFC 3339 date-time Python's fromisoformat refuses, in a form it reads."""
+    return _utc(text).isoformat()
