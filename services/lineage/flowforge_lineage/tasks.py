@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from celery.signals import worker_process_shutdown
+
 from flowforge_lineage.graph.consumer import record_and_forward
 from flowforge_lineage.openlineage.outbound import Forwarder, forwarder_for
 from flowforge_shared.celery_app import celery
@@ -25,6 +27,13 @@ def _forwarder() -> Forwarder | None:
     """This worker process's sender to FLOWFORGE_OPENLINEAGE_URL (its thread starts on the
     first event)."""
     return forwarder_for(Settings())
+
+
+@worker_process_shutdown.connect
+def _send_what_is_queued(**_kwargs) -> None:
+    """A worker process that stops sends what it still holds, for a few seconds at most."""
+    if _forwarder.cache_info().currsize and (forwarder := _forwarder()) is not None:
+        forwarder.close()
 
 
 @celery.task(name=LINEAGE_RECORD_EVENT, bind=True)
