@@ -87,14 +87,18 @@ class Forwarder:
         """Stop after sending what is queued, waiting at most ``timeout`` seconds; what is
         left is counted as dropped."""
         self._closed = True
+        deadline = time.monotonic() + timeout
         thread = self._thread
+        stop_queued = False
         if thread is not None:
             try:
                 self._queue.put(_STOP, timeout=timeout)
+                stop_queued = True
             except queue.Full:
                 pass
-            thread.join(timeout)
-        left = self._queue.qsize() - (1 if thread is not None and thread.is_alive() else 0)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        still_running = thread is not None and thread.is_alive()
+        left = self._queue.qsize() - (1 if stop_queued and still_running else 0)
         if left > 0:
             with self._lock:
                 self.dropped += left
