@@ -32,7 +32,21 @@ def record_event(database: Database, event: dict[str, Any]) -> bool:
     return False  # pragma: no cover - the loop returns or raises
 
 
+def record_and_forward(database: Database, event: dict[str, Any], forwarder=None) -> bool:
+    """Apply one run event and, the first time it is applied, queue it for the OpenLineage
+    endpoint (``forwarder``: :class:`flowforge_lineage.openlineage.outbound.Forwarder`, or
+    None when FLOWFORGE_OPENLINEAGE_URL is not set). Queuing never blocks nor raises."""
+    applied = record_event(database, event)
+    if applied and forwarder is not None:
+        forwarder.submit(event)
+    return applied
+
+
 def install_event_consumer(app) -> None:
-    """Take the orchestrator's run events in this process."""
+    """Take the orchestrator's run events in this process (after the OpenLineage install
+    hook, which puts the forwarder on ``app.state``)."""
     database = app.state.database
-    app.state.bus.handle(LINEAGE_RECORD_EVENT, lambda event: record_event(database, event))
+    forwarder = getattr(app.state, "openlineage_outbound", None)
+    app.state.bus.handle(
+        LINEAGE_RECORD_EVENT, lambda event: record_and_forward(database, event, forwarder)
+    )
