@@ -6,7 +6,6 @@ from fastapi import APIRouter, Query
 
 from flowforge_lineage.graph import query as service
 from flowforge_shared.deps import SessionDep
-from flowforge_shared.errors import NotFound
 
 router = APIRouter(tags=["lineage"])
 
@@ -21,12 +20,18 @@ def workflow_lineage(workflow_id: str, session: SessionDep) -> dict[str, Any]:
 @router.get("/lineage")
 def dataset_lineage(
     session: SessionDep,
-    dataset: Annotated[str, Query(description="<namespace>:<name>, e.g. file:silver.silver_tx")],
+    dataset: Annotated[
+        str,
+        Query(
+            description="<namespace>:<name> (e.g. file:/data/lake/silver/customers or "
+            "postgres://db:5432:bank.public.accounts), or a lake table's alias "
+            "(silver.customers, flowforge:silver.customers)"
+        ),
+    ],
     direction: Annotated[service.Direction, Query()] = "both",
     depth: Annotated[int, Query(ge=1, le=20)] = 5,
 ) -> dict[str, Any]:
-    """The graph around one dataset, across workflows, up to ``depth`` edges away."""
+    """The graph around one dataset, across workflows, up to ``depth`` edges away; 404 for
+    an unknown dataset, 409 naming the candidates when an alias names tables of two lakes."""
     found = service.find_dataset(session, dataset)
-    if found is None:
-        raise NotFound(f"no dataset {dataset} in the lineage graph")
     return service.neighbourhood(session, found, direction, depth)
