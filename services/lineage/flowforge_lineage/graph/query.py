@@ -255,13 +255,14 @@ def workflow_graph(session: Session, workflow_id: str) -> dict[str, Any]:
     )
     keys = {(e.source_namespace, e.source_name) for e in edges}
     keys |= {(e.target_namespace, e.target_name) for e in edges}
-    keys |= set(
-        session.execute(
+    keys |= {
+        (namespace, name)
+        for namespace, name in session.execute(
             select(LineageDataset.namespace, LineageDataset.name).where(
                 LineageDataset.workflow_id == workflow_id
             )
         )
-    )
+    }
     return _graph(session, keys, edges)
 
 
