@@ -21,8 +21,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import or_, select, tuple_
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageJob, LineageRun
 from flowforge_shared.errors import Conflict, NotFound
@@ -68,6 +69,19 @@ _EDGE_COLUMNS = (
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnElement[bool]]:
+    """Conditions, one per chunk of ``keys``, that a row's (namespace, name) is one of them:
+    ``namespace = :ns AND name IN (...)`` per namespace, OR-ed. Not a row-value ``IN``:
+    SQLite scans the whole table for ``(a, b) IN (VALUES ...)``, while it searches the
+    composite index for each of these terms (and PostgreSQL does either way)."""
+    ordered = sorted(set(keys))
+    for chunk in _chunks(ordered):
+        names: dict[str, list[str]] = {}
+        for space, value in chunk:
+            names.setdefault(space, []).append(value)
+        yield or_(*(and_(namespace == space, name.in_(values)) for space, values in names.items()))
 
 
 def node_id(namespace: str, name: str) -> str:
@@ -188,37 +202,40 @@ def _edge(row: Any, jobs: _Jobs) -> dict[str, Any]:
 
 
 def _datasets(session: Session, keys: Iterable[Key]) -> list[Any]:
-    ordered = sorted(set(keys))
     found = []
-    for chunk in _chunks(ordered):
-        found.extend(
-            session.execute(
-                select(*_DATASET_COLUMNS).where(
-                    tuple_(LineageDataset.namespace, LineageDataset.name).in_(chunk)
-                )
-            )
-        )
+    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys)):
+        found.extend(session.execute(select(*_DATASET_COLUMNS).where(condition)))
     return sorted(found, key=lambda row: (row.namespace, row.name))
 
 
-def _newest_readers(session: Session, sources: Sequence[Key]) -> tuple[dict[Key, str], _Jobs]:
-    """The newest job (by its last event) that read each source, and those jobs."""
-    readers: dict[Key, set[str]] = {}
-    for chunk in _chunks(sorted(sources)):
-        rows = session.execute(
-            select(LineageEdge.source_namespace, LineageEdge.source_name, LineageEdge.job_id)
-            .where(tuple_(LineageEdge.source_namespace, LineageEdge.source_name).in_(chunk))
-            .distinct()
-        )
-        for namespace, name, job_id in rows:
-            readers.setdefault((namespace, name), set()).add(job_id)
-    jobs = _Jobs(session, (job_id for ids in readers.values() for job_id in ids))
+def _newest_readers(session: Session, sources: Sequence[Key]) -> dict[Key, str]:
+    """The newest job (by the order key of its last event) that read each source: one row
+    per source, ranked in the database, however many jobs read it."""
     newest: dict[Key, str] = {}
-    for key, ids in readers.items():
-        known = [jobs.jobs[job_id] for job_id in ids if job_id in jobs.jobs]
-        if known:
-            newest[key] = max(known, key=lambda job: (job.status_key or "", job.job_id)).job_id
-    return newest, jobs
+    for condition in keys_in(LineageEdge.source_namespace, LineageEdge.source_name, sources):
+        ranked = (
+            select(
+                LineageEdge.source_namespace,
+                LineageEdge.source_name,
+                LineageJob.job_id,
+                func.row_number()
+                .over(
+                    partition_by=(LineageEdge.source_namespace, LineageEdge.source_name),
+                    order_by=(LineageJob.status_key.desc(), LineageJob.job_id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(LineageJob, LineageJob.job_id == LineageEdge.job_id)
+            .where(condition)
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked.c.source_namespace, ranked.c.source_name, ranked.c.job_id).where(
+                ranked.c.rank == 1
+            )
+        )
+        newest.update(((namespace, name), job_id) for namespace, name, job_id in rows)
+    return newest
 
 
 def _graph(session: Session, keys: set[Key], edges: Iterable[Any]) -> dict[str, Any]:
@@ -234,14 +251,13 @@ def _graph(session: Session, keys: set[Key], edges: Iterable[Any]) -> dict[str, 
         ),
     )
     sources = [(d.namespace, d.name) for d in datasets if d.layer == "source"]
-    readers, reader_jobs = _newest_readers(session, sources) if sources else ({}, None)
+    readers = _newest_readers(session, sources) if sources else {}
     jobs = _Jobs(
         session,
-        [d.producer_job_id for d in datasets if d.layer != "source"] + [e.job_id for e in ordered],
+        [d.producer_job_id for d in datasets if d.layer != "source"]
+        + [e.job_id for e in ordered]
+        + list(readers.values()),
     )
-    if reader_jobs is not None:
-        jobs.jobs.update(reader_jobs.jobs)
-        jobs.runs.update(reader_jobs.runs)
     return {
         "nodes": [_node(d, jobs, readers.get((d.namespace, d.name))) for d in datasets],
         "edges": [_edge(e, jobs) for e in ordered],
@@ -277,11 +293,11 @@ def find_dataset(session: Session, reference: str) -> LineageDataset:
         if char == ":"
     ]
     if splits:
-        exact = session.scalars(
-            select(LineageDataset).where(
-                tuple_(LineageDataset.namespace, LineageDataset.name).in_(splits)
-            )
-        ).all()
+        exact = [
+            dataset
+            for condition in keys_in(LineageDataset.namespace, LineageDataset.name, splits)
+            for dataset in session.scalars(select(LineageDataset).where(condition))
+        ]
         if exact:
             # The longest namespace wins: "s3://b:k" is namespace "s3://b", never "s3".
             return max(exact, key=lambda dataset: len(dataset.namespace))
@@ -317,6 +333,11 @@ def _walk(
         near = (LineageEdge.target_namespace, LineageEdge.target_name)
     else:
         near = (LineageEdge.source_namespace, LineageEdge.source_name)
+    near_key = (
+        (lambda row: (row.target_namespace, row.target_name))
+        if walk == "upstream"
+        else (lambda row: (row.source_namespace, row.source_name))
+    )
     seen = {root}
     edges: list[Any] = []
     frontier = [root]
@@ -324,8 +345,11 @@ def _walk(
         if not frontier:
             break
         following: list[Key] = []
-        for chunk in _chunks(frontier):
-            for row in session.execute(select(*_EDGE_COLUMNS).where(tuple_(*near).in_(chunk))):
+        wanted = set(frontier)
+        for condition in keys_in(*near, frontier):
+            for row in session.execute(select(*_EDGE_COLUMNS).where(condition)):
+                if near_key(row) not in wanted:
+                    continue
                 edges.append(row)
                 other = (
                     (row.source_namespace, row.source_name)
