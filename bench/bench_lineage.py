@@ -263,7 +263,9 @@ def measure_queries(database_url: str, data_dir: Path, workflows: int) -> None:
 
                 times = _times(ask, QUERY_RUNS, QUERY_WARM_UP)
                 graph = answers[-1]
-                direct = median(_times(lambda dataset=dataset: _service(app, dataset), 10, 1))
+                direct = median(
+                    _times(lambda dataset=dataset: _service(app, dataset), QUERY_RUNS, 1)
+                )
                 value = median(times)
                 check(
                     f"depth 5 both, {label}",
