@@ -144,6 +144,10 @@ def test_find_dataset_by_alias_and_its_errors(database, rows):
     with database.session() as session:
         assert query.find_dataset(session, alias).node_id == ids["silver"]
         assert query.find_dataset(session, f"flowforge:{alias}").node_id == ids["silver"]
+        # The id lake tables had before they were named by location: namespace and alias.
+        assert query.find_dataset(session, f"{rows.ns}:{alias}").node_id == ids["silver"]
+        with pytest.raises(NotFound):
+            query.find_dataset(session, f"{rows.s3}:{alias}")
         assert query.find_dataset(session, ids["gold"]).node_id == ids["gold"]
         with pytest.raises(NotFound, match="no dataset silver.nope"):
             query.find_dataset(session, "silver.nope")

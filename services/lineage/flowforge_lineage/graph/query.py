@@ -285,8 +285,9 @@ def workflow_graph(session: Session, workflow_id: str) -> dict[str, Any]:
 def find_dataset(session: Session, reference: str) -> LineageDataset:
     """The dataset a reference names: ``<namespace>:<name>`` (a namespace may hold colons
     itself: ``postgres://host:5432:db.schema.t``), or a lake table's alias (``silver.customers``,
-    ``flowforge:silver.customers``). NotFound when none does; Conflict, naming the candidates,
-    when an alias names tables of two lakes."""
+    ``flowforge:silver.customers``, or qualified by its namespace, ``file:silver.customers``:
+    the id lake tables had before they were named by location). NotFound when none does;
+    Conflict, naming the candidates, when an alias names tables of two lakes."""
     splits = [
         (reference[:index], reference[index + 1 :])
         for index, char in enumerate(reference)
@@ -301,13 +302,17 @@ def find_dataset(session: Session, reference: str) -> LineageDataset:
         if exact:
             # The longest namespace wins: "s3://b:k" is namespace "s3://b", never "s3".
             return max(exact, key=lambda dataset: len(dataset.namespace))
-    aliases = [reference]
-    prefix = f"{ALIAS_NAMESPACE}:"
-    if reference.startswith(prefix):
-        aliases.append(reference.removeprefix(prefix))
+    matches = [LineageDataset.alias == reference]
+    for namespace, rest in splits:
+        if namespace == ALIAS_NAMESPACE:
+            matches.append(LineageDataset.alias == rest)
+        else:
+            matches.append(
+                and_(LineageDataset.namespace == namespace, LineageDataset.alias == rest)
+            )
     candidates = session.scalars(
         select(LineageDataset)
-        .where(or_(*(LineageDataset.alias == alias for alias in aliases)))
+        .where(or_(*matches))
         .order_by(LineageDataset.namespace, LineageDataset.name)
     ).all()
     if len(candidates) == 1:
