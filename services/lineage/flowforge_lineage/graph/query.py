@@ -71,6 +71,15 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def _rows_by_key(session: Session, key: Any, wanted: Iterable[str | None], *columns: Any):
+    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted({value for value in wanted if value})):
+        rows = session.execute(select(key, *columns).where(key.in_(chunk)))
+        found.update((row[0], row) for row in rows)
+    return found
+
+
 def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnElement[bool]]:
     """Conditions, one per chunk of ``keys``, that a row's (namespace, name) is one of them:
     ``namespace = :ns AND name IN (...)`` per namespace, OR-ed. Not a row-value ``IN``:
@@ -120,31 +129,23 @@ class _Jobs:
     """The jobs a graph names and their last runs, loaded in bulk."""
 
     def __init__(self, session: Session, job_ids: Iterable[str]) -> None:
-        wanted = sorted({job_id for job_id in job_ids if job_id})
-        self.jobs: dict[str, Any] = {}
-        for chunk in _chunks(wanted):
-            rows = session.execute(
-                select(
-                    LineageJob.job_id,
-                    LineageJob.workflow_id,
-                    LineageJob.last_run_id,
-                    LineageJob.last_status,
-                    LineageJob.status_key,
-                ).where(LineageJob.job_id.in_(chunk))
-            )
-            self.jobs.update((row.job_id, row) for row in rows)
-        run_ids = sorted({job.last_run_id for job in self.jobs.values() if job.last_run_id})
-        self.runs: dict[str, Any] = {}
-        for chunk in _chunks(run_ids):
-            rows = session.execute(
-                select(
-                    LineageRun.run_id,
-                    LineageRun.started_at,
-                    LineageRun.ended_at,
-                    LineageRun.status,
-                ).where(LineageRun.run_id.in_(chunk))
-            )
-            self.runs.update((row.run_id, row) for row in rows)
+        self.jobs: dict[str, Any] = _rows_by_key(
+            session,
+            LineageJob.job_id,
+            job_ids,
+            LineageJob.workflow_id,
+            LineageJob.last_run_id,
+            LineageJob.last_status,
+            LineageJob.status_key,
+        )
+        self.runs: dict[str, Any] = _rows_by_key(
+            session,
+            LineageRun.run_id,
+            (job.last_run_id for job in self.jobs.values()),
+            LineageRun.started_at,
+            LineageRun.ended_at,
+            LineageRun.status,
+        )
 
     def last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
         """(status, duration in ms) of the job's last run; the duration is None while it
