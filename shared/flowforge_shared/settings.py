@@ -12,6 +12,7 @@ database. Every app and worker calls it before it starts.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -196,6 +197,39 @@ class Settings(BaseSettings):
         "about a token while the catalog does not answer (0: never), so run status stays "
         "readable through a catalog outage; a token revoked just before it works that long",
     )
+    openlineage_url: str | None = Field(
+        default=None,
+        description="Where the lineage service also sends every run event it applies (an "
+        "OpenLineage HTTP endpoint: Marquez, DataHub, OpenMetadata), e.g. http://marquez:5000; "
+        "unset or empty: nowhere",
+    )
+    openlineage_endpoint: str = Field(
+        default="api/v1/lineage", description="Path of that endpoint, relative to the URL"
+    )
+    openlineage_api_key: SecretStr | None = Field(
+        default=None, description="Sent to that endpoint as 'Authorization: Bearer <key>'"
+    )
+    openlineage_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds one attempt to send an event may take"
+    )
+    openlineage_retries: int = Field(
+        default=5,
+        ge=0,
+        description="Retries of an event the endpoint refuses (connection refused, timeout, "
+        "5xx), with the client's exponential backoff (0.3 s doubling: 5 retries wait ~9 s)",
+    )
+    openlineage_queue_size: int = Field(
+        default=10_000,
+        ge=1,
+        description="Events waiting to be sent, at most; beyond it new events are dropped "
+        "(and counted in the log), so a dead endpoint never holds memory or a run",
+    )
+    openlineage_max_bytes: int = Field(
+        default=8 * 1024 * 1024,
+        ge=1024,
+        description="Largest OpenLineage event POST /api/v1/lineage accepts, bytes "
+        "(after gzip decompression too)",
+    )
     telemetry_exporter: str = Field(default="none", description="none, console or otlp")
     otlp_endpoint: str | None = None
     service_name: str = "flowforge"
@@ -205,6 +239,19 @@ class Settings(BaseSettings):
     def _known_exporter(cls, value: str) -> str:
         if value not in {"none", "console", "otlp"}:
             raise ValueError("telemetry_exporter must be none, console or otlp")
+        return value
+
+    @field_validator("openlineage_url")
+    @classmethod
+    def _openlineage_url(cls, value: str | None) -> str | None:
+        # docker-compose passes ${FLOWFORGE_OPENLINEAGE_URL:-}: empty means not set.
+        value = (value or "").strip() or None
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(
+                    "openlineage_url must be an http(s) URL such as http://marquez:5000"
+                )
         return value
 
     @model_validator(mode="after")

@@ -174,8 +174,8 @@ async def _json_body(request: Request) -> object | None:
         return None
     try:
         return await request.json() if await request.body() else None
-    except ValueError:  # not JSON: the route's own body validation answers that
-        return None
+    except (ValueError, RecursionError):  # not JSON (or nested beyond the parser): the
+        return None  # route's own body validation answers that, not a 500 here
 
 
 def _install_tracing(app: FastAPI) -> None:

@@ -52,7 +52,7 @@ WORKERS = {
 }
 # Processes of their own kind: compose runs one of each, the test too.
 OTHERS = {"scheduler": "scheduler started"}  # -> what its log says once it runs
-# The settings of docker-compose.yml that name a compose host or an operator's secret; every
+# The settings of docker-compose.yml that name a compose host, an operator's secret or endpoint; every
 # other setting there is used as it is.
 REPLACED = {
     "FLOWFORGE_DATABASE_URL",
@@ -66,6 +66,8 @@ REPLACED = {
     "FLOWFORGE_SERVICE_SECRET",
     "FLOWFORGE_CATALOG_URL",
     "FLOWFORGE_ORCHESTRATOR_URL",
+    "FLOWFORGE_OPENLINEAGE_URL",
+    "FLOWFORGE_OPENLINEAGE_API_KEY",
 }
 # Shorter than the catalog outage below, so the outage outlives every fresh answer and run
 # status is read on the orchestrator's last answers (FLOWFORGE_TOKEN_STALE_TTL, default 900 s).

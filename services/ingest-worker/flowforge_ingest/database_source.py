@@ -19,11 +19,13 @@ import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
+from flowforge_ingest.column_lineage import bronze_column_lineage, columns_not_sent
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.naming import source_datasets
 from flowforge_ingest.operations import connection_params
 from flowforge_runtime.job import JobContext, JobOutcome
+from flowforge_shared.contracts.column_lineage import FACET_NAME
 from flowforge_shared.contracts.jobs import DatabaseConfig, DatabaseSource, JobConfig
 from flowforge_shared.contracts.names import NameProblem, resolve_object_name
 from flowforge_shared.errors import PermanentError
@@ -156,11 +158,24 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         # would never be read.
         committed = result.already_applied.metadata.get(WATERMARK_KEY)
         next_mark = watermark.Watermark.from_dict(json.loads(committed)) if committed else None
+    written = output_dataset(lake, "bronze", bronze.table_name)
+    delta_column = config.delta_column if config.is_incremental else None
+    not_sent = columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence)
+    # A query joining several tables names them all; which column came from which is not
+    # followed (yet): its bronze columns get no column lineage.
+    lineage = (
+        bronze_column_lineage(read[0], written, delta_column=delta_column, not_sent=not_sent)
+        if len(read) == 1
+        else None
+    )
+    if lineage is not None:
+        # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
+        written.extra[FACET_NAME] = lineage
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
         inputs=read,
-        outputs=[output_dataset(lake, "bronze", bronze.table_name)],
+        outputs=[written],
         already_applied=result.already_applied,
         notes=list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,

@@ -11,9 +11,15 @@ from flowforge_ingest.bronze import (
     write_bronze,
     write_quarantine,
 )
+from flowforge_ingest.column_lineage import (
+    bronze_column_lineage,
+    columns_not_sent,
+    csv_renames,
+)
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
 from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
+from flowforge_shared.contracts.column_lineage import FACET_NAME
 from flowforge_shared.contracts.events import file_dataset
 from flowforge_shared.contracts.jobs import CsvSource, JobConfig, uploaded_file_path
 from flowforge_shared.lake import output_dataset
@@ -84,7 +90,17 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
             "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
         )
         quarantined = list(getattr(batches, "quarantined", []) or [])
-    outputs = [output_dataset(lake, "bronze", bronze.table_name)]
+    written = output_dataset(lake, "bronze", bronze.table_name)
+    lineage = bronze_column_lineage(
+        read,
+        written,
+        renames=csv_renames(file_config),
+        not_sent=columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence),
+    )
+    if lineage is not None:
+        # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
+        written.extra[FACET_NAME] = lineage
+    outputs = [written]
     if quarantined:
         write_quarantine(
             lake,

@@ -1,11 +1,15 @@
 """Celery tasks of the lineage service (``flowforge worker lineage``): the graph, from the
-run events the orchestrator passes on."""
+run events the orchestrator passes on, and each applied event on to FLOWFORGE_OPENLINEAGE_URL
+when it is set."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from flowforge_lineage.graph.consumer import record_event as record
+from celery.signals import worker_process_shutdown
+
+from flowforge_lineage.graph.consumer import record_and_forward
+from flowforge_lineage.openlineage.outbound import Forwarder, forwarder_for
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
@@ -18,6 +22,20 @@ def _database() -> Database:
     return Database(Settings().resolved_database_url)
 
 
+@lru_cache
+def _forwarder() -> Forwarder | None:
+    """This worker process's sender to FLOWFORGE_OPENLINEAGE_URL (its thread starts on the
+    first event)."""
+    return forwarder_for(Settings())
+
+
+@worker_process_shutdown.connect
+def _send_what_is_queued(**_kwargs) -> None:
+    """A worker process that stops sends what it still holds, for a few seconds at most."""
+    if _forwarder.cache_info().currsize and (forwarder := _forwarder()) is not None:
+        forwarder.close()
+
+
 @celery.task(name=LINEAGE_RECORD_EVENT, bind=True)
 def record_event(self, event: dict) -> None:
     """In the trace of the events worker's span that passed the event on."""
@@ -25,4 +43,4 @@ def record_event(self, event: dict) -> None:
         continued(task_headers(self.request)),
         tracer.start_as_current_span("record lineage"),
     ):
-        record(_database(), event)
+        record_and_forward(_database(), event, _forwarder())

@@ -4,13 +4,20 @@ without a broker."""
 
 from __future__ import annotations
 
+import logging
+
 from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
+from flowforge_shared.contracts.column_lineage import FACET_NAME
+from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.contracts.jobs import JobConfig, MultiTableSource, TransformationConfig
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.telemetry import tracer
+from flowforge_transform.column_lineage import column_lineage
 from flowforge_transform.gold import build_gold
 from flowforge_transform.inputs import absent_columns, find_table, read_union
 from flowforge_transform.silver import build_silver
+
+log = logging.getLogger(__name__)
 
 
 def run_transform_job(context: JobContext) -> JobOutcome:
@@ -35,18 +42,32 @@ def run_transform_job(context: JobContext) -> JobOutcome:
         span.set_attribute(
             "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
         )
-    inputs = []
+    inputs: dict[str, Dataset] = {}
     for name in job.input_tables:
         input_layer, _ = find_table(lake, name)
-        inputs.append(output_dataset(lake, input_layer, name))
+        inputs[name] = output_dataset(lake, input_layer, name)
+    output = output_dataset(lake, layer, table, result.row_count)
     return JobOutcome(
         rows_read=rows.num_rows,
         rows_written=result.rows_written,
-        inputs=inputs,
-        outputs=[output_dataset(lake, layer, table, result.row_count)],
+        inputs=list(inputs.values()),
+        outputs=[_with_column_lineage(job, inputs, output)],
         already_applied=result.already_applied,
         notes=list(getattr(result, "notes", ())),
     )
+
+
+def _with_column_lineage(job: JobConfig, inputs: dict[str, Dataset], output: Dataset) -> Dataset:
+    # The table is committed by now: a lineage problem is logged, never a failed run.
+    try:
+        facet = column_lineage(job, inputs, output)
+    except Exception:
+        log.exception("job %s: column lineage of %s not computed", job.name, output.label)
+        return output
+    if facet is not None:
+        # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
+        output.extra[FACET_NAME] = facet
+    return output
 
 
 def _build(context: JobContext, job: JobConfig, rows, steps: TransformationConfig):

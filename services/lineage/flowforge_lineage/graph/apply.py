@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from flowforge_lineage.columns.service import apply_column_lineage
 from flowforge_lineage.graph.models import (
     LineageDataset,
     LineageEdge,
@@ -138,6 +139,7 @@ def apply_event(session: Session, event: dict[str, Any]) -> bool:
     for source in inputs:
         for target in outputs:
             _edge(session, source, target, job_id, job_name, workflow_id, key)
+    apply_column_lineage(session, event, job_id, workflow_id, key)
     session.flush()
     return True
 

@@ -1,86 +1,372 @@
-"""Reading the lineage graph: a workflow's, and the neighbourhood of any dataset."""
+"""Reading the lineage graph (the read side; :mod:`.apply` writes it): a workflow's graph, a
+dataset found by its id or a lake table's alias, and the neighbourhood of any dataset.
+
+Both graphs have the shape a React Flow component draws as is: ``{"nodes": [...], "edges":
+[...]}``, a node's ``id`` being ``<namespace>:<name>`` and an edge's ``source``/``target``
+naming two nodes. A node says what a user asks first — layer, label, row count, last update,
+how the run that made it went and how long it took, its columns — and an edge names the job
+that made it and how that job's last run went.
+
+Reads are batched so a query costs a few statements whatever the graph's size: the walk
+asks for one level's edges at once (``IN`` over the frontier, in chunks below the
+databases' parameter limits), then loads the nodes, their jobs and the jobs' last runs in
+bulk. Rows are read as plain tuples, not ORM objects: the answer is JSON anyway, and
+building thousands of tracked objects costs more than the queries.
+"""
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Any, Literal
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
-from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageJob
+from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageJob, LineageRun
+from flowforge_shared.errors import Conflict, NotFound
 
 Direction = Literal["upstream", "downstream", "both"]
+Key = tuple[str, str]  # (namespace, name) of a dataset
+
+# Keys per IN list: two parameters each, far below SQLite's 32,766 (3.32+) and PostgreSQL's
+# 65,535 parameters per statement, and short enough for the planners to use the indexes.
+CHUNK = 500
+LAKE_LAYERS = ("bronze", "silver", "gold")
+# The namespace a reference may put before a lake table's alias: "flowforge:silver.customers".
+ALIAS_NAMESPACE = "flowforge"
+RUNNING = "running"
+
+T = TypeVar("T")
+
+_DATASET_COLUMNS = (
+    LineageDataset.namespace,
+    LineageDataset.name,
+    LineageDataset.layer,
+    LineageDataset.version,
+    LineageDataset.row_count,
+    LineageDataset.last_updated,
+    LineageDataset.status,
+    LineageDataset.producer_job_id,
+    LineageDataset.workflow_id,
+    LineageDataset.alias,
+    LineageDataset.label,
+    LineageDataset.schema_json,
+)
+_EDGE_COLUMNS = (
+    LineageEdge.source_namespace,
+    LineageEdge.source_name,
+    LineageEdge.target_namespace,
+    LineageEdge.target_name,
+    LineageEdge.job_id,
+    LineageEdge.job_name,
+    LineageEdge.workflow_id,
+)
 
 
-def node(dataset: LineageDataset, jobs: dict[str, LineageJob]) -> dict[str, Any]:
-    producer = jobs.get(dataset.producer_job_id or "")
-    status = dataset.status if dataset.layer == "source" else None
-    if producer is not None and dataset.layer != "source":
-        status = producer.last_status
+def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _rows_by_key(session: Session, key: Any, wanted: Iterable[str | None], *columns: Any):
+    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``."""
+    found: dict[str, Any] = {}
+    for chunk in _chunks(sorted({value for value in wanted if value})):
+        rows = session.execute(select(key, *columns).where(key.in_(chunk)))
+        found.update((row[0], row) for row in rows)
+    return found
+
+
+def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnElement[bool]]:
+    """Conditions, one per chunk of ``keys``, that a row's (namespace, name) is one of them:
+    ``namespace = :ns AND name IN (...)`` per namespace, OR-ed. Not a row-value ``IN``:
+    SQLite scans the whole table for ``(a, b) IN (VALUES ...)``, while it searches the
+    composite index for each of these terms (and PostgreSQL does either way)."""
+    ordered = sorted(set(keys))
+    for chunk in _chunks(ordered):
+        names: dict[str, list[str]] = {}
+        for space, value in chunk:
+            names.setdefault(space, []).append(value)
+        yield or_(*(and_(namespace == space, name.in_(values)) for space, values in names.items()))
+
+
+def node_id(namespace: str, name: str) -> str:
+    return f"{namespace}:{name}"
+
+
+def fallback_label(layer: str, name: str, alias: str | None) -> str:
+    """What a node shows without a label: a lake table's name without its layer
+    (``silver.customers`` -> ``customers``, ``.../silver/customers`` -> ``customers``), a
+    source's name (a file's last path segment)."""
+    if alias:
+        head, dot, tail = alias.partition(".")
+        return tail if dot and head in LAKE_LAYERS else alias
+    head, dot, tail = name.partition(".")
+    if dot and head in LAKE_LAYERS and "/" not in name:
+        return tail
+    last = name.rstrip("/").rsplit("/", 1)[-1]
+    return last or name
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _schema(raw: str | None) -> list[dict[str, Any]] | None:
+    if not raw:
+        return None
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return None  # a column written by an older producer: no schema rather than a 500
+    return fields if isinstance(fields, list) else None
+
+
+class _Jobs:
+    """The jobs a graph names and their last runs, loaded in bulk."""
+
+    def __init__(self, session: Session, job_ids: Iterable[str]) -> None:
+        self.jobs: dict[str, Any] = _rows_by_key(
+            session,
+            LineageJob.job_id,
+            job_ids,
+            LineageJob.workflow_id,
+            LineageJob.last_run_id,
+            LineageJob.last_status,
+            LineageJob.status_key,
+        )
+        self.runs: dict[str, Any] = _rows_by_key(
+            session,
+            LineageRun.run_id,
+            (job.last_run_id for job in self.jobs.values()),
+            LineageRun.started_at,
+            LineageRun.ended_at,
+            LineageRun.status,
+        )
+
+    def last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
+        """(status, duration in ms) of the job's last run; the duration is None while it
+        runs or when its start or end is unknown."""
+        job = self.jobs.get(job_id or "")
+        if job is None:
+            return None, None
+        run = self.runs.get(job.last_run_id or "")
+        if run is None:
+            return job.last_status, None
+        status = run.status or job.last_status
+        if status == RUNNING or run.started_at is None or run.ended_at is None:
+            return status, None
+        return status, round((run.ended_at - run.started_at).total_seconds() * 1000)
+
+
+def _node(row: Any, jobs: _Jobs, reader: str | None) -> dict[str, Any]:
+    # A lake table's run is its writer's; a source's is the newest job that read it.
+    job_id = row.producer_job_id if row.layer != "source" else reader
+    status, duration = jobs.last_run(job_id)
+    if row.layer == "source" and status is None:
+        status = row.status  # read by a job whose run left no edge (it wrote nothing)
+    job = jobs.jobs.get(job_id or "")
+    workflow_id = row.workflow_id or (job.workflow_id if job is not None else None)
     return {
-        "id": dataset.node_id,
-        "type": dataset.layer,
-        "label": dataset.label or dataset.name,
-        "namespace": dataset.namespace,
-        "name": dataset.name,
-        "rowCount": dataset.row_count,
-        "version": dataset.version,
-        "lastUpdated": dataset.last_updated.isoformat() if dataset.last_updated else None,
+        "id": node_id(row.namespace, row.name),
+        "type": row.layer,
+        "label": row.label or fallback_label(row.layer, row.name, row.alias),
+        "alias": row.alias,
+        "namespace": row.namespace,
+        "name": row.name,
+        "rowCount": row.row_count,
+        "lastUpdated": _iso(row.last_updated),
         "status": status,
-        "jobId": dataset.producer_job_id,
-        "workflowId": dataset.workflow_id,
+        "durationMs": duration,
+        "schema": _schema(row.schema_json),
+        "jobId": job_id,
+        "workflowId": workflow_id,
+        "version": row.version,
     }
 
 
-def edge(row: LineageEdge) -> dict[str, Any]:
+def _edge(row: Any, jobs: _Jobs) -> dict[str, Any]:
+    status, _ = jobs.last_run(row.job_id)
     return {
-        "source": f"{row.source_namespace}:{row.source_name}",
-        "target": f"{row.target_namespace}:{row.target_name}",
+        "id": f"{node_id(row.source_namespace, row.source_name)}->"
+        f"{node_id(row.target_namespace, row.target_name)}#{row.job_id}",
+        "source": node_id(row.source_namespace, row.source_name),
+        "target": node_id(row.target_namespace, row.target_name),
         "jobId": row.job_id,
         "jobName": row.job_name,
         "workflowId": row.workflow_id,
+        "status": status,
     }
 
 
-def _graph(
-    session: Session, keys: set[tuple[str, str]], edges: list[LineageEdge]
-) -> dict[str, Any]:
-    datasets = [session.get(LineageDataset, key) for key in sorted(keys)]
-    datasets = [dataset for dataset in datasets if dataset is not None]
-    producers = {d.producer_job_id for d in datasets if d.producer_job_id}
-    jobs = {
-        job.job_id: job
-        for job in session.scalars(select(LineageJob).where(LineageJob.job_id.in_(producers)))
-    }
+def _datasets(session: Session, keys: Iterable[Key]) -> list[Any]:
+    found = []
+    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys)):
+        found.extend(session.execute(select(*_DATASET_COLUMNS).where(condition)))
+    return sorted(found, key=lambda row: (row.namespace, row.name))
+
+
+def _newest_readers(session: Session, sources: Sequence[Key]) -> dict[Key, str]:
+    """The newest job (by the order key of its last event) that read each source: one row
+    per source, ranked in the database, however many jobs read it."""
+    newest: dict[Key, str] = {}
+    for condition in keys_in(LineageEdge.source_namespace, LineageEdge.source_name, sources):
+        ranked = (
+            select(
+                LineageEdge.source_namespace,
+                LineageEdge.source_name,
+                LineageJob.job_id,
+                func.row_number()
+                .over(
+                    partition_by=(LineageEdge.source_namespace, LineageEdge.source_name),
+                    order_by=(LineageJob.status_key.desc(), LineageJob.job_id.desc()),
+                )
+                .label("rank"),
+            )
+            .join(LineageJob, LineageJob.job_id == LineageEdge.job_id)
+            .where(condition)
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked.c.source_namespace, ranked.c.source_name, ranked.c.job_id).where(
+                ranked.c.rank == 1
+            )
+        )
+        newest.update(((namespace, name), job_id) for namespace, name, job_id in rows)
+    return newest
+
+
+def _graph(session: Session, keys: set[Key], edges: Iterable[Any]) -> dict[str, Any]:
+    datasets = _datasets(session, keys)
     ordered = sorted(
-        edges, key=lambda e: (e.source_namespace, e.source_name, e.target_name, e.job_id)
+        edges,
+        key=lambda e: (
+            e.source_namespace,
+            e.source_name,
+            e.target_namespace,
+            e.target_name,
+            e.job_id,
+        ),
     )
-    return {"nodes": [node(d, jobs) for d in datasets], "edges": [edge(e) for e in ordered]}
+    sources = [(d.namespace, d.name) for d in datasets if d.layer == "source"]
+    readers = _newest_readers(session, sources) if sources else {}
+    jobs = _Jobs(
+        session,
+        [d.producer_job_id for d in datasets if d.layer != "source"]
+        + [e.job_id for e in ordered]
+        + list(readers.values()),
+    )
+    return {
+        "nodes": [_node(d, jobs, readers.get((d.namespace, d.name))) for d in datasets],
+        "edges": [_edge(e, jobs) for e in ordered],
+    }
 
 
 def workflow_graph(session: Session, workflow_id: str) -> dict[str, Any]:
     """The datasets a workflow's jobs read or wrote, and its jobs' edges."""
-    edges = list(session.scalars(select(LineageEdge).where(LineageEdge.workflow_id == workflow_id)))
+    edges = list(
+        session.execute(select(*_EDGE_COLUMNS).where(LineageEdge.workflow_id == workflow_id))
+    )
     keys = {(e.source_namespace, e.source_name) for e in edges}
     keys |= {(e.target_namespace, e.target_name) for e in edges}
     keys |= {
-        (d.namespace, d.name)
-        for d in session.scalars(
-            select(LineageDataset).where(LineageDataset.workflow_id == workflow_id)
+        (namespace, name)
+        for namespace, name in session.execute(
+            select(LineageDataset.namespace, LineageDataset.name).where(
+                LineageDataset.workflow_id == workflow_id
+            )
         )
     }
     return _graph(session, keys, edges)
 
 
-def find_dataset(session: Session, reference: str) -> LineageDataset | None:
-    """``<namespace>:<name>``; a namespace may hold colons itself (``postgres://host:5432``)."""
-    for index, char in enumerate(reference):
-        if char == ":":
-            found = session.get(LineageDataset, (reference[:index], reference[index + 1 :]))
-            if found is not None:
-                return found
-    return None
+def find_dataset(session: Session, reference: str) -> LineageDataset:
+    """The dataset a reference names: ``<namespace>:<name>`` (a namespace may hold colons
+    itself: ``postgres://host:5432:db.schema.t``), or a lake table's alias (``silver.customers``,
+    ``flowforge:silver.customers``, or qualified by its namespace, ``file:silver.customers``:
+    the id lake tables had before they were named by location). NotFound when none does;
+    Conflict, naming the candidates, when an alias names tables of two lakes."""
+    splits = [
+        (reference[:index], reference[index + 1 :])
+        for index, char in enumerate(reference)
+        if char == ":"
+    ]
+    if splits:
+        exact = [
+            dataset
+            for condition in keys_in(LineageDataset.namespace, LineageDataset.name, splits)
+            for dataset in session.scalars(select(LineageDataset).where(condition))
+        ]
+        if exact:
+            # The longest namespace wins: "s3://b:k" is namespace "s3://b", never "s3".
+            return max(exact, key=lambda dataset: len(dataset.namespace))
+    matches = [LineageDataset.alias == reference]
+    for namespace, rest in splits:
+        if namespace == ALIAS_NAMESPACE:
+            matches.append(LineageDataset.alias == rest)
+        else:
+            matches.append(
+                and_(LineageDataset.namespace == namespace, LineageDataset.alias == rest)
+            )
+    candidates = session.scalars(
+        select(LineageDataset)
+        .where(or_(*matches))
+        .order_by(LineageDataset.namespace, LineageDataset.name)
+    ).all()
+    if len(candidates) == 1:
+        return candidates[0]
+    if candidates:
+        names = ", ".join(dataset.node_id for dataset in candidates)
+        raise Conflict(
+            f"{reference} names {len(candidates)} lake tables: {names}; "
+            "ask for one by <namespace>:<name>"
+        )
+    raise NotFound(
+        f"no dataset {reference} in the lineage graph (give <namespace>:<name>, e.g. "
+        "file:/data/lake/silver/customers, or a lake table's alias, e.g. silver.customers)"
+    )
+
+
+def _walk(
+    session: Session, root: Key, walk: Literal["upstream", "downstream"], depth: int
+) -> tuple[set[Key], list[Any]]:
+    """Breadth first, one statement per level (per chunk of the frontier): the datasets
+    within ``depth`` edges of ``root`` in one direction, and the edges walked."""
+    if walk == "upstream":
+        near = (LineageEdge.target_namespace, LineageEdge.target_name)
+    else:
+        near = (LineageEdge.source_namespace, LineageEdge.source_name)
+    near_key = (
+        (lambda row: (row.target_namespace, row.target_name))
+        if walk == "upstream"
+        else (lambda row: (row.source_namespace, row.source_name))
+    )
+    seen = {root}
+    edges: list[Any] = []
+    frontier = [root]
+    for _level in range(depth):
+        if not frontier:
+            break
+        following: list[Key] = []
+        wanted = set(frontier)
+        for condition in keys_in(*near, frontier):
+            for row in session.execute(select(*_EDGE_COLUMNS).where(condition)):
+                if near_key(row) not in wanted:
+                    continue
+                edges.append(row)
+                other = (
+                    (row.source_namespace, row.source_name)
+                    if walk == "upstream"
+                    else (row.target_namespace, row.target_name)
+                )
+                if other not in seen:
+                    seen.add(other)
+                    following.append(other)
+        frontier = following
+    return seen, edges
 
 
 def neighbourhood(
@@ -90,41 +376,18 @@ def neighbourhood(
     workflows, and the edges between them that were walked."""
     root = (start.namespace, start.name)
     keys = {root}
-    found: dict[tuple, LineageEdge] = {}
-    walks = ["upstream", "downstream"] if direction == "both" else [direction]
-    for walk in walks:
-        seen = {root}
-        frontier = deque([(root, 0)])
-        while frontier:
-            (namespace, name), level = frontier.popleft()
-            if level >= depth:
-                continue
-            if walk == "upstream":
-                query = select(LineageEdge).where(
-                    LineageEdge.target_namespace == namespace, LineageEdge.target_name == name
+    edges: dict[tuple, Any] = {}
+    for walk in ("upstream", "downstream") if direction == "both" else (direction,):
+        found, walked = _walk(session, root, walk, depth)
+        keys |= found
+        for row in walked:
+            edges[
+                (
+                    row.source_namespace,
+                    row.source_name,
+                    row.target_namespace,
+                    row.target_name,
+                    row.job_id,
                 )
-            else:
-                query = select(LineageEdge).where(
-                    LineageEdge.source_namespace == namespace, LineageEdge.source_name == name
-                )
-            for row in session.scalars(query):
-                found[
-                    (
-                        row.source_namespace,
-                        row.source_name,
-                        row.target_namespace,
-                        row.target_name,
-                        row.job_id,
-                    )
-                ] = row
-                other = (
-                    (row.source_namespace, row.source_name)
-                    if walk == "upstream"
-                    else (row.target_namespace, row.target_name)
-                )
-                keys.add(other)
-                if other not in seen:
-                    seen.add(other)
-                    frontier.append((other, level + 1))
-    graph = _graph(session, keys, list(found.values()))
-    return {"root": start.node_id, **graph}
+            ] = row
+    return {"root": start.node_id, **_graph(session, keys, edges.values())}

@@ -1,0 +1,405 @@
+"""The lineage graph: query latency on a 10,000-dataset graph, and the event ingest rate.
+
+The graph is built by applying run events (``flowforge_shared.contracts.events.run_event``,
+START and COMPLETE of every job run) through the lineage service's own consumer, as the
+orchestrator would pass them on. Each workflow has two sources (a core-banking table and a
+CRM file), two bronze, two silver and two gold tables (8 datasets, 6 jobs); every silver
+job also reads one reference table shared by all workflows (a source read by ~1,250 jobs),
+and each workflow's first gold job reads the previous workflow's first gold table, so the
+whole graph is one connected component. 1,250 workflows make 10,001 datasets. The built
+SQLite database is kept in ``bench/.out/lineage/`` and re-used (keyed by its size).
+
+1. Query latency: ``GET /api/lineage?dataset=<id>&direction=both&depth=5`` through the
+   embedded app (``create_app`` + TestClient, token check included), median of 30 after
+   3 untimed, around a gold table in the middle of the chain (a typical neighbourhood: 5
+   workflows up the chain) and around the shared reference table (the widest one: every
+   workflow's silver and gold tables). Raw baseline: one edge row looked up by its
+   source with the bare DB-API cursor, same database, same run. Target < 100 ms.
+2. Ingest: N more workflows' events (new runs of new jobs on the 10,000-dataset graph, a
+   copy of it) through ``consumer.record_event``, one transaction per event as the
+   embedded bus and the Celery task apply them; and through ``consumer.record_events`` in
+   batches of 500 (a backlog). Raw baseline: as many plain INSERTs of one row into a
+   two-column table, one transaction each (and, for the batches, 500 rows per
+   transaction). Target >= 2,000 events/s.
+
+Both on SQLite (the embedded default) and, when it answers at 127.0.0.1:5432, on PostgreSQL
+(the graph copied there row by row, then the same measurements; fewer ingest events).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench._common import check, line, median, out_dir, percentile, scale, scaled
+
+DATASETS = 10_000
+PER_WORKFLOW = 8
+TARGET_QUERY_MS = 100.0
+TARGET_EVENTS_PER_S = 2_000.0
+QUERY_RUNS, QUERY_WARM_UP = 30, 3
+BATCH = 500
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+T0 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
+REFERENCE = ("sqlite://core-banking", "main.currencies")
+SCHEMA = [
+    {"name": "customer_id", "type": "bigint", "nullable": False},
+    {"name": "name", "type": "string", "nullable": True},
+    {"name": "balance", "type": "decimal(18,2)", "nullable": True},
+]
+
+
+def _job_events(
+    workflow_id: str,
+    workflow: str,
+    job: str,
+    inputs: list[tuple[str, str]],
+    outputs: list[tuple[str, str]],
+    when: datetime,
+) -> list[dict[str, Any]]:
+    from flowforge_shared.contracts.events import Dataset, run_event
+
+    common = {
+        "job_run_id": str(uuid.uuid4()),
+        "execution_id": str(uuid.uuid4()),
+        "workflow_id": workflow_id,
+        "workflow_name": workflow,
+        "job_id": f"{workflow_id}-{job}",
+        "job_name": job,
+        "attempt": 1,
+        "owner": "bench",
+    }
+    started = run_event(
+        "START",
+        inputs=[Dataset(namespace, name) for namespace, name in inputs],
+        outputs=[Dataset(namespace, name) for namespace, name in outputs],
+        event_time=when,
+        **common,
+    )
+    completed = run_event(
+        "COMPLETE",
+        inputs=[Dataset(namespace, name, row_count=5_000) for namespace, name in inputs],
+        outputs=[
+            Dataset(
+                namespace,
+                name,
+                row_count=4_800,
+                version=1,
+                schema=SCHEMA,
+                location=f"/data/lake/{name.replace('.', '/')}",
+            )
+            for namespace, name in outputs
+        ],
+        facets={"flowforge_result": {"rowsRead": 5_000, "rowsWritten": 4_800}},
+        event_time=when + timedelta(seconds=3),
+        **common,
+    )
+    return [started, completed]
+
+
+def workflow_events(index: int, tag: str = "") -> list[dict[str, Any]]:
+    """One workflow's run: 6 jobs, START and COMPLETE each (12 events), 8 datasets."""
+    workflow_id = str(uuid.uuid4())
+    name = f"w{tag}{index}"
+    when = T0 + timedelta(minutes=index)
+    lake = "file"
+    sources = [
+        ("sqlite://core-banking", f"main.accounts_{tag}{index}"),
+        ("landing", f"crm_{tag}{index}.csv"),
+    ]
+    bronze = [(lake, f"bronze.{name}_accounts"), (lake, f"bronze.{name}_crm")]
+    silver = [(lake, f"silver.{name}_customers"), (lake, f"silver.{name}_accounts")]
+    gold = [(lake, f"gold.{name}_360"), (lake, f"gold.{name}_kpis")]
+    events: list[dict[str, Any]] = []
+    for number, (source, table) in enumerate(zip(sources, bronze, strict=True)):
+        events += _job_events(workflow_id, name, f"ingest {number}", [source], [table], when)
+    events += _job_events(workflow_id, name, "customers", [*bronze, REFERENCE], [silver[0]], when)
+    events += _job_events(workflow_id, name, "accounts", [bronze[0], REFERENCE], [silver[1]], when)
+    previous = [(lake, f"gold.w{tag}{index - 1}_360")] if index else []
+    events += _job_events(workflow_id, name, "360", [*silver, *previous], [gold[0]], when)
+    events += _job_events(workflow_id, name, "kpis", [gold[0]], [gold[1]], when)
+    return events
+
+
+def _dataset_count() -> int:
+    return max(PER_WORKFLOW * 5, int(DATASETS * scale()))
+
+
+def build_graph(path: Path, workflows: int) -> float:
+    """Apply every workflow's events to a fresh SQLite database; the seconds it took."""
+    from flowforge_lineage.graph.consumer import record_events
+    from flowforge_shared.db.engine import Database
+    from flowforge_shared.db.migrate import upgrade
+
+    work = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.building")
+    work.unlink(missing_ok=True)
+    url = f"sqlite:///{work}"
+    upgrade(url)
+    database = Database(url)
+    start = time.perf_counter()
+    try:
+        pending: list[dict[str, Any]] = []
+        for index in range(workflows):
+            pending += workflow_events(index)
+            if len(pending) >= BATCH:
+                record_events(database, pending)
+                pending = []
+        if pending:
+            record_events(database, pending)
+    finally:
+        database.dispose()
+    seconds = time.perf_counter() - start
+    work.rename(path)
+    return seconds
+
+
+def _postgres_answers() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def copy_graph(source_url: str, target_url: str) -> None:
+    """Every lineage row of one database into another (migrated) one."""
+    from sqlalchemy import create_engine, insert, select
+
+    from flowforge_lineage.graph import models
+
+    tables = [
+        model.__table__
+        for model in (
+            models.LineageEvent,
+            models.LineageJob,
+            models.LineageDataset,
+            models.LineageEdge,
+            models.LineageRun,
+            models.LineageColumnEdge,
+        )
+    ]
+    source, target = create_engine(source_url), create_engine(target_url)
+    try:
+        with source.connect() as reading, target.begin() as writing:
+            for table in tables:
+                rows = [dict(row._mapping) for row in reading.execute(select(table))]
+                for start in range(0, len(rows), 2_000):
+                    writing.execute(insert(table), rows[start : start + 2_000])
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+def _times(call: Callable[[], Any], runs: int, warm_up: int) -> list[float]:
+    for _ in range(warm_up):
+        call()
+    found = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        call()
+        found.append(time.perf_counter() - start)
+    return found
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.3f} ms" if seconds < 0.001 else f"{seconds * 1000:,.1f} ms"
+
+
+def measure_queries(database_url: str, data_dir: Path, workflows: int) -> None:
+    from fastapi.testclient import TestClient
+
+    from flowforge.app import create_app
+    from flowforge_shared.settings import Settings
+
+    token = "ff_bench_admin_" + uuid.uuid4().hex
+    settings = Settings(
+        data_dir=data_dir, database_url=database_url, admin_token=token, auto_migrate=True
+    )
+    app = create_app(settings)
+    middle = f"file:gold.w{workflows // 2}_360"
+    reference = f"{REFERENCE[0]}:{REFERENCE[1]}"
+    try:
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+            engine = app.state.database.engine
+            raw = engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                marker = "?" if engine.dialect.paramstyle == "qmark" else "%s"
+                sql = (
+                    "SELECT * FROM lineage_edges WHERE source_namespace = "
+                    f"{marker} AND source_name = {marker} LIMIT 1"
+                )
+
+                def lookup() -> None:
+                    cursor.execute(sql, ("file", f"gold.w{workflows // 2}_360"))
+                    assert cursor.fetchall()
+
+                baseline = median(_times(lookup, 200, 10))
+            finally:
+                raw.close()
+            line("raw baseline: one edge row by its source", _ms(baseline))
+            for label, dataset in (
+                ("typical (a gold table)", middle),
+                ("widest (shared source)", reference),
+            ):
+                answers: list[dict] = []
+
+                def ask(dataset: str = dataset, answers: list = answers) -> None:
+                    response = client.get(
+                        "/api/lineage",
+                        params={"dataset": dataset, "direction": "both", "depth": 5},
+                    )
+                    if response.status_code != 200:
+                        raise RuntimeError(
+                            f"/api/lineage answered {response.status_code}: {response.text}"
+                        )
+                    answers.append(response.json())
+
+                times = _times(ask, QUERY_RUNS, QUERY_WARM_UP)
+                graph = answers[-1]
+                direct = median(
+                    _times(lambda dataset=dataset: _service(app, dataset), QUERY_RUNS, 1)
+                )
+                value = median(times)
+                check(
+                    f"depth 5 both, {label}",
+                    f"median {_ms(value)}, p90 {_ms(percentile(times, 0.9))}; "
+                    f"{len(graph['nodes']):,} nodes, {len(graph['edges']):,} edges; "
+                    f"{value / baseline:,.0f}x the raw lookup",
+                    ok=value * 1000 < TARGET_QUERY_MS,
+                    target=f"< {TARGET_QUERY_MS:.0f} ms",
+                )
+                line("  of which the query functions (median)", _ms(direct))
+    finally:
+        app.state.database.dispose()
+
+
+def _service(app, dataset: str) -> dict:
+    from flowforge_lineage.graph import query
+
+    with app.state.database.session() as session:
+        found = query.find_dataset(session, dataset)
+        return query.neighbourhood(session, found, "both", 5)
+
+
+def measure_ingest(database_url: str, count: int) -> None:
+    """record_event one at a time and record_events in batches, against plain INSERTs."""
+    from sqlalchemy import text
+
+    from flowforge_lineage.graph.consumer import record_event, record_events
+    from flowforge_shared.db.engine import Database
+
+    workflows = max(1, count // 12)
+    single = [e for index in range(workflows) for e in workflow_events(index, tag="a")]
+    batched = [e for index in range(workflows) for e in workflow_events(index, tag="b")]
+    count = len(single)
+    database = Database(database_url)
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS bench_raw"))
+            connection.execute(
+                text("CREATE TABLE bench_raw (id VARCHAR(64) PRIMARY KEY, body TEXT)")
+            )
+        rows = [{"id": uuid.uuid4().hex, "body": "x" * 200} for _ in range(2 * count)]
+        insert = text("INSERT INTO bench_raw (id, body) VALUES (:id, :body)")
+
+        start = time.perf_counter()
+        for row in rows[:count]:
+            with database.engine.begin() as connection:
+                connection.execute(insert, row)
+        raw_single = count / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for offset in range(count, 2 * count, BATCH):
+            with database.engine.begin() as connection:
+                connection.execute(insert, rows[offset : offset + BATCH])
+        raw_batched = count / (time.perf_counter() - start)
+
+        start = time.perf_counter()
+        applied = [record_event(database, event) for event in single]
+        rate_single = count / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for offset in range(0, count, BATCH):
+            applied += record_events(database, batched[offset : offset + BATCH])
+        rate_batched = count / (time.perf_counter() - start)
+        if not all(applied):
+            raise RuntimeError("an event of the benchmark was not applied")
+        with database.engine.begin() as connection:
+            connection.execute(text("DROP TABLE bench_raw"))
+    finally:
+        database.dispose()
+    line("raw baseline: INSERT of one row per transaction", f"{raw_single:,.0f} rows/s")
+    check(
+        f"record_event, one per transaction ({count:,} events)",
+        f"{rate_single:,.0f} events/s; {rate_single / raw_single:.2f} x raw",
+        ok=rate_single >= TARGET_EVENTS_PER_S,
+        target=f">= {TARGET_EVENTS_PER_S:,.0f} events/s",
+    )
+    line(f"raw baseline: INSERT of {BATCH} rows per transaction", f"{raw_batched:,.0f} rows/s")
+    check(
+        f"record_events, {BATCH} per transaction ({count:,} events)",
+        f"{rate_batched:,.0f} events/s; {rate_batched / raw_batched:.3f} x raw",
+        ok=rate_batched >= TARGET_EVENTS_PER_S,
+        target=f">= {TARGET_EVENTS_PER_S:,.0f} events/s",
+    )
+
+
+def main() -> None:
+    datasets = _dataset_count()
+    workflows = max(5, -(-(datasets - 1) // PER_WORKFLOW))  # ceil: at least `datasets`
+    here = out_dir("lineage")
+    graph = here / f"graph-{workflows}.db"
+    if graph.exists():
+        line("graph (re-used)", f"{graph.relative_to(here.parent.parent.parent)}")
+    else:
+        seconds = build_graph(graph, workflows)
+        line(
+            "graph built from run events",
+            f"{workflows * 12:,} events in {seconds:,.1f} s "
+            f"({workflows * 12 / seconds:,.0f} events/s, batches of {BATCH})",
+        )
+    line("graph size", f"{workflows * PER_WORKFLOW + 1:,} datasets, {workflows * 6:,} jobs")
+    work = here / f"work-{uuid.uuid4().hex[:8]}"  # a run of its own: two runs never collide
+    work.mkdir()
+    try:
+        copy = work / "graph.db"
+        shutil.copyfile(graph, copy)
+        print("  -- SQLite")
+        measure_queries(f"sqlite:///{copy}", work / "sqlite", workflows)
+        measure_ingest(f"sqlite:///{copy}", scaled(4_000, minimum=120))
+        if not _postgres_answers():
+            print(f"  -- PostgreSQL SKIPPED: not answering at {PG_HOST}:{PG_PORT}")
+            return
+        _postgres(f"sqlite:///{graph}", work / "postgres", workflows)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _postgres(sqlite_url: str, data_dir: Path, workflows: int) -> None:
+    import psycopg
+
+    from flowforge_shared.db.migrate import upgrade
+
+    name = f"flowforge_bench_lineage_{uuid.uuid4().hex[:12]}"
+    admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    try:
+        upgrade(url)
+        copy_graph(sqlite_url, url)
+        with psycopg.connect(
+            f"host={PG_HOST} port={PG_PORT} user=postgres dbname={name}", autocommit=True
+        ) as connection:
+            connection.execute("ANALYZE")
+        print("  -- PostgreSQL (the same graph, copied)")
+        measure_queries(url, data_dir, workflows)
+        measure_ingest(url, scaled(1_200, minimum=120))
+    finally:
+        with psycopg.connect(admin, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

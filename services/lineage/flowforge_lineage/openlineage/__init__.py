@@ -1,0 +1,1 @@
+"""OpenLineage in (POST /api/v1/lineage) and out (FLOWFORGE_OPENLINEAGE_URL)."""
