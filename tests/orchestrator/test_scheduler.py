@@ -19,7 +19,7 @@ from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.triggers import scheduler as sched
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
-from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested
+from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo
 from tests.conftest import ADMIN_TOKEN, make_settings
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -278,12 +278,36 @@ def test_a_trigger_of_a_deleted_workflow_is_disabled(platform):
     assert client.delete(f"/api/workflows/{workflow_id}", headers=HEADERS).status_code == 204
     scheduler, _ = scheduler_at(app, due + timedelta(seconds=1))
     scheduler.tick()
-    [firing] = firings(client, workflow_id)
-    assert firing["outcome"] == "skipped" and "no longer exists" in firing["reason"]
+    assert client.get(f"/api/workflows/{workflow_id}/firings", headers=HEADERS).status_code == 404
     with app.state.database.session() as session:
+        [firing] = session.scalars(select(TriggerFiring)).all()
+        assert firing.outcome == "skipped" and "no longer exists" in firing.reason
         stored = session.get(Trigger, trigger["id"])
         assert stored.enabled is False and stored.next_fire_at is None
     log = client.get(
         "/api/audit", params={"entityType": "trigger", "entityId": trigger["id"]}, headers=HEADERS
     ).json()["data"]
     assert log[0]["actor"] == "scheduler" and log[0]["action"] == "trigger.update"
+
+
+def test_more_triggers_due_than_one_claim_takes_are_all_claimed_in_one_pass(platform, monkeypatch):
+    app, _ = platform
+    monkeypatch.setattr(sched, "CLAIM_LIMIT", 2)
+    due = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    with app.state.database.session() as session:
+        for index in range(5):
+            session.add(
+                Trigger(
+                    workflow_id=f"w{index}",
+                    kind="cron",
+                    enabled=True,
+                    settings={"expression": "* * * * *", "timezone": "UTC"},
+                    next_fire_at=due,
+                    created_by="test",
+                )
+            )
+    paused = lambda wid: WorkflowInfo(id=wid, name=wid, status="paused")  # noqa: E731
+    scheduler = sched.Scheduler(
+        app.state.database, app.state.bus, app.state.settings, clock=lambda: due, info=paused
+    )
+    assert scheduler.tick() == {"recorded": 5, "settled": 5}

@@ -73,6 +73,7 @@ def test_unknown_kind_and_unknown_workflow(editor, wf):
     missing = editor.post("/api/workflows/nope/triggers", json=cron())
     assert missing.status_code == 404 and "nope" in missing.json()["detail"]
     assert editor.get("/api/workflows/nope/triggers").status_code == 404
+    assert editor.get("/api/workflows/nope/firings").status_code == 404
     other = editor.get(f"/api/workflows/{wf['id']}/triggers/unknown")
     assert other.status_code == 404
 

@@ -108,10 +108,12 @@ def delete_trigger(
 @router.get("/firings", response_model=FiringList)
 def list_firings(
     workflow_id: str,
+    request: Request,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ):
     """Newest first: each firing's scheduled time, outcome (and why) and execution id."""
+    _known(request, workflow_id)
     found = service.firings(session, workflow_id=workflow_id, limit=limit, offset=offset)
     return FiringList(data=[service.firing_public(f) for f in found], count=len(found))

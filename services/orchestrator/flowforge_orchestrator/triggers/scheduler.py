@@ -53,6 +53,7 @@ from flowforge_shared.settings import Settings
 log = logging.getLogger("flowforge.scheduler")
 
 CLAIM_LIMIT = 100  # triggers per claim transaction
+CLAIM_ROUNDS = 20  # claim transactions per pass at most
 ON_TIME_LIMIT = 100  # firings of one trigger within the grace, per pass
 MISSED_COUNT_LIMIT = 1000  # missed firings counted for the record (more: "1000 or more")
 QUEUE_LIMIT = 10  # queued firings per trigger; more are skipped ("queue full")
@@ -130,9 +131,11 @@ def _locking(session: Session, statement):
     return statement
 
 
-def claim_and_record(session: Session, *, now: datetime, grace: timedelta) -> int:
+def claim_and_record(
+    session: Session, *, now: datetime, grace: timedelta, limit: int = CLAIM_LIMIT
+) -> tuple[int, int]:
     """Claim the due time triggers, record their firings and advance them (the caller
-    commits); returns how many firings were recorded."""
+    commits); returns how many triggers were claimed and how many firings recorded."""
     due = session.scalars(
         _locking(
             session,
@@ -144,7 +147,7 @@ def claim_and_record(session: Session, *, now: datetime, grace: timedelta) -> in
                 Trigger.next_fire_at <= now,
             )
             .order_by(Trigger.next_fire_at)
-            .limit(CLAIM_LIMIT),
+            .limit(limit),
         )
     ).all()
     recorded = 0
@@ -171,7 +174,7 @@ def claim_and_record(session: Session, *, now: datetime, grace: timedelta) -> in
         recorded += len(planned.skipped) + len(planned.fire)
         trigger.next_fire_at = planned.next_fire_at
     session.flush()
-    return recorded
+    return len(due), recorded
 
 
 def _firing(trigger: Trigger, time: datetime, outcome: str, reason: str | None):
@@ -187,7 +190,7 @@ def _firing(trigger: Trigger, time: datetime, outcome: str, reason: str | None):
 REQUESTED_WATCH = timedelta(hours=1)
 
 
-def open_firings(session: Session, *, now: datetime, limit: int = 100) -> list[str]:
+def open_firings(session: Session, *, now: datetime, limit: int = 2000) -> list[str]:
     """Ids of the firings still to settle, oldest first: pending and queued ones, and
     those handed to the broker within the last hour (found started once their execution
     exists)."""
@@ -404,12 +407,17 @@ class Scheduler:
     def tick(self) -> dict[str, int]:
         """One pass; returns how many firings were recorded and settled."""
         grace = timedelta(seconds=self.settings.scheduler_misfire_grace)
-        try:
-            with self.database.session() as session:
-                recorded = claim_and_record(session, now=self.clock(), grace=grace)
-        except IntegrityError:  # a firing already recorded: another scheduler's; next pass
-            log.warning("scheduler: a firing was already recorded; claiming again next pass")
-            recorded = 0
+        recorded = 0
+        for _ in range(CLAIM_ROUNDS):  # more due than one claim takes: claim again now
+            try:
+                with self.database.session() as session:
+                    claimed, count = claim_and_record(session, now=self.clock(), grace=grace)
+            except IntegrityError:  # a firing already recorded (a bug): the next pass retries
+                log.warning("scheduler: a firing was already recorded; claiming again next pass")
+                break
+            recorded += count
+            if claimed < CLAIM_LIMIT:
+                break
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0
