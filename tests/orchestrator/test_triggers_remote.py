@@ -1,0 +1,67 @@
+"""An orchestrator served apart from the catalog asks it what a workflow is (its internal
+API, with the service secret) before it saves a trigger; when it cannot know, the request
+gets a 503 that says why — never a trigger on a workflow nobody checked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from flowforge.app import create_single_service_app
+from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
+
+SECRET = "t" * 40
+H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+CRON = {"kind": "cron", "settings": {"expression": "0 3 * * *", "timezone": "Europe/Paris"}}
+
+
+@pytest.fixture
+def database_url(tmp_path) -> str:
+    return f"sqlite:///{tmp_path / 'flowforge.db'}"
+
+
+@pytest.fixture
+def catalog(tmp_path, database_url) -> Iterator[tuple[str, str]]:
+    """The catalog alone, served for real, with one workflow."""
+    app = create_single_service_app(
+        "catalog", make_settings(tmp_path / "catalog", database_url, service_secret=SECRET)
+    )
+    with served(app, "the catalog") as url:
+        workflow = TestClient(app).post("/api/workflows", json={"name": "remote"}, headers=H)
+        assert workflow.status_code == 201, workflow.text
+        yield url, workflow.json()["id"]
+
+
+def orchestrator(tmp_path, database_url, **settings) -> TestClient:
+    # An orchestrator alone reaches its workers through a broker (nothing is sent here).
+    options = make_settings(
+        tmp_path / "orchestrator",
+        database_url,
+        broker_url="redis://127.0.0.1:6379/14",
+        **settings,
+    )
+    return TestClient(create_single_service_app("orchestrator", options))
+
+
+def test_the_catalogs_answer_lets_a_trigger_be_saved_or_404s(tmp_path, database_url, catalog):
+    url, workflow_id = catalog
+    with orchestrator(tmp_path, database_url, service_secret=SECRET, catalog_url=url) as client:
+        created = client.post(f"/api/workflows/{workflow_id}/triggers", json=CRON, headers=H)
+        assert created.status_code == 201, created.text
+        assert len(created.json()["nextFireTimes"]) == 5
+        missing = client.post("/api/workflows/nope/triggers", json=CRON, headers=H)
+        assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+
+
+def test_a_catalog_that_does_not_answer_is_a_503(tmp_path, database_url, catalog):
+    url, workflow_id = catalog
+    with orchestrator(tmp_path, database_url, service_secret=SECRET, catalog_url=url) as client:
+        # the token is checked (and cached) while the catalog answers ...
+        assert client.get(f"/api/workflows/{workflow_id}/triggers", headers=H).status_code == 200
+        client.app.state.settings.catalog_url = f"http://127.0.0.1:{free_port()}"
+        # ... then the catalog is gone: whether the workflow exists cannot be known
+        refused = client.post(f"/api/workflows/{workflow_id}/triggers", json=CRON, headers=H)
+    assert refused.status_code == 503, refused.text
+    assert "does not answer" in refused.json()["detail"]
