@@ -386,6 +386,9 @@ def main() -> None:
             f"{workflows * 12:,} events in {seconds:,.1f} s "
             f"({workflows * 12 / seconds:,.0f} events/s, batches of {BATCH})",
         )
+    from flowforge_shared.db.migrate import upgrade
+
+    upgrade(f"sqlite:///{graph}")  # a graph kept from an older schema
     line("graph size", f"{workflows * PER_WORKFLOW + 1:,} datasets, {workflows * 6:,} jobs")
     work = here / f"work-{uuid.uuid4().hex[:8]}"  # a run of its own: two runs never collide
     work.mkdir()

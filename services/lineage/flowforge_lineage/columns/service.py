@@ -4,7 +4,8 @@ walking one column's upstream sources and downstream dependants (read side).
 Per output dataset and job, the column edges are those of the newest COMPLETE event that
 carried the facet (by the graph's order key, kept in ``seen_key``): a newer event replaces
 them all (a derived column removed from the job loses its lineage), an older one changes
-nothing, so replays and any arrival order give the same edges. ``how`` is FlowForge's word
+nothing, so replays and any arrival order give the same edges. The writes are Core
+statements of :mod:`flowforge_lineage.graph.upserts`. ``how`` is FlowForge's word
 for the OpenLineage transformation (:func:`flowforge_shared.contracts.column_lineage.how_of`).
 """
 
@@ -15,9 +16,11 @@ from collections import deque
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flowforge_lineage.graph.models import LineageColumnEdge, LineageDataset
+from flowforge_lineage.graph.upserts import statements
 from flowforge_shared.contracts.column_lineage import FACET_NAME, how_of
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -27,9 +30,15 @@ _LIMITS = {"namespace": 255, "name": 500, "column": 255, "how": 20}
 
 
 def apply_column_lineage(
-    session: Session, event: dict[str, Any], job_id: str, workflow_id: str | None, key: str
+    connection: Connection,
+    event: dict[str, Any],
+    job_id: str,
+    workflow_id: str | None,
+    key: str,
 ) -> None:
-    """Record the column edges of a COMPLETE event's outputs (see the module docstring)."""
+    """Record the column edges of a COMPLETE event's outputs (see the module docstring), in
+    the caller's transaction, after the outputs' own upserts (on PostgreSQL those hold each
+    output's row lock, so two events replacing one table's edges take their turns)."""
     if event.get("eventType") != "COMPLETE":
         return
     for output in event.get("outputs") or []:
@@ -38,7 +47,7 @@ def apply_column_lineage(
         facet = (output.get("facets") or {}).get(FACET_NAME)
         target = (str(output.get("namespace")), str(output.get("name")))
         if isinstance(facet, dict) and _fits(target[0], target[1]):
-            _replace(session, target, _edges(facet), job_id, workflow_id, key)
+            _replace(connection, target, _edges(facet), job_id, workflow_id, key)
 
 
 def _edges(facet: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
@@ -95,43 +104,33 @@ def _fits(namespace: str, name: str, *columns: str) -> bool:
     )
 
 
-def _replace(session, target, edges, job_id, workflow_id, key) -> None:
-    namespace, name = target
-    mine = (
-        LineageColumnEdge.target_namespace == namespace,
-        LineageColumnEdge.target_name == name,
-        LineageColumnEdge.job_id == job_id,
-    )
-    current = {_id(row): row for row in session.scalars(select(LineageColumnEdge).where(*mine))}
-    if any(row.seen_key > key for row in current.values()):
+def _replace(connection, target, edges, job_id, workflow_id, key) -> None:
+    sql = statements(connection.dialect.name)
+    mine = {"namespace": target[0], "name": target[1], "job_id": job_id}
+    newest = connection.execute(sql.columns_newest, mine).scalar()
+    if newest is not None and newest > key:
         return  # a newer event of this job already said what this table's columns come from
-    for ids, row in current.items():
-        if ids not in edges:
-            session.delete(row)
-    for (column, src_namespace, src_name, field, how), values in edges.items():
-        ids = (column, src_namespace, src_name, field, how)
-        row = current.get(ids)
-        if row is None:
-            row = LineageColumnEdge(
-                target_namespace=namespace,
-                target_name=name,
-                target_column=column,
-                source_namespace=src_namespace,
-                source_name=src_name,
-                source_column=field,
-                job_id=job_id,
-                how=how,
-            )
-            session.add(row)
-        row.transformation_type = values["type"]
-        row.subtype = values["subtype"]
-        row.description = "; ".join(values["descriptions"]) or None
-        row.workflow_id = workflow_id
-        row.seen_key = key
-
-
-def _id(row: LineageColumnEdge) -> tuple:
-    return (row.target_column, row.source_namespace, row.source_name, row.source_column, row.how)
+    connection.execute(sql.columns_clear, {**mine, "key": key})
+    rows = [
+        {
+            "target_namespace": target[0],
+            "target_name": target[1],
+            "target_column": column,
+            "source_namespace": src_namespace,
+            "source_name": src_name,
+            "source_column": field,
+            "job_id": job_id,
+            "how": how,
+            "transformation_type": values["type"],
+            "subtype": values["subtype"],
+            "description": "; ".join(values["descriptions"]) or None,
+            "workflow_id": workflow_id,
+            "seen_key": key,
+        }
+        for (column, src_namespace, src_name, field, how), values in sorted(edges.items())
+    ]
+    if rows:
+        connection.execute(sql.columns_add, rows)
 
 
 def columns_of(session: Session, dataset: LineageDataset) -> list[str]:

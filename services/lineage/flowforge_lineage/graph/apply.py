@@ -14,16 +14,11 @@ import posixpath
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flowforge_lineage.columns.service import apply_column_lineage
-from flowforge_lineage.graph.models import (
-    LineageDataset,
-    LineageEdge,
-    LineageEvent,
-    LineageJob,
-    LineageRun,
-)
+from flowforge_lineage.graph.upserts import SEEN, dataset_row, statements
 from flowforge_shared.contracts.events import run_facet, schema_columns, table_of
 
 # Where an event type stands in a run: at the same eventTime the later one wins.
@@ -62,103 +57,164 @@ def job_of(event: dict[str, Any]) -> tuple[str, str]:
     return f"{job.get('namespace') or 'unknown'}/{full_name}", full_name
 
 
-def apply_event(session: Session, event: dict[str, Any]) -> bool:
-    """Apply one run event; False when it was applied before (nothing changes)."""
+def apply_event(target: Session | Connection, event: dict[str, Any]) -> bool:
+    """Apply one run event in the caller's transaction; False when it was applied before
+    (nothing changes). A handful of statements (:mod:`.upserts`), no reads but one for the
+    column edges of each COMPLETE output that carries them."""
+    connection = target.connection() if isinstance(target, Session) else target
+    sql = statements(connection.dialect.name)
     event_id = event_id_of(event)
-    if session.get(LineageEvent, event_id) is not None:
-        return False
     event_type = str(event.get("eventType") or "RUNNING")
     when = datetime.fromisoformat(event["eventTime"])
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     run = event.get("run") or {}
-    session.add(
-        LineageEvent(
-            event_id=event_id, event_type=event_type, event_time=when, job_run_id=run.get("runId")
-        )
-    )
-    facet = run_facet(event, "flowforge_run")
+    run_id = run.get("runId")
+    ledger = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "event_time": when,
+        "job_run_id": run_id,
+        "applied_at": datetime.now(UTC),
+    }
+    if connection.execute(sql.event, ledger).first() is None:
+        return False
     job_id, job_name = job_of(event)
-    workflow_id = facet.get("workflowId")
+    workflow_id = run_facet(event, "flowforge_run").get("workflowId")
     key = order_key(when, event_type, event_id)
-    status = STATUS.get(event_type)
-
-    job = session.get(LineageJob, job_id)
-    if job is None:
-        job = LineageJob(job_id=job_id, job_name=job_name, status_key="")
-        session.add(job)
     # An OTHER event (another producer's) adds datasets and edges, and says nothing of status.
-    tells_status = status is not None
-    if tells_status and key > job.status_key:
-        job.job_name = job_name
-        job.job_namespace = (event.get("job") or {}).get("namespace")
-        job.workflow_id = workflow_id
-        job.last_run_id = run.get("runId")
-        job.last_status = status
-        job.last_event_time = when
-        job.status_key = key
-    if tells_status and run.get("runId"):
-        _run(session, event, str(run["runId"]), job_id, when, key)
-
-    inputs = event.get("inputs") or []
-    outputs = event.get("outputs") or []
-    result = run_facet(event, "flowforge_result")
-    for dataset in inputs:
-        row = _dataset(session, dataset)
-        if row.layer != "source":
-            continue  # a lake table's state is what its writer reported
-        rows = _statistic(dataset, "inputFacets", "inputStatistics", "dataQualityMetrics")
-        if rows is None and event_type == "COMPLETE" and len(inputs) == 1:
-            rows = result.get("rowsRead")
-        if tells_status and key > row.state_key:
-            row.status = status
-            row.last_updated = when
-            row.row_count = rows if rows is not None else row.row_count
-            row.schema_json = _schema(dataset) or row.schema_json
-            row.state_key = key
-    for dataset in outputs:
-        row = _dataset(session, dataset)
-        if row.producer_job_id is None:
-            row.producer_job_id = job_id
-            row.workflow_id = workflow_id
-        if event_type != "COMPLETE":
-            continue
-        facets = dataset.get("facets") or {}
-        version = facets.get("version", {}).get("datasetVersion")
-        version = int(version) if str(version or "").isdigit() else None
-        written = order_key(when, event_type, event_id, version)
-        if written > row.state_key:
-            row.version = version
-            rows = _statistic(dataset, "outputFacets", "outputStatistics")
-            row.row_count = rows if rows is not None else row.row_count
-            row.schema_json = _schema(dataset) or row.schema_json
-            row.last_updated = when
-            row.producer_job_id = job_id
-            row.workflow_id = workflow_id
-            row.state_key = written
-    for source in inputs:
-        for target in outputs:
-            _edge(session, source, target, job_id, job_name, workflow_id, key)
-    apply_column_lineage(session, event, job_id, workflow_id, key)
-    session.flush()
+    status = STATUS.get(event_type)
+    told = status is not None
+    connection.execute(
+        sql.job,
+        {
+            "job_id": job_id,
+            "job_name": job_name,
+            "job_namespace": (event.get("job") or {}).get("namespace") if told else None,
+            "workflow_id": workflow_id if told else None,
+            "last_run_id": run_id if told else None,
+            "last_status": status,
+            "last_event_time": when if told else None,
+            "status_key": key if told else "",
+        },
+    )
+    if told and run_id:
+        connection.execute(sql.run, _run(event, str(run_id), job_id, when, key))
+    inputs = [d for d in event.get("inputs") or [] if isinstance(d, dict)]
+    outputs = [d for d in event.get("outputs") or [] if isinstance(d, dict)]
+    rows = _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key)
+    for statement in ("source_input", "named", "output_seen", "output_written"):
+        if rows[statement]:
+            connection.execute(getattr(sql, statement), _by_key(rows[statement]))
+    edges = {
+        (s["namespace"], s["name"], t["namespace"], t["name"]): {
+            "source_namespace": s["namespace"],
+            "source_name": s["name"],
+            "target_namespace": t["namespace"],
+            "target_name": t["name"],
+            "job_id": job_id,
+            "job_name": job_name,
+            "workflow_id": workflow_id,
+            "seen_key": key,
+        }
+        for s in inputs
+        for t in outputs
+    }
+    if edges:
+        connection.execute(sql.edge, [edges[ids] for ids in sorted(edges)])
+    apply_column_lineage(connection, event, job_id, workflow_id, key)
     return True
 
 
-def _run(session, event, run_id: str, job_id: str, when: datetime, key: str) -> None:
+def _run(event, run_id: str, job_id: str, when: datetime, key: str) -> dict[str, Any]:
     """The run's start (its START event), end and outcome (its newest event)."""
     event_type = str(event.get("eventType") or "RUNNING")
-    row = session.get(LineageRun, run_id)
-    if row is None:
-        row = LineageRun(run_id=run_id, job_id=job_id, status_key="")
-        session.add(row)
-    if event_type == "START" and (row.started_at is None or when < row.started_at):
-        row.started_at = when
-    if key > row.status_key:
-        row.status = STATUS.get(event_type)
-        row.ended_at = when if RANK.get(event_type) == 2 else None
-        error = run_facet(event, "errorMessage") or run_facet(event, "flowforge_error")
-        row.error_message = error.get("message") if event_type == "FAIL" else None
-        row.status_key = key
+    error = run_facet(event, "errorMessage") or run_facet(event, "flowforge_error")
+    return {
+        "run_id": run_id,
+        "job_id": job_id,
+        "started_at": when if event_type == "START" else None,
+        "ended_at": when if RANK.get(event_type) == 2 else None,
+        "status": STATUS.get(event_type),
+        "status_key": key,
+        "error_message": error.get("message") if event_type == "FAIL" else None,
+    }
+
+
+def _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key) -> dict:
+    """The parameters of each dataset statement for this event's inputs and outputs."""
+    event_type = str(event.get("eventType") or "RUNNING")
+    status = STATUS.get(event_type)
+    result = run_facet(event, "flowforge_result")
+    found: dict[str, list] = {
+        "source_input": [],
+        "named": [],
+        "output_seen": [],
+        "output_written": [],
+    }
+    for dataset in inputs:
+        layer, alias, label = describe(dataset)
+        base = dataset_row(
+            str(dataset["namespace"]), str(dataset["name"]), layer=layer, alias=alias, label=label
+        )
+        if layer != "source" or status is None:  # a lake table's state is its writer's
+            found["named"].append({**base, "state_key": ""})
+            continue
+        rows = _statistic(dataset, "inputFacets", "inputStatistics", "dataQualityMetrics")
+        if rows is None and event_type == "COMPLETE" and len(inputs) == 1:
+            rows = result.get("rowsRead")
+        schema = _schema(dataset)
+        found["source_input"].append(
+            {
+                **base,
+                "status": status,
+                "last_updated": when,
+                "state_key": key,
+                "row_count": rows,
+                "count_key": key if rows is not None else None,
+                "schema_json": schema,
+                "schema_key": key if schema is not None else None,
+            }
+        )
+    for dataset in outputs:
+        layer, alias, label = describe(dataset)
+        base = dataset_row(
+            str(dataset["namespace"]),
+            str(dataset["name"]),
+            layer=layer,
+            alias=alias,
+            label=label,
+            producer_job_id=job_id,
+            workflow_id=workflow_id,
+        )
+        if event_type != "COMPLETE":
+            found["output_seen"].append({**base, "state_key": "", "writer_key": SEEN + key})
+            continue
+        facets = dataset.get("facets") or {}
+        version = (facets.get("version") or {}).get("datasetVersion")
+        version = int(version) if str(version or "").isdigit() else None
+        written = order_key(when, event_type, event_id, version)
+        rows = _statistic(dataset, "outputFacets", "outputStatistics")
+        schema = _schema(dataset)
+        found["output_written"].append(
+            {
+                **base,
+                "version": version,
+                "last_updated": when,
+                "state_key": written,
+                "writer_key": written,
+                "row_count": rows,
+                "count_key": written if rows is not None else None,
+                "schema_json": schema,
+                "schema_key": written if schema is not None else None,
+            }
+        )
+    return found
+
+
+def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in one order in every applier (so PostgreSQL row locks never wait in a circle)."""
+    return sorted(rows, key=lambda row: (row["namespace"], row["name"]))
 
 
 def _statistic(dataset: dict[str, Any], where: str, *facets: str) -> int | None:
@@ -184,35 +240,3 @@ def describe(dataset: dict[str, Any]) -> tuple[str, str | None, str]:
     if (dataset.get("facets") or {}).get("flowforge_file"):
         return "source", None, posixpath.basename(name) or name
     return "source", None, name
-
-
-def _dataset(session: Session, dataset: dict[str, Any]) -> LineageDataset:
-    namespace, name = str(dataset["namespace"]), str(dataset["name"])
-    row = session.get(LineageDataset, (namespace, name))
-    if row is None:
-        layer, alias, label = describe(dataset)
-        row = LineageDataset(
-            namespace=namespace, name=name, layer=layer, alias=alias, label=label, state_key=""
-        )
-        session.add(row)
-        session.flush()
-    return row
-
-
-def _edge(session, source, target, job_id, job_name, workflow_id, key) -> None:
-    ids = (source["namespace"], source["name"], target["namespace"], target["name"], job_id)
-    edge = session.get(LineageEdge, ids)
-    if edge is None:
-        edge = LineageEdge(
-            source_namespace=ids[0],
-            source_name=ids[1],
-            target_namespace=ids[2],
-            target_name=ids[3],
-            job_id=job_id,
-            seen_key="",
-        )
-        session.add(edge)
-    if key > edge.seen_key:
-        edge.job_name = job_name
-        edge.workflow_id = workflow_id
-        edge.seen_key = key
