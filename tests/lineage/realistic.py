@@ -209,6 +209,35 @@ def realistic_events(seed: int = 14) -> list[dict[str, Any]]:
                     event_time=when,
                 )
             )
+        if w in (2, 3):
+            # An execution still running: its first job's START and RUNNING carry no row
+            # counts nor schemas, and must not hide those of the COMPLETE before them.
+            execution_id, name, inputs, output = uid(), *jobs[0]
+            when += timedelta(minutes=30)
+            common = {
+                "job_run_id": uid(),
+                "execution_id": execution_id,
+                "workflow_id": workflow_id,
+                "workflow_name": workflow,
+                "job_id": job_ids[name],
+                "job_name": name,
+                "attempt": 1,
+            }
+            events.append(
+                execution_event(
+                    "START",
+                    execution_id=execution_id,
+                    workflow_id=workflow_id,
+                    workflow_name=workflow,
+                    event_time=when,
+                )
+            )
+            for event_type in ("START", "RUNNING"):
+                events.append(
+                    run_event(
+                        event_type, inputs=inputs, outputs=[output], event_time=when, **common
+                    )
+                )
         # Another producer exports the gold table: an OTHER event naming it by location only
         # (no flowforge_table facet), then its COMPLETE.
         gold_bare = dataset(gold.namespace, gold.name)

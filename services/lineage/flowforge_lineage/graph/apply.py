@@ -4,7 +4,12 @@ An event is applied once (its ``flowforge_run`` eventId, kept in ``lineage_event
 every value it sets is kept only while no newer event set it: the order of two events is
 their :func:`order_key` (a lake table's version first, then eventTime, then the event type's
 place in a run, then the eventId), so replaying events, or receiving them out of order,
-gives the same graph."""
+gives the same graph. A dataset keeps its first writer (the oldest event naming it as an
+output) until a COMPLETE names one; an OTHER event (no status) changes no status.
+
+This module turns an event into rows; the conditional upserts of :mod:`.upserts` let the
+database decide, row by row, what the event may change (no reads, safe for appliers side
+by side)."""
 
 from __future__ import annotations
 

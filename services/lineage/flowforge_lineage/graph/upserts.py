@@ -19,7 +19,8 @@ Statements (:func:`statements`):
 - ``columns_newest``, ``columns_clear``, ``columns_add``: one target's column edges.
 
 Every dataset statement also takes a better description of the dataset than the one kept
-(:func:`_described_better`), so the first event to name a dataset does not fix its layer.
+(:func:`_becomes_lake_table`, :func:`_file_label`), so the first event to name a dataset
+does not fix its layer.
 """
 
 from __future__ import annotations
@@ -138,37 +139,39 @@ def _edge(insert):
     )
 
 
-def _described_better(new, old):
-    """A lake table's description (its ``flowforge_table`` facet) over none; a file's label
-    (its file name) over the bare name."""
+def _becomes_lake_table(new, old):
+    """Named before without FlowForge's facet (by another producer), now a lake table: what
+    was told of it as a source is dropped, as if this event had named it first."""
+    return and_(old.alias.is_(None), new.alias.is_not(None))
+
+
+def _file_label(new, old):
+    """A file's label (its file name, from ``flowforge_file``) over its bare name."""
     return and_(
         old.alias.is_(None),
-        or_(
-            new.alias.is_not(None),
-            and_(new.label != new.name, old.label == old.name),
-        ),
+        new.alias.is_(None),
+        new.label != new.name,
+        old.label == old.name,
     )
 
 
 def _dataset_upsert(insert, *changes: tuple[Any, tuple[str, ...]]):
-    """``changes``: (condition, columns it lets the event set), plus the description."""
+    """``changes``: (condition of ``(new, old)``, the columns it lets the event set)."""
     statement = insert(LineageDataset)
     new, old = statement.excluded, LineageDataset.__table__.c
-    set_: dict[str, Any] = {}
-    conditions = []
-    for when, columns in (*_bind(changes, new, old), (_described_better(new, old), _DESCRIBED)):
-        set_.update(_take(when, new, old, *columns))
-        conditions.append(when)
+    renamed = _becomes_lake_table(new, old)
+    whens: dict[str, list] = {c: [renamed] for c in DATASET_COLUMNS if c not in DATASET_KEYS}
+    whens["label"].append(_file_label(new, old))
+    for condition, columns in changes:
+        when = condition(new, old)
+        for column in columns:
+            whens[column].append(when)
+    conditions = list({id(w): w for column in whens.values() for w in column}.values())
     return statement.on_conflict_do_update(
-        index_elements=DATASET_KEYS, set_=set_, where=or_(*conditions)
+        index_elements=DATASET_KEYS,
+        set_={c: case((or_(*w), new[c]), else_=old[c]) for c, w in whens.items()},
+        where=or_(*conditions),
     )
-
-
-_DESCRIBED = ("layer", "alias", "label")
-
-
-def _bind(changes, new, old):
-    return [(condition(new, old), columns) for condition, columns in changes]
 
 
 def _is_source(old):
