@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import posixpath
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,71 +65,137 @@ def job_of(event: dict[str, Any]) -> tuple[str, str]:
 
 def apply_event(target: Session | Connection, event: dict[str, Any]) -> bool:
     """Apply one run event in the caller's transaction; False when it was applied before
-    (nothing changes). A handful of statements (:mod:`.upserts`), no reads but one for the
-    column edges of each COMPLETE output that carries them."""
+    (nothing changes)."""
+    return apply_events(target, [event]) == [True]
+
+
+def apply_events(target: Session | Connection, events: Sequence[dict[str, Any]]) -> list[bool]:
+    """Apply run events in the caller's transaction; for each, False when it was applied
+    before (by an earlier call or earlier in the list).
+
+    Every statement of :mod:`.upserts` runs once for the whole list, with the rows of every
+    event (an executemany, in one order of keys); as each keeps only what is newer, that
+    gives what applying the events one by one gives. Then the column edges, event by event
+    (a read and a replace per COMPLETE output that carries them)."""
     connection = target.connection() if isinstance(target, Session) else target
     sql = statements(connection.dialect.name)
-    event_id = event_id_of(event)
-    event_type = str(event.get("eventType") or "RUNNING")
-    when = datetime.fromisoformat(event["eventTime"])
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    run = event.get("run") or {}
-    run_id = run.get("runId")
-    ledger = {
-        "event_id": event_id,
-        "event_type": event_type,
-        "event_time": when,
-        "job_run_id": run_id,
-        "applied_at": datetime.now(UTC),
-    }
-    if connection.execute(sql.event, ledger).first() is None:
-        return False
-    job_id, job_name = job_of(event)
-    workflow_id = run_facet(event, "flowforge_run").get("workflowId")
-    key = order_key(when, event_type, event_id)
-    # An OTHER event (another producer's) adds datasets and edges, and says nothing of status.
-    status = STATUS.get(event_type)
-    told = status is not None
-    connection.execute(
-        sql.job,
+    parsed: dict[str, tuple[dict[str, Any], datetime]] = {}
+    for event in events:
+        parsed.setdefault(event_id_of(event), (event, _time(event)))
+    ledger = [
         {
-            "job_id": job_id,
-            "job_name": job_name,
-            "job_namespace": (event.get("job") or {}).get("namespace") if told else None,
-            "workflow_id": workflow_id if told else None,
-            "last_run_id": run_id if told else None,
-            "last_status": status,
-            "last_event_time": when if told else None,
-            "status_key": key if told else "",
-        },
-    )
-    if told and run_id:
-        connection.execute(sql.run, _run(event, str(run_id), job_id, when, key))
-    inputs = [d for d in event.get("inputs") or [] if isinstance(d, dict)]
-    outputs = [d for d in event.get("outputs") or [] if isinstance(d, dict)]
-    rows = _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key)
-    for statement in ("source_input", "named", "output_seen", "output_written"):
-        if rows[statement]:
-            connection.execute(getattr(sql, statement), _by_key(rows[statement]))
-    edges = {
-        (s["namespace"], s["name"], t["namespace"], t["name"]): {
-            "source_namespace": s["namespace"],
-            "source_name": s["name"],
-            "target_namespace": t["namespace"],
-            "target_name": t["name"],
-            "job_id": job_id,
-            "job_name": job_name,
-            "workflow_id": workflow_id,
-            "seen_key": key,
+            "event_id": event_id,
+            "event_type": _type(event),
+            "event_time": when,
+            "job_run_id": (event.get("run") or {}).get("runId"),
+            "applied_at": datetime.now(UTC),
         }
-        for s in inputs
-        for t in outputs
-    }
-    if edges:
-        connection.execute(sql.edge, [edges[ids] for ids in sorted(edges)])
-    apply_column_lineage(connection, event, job_id, workflow_id, key)
-    return True
+        for event_id, (event, when) in parsed.items()
+    ]
+    new = set(connection.execute(sql.event, ledger).scalars()) if ledger else set()
+    rows = _Rows()
+    for event_id in (event_id for event_id in parsed if event_id in new):
+        rows.add(event_id, *parsed[event_id])
+    for name, key in _ORDER:
+        if found := getattr(rows, name):
+            connection.execute(getattr(sql, name), sorted(found, key=key))
+    for event, job_id, workflow_id, key in rows.columns:
+        apply_column_lineage(connection, event, job_id, workflow_id, key)
+    applied = []
+    for event in events:
+        event_id = event_id_of(event)
+        applied.append(event_id in new)
+        new.discard(event_id)  # a repeat later in the list was applied by the first
+    return applied
+
+
+def _type(event: dict[str, Any]) -> str:
+    return str(event.get("eventType") or "RUNNING")
+
+
+def _time(event: dict[str, Any]) -> datetime:
+    when = datetime.fromisoformat(event["eventTime"])
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+def _dataset_key(row: dict[str, Any]) -> tuple:
+    return (row["namespace"], row["name"])
+
+
+_EDGE_KEYS = ("source_namespace", "source_name", "target_namespace", "target_name", "job_id")
+
+
+# Statements in the order they run (the same in every applier, as are the rows' orders, so
+# PostgreSQL row locks are taken in one order and never wait in a circle).
+_ORDER = [
+    ("job", lambda row: row["job_id"]),
+    ("run", lambda row: row["run_id"]),
+    ("source_input", _dataset_key),
+    ("named", _dataset_key),
+    ("output_seen", _dataset_key),
+    ("output_written", _dataset_key),
+    ("edge", lambda row: tuple(row[column] for column in _EDGE_KEYS)),
+]
+
+
+class _Rows:
+    """The rows the events ask each statement for, and the events with column edges."""
+
+    def __init__(self) -> None:
+        self.job: list[dict] = []
+        self.run: list[dict] = []
+        self.source_input: list[dict] = []
+        self.named: list[dict] = []
+        self.output_seen: list[dict] = []
+        self.output_written: list[dict] = []
+        self.edge: list[dict] = []
+        self.columns: list[tuple] = []
+
+    def add(self, event_id: str, event: dict[str, Any], when: datetime) -> None:
+        event_type = _type(event)
+        run_id = (event.get("run") or {}).get("runId")
+        job_id, job_name = job_of(event)
+        workflow_id = run_facet(event, "flowforge_run").get("workflowId")
+        key = order_key(when, event_type, event_id)
+        # An OTHER event (another producer's) adds datasets and edges, says nothing of status.
+        status = STATUS.get(event_type)
+        told = status is not None
+        self.job.append(
+            {
+                "job_id": job_id,
+                "job_name": job_name,
+                "job_namespace": (event.get("job") or {}).get("namespace") if told else None,
+                "workflow_id": workflow_id if told else None,
+                "last_run_id": run_id if told else None,
+                "last_status": status,
+                "last_event_time": when if told else None,
+                "status_key": key if told else "",
+            }
+        )
+        if told and run_id:
+            self.run.append(_run(event, str(run_id), job_id, when, key))
+        inputs = [d for d in event.get("inputs") or [] if isinstance(d, dict)]
+        outputs = [d for d in event.get("outputs") or [] if isinstance(d, dict)]
+        datasets = _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key)
+        for name, found in datasets.items():
+            getattr(self, name).extend(found)
+        edges = {
+            (s["namespace"], s["name"], t["namespace"], t["name"]): {
+                "source_namespace": s["namespace"],
+                "source_name": s["name"],
+                "target_namespace": t["namespace"],
+                "target_name": t["name"],
+                "job_id": job_id,
+                "job_name": job_name,
+                "workflow_id": workflow_id,
+                "seen_key": key,
+            }
+            for s in inputs
+            for t in outputs
+        }
+        self.edge.extend(edges.values())
+        if event_type == "COMPLETE" and outputs:
+            self.columns.append((event, job_id, workflow_id, key))
 
 
 def _run(event, run_id: str, job_id: str, when: datetime, key: str) -> dict[str, Any]:
@@ -215,11 +282,6 @@ def _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key) 
             }
         )
     return found
-
-
-def _by_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows in one order in every applier (so PostgreSQL row locks never wait in a circle)."""
-    return sorted(rows, key=lambda row: (row["namespace"], row["name"]))
 
 
 def _statistic(dataset: dict[str, Any], where: str, *facets: str) -> int | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from flowforge_lineage.graph.apply import apply_event
+from flowforge_lineage.graph.apply import apply_events
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
 
@@ -40,7 +40,7 @@ def record_events(database: Database, events: Sequence[dict[str, Any]]) -> list[
     for attempt in range(1, ATTEMPTS + 1):
         try:
             with lock, database.engine.begin() as connection:
-                return [apply_event(connection, event) for event in events]
+                return apply_events(connection, events)
         except (IntegrityError, OperationalError):
             if attempt == ATTEMPTS:
                 raise

@@ -162,8 +162,11 @@ def _dataset_upsert(insert, *changes: tuple[Any, tuple[str, ...]]):
     renamed = _becomes_lake_table(new, old)
     whens: dict[str, list] = {c: [renamed] for c in DATASET_COLUMNS if c not in DATASET_KEYS}
     whens["label"].append(_file_label(new, old))
+    # A lake table takes state only from events that name it as one (another producer
+    # naming its location bare does not write it), whatever came first.
+    as_known = or_(old.alias.is_(None), new.alias.is_not(None))
     for condition, columns in changes:
-        when = condition(new, old)
+        when = and_(as_known, condition(new, old))
         for column in columns:
             whens[column].append(when)
     conditions = list({id(w): w for column in whens.values() for w in column}.values())
