@@ -29,25 +29,73 @@ Direction = Literal["upstream", "downstream", "both"]
 _LIMITS = {"namespace": 255, "name": 500, "column": 255, "how": 20}
 
 
-def apply_column_lineage(
-    connection: Connection,
-    event: dict[str, Any],
-    job_id: str,
-    workflow_id: str | None,
-    key: str,
-) -> None:
-    """Record the column edges of a COMPLETE event's outputs (see the module docstring), in
-    the caller's transaction, after the outputs' own upserts (on PostgreSQL those hold each
-    output's row lock, so two events replacing one table's edges take their turns)."""
+Group = tuple[str, str, str]  # target namespace, target name, job id
+
+
+def column_edges_of(
+    event: dict[str, Any], job_id: str, workflow_id: str | None, key: str
+) -> dict[Group, list[dict[str, Any]]]:
+    """The column edge rows a COMPLETE event says each of its outputs has, by (target, job):
+    an output whose facet names no valid edge has none (its older edges go)."""
+    found: dict[Group, list[dict[str, Any]]] = {}
     if event.get("eventType") != "COMPLETE":
-        return
+        return found
     for output in event.get("outputs") or []:
         if not isinstance(output, dict):
             continue
         facet = (output.get("facets") or {}).get(FACET_NAME)
-        target = (str(output.get("namespace")), str(output.get("name")))
-        if isinstance(facet, dict) and _fits(target[0], target[1]):
-            _replace(connection, target, _edges(facet), job_id, workflow_id, key)
+        namespace, name = str(output.get("namespace")), str(output.get("name"))
+        if isinstance(facet, dict) and _fits(namespace, name):
+            found[(namespace, name, job_id)] = [
+                {
+                    "target_namespace": namespace,
+                    "target_name": name,
+                    "target_column": column,
+                    "source_namespace": src_namespace,
+                    "source_name": src_name,
+                    "source_column": field,
+                    "job_id": job_id,
+                    "how": how,
+                    "transformation_type": values["type"],
+                    "subtype": values["subtype"],
+                    "description": "; ".join(values["descriptions"]) or None,
+                    "workflow_id": workflow_id,
+                    "seen_key": key,
+                }
+                for (column, src_namespace, src_name, field, how), values in sorted(
+                    _edges(facet).items()
+                )
+            ]
+    return found
+
+
+def apply_column_lineage(
+    connection: Connection, newest: dict[Group, tuple[str, list[dict[str, Any]]]]
+) -> None:
+    """Replace each (target, job)'s column edges by those of ``newest`` ({group: (key,
+    rows)}, the newest event of a batch for it) unless a newer event's are stored: two
+    statements for the whole batch, no read. In the caller's transaction, after the outputs'
+    own upserts (on PostgreSQL those hold each output's row lock, so two appliers replacing
+    one table's edges take their turns)."""
+    if not newest:
+        return
+    sql = statements(connection.dialect.name)
+    groups = sorted(newest)
+    connection.execute(
+        sql.columns_clear,
+        [
+            {
+                "target_namespace": ns,
+                "target_name": name,
+                "job_id": job,
+                "seen_key": newest[(ns, name, job)][0],
+            }
+            for ns, name, job in groups
+        ],
+    )
+    rows = [row for group in groups for row in newest[group][1]]
+    if rows:
+        connection.execute(sql.columns_add, rows)
 
 
 def _edges(facet: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
@@ -102,35 +150,6 @@ def _fits(namespace: str, name: str, *columns: str) -> bool:
         and len(name) <= _LIMITS["name"]
         and all(len(column) <= _LIMITS["column"] for column in columns)
     )
-
-
-def _replace(connection, target, edges, job_id, workflow_id, key) -> None:
-    sql = statements(connection.dialect.name)
-    mine = {"namespace": target[0], "name": target[1], "job_id": job_id}
-    newest = connection.execute(sql.columns_newest, mine).scalar()
-    if newest is not None and newest > key:
-        return  # a newer event of this job already said what this table's columns come from
-    connection.execute(sql.columns_clear, {**mine, "key": key})
-    rows = [
-        {
-            "target_namespace": target[0],
-            "target_name": target[1],
-            "target_column": column,
-            "source_namespace": src_namespace,
-            "source_name": src_name,
-            "source_column": field,
-            "job_id": job_id,
-            "how": how,
-            "transformation_type": values["type"],
-            "subtype": values["subtype"],
-            "description": "; ".join(values["descriptions"]) or None,
-            "workflow_id": workflow_id,
-            "seen_key": key,
-        }
-        for (column, src_namespace, src_name, field, how), values in sorted(edges.items())
-    ]
-    if rows:
-        connection.execute(sql.columns_add, rows)
 
 
 def columns_of(session: Session, dataset: LineageDataset) -> list[str]:

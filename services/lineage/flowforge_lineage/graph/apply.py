@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from flowforge_lineage.columns.service import apply_column_lineage
+from flowforge_lineage.columns.service import apply_column_lineage, column_edges_of
 from flowforge_lineage.graph.upserts import SEEN, dataset_row, statements
 from flowforge_shared.contracts.events import run_facet, schema_columns, table_of
 
@@ -75,8 +75,8 @@ def apply_events(target: Session | Connection, events: Sequence[dict[str, Any]])
 
     Every statement of :mod:`.upserts` runs once for the whole list, with the rows of every
     event (an executemany, in one order of keys); as each keeps only what is newer, that
-    gives what applying the events one by one gives. Then the column edges, event by event
-    (a read and a replace per COMPLETE output that carries them)."""
+    gives what applying the events one by one gives; so do the column edges, of which only
+    each (target, job)'s newest in the list is written."""
     connection = target.connection() if isinstance(target, Session) else target
     sql = statements(connection.dialect.name)
     parsed: dict[str, tuple[dict[str, Any], datetime]] = {}
@@ -99,8 +99,7 @@ def apply_events(target: Session | Connection, events: Sequence[dict[str, Any]])
     for name, key in _ORDER:
         if found := getattr(rows, name):
             connection.execute(getattr(sql, name), sorted(found, key=key))
-    for event, job_id, workflow_id, key in rows.columns:
-        apply_column_lineage(connection, event, job_id, workflow_id, key)
+    apply_column_lineage(connection, rows.columns)
     applied = []
     for event in events:
         event_id = event_id_of(event)
@@ -149,7 +148,7 @@ class _Rows:
         self.output_seen: list[dict] = []
         self.output_written: list[dict] = []
         self.edge: list[dict] = []
-        self.columns: list[tuple] = []
+        self.columns: dict[tuple, tuple[str, list[dict]]] = {}  # the newest per (target, job)
 
     def add(self, event_id: str, event: dict[str, Any], when: datetime) -> None:
         event_type = _type(event)
@@ -194,8 +193,9 @@ class _Rows:
             for t in outputs
         }
         self.edge.extend(edges.values())
-        if event_type == "COMPLETE" and outputs:
-            self.columns.append((event, job_id, workflow_id, key))
+        for group, found in column_edges_of(event, job_id, workflow_id, key).items():
+            if group not in self.columns or key > self.columns[group][0]:
+                self.columns[group] = (key, found)
 
 
 def _run(event, run_id: str, job_id: str, when: datetime, key: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ Statements (:func:`statements`):
 - ``source_input``: a source a job read, with that run's status (status events only).
 - ``named``: a dataset only named (a lake table read, any dataset of an OTHER event).
 - ``output_seen`` / ``output_written``: a dataset a job is writing / wrote (COMPLETE).
-- ``columns_newest``, ``columns_clear``, ``columns_add``: one target's column edges.
+- ``columns_clear``, ``columns_add``: a (target, job)'s column edges, replaced.
 
 Every dataset statement also takes a better description of the dataset than the one kept
 (:func:`_becomes_lake_table`, :func:`_file_label`), so the first event to name a dataset
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Executable, and_, bindparam, case, delete, func, or_, select
+from sqlalchemy import Executable, and_, bindparam, case, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flowforge_lineage.graph.models import (
@@ -58,7 +58,6 @@ class Statements:
     named: Executable
     output_seen: Executable
     output_written: Executable
-    columns_newest: Executable
     columns_clear: Executable
     columns_add: Executable
 
@@ -238,14 +237,20 @@ def _output_written(insert):
 
 
 def _columns(insert) -> dict[str, Executable]:
-    table = LineageColumnEdge.__table__.c
+    """A (target, job)'s column edges: those older than the event go, the event's go in
+    unless a newer event's are there (``INSERT ... SELECT ... WHERE NOT EXISTS``)."""
+    table = LineageColumnEdge.__table__
+    c = table.c
     mine = (
-        table.target_namespace == bindparam("namespace"),
-        table.target_name == bindparam("name"),
-        table.job_id == bindparam("job_id"),
+        c.target_namespace == bindparam("target_namespace"),
+        c.target_name == bindparam("target_name"),
+        c.job_id == bindparam("job_id"),
     )
+    newer = select(c.seen_key).where(*mine, c.seen_key > bindparam("seen_key")).exists()
+    values = select(*[bindparam(column.name, type_=column.type) for column in table.columns])
     return {
-        "columns_newest": select(func.max(table.seen_key)).where(*mine),
-        "columns_clear": delete(LineageColumnEdge).where(*mine, table.seen_key < bindparam("key")),
-        "columns_add": insert(LineageColumnEdge).on_conflict_do_nothing(),
+        "columns_clear": delete(table).where(*mine, c.seen_key < bindparam("seen_key")),
+        "columns_add": insert(table)
+        .from_select([column.name for column in table.columns], values.where(~newer))
+        .on_conflict_do_nothing(),
     }
