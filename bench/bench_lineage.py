@@ -3,8 +3,8 @@
 The graph is built by applying run events (``flowforge_shared.contracts.events.run_event``
 and ``Dataset``, as the workers build them: START and COMPLETE of every job run; lake tables
 named by location as ``Lake.dataset_name`` names them, with the ``flowforge_table`` facet;
-the CRM file with ``flowforge_file``) through the lineage service's own consumer, as the
-orchestrator would pass them on. Each workflow has two sources (a core-banking table and a
+the CRM file with ``flowforge_file``; each COMPLETE output with its ``columnLineage``) through
+the lineage service's own consumer, as the orchestrator would pass them on. Each workflow has two sources (a core-banking table and a
 CRM file), two bronze, two silver and two gold tables (8 datasets, 6 jobs); every silver
 job also reads one reference table shared by all workflows (a source read by ~1,250 jobs),
 and each workflow's first gold job reads the previous workflow's first gold table, so the
@@ -97,12 +97,25 @@ def _job_events(
         "attempt": 1,
         "owner": "bench",
     }
+    from flowforge_shared.contracts.column_lineage import FACET_NAME, Source, facet
+
+    # Like the workers' COMPLETE: each output's columnLineage (its columns from the first input).
+    source = inputs[0]
+    columns = {
+        FACET_NAME: facet(
+            {
+                c["name"]: [Source(source.namespace, source.name, c["name"], "identity")]
+                for c in SCHEMA
+            }
+        )
+    }
     started = run_event("START", inputs=inputs, outputs=outputs, event_time=when, **common)
     completed = run_event(
         "COMPLETE",
         inputs=[replace(dataset, row_count=5_000) for dataset in inputs],
         outputs=[
-            replace(dataset, row_count=4_800, version=1, schema=SCHEMA) for dataset in outputs
+            replace(dataset, row_count=4_800, version=1, schema=SCHEMA, extra=columns)
+            for dataset in outputs
         ],
         facets={"flowforge_result": {"rowsRead": 5_000, "rowsWritten": 4_800}},
         event_time=when + timedelta(seconds=3),
@@ -376,7 +389,7 @@ def main() -> None:
     datasets = _dataset_count()
     workflows = max(5, -(-(datasets - 1) // PER_WORKFLOW))  # ceil: at least `datasets`
     here = out_dir("lineage")
-    graph = here / f"graph-v2-{workflows}.db"  # v2: lake tables named by location
+    graph = here / f"graph-v3-{workflows}.db"  # v3: named by location, column lineage
     if graph.exists():
         line("graph (re-used)", f"{graph.relative_to(here.parent.parent.parent)}")
     else:
