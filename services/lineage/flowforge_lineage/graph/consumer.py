@@ -23,7 +23,8 @@ from flowforge_shared.db.engine import Database
 
 # SQLite has one writer at a time: threads of this process take their turns here rather
 # than in SQLite's busy loop. PostgreSQL appliers run side by side (the upserts make that
-# safe); a deadlock between two of them (events naming datasets in a circle) is retried.
+# safe); a deadlock between two of them (two batches locking the same datasets in another
+# order, one statement kind after the other) is retried, as is SQLite's "database is locked".
 _sqlite_lock = threading.Lock()
 ATTEMPTS = 5
 

@@ -203,7 +203,7 @@ def _named(insert):
 
 
 def _first_writer(new, old):
-    """No writer yet, or only one named by an event younger than this one (not COMPLETE)."""
+    """No writer yet, or one named (not by a COMPLETE) by an event newer than this one."""
     return or_(
         old.producer_job_id.is_(None),
         and_(old.writer_key.startswith(SEEN), new.writer_key < old.writer_key),
