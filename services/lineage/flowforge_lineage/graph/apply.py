@@ -79,9 +79,10 @@ def apply_events(target: Session | Connection, events: Sequence[dict[str, Any]])
     each (target, job)'s newest in the list is written."""
     connection = target.connection() if isinstance(target, Session) else target
     sql = statements(connection.dialect.name)
+    ids = [event_id_of(event) for event in events]
     parsed: dict[str, tuple[dict[str, Any], datetime]] = {}
-    for event in events:
-        parsed.setdefault(event_id_of(event), (event, _time(event)))
+    for event_id, event in zip(ids, events, strict=True):
+        parsed.setdefault(event_id, (event, _time(event)))
     ledger = [
         {
             "event_id": event_id,
@@ -97,12 +98,11 @@ def apply_events(target: Session | Connection, events: Sequence[dict[str, Any]])
     for event_id in (event_id for event_id in parsed if event_id in new):
         rows.add(event_id, *parsed[event_id])
     for name, key in _ORDER:
-        if found := getattr(rows, name):
+        if found := rows.of(name):
             connection.execute(getattr(sql, name), sorted(found, key=key))
     apply_column_lineage(connection, rows.columns)
     applied = []
-    for event in events:
-        event_id = event_id_of(event)
+    for event_id in ids:
         applied.append(event_id in new)
         new.discard(event_id)  # a repeat later in the list was applied by the first
     return applied
@@ -138,17 +138,23 @@ _ORDER = [
 
 
 class _Rows:
-    """The rows the events ask each statement for, and the events with column edges."""
+    """The rows the events ask each statement for, and the column edges. Of several rows
+    for one job, run or edge only the newest is kept (the older would change nothing after
+    it; a run keeps its earliest start too): fewer rows, the same result."""
 
     def __init__(self) -> None:
-        self.job: list[dict] = []
-        self.run: list[dict] = []
+        self.job: dict[str, dict] = {}
+        self.run: dict[str, dict] = {}
         self.source_input: list[dict] = []
         self.named: list[dict] = []
         self.output_seen: list[dict] = []
         self.output_written: list[dict] = []
-        self.edge: list[dict] = []
+        self.edge: dict[tuple, dict] = {}
         self.columns: dict[tuple, tuple[str, list[dict]]] = {}  # the newest per (target, job)
+
+    def of(self, name: str) -> list[dict]:
+        found = getattr(self, name)
+        return list(found.values()) if isinstance(found, dict) else found
 
     def add(self, event_id: str, event: dict[str, Any], when: datetime) -> None:
         event_type = _type(event)
@@ -159,7 +165,10 @@ class _Rows:
         # An OTHER event (another producer's) adds datasets and edges, says nothing of status.
         status = STATUS.get(event_type)
         told = status is not None
-        self.job.append(
+        _keep_newest(
+            self.job,
+            job_id,
+            "status_key",
             {
                 "job_id": job_id,
                 "job_name": job_name,
@@ -169,10 +178,16 @@ class _Rows:
                 "last_status": status,
                 "last_event_time": when if told else None,
                 "status_key": key if told else "",
-            }
+            },
         )
         if told and run_id:
-            self.run.append(_run(event, str(run_id), job_id, when, key))
+            row = _run(event, str(run_id), job_id, when, key)
+            held = self.run.get(str(run_id))
+            starts = [t for t in (row["started_at"], held and held["started_at"]) if t]
+            if held is not None and held["status_key"] >= row["status_key"]:
+                row = dict(held)
+            row["started_at"] = min(starts) if starts else None
+            self.run[str(run_id)] = row
         inputs = [d for d in event.get("inputs") or [] if isinstance(d, dict)]
         outputs = [d for d in event.get("outputs") or [] if isinstance(d, dict)]
         datasets = _datasets(event, event_id, inputs, outputs, job_id, workflow_id, when, key)
@@ -192,7 +207,8 @@ class _Rows:
             for s in inputs
             for t in outputs
         }
-        self.edge.extend(edges.values())
+        for ids, edge in edges.items():
+            _keep_newest(self.edge, (*ids, job_id), "seen_key", edge)
         for group, found in column_edges_of(event, job_id, workflow_id, key).items():
             if group not in self.columns or key > self.columns[group][0]:
                 self.columns[group] = (key, found)
@@ -307,3 +323,9 @@ def describe(dataset: dict[str, Any]) -> tuple[str, str | None, str]:
     if (dataset.get("facets") or {}).get("flowforge_file"):
         return "source", None, posixpath.basename(name) or name
     return "source", None, name
+
+
+def _keep_newest(found: dict, key: Any, order: str, row: dict[str, Any]) -> None:
+    held = found.get(key)
+    if held is None or row[order] > held[order]:
+        found[key] = row
