@@ -86,3 +86,14 @@ def test_a_message_of_another_task_is_put_back(broker, database):
     assert record_with_backlog(database, events[0], broker, limit=50) == 2
     assert _waiting(broker) == 2  # the other task's message, and the event behind it
     assert _unacknowledged(broker) == 0
+
+
+def test_the_own_event_is_applied_when_the_broker_does_not_answer(database, tmp_path):
+    from tests.conftest import free_port
+
+    app = Celery("lineage-backlog-down", broker=f"redis://127.0.0.1:{free_port()}/0")
+    app.conf.broker_connection_timeout = 1
+    try:
+        assert record_with_backlog(database, realistic_events(seed=10)[0], app) == 1
+    finally:
+        app.close()

@@ -14,12 +14,15 @@ is not a lineage event is put back as it came, and taking stops there.
 
 from __future__ import annotations
 
+import logging
+from contextlib import closing
 from typing import Any
 
 from flowforge_lineage.graph.consumer import record_events
 from flowforge_shared.contracts.tasks import LINEAGE_QUEUE, LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
 
+log = logging.getLogger(__name__)
 BATCH = 200  # events per transaction at most: a fraction of a second of work
 
 
@@ -28,19 +31,18 @@ def record_with_backlog(
 ) -> int:
     """Apply ``event`` and up to ``limit - 1`` events waiting in the lineage queue of
     ``app``'s broker in one transaction; queue each event applied for the first time for
-    the OpenLineage endpoint (``forwarder``, or None). How many were applied first here."""
-    with app.connection_for_read() as connection:
-        channel = connection.default_channel
-        taken = _take(channel, limit - 1)
+    the OpenLineage endpoint (``forwarder``, or None). How many were applied first here.
+    When the broker does not answer, ``event`` alone is applied: the task's own event never
+    waits on the backlog."""
+    with closing(app.connection_for_read()) as connection:
+        taken = _take(connection, limit - 1)
+        events = [event, *(_event_of(message) for message in taken)]
         try:
-            events = [event, *(_event_of(message) for message in taken)]
             applied = record_events(database, events)
         except BaseException:
-            for message in taken:
-                message.reject(requeue=True)
+            _settle(taken, done=False)
             raise
-        for message in taken:
-            message.ack()
+        _settle(taken, done=True)
     if forwarder is not None:
         for one, first in zip(events, applied, strict=True):
             if first:
@@ -48,18 +50,36 @@ def record_with_backlog(
     return sum(applied)
 
 
-def _take(channel, limit: int) -> list:
-    """Up to ``limit`` lineage messages waiting in the queue, not acknowledged."""
+def _take(connection, limit: int) -> list:
+    """Up to ``limit`` lineage messages waiting in the queue, not acknowledged (what was
+    taken before the broker failed, if it does)."""
     taken: list = []
-    while len(taken) < limit:
-        message = channel.basic_get(LINEAGE_QUEUE, no_ack=False)
-        if message is None:
-            break
-        if (message.headers or {}).get("task") != LINEAGE_RECORD_EVENT or not _is_event(message):
-            message.reject(requeue=True)
-            break
-        taken.append(message)
+    try:
+        connection.ensure_connection(max_retries=1)
+        channel = connection.default_channel
+        while len(taken) < limit:
+            message = channel.basic_get(LINEAGE_QUEUE, no_ack=False)
+            if message is None:
+                break
+            if (message.headers or {}).get("task") != LINEAGE_RECORD_EVENT or not _is_event(
+                message
+            ):
+                message.reject(requeue=True)
+                break
+            taken.append(message)
+    except Exception:  # noqa: BLE001 - any transport's error: the backlog waits for later
+        log.warning("lineage backlog not taken: the broker did not answer", exc_info=True)
     return taken
+
+
+def _settle(taken: list, *, done: bool) -> None:
+    """Acknowledge what was applied, put back what was not. A message the broker does not
+    hear about comes back after the visibility timeout; the ledger makes that harmless."""
+    for message in taken:
+        try:
+            message.ack() if done else message.reject(requeue=True)
+        except Exception:  # noqa: BLE001 - see the docstring
+            log.warning("lineage message not settled: it comes back later", exc_info=True)
 
 
 def _is_event(message) -> bool:
