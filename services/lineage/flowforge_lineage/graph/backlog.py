@@ -15,7 +15,6 @@ is not a lineage event is put back as it came, and taking stops there.
 from __future__ import annotations
 
 import logging
-from contextlib import closing
 from typing import Any
 
 from flowforge_lineage.graph.consumer import record_events
@@ -34,7 +33,7 @@ def record_with_backlog(
     the OpenLineage endpoint (``forwarder``, or None). How many were applied first here.
     When the broker does not answer, ``event`` alone is applied: the task's own event never
     waits on the backlog."""
-    with closing(app.connection_for_read()) as connection:
+    with app.pool.acquire(block=True) as connection:  # this process's, kept between tasks
         taken = _take(connection, limit - 1)
         events = [event, *(_event_of(message) for message in taken)]
         try:
