@@ -242,8 +242,10 @@ def realistic_events(seed: int = 14) -> list[dict[str, Any]]:
         # (no flowforge_table facet), then its COMPLETE.
         gold_bare = dataset(gold.namespace, gold.name)
         export = dataset("s3://exports.bank.test", f"customer_360_{w}.parquet", columns=("id",))
-        if w == 0:  # and writes a bronze table's location, bare: it stays FlowForge's table
+        if w == 0:  # and writes a bronze table's location, bare, with a version newer than
+            # any of FlowForge's: it stays FlowForge's table, whichever came first
             export = dataset(bronze[1].namespace, bronze[1].name, columns=("id", "fixed"))
+            export["facets"]["version"] = {"datasetVersion": "99"}
         export_run = uid()
         for event_type in ("OTHER", "COMPLETE"):
             when += timedelta(seconds=5)

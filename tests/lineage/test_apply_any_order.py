@@ -136,12 +136,15 @@ def test_in_order_replayed_shuffled_and_batched_give_the_same_tables(fresh, even
         assert not any(record_event(database, event) for event in events)
     assert record_events(database, events[::-1]) == [False] * len(events)
     assert _differences(contents(database), expected) == {}
-    for seed in (1, 2, 3):
+    for seed in ("reversed", 1, 2, 3):
         shuffled = list(events)
-        random.Random(seed).shuffle(shuffled)
+        if seed == "reversed":  # every "first" (writer, description) seen last
+            shuffled.reverse()
+        else:
+            random.Random(seed).shuffle(shuffled)
         database = fresh()
         assert all(record_event(database, event) for event in shuffled)
-        assert _differences(contents(database), expected) == {}, f"seed {seed}"
+        assert _differences(contents(database), expected) == {}, f"order {seed}"
     # A backlog in batches, shuffled, with a third of the events delivered twice.
     redelivered = events + events[: len(events) // 3]
     random.Random(4).shuffle(redelivered)
