@@ -1,8 +1,10 @@
 """The lineage graph: query latency on a 10,000-dataset graph, and the event ingest rate.
 
-The graph is built by applying run events (``flowforge_shared.contracts.events.run_event``,
-START and COMPLETE of every job run) through the lineage service's own consumer, as the
-orchestrator would pass them on. Each workflow has two sources (a core-banking table and a
+The graph is built by applying run events (``flowforge_shared.contracts.events.run_event``
+and ``Dataset``, as the workers build them: START and COMPLETE of every job run; lake tables
+named by location as ``Lake.dataset_name`` names them, with the ``flowforge_table`` facet;
+the CRM file with ``flowforge_file``; each COMPLETE output with its ``columnLineage``) through
+the lineage service's own consumer, as the orchestrator would pass them on. Each workflow has two sources (a core-banking table and a
 CRM file), two bronze, two silver and two gold tables (8 datasets, 6 jobs); every silver
 job also reads one reference table shared by all workflows (a source read by ~1,250 jobs),
 and each workflow's first gold job reads the previous workflow's first gold table, so the
@@ -55,15 +57,35 @@ SCHEMA = [
 ]
 
 
+LAKE_ROOT = "/data/lake"
+LANDING = "/data/landing"
+
+Node = Any  # flowforge_shared.contracts.events.Dataset (imported lazily)
+
+
+def _table(layer: str, table: str) -> Node:
+    """A lake table as the workers name it: by its location (``Lake.dataset_name``), with
+    its layer and table (the ``flowforge_table`` facet and the ``layer.table`` symlink)."""
+    from flowforge_shared.contracts.events import Dataset
+    from flowforge_shared.lake import Lake
+
+    namespace, name = Lake(root=LAKE_ROOT).dataset_name(layer, table)
+    return Dataset(
+        namespace, name, layer=layer, table=table, location=f"{LAKE_ROOT}/{layer}/{table}"
+    )
+
+
 def _job_events(
     workflow_id: str,
     workflow: str,
     job: str,
-    inputs: list[tuple[str, str]],
-    outputs: list[tuple[str, str]],
+    inputs: list[Node],
+    outputs: list[Node],
     when: datetime,
 ) -> list[dict[str, Any]]:
-    from flowforge_shared.contracts.events import Dataset, run_event
+    from dataclasses import replace
+
+    from flowforge_shared.contracts.events import run_event
 
     common = {
         "job_run_id": str(uuid.uuid4()),
@@ -75,26 +97,25 @@ def _job_events(
         "attempt": 1,
         "owner": "bench",
     }
-    started = run_event(
-        "START",
-        inputs=[Dataset(namespace, name) for namespace, name in inputs],
-        outputs=[Dataset(namespace, name) for namespace, name in outputs],
-        event_time=when,
-        **common,
-    )
+    from flowforge_shared.contracts.column_lineage import FACET_NAME, Source, facet
+
+    # Like the workers' COMPLETE: each output's columnLineage (its columns from the first input).
+    source = inputs[0]
+    columns = {
+        FACET_NAME: facet(
+            {
+                c["name"]: [Source(source.namespace, source.name, c["name"], "identity")]
+                for c in SCHEMA
+            }
+        )
+    }
+    started = run_event("START", inputs=inputs, outputs=outputs, event_time=when, **common)
     completed = run_event(
         "COMPLETE",
-        inputs=[Dataset(namespace, name, row_count=5_000) for namespace, name in inputs],
+        inputs=[replace(dataset, row_count=5_000) for dataset in inputs],
         outputs=[
-            Dataset(
-                namespace,
-                name,
-                row_count=4_800,
-                version=1,
-                schema=SCHEMA,
-                location=f"/data/lake/{name.replace('.', '/')}",
-            )
-            for namespace, name in outputs
+            replace(dataset, row_count=4_800, version=1, schema=SCHEMA, extra=columns)
+            for dataset in outputs
         ],
         facets={"flowforge_result": {"rowsRead": 5_000, "rowsWritten": 4_800}},
         event_time=when + timedelta(seconds=3),
@@ -105,26 +126,41 @@ def _job_events(
 
 def workflow_events(index: int, tag: str = "") -> list[dict[str, Any]]:
     """One workflow's run: 6 jobs, START and COMPLETE each (12 events), 8 datasets."""
+    from flowforge_shared.contracts.events import Dataset, file_dataset
+
     workflow_id = str(uuid.uuid4())
     name = f"w{tag}{index}"
     when = T0 + timedelta(minutes=index)
-    lake = "file"
     sources = [
-        ("sqlite://core-banking", f"main.accounts_{tag}{index}"),
-        ("landing", f"crm_{tag}{index}.csv"),
+        Dataset("sqlite://core-banking", f"main.accounts_{tag}{index}"),
+        file_dataset(
+            "file",
+            f"{LANDING}/crm_{tag}{index}.csv",
+            sha256="0" * 64,
+            size=52_000,
+            file_path=f"crm_{tag}{index}.csv",
+        ),
     ]
-    bronze = [(lake, f"bronze.{name}_accounts"), (lake, f"bronze.{name}_crm")]
-    silver = [(lake, f"silver.{name}_customers"), (lake, f"silver.{name}_accounts")]
-    gold = [(lake, f"gold.{name}_360"), (lake, f"gold.{name}_kpis")]
+    reference = Dataset(*REFERENCE)
+    bronze = [_table("bronze", f"{name}_accounts"), _table("bronze", f"{name}_crm")]
+    silver = [_table("silver", f"{name}_customers"), _table("silver", f"{name}_accounts")]
+    gold = [_table("gold", f"{name}_360"), _table("gold", f"{name}_kpis")]
     events: list[dict[str, Any]] = []
     for number, (source, table) in enumerate(zip(sources, bronze, strict=True)):
         events += _job_events(workflow_id, name, f"ingest {number}", [source], [table], when)
-    events += _job_events(workflow_id, name, "customers", [*bronze, REFERENCE], [silver[0]], when)
-    events += _job_events(workflow_id, name, "accounts", [bronze[0], REFERENCE], [silver[1]], when)
-    previous = [(lake, f"gold.w{tag}{index - 1}_360")] if index else []
+    events += _job_events(workflow_id, name, "customers", [*bronze, reference], [silver[0]], when)
+    events += _job_events(workflow_id, name, "accounts", [bronze[0], reference], [silver[1]], when)
+    previous = [_table("gold", f"w{tag}{index - 1}_360")] if index else []
     events += _job_events(workflow_id, name, "360", [*silver, *previous], [gold[0]], when)
     events += _job_events(workflow_id, name, "kpis", [gold[0]], [gold[1]], when)
     return events
+
+
+def gold_node(workflows: int) -> tuple[str, str]:
+    """(namespace, name) of the gold table in the middle of the chain."""
+    from flowforge_shared.lake import Lake
+
+    return Lake(root=LAKE_ROOT).dataset_name("gold", f"w{workflows // 2}_360")
 
 
 def _dataset_count() -> int:
@@ -222,7 +258,7 @@ def measure_queries(database_url: str, data_dir: Path, workflows: int) -> None:
         data_dir=data_dir, database_url=database_url, admin_token=token, auto_migrate=True
     )
     app = create_app(settings)
-    middle = f"file:gold.w{workflows // 2}_360"
+    middle = ":".join(gold_node(workflows))
     reference = f"{REFERENCE[0]}:{REFERENCE[1]}"
     try:
         with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
@@ -237,7 +273,7 @@ def measure_queries(database_url: str, data_dir: Path, workflows: int) -> None:
                 )
 
                 def lookup() -> None:
-                    cursor.execute(sql, ("file", f"gold.w{workflows // 2}_360"))
+                    cursor.execute(sql, gold_node(workflows))
                     assert cursor.fetchall()
 
                 baseline = median(_times(lookup, 200, 10))
@@ -353,7 +389,7 @@ def main() -> None:
     datasets = _dataset_count()
     workflows = max(5, -(-(datasets - 1) // PER_WORKFLOW))  # ceil: at least `datasets`
     here = out_dir("lineage")
-    graph = here / f"graph-{workflows}.db"
+    graph = here / f"graph-v3-{workflows}.db"  # v3: named by location, column lineage
     if graph.exists():
         line("graph (re-used)", f"{graph.relative_to(here.parent.parent.parent)}")
     else:
@@ -363,6 +399,9 @@ def main() -> None:
             f"{workflows * 12:,} events in {seconds:,.1f} s "
             f"({workflows * 12 / seconds:,.0f} events/s, batches of {BATCH})",
         )
+    from flowforge_shared.db.migrate import upgrade
+
+    upgrade(f"sqlite:///{graph}")  # a graph kept from an older schema
     line("graph size", f"{workflows * PER_WORKFLOW + 1:,} datasets, {workflows * 6:,} jobs")
     work = here / f"work-{uuid.uuid4().hex[:8]}"  # a run of its own: two runs never collide
     work.mkdir()

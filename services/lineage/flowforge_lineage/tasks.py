@@ -1,6 +1,7 @@
 """Celery tasks of the lineage service (``flowforge worker lineage``): the graph, from the
 run events the orchestrator passes on, and each applied event on to FLOWFORGE_OPENLINEAGE_URL
-when it is set."""
+when it is set. A task also applies the events waiting behind it, in one transaction
+(:mod:`flowforge_lineage.graph.backlog`), so a backlog drains in batches."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from functools import lru_cache
 
 from celery.signals import worker_process_shutdown
 
-from flowforge_lineage.graph.consumer import record_and_forward
+from flowforge_lineage.graph.backlog import record_with_backlog
 from flowforge_lineage.openlineage.outbound import Forwarder, forwarder_for
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
@@ -43,4 +44,4 @@ def record_event(self, event: dict) -> None:
         continued(task_headers(self.request)),
         tracer.start_as_current_span("record lineage"),
     ):
-        record_and_forward(_database(), event, _forwarder())
+        record_with_backlog(_database(), event, self.app, _forwarder())

@@ -4,7 +4,8 @@ walking one column's upstream sources and downstream dependants (read side).
 Per output dataset and job, the column edges are those of the newest COMPLETE event that
 carried the facet (by the graph's order key, kept in ``seen_key``): a newer event replaces
 them all (a derived column removed from the job loses its lineage), an older one changes
-nothing, so replays and any arrival order give the same edges. ``how`` is FlowForge's word
+nothing, so replays and any arrival order give the same edges. The writes are Core
+statements of :mod:`flowforge_lineage.graph.upserts`. ``how`` is FlowForge's word
 for the OpenLineage transformation (:func:`flowforge_shared.contracts.column_lineage.how_of`).
 """
 
@@ -15,9 +16,11 @@ from collections import deque
 from typing import Any, Literal
 
 from sqlalchemy import or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from flowforge_lineage.graph.models import LineageColumnEdge, LineageDataset
+from flowforge_lineage.graph.upserts import statements
 from flowforge_shared.contracts.column_lineage import FACET_NAME, how_of
 
 Direction = Literal["upstream", "downstream", "both"]
@@ -26,19 +29,73 @@ Direction = Literal["upstream", "downstream", "both"]
 _LIMITS = {"namespace": 255, "name": 500, "column": 255, "how": 20}
 
 
-def apply_column_lineage(
-    session: Session, event: dict[str, Any], job_id: str, workflow_id: str | None, key: str
-) -> None:
-    """Record the column edges of a COMPLETE event's outputs (see the module docstring)."""
+Group = tuple[str, str, str]  # target namespace, target name, job id
+
+
+def column_edges_of(
+    event: dict[str, Any], job_id: str, workflow_id: str | None, key: str
+) -> dict[Group, list[dict[str, Any]]]:
+    """The column edge rows a COMPLETE event says each of its outputs has, by (target, job):
+    an output whose facet names no valid edge has none (its older edges go)."""
+    found: dict[Group, list[dict[str, Any]]] = {}
     if event.get("eventType") != "COMPLETE":
-        return
+        return found
     for output in event.get("outputs") or []:
         if not isinstance(output, dict):
             continue
         facet = (output.get("facets") or {}).get(FACET_NAME)
-        target = (str(output.get("namespace")), str(output.get("name")))
-        if isinstance(facet, dict) and _fits(target[0], target[1]):
-            _replace(session, target, _edges(facet), job_id, workflow_id, key)
+        namespace, name = str(output.get("namespace")), str(output.get("name"))
+        if isinstance(facet, dict) and _fits(namespace, name):
+            found[(namespace, name, job_id)] = [
+                {
+                    "target_namespace": namespace,
+                    "target_name": name,
+                    "target_column": column,
+                    "source_namespace": src_namespace,
+                    "source_name": src_name,
+                    "source_column": field,
+                    "job_id": job_id,
+                    "how": how,
+                    "transformation_type": values["type"],
+                    "subtype": values["subtype"],
+                    "description": "; ".join(values["descriptions"]) or None,
+                    "workflow_id": workflow_id,
+                    "seen_key": key,
+                }
+                for (column, src_namespace, src_name, field, how), values in sorted(
+                    _edges(facet).items()
+                )
+            ]
+    return found
+
+
+def apply_column_lineage(
+    connection: Connection, newest: dict[Group, tuple[str, list[dict[str, Any]]]]
+) -> None:
+    """Replace each (target, job)'s column edges by those of ``newest`` ({group: (key,
+    rows)}, the newest event of a batch for it) unless a newer event's are stored: two
+    statements for the whole batch, no read. In the caller's transaction, after the outputs'
+    own upserts (on PostgreSQL those hold each output's row lock, so two appliers replacing
+    one table's edges take their turns)."""
+    if not newest:
+        return
+    sql = statements(connection.dialect.name)
+    groups = sorted(newest)
+    connection.execute(
+        sql.columns_clear,
+        [
+            {
+                "target_namespace": ns,
+                "target_name": name,
+                "job_id": job,
+                "seen_key": newest[(ns, name, job)][0],
+            }
+            for ns, name, job in groups
+        ],
+    )
+    rows = [row for group in groups for row in newest[group][1]]
+    if rows:
+        connection.execute(sql.columns_add, rows)
 
 
 def _edges(facet: dict[str, Any]) -> dict[tuple, dict[str, Any]]:
@@ -93,45 +150,6 @@ def _fits(namespace: str, name: str, *columns: str) -> bool:
         and len(name) <= _LIMITS["name"]
         and all(len(column) <= _LIMITS["column"] for column in columns)
     )
-
-
-def _replace(session, target, edges, job_id, workflow_id, key) -> None:
-    namespace, name = target
-    mine = (
-        LineageColumnEdge.target_namespace == namespace,
-        LineageColumnEdge.target_name == name,
-        LineageColumnEdge.job_id == job_id,
-    )
-    current = {_id(row): row for row in session.scalars(select(LineageColumnEdge).where(*mine))}
-    if any(row.seen_key > key for row in current.values()):
-        return  # a newer event of this job already said what this table's columns come from
-    for ids, row in current.items():
-        if ids not in edges:
-            session.delete(row)
-    for (column, src_namespace, src_name, field, how), values in edges.items():
-        ids = (column, src_namespace, src_name, field, how)
-        row = current.get(ids)
-        if row is None:
-            row = LineageColumnEdge(
-                target_namespace=namespace,
-                target_name=name,
-                target_column=column,
-                source_namespace=src_namespace,
-                source_name=src_name,
-                source_column=field,
-                job_id=job_id,
-                how=how,
-            )
-            session.add(row)
-        row.transformation_type = values["type"]
-        row.subtype = values["subtype"]
-        row.description = "; ".join(values["descriptions"]) or None
-        row.workflow_id = workflow_id
-        row.seen_key = key
-
-
-def _id(row: LineageColumnEdge) -> tuple:
-    return (row.target_column, row.source_namespace, row.source_name, row.source_column, row.how)
 
 
 def columns_of(session: Session, dataset: LineageDataset) -> list[str]:
