@@ -1,4 +1,4 @@
-"""The lineage service's tables (migrations 0009, 0010); no other service reads or writes them.
+"""The lineage service's tables (migrations 0009, 0010, 0012); no other service reads or writes them.
 
 Every piece of state that more than one event could set keeps a sortable key of the event
 that set it (``status_key``, ``state_key``, ``seen_key``, ``count_key``, ``schema_key``,
@@ -67,7 +67,7 @@ class LineageDataset(Base):
     label: Mapped[str | None] = mapped_column(String(500))
     schema_json: Mapped[str | None] = mapped_column(Text)
     # The order keys of the events that set row_count, schema_json and producer_job_id
-    # (migration 0011): an event that does not carry a value leaves it to older ones. A
+    # (migration 0012): an event that does not carry a value leaves it to older ones. A
     # writer named by a COMPLETE keeps its written key; one named by another event (before
     # any COMPLETE) keeps "~" + its key, so a COMPLETE always outranks it.
     count_key: Mapped[str | None] = mapped_column(String(160))

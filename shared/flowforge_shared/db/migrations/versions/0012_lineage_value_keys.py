@@ -2,15 +2,15 @@
 order key of the event that set them, so a newer event that does not carry them (a START)
 no longer hides an older one that does, whatever order the events arrive in.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
-down_revision = "0010"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 KEYS = ("count_key", "schema_key", "writer_key")
