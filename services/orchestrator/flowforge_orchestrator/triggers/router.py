@@ -13,6 +13,7 @@ from flowforge_orchestrator.triggers.schemas import (
     TriggerList,
     TriggerPublic,
     TriggerUpdate,
+    TriggerWithSecret,
 )
 from flowforge_shared import audit
 from flowforge_shared.contracts.base import MAX_OFFSET
@@ -34,7 +35,7 @@ def list_triggers(workflow_id: str, request: Request, session: SessionDep):
     return TriggerList(data=[service.to_public(t) for t in triggers], count=len(triggers))
 
 
-@router.post("/triggers", response_model=TriggerPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/triggers", response_model=TriggerWithSecret, status_code=status.HTTP_201_CREATED)
 def create_trigger(
     workflow_id: str,
     data: TriggerCreate,
@@ -42,8 +43,15 @@ def create_trigger(
     session: SessionDep,
     principal: PrincipalDep,
 ):
+    """A webhook trigger's answer holds its secret: the only time it is shown."""
     _known(request, workflow_id)
-    trigger = service.create(session, workflow_id=workflow_id, data=data, actor=principal.actor)
+    trigger, secret = service.create(
+        session,
+        workflow_id=workflow_id,
+        data=data,
+        actor=principal.actor,
+        box=request.app.state.secret_box,
+    )
     audit.record(
         session,
         actor=principal.actor,
@@ -53,7 +61,31 @@ def create_trigger(
         after=service.snapshot(trigger),
     )
     session.commit()
-    return service.to_public(trigger)
+    return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
+
+
+@router.post("/triggers/{trigger_id}/rotate-secret", response_model=TriggerWithSecret)
+def rotate_trigger_secret(
+    workflow_id: str,
+    trigger_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+):
+    """A new secret for a webhook trigger, shown in this answer only; the old one stops
+    working at once."""
+    trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    secret = service.rotate_secret(session, trigger=trigger, box=request.app.state.secret_box)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="trigger.rotate_secret",
+        entity_type="trigger",
+        entity_id=trigger.id,
+        after=service.snapshot(trigger),
+    )
+    session.commit()
+    return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
 
 
 @router.get("/triggers/{trigger_id}", response_model=TriggerPublic)

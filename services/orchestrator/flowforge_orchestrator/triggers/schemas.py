@@ -1,5 +1,5 @@
 """Triggers on the wire. A trigger is a ``kind`` and that kind's ``settings``, validated per
-kind (:data:`SETTINGS`): manual and cron now; dependency, event and webhook fit the same
+kind (:data:`SETTINGS`): manual, cron and webhook now; dependency and event fit the same
 shape later (a settings model each)."""
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from flowforge_shared.errors import Unprocessable
 class TriggerKind(StrEnum):
     MANUAL = "manual"
     CRON = "cron"
+    WEBHOOK = "webhook"
 
 
 class Misfire(StrEnum):
@@ -70,9 +71,17 @@ class CronSettings(ApiModel):
         return value
 
 
+class WebhookSettings(ApiModel):
+    """A webhook trigger fires on each signed ``POST /api/hooks/{triggerId}``; its secret is
+    not a setting (settings are shown on every read and kept in the audit log)."""
+
+    concurrency: Concurrency = Concurrency.SKIP
+
+
 SETTINGS: dict[TriggerKind, type[ApiModel]] = {
     TriggerKind.MANUAL: ManualSettings,
     TriggerKind.CRON: CronSettings,
+    TriggerKind.WEBHOOK: WebhookSettings,
 }
 TIME_KINDS = {TriggerKind.CRON}
 
@@ -126,6 +135,13 @@ class TriggerPublic(ApiOutModel):
     updated_at: datetime
 
 
+class TriggerWithSecret(TriggerPublic):
+    """A webhook trigger as created or after its secret was rotated: the only answers that
+    show the secret. Keep it: it cannot be read again."""
+
+    secret: str | None = None
+
+
 class TriggerList(ApiOutModel):
     data: list[TriggerPublic]
     count: int
@@ -141,6 +157,17 @@ class FiringPublic(ApiOutModel):
     execution_id: str | None
     recorded_at: datetime
     updated_at: datetime
+
+
+class HookAccepted(ApiOutModel):
+    """What a webhook request started: its firing, the outcome and the execution's id."""
+
+    firing_id: str
+    trigger_id: str
+    workflow_id: str
+    outcome: str
+    reason: str | None
+    execution_id: str | None
 
 
 class FiringList(ApiOutModel):

@@ -7,6 +7,7 @@ its internal API with the service secret).
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,7 +30,8 @@ from flowforge_orchestrator.triggers.schemas import (
 )
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.triggers import WORKFLOW_INFO, WORKFLOW_INFO_PATH, WorkflowInfo
-from flowforge_shared.errors import NotFound, ServiceUnavailable
+from flowforge_shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from flowforge_shared.secrets import SecretBox
 from flowforge_shared.settings import Settings
 
 NEXT_COUNT = 5
@@ -142,8 +144,16 @@ def get_or_raise(session: Session, *, workflow_id: str, trigger_id: str) -> Trig
     return trigger
 
 
-def create(session: Session, *, workflow_id: str, data: TriggerCreate, actor: str) -> Trigger:
-    """A new trigger (its settings validated for its kind); the caller commits."""
+def create(
+    session: Session,
+    *,
+    workflow_id: str,
+    data: TriggerCreate,
+    actor: str,
+    box: SecretBox | None = None,
+) -> tuple[Trigger, str | None]:
+    """A new trigger (its settings validated for its kind) and, for a webhook trigger, its
+    new secret in plain text (stored encrypted with ``box``); the caller commits."""
     trigger = Trigger(
         workflow_id=workflow_id,
         kind=data.kind.value,
@@ -153,9 +163,30 @@ def create(session: Session, *, workflow_id: str, data: TriggerCreate, actor: st
         created_by=actor,
     )
     trigger.next_fire_at = first_fire_at(trigger)
+    secret = None
+    if data.kind == TriggerKind.WEBHOOK:
+        secret = _new_secret(trigger, box)
     session.add(trigger)
     session.flush()
-    return trigger
+    return trigger, secret
+
+
+def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
+    if box is None:  # a wiring bug, not the caller's: every orchestrator installs a box
+        raise ServiceUnavailable("this process has no secret key to store a webhook secret")
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    trigger.secret = box.encrypt(secret)
+    return secret
+
+
+def rotate_secret(session: Session, *, trigger: Trigger, box: SecretBox | None) -> str:
+    """A new secret for a webhook trigger (the old one stops working at once); the caller
+    commits. Unprocessable for any other kind."""
+    if trigger.kind != TriggerKind.WEBHOOK:
+        raise Unprocessable([(("kind",), f"a {trigger.kind} trigger has no secret to rotate")])
+    secret = _new_secret(trigger, box)
+    session.flush()
+    return secret
 
 
 def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigger:
