@@ -58,5 +58,6 @@ class TriggerFiring(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     execution_id: Mapped[str] = mapped_column(String(36), default=new_id)
     firing_key: Mapped[str | None] = mapped_column(String(200))
+    cause: Mapped[dict | None] = mapped_column(JSON)  # added to the run's cause
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -23,9 +23,12 @@ router = APIRouter(prefix="/workflows/{workflow_id}", tags=["triggers"])
 
 
 def _known(request: Request, workflow_id: str) -> None:
-    service.workflow_info(
-        request.app.state.bus, request.app.state.settings, workflow_id=workflow_id
-    )
+    _info(request)(workflow_id)
+
+
+def _info(request: Request):
+    state = request.app.state
+    return lambda wid: service.workflow_info(state.bus, state.settings, workflow_id=wid)
 
 
 @router.get("/triggers", response_model=TriggerList)
@@ -51,6 +54,7 @@ def create_trigger(
         data=data,
         actor=principal.actor,
         box=request.app.state.secret_box,
+        info=_info(request),
     )
     audit.record(
         session,
@@ -99,12 +103,13 @@ def update_trigger(
     workflow_id: str,
     trigger_id: str,
     data: TriggerUpdate,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
 ):
     trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
     before = service.snapshot(trigger)
-    service.update(session, trigger=trigger, data=data)
+    service.update(session, trigger=trigger, data=data, info=_info(request))
     audit.record(
         session,
         actor=principal.actor,

@@ -349,7 +349,11 @@ def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
         workflowId=firing.workflow_id,
         trigger=trigger.kind,
         triggerId=trigger.id,
-        cause={"fireTime": firing.fire_time.isoformat(), "firingId": firing.id},
+        cause={
+            **(firing.cause or {}),
+            "fireTime": firing.fire_time.isoformat(),
+            "firingId": firing.id,
+        },
         actor=f"trigger:{trigger.kind}:{trigger.id}",
     )
     try:

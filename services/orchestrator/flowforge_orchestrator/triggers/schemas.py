@@ -1,6 +1,6 @@
 """Triggers on the wire. A trigger is a ``kind`` and that kind's ``settings``, validated per
-kind (:data:`SETTINGS`): manual, cron and webhook now; dependency and event fit the same
-shape later (a settings model each)."""
+kind (:data:`SETTINGS`): manual, cron, webhook and dependency now; event fits the same
+shape later (a settings model)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ class TriggerKind(StrEnum):
     MANUAL = "manual"
     CRON = "cron"
     WEBHOOK = "webhook"
+    DEPENDENCY = "dependency"
 
 
 class Misfire(StrEnum):
@@ -78,10 +79,44 @@ class WebhookSettings(ApiModel):
     concurrency: Concurrency = Concurrency.SKIP
 
 
+class UpstreamMode(StrEnum):
+    ALL = "all"  # every upstream workflow has ended so since this trigger last fired
+    ANY = "any"  # each upstream ending fires
+
+
+class UpstreamStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ENDED = "ended"  # any of the three
+
+
+class DependencySettings(ApiModel):
+    """Fires when the upstream workflows end in ``status``: on each ending (``any``), or once
+    each has ended so since the trigger last fired (``all``; with ``windowMinutes``, only
+    endings within that many minutes count)."""
+
+    upstream: list[str] = Field(min_length=1, max_length=20, description="workflow ids")
+    mode: UpstreamMode = UpstreamMode.ALL
+    status: UpstreamStatus = UpstreamStatus.SUCCEEDED
+    window_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    concurrency: Concurrency = Concurrency.SKIP
+
+    @field_validator("upstream")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("names a workflow twice")
+        if any(not item or len(item) > 36 for item in value):
+            raise ValueError("each upstream is a workflow id")
+        return value
+
+
 SETTINGS: dict[TriggerKind, type[ApiModel]] = {
     TriggerKind.MANUAL: ManualSettings,
     TriggerKind.CRON: CronSettings,
     TriggerKind.WEBHOOK: WebhookSettings,
+    TriggerKind.DEPENDENCY: DependencySettings,
 }
 TIME_KINDS = {TriggerKind.CRON}
 

@@ -8,6 +8,7 @@ its internal API with the service secret).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flowforge_orchestrator.triggers import cron
+from flowforge_orchestrator.triggers import cron, dependencies
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_orchestrator.triggers.schemas import (
     TIME_KINDS,
@@ -151,9 +152,12 @@ def create(
     data: TriggerCreate,
     actor: str,
     box: SecretBox | None = None,
+    info: Callable[[str], WorkflowInfo] | None = None,
 ) -> tuple[Trigger, str | None]:
     """A new trigger (its settings validated for its kind) and, for a webhook trigger, its
-    new secret in plain text (stored encrypted with ``box``); the caller commits."""
+    new secret in plain text (stored encrypted with ``box``); the caller commits. A
+    dependency trigger's upstream workflows must exist (asked with ``info``) and close no
+    cycle."""
     trigger = Trigger(
         workflow_id=workflow_id,
         kind=data.kind.value,
@@ -162,6 +166,8 @@ def create(
         settings=validate_settings(data.kind, data.settings),
         created_by=actor,
     )
+    if data.kind == TriggerKind.DEPENDENCY:
+        _check_dependency(session, trigger, info)
     trigger.next_fire_at = first_fire_at(trigger)
     secret = None
     if data.kind == TriggerKind.WEBHOOK:
@@ -169,6 +175,20 @@ def create(
     session.add(trigger)
     session.flush()
     return trigger, secret
+
+
+def _check_dependency(
+    session: Session, trigger: Trigger, info: Callable[[str], WorkflowInfo] | None
+) -> None:
+    if info is None:  # a wiring bug: every router passes how to ask the catalog
+        raise ServiceUnavailable("cannot check a dependency trigger's upstream workflows")
+    dependencies.check(
+        session,
+        workflow_id=trigger.workflow_id,
+        settings=trigger.settings,
+        info=info,
+        trigger_id=trigger.id,
+    )
 
 
 def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
@@ -189,7 +209,13 @@ def rotate_secret(session: Session, *, trigger: Trigger, box: SecretBox | None) 
     return secret
 
 
-def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigger:
+def update(
+    session: Session,
+    *,
+    trigger: Trigger,
+    data: TriggerUpdate,
+    info: Callable[[str], WorkflowInfo] | None = None,
+) -> Trigger:
     """Change name, enabled or settings (the whole settings object, validated again). A
     changed schedule, or a trigger enabled again, is next due after now: what it missed
     meanwhile is not replayed."""
@@ -204,6 +230,8 @@ def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigge
         settings = validate_settings(TriggerKind(trigger.kind), data.settings)
         reschedule = reschedule or settings != trigger.settings
         trigger.settings = settings
+        if trigger.kind == TriggerKind.DEPENDENCY:
+            _check_dependency(session, trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
     session.flush()

@@ -1,6 +1,7 @@
-"""Webhook triggers (issue 15, second slice): a trigger's secret, stored encrypted, and a
-firing's key (a webhook request's signature), unique per trigger so a replayed request
-records no second firing.
+"""Webhook and dependency triggers (issue 15, second slice): a trigger's secret, stored
+encrypted; a firing's key (a webhook request's signature, a dependency's upstream
+execution), unique per trigger so the same cause records no second firing; and a firing's
+cause (the upstream executions), handed to the run it starts.
 
 Revision ID: 0012
 Revises: 0011
@@ -18,6 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column("triggers", sa.Column("secret", sa.Text(), nullable=True))
     op.add_column("trigger_firings", sa.Column("firing_key", sa.String(200), nullable=True))
+    op.add_column("trigger_firings", sa.Column("cause", sa.JSON(), nullable=True))
     op.create_index(
         "uq_trigger_firings_key", "trigger_firings", ["trigger_id", "firing_key"], unique=True
     )
@@ -26,6 +28,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_trigger_firings_key", table_name="trigger_firings")
     with op.batch_alter_table("trigger_firings") as batch:
+        batch.drop_column("cause")
         batch.drop_column("firing_key")
     with op.batch_alter_table("triggers") as batch:
         batch.drop_column("secret")
