@@ -146,6 +146,7 @@ def run(
     workflow: str = typer.Argument(..., help="Workflow id or name"),
     wait: bool = typer.Option(False, "--wait", help="Follow progress until the run ends"),
     job: list[str] = typer.Option(None, "--job", help="Run only this job id (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="Run a paused workflow anyway (audited)"),
     url: str = typer.Option("http://127.0.0.1:8000", envvar="FLOWFORGE_URL", help="API address"),
     token: str = typer.Option(None, envvar="FLOWFORGE_TOKEN", help="API token"),
 ) -> None:
@@ -164,7 +165,7 @@ def run(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as client:
             found = resolve_workflow(client, workflow)
-            execution_id = start_run(client, found["id"], job)
+            execution_id = start_run(client, found["id"], job, force=force)
             console.print(f"started execution {execution_id} of workflow {found['name']!r}")
             if not wait:
                 return

@@ -168,3 +168,38 @@ def test_cycles_unknown_upstream_and_bad_settings_are_refused(platform):
     path = f"/api/workflows/{a}/triggers/{trigger.json()['id']}"
     changed = client.patch(path, json={"settings": {"upstream": [c]}}, headers=HEADERS)
     assert changed.status_code == 422 and "cycle" in str(changed.json())
+
+
+def test_the_scheduler_sweep_records_an_ending_whose_hand_over_was_lost(platform):
+    app, client = platform
+    a, b = make_workflow(client, "a"), make_workflow(client, "b")
+    before = str(uuid.uuid4())  # ended before the trigger existed: never counts
+    lost = str(uuid.uuid4())
+    with app.state.database.session() as session:
+        session.add(ended_execution(before, a))
+    time.sleep(0.05)
+    assert depend(client, b, upstream=[a]).status_code == 201
+    time.sleep(0.05)
+    with app.state.database.session() as session:
+        session.info.clear()  # written as if by a process that died before its hand-over
+        session.add(ended_execution(lost, a))
+    run_b = wait_for_run(client, b)  # the embedded scheduler's sweep
+    assert run_b["cause"]["upstream"][0]["executionId"] == lost
+    time.sleep(1)
+    assert len(runs(client, b)) == 1
+
+
+def ended_execution(execution_id: str, workflow_id: str):
+    from flowforge_orchestrator.runs.models import Execution
+    from flowforge_shared.db.base import utcnow
+
+    now = utcnow()
+    return Execution(
+        id=execution_id,
+        workflow_id=workflow_id,
+        workflow_name="upstream",
+        status="succeeded",
+        trigger="manual",
+        started_at=now,
+        finished_at=now,
+    )

@@ -121,14 +121,83 @@ def record_firings(
             and _matches(trigger.settings.get("status", "succeeded"), status)
         ]
     for trigger_id in candidates:
-        try:
-            with database.session() as session:
-                firing = _fire(session, trigger_id, execution_id, workflow_id, status, now)
-                if firing is not None:
-                    session.flush()
-                    recorded.append(firing.id)
-        except IntegrityError:  # this ending was recorded already (handed over twice)
-            continue
+        firing_id = _record(database, trigger_id, execution_id, workflow_id, status, now)
+        if firing_id:
+            recorded.append(firing_id)
+    return recorded
+
+
+def _record(
+    database: Database, trigger_id: str, execution_id: str, workflow_id: str, status: str, now
+) -> str | None:
+    try:
+        with database.session() as session:
+            firing = _fire(session, trigger_id, execution_id, workflow_id, status, now)
+            if firing is None:
+                return None
+            session.flush()
+            return firing.id
+    except IntegrityError:  # this ending was recorded already (handed over twice)
+        return None
+
+
+SWEEP_LOOKBACK = timedelta(minutes=10)
+
+
+def sweep(database: Database, *, now: datetime, lookback: timedelta = SWEEP_LOOKBACK) -> int:
+    """Record what the hand-over of recent endings did not (the process that ended them died
+    between its commit and the hand-over): each scheduler pass looks at the endings of the
+    last ``lookback`` of every upstream workflow, and records a firing for those no firing
+    is keyed by yet (the same key as the hand-over's, so nothing is recorded twice). An
+    ending before the trigger was created or last changed does not count."""
+    with database.session() as session:
+        triggers = list(
+            session.scalars(
+                select(Trigger).where(
+                    Trigger.kind == TriggerKind.DEPENDENCY.value, Trigger.enabled.is_(True)
+                )
+            )
+        )
+        if not triggers:
+            return 0
+        upstream = {wid for trigger in triggers for wid in trigger.settings.get("upstream", [])}
+        endings = session.execute(
+            select(Execution.id, Execution.workflow_id, Execution.status, Execution.finished_at)
+            .where(
+                Execution.workflow_id.in_(upstream),
+                Execution.status.in_(ENDED),
+                Execution.finished_at >= now - lookback,
+            )
+            .order_by(Execution.finished_at)
+        ).all()
+        if not endings:
+            return 0
+        known = set(
+            session.execute(
+                select(TriggerFiring.trigger_id, TriggerFiring.firing_key).where(
+                    TriggerFiring.trigger_id.in_([trigger.id for trigger in triggers]),
+                    TriggerFiring.firing_key.in_([ending[0] for ending in endings]),
+                )
+            ).all()
+        )
+        todo = [
+            (trigger.id, ending)
+            for ending in endings
+            for trigger in triggers
+            if ending[1] in trigger.settings.get("upstream", [])
+            and _matches(trigger.settings.get("status", "succeeded"), ending[2])
+            and ending[3] >= max(trigger.created_at, trigger.updated_at)
+            and (trigger.id, ending[0]) not in known
+        ]
+    recorded = 0
+    for trigger_id, (execution_id, workflow_id, status, _) in todo:
+        if _record(database, trigger_id, execution_id, workflow_id, status, now):
+            log.warning(
+                "dependency trigger %s: the ending of execution %s was recorded by the sweep",
+                trigger_id,
+                execution_id,
+            )
+            recorded += 1
     return recorded
 
 
@@ -150,6 +219,9 @@ def _fire(
         since = last or trigger.created_at
         if settings.get("windowMinutes"):
             since = max(since, now - timedelta(minutes=settings["windowMinutes"]))
+        own = session.scalar(select(Execution.finished_at).where(Execution.id == execution_id))
+        if own is not None and own <= since:
+            return None  # counted by an earlier firing already (a sweep looking back)
         wanted = settings.get("status", "succeeded")
         statuses = list(ENDED) if wanted == UpstreamStatus.ENDED else [wanted]
         for other in settings["upstream"]:

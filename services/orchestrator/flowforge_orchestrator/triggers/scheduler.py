@@ -422,6 +422,12 @@ class Scheduler:
             recorded += count
             if claimed < CLAIM_LIMIT:
                 break
+        from flowforge_orchestrator.triggers.dependencies import sweep
+
+        try:
+            recorded += sweep(self.database, now=self.clock())
+        except Exception:  # noqa: BLE001 - the firings already recorded still settle
+            log.exception("scheduler: the dependency sweep failed")
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0
