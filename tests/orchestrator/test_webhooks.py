@@ -23,9 +23,10 @@ from tests.conftest import ADMIN_TOKEN, make_settings, served
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
-@pytest.fixture
-def platform(tmp_path):
-    settings = make_settings(tmp_path, scheduler_embedded=False)
+@pytest.fixture(params=["sqlite", "postgres"])
+def platform(request, tmp_path):
+    url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgres" else None
+    settings = make_settings(tmp_path, url, scheduler_embedded=False)
     landing = Path(settings.landing_root) / "tiny"
     landing.mkdir(parents=True, exist_ok=True)
     (landing / "t.csv").write_text("id,name\n1,a\n2,b\n")
