@@ -227,9 +227,12 @@ def demo(
 
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
-    """Re-encrypt every stored secret with the first key of FLOWFORGE_SECRET_KEY."""
+    """Re-encrypt every stored secret (connection passwords, webhook secrets) with the first
+    key of FLOWFORGE_SECRET_KEY."""
     import flowforge_catalog.api  # noqa: F401 - registers every model the ORM needs
+    import flowforge_orchestrator.api  # noqa: F401
     from flowforge_catalog.connections.service import rotate_secrets
+    from flowforge_orchestrator.triggers.service import reencrypt_secrets
     from flowforge_shared.db.engine import Database
     from flowforge_shared.secrets import SecretBox, SecretKeyError
 
@@ -241,6 +244,7 @@ def secrets_rotate() -> None:
         database = Database(settings.resolved_database_url)
         with database.session() as session:
             count = rotate_secrets(session, box=box)
+            count += reencrypt_secrets(session, box=box)
     except SecretKeyError as error:
         _fail(str(error))
     typer.echo(f"re-encrypted {count} secret(s) with the first key")

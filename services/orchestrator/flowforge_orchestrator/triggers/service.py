@@ -199,6 +199,17 @@ def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
     return secret
 
 
+def reencrypt_secrets(session: Session, *, box: SecretBox) -> int:
+    """Re-encrypt every stored webhook secret with the first configured key (``flowforge
+    secrets rotate``); the secrets themselves do not change. The caller commits."""
+    count = 0
+    for trigger in session.scalars(select(Trigger).where(Trigger.secret.is_not(None))):
+        trigger.secret = box.rotate(trigger.secret)
+        count += 1
+    session.flush()
+    return count
+
+
 def rotate_secret(session: Session, *, trigger: Trigger, box: SecretBox | None) -> str:
     """A new secret for a webhook trigger (the old one stops working at once); the caller
     commits. Unprocessable for any other kind."""
