@@ -215,6 +215,10 @@ def test_the_secret_is_shown_once_stored_encrypted_and_rotated(platform):
     audit = answer.text
     assert "trigger.create" in audit
     assert secret not in audit and new_secret not in audit and "trigger.rotate_secret" in audit
+    from tests import conftest  # every log line this test session saw
+
+    logged = [text for text in conftest.SEEN_TEXTS if not text.startswith("{")]
+    assert logged and not [text for text in logged if secret in text or new_secret in text]
     cron = client.post(
         f"/api/workflows/{workflow_id}/triggers",
         json={"kind": "cron", "settings": {"expression": "0 0 * * *"}},
