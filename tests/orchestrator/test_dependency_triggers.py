@@ -107,6 +107,7 @@ def test_a_chain_runs_in_order_once_each_after_a_manual_run(platform):
     assert [len(runs(client, w)) for w in (a, b, c)] == [1, 1, 1]
     firings = client.get(f"/api/workflows/{b}/firings", headers=HEADERS).json()["data"]
     assert len(firings) == 1 and firings[0]["outcome"] == "started"
+    assert firings[0]["cause"] == {"upstream": run_b["cause"]["upstream"]}
 
 
 def test_an_ending_handed_over_twice_records_one_firing(platform):

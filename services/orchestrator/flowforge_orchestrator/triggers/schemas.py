@@ -190,6 +190,7 @@ class FiringPublic(ApiOutModel):
     outcome: str
     reason: str | None
     execution_id: str | None
+    cause: dict[str, Any] | None = None  # a dependency firing's upstream executions
     recorded_at: datetime
     updated_at: datetime
 
