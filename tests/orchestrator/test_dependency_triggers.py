@@ -177,21 +177,25 @@ def test_the_scheduler_sweep_records_an_ending_whose_hand_over_was_lost(platform
     a, b = make_workflow(client, "a"), make_workflow(client, "b")
     before = str(uuid.uuid4())  # ended before the trigger existed: never counts
     lost = str(uuid.uuid4())
+    refused = str(uuid.uuid4())  # a run the engine refused to start never ran: no ending
     with app.state.database.session() as session:
         session.add(ended_execution(before, a))
     time.sleep(0.05)
-    assert depend(client, b, upstream=[a]).status_code == 201
+    assert depend(client, b, upstream=[a], status="ended").status_code == 201
     time.sleep(0.05)
     with app.state.database.session() as session:
         session.info.clear()  # written as if by a process that died before its hand-over
+        session.add(ended_execution(refused, a, error="not started: a is already running"))
         session.add(ended_execution(lost, a))
     run_b = wait_for_run(client, b)  # the embedded scheduler's sweep
     assert run_b["cause"]["upstream"][0]["executionId"] == lost
     time.sleep(1)
     assert len(runs(client, b)) == 1
+    firings = client.get(f"/api/workflows/{b}/firings", headers=HEADERS).json()["data"]
+    assert [firing["cause"]["upstream"][0]["executionId"] for firing in firings] == [lost]
 
 
-def ended_execution(execution_id: str, workflow_id: str):
+def ended_execution(execution_id: str, workflow_id: str, error: str | None = None):
     from flowforge_orchestrator.runs.models import Execution
     from flowforge_shared.db.base import utcnow
 
@@ -200,8 +204,9 @@ def ended_execution(execution_id: str, workflow_id: str):
         id=execution_id,
         workflow_id=workflow_id,
         workflow_name="upstream",
-        status="succeeded",
+        status="failed" if error else "succeeded",
         trigger="manual",
         started_at=now,
         finished_at=now,
+        error=error,
     )

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from graphlib import CycleError, TopologicalSorter
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,9 @@ from flowforge_shared.errors import NotFound, Unprocessable
 
 log = logging.getLogger("flowforge.scheduler")
 ENDED = ("succeeded", "failed", "cancelled")
+# A run the engine refused to start (the workflow was running) is kept as a failed execution
+# saying "not started: ..."; it never ran, so it is no upstream ending.
+RAN = or_(Execution.error.is_(None), Execution.error.not_like("not started:%"))
 
 
 def _graph(session: Session, *, exclude: str | None) -> dict[str, set[str]]:
@@ -167,6 +170,7 @@ def sweep(database: Database, *, now: datetime, lookback: timedelta = SWEEP_LOOK
                 Execution.workflow_id.in_(upstream),
                 Execution.status.in_(ENDED),
                 Execution.finished_at >= now - lookback,
+                RAN,
             )
             .order_by(Execution.finished_at)
         ).all()
@@ -233,6 +237,7 @@ def _fire(
                     Execution.workflow_id == other,
                     Execution.status.in_(statuses),
                     Execution.finished_at > since,
+                    RAN,
                 )
                 .order_by(Execution.finished_at.desc())
                 .limit(1)
