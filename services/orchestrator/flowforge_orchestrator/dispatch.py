@@ -121,7 +121,7 @@ def install_execution_events(bus: Bus, database: Database | None = None) -> None
     if database is not None:
         from flowforge_orchestrator.triggers.dependencies import on_ended
 
-        execution_events.install_endings(on_ended(database))
+        execution_events.install_endings(database.engine, on_ended(database))
 
 
 def handle_start_run(

@@ -7,7 +7,8 @@ the hand-over with the process's bus). A session that rolls back hands nothing o
 event tells of a start or an end that did not happen.
 
 An ending is also handed, once committed, to the listener :func:`install_endings`
-registers (the dependency triggers: ``{"executionId", "workflowId", "status"}``)."""
+registers for the database it was committed to (the dependency triggers:
+``{"executionId", "workflowId", "status"}``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import event as sa_event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from flowforge_orchestrator.runs.models import Execution
@@ -31,7 +33,9 @@ ENDINGS: dict[str, EventType] = {
     Status.CANCELLED.value: "ABORT",
 }
 _hand_over: Callable[[dict[str, Any]], None] | None = None
-_on_end: Callable[[dict[str, Any]], None] | None = None
+# Per database (its engine): an ending is handed to the listener of the database it was
+# committed to, however many apps one process builds (tests do).
+_on_end: dict[Engine, Callable[[dict[str, Any]], None]] = {}
 
 
 def note(session: Session, execution: Execution, event_type: EventType) -> None:
@@ -67,10 +71,9 @@ def install(hand_over: Callable[[dict[str, Any]], None]) -> None:
     _listen()
 
 
-def install_endings(on_end: Callable[[dict[str, Any]], None]) -> None:
-    """Hand every committed ending to ``on_end`` (one per process: the last installed wins)."""
-    global _on_end  # noqa: PLW0603 - one database per process
-    _on_end = on_end
+def install_endings(engine: Engine, on_end: Callable[[dict[str, Any]], None]) -> None:
+    """Hand every ending committed to ``engine``'s database to ``on_end``."""
+    _on_end[engine] = on_end
     _listen()
 
 
@@ -83,10 +86,11 @@ def _listen() -> None:
 def _after_commit(session: Session) -> None:
     endings = session.info.pop(ENDINGS_KEY, None)
     events = session.info.pop(KEY, None)
-    if endings and _on_end is not None:
+    on_end = _on_end.get(session.get_bind()) if endings else None
+    if endings and on_end is not None:
         for ending in endings:
             try:
-                _on_end(ending)
+                on_end(ending)
             except Exception:  # noqa: BLE001 - the execution's own record stands
                 log.exception("execution ending %s was not handed over", ending["executionId"])
     if not events or _hand_over is None:
