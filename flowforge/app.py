@@ -36,6 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         internal_routers=[
             router for service in SERVICES.values() for router in service.INTERNAL_ROUTERS
         ],
+        public_routers=[
+            router
+            for service in SERVICES.values()
+            for router in getattr(service, "PUBLIC_ROUTERS", [])
+        ],
         install=[install_workers]
         + [hook for service in SERVICES.values() for hook in service.INSTALL],
     )
@@ -56,5 +61,6 @@ def create_single_service_app(name: str, settings: Settings | None = None) -> Fa
         settings=settings,
         api_routers=service.ROUTERS,
         internal_routers=service.INTERNAL_ROUTERS,
+        public_routers=getattr(service, "PUBLIC_ROUTERS", []),
         install=service.INSTALL,
     )

@@ -146,6 +146,7 @@ def run(
     workflow: str = typer.Argument(..., help="Workflow id or name"),
     wait: bool = typer.Option(False, "--wait", help="Follow progress until the run ends"),
     job: list[str] = typer.Option(None, "--job", help="Run only this job id (repeatable)"),
+    force: bool = typer.Option(False, "--force", help="Run a paused workflow anyway (audited)"),
     url: str = typer.Option("http://127.0.0.1:8000", envvar="FLOWFORGE_URL", help="API address"),
     token: str = typer.Option(None, envvar="FLOWFORGE_TOKEN", help="API token"),
 ) -> None:
@@ -164,7 +165,7 @@ def run(
             base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
         ) as client:
             found = resolve_workflow(client, workflow)
-            execution_id = start_run(client, found["id"], job)
+            execution_id = start_run(client, found["id"], job, force=force)
             console.print(f"started execution {execution_id} of workflow {found['name']!r}")
             if not wait:
                 return
@@ -226,9 +227,12 @@ def demo(
 
 @secrets_app.command("rotate")
 def secrets_rotate() -> None:
-    """Re-encrypt every stored secret with the first key of FLOWFORGE_SECRET_KEY."""
+    """Re-encrypt every stored secret (connection passwords, webhook secrets) with the first
+    key of FLOWFORGE_SECRET_KEY."""
     import flowforge_catalog.api  # noqa: F401 - registers every model the ORM needs
+    import flowforge_orchestrator.api  # noqa: F401
     from flowforge_catalog.connections.service import rotate_secrets
+    from flowforge_orchestrator.triggers.service import reencrypt_secrets
     from flowforge_shared.db.engine import Database
     from flowforge_shared.secrets import SecretBox, SecretKeyError
 
@@ -240,6 +244,7 @@ def secrets_rotate() -> None:
         database = Database(settings.resolved_database_url)
         with database.session() as session:
             count = rotate_secrets(session, box=box)
+            count += reencrypt_secrets(session, box=box)
     except SecretKeyError as error:
         _fail(str(error))
     typer.echo(f"re-encrypted {count} secret(s) with the first key")

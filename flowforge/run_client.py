@@ -32,9 +32,14 @@ def resolve_workflow(client: httpx.Client, id_or_name: str) -> dict:
     return matches[0]
 
 
-def start_run(client: httpx.Client, workflow_id: str, jobs: list[str] | None) -> str:
+def start_run(
+    client: httpx.Client, workflow_id: str, jobs: list[str] | None, *, force: bool = False
+) -> str:
+    """A paused workflow is refused (409) unless ``force`` (audited by the catalog)."""
     response = client.post(
-        f"/api/workflows/{workflow_id}/run", json={"jobs": jobs} if jobs else None
+        f"/api/workflows/{workflow_id}/run",
+        json={"jobs": jobs} if jobs else None,
+        params={"force": "true"} if force else None,
     )
     _raise_for(response)
     return response.json()["executionId"]

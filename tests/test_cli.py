@@ -281,6 +281,18 @@ def test_secrets_rotate_reencrypts_with_the_first_key(tmp_path):
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
         )
         assert response.status_code == 201
+        workflow = client.post(
+            "/api/workflows",
+            json={"name": "hooked"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        ).json()
+        hook = client.post(
+            f"/api/workflows/{workflow['id']}/triggers",
+            json={"kind": "webhook"},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert hook.status_code == 201, hook.text
+        webhook_secret = hook.json()["secret"]
     app.state.database.dispose()
     result = subprocess.run(
         [FLOWFORGE, "secrets", "rotate"],
@@ -289,12 +301,14 @@ def test_secrets_rotate_reencrypts_with_the_first_key(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stderr
-    assert "re-encrypted 1 secret(s)" in result.stdout
+    assert "re-encrypted 2 secret(s)" in result.stdout  # the password, the webhook's secret
     engine = create_engine(f"sqlite:///{tmp_path / 'flowforge.db'}")
     with engine.connect() as connection:
         token = connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+        stored = connection.execute(text("SELECT secret FROM triggers")).scalar_one()
     engine.dispose()
     assert SecretBox([new]).decrypt(token) == "rotate-me"
+    assert SecretBox([new]).decrypt(stored) == webhook_secret
     bad = subprocess.run(
         [FLOWFORGE, "secrets", "rotate"],
         env=env(tmp_path, FLOWFORGE_SECRET_KEY="not-a-key"),

@@ -53,6 +53,7 @@ def create_service_app(
     database: Database | None = None,
     install: Sequence[Callable[[FastAPI], Callable[[], None] | None]] = (),
     internal_routers: Sequence[APIRouter] = (),
+    public_routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """One FastAPI app serving the given ``/api`` routers (one service, or all of them).
 
@@ -63,7 +64,8 @@ def create_service_app(
     Tokens are checked by ``app.state.token_checker``: the catalog's install hook puts its
     own there; without it (a service running without the catalog) the catalog is asked over
     HTTP (FLOWFORGE_CATALOG_URL). ``internal_routers`` are mounted under ``/api`` too, behind
-    the service secret instead of a user's token.
+    the service secret instead of a user's token; ``public_routers`` under ``/api`` with no
+    token at all (each route authenticates the request itself, e.g. a webhook's signature).
 
     Outside the local environment, unsafe settings are refused first
     (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
@@ -131,6 +133,10 @@ def create_service_app(
     for router in internal_routers:
         internal.include_router(router)
     app.include_router(internal)
+    public = APIRouter(prefix="/api")  # each authenticates its own way (a webhook's signature)
+    for router in public_routers:
+        public.include_router(router)
+    app.include_router(public)
     app.include_router(_health_router())
     _install_docs(app, title)
     _install_error_handlers(app)

@@ -65,3 +65,29 @@ def test_a_catalog_that_does_not_answer_is_a_503(tmp_path, database_url, catalog
         refused = client.post(f"/api/workflows/{workflow_id}/triggers", json=CRON, headers=H)
     assert refused.status_code == 503, refused.text
     assert "does not answer" in refused.json()["detail"]
+
+
+def test_a_webhook_reaches_the_orchestrator_alone_and_is_handed_to_the_catalog(
+    tmp_path, database_url, catalog
+):
+    import time
+
+    from flowforge_orchestrator.triggers.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+
+    url, workflow_id = catalog
+    with orchestrator(tmp_path, database_url, service_secret=SECRET, catalog_url=url) as client:
+        created = client.post(
+            f"/api/workflows/{workflow_id}/triggers", json={"kind": "webhook"}, headers=H
+        )
+        assert created.status_code == 201, created.text
+        trigger = created.json()
+        body, at = b'{"partner": "x"}', str(int(time.time()))
+        unsigned = client.post(f"/api/hooks/{trigger['id']}", content=body)
+        assert unsigned.status_code == 401, unsigned.text
+        headers = {TIMESTAMP_HEADER: at, SIGNATURE_HEADER: sign(trigger["secret"], at, body)}
+        accepted = client.post(f"/api/hooks/{trigger['id']}", content=body, headers=headers)
+        # Asked of the catalog through the broker (its worker starts the run).
+        assert accepted.status_code == 202, accepted.text
+        assert accepted.json()["outcome"] == "requested"
+        replay = client.post(f"/api/hooks/{trigger['id']}", content=body, headers=headers)
+        assert replay.status_code == 409, replay.text

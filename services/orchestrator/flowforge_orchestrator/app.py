@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowforge_orchestrator.api import INSTALL, ROUTERS
+from flowforge_orchestrator.api import INSTALL, INTERNAL_ROUTERS, PUBLIC_ROUTERS, ROUTERS
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
 
@@ -14,5 +14,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="FlowForge orchestrator",
         settings=settings or Settings(),
         api_routers=ROUTERS,
+        internal_routers=INTERNAL_ROUTERS,
+        public_routers=PUBLIC_ROUTERS,
         install=INSTALL,
     )

@@ -111,12 +111,17 @@ def pass_on(bus: Bus, event: dict[str, Any], name: str, queue: str, owner: str) 
         log.exception("run event %s did not reach the %s", event.get("eventTime"), owner)
 
 
-def install_execution_events(bus: Bus) -> None:
+def install_execution_events(bus: Bus, database: Database | None = None) -> None:
     """Hand the executions' own run events (:mod:`.runs.execution_events`) to the lineage
-    service once the session that started or ended an execution has committed."""
+    service once the session that started or ended an execution has committed, and (given
+    the database) each ending to the dependency triggers."""
     execution_events.install(
         lambda event: pass_on(bus, event, LINEAGE_RECORD_EVENT, LINEAGE_QUEUE, "lineage service")
     )
+    if database is not None:
+        from flowforge_orchestrator.triggers.dependencies import on_ended
+
+        execution_events.install_endings(database.engine, on_ended(database))
 
 
 def handle_start_run(
@@ -367,7 +372,7 @@ def install_runtime(app) -> Callable[[], None]:
         app.state.bus,
     )
     app.state.runtime = runtime
-    install_execution_events(app.state.bus)
+    install_execution_events(app.state.bus, app.state.database)
     app.state.bus.handle(
         START_RUN,
         lambda payload: handle_start_run(

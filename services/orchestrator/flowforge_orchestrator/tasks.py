@@ -27,8 +27,9 @@ from flowforge_shared.telemetry import continued, task_headers
 def _context() -> tuple[Database, CeleryRuntime, Bus]:
     settings = Settings()
     bus = Bus(settings)
-    install_execution_events(bus)
-    return Database(settings.resolved_database_url), CeleryRuntime(settings), bus
+    database = Database(settings.resolved_database_url)
+    install_execution_events(bus, database)
+    return database, CeleryRuntime(settings), bus
 
 
 @celery.task(name=RECORD_EVENT, bind=True)

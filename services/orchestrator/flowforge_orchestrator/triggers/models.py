@@ -27,6 +27,9 @@ class Trigger(Base):
     name: Mapped[str | None] = mapped_column(String(200))
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     settings: Mapped[dict] = mapped_column(JSON)
+    # A webhook trigger's signing secret, encrypted (flowforge_shared.secrets); never shown
+    # after the response that created or rotated it, never in the audit log.
+    secret: Mapped[str | None] = mapped_column(Text)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -39,7 +42,11 @@ class TriggerFiring(Base):
     the broker), ``started`` or ``skipped`` — ``reason`` says why."""
 
     __tablename__ = "trigger_firings"
-    __table_args__ = (UniqueConstraint("trigger_id", "fire_time", name="uq_trigger_firings_time"),)
+    __table_args__ = (
+        UniqueConstraint("trigger_id", "fire_time", name="uq_trigger_firings_time"),
+        # A webhook request's signature: the same request received twice is one firing.
+        Index("uq_trigger_firings_key", "trigger_id", "firing_key", unique=True),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     trigger_id: Mapped[str] = mapped_column(
@@ -50,5 +57,7 @@ class TriggerFiring(Base):
     outcome: Mapped[str] = mapped_column(String(20), index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     execution_id: Mapped[str] = mapped_column(String(36), default=new_id)
+    firing_key: Mapped[str | None] = mapped_column(String(200))
+    cause: Mapped[dict | None] = mapped_column(JSON)  # added to the run's cause
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

@@ -13,6 +13,7 @@ from flowforge_orchestrator.triggers.schemas import (
     TriggerList,
     TriggerPublic,
     TriggerUpdate,
+    TriggerWithSecret,
 )
 from flowforge_shared import audit
 from flowforge_shared.contracts.base import MAX_OFFSET
@@ -22,9 +23,12 @@ router = APIRouter(prefix="/workflows/{workflow_id}", tags=["triggers"])
 
 
 def _known(request: Request, workflow_id: str) -> None:
-    service.workflow_info(
-        request.app.state.bus, request.app.state.settings, workflow_id=workflow_id
-    )
+    _info(request)(workflow_id)
+
+
+def _info(request: Request):
+    state = request.app.state
+    return lambda wid: service.workflow_info(state.bus, state.settings, workflow_id=wid)
 
 
 @router.get("/triggers", response_model=TriggerList)
@@ -34,7 +38,7 @@ def list_triggers(workflow_id: str, request: Request, session: SessionDep):
     return TriggerList(data=[service.to_public(t) for t in triggers], count=len(triggers))
 
 
-@router.post("/triggers", response_model=TriggerPublic, status_code=status.HTTP_201_CREATED)
+@router.post("/triggers", response_model=TriggerWithSecret, status_code=status.HTTP_201_CREATED)
 def create_trigger(
     workflow_id: str,
     data: TriggerCreate,
@@ -42,8 +46,16 @@ def create_trigger(
     session: SessionDep,
     principal: PrincipalDep,
 ):
+    """A webhook trigger's answer holds its secret: the only time it is shown."""
     _known(request, workflow_id)
-    trigger = service.create(session, workflow_id=workflow_id, data=data, actor=principal.actor)
+    trigger, secret = service.create(
+        session,
+        workflow_id=workflow_id,
+        data=data,
+        actor=principal.actor,
+        box=request.app.state.secret_box,
+        info=_info(request),
+    )
     audit.record(
         session,
         actor=principal.actor,
@@ -53,7 +65,31 @@ def create_trigger(
         after=service.snapshot(trigger),
     )
     session.commit()
-    return service.to_public(trigger)
+    return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
+
+
+@router.post("/triggers/{trigger_id}/rotate-secret", response_model=TriggerWithSecret)
+def rotate_trigger_secret(
+    workflow_id: str,
+    trigger_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+):
+    """A new secret for a webhook trigger, shown in this answer only; the old one stops
+    working at once."""
+    trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    secret = service.rotate_secret(session, trigger=trigger, box=request.app.state.secret_box)
+    audit.record(
+        session,
+        actor=principal.actor,
+        action="trigger.rotate_secret",
+        entity_type="trigger",
+        entity_id=trigger.id,
+        after=service.snapshot(trigger),
+    )
+    session.commit()
+    return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
 
 
 @router.get("/triggers/{trigger_id}", response_model=TriggerPublic)
@@ -67,12 +103,13 @@ def update_trigger(
     workflow_id: str,
     trigger_id: str,
     data: TriggerUpdate,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
 ):
     trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
     before = service.snapshot(trigger)
-    service.update(session, trigger=trigger, data=data)
+    service.update(session, trigger=trigger, data=data, info=_info(request))
     audit.record(
         session,
         actor=principal.actor,

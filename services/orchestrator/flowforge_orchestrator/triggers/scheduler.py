@@ -349,7 +349,11 @@ def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
         workflowId=firing.workflow_id,
         trigger=trigger.kind,
         triggerId=trigger.id,
-        cause={"fireTime": firing.fire_time.isoformat(), "firingId": firing.id},
+        cause={
+            **(firing.cause or {}),
+            "fireTime": firing.fire_time.isoformat(),
+            "firingId": firing.id,
+        },
         actor=f"trigger:{trigger.kind}:{trigger.id}",
     )
     try:
@@ -418,6 +422,12 @@ class Scheduler:
             recorded += count
             if claimed < CLAIM_LIMIT:
                 break
+        from flowforge_orchestrator.triggers.dependencies import sweep
+
+        try:
+            recorded += sweep(self.database, now=self.clock())
+        except Exception:  # noqa: BLE001 - the firings already recorded still settle
+            log.exception("scheduler: the dependency sweep failed")
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0

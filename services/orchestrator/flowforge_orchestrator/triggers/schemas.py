@@ -1,6 +1,6 @@
 """Triggers on the wire. A trigger is a ``kind`` and that kind's ``settings``, validated per
-kind (:data:`SETTINGS`): manual and cron now; dependency, event and webhook fit the same
-shape later (a settings model each)."""
+kind (:data:`SETTINGS`): manual, cron, webhook and dependency now; event fits the same
+shape later (a settings model)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from flowforge_shared.errors import Unprocessable
 class TriggerKind(StrEnum):
     MANUAL = "manual"
     CRON = "cron"
+    WEBHOOK = "webhook"
+    DEPENDENCY = "dependency"
 
 
 class Misfire(StrEnum):
@@ -70,9 +72,51 @@ class CronSettings(ApiModel):
         return value
 
 
+class WebhookSettings(ApiModel):
+    """A webhook trigger fires on each signed ``POST /api/hooks/{triggerId}``; its secret is
+    not a setting (settings are shown on every read and kept in the audit log)."""
+
+    concurrency: Concurrency = Concurrency.SKIP
+
+
+class UpstreamMode(StrEnum):
+    ALL = "all"  # every upstream workflow has ended so since this trigger last fired
+    ANY = "any"  # each upstream ending fires
+
+
+class UpstreamStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ENDED = "ended"  # any of the three
+
+
+class DependencySettings(ApiModel):
+    """Fires when the upstream workflows end in ``status``: on each ending (``any``), or once
+    each has ended so since the trigger last fired (``all``; with ``windowMinutes``, only
+    endings within that many minutes count)."""
+
+    upstream: list[str] = Field(min_length=1, max_length=20, description="workflow ids")
+    mode: UpstreamMode = UpstreamMode.ALL
+    status: UpstreamStatus = UpstreamStatus.SUCCEEDED
+    window_minutes: int | None = Field(default=None, ge=1, le=7 * 24 * 60)
+    concurrency: Concurrency = Concurrency.SKIP
+
+    @field_validator("upstream")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("names a workflow twice")
+        if any(not item or len(item) > 36 for item in value):
+            raise ValueError("each upstream is a workflow id")
+        return value
+
+
 SETTINGS: dict[TriggerKind, type[ApiModel]] = {
     TriggerKind.MANUAL: ManualSettings,
     TriggerKind.CRON: CronSettings,
+    TriggerKind.WEBHOOK: WebhookSettings,
+    TriggerKind.DEPENDENCY: DependencySettings,
 }
 TIME_KINDS = {TriggerKind.CRON}
 
@@ -126,6 +170,13 @@ class TriggerPublic(ApiOutModel):
     updated_at: datetime
 
 
+class TriggerWithSecret(TriggerPublic):
+    """A webhook trigger as created or after its secret was rotated: the only answers that
+    show the secret. Keep it: it cannot be read again."""
+
+    secret: str | None = None
+
+
 class TriggerList(ApiOutModel):
     data: list[TriggerPublic]
     count: int
@@ -139,8 +190,20 @@ class FiringPublic(ApiOutModel):
     outcome: str
     reason: str | None
     execution_id: str | None
+    cause: dict[str, Any] | None = None  # a dependency firing's upstream executions
     recorded_at: datetime
     updated_at: datetime
+
+
+class HookAccepted(ApiOutModel):
+    """What a webhook request started: its firing, the outcome and the execution's id."""
+
+    firing_id: str
+    trigger_id: str
+    workflow_id: str
+    outcome: str
+    reason: str | None
+    execution_id: str | None
 
 
 class FiringList(ApiOutModel):

@@ -7,6 +7,8 @@ its internal API with the service secret).
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,7 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from flowforge_orchestrator.triggers import cron
+from flowforge_orchestrator.triggers import cron, dependencies
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_orchestrator.triggers.schemas import (
     TIME_KINDS,
@@ -29,7 +31,8 @@ from flowforge_orchestrator.triggers.schemas import (
 )
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.triggers import WORKFLOW_INFO, WORKFLOW_INFO_PATH, WorkflowInfo
-from flowforge_shared.errors import NotFound, ServiceUnavailable
+from flowforge_shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from flowforge_shared.secrets import SecretBox
 from flowforge_shared.settings import Settings
 
 NEXT_COUNT = 5
@@ -142,8 +145,19 @@ def get_or_raise(session: Session, *, workflow_id: str, trigger_id: str) -> Trig
     return trigger
 
 
-def create(session: Session, *, workflow_id: str, data: TriggerCreate, actor: str) -> Trigger:
-    """A new trigger (its settings validated for its kind); the caller commits."""
+def create(
+    session: Session,
+    *,
+    workflow_id: str,
+    data: TriggerCreate,
+    actor: str,
+    box: SecretBox | None = None,
+    info: Callable[[str], WorkflowInfo] | None = None,
+) -> tuple[Trigger, str | None]:
+    """A new trigger (its settings validated for its kind) and, for a webhook trigger, its
+    new secret in plain text (stored encrypted with ``box``); the caller commits. A
+    dependency trigger's upstream workflows must exist (asked with ``info``) and close no
+    cycle."""
     trigger = Trigger(
         workflow_id=workflow_id,
         kind=data.kind.value,
@@ -152,13 +166,67 @@ def create(session: Session, *, workflow_id: str, data: TriggerCreate, actor: st
         settings=validate_settings(data.kind, data.settings),
         created_by=actor,
     )
+    if data.kind == TriggerKind.DEPENDENCY:
+        _check_dependency(session, trigger, info)
     trigger.next_fire_at = first_fire_at(trigger)
+    secret = None
+    if data.kind == TriggerKind.WEBHOOK:
+        secret = _new_secret(trigger, box)
     session.add(trigger)
     session.flush()
-    return trigger
+    return trigger, secret
 
 
-def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigger:
+def _check_dependency(
+    session: Session, trigger: Trigger, info: Callable[[str], WorkflowInfo] | None
+) -> None:
+    if info is None:  # a wiring bug: every router passes how to ask the catalog
+        raise ServiceUnavailable("cannot check a dependency trigger's upstream workflows")
+    dependencies.check(
+        session,
+        workflow_id=trigger.workflow_id,
+        settings=trigger.settings,
+        info=info,
+        trigger_id=trigger.id,
+    )
+
+
+def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
+    if box is None:  # a wiring bug, not the caller's: every orchestrator installs a box
+        raise ServiceUnavailable("this process has no secret key to store a webhook secret")
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    trigger.secret = box.encrypt(secret)
+    return secret
+
+
+def reencrypt_secrets(session: Session, *, box: SecretBox) -> int:
+    """Re-encrypt every stored webhook secret with the first configured key (``flowforge
+    secrets rotate``); the secrets themselves do not change. The caller commits."""
+    count = 0
+    for trigger in session.scalars(select(Trigger).where(Trigger.secret.is_not(None))):
+        trigger.secret = box.rotate(trigger.secret)
+        count += 1
+    session.flush()
+    return count
+
+
+def rotate_secret(session: Session, *, trigger: Trigger, box: SecretBox | None) -> str:
+    """A new secret for a webhook trigger (the old one stops working at once); the caller
+    commits. Unprocessable for any other kind."""
+    if trigger.kind != TriggerKind.WEBHOOK:
+        raise Unprocessable([(("kind",), f"a {trigger.kind} trigger has no secret to rotate")])
+    secret = _new_secret(trigger, box)
+    session.flush()
+    return secret
+
+
+def update(
+    session: Session,
+    *,
+    trigger: Trigger,
+    data: TriggerUpdate,
+    info: Callable[[str], WorkflowInfo] | None = None,
+) -> Trigger:
     """Change name, enabled or settings (the whole settings object, validated again). A
     changed schedule, or a trigger enabled again, is next due after now: what it missed
     meanwhile is not replayed."""
@@ -173,6 +241,8 @@ def update(session: Session, *, trigger: Trigger, data: TriggerUpdate) -> Trigge
         settings = validate_settings(TriggerKind(trigger.kind), data.settings)
         reschedule = reschedule or settings != trigger.settings
         trigger.settings = settings
+        if trigger.kind == TriggerKind.DEPENDENCY:
+            _check_dependency(session, trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
     session.flush()
