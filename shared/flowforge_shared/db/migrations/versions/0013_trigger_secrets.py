@@ -3,15 +3,15 @@ encrypted; a firing's key (a webhook request's signature, a dependency's upstrea
 execution), unique per trigger so the same cause records no second firing; and a firing's
 cause (the upstream executions), handed to the run it starts.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
