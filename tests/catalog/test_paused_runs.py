@@ -3,58 +3,15 @@ which is audited; an active workflow runs as before (over real HTTP)."""
 
 from __future__ import annotations
 
-import time
-import uuid
-from pathlib import Path
-
-import httpx
 import pytest
 
-from flowforge.app import create_app
-from tests.conftest import ADMIN_TOKEN, make_settings, served
-
-HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+from tests.tiny_platform import HEADERS, make_workflow, served_tiny, wait_ended
 
 
 @pytest.fixture
 def client(tmp_path):
-    settings = make_settings(tmp_path, scheduler_embedded=False)
-    landing = Path(settings.landing_root) / "tiny"
-    landing.mkdir(parents=True, exist_ok=True)
-    (landing / "t.csv").write_text("id,name\n1,a\n2,b\n")
-    app = create_app(settings)
-    with served(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+    with served_tiny(tmp_path, scheduler_embedded=False) as (_app, http):
         yield http
-    app.state.runtime.close()
-
-
-def make_workflow(client) -> str:
-    response = client.post(
-        "/api/workflows",
-        json={"name": f"wf-{uuid.uuid4().hex[:8]}", "status": "active"},
-        headers=HEADERS,
-    )
-    assert response.status_code == 201, response.text
-    workflow_id = response.json()["id"]
-    job = {
-        "name": "Ingest tiny",
-        "type": "file-based",
-        "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "tiny/t.csv"}},
-        "destinationConfig": {"bronzeConfig": {"tableName": f"bronze_t_{uuid.uuid4().hex[:8]}"}},
-    }
-    created = client.post(f"/api/workflows/{workflow_id}/jobs", json=job, headers=HEADERS)
-    assert created.status_code == 201, created.text
-    return workflow_id
-
-
-def wait_ended(client, execution_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while True:
-        execution = client.get(f"/api/executions/{execution_id}", headers=HEADERS).json()
-        if execution["status"] in ("succeeded", "failed", "cancelled"):
-            return execution
-        assert time.monotonic() < deadline, execution
-        time.sleep(0.1)
 
 
 def executions(client, workflow_id: str) -> list[dict]:

@@ -8,48 +8,19 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import httpx
 import pytest
 
-from flowforge.app import create_app
 from flowforge_orchestrator.triggers import dependencies
-from tests.conftest import ADMIN_TOKEN, make_settings, served
-
-HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+from tests.tiny_platform import HEADERS, make_workflow, served_tiny
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def platform(request, tmp_path):
     url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgres" else None
-    settings = make_settings(tmp_path, url, scheduler_interval=0.2)
-    landing = Path(settings.landing_root) / "tiny"
-    landing.mkdir(parents=True, exist_ok=True)
-    (landing / "t.csv").write_text("id,name\n1,a\n2,b\n")
-    app = create_app(settings)
-    with served(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield app, client
-    app.state.runtime.close()
-
-
-def make_workflow(client, name: str) -> str:
-    response = client.post(
-        "/api/workflows",
-        json={"name": f"{name}-{uuid.uuid4().hex[:6]}", "status": "active"},
-        headers=HEADERS,
-    )
-    assert response.status_code == 201, response.text
-    workflow_id = response.json()["id"]
-    job = {
-        "name": "Ingest tiny",
-        "type": "file-based",
-        "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "tiny/t.csv"}},
-        "destinationConfig": {"bronzeConfig": {"tableName": f"bronze_t_{uuid.uuid4().hex[:8]}"}},
-    }
-    created = client.post(f"/api/workflows/{workflow_id}/jobs", json=job, headers=HEADERS)
-    assert created.status_code == 201, created.text
-    return workflow_id
+    with served_tiny(tmp_path, url, scheduler_interval=0.2) as served_app:
+        yield served_app
 
 
 def depend(client, workflow_id: str, **settings) -> httpx.Response:

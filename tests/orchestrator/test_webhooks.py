@@ -8,51 +8,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import func, select
 
-from flowforge.app import create_app
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.triggers.models import Trigger
 from flowforge_orchestrator.triggers.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from tests.conftest import ADMIN_TOKEN, make_settings, served
-
-HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+from tests.tiny_platform import HEADERS, make_workflow, served_tiny, wait_ended
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def platform(request, tmp_path):
     url = request.getfixturevalue("fresh_postgres_url") if request.param == "postgres" else None
-    settings = make_settings(tmp_path, url, scheduler_embedded=False)
-    landing = Path(settings.landing_root) / "tiny"
-    landing.mkdir(parents=True, exist_ok=True)
-    (landing / "t.csv").write_text("id,name\n1,a\n2,b\n")
-    app = create_app(settings)
-    with served(app) as url, httpx.Client(base_url=url, timeout=30) as client:
-        yield app, client
-    app.state.runtime.close()
-
-
-def make_workflow(client) -> str:
-    response = client.post(
-        "/api/workflows",
-        json={"name": f"wf-{uuid.uuid4().hex[:8]}", "status": "active"},
-        headers=HEADERS,
-    )
-    assert response.status_code == 201, response.text
-    workflow_id = response.json()["id"]
-    job = {
-        "name": "Ingest tiny",
-        "type": "file-based",
-        "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "tiny/t.csv"}},
-        "destinationConfig": {"bronzeConfig": {"tableName": f"bronze_t_{uuid.uuid4().hex[:8]}"}},
-    }
-    created = client.post(f"/api/workflows/{workflow_id}/jobs", json=job, headers=HEADERS)
-    assert created.status_code == 201, created.text
-    return workflow_id
+    with served_tiny(tmp_path, url, scheduler_embedded=False) as served_app:
+        yield served_app
 
 
 def add_webhook(client, workflow_id: str) -> dict:
@@ -83,16 +54,6 @@ def executions(app, workflow_id: str) -> int:
         return session.scalar(
             select(func.count()).select_from(Execution).where(Execution.workflow_id == workflow_id)
         )
-
-
-def wait_ended(client, execution_id: str) -> dict:
-    deadline = time.monotonic() + 60
-    while True:
-        execution = client.get(f"/api/executions/{execution_id}", headers=HEADERS).json()
-        if execution["status"] in ("succeeded", "failed", "cancelled"):
-            return execution
-        assert time.monotonic() < deadline, execution
-        time.sleep(0.1)
 
 
 def firings(client, workflow_id: str) -> list[dict]:
