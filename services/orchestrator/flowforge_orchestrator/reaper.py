@@ -13,10 +13,10 @@ that is how a restarted embedded server settles what the previous one left.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from flowforge_orchestrator import dispatch
+from flowforge_orchestrator.periodic import PeriodicPass
 from flowforge_orchestrator.runs import liveness
 from flowforge_shared.db.engine import Database
 from flowforge_shared.identity import is_gone
@@ -28,33 +28,24 @@ BACKLOG_LIMIT = 200
 """Events waiting on the broker above which heartbeats are not judged (they may be queued)."""
 
 
-class Reaper:
+class Reaper(PeriodicPass):
+    thread_name = "flowforge-reaper"
+    log = log
+
     def __init__(self, database: Database, runtime, settings: Settings) -> None:
         self.database = database
         self.runtime = runtime
         self.settings = settings
         self.lease = liveness.Lease.from_settings(settings)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowforge-reaper", daemon=True)
         self._up_since: float | None = None
+        super().__init__()
 
-    def start(self) -> None:
-        if not self._thread.is_alive() and not self._stop.is_set():
-            self._thread.start()
+    @property
+    def interval(self) -> float:
+        return self.settings.reaper_interval
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.sweep()
-            except Exception:  # noqa: BLE001 - the next pass tries again
-                log.exception("reaper pass failed")
-            if self._stop.wait(self.settings.reaper_interval):
-                return
+    def run_pass(self) -> int:
+        return self.sweep()
 
     def sweep(self) -> int:
         """One pass; returns how many job runs it settled or resent."""

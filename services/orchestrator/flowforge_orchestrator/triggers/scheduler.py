@@ -28,7 +28,6 @@ refused there and recorded as skipped with the engine's reason).
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flowforge_orchestrator.periodic import PeriodicPass
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution
 from flowforge_orchestrator.triggers import cron
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
@@ -365,8 +365,11 @@ def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
     return Decision(outcome="started")
 
 
-class Scheduler:
+class Scheduler(PeriodicPass):
     """The loop: every ``scheduler_interval`` seconds, claim and record, then settle."""
+
+    thread_name = "flowforge-scheduler"
+    log = log
 
     def __init__(
         self,
@@ -384,29 +387,17 @@ class Scheduler:
         self.settings = settings
         self.clock = clock
         self.info = info or (lambda wid: workflow_info(bus, settings, workflow_id=wid))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="flowforge-scheduler", daemon=True)
+        super().__init__()
 
-    def start(self) -> None:
-        if not self._thread.is_alive() and not self._stop.is_set():
-            self._thread.start()
+    @property
+    def interval(self) -> float:
+        return self.settings.scheduler_interval
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=30)
+    def run_pass(self) -> dict[str, int]:
+        return self.tick()
 
     def run_forever(self) -> None:
         self._loop()
-
-    def _loop(self) -> None:
-        while True:
-            try:
-                self.tick()
-            except Exception:  # noqa: BLE001 - the next pass tries again
-                log.exception("scheduler pass failed")
-            if self._stop.wait(self.settings.scheduler_interval):
-                return
 
     def tick(self) -> dict[str, int]:
         """One pass; returns how many firings were recorded and settled."""
