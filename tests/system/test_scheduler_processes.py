@@ -39,6 +39,28 @@ def make_workflow(client) -> str:
     return workflow_id
 
 
+def firings_and_executions(database_url: str, trigger_id: str, workflow_id: str):
+    """The trigger's firings (by fire time) and the workflow's executions, read from the
+    database itself."""
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            firings = connection.execute(
+                text(
+                    "SELECT fire_time, outcome, reason, execution_id FROM trigger_firings "
+                    "WHERE trigger_id = :t ORDER BY fire_time"
+                ),
+                {"t": trigger_id},
+            ).all()
+            executions = connection.execute(
+                text("SELECT id, trigger, status, error FROM executions WHERE workflow_id = :w"),
+                {"w": workflow_id},
+            ).all()
+    finally:
+        engine.dispose()
+    return firings, executions
+
+
 def test_two_schedulers_on_postgres_give_one_run_per_firing(tmp_path, fresh_postgres_url):
     env = {"FLOWFORGE_DATABASE_URL": fresh_postgres_url, "FLOWFORGE_AUTO_MIGRATE": "true"}
     servers = []
@@ -74,19 +96,9 @@ def test_two_schedulers_on_postgres_give_one_run_per_firing(tmp_path, fresh_post
         for server in servers:
             server.stop()
 
+    rows, executions = firings_and_executions(fresh_postgres_url, trigger["id"], workflow_id)
     engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT fire_time, outcome, reason, execution_id FROM trigger_firings "
-                "WHERE trigger_id = :t ORDER BY fire_time"
-            ),
-            {"t": trigger["id"]},
-        ).all()
-        executions = connection.execute(
-            text("SELECT id, trigger, status FROM executions WHERE workflow_id = :w"),
-            {"w": workflow_id},
-        ).all()
         owners = connection.execute(
             text(
                 "SELECT DISTINCT jr.owner FROM job_runs jr JOIN executions e "
@@ -221,20 +233,7 @@ def test_two_scheduler_processes_with_redis_workers_one_killed_midway(tmp_path, 
         server.stop()
         redis_server.stop()
 
-    engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT fire_time, outcome, reason, execution_id FROM trigger_firings "
-                "WHERE trigger_id = :t ORDER BY fire_time"
-            ),
-            {"t": trigger["id"]},
-        ).all()
-        executions = connection.execute(
-            text("SELECT id, trigger, status, error FROM executions WHERE workflow_id = :w"),
-            {"w": workflow_id},
-        ).all()
-    engine.dispose()
+    rows, executions = firings_and_executions(fresh_postgres_url, trigger["id"], workflow_id)
     times = [row.fire_time for row in rows]
     assert len(times) == len(set(times)) and len(times) >= 7, rows
     assert all(b - a == timedelta(seconds=2) for a, b in zip(times, times[1:], strict=False)), times
