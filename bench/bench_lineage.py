@@ -169,14 +169,14 @@ def _dataset_count() -> int:
 
 def build_graph(path: Path, workflows: int) -> float:
     """Apply every workflow's events to a fresh SQLite database; the seconds it took."""
+    from flowforge.app import upgrade_all
     from flowforge_lineage.graph.consumer import record_events
     from flowforge_shared.db.engine import Database
-    from flowforge_shared.db.migrate import upgrade
 
     work = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.building")
     work.unlink(missing_ok=True)
     url = f"sqlite:///{work}"
-    upgrade(url)
+    upgrade_all(url)
     database = Database(url)
     start = time.perf_counter()
     try:
@@ -399,9 +399,9 @@ def main() -> None:
             f"{workflows * 12:,} events in {seconds:,.1f} s "
             f"({workflows * 12 / seconds:,.0f} events/s, batches of {BATCH})",
         )
-    from flowforge_shared.db.migrate import upgrade
+    from flowforge.app import upgrade_all
 
-    upgrade(f"sqlite:///{graph}")  # a graph kept from an older schema
+    upgrade_all(f"sqlite:///{graph}")  # a graph kept from an older schema
     line("graph size", f"{workflows * PER_WORKFLOW + 1:,} datasets, {workflows * 6:,} jobs")
     work = here / f"work-{uuid.uuid4().hex[:8]}"  # a run of its own: two runs never collide
     work.mkdir()
@@ -422,7 +422,7 @@ def main() -> None:
 def _postgres(sqlite_url: str, data_dir: Path, workflows: int) -> None:
     import psycopg
 
-    from flowforge_shared.db.migrate import upgrade
+    from flowforge.app import upgrade_all
 
     name = f"flowforge_bench_lineage_{uuid.uuid4().hex[:12]}"
     admin = f"host={PG_HOST} port={PG_PORT} user=postgres dbname=postgres"
@@ -430,7 +430,7 @@ def _postgres(sqlite_url: str, data_dir: Path, workflows: int) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
     url = f"postgresql+psycopg://postgres@{PG_HOST}:{PG_PORT}/{name}"
     try:
-        upgrade(url)
+        upgrade_all(url)
         copy_graph(sqlite_url, url)
         with psycopg.connect(
             f"host={PG_HOST} port={PG_PORT} user=postgres dbname={name}", autocommit=True

@@ -11,6 +11,7 @@ from flowforge_ingest import embedded as ingest_worker
 from flowforge_lineage import api as lineage
 from flowforge_orchestrator import api as orchestrator
 from flowforge_orchestrator.dispatch import NO_RUNNERS
+from flowforge_shared.db.migrate import upgrade
 from flowforge_shared.errors import ConfigurationError
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import setup_tracing
@@ -18,6 +19,23 @@ from flowforge_shared.web import create_service_app
 from flowforge_transform import embedded as transform_worker
 
 SERVICES = {"catalog": catalog, "orchestrator": orchestrator, "lineage": lineage}
+# Every service's migration chain, each on the service's own database.
+MIGRATIONS = [service.MIGRATIONS for service in SERVICES.values()]
+
+
+def upgrade_all(url: str) -> None:
+    """Every service's tables in the one database at ``url``."""
+    upgrade(url, MIGRATIONS)
+
+
+def migrate(settings: Settings, services: list[str] | None = None) -> list[tuple[str, str]]:
+    """Bring each service's database to the head of its chain; returns (service, URL) pairs."""
+    done = []
+    for name in services or list(SERVICES):
+        url = settings.database_url_for(name)
+        upgrade(url, [SERVICES[name].MIGRATIONS])
+        done.append((name, url))
+    return done
 
 
 def install_workers(app: FastAPI) -> None:
@@ -43,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
         install=[install_workers]
         + [hook for service in SERVICES.values() for hook in service.INSTALL],
+        migrations=MIGRATIONS,
     )
 
 
@@ -63,4 +82,5 @@ def create_single_service_app(name: str, settings: Settings | None = None) -> Fa
         internal_routers=service.INTERNAL_ROUTERS,
         public_routers=getattr(service, "PUBLIC_ROUTERS", []),
         install=service.INSTALL,
+        migrations=[service.MIGRATIONS],
     )

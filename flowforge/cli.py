@@ -118,6 +118,8 @@ def scheduler(
     `flowforge serve` runs one in its own process). Any number may run on one PostgreSQL."""
     import logging
 
+    from flowforge_orchestrator.audit.service import AuditSweep
+    from flowforge_orchestrator.audit.service import install as send_audit_at_commit
     from flowforge_orchestrator.triggers.scheduler import Scheduler
     from flowforge_shared.bus import Bus
     from flowforge_shared.db.engine import Database
@@ -138,7 +140,9 @@ def scheduler(
     logging.getLogger("flowforge.scheduler").info(
         "scheduler started (a pass every %g s)", settings.scheduler_interval
     )
-    Scheduler(Database(settings.resolved_database_url), Bus(settings), settings).run_forever()
+    database, bus = Database(settings.database_url_for("orchestrator")), Bus(settings)
+    AuditSweep(send_audit_at_commit(database, bus)).start()
+    Scheduler(database, bus, settings).run_forever()
 
 
 @app.command()
@@ -185,27 +189,27 @@ def _token_from_data_dir() -> str | None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply the database migrations (the embedded SQLite database migrates on start)."""
+    """Apply each service's migrations to its database (the embedded SQLite database
+    migrates on start)."""
+    from sqlalchemy import create_engine
     from sqlalchemy.exc import SQLAlchemyError
 
-    from flowforge_shared.db.migrate import upgrade
+    from flowforge.app import SERVICES, migrate
+    from flowforge_catalog.templates.builtin import sync
 
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        upgrade(settings.resolved_database_url)
-        from sqlalchemy import create_engine
-
-        from flowforge_catalog.templates.builtin import sync
-
-        engine = create_engine(settings.resolved_database_url)
-        sync(engine)
-        engine.dispose()
-    except SQLAlchemyError as error:
-        _fail(
-            f"could not migrate {_safe_url(settings.resolved_database_url)}: {error.__class__.__name__}"
-        )
-    typer.echo(f"database at {_safe_url(settings.resolved_database_url)} is up to date")
+    for service in SERVICES:
+        url = settings.database_url_for(service)
+        try:
+            migrate(settings, [service])
+            if service == "catalog":
+                engine = create_engine(url)
+                sync(engine)
+                engine.dispose()
+        except SQLAlchemyError as error:
+            _fail(f"could not migrate the {service}'s {_safe_url(url)}: {error.__class__.__name__}")
+        typer.echo(f"the {service}'s database at {_safe_url(url)} is up to date")
 
 
 @app.command()
@@ -241,10 +245,14 @@ def secrets_rotate() -> None:
         box = SecretBox.from_setting(
             settings.secret_key, settings.data_dir, allow_key_file=settings.is_local
         )
-        database = Database(settings.resolved_database_url)
-        with database.session() as session:
-            count = rotate_secrets(session, box=box)
-            count += reencrypt_secrets(session, box=box)
+        count = 0
+        for service, rotate in (("catalog", rotate_secrets), ("orchestrator", reencrypt_secrets)):
+            database = Database(settings.database_url_for(service))
+            try:
+                with database.session() as session:
+                    count += rotate(session, box=box)
+            finally:
+                database.dispose()
     except SecretKeyError as error:
         _fail(str(error))
     typer.echo(f"re-encrypted {count} secret(s) with the first key")

@@ -3,6 +3,7 @@ broker; a service served alone has none, and says so instead of failing later.""
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import inspect
 
 from flowforge.app import create_app, create_single_service_app
 from flowforge_ingest.operations import perform
@@ -72,3 +73,22 @@ def test_a_catalog_alone_without_a_broker_answers_database_operations_with_a_cle
     assert answer.status_code == 503, answer.text
     assert "FLOWFORGE_BROKER_URL" in answer.json()["detail"]
     assert "flowforge serve" in answer.json()["detail"]
+
+
+def test_a_service_alone_uses_and_migrates_its_own_database(tmp_path):
+    own = tmp_path / "lineage-own.db"
+    settings = make_settings(tmp_path, lineage_database_url=f"sqlite:///{own}")
+    app = create_single_service_app("lineage", settings)
+    try:
+        assert app.state.database.url == f"sqlite:///{own}"
+        tables = set(inspect(app.state.database.engine).get_table_names())
+        assert "lineage_edges" in tables and "workflows" not in tables
+        assert not (tmp_path / "flowforge.db").exists()  # the one database was never touched
+    finally:
+        app.state.database.dispose()
+
+
+def test_services_served_together_with_databases_of_their_own_refuse_to_start(tmp_path):
+    settings = make_settings(tmp_path, catalog_database_url=f"sqlite:///{tmp_path / 'c.db'}")
+    with pytest.raises(ConfigurationError, match="share one database.*run each service apart"):
+        create_app(settings)

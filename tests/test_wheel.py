@@ -37,8 +37,11 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_lists_the_templates_and_the_migrations(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "flowforge_catalog/templates/builtin/bfsi_customer_360.json" in names
-    assert "flowforge_shared/db/migrations/script.py.mako" in names
-    assert "flowforge_shared/db/migrations/versions/0005_templates.py" in names
+    # Each service's own migration chain, and the one chain of before (for old databases).
+    for chain in ("flowforge_catalog", "flowforge_orchestrator", "flowforge_lineage"):
+        assert f"{chain}/migrations/env.py" in names
+    assert "flowforge_lineage/migrations/versions/lineage_0001_baseline.py" in names
+    assert "flowforge_shared/db/legacy_migrations/versions/0005_templates.py" in names
     # The rules library is a top-level package of its own (shared/flowforge_rules).
     assert "flowforge_rules/expressions/checker.py" in names
     assert "flowforge_rules/network.py" in names

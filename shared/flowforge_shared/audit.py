@@ -1,20 +1,17 @@
-"""The append-only audit log: who changed what, when, with a before/after diff.
+"""What every service's audit entries share: the before/after diff of a change, with every
+secret masked before it is stored.
 
-Every service records its mutations here in the same transaction as the change itself, so a
-change and its audit entry land together or not at all. Secrets are masked before they are
-stored; the database refuses UPDATE and DELETE on the table (see migration 0001).
+The audit log itself is the catalog's (``flowforge_catalog.audit``): the catalog records its
+changes there in the same transaction as the change; another service keeps its entries in an
+outbox of its own database, in the same transaction, and sends them to the catalog
+(:mod:`flowforge_shared.contracts.audit`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String
-from sqlalchemy.orm import Mapped, Session, mapped_column
-
-from flowforge_shared.db.base import Base, UTCDateTime, utcnow
 from flowforge_shared.secrets import MASK
 
 SECRET_KEY = re.compile(
@@ -24,18 +21,6 @@ SECRET_KEY = re.compile(
 # key=value secrets inside connection strings (ADO.NET / ODBC / libpq) and URL userinfo.
 SECRET_IN_TEXT = re.compile(r"(?i)\b(password|pwd)\s*=\s*(\{[^}]*\}|[^;\s]*)")
 SECRET_IN_URL = re.compile(r"(?i)(\w+://[^:/@\s]*:)([^@\s]*)(@)")
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_log"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    actor: Mapped[str] = mapped_column(String(200))
-    action: Mapped[str] = mapped_column(String(60))
-    entity_type: Mapped[str] = mapped_column(String(60))
-    entity_id: Mapped[str] = mapped_column(String(64))
-    diff: Mapped[dict] = mapped_column(JSON)
 
 
 def mask_secrets(value: Any) -> Any:
@@ -72,26 +57,3 @@ def diff(before: dict | None, after: dict | None) -> dict:
         "before": mask_secrets({key: before.get(key) for key in keys}),
         "after": mask_secrets({key: after.get(key) for key in keys}),
     }
-
-
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEntry:
-    """Append one entry to the session's unit of work (the caller commits)."""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        diff=diff(before, after),
-    )
-    session.add(entry)
-    return entry

@@ -25,6 +25,10 @@ MIN_SECRET_LENGTH = 32
 PLACEHOLDER_PREFIX = "change-me"
 
 
+# The services that own tables, each in its own database or all in one (database_url_for).
+SERVICES_WITH_DATABASES = ("catalog", "orchestrator", "lineage")
+
+
 class UnsafeSettings(FlowForgeError, ValueError):
     """A setting that is fine on a laptop and refused outside the local environment."""
 
@@ -35,7 +39,23 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".flowforge"), description="Where embedded state lives")
     database_url: str | None = Field(
         default=None,
-        description="SQLAlchemy URL of the catalog database; default SQLite in the data dir",
+        description="SQLAlchemy URL of the database every service uses unless it has its own "
+        "below; default SQLite in the data dir",
+    )
+    catalog_database_url: str | None = Field(
+        default=None,
+        description="The catalog's own database (workflows, jobs, connections, files, "
+        "templates, assets, tokens, audit); default FLOWFORGE_DATABASE_URL",
+    )
+    orchestrator_database_url: str | None = Field(
+        default=None,
+        description="The orchestrator's own database (executions, job runs, run events, "
+        "watermarks, triggers); default FLOWFORGE_DATABASE_URL",
+    )
+    lineage_database_url: str | None = Field(
+        default=None,
+        description="The lineage service's own database (its graph); default "
+        "FLOWFORGE_DATABASE_URL",
     )
     admin_token: SecretStr | None = Field(
         default=None, description="Bootstrap admin token; generated into the data dir if unset"
@@ -286,8 +306,12 @@ class Settings(BaseSettings):
             reasons.append(
                 "FLOWFORGE_SECRET_KEY is not set (the key file in the data dir is for local only)"
             )
-        if self.is_embedded_database:
-            reasons.append("FLOWFORGE_DATABASE_URL is SQLite (use PostgreSQL)")
+        on_sqlite = {
+            _database_setting(service, self): None  # one phrase per setting, in order
+            for service in SERVICES_WITH_DATABASES
+            if self.database_url_for(service).startswith("sqlite")
+        }
+        reasons.extend(f"{name} is SQLite (use PostgreSQL)" for name in on_sqlite)
         return reasons
 
     def refuse_unsafe(self) -> None:
@@ -304,6 +328,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'flowforge.db').resolve()}"
+
+    def database_url_for(self, service: str) -> str:
+        """The database of ``service`` (catalog, orchestrator, lineage): its own URL setting,
+        else the one database."""
+        if service not in SERVICES_WITH_DATABASES:
+            raise ValueError(f"no service {service!r} owns a database")
+        return getattr(self, f"{service}_database_url") or self.resolved_database_url
 
     @property
     def landing_root(self) -> str:
@@ -367,6 +398,13 @@ class Settings(BaseSettings):
         if self.auto_migrate is not None:
             return self.auto_migrate
         return self.is_embedded_database
+
+
+def _database_setting(service: str, settings: Settings) -> str:
+    """The setting that names ``service``'s database."""
+    if getattr(settings, f"{service}_database_url"):
+        return f"FLOWFORGE_{service.upper()}_DATABASE_URL"
+    return "FLOWFORGE_DATABASE_URL"
 
 
 def _is_placeholder(value: str) -> bool:

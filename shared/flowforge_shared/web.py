@@ -29,8 +29,14 @@ from flowforge_shared.auth.dependencies import authenticate
 from flowforge_shared.auth.introspection import RemoteTokenChecker, require_service
 from flowforge_shared.bus import Bus
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
-from flowforge_shared.errors import ApiError, ServiceUnavailable, Unprocessable, dotted
+from flowforge_shared.db.migrate import Chain, upgrade
+from flowforge_shared.errors import (
+    ApiError,
+    ConfigurationError,
+    ServiceUnavailable,
+    Unprocessable,
+    dotted,
+)
 from flowforge_shared.outages import unavailable_message, unavailable_reason
 from flowforge_shared.settings import Settings, UnsafeSettings
 from flowforge_shared.storable import problems
@@ -54,6 +60,7 @@ def create_service_app(
     install: Sequence[Callable[[FastAPI], Callable[[], None] | None]] = (),
     internal_routers: Sequence[APIRouter] = (),
     public_routers: Sequence[APIRouter] = (),
+    migrations: Sequence[Chain] = (),
 ) -> FastAPI:
     """One FastAPI app serving the given ``/api`` routers (one service, or all of them).
 
@@ -67,16 +74,19 @@ def create_service_app(
     the service secret instead of a user's token; ``public_routers`` under ``/api`` with no
     token at all (each route authenticates the request itself, e.g. a webhook's signature).
 
+    ``migrations`` are the chains of the services served here: their database is the
+    process's (:func:`database_url_of`), migrated on start when the settings say so.
+
     Outside the local environment, unsafe settings are refused first
     (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
     settings.refuse_unsafe()
     setup_tracing(settings)
-    database = database or Database(settings.resolved_database_url)
+    database = database or Database(database_url_of(settings, migrations))
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if "://" not in settings.landing_root:  # users drop files here before the first run
         Path(settings.landing_root).mkdir(parents=True, exist_ok=True)
     if settings.should_auto_migrate:
-        upgrade(database.url)
+        upgrade(database.url, migrations)
     closers: list[Callable[[], None]] = []
     starters: list[Callable[[], None]] = []
 
@@ -142,6 +152,20 @@ def create_service_app(
     _install_error_handlers(app)
     _install_tracing(app)
     return app
+
+
+def database_url_of(settings: Settings, migrations: Sequence[Chain]) -> str:
+    """The one database of the services this process serves. Services served together
+    share it: each may have a database of its own only when it runs apart."""
+    urls = {settings.database_url_for(chain.service) for chain in migrations}
+    if len(urls) > 1:
+        names = ", ".join(chain.service for chain in migrations)
+        raise ConfigurationError(
+            f"this process serves {names} together, which share one database, but their "
+            "FLOWFORGE_<SERVICE>_DATABASE_URL settings differ: run each service apart "
+            "(flowforge service NAME) to give it a database of its own"
+        )
+    return urls.pop() if urls else settings.resolved_database_url
 
 
 async def refuse_unstorable_values(request: Request) -> None:

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageJob, LineageRun
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 
 T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -19,7 +19,7 @@ T0 = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 @pytest.fixture(scope="session")
 def migrated_postgres_url(request) -> str:
     url = request.getfixturevalue("postgres_url")
-    upgrade(url)
+    upgrade_all(url)
     return url
 
 
@@ -31,7 +31,7 @@ def database(request, tmp_path):
         url = request.getfixturevalue("migrated_postgres_url")
     else:
         url = f"sqlite:///{tmp_path / 'lineage.db'}"
-        upgrade(url)
+        upgrade_all(url)
     db = Database(url)
     yield db
     db.dispose()

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.graph import models
 from flowforge_lineage.graph.consumer import record_event, record_events
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 from tests.conftest import (
     PG_HOST,
     PG_PORT,
@@ -80,7 +80,7 @@ def events() -> list[dict[str, Any]]:
 def expected(events, tmp_path_factory) -> dict[str, set]:
     """The tables after applying every event once, in order, on SQLite."""
     url = f"sqlite:///{tmp_path_factory.mktemp('in-order') / 'lineage.db'}"
-    upgrade(url)
+    upgrade_all(url)
     database = Database(url)
     try:
         assert all(record_event(database, event) for event in events)
@@ -100,7 +100,7 @@ def fresh(request, tmp_path) -> Iterator:
             url = create_postgres_database("flowforge_lineage_order")
         else:
             url = f"sqlite:///{tmp_path / f'lineage-{len(made)}.db'}"
-        upgrade(url)
+        upgrade_all(url)
         database = Database(url)
         made.append((database, url))
         return database

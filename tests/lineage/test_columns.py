@@ -9,12 +9,12 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.columns.service import column_lineage, columns_of
 from flowforge_lineage.graph.apply import apply_event
 from flowforge_lineage.graph.models import LineageColumnEdge, LineageDataset
 from flowforge_shared.contracts.column_lineage import Source, facet
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 
 SRC = ("landing", "tx.csv")
 BRONZE = ("lake", "bronze.tx")
@@ -24,7 +24,7 @@ GOLD = ("lake", "gold.totals")
 @pytest.fixture
 def database(tmp_path):
     url = f"sqlite:///{tmp_path / 'lineage.db'}"
-    upgrade(url)
+    upgrade_all(url)
     database = Database(url)
     yield database
     database.dispose()
@@ -127,7 +127,7 @@ def test_the_newest_event_of_a_job_replaces_its_column_edges_in_any_order(tmp_pa
     events = [old, new]
     for number, order in enumerate(sorted(set(itertools.permutations([0, 1, 0, 1])))):
         url = f"sqlite:///{tmp_path / f'{number}.db'}"
-        upgrade(url)
+        upgrade_all(url)
         database = Database(url)
         try:
             apply(database, *(events[index] for index in order))

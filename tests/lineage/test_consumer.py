@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import random
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.graph.consumer import record_event, record_events
 from flowforge_lineage.graph.query import workflow_graph
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 
 
 def fresh(tmp_path, name: str) -> Database:
     url = f"sqlite:///{tmp_path / f'{name}.db'}"
-    upgrade(url)
+    upgrade_all(url)
     return Database(url)
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from flowforge.app import upgrade_all
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 
 
 @pytest.fixture
 def database(tmp_path):
     """A migrated SQLite database of the test's own."""
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    upgrade(url)
+    upgrade_all(url)
     db = Database(url)
     yield db
     db.dispose()

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine, text
 
-from flowforge_shared.db.migrate import upgrade
+from flowforge.app import upgrade_all
+from flowforge_shared.db.migrate import legacy_upgrade
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -17,7 +18,7 @@ def url(request, tmp_path):
 
 
 def test_the_upgrade_keeps_the_newest_active_run_and_dates_what_is_in_flight(url):
-    upgrade(url, "0005")
+    legacy_upgrade(url, "0005")  # a database the one chain of before made
     engine = create_engine(url)
     with engine.begin() as conn:
         for seq, status in ((1, "running"), (2, "running"), (3, "succeeded"), (4, "queued")):
@@ -38,7 +39,7 @@ def test_the_upgrade_keeps_the_newest_active_run_and_dates_what_is_in_flight(url
             ),
             {"yes": True},
         )
-    upgrade(url)
+    upgrade_all(url)
     with engine.begin() as conn:
         rows = dict(conn.execute(text("SELECT id, status FROM executions ORDER BY seq")).all())
         error = conn.execute(text("SELECT error FROM executions WHERE id = 'e1'")).scalar()

@@ -35,6 +35,10 @@ def production(**changes) -> Settings:
         ({"secret_key": " "}, "FLOWFORGE_SECRET_KEY"),
         ({"database_url": None}, "FLOWFORGE_DATABASE_URL"),
         ({"database_url": "sqlite:////var/lib/flowforge.db"}, "FLOWFORGE_DATABASE_URL"),
+        (
+            {"lineage_database_url": "sqlite:////var/lib/lineage.db"},
+            "FLOWFORGE_LINEAGE_DATABASE_URL",
+        ),
     ],
 )
 def test_unsafe_setting_is_refused_in_one_line_naming_it(changes, named):

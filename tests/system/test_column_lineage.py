@@ -9,11 +9,11 @@ import random
 
 from sqlalchemy import select
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.graph.consumer import record_event
 from flowforge_lineage.graph.models import LineageColumnEdge
 from flowforge_orchestrator.runs.models import RunEvent
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 
 JOBS = [
     {
@@ -238,7 +238,7 @@ def test_two_sources_a_multi_source_silver_and_a_gold_join_give_this_column_line
     random.Random(14).shuffle(shuffled)
     for name, order in (("reversed", events[::-1]), ("shuffled", shuffled)):
         url = f"sqlite:///{tmp_path / f'{name}-columns.db'}"
-        upgrade(url)
+        upgrade_all(url)
         fresh = Database(url)
         try:
             assert all(record_event(fresh, event) for event in order)

@@ -10,12 +10,12 @@ import time
 import pytest
 from sqlalchemy import select
 
+from flowforge.app import upgrade_all
 from flowforge_lineage.graph.consumer import record_event
 from flowforge_lineage.graph.query import workflow_graph
 from flowforge_orchestrator.runs.models import RunEvent
 from flowforge_shared.contracts.tasks import LINEAGE_RECORD_EVENT
 from flowforge_shared.db.engine import Database
-from flowforge_shared.db.migrate import upgrade
 from tests.system.conftest import workflow_jobs, write_transactions
 from tests.system.test_celery_run import start_cluster
 
@@ -128,7 +128,7 @@ def test_replaying_events_changes_nothing_and_reverse_order_gives_the_same_graph
     random.Random(14).shuffle(shuffled)
     for name, order in (("reversed", events[::-1]), ("shuffled", shuffled)):
         url = f"sqlite:///{tmp_path / f'{name}-lineage.db'}"
-        upgrade(url)
+        upgrade_all(url)
         fresh = Database(url)
         try:
             assert all(record_event(fresh, event) for event in order)

@@ -1,7 +1,10 @@
 """Every router of the catalog service, in the order they are mounted under /api."""
 
+from pathlib import Path
+
 from flowforge_catalog.assets.consumer import install_outputs_consumer
 from flowforge_catalog.assets.router import router as assets_router
+from flowforge_catalog.audit.consumer import install_audit_consumer
 from flowforge_catalog.audit.router import router as audit_router
 from flowforge_catalog.connections.router import router as connections_router
 from flowforge_catalog.files.router import router as files_router
@@ -14,8 +17,11 @@ from flowforge_catalog.tokens import checker
 from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
+from flowforge_shared.db.migrate import Chain
 from flowforge_shared.operations import install_operations
 
+# The catalog's own tables, in a migration chain of its own.
+MIGRATIONS = Chain("catalog", Path(__file__).parent / "migrations")
 ROUTERS = [
     workflows_router,
     jobs_router,
@@ -58,5 +64,6 @@ INSTALL = [
     install_operations,
     sync_templates,
     install_outputs_consumer,
+    install_audit_consumer,
     install_run_requests,
 ]

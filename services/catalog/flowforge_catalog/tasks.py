@@ -1,14 +1,17 @@
 """Celery tasks of the catalog (``flowforge worker catalog``): the assets a job wrote, from
-the COMPLETE run events the orchestrator passes on; the runs its triggers ask for."""
+the COMPLETE run events the orchestrator passes on; the runs its triggers ask for; the audit
+entries the other services send."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
 from flowforge_catalog.assets.consumer import record_outputs as record
+from flowforge_catalog.audit.service import record_sent
 from flowforge_catalog.runs.requests import request_run as start_requested_run
 from flowforge_shared.bus import Bus
 from flowforge_shared.celery_app import celery
+from flowforge_shared.contracts.audit import RECORD_AUDIT
 from flowforge_shared.contracts.tasks import CATALOG_RECORD_OUTPUTS
 from flowforge_shared.contracts.triggers import REQUEST_RUN
 from flowforge_shared.db.engine import Database
@@ -18,7 +21,7 @@ from flowforge_shared.telemetry import continued, task_headers, tracer
 
 @lru_cache
 def _database() -> Database:
-    return Database(Settings().resolved_database_url)
+    return Database(Settings().database_url_for("catalog"))
 
 
 @celery.task(name=CATALOG_RECORD_OUTPUTS, bind=True)
@@ -29,6 +32,12 @@ def record_outputs(self, event: dict) -> None:
         tracer.start_as_current_span("record outputs"),
     ):
         record(_database(), event)
+
+
+@celery.task(name=RECORD_AUDIT, bind=True)
+def record_audit(self, payload: dict) -> None:
+    with continued(task_headers(self.request)), tracer.start_as_current_span("record audit"):
+        record_sent(_database(), payload)
 
 
 @lru_cache

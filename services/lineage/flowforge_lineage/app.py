@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowforge_lineage.api import INSTALL, ROUTERS
+from flowforge_lineage.api import INSTALL, MIGRATIONS, ROUTERS
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
 
@@ -16,4 +16,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings=settings or Settings(),
         api_routers=ROUTERS,
         install=INSTALL,
+        migrations=[MIGRATIONS],
     )

@@ -20,7 +20,7 @@ from flowforge_shared.telemetry import continued, task_headers, tracer
 
 @lru_cache
 def _database() -> Database:
-    return Database(Settings().resolved_database_url)
+    return Database(Settings().database_url_for("lineage"))
 
 
 @lru_cache

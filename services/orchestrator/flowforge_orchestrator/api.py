@@ -1,5 +1,8 @@
 """Every router of the orchestrator service, mounted under /api."""
 
+from pathlib import Path
+
+from flowforge_orchestrator.audit.service import install_audit
 from flowforge_orchestrator.dispatch import install_runtime
 from flowforge_orchestrator.runs.router import router as runs_router
 from flowforge_orchestrator.tables.router import install_table_writers
@@ -8,7 +11,10 @@ from flowforge_orchestrator.triggers.router import router as triggers_router
 from flowforge_orchestrator.triggers.scheduler import install_scheduler
 from flowforge_orchestrator.triggers.webhooks import hooks_router
 from flowforge_orchestrator.watermarks.router import router as watermarks_router
+from flowforge_shared.db.migrate import Chain
 
+# The orchestrator's own tables, in a migration chain of its own.
+MIGRATIONS = Chain("orchestrator", Path(__file__).parent / "migrations")
 ROUTERS = [runs_router, watermarks_router, triggers_router]
 INTERNAL_ROUTERS = [tables_router]
 # Mounted under /api without an API token: each authenticates its own way (a webhook by its
@@ -28,4 +34,10 @@ def install_secrets(app) -> None:
         )
 
 
-INSTALL = [install_secrets, install_runtime, install_table_writers, install_scheduler]
+INSTALL = [
+    install_secrets,
+    install_audit,
+    install_runtime,
+    install_table_writers,
+    install_scheduler,
+]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from flowforge_orchestrator.api import INSTALL, INTERNAL_ROUTERS, PUBLIC_ROUTERS, ROUTERS
+from flowforge_orchestrator.api import (
+    INSTALL,
+    INTERNAL_ROUTERS,
+    MIGRATIONS,
+    PUBLIC_ROUTERS,
+    ROUTERS,
+)
 from flowforge_shared.settings import Settings
 from flowforge_shared.web import create_service_app
 
@@ -17,4 +23,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         internal_routers=INTERNAL_ROUTERS,
         public_routers=PUBLIC_ROUTERS,
         install=INSTALL,
+        migrations=[MIGRATIONS],
     )

@@ -99,7 +99,7 @@ def start_for_worker(settings: Settings) -> Reaper:
     client, never shared with the pool processes it forks)."""
     import os
 
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.database_url_for("orchestrator"))
     os.register_at_fork(after_in_child=lambda: database.engine.dispose(close=False))
     reaper = Reaper(database, dispatch.CeleryRuntime(settings), settings)
     reaper.start()

@@ -7,6 +7,7 @@ from functools import lru_cache
 
 from celery.signals import worker_ready
 
+from flowforge_orchestrator.audit.service import install as send_audit_at_commit
 from flowforge_orchestrator.dispatch import (
     CeleryRuntime,
     handle_heartbeat,
@@ -27,8 +28,9 @@ from flowforge_shared.telemetry import continued, task_headers
 def _context() -> tuple[Database, CeleryRuntime, Bus]:
     settings = Settings()
     bus = Bus(settings)
-    database = Database(settings.resolved_database_url)
+    database = Database(settings.database_url_for("orchestrator"))
     install_execution_events(bus, database)
+    send_audit_at_commit(database, bus)
     return database, CeleryRuntime(settings), bus
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from flowforge_catalog.assets.models import Asset
 from flowforge_catalog.assets.writers import WritersOf, refuse_while_written
-from flowforge_shared import audit
+from flowforge_catalog.audit import service as audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable
 from flowforge_shared.lake import LAYERS, Lake

@@ -1,13 +1,65 @@
-"""Reading the audit log (writing is flowforge_shared.audit.record, from every service)."""
+"""The audit log: the catalog's own changes recorded in their transaction (:func:`record`),
+the other services' entries as they send them (:func:`record_sent`), and reading it."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from flowforge_shared.audit import AuditEntry
+from flowforge_catalog.audit.models import AuditEntry
+from flowforge_shared.audit import diff
+from flowforge_shared.contracts.audit import AuditRecorded
+from flowforge_shared.db.base import utcnow
+from flowforge_shared.db.engine import Database
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> AuditEntry:
+    """Append one entry to the session's unit of work (the caller commits)."""
+    entry = AuditEntry(
+        at=utcnow(),
+        actor=actor,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        diff=diff(before, after),
+    )
+    session.add(entry)
+    return entry
+
+
+def record_sent(database: Database, payload: dict[str, Any]) -> bool:
+    """An entry another service sent (masked there); False when it was recorded before."""
+    sent = AuditRecorded.model_validate(payload)
+    entry = AuditEntry(
+        at=sent.at,
+        actor=sent.actor,
+        action=sent.action,
+        entity_type=sent.entity_type,
+        entity_id=sent.entity_id,
+        diff=sent.diff,
+        origin_id=sent.id,
+    )
+    try:
+        with database.session() as session:
+            if session.scalar(select(AuditEntry.id).where(AuditEntry.origin_id == sent.id)):
+                return False
+            session.add(entry)
+    except IntegrityError:  # the same entry, recorded by a concurrent delivery
+        return False
+    return True
 
 
 def get_all(

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.connections.models import Connection
 from flowforge_catalog.connections.schemas import (
     ConnectionCreate,
@@ -32,7 +33,6 @@ from flowforge_rules.network import (
     check_target,
     refuse_dangerous_options,
 )
-from flowforge_shared import audit
 from flowforge_shared.contracts import connection_forms
 from flowforge_shared.contracts.connection_forms import entra_problem
 from flowforge_shared.db.base import utcnow

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.files.detection import (
     DetectionError,
     LocalFileSource,
@@ -22,7 +23,6 @@ from flowforge_catalog.files.models import UploadedFile
 from flowforge_catalog.files.schemas import FilePreview, FilePublic
 from flowforge_catalog.files.upload import Received
 from flowforge_catalog.jobs.models import Job
-from flowforge_shared import audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable
 from flowforge_shared.objectstore import landing_path

@@ -15,12 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.jobs import tables
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
 from flowforge_rules.expressions import ExpressionError, check_expression
 from flowforge_rules.read_only_query import QueryRefused, check_read_only_query
-from flowforge_shared import audit, dag
+from flowforge_shared import dag
 from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig, combination_errors
 from flowforge_shared.contracts.names import NameProblem, database_conflict
 from flowforge_shared.db.base import utcnow

@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, status
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.runs import service
 from flowforge_catalog.runs.schemas import RunRequest, RunStarted
 from flowforge_catalog.workflows import service as workflow_service
 from flowforge_catalog.workflows.schemas import WorkflowStatus
-from flowforge_shared import audit
 from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import EVENTS_QUEUE
 from flowforge_shared.deps import PrincipalDep, SessionDep

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.connections import service as connection_service
 from flowforge_catalog.connections.models import Connection
 from flowforge_catalog.connections.schemas import ConnectionCreate
@@ -33,7 +34,6 @@ from flowforge_catalog.templates.schemas import (
 )
 from flowforge_catalog.workflows import service as workflow_service
 from flowforge_catalog.workflows.schemas import WorkflowCreate
-from flowforge_shared import audit
 from flowforge_shared.contracts.jobs import JobConfig
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable

@@ -7,9 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.tokens.models import ApiToken
 from flowforge_catalog.tokens.schemas import TokenCreate, TokenPublic
-from flowforge_shared import audit
 from flowforge_shared.auth.roles import Role
 from flowforge_shared.auth.tokens import Principal, generate_token, hash_token
 from flowforge_shared.db.base import utcnow

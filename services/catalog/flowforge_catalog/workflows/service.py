@@ -10,6 +10,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.audit import service as audit
 from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.workflows.models import Workflow
@@ -19,7 +20,6 @@ from flowforge_catalog.workflows.schemas import (
     WorkflowStatus,
     WorkflowUpdate,
 )
-from flowforge_shared import audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
 

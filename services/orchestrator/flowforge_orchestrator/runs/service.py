@@ -17,10 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, planner
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRun, RunEvent
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
-from flowforge_shared import audit
 from flowforge_shared.contracts.events import input_files, output_datasets, run_facet
 from flowforge_shared.contracts.runs import JobSnapshot, StartRun
 from flowforge_shared.contracts.tasks import JobTask

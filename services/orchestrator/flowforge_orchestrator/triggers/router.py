@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.triggers import service
 from flowforge_orchestrator.triggers.schemas import (
     FiringList,
@@ -15,7 +16,6 @@ from flowforge_orchestrator.triggers.schemas import (
     TriggerUpdate,
     TriggerWithSecret,
 )
-from flowforge_shared import audit
 from flowforge_shared.contracts.base import MAX_OFFSET
 from flowforge_shared.deps import PrincipalDep, SessionDep
 

@@ -37,12 +37,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.periodic import PeriodicPass
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution
 from flowforge_orchestrator.triggers import cron
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_orchestrator.triggers.schemas import TIME_KINDS, Concurrency, Misfire
-from flowforge_shared import audit
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
 from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.watermarks import service
-from flowforge_shared import audit
 from flowforge_shared.deps import PrincipalDep, SessionDep
 
 router = APIRouter(prefix="/workflows/{workflow_id}/jobs/{job_id}/watermark", tags=["watermarks"])

@@ -1,4 +1,4 @@
-"""Workflow templates, with the built-in ones seeded.
+"""Workflow templates.
 
 Revision ID: 0005
 Revises: 0004
@@ -35,11 +35,9 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("updated_at", TS, nullable=False),
     )
-    # Built-in templates are seeded here and upgraded in place (when their version rises) by
-    # flowforge_catalog.templates.builtin.sync, which also runs on every start.
-    from flowforge_catalog.templates.builtin import sync_connection
-
-    sync_connection(op.get_bind())
+    # The built-in templates are not seeded here: the catalog inserts missing ones and
+    # upgrades older ones on every start (flowforge_catalog.templates.builtin.sync), and a
+    # migration imports no service's code.
 
 
 def downgrade() -> None:

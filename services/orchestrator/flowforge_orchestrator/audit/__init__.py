@@ -1,0 +1,1 @@
+"""The orchestrator's audit entries: kept in its own outbox, sent to the catalog's audit log."""

@@ -1,0 +1,3 @@
+from flowforge_shared.db.migrate import run_migrations
+
+run_migrations()
