@@ -31,6 +31,9 @@ class Trigger(Base):
     # after the response that created or rotated it, never in the audit log.
     secret: Mapped[str | None] = mapped_column(Text)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An event trigger's files count from this time on (set when it is created, enabled again
+    # or its settings change; files changed before it do not fire unless includeExisting).
+    watch_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -44,7 +47,8 @@ class TriggerFiring(Base):
     __tablename__ = "trigger_firings"
     __table_args__ = (
         UniqueConstraint("trigger_id", "fire_time", name="uq_trigger_firings_time"),
-        # A webhook request's signature: the same request received twice is one firing.
+        # A webhook request's signature, a dependency's upstream execution, an event's file
+        # (path, size, modification time): the same cause received twice is one firing.
         Index("uq_trigger_firings_key", "trigger_id", "firing_key", unique=True),
     )
 

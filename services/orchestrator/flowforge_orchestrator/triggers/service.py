@@ -168,6 +168,9 @@ def create(
     )
     if data.kind == TriggerKind.DEPENDENCY:
         _check_dependency(session, trigger, info)
+    if data.kind == TriggerKind.EVENT:
+        _check_event(trigger, info)
+        trigger.watch_from = datetime.now(UTC)
     trigger.next_fire_at = first_fire_at(trigger)
     secret = None
     if data.kind == TriggerKind.WEBHOOK:
@@ -189,6 +192,43 @@ def _check_dependency(
         info=info,
         trigger_id=trigger.id,
     )
+
+
+def _check_event(trigger: Trigger, info: Callable[[str], WorkflowInfo] | None) -> None:
+    """An event trigger's file goes to one CSV job of the workflow: ``jobId``, or its only
+    CSV job (then written into the settings, so a job added later changes nothing)."""
+    if info is None:  # a wiring bug: every router passes how to ask the catalog
+        raise ServiceUnavailable("cannot check which job of the workflow receives the file")
+    jobs = info(trigger.workflow_id).csv_jobs
+    wanted = trigger.settings.get("jobId")
+    if not jobs:
+        raise Unprocessable(
+            [
+                (
+                    ("settings", "jobId"),
+                    "the workflow has no CSV job to receive the file: add a job whose "
+                    "sourceConfig type is csv first",
+                )
+            ]
+        )
+    if wanted is None:
+        if len(jobs) > 1:
+            names = ", ".join(f"{job.name} ({job.id})" for job in jobs)
+            raise Unprocessable(
+                [
+                    (
+                        ("settings", "jobId"),
+                        f"the workflow has {len(jobs)} CSV jobs ({names}): say which one "
+                        "receives the file",
+                    )
+                ]
+            )
+        wanted = jobs[0].id
+    elif wanted not in {job.id for job in jobs}:
+        raise Unprocessable(
+            [(("settings", "jobId"), f"{wanted} is not a CSV job of this workflow")]
+        )
+    trigger.settings = {**trigger.settings, "jobId": wanted}
 
 
 def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
@@ -229,7 +269,7 @@ def update(
 ) -> Trigger:
     """Change name, enabled or settings (the whole settings object, validated again). A
     changed schedule, or a trigger enabled again, is next due after now: what it missed
-    meanwhile is not replayed."""
+    meanwhile is not replayed (an event trigger: files changed before now do not fire)."""
     given = data.model_fields_set
     if "name" in given:
         trigger.name = data.name
@@ -243,8 +283,12 @@ def update(
         trigger.settings = settings
         if trigger.kind == TriggerKind.DEPENDENCY:
             _check_dependency(session, trigger, info)
+        if trigger.kind == TriggerKind.EVENT:
+            _check_event(trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
+        if trigger.kind == TriggerKind.EVENT:  # what arrived meanwhile is not replayed
+            trigger.watch_from = datetime.now(UTC)
     session.flush()
     return trigger
 
