@@ -204,17 +204,40 @@ def validate_settings(kind: TriggerKind, settings: dict[str, Any]) -> dict[str, 
         ) from None
 
 
+def _settings_doc() -> str:
+    """What the OpenAPI document says of ``settings``: each kind's fields (the models that
+    validate them, :data:`SETTINGS`)."""
+    kinds = []
+    for kind, model in SETTINGS.items():
+        fields = ", ".join(
+            f"{info.alias or name}{'' if info.is_required() else '?'}"
+            for name, info in model.model_fields.items()
+        )
+        kinds.append(f"{kind.value}: {{{fields}}}" if fields else f"{kind.value}: {{}}")
+    return "The settings of the trigger's kind (see docs/triggers.md) — " + "; ".join(kinds)
+
+
+SETTINGS_EXAMPLES = [
+    {"expression": "30 2 * * *", "timezone": "Europe/Paris"},
+    {"prefix": "incoming/", "pattern": "*.csv", "settleSeconds": 10},
+]
+
+
 class TriggerCreate(ApiModel):
     kind: TriggerKind
     name: str | None = Field(default=None, max_length=200)
     enabled: bool = True
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description=_settings_doc(), examples=SETTINGS_EXAMPLES
+    )
 
 
 class TriggerUpdate(ApiModel):
     name: str | None = Field(default=None, max_length=200)
     enabled: bool | None = None
-    settings: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = Field(
+        default=None, description="the whole settings object, validated again: " + _settings_doc()
+    )
 
 
 class FireTime(ApiOutModel):
