@@ -442,3 +442,39 @@ def test_two_schedulers_racing_over_20_files_start_20_runs_each_file_once(
     finally:
         app.state.runtime.close()
         app.state.database.dispose()
+
+
+def test_a_disabled_trigger_lists_nothing_and_enabled_again_counts_files_from_then(platform):
+    app, client = platform
+    workflow_id, _ = make_workflow(client)
+    trigger = add_event_trigger(client, workflow_id, settleSeconds=0)
+    path = f"/api/workflows/{workflow_id}/triggers/{trigger['id']}"
+    assert client.patch(path, json={"enabled": False}, headers=HEADERS).status_code == 200
+    incoming = landing(app) / "incoming"
+    drop(incoming, "while-off.csv", [(1, "a")])
+    a_minute_ago = time.time() - 60
+    os.utime(incoming / "while-off.csv", (a_minute_ago, a_minute_ago))
+    scheduler = sched.Scheduler(app.state.database, app.state.bus, app.state.settings)
+    assert scheduler.tick()["recorded"] == 0
+    assert client.patch(path, json={"enabled": True}, headers=HEADERS).status_code == 200
+    assert scheduler.tick()["recorded"] == 0  # changed before it was enabled again
+    assert firings(client, workflow_id) == []
+
+    bad = client.patch(path, json={"settings": {"jobId": "nope"}}, headers=HEADERS)
+    assert bad.status_code == 422 and "settings.jobId" in bad.text
+    bad = client.patch(path, json={"settings": {"prefix": "../up"}}, headers=HEADERS)
+    assert bad.status_code == 422 and "settings.prefix" in bad.text
+
+
+def test_a_receiving_job_deleted_later_makes_the_firing_skipped_saying_why(platform):
+    app, client = platform
+    workflow_id, jobs = make_workflow(client, jobs=2)
+    add_event_trigger(client, workflow_id, settleSeconds=0, jobId=jobs[0]["id"])
+    deleted = client.delete(f"/api/workflows/{workflow_id}/jobs/{jobs[0]['id']}", headers=HEADERS)
+    assert deleted.status_code == 204, deleted.text
+    drop(landing(app) / "incoming", "late.csv", [(1, "a")])
+    sched.Scheduler(app.state.database, app.state.bus, app.state.settings).tick()
+    [firing] = firings(client, workflow_id)
+    assert firing["outcome"] == "skipped" and firing["executionId"] is None
+    assert "not started" in firing["reason"] and jobs[0]["id"] in firing["reason"]
+    assert executions(client, workflow_id) == []
