@@ -69,7 +69,8 @@ def make_workflow(client, *, jobs: int = 1) -> tuple[str, list[dict]]:
 
 
 def add_event_trigger(client, workflow_id: str, **settings) -> dict:
-    body = {"kind": "event", "settings": {"prefix": "incoming/", "pattern": "*.csv", **settings}}
+    settings = {"prefix": "incoming/", "pattern": "*.csv", "pollSeconds": 0, **settings}
+    body = {"kind": "event", "settings": settings}
     response = client.post(f"/api/workflows/{workflow_id}/triggers", json=body, headers=HEADERS)
     assert response.status_code == 201, response.text
     return response.json()
@@ -478,3 +479,20 @@ def test_a_receiving_job_deleted_later_makes_the_firing_skipped_saying_why(platf
     assert firing["outcome"] == "skipped" and firing["executionId"] is None
     assert "not started" in firing["reason"] and jobs[0]["id"] in firing["reason"]
     assert executions(client, workflow_id) == []
+
+
+def test_a_prefix_is_listed_at_most_every_poll_seconds(platform):
+    app, client = platform
+    workflow_id, _ = make_workflow(client)
+    add_event_trigger(client, workflow_id, settleSeconds=0, pollSeconds=30)
+    now = datetime.now(UTC)
+    clock = {"now": now}
+    scheduler = sched.Scheduler(
+        app.state.database, app.state.bus, app.state.settings, clock=lambda: clock["now"]
+    )
+    assert scheduler.tick()["recorded"] == 0  # listed: nothing yet
+    drop(landing(app) / "incoming", "a.csv", [(1, "a")])
+    clock["now"] = now + timedelta(seconds=29)
+    assert scheduler.tick()["recorded"] == 0  # not listed again yet
+    clock["now"] = now + timedelta(seconds=30)
+    assert scheduler.tick()["recorded"] == 1

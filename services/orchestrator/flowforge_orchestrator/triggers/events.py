@@ -8,6 +8,9 @@ firing per new file (:func:`arrivals` says which count). The scheduler then sett
 any firing: the catalog's ``REQUEST_RUN`` names the file, and the receiving CSV job's
 snapshot reads it (``fileConfig.filePath``).
 
+A trigger is listed at most every ``pollSeconds`` (its ``next_fire_at`` says when next: for
+an event trigger it is the next listing, not a firing time).
+
 Exactly once: a file's firing is keyed by its path, size and modification time
 (``unique(trigger_id, firing_key)``): found again by the next pass, or by another scheduler,
 it records nothing. On PostgreSQL the trigger's row is locked ``FOR UPDATE SKIP LOCKED``
@@ -115,8 +118,16 @@ def firing_key(file: LandingFile) -> str:
     return "file:" + hashlib.sha256(identity.encode("utf-8")).hexdigest()
 
 
-def _locked(session: Session, trigger_id: str) -> Trigger | None:
-    statement = select(Trigger).where(Trigger.id == trigger_id)
+def _due(now: datetime):
+    return (
+        Trigger.kind == TriggerKind.EVENT.value,
+        Trigger.enabled.is_(True),
+        Trigger.next_fire_at.is_(None) | (Trigger.next_fire_at <= now),
+    )
+
+
+def _locked(session: Session, trigger_id: str, now: datetime) -> Trigger | None:
+    statement = select(Trigger).where(Trigger.id == trigger_id, *_due(now))
     if session.get_bind().dialect.name == "postgresql":
         statement = statement.with_for_update(skip_locked=True)
     return session.scalar(statement)
@@ -172,12 +183,14 @@ def record(session: Session, trigger: Trigger, files: list[LandingFile], *, now:
 
 def poll_trigger(database: Database, settings: Settings, trigger_id: str, *, now: datetime) -> int:
     """List one event trigger's prefix and record its new files; 0 when another scheduler
-    holds it, or it is no longer an enabled event trigger."""
+    holds it or has just listed it, or it is no longer an enabled event trigger. Its
+    ``next_fire_at`` is when it is next listed (``pollSeconds`` from now)."""
     with database.session() as session:
-        trigger = _locked(session, trigger_id)
-        if trigger is None or not trigger.enabled or trigger.kind != TriggerKind.EVENT:
+        trigger = _locked(session, trigger_id, now)
+        if trigger is None:
             return 0
         options = trigger.settings
+        trigger.next_fire_at = now + timedelta(seconds=int(options.get("pollSeconds", 5)))
         files = list_files(
             settings, options.get("prefix", ""), recursive=options.get("recursive", False)
         )
@@ -198,9 +211,7 @@ def poll(database: Database, settings: Settings, *, now: datetime) -> int:
     with database.session() as session:
         trigger_ids = list(
             session.scalars(
-                select(Trigger.id)
-                .where(Trigger.kind == TriggerKind.EVENT.value, Trigger.enabled.is_(True))
-                .order_by(Trigger.created_at, Trigger.id)
+                select(Trigger.id).where(*_due(now)).order_by(Trigger.created_at, Trigger.id)
             )
         )
     recorded = 0

@@ -3,7 +3,8 @@
 A trigger has a ``kind`` and the settings of that kind as JSON (validated per kind by
 :mod:`.schemas`), so the kinds to come (dependency, event, webhook) need no new table.
 ``next_fire_at`` is when a time trigger is next due: the scheduler claims due triggers by it
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A firing is recorded once per trigger and
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL); for an event trigger, when its landing prefix is
+next listed. A firing is recorded once per trigger and
 scheduled time (unique), with what became of it.
 """
 

@@ -138,6 +138,9 @@ class EventSettings(ApiModel):
     )
     include_existing: bool = False
     settle_seconds: int = Field(default=10, ge=0, le=3600)
+    poll_seconds: int = Field(
+        default=5, ge=0, le=3600, description="list the prefix at most this often (0: every pass)"
+    )
     # A file is data, not a tick: by default each one waits its turn rather than being skipped.
     concurrency: Concurrency = Concurrency.QUEUE
 
