@@ -21,6 +21,7 @@ from sqlalchemy import select
 from flowforge.app import create_app
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.triggers import scheduler as sched
+from flowforge_orchestrator.triggers.models import Trigger
 from flowforge_shared.db.engine import Database
 from flowforge_shared.lake import Lake
 from tests.conftest import ADMIN_TOKEN, make_settings
@@ -496,3 +497,24 @@ def test_a_prefix_is_listed_at_most_every_poll_seconds(platform):
     assert scheduler.tick()["recorded"] == 0  # not listed again yet
     clock["now"] = now + timedelta(seconds=30)
     assert scheduler.tick()["recorded"] == 1
+
+
+def test_saving_the_same_settings_again_does_not_restart_the_watch(platform):
+    app, client = platform
+    workflow_id, _ = make_workflow(client)
+    trigger = add_event_trigger(client, workflow_id)
+    path = f"/api/workflows/{workflow_id}/triggers/{trigger['id']}"
+
+    def watch_from():
+        with app.state.database.session() as session:
+            return session.get(Trigger, trigger["id"]).watch_from
+
+    before = watch_from()
+    same = {k: v for k, v in trigger["settings"].items() if k != "jobId"}  # as first sent
+    assert (
+        client.patch(path, json={"settings": same, "name": "n"}, headers=HEADERS).status_code == 200
+    )
+    assert watch_from() == before
+    changed = {**same, "pattern": "*.txt"}
+    assert client.patch(path, json={"settings": changed}, headers=HEADERS).status_code == 200
+    assert watch_from() > before

@@ -169,7 +169,7 @@ def create(
     if data.kind == TriggerKind.DEPENDENCY:
         _check_dependency(session, trigger, info)
     if data.kind == TriggerKind.EVENT:
-        _check_event(trigger, info)
+        trigger.settings = _event_settings(workflow_id, trigger.settings, info)
         trigger.watch_from = datetime.now(UTC)
     trigger.next_fire_at = first_fire_at(trigger)
     secret = None
@@ -194,13 +194,16 @@ def _check_dependency(
     )
 
 
-def _check_event(trigger: Trigger, info: Callable[[str], WorkflowInfo] | None) -> None:
-    """An event trigger's file goes to one CSV job of the workflow: ``jobId``, or its only
-    CSV job (then written into the settings, so a job added later changes nothing)."""
+def _event_settings(
+    workflow_id: str, settings: dict[str, Any], info: Callable[[str], WorkflowInfo] | None
+) -> dict[str, Any]:
+    """An event trigger's settings with the CSV job that receives the file: ``jobId``, or
+    the workflow's only CSV job (then written into the settings, so a job added later
+    changes nothing). Unprocessable (``settings.jobId``) otherwise."""
     if info is None:  # a wiring bug: every router passes how to ask the catalog
         raise ServiceUnavailable("cannot check which job of the workflow receives the file")
-    jobs = info(trigger.workflow_id).csv_jobs
-    wanted = trigger.settings.get("jobId")
+    jobs = info(workflow_id).csv_jobs
+    wanted = settings.get("jobId")
     if not jobs:
         raise Unprocessable(
             [
@@ -228,7 +231,7 @@ def _check_event(trigger: Trigger, info: Callable[[str], WorkflowInfo] | None) -
         raise Unprocessable(
             [(("settings", "jobId"), f"{wanted} is not a CSV job of this workflow")]
         )
-    trigger.settings = {**trigger.settings, "jobId": wanted}
+    return {**settings, "jobId": wanted}
 
 
 def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
@@ -279,12 +282,12 @@ def update(
         reschedule = True
     if "settings" in given and data.settings is not None:
         settings = validate_settings(TriggerKind(trigger.kind), data.settings)
+        if trigger.kind == TriggerKind.EVENT:
+            settings = _event_settings(trigger.workflow_id, settings, info)
         reschedule = reschedule or settings != trigger.settings
         trigger.settings = settings
         if trigger.kind == TriggerKind.DEPENDENCY:
             _check_dependency(session, trigger, info)
-        if trigger.kind == TriggerKind.EVENT:
-            _check_event(trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
         if trigger.kind == TriggerKind.EVENT:  # what arrived meanwhile is not replayed
