@@ -21,7 +21,8 @@ from sqlalchemy import select
 from flowforge.app import create_app
 from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.triggers import scheduler as sched
-from flowforge_orchestrator.triggers.models import Trigger
+from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
+from flowforge_shared.contracts.triggers import WorkflowInfo
 from flowforge_shared.db.engine import Database
 from flowforge_shared.lake import Lake
 from tests.conftest import ADMIN_TOKEN, make_settings
@@ -518,3 +519,51 @@ def test_saving_the_same_settings_again_does_not_restart_the_watch(platform):
     changed = {**same, "pattern": "*.txt"}
     assert client.patch(path, json={"settings": changed}, headers=HEADERS).status_code == 200
     assert watch_from() > before
+
+
+def test_a_queue_firing_the_events_worker_refused_waits_again_under_a_new_id(platform):
+    """Served apart, the run engine's refusal (another scheduler had just started the
+    workflow's run) comes back as a failed execution "not started: ...": a ``queue`` firing
+    goes back to waiting instead of losing its file."""
+    app, client = platform
+    workflow_id, _ = make_workflow(client)
+    trigger = add_event_trigger(client, workflow_id, settleSeconds=0)
+    running, refused = str(uuid.uuid4()), str(uuid.uuid4())
+    with app.state.database.session() as session:
+        for execution_id, status, error in (
+            (running, "running", None),
+            (refused, "failed", f"not started: workflow wf is already running ({running})"),
+        ):
+            session.add(
+                Execution(
+                    id=execution_id,
+                    workflow_id=workflow_id,
+                    workflow_name="wf",
+                    status=status,
+                    trigger="event",
+                    error=error,
+                )
+            )
+        firing = TriggerFiring(
+            trigger_id=trigger["id"],
+            workflow_id=workflow_id,
+            fire_time=datetime.now(UTC),
+            outcome="requested",
+            execution_id=refused,
+            firing_key="file:x",
+            cause={"file": {"path": "incoming/x.csv", "jobId": trigger["settings"]["jobId"]}},
+        )
+        session.add(firing)
+        session.flush()
+        firing_id = firing.id
+    outcome = sched.settle(
+        app.state.database,
+        app.state.bus,
+        app.state.settings,
+        firing_id,
+        info=lambda wid: WorkflowInfo(id=wid, name="wf", status="active"),
+    )
+    assert outcome == "queued"
+    [recorded] = firings(client, workflow_id)
+    assert recorded["outcome"] == "queued" and running in recorded["reason"]
+    assert recorded["executionId"] not in (refused, running)
