@@ -567,3 +567,40 @@ def test_a_queue_firing_the_events_worker_refused_waits_again_under_a_new_id(pla
     [recorded] = firings(client, workflow_id)
     assert recorded["outcome"] == "queued" and running in recorded["reason"]
     assert recorded["executionId"] not in (refused, running)
+
+
+def test_files_beyond_the_waiting_room_stay_in_the_folder_until_earlier_ones_start(
+    platform, monkeypatch
+):
+    from flowforge_orchestrator.triggers import events
+
+    monkeypatch.setattr(events, "MAX_WAITING", 2)
+    app, client = platform
+    workflow_id, _ = make_workflow(client)
+    add_event_trigger(client, workflow_id, settleSeconds=0)
+    held = str(uuid.uuid4())  # a run going on: every file's firing must wait (queue)
+    with app.state.database.session() as session:
+        session.add(
+            Execution(
+                id=held,
+                workflow_id=workflow_id,
+                workflow_name="held",
+                status="running",
+                trigger="manual",
+            )
+        )
+    for index in range(5):
+        drop(landing(app) / "incoming", f"n{index}.csv", [(index, "x")])
+    scheduler = sched.Scheduler(app.state.database, app.state.bus, app.state.settings)
+    scheduler.tick()
+    scheduler.tick()
+    waiting = firings(client, workflow_id)
+    assert [f["outcome"] for f in waiting] == ["queued", "queued"]  # none skipped "queue full"
+    with app.state.database.session() as session:
+        session.scalar(select(Execution).where(Execution.id == held)).status = "succeeded"
+    drive(app, until=all_ended(client, workflow_id, 6))
+    recorded = firings(client, workflow_id)
+    assert len(recorded) == 5 and {f["outcome"] for f in recorded} == {"started"}
+    assert sorted(f["cause"]["file"]["path"] for f in recorded) == [
+        f"incoming/n{index}.csv" for index in range(5)
+    ]

@@ -51,6 +51,10 @@ from flowforge_shared.settings import Settings
 log = logging.getLogger("flowforge.scheduler")
 
 FILES_PER_PASS = 500  # new files recorded per trigger and pass; more: the next pass
+# Open (pending or queued) firings of one trigger at most: more files wait in the folder,
+# recorded as earlier ones start, rather than being skipped "queue full" (the scheduler's
+# EVENT_QUEUE_LIMIT is this, so a file is never dropped for want of room).
+MAX_WAITING = 1000
 KEY_CHUNK = 500
 TICK = timedelta(microseconds=1)
 
@@ -135,7 +139,8 @@ def _locked(session: Session, trigger_id: str, now: datetime) -> Trigger | None:
 
 def record(session: Session, trigger: Trigger, files: list[LandingFile], *, now: datetime) -> int:
     """Record a ``pending`` firing for each of ``files`` no firing of the trigger is keyed
-    by yet (the caller holds the trigger's row and commits); returns how many."""
+    by yet, oldest first, while fewer than :data:`MAX_WAITING` of its firings are open (the
+    caller holds the trigger's row and commits); returns how many."""
     keyed = {firing_key(file): file for file in files}
     known: set[str] = set()
     keys = list(keyed)
@@ -148,7 +153,16 @@ def record(session: Session, trigger: Trigger, files: list[LandingFile], *, now:
                 )
             )
         )
-    new = [(key, file) for key, file in keyed.items() if key not in known][:FILES_PER_PASS]
+    waiting = session.scalar(
+        select(func.count())
+        .select_from(TriggerFiring)
+        .where(
+            TriggerFiring.trigger_id == trigger.id,
+            TriggerFiring.outcome.in_(("pending", "queued")),
+        )
+    )
+    room = min(FILES_PER_PASS, max(0, MAX_WAITING - waiting))
+    new = [(key, file) for key, file in keyed.items() if key not in known][:room]
     if not new:
         return 0
     # fire_time is unique per trigger too: one microsecond apart, after the trigger's last.
