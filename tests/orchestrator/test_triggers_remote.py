@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -91,3 +92,28 @@ def test_a_webhook_reaches_the_orchestrator_alone_and_is_handed_to_the_catalog(
         assert accepted.json()["outcome"] == "requested"
         replay = client.post(f"/api/hooks/{trigger['id']}", content=body, headers=headers)
         assert replay.status_code == 409, replay.text
+
+
+def test_an_event_trigger_learns_the_workflows_csv_jobs_from_the_catalog(
+    tmp_path, database_url, catalog
+):
+    url, workflow_id = catalog
+    event = {"kind": "event", "settings": {"prefix": "incoming/", "pattern": "*.csv"}}
+    with orchestrator(tmp_path, database_url, service_secret=SECRET, catalog_url=url) as client:
+        refused = client.post(f"/api/workflows/{workflow_id}/triggers", json=event, headers=H)
+        assert refused.status_code == 422, refused.text
+        assert "settings.jobId" in refused.text and "no CSV job" in refused.text
+        job = httpx.post(
+            f"{url}/api/workflows/{workflow_id}/jobs",
+            json={
+                "name": "Ingest",
+                "type": "file-based",
+                "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "x.csv"}},
+                "destinationConfig": {"bronzeConfig": {"tableName": "bronze_remote"}},
+            },
+            headers=H,
+        )
+        assert job.status_code == 201, job.text
+        created = client.post(f"/api/workflows/{workflow_id}/triggers", json=event, headers=H)
+        assert created.status_code == 201, created.text
+        assert created.json()["settings"]["jobId"] == job.json()["id"]

@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.runs import service
 from flowforge_catalog.workflows import service as workflow_service
 from flowforge_catalog.workflows.schemas import WorkflowStatus
@@ -22,6 +23,7 @@ from flowforge_shared.contracts.tasks import EVENTS_QUEUE
 from flowforge_shared.contracts.triggers import (
     REQUEST_RUN,
     WORKFLOW_INFO,
+    CsvJob,
     RunRequested,
     WorkflowInfo,
 )
@@ -36,7 +38,14 @@ internal_router = APIRouter(prefix="/internal/workflows", tags=["internal"])
 def workflow_info(session, workflow_id: str) -> WorkflowInfo:
     """NotFound for a workflow that does not exist."""
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
-    return WorkflowInfo(id=workflow.id, name=workflow.name, status=workflow.status)
+    csv_jobs = [
+        CsvJob(id=job.id, name=job.name)
+        for job in job_service.get_all(session, workflow_id=workflow.id)
+        if ((job.config or {}).get("sourceConfig") or {}).get("type") == "csv"
+    ]
+    return WorkflowInfo(
+        id=workflow.id, name=workflow.name, status=workflow.status, csv_jobs=csv_jobs
+    )
 
 
 def request_run(database: Database, bus: Bus, payload: dict[str, Any]) -> str:
@@ -59,6 +68,7 @@ def request_run(database: Database, bus: Bus, payload: dict[str, Any]) -> str:
             trace_id=current_trace_id(),
             execution_id=request.execution_id,
             cause={"triggerId": request.trigger_id, **request.cause},
+            files=request.files,
         )
         session.rollback()  # the snapshot only read
     bus.send(START_RUN, start.to_wire(), queue=EVENTS_QUEUE)

@@ -32,13 +32,20 @@ def run_request(
     trace_id: str | None,
     execution_id: str | None = None,
     cause: dict[str, Any] | None = None,
+    files: dict[str, str] | None = None,
 ) -> StartRun:
+    """The run's snapshot. ``files`` (an event trigger's): job id -> the landing path that
+    CSV job reads in this run instead of its own file."""
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
+    all_jobs = job_service.get_all(session, workflow_id=workflow.id)
+    _check_files(files or {}, all_jobs)
     jobs = []
-    for job in job_service.get_all(session, workflow_id=workflow.id):
+    for job in all_jobs:
         config, inputs, connection = job.config, [], None
+        if files and job.id in files:
+            config = with_landing_file(config, files[job.id])
         if selected is None or job.id in selected:  # a job not run need not find its file
-            config, inputs = resolve_for_run(session, job.name, job.config)
+            config, inputs = resolve_for_run(session, job.name, config)
             connection = _connection(session, job.name, config)
         jobs.append(
             JobSnapshot(
@@ -61,6 +68,28 @@ def run_request(
         actor=actor,
         traceId=trace_id,
     )
+
+
+def _check_files(files: dict[str, str], jobs) -> None:
+    csv = {job.id for job in jobs if (job.config.get("sourceConfig") or {}).get("type") == "csv"}
+    missing = sorted(set(files) - csv)
+    if missing:
+        raise Unprocessable(
+            [(("files", job_id), "no CSV job of this id in the workflow") for job_id in missing]
+        )
+
+
+def with_landing_file(config: dict[str, Any], file_path: str) -> dict[str, Any]:
+    """A CSV job's config reading the landing file ``file_path`` (its parse options kept; the
+    upload it named, if any, dropped)."""
+    source = config.get("sourceConfig") or {}
+    file_config = {
+        key: value
+        for key, value in (source.get("fileConfig") or {}).items()
+        if key not in ("fileId", "fileName", "fileVersion", "filePath")
+    }
+    file_config["filePath"] = file_path
+    return {**config, "sourceConfig": {**source, "fileConfig": file_config}}
 
 
 def _connection(session: Session, job_name: str, config: dict[str, Any]) -> dict | None:

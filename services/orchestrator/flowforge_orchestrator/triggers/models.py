@@ -3,7 +3,8 @@
 A trigger has a ``kind`` and the settings of that kind as JSON (validated per kind by
 :mod:`.schemas`), so the kinds to come (dependency, event, webhook) need no new table.
 ``next_fire_at`` is when a time trigger is next due: the scheduler claims due triggers by it
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL). A firing is recorded once per trigger and
+(``FOR UPDATE SKIP LOCKED`` on PostgreSQL); for an event trigger, when its landing prefix is
+next listed. A firing is recorded once per trigger and
 scheduled time (unique), with what became of it.
 """
 
@@ -31,6 +32,9 @@ class Trigger(Base):
     # after the response that created or rotated it, never in the audit log.
     secret: Mapped[str | None] = mapped_column(Text)
     next_fire_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # An event trigger's files count from this time on (set when it is created, enabled again
+    # or its settings change; files changed before it do not fire unless includeExisting).
+    watch_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
@@ -44,7 +48,8 @@ class TriggerFiring(Base):
     __tablename__ = "trigger_firings"
     __table_args__ = (
         UniqueConstraint("trigger_id", "fire_time", name="uq_trigger_firings_time"),
-        # A webhook request's signature: the same request received twice is one firing.
+        # A webhook request's signature, a dependency's upstream execution, an event's file
+        # (path, size, modification time): the same cause received twice is one firing.
         Index("uq_trigger_firings_key", "trigger_id", "firing_key", unique=True),
     )
 

@@ -18,6 +18,9 @@ one run:
    ``StartRun`` path as a manual run. The execution id was chosen in step 1, so a firing
    asked for twice (a scheduler died between asking and recording) starts one execution.
 
+Event triggers (:mod:`.events`): each pass also lists the watched landing prefixes and
+records one firing per arrived file (keyed by path, size and time), settled like the rest.
+
 Misfires (:func:`plan`): a firing later than ``scheduler_misfire_grace`` seconds is missed;
 the trigger's ``misfire`` policy says what becomes of the missed ones. Concurrency: while
 the workflow has an active execution, a firing is skipped (``skip``), waits (``queue``) or
@@ -46,6 +49,7 @@ from flowforge_orchestrator.triggers.schemas import TIME_KINDS, Concurrency, Mis
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
 from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo
+from flowforge_shared.db.base import new_id
 from flowforge_shared.db.engine import Database
 from flowforge_shared.errors import ApiError, NotFound
 from flowforge_shared.settings import Settings
@@ -57,6 +61,8 @@ CLAIM_ROUNDS = 20  # claim transactions per pass at most
 ON_TIME_LIMIT = 100  # firings of one trigger within the grace, per pass
 MISSED_COUNT_LIMIT = 1000  # missed firings counted for the record (more: "1000 or more")
 QUEUE_LIMIT = 10  # queued firings per trigger; more are skipped ("queue full")
+# An event trigger's firings are files: each waits its turn (up to this many).
+EVENT_QUEUE_LIMIT = 1000
 OPEN = ("pending", "queued")
 TICK = timedelta(microseconds=1)
 Clock = Callable[[], datetime]
@@ -250,12 +256,13 @@ def decide(
         if concurrency == Concurrency.QUEUE:
             if firing.outcome == "queued":
                 return Decision()  # still waiting
-            if queued_before >= QUEUE_LIMIT:
+            limit = EVENT_QUEUE_LIMIT if trigger.kind == "event" else QUEUE_LIMIT
+            if queued_before >= limit:
                 return Decision(
                     outcome="skipped",
-                    reason=f"queue full: {QUEUE_LIMIT} firings already wait for execution {active}",
+                    reason=f"queue full: {limit} firings already wait for execution {active}",
                 )
-            return Decision(outcome="queued", reason=f"waiting for execution {active} to end")
+            return Decision(outcome="queued", reason=_waiting(active))
         return Decision(
             outcome="skipped",
             reason=f"workflow {workflow.name} was still running (execution {active}): "
@@ -289,7 +296,13 @@ def settle(
             # failed execution saying why; the firing did not start a run.
             firing.outcome = "skipped" if refused else "started"
             if refused:
-                firing.reason = execution.error
+                running = _requeue(session, firing)
+                if running:  # queue policy: wait again, under a new execution id
+                    firing.outcome = "queued"
+                    firing.execution_id = new_id()
+                    firing.reason = _waiting(running)
+                else:
+                    firing.reason = execution.error
             return firing.outcome
         if firing.outcome not in OPEN:
             return None
@@ -316,6 +329,10 @@ def settle(
             _disable_orphan(session, trigger)
         if decision.ask:
             decision = _ask(bus, firing, trigger)
+            if decision.outcome == "skipped":
+                running = _requeue(session, firing, trigger)
+                if running:
+                    decision = Decision(outcome="queued", reason=_waiting(running))
         if decision.outcome is not None:
             firing.outcome = decision.outcome
             if decision.reason:
@@ -323,6 +340,20 @@ def settle(
                     f"{firing.reason}; {decision.reason}" if firing.reason else decision.reason
                 )
         return decision.outcome
+
+
+def _requeue(session: Session, firing: TriggerFiring, trigger: Trigger | None = None) -> str | None:
+    """The execution a ``queue`` firing must wait for after the run engine refused its run
+    because the workflow was running (another scheduler asked for its own firing's run a
+    moment earlier: both saw no run going). None: not a queue firing, or nothing runs."""
+    trigger = trigger or session.get(Trigger, firing.trigger_id)
+    if trigger is None or trigger.settings.get("concurrency", "skip") != Concurrency.QUEUE:
+        return None
+    return active_execution(session, firing.workflow_id)
+
+
+def _waiting(execution_id: str) -> str:
+    return f"waiting for execution {execution_id} to end"
 
 
 def _disable_orphan(session: Session, trigger: Trigger) -> None:
@@ -343,6 +374,14 @@ def _disable_orphan(session: Session, trigger: Trigger) -> None:
     )
 
 
+def _files(firing: TriggerFiring) -> dict[str, str] | None:
+    """An event firing's file, for the job that reads it."""
+    file = (firing.cause or {}).get("file")
+    if not file or not file.get("jobId"):
+        return None
+    return {file["jobId"]: file["path"]}
+
+
 def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
     request = RunRequested(
         executionId=firing.execution_id,
@@ -355,6 +394,7 @@ def _ask(bus: Bus, firing: TriggerFiring, trigger: Trigger) -> Decision:
             "firingId": firing.id,
         },
         actor=f"trigger:{trigger.kind}:{trigger.id}",
+        files=_files(firing),
     )
     try:
         answer = bus.send(REQUEST_RUN, request.to_wire(), queue=CATALOG_QUEUE)
@@ -413,7 +453,13 @@ class Scheduler(PeriodicPass):
             recorded += count
             if claimed < CLAIM_LIMIT:
                 break
+        from flowforge_orchestrator.triggers import events
         from flowforge_orchestrator.triggers.dependencies import sweep
+
+        try:
+            recorded += events.poll(self.database, self.settings, now=self.clock())
+        except Exception:  # noqa: BLE001 - the firings already recorded still settle
+            log.exception("scheduler: the event triggers' poll failed")
 
         try:
             recorded += sweep(self.database, now=self.clock())

@@ -1,11 +1,12 @@
 """Triggers on the wire. A trigger is a ``kind`` and that kind's ``settings``, validated per
-kind (:data:`SETTINGS`): manual, cron, webhook and dependency now; event fits the same
-shape later (a settings model)."""
+kind (:data:`SETTINGS`): manual, cron, webhook, dependency and event."""
 
 from __future__ import annotations
 
+import fnmatch
 from datetime import UTC, datetime
 from enum import StrEnum
+from pathlib import PurePosixPath, PureWindowsPath
 from typing import Any
 
 from pydantic import Field, ValidationError, field_validator
@@ -20,6 +21,7 @@ class TriggerKind(StrEnum):
     CRON = "cron"
     WEBHOOK = "webhook"
     DEPENDENCY = "dependency"
+    EVENT = "event"
 
 
 class Misfire(StrEnum):
@@ -112,11 +114,77 @@ class DependencySettings(ApiModel):
         return value
 
 
+class EventSettings(ApiModel):
+    """Fires once for each file that arrives under ``prefix`` (a folder of the landing area:
+    the local landing directory, or ``<storage root>/landing`` on S3) whose name matches
+    ``pattern``; the run's CSV job ``jobId`` reads that file (``fileConfig.filePath``). A
+    file counts once its last change is ``settleSeconds`` old (it is no longer being
+    written). Files already there when the trigger is created (or enabled again, or its
+    settings changed) do not fire unless ``includeExisting``."""
+
+    prefix: str = Field(
+        default="",
+        max_length=512,
+        description="folder inside the landing area, e.g. 'incoming/' ('' = all of it)",
+    )
+    pattern: str = Field(
+        default="*", min_length=1, max_length=200, description="glob on the file name, e.g. *.csv"
+    )
+    recursive: bool = Field(default=False, description="also look in the prefix's subfolders")
+    job_id: str | None = Field(
+        default=None,
+        max_length=36,
+        description="the CSV job that reads the file; needed when the workflow has several",
+    )
+    include_existing: bool = False
+    settle_seconds: int = Field(default=10, ge=0, le=3600)
+    poll_seconds: int = Field(
+        default=5, ge=0, le=3600, description="list the prefix at most this often (0: every pass)"
+    )
+    # A file is data, not a tick: by default each one waits its turn rather than being skipped.
+    concurrency: Concurrency = Concurrency.QUEUE
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        value = value.strip()
+        problem = prefix_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return "" if value in ("", ".", "./") else value.strip("/") + "/"
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        if "/" in value or "\\" in value:
+            raise ValueError("matches file names only: put folders in prefix")
+        if any(ord(char) < 32 for char in value):
+            raise ValueError("contains a control character")
+        fnmatch.translate(value)
+        return value
+
+
+def prefix_problem(prefix: str) -> str | None:
+    """Why ``prefix`` cannot name a folder inside the landing area, or None."""
+    if any(ord(char) < 32 or ord(char) == 127 for char in prefix):
+        return "contains a control character"
+    if "\\" in prefix:
+        return "contains a backslash: use '/' between folders"
+    if "://" in prefix:
+        return "is a URL: give a folder relative to the landing area, e.g. 'incoming/'"
+    if PurePosixPath(prefix).is_absolute() or PureWindowsPath(prefix).drive:
+        return "is absolute: give a folder relative to the landing area, e.g. 'incoming/'"
+    if ".." in PurePosixPath(prefix).parts:
+        return "contains '..': the prefix must stay inside the landing area"
+    return None
+
+
 SETTINGS: dict[TriggerKind, type[ApiModel]] = {
     TriggerKind.MANUAL: ManualSettings,
     TriggerKind.CRON: CronSettings,
     TriggerKind.WEBHOOK: WebhookSettings,
     TriggerKind.DEPENDENCY: DependencySettings,
+    TriggerKind.EVENT: EventSettings,
 }
 TIME_KINDS = {TriggerKind.CRON}
 
@@ -139,17 +207,40 @@ def validate_settings(kind: TriggerKind, settings: dict[str, Any]) -> dict[str, 
         ) from None
 
 
+def _settings_doc() -> str:
+    """What the OpenAPI document says of ``settings``: each kind's fields (the models that
+    validate them, :data:`SETTINGS`)."""
+    kinds = []
+    for kind, model in SETTINGS.items():
+        fields = ", ".join(
+            f"{info.alias or name}{'' if info.is_required() else '?'}"
+            for name, info in model.model_fields.items()
+        )
+        kinds.append(f"{kind.value}: {{{fields}}}" if fields else f"{kind.value}: {{}}")
+    return "The settings of the trigger's kind (see docs/triggers.md) — " + "; ".join(kinds)
+
+
+SETTINGS_EXAMPLES = [
+    {"expression": "30 2 * * *", "timezone": "Europe/Paris"},
+    {"prefix": "incoming/", "pattern": "*.csv", "settleSeconds": 10},
+]
+
+
 class TriggerCreate(ApiModel):
     kind: TriggerKind
     name: str | None = Field(default=None, max_length=200)
     enabled: bool = True
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description=_settings_doc(), examples=SETTINGS_EXAMPLES
+    )
 
 
 class TriggerUpdate(ApiModel):
     name: str | None = Field(default=None, max_length=200)
     enabled: bool | None = None
-    settings: dict[str, Any] | None = None
+    settings: dict[str, Any] | None = Field(
+        default=None, description="the whole settings object, validated again: " + _settings_doc()
+    )
 
 
 class FireTime(ApiOutModel):
@@ -190,7 +281,9 @@ class FiringPublic(ApiOutModel):
     outcome: str
     reason: str | None
     execution_id: str | None
-    cause: dict[str, Any] | None = None  # a dependency firing's upstream executions
+    # a dependency firing's upstream executions; an event firing's file (path, size,
+    # modified, jobId)
+    cause: dict[str, Any] | None = None
     recorded_at: datetime
     updated_at: datetime
 

@@ -168,6 +168,9 @@ def create(
     )
     if data.kind == TriggerKind.DEPENDENCY:
         _check_dependency(session, trigger, info)
+    if data.kind == TriggerKind.EVENT:
+        trigger.settings = _event_settings(workflow_id, trigger.settings, info)
+        trigger.watch_from = datetime.now(UTC)
     trigger.next_fire_at = first_fire_at(trigger)
     secret = None
     if data.kind == TriggerKind.WEBHOOK:
@@ -189,6 +192,46 @@ def _check_dependency(
         info=info,
         trigger_id=trigger.id,
     )
+
+
+def _event_settings(
+    workflow_id: str, settings: dict[str, Any], info: Callable[[str], WorkflowInfo] | None
+) -> dict[str, Any]:
+    """An event trigger's settings with the CSV job that receives the file: ``jobId``, or
+    the workflow's only CSV job (then written into the settings, so a job added later
+    changes nothing). Unprocessable (``settings.jobId``) otherwise."""
+    if info is None:  # a wiring bug: every router passes how to ask the catalog
+        raise ServiceUnavailable("cannot check which job of the workflow receives the file")
+    jobs = info(workflow_id).csv_jobs
+    wanted = settings.get("jobId")
+    if not jobs:
+        raise Unprocessable(
+            [
+                (
+                    ("settings", "jobId"),
+                    "the workflow has no CSV job to receive the file: add a job whose "
+                    "sourceConfig type is csv first",
+                )
+            ]
+        )
+    if wanted is None:
+        if len(jobs) > 1:
+            names = ", ".join(f"{job.name} ({job.id})" for job in jobs)
+            raise Unprocessable(
+                [
+                    (
+                        ("settings", "jobId"),
+                        f"the workflow has {len(jobs)} CSV jobs ({names}): say which one "
+                        "receives the file",
+                    )
+                ]
+            )
+        wanted = jobs[0].id
+    elif wanted not in {job.id for job in jobs}:
+        raise Unprocessable(
+            [(("settings", "jobId"), f"{wanted} is not a CSV job of this workflow")]
+        )
+    return {**settings, "jobId": wanted}
 
 
 def _new_secret(trigger: Trigger, box: SecretBox | None) -> str:
@@ -229,7 +272,7 @@ def update(
 ) -> Trigger:
     """Change name, enabled or settings (the whole settings object, validated again). A
     changed schedule, or a trigger enabled again, is next due after now: what it missed
-    meanwhile is not replayed."""
+    meanwhile is not replayed (an event trigger: files changed before now do not fire)."""
     given = data.model_fields_set
     if "name" in given:
         trigger.name = data.name
@@ -239,12 +282,16 @@ def update(
         reschedule = True
     if "settings" in given and data.settings is not None:
         settings = validate_settings(TriggerKind(trigger.kind), data.settings)
+        if trigger.kind == TriggerKind.EVENT:
+            settings = _event_settings(trigger.workflow_id, settings, info)
         reschedule = reschedule or settings != trigger.settings
         trigger.settings = settings
         if trigger.kind == TriggerKind.DEPENDENCY:
             _check_dependency(session, trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
+        if trigger.kind == TriggerKind.EVENT:  # what arrived meanwhile is not replayed
+            trigger.watch_from = datetime.now(UTC)
     session.flush()
     return trigger
 
