@@ -14,6 +14,7 @@ from flowforge_catalog.tokens import checker
 from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
+from flowforge_catalog.workflows.schedule import install_schedule_consumer
 from flowforge_shared.operations import install_operations
 
 ROUTERS = [
@@ -59,4 +60,5 @@ INSTALL = [
     sync_templates,
     install_outputs_consumer,
     install_run_requests,
+    install_schedule_consumer,
 ]

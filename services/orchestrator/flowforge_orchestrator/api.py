@@ -4,6 +4,7 @@ from flowforge_orchestrator.dispatch import install_runtime
 from flowforge_orchestrator.runs.router import router as runs_router
 from flowforge_orchestrator.tables.router import install_table_writers
 from flowforge_orchestrator.tables.router import router as tables_router
+from flowforge_orchestrator.triggers.lifecycle import install_workflow_deletions
 from flowforge_orchestrator.triggers.router import router as triggers_router
 from flowforge_orchestrator.triggers.scheduler import install_scheduler
 from flowforge_orchestrator.triggers.webhooks import hooks_router
@@ -28,4 +29,10 @@ def install_secrets(app) -> None:
         )
 
 
-INSTALL = [install_secrets, install_runtime, install_table_writers, install_scheduler]
+INSTALL = [
+    install_secrets,
+    install_runtime,
+    install_table_writers,
+    install_scheduler,
+    install_workflow_deletions,
+]

@@ -36,7 +36,11 @@ internal_router = APIRouter(prefix="/internal/workflows", tags=["internal"])
 def workflow_info(session, workflow_id: str) -> WorkflowInfo:
     """NotFound for a workflow that does not exist."""
     workflow = workflow_service.get_or_raise(session, workflow_id=workflow_id)
-    return WorkflowInfo(id=workflow.id, name=workflow.name, status=workflow.status)
+    return WorkflowInfo(
+        id=workflow.id,
+        name=workflow.name,
+        status=workflow_service.to_public(workflow, 0).status.value,
+    )
 
 
 def request_run(database: Database, bus: Bus, payload: dict[str, Any]) -> str:

@@ -166,6 +166,8 @@ def claim_and_record(
         except (cron.CronError, KeyError, ValueError) as error:  # validated on save; be safe
             log.error("trigger %s cannot be scheduled (%s): disabled", trigger.id, error)
             trigger.enabled = False
+            trigger.disabled_reason = f"its schedule cannot be computed: {error}"
+            trigger.version = Trigger.version + 1
             continue
         for time, why in planned.skipped:
             session.add(_firing(trigger, time, "skipped", why))
@@ -327,11 +329,13 @@ def settle(
 
 def _disable_orphan(session: Session, trigger: Trigger) -> None:
     """The catalog has no such workflow any more: the trigger stops firing (audited)."""
-    from flowforge_orchestrator.triggers.service import snapshot
+    from flowforge_orchestrator.triggers.service import bump, snapshot
 
     before = snapshot(trigger)
     trigger.enabled = False
     trigger.next_fire_at = None
+    trigger.disabled_reason = "the workflow no longer exists"
+    bump(trigger)
     audit.record(
         session,
         actor="scheduler",

@@ -150,6 +150,7 @@ class TriggerUpdate(ApiModel):
     name: str | None = Field(default=None, max_length=200)
     enabled: bool | None = None
     settings: dict[str, Any] | None = None
+    version: int | None = Field(default=None, description="The version you read; 409 if stale")
 
 
 class FireTime(ApiOutModel):
@@ -163,8 +164,10 @@ class TriggerPublic(ApiOutModel):
     kind: str
     name: str | None
     enabled: bool
+    disabled_reason: str | None = None  # why FlowForge disabled it (an upstream was deleted)
     settings: dict[str, Any]
     next_fire_times: list[FireTime]
+    version: int
     created_by: str
     created_at: datetime
     updated_at: datetime
