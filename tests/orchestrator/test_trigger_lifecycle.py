@@ -177,6 +177,36 @@ def test_two_triggers_disabled_at_once_leave_the_workflow_unscheduled(backend, e
         assert status(viewer, wid) == "scheduled"
 
 
+def test_a_schedule_the_catalog_was_not_told_is_sent_again_by_the_scheduler(
+    backend, editor, viewer
+):
+    app = backend["app"]
+    bus = app.state.bus
+    wid = make(editor)["id"]
+    handler = bus.handlers.pop(WORKFLOW_SCHEDULE)  # the message is lost (catalog not there)
+    try:
+        add(editor, wid, EVERY_NIGHT)
+    finally:
+        bus.handlers[WORKFLOW_SCHEDULE] = handler
+    assert status(viewer, wid) == "active"
+    # A cron trigger saved before workflow_schedules existed (an upgraded database).
+    old = make(editor)["id"]
+    with app.state.database.session() as session:
+        session.add(
+            Trigger(
+                workflow_id=old,
+                kind="cron",
+                enabled=True,
+                settings={"expression": "0 4 * * *", "timezone": "UTC"},
+                created_by="before the upgrade",
+            )
+        )
+    assert status(viewer, old) == "active"
+    later = datetime.now(UTC) + timedelta(seconds=30)
+    sched.Scheduler(app.state.database, bus, app.state.settings, clock=lambda: later).tick()
+    assert status(viewer, wid) == "scheduled" and status(viewer, old) == "scheduled"
+
+
 # --- a trigger's version ---------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import BigInteger, Boolean, String, func, select
@@ -55,6 +55,8 @@ class WorkflowScheduleState(Base):
     workflow_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger)
     scheduled: Mapped[bool] = mapped_column(Boolean)
+    # The last sequence the bus took: a lower value than ``sequence`` is sent again.
+    sent_sequence: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
@@ -74,7 +76,9 @@ def _schedule(session: Session, workflow_id: str) -> WorkflowSchedule:
     table = WorkflowScheduleState.__table__
     session.execute(
         insert(table)
-        .values(workflow_id=workflow_id, sequence=1, scheduled=False, updated_at=now)
+        .values(
+            workflow_id=workflow_id, sequence=1, scheduled=False, sent_sequence=0, updated_at=now
+        )
         .on_conflict_do_update(
             index_elements=[table.c.workflow_id],
             set_={"sequence": table.c.sequence + 1, "updated_at": now},
@@ -104,15 +108,68 @@ def _schedule(session: Session, workflow_id: str) -> WorkflowSchedule:
     )
 
 
-def publish(bus: Bus, message: WorkflowSchedule | None) -> None:
-    """Tell the catalog, after the commit. A failure is logged: the trigger change stands,
-    and the next change of the workflow's time triggers sends the whole state again."""
+def publish(bus: Bus, message: WorkflowSchedule | None, session: Session) -> bool:
+    """Tell the catalog, after the commit, and record that the bus took the message (in a
+    transaction of its own on ``session``). A failure is logged: the trigger change stands,
+    and the scheduler sends the state again (:func:`resend`)."""
     if message is None:
-        return
+        return False
     try:
         bus.send(WORKFLOW_SCHEDULE, message.to_wire(), queue=CATALOG_QUEUE)
     except Exception:  # noqa: BLE001 - the trigger change is committed
         log.exception("the catalog was not told workflow %s's schedule", message.workflow_id)
+        return False
+    table = WorkflowScheduleState.__table__
+    session.execute(
+        sql_update(table)
+        .where(
+            table.c.workflow_id == message.workflow_id,
+            table.c.sent_sequence < message.sequence,
+        )
+        .values(sent_sequence=message.sequence)
+    )
+    session.commit()
+    return True
+
+
+RESEND_AFTER = timedelta(seconds=10)  # a change's own send comes right after its commit
+
+
+def resend(database: Database, bus: Bus, *, now: datetime, limit: int = 100) -> int:
+    """Send the catalog the schedule of each workflow it may not know: a message the bus did
+    not take (the process died between the commit and the send, the catalog's handler
+    failed), and workflows whose cron triggers were saved before ``workflow_schedules``
+    existed. Each is numbered anew (the state now, a higher sequence). Called by every
+    scheduler pass; returns how many were sent."""
+    table = WorkflowScheduleState.__table__
+    with database.session() as session:
+        unsent = session.scalars(
+            select(table.c.workflow_id)
+            .where(
+                table.c.sent_sequence < table.c.sequence,
+                table.c.updated_at < now - RESEND_AFTER,
+            )
+            .limit(limit)
+        ).all()
+        unknown = session.scalars(
+            select(Trigger.workflow_id)
+            .where(
+                Trigger.kind.in_(TIME_KIND_VALUES),
+                Trigger.workflow_id.not_in(select(table.c.workflow_id)),
+            )
+            .distinct()
+            .limit(limit)
+        ).all()
+    sent = 0
+    for workflow_id in dict.fromkeys([*unsent, *unknown]):
+        session = database.sessionmaker()
+        try:
+            message = _schedule(session, workflow_id)
+            session.commit()
+            sent += publish(bus, message, session)
+        finally:
+            session.close()
+    return sent
 
 
 def _disable(session: Session, trigger: Trigger, reason: str, actor: str) -> None:

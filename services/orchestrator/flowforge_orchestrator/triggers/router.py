@@ -68,7 +68,7 @@ def create_trigger(
     )
     schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
-    lifecycle.publish(request.app.state.bus, schedule)
+    lifecycle.publish(request.app.state.bus, schedule, session)
     response.headers["ETag"] = etag(trigger.version)
     return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
 
@@ -134,7 +134,7 @@ def update_trigger(
     )
     schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
-    lifecycle.publish(request.app.state.bus, schedule)
+    lifecycle.publish(request.app.state.bus, schedule, session)
     response.headers["ETag"] = etag(trigger.version)
     return service.to_public(trigger)
 
@@ -163,7 +163,7 @@ def delete_trigger(
     )
     schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
-    lifecycle.publish(request.app.state.bus, schedule)
+    lifecycle.publish(request.app.state.bus, schedule, session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

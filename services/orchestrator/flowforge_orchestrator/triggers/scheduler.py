@@ -423,6 +423,12 @@ class Scheduler(PeriodicPass):
             recorded += sweep(self.database, now=self.clock())
         except Exception:  # noqa: BLE001 - the firings already recorded still settle
             log.exception("scheduler: the dependency sweep failed")
+        from flowforge_orchestrator.triggers.lifecycle import resend
+
+        try:  # the catalog's status "scheduled": what it may not have been told
+            resend(self.database, self.bus, now=self.clock())
+        except Exception:  # noqa: BLE001 - firings matter more
+            log.exception("scheduler: the workflows' schedules could not be sent again")
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0

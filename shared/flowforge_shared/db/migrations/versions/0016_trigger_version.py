@@ -4,7 +4,9 @@ does not change it. A trigger disabled by FlowForge says why (``disabled_reason`
 upstream workflow was deleted, its workflow no longer exists). ``workflow_schedules``: per
 workflow, the sequence of the last ``WORKFLOW_SCHEDULE`` message (whether it has an enabled
 time trigger), taken under the row's lock so two changes of one workflow's triggers are
-numbered in the order they committed. Orchestrator-owned tables only.
+numbered in the order they committed, and the last sequence the bus took (``sent_sequence``):
+the scheduler sends again what was not taken, and the state of workflows whose cron triggers
+predate this migration (no row yet). Orchestrator-owned tables only.
 
 Revision ID: 0016
 Revises: 0015
@@ -28,6 +30,7 @@ def upgrade() -> None:
         sa.Column("workflow_id", sa.String(36), primary_key=True),
         sa.Column("sequence", sa.BigInteger(), nullable=False),
         sa.Column("scheduled", sa.Boolean(), nullable=False),
+        sa.Column("sent_sequence", sa.BigInteger(), nullable=False, server_default="0"),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
 
