@@ -338,3 +338,24 @@ def test_deleting_a_workflow_disables_the_dependency_triggers_waiting_for_it(
     )
     log = admin.get("/api/audit", params={"entityType": "trigger", "entityId": both["id"]})
     assert log.json()["count"] == 2
+
+
+def test_a_lost_deletion_message_is_made_up_for_by_the_scheduler(backend, editor, viewer):
+    app = backend["app"]
+    bus = app.state.bus
+    upstream, downstream = make(editor), make(editor)
+    waiting = add(
+        editor, downstream["id"], {"kind": "dependency", "settings": {"upstream": [upstream["id"]]}}
+    )
+    handler = bus.handlers.pop(WORKFLOW_DELETED)  # the orchestrator never hears of it
+    try:
+        assert editor.delete(f"/api/workflows/{upstream['id']}").status_code == 204
+    finally:
+        bus.handlers[WORKFLOW_DELETED] = handler
+    assert get_trigger(viewer, downstream["id"], waiting["id"])["enabled"] is True
+    sched.Scheduler(app.state.database, bus, app.state.settings).tick()
+    shown = get_trigger(viewer, downstream["id"], waiting["id"])
+    assert shown["enabled"] is False and shown["version"] == 2
+    assert (
+        upstream["id"] in shown["disabledReason"] and "no longer exists" in shown["disabledReason"]
+    )

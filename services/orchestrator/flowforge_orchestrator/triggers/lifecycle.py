@@ -14,12 +14,14 @@
   audited), and so are the deleted workflow's own triggers. Disabled rather than edited: an
   ``all`` trigger without one of its upstreams would fire on less than it was set up for;
   the person who owns it decides (enabling it again while it names the deleted workflow is
-  a 422).
+  a 422). :func:`check_upstreams` (each scheduler, every minute) does the same for a deletion
+  whose message was lost.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +44,7 @@ from flowforge_shared.contracts.workflow_events import (
 )
 from flowforge_shared.db.base import Base, UTCDateTime, utcnow
 from flowforge_shared.db.engine import Database
+from flowforge_shared.errors import NotFound
 
 log = logging.getLogger("flowforge.triggers")
 TIME_KIND_VALUES = [kind.value for kind in TIME_KINDS]
@@ -196,6 +199,20 @@ def disable_for_deleted_workflow(session: Session, message: WorkflowDeleted) -> 
     ids (the caller commits). A trigger already disabled is left as it is, so a repeated
     message changes nothing."""
     deleted = message.workflow_id
+    return _disable_for(
+        session,
+        deleted,
+        own=f"its workflow {message.name} ({deleted}) was deleted",
+        upstream=(
+            f"upstream workflow {message.name} ({deleted}) was deleted by {message.actor} "
+            f"at {message.deleted_at.isoformat()}: remove it from upstream (or delete this "
+            "trigger), then enable it again"
+        ),
+        actor=message.actor,
+    )
+
+
+def _disable_for(session: Session, deleted: str, *, own: str, upstream: str, actor: str):
     statement = select(Trigger).where(
         Trigger.enabled.is_(True),
         (Trigger.workflow_id == deleted) | (Trigger.kind == TriggerKind.DEPENDENCY.value),
@@ -205,18 +222,62 @@ def disable_for_deleted_workflow(session: Session, message: WorkflowDeleted) -> 
     disabled = []
     for trigger in session.scalars(statement.order_by(Trigger.id)):
         if trigger.workflow_id == deleted:
-            reason = f"its workflow {message.name} ({deleted}) was deleted"
+            reason = own
         elif deleted in (trigger.settings or {}).get("upstream", []):
-            reason = (
-                f"upstream workflow {message.name} ({deleted}) was deleted by {message.actor} "
-                f"at {message.deleted_at.isoformat()}: remove it from upstream (or delete this "
-                "trigger), then enable it again"
-            )
+            reason = upstream
         else:
             continue
-        _disable(session, trigger, reason, message.actor)
+        _disable(session, trigger, reason, actor)
         disabled.append(trigger.id)
     session.flush()
+    return disabled
+
+
+UPSTREAM_CHECK_EVERY = timedelta(seconds=60)
+
+
+def check_upstreams(database: Database, info: Callable[[str], Any], *, limit: int = 500) -> int:
+    """What a lost ``WORKFLOW_DELETED`` did not do (the catalog's process died between its
+    commit and the send; a dependency trigger saved while its upstream was being deleted):
+    ask the catalog about every upstream workflow of the enabled dependency triggers
+    (``WORKFLOW_INFO``) and disable those waiting for one it does not have. Only a clear
+    "not found" counts; a catalog that does not answer changes nothing. The scheduler calls
+    it every :data:`UPSTREAM_CHECK_EVERY`; returns how many triggers were disabled."""
+    with database.session() as session:
+        upstream = sorted(
+            {
+                workflow_id
+                for settings in session.scalars(
+                    select(Trigger.settings).where(
+                        Trigger.kind == TriggerKind.DEPENDENCY.value, Trigger.enabled.is_(True)
+                    )
+                )
+                for workflow_id in (settings or {}).get("upstream", [])
+            }
+        )[:limit]
+    gone = []
+    for workflow_id in upstream:
+        try:
+            info(workflow_id)
+        except NotFound:
+            gone.append(workflow_id)
+        except Exception:  # noqa: BLE001 - unknown is not gone; the next check asks again
+            log.debug("upstream workflow %s: the catalog did not answer", workflow_id)
+    disabled = 0
+    for workflow_id in gone:
+        with database.session() as session:
+            found = _disable_for(
+                session,
+                workflow_id,
+                own=f"its workflow {workflow_id} no longer exists",
+                upstream=(
+                    f"upstream workflow {workflow_id} no longer exists (found by the "
+                    "scheduler): remove it from upstream (or delete this trigger), then "
+                    "enable it again"
+                ),
+                actor="scheduler",
+            )
+        disabled += len(found)
     return disabled
 
 

@@ -391,6 +391,7 @@ class Scheduler(PeriodicPass):
         self.settings = settings
         self.clock = clock
         self.info = info or (lambda wid: workflow_info(bus, settings, workflow_id=wid))
+        self._upstreams_checked: datetime | None = None
         super().__init__()
 
     @property
@@ -423,12 +424,21 @@ class Scheduler(PeriodicPass):
             recorded += sweep(self.database, now=self.clock())
         except Exception:  # noqa: BLE001 - the firings already recorded still settle
             log.exception("scheduler: the dependency sweep failed")
-        from flowforge_orchestrator.triggers.lifecycle import resend
+        from flowforge_orchestrator.triggers import lifecycle
 
         try:  # the catalog's status "scheduled": what it may not have been told
-            resend(self.database, self.bus, now=self.clock())
+            lifecycle.resend(self.database, self.bus, now=self.clock())
         except Exception:  # noqa: BLE001 - firings matter more
             log.exception("scheduler: the workflows' schedules could not be sent again")
+        now = self.clock()
+        if self._upstreams_checked is None or now - self._upstreams_checked >= (
+            lifecycle.UPSTREAM_CHECK_EVERY
+        ):
+            self._upstreams_checked = now
+            try:  # dependency triggers waiting for a workflow deleted unbeknownst to us
+                lifecycle.check_upstreams(self.database, self.info)
+            except Exception:  # noqa: BLE001 - firings matter more
+                log.exception("scheduler: the upstream workflows could not be checked")
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0
