@@ -234,17 +234,13 @@ def _disable_for(session: Session, deleted: str, *, own: str, upstream: str, act
 
 
 UPSTREAM_CHECK_EVERY = timedelta(seconds=60)
+UPSTREAM_CHECKS_PER_PASS = 20  # questions to the catalog per scheduler pass, at most
 
 
-def check_upstreams(database: Database, info: Callable[[str], Any], *, limit: int = 500) -> int:
-    """What a lost ``WORKFLOW_DELETED`` did not do (the catalog's process died between its
-    commit and the send; a dependency trigger saved while its upstream was being deleted):
-    ask the catalog about every upstream workflow of the enabled dependency triggers
-    (``WORKFLOW_INFO``) and disable those waiting for one it does not have. Only a clear
-    "not found" counts; a catalog that does not answer changes nothing. The scheduler calls
-    it every :data:`UPSTREAM_CHECK_EVERY`; returns how many triggers were disabled."""
+def upstream_ids(database: Database) -> list[str]:
+    """The upstream workflows of the enabled dependency triggers."""
     with database.session() as session:
-        upstream = sorted(
+        return sorted(
             {
                 workflow_id
                 for settings in session.scalars(
@@ -254,14 +250,24 @@ def check_upstreams(database: Database, info: Callable[[str], Any], *, limit: in
                 )
                 for workflow_id in (settings or {}).get("upstream", [])
             }
-        )[:limit]
+        )
+
+
+def check_upstreams(database: Database, info: Callable[[str], Any], ids: list[str]) -> int:
+    """What a lost ``WORKFLOW_DELETED`` did not do (the catalog's process died between its
+    commit and the send; a dependency trigger saved while its upstream was being deleted):
+    ask the catalog about upstream workflows (``WORKFLOW_INFO``) and disable the triggers
+    waiting for one it does not have. Only a clear "not found" counts; a catalog that does
+    not answer changes nothing. The scheduler asks about every upstream once per
+    :data:`UPSTREAM_CHECK_EVERY`, :data:`UPSTREAM_CHECKS_PER_PASS` per pass (a pass's
+    firings never wait for many questions); returns how many triggers were disabled."""
     gone = []
-    for workflow_id in upstream:
+    for workflow_id in ids:
         try:
             info(workflow_id)
         except NotFound:
             gone.append(workflow_id)
-        except Exception:  # noqa: BLE001 - unknown is not gone; the next check asks again
+        except Exception:  # noqa: BLE001 - unknown is not gone; the next round asks again
             log.debug("upstream workflow %s: the catalog did not answer", workflow_id)
     disabled = 0
     for workflow_id in gone:

@@ -392,6 +392,7 @@ class Scheduler(PeriodicPass):
         self.clock = clock
         self.info = info or (lambda wid: workflow_info(bus, settings, workflow_id=wid))
         self._upstreams_checked: datetime | None = None
+        self._upstreams_due: list[str] = []
         super().__init__()
 
     @property
@@ -424,21 +425,6 @@ class Scheduler(PeriodicPass):
             recorded += sweep(self.database, now=self.clock())
         except Exception:  # noqa: BLE001 - the firings already recorded still settle
             log.exception("scheduler: the dependency sweep failed")
-        from flowforge_orchestrator.triggers import lifecycle
-
-        try:  # the catalog's status "scheduled": what it may not have been told
-            lifecycle.resend(self.database, self.bus, now=self.clock())
-        except Exception:  # noqa: BLE001 - firings matter more
-            log.exception("scheduler: the workflows' schedules could not be sent again")
-        now = self.clock()
-        if self._upstreams_checked is None or now - self._upstreams_checked >= (
-            lifecycle.UPSTREAM_CHECK_EVERY
-        ):
-            self._upstreams_checked = now
-            try:  # dependency triggers waiting for a workflow deleted unbeknownst to us
-                lifecycle.check_upstreams(self.database, self.info)
-            except Exception:  # noqa: BLE001 - firings matter more
-                log.exception("scheduler: the upstream workflows could not be checked")
         with self.database.session() as session:
             firing_ids = open_firings(session, now=self.clock())
         settled = 0
@@ -450,7 +436,34 @@ class Scheduler(PeriodicPass):
                     settled += 1
             except Exception:  # noqa: BLE001 - one firing must not stop the others
                 log.exception("firing %s could not be settled", firing_id)
+        self._tell_and_ask()
         return {"recorded": recorded, "settled": settled}
+
+    def _tell_and_ask(self) -> None:
+        """After the firings (they never wait for this): the catalog is sent the schedules
+        it may not have been told (its status "scheduled"), and a few of the dependency
+        triggers' upstream workflows are asked about (a deletion whose message was lost),
+        every one once a minute."""
+        from flowforge_orchestrator.triggers import lifecycle
+
+        try:
+            lifecycle.resend(self.database, self.bus, now=self.clock())
+        except Exception:  # noqa: BLE001 - the next pass sends again
+            log.exception("scheduler: the workflows' schedules could not be sent again")
+        now = self.clock()
+        try:
+            if not self._upstreams_due and (
+                self._upstreams_checked is None
+                or now - self._upstreams_checked >= lifecycle.UPSTREAM_CHECK_EVERY
+            ):
+                self._upstreams_checked = now
+                self._upstreams_due = lifecycle.upstream_ids(self.database)
+            batch = self._upstreams_due[: lifecycle.UPSTREAM_CHECKS_PER_PASS]
+            del self._upstreams_due[: len(batch)]
+            if batch:
+                lifecycle.check_upstreams(self.database, self.info, batch)
+        except Exception:  # noqa: BLE001 - the next pass goes on
+            log.exception("scheduler: the upstream workflows could not be checked")
 
 
 def install_scheduler(app) -> Callable[[], None] | None:
