@@ -123,15 +123,19 @@ def publish(bus: Bus, message: WorkflowSchedule | None, session: Session) -> boo
         log.exception("the catalog was not told workflow %s's schedule", message.workflow_id)
         return False
     table = WorkflowScheduleState.__table__
-    session.execute(
-        sql_update(table)
-        .where(
-            table.c.workflow_id == message.workflow_id,
-            table.c.sent_sequence < message.sequence,
+    try:
+        session.execute(
+            sql_update(table)
+            .where(
+                table.c.workflow_id == message.workflow_id,
+                table.c.sent_sequence < message.sequence,
+            )
+            .values(sent_sequence=message.sequence)
         )
-        .values(sent_sequence=message.sequence)
-    )
-    session.commit()
+        session.commit()
+    except Exception:  # noqa: BLE001 - sent; not recorded as sent: the scheduler sends again
+        session.rollback()
+        log.warning("workflow %s's schedule sent, not recorded as sent", message.workflow_id)
     return True
 
 
