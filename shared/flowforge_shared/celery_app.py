@@ -24,6 +24,7 @@ from flowforge_shared.contracts.tasks import (
     RUN_TRANSFORM_JOB,
     TRANSFORM_QUEUE,
 )
+from flowforge_shared.contracts.workflow_events import WORKFLOW_DELETED, WORKFLOW_SCHEDULE
 from flowforge_shared.settings import Settings
 
 celery = Celery("flowforge")
@@ -63,6 +64,8 @@ def configure(settings: Settings, app: Celery | None = None) -> Celery:
             RECORD_HEARTBEAT: {"queue": EVENTS_QUEUE},
             START_RUN: {"queue": EVENTS_QUEUE},
             CATALOG_RECORD_OUTPUTS: {"queue": CATALOG_QUEUE},
+            WORKFLOW_SCHEDULE: {"queue": CATALOG_QUEUE},
+            WORKFLOW_DELETED: {"queue": EVENTS_QUEUE},
             LINEAGE_RECORD_EVENT: {"queue": LINEAGE_QUEUE},
         },
         task_default_queue=EVENTS_QUEUE,

@@ -91,13 +91,13 @@ def test_patch_null_on_required_field_is_422(editor):
 
 
 def test_pause_and_resume_restore_previous_status(editor):
-    created = create(editor, status="scheduled")
+    created = create(editor, status="active")
     url = f"/api/workflows/{created['id']}"
     paused = editor.post(f"{url}/pause")
     assert paused.status_code == 200 and paused.json()["status"] == "paused"
     assert editor.post(f"{url}/pause").status_code == 409
     resumed = editor.post(f"{url}/resume")
-    assert resumed.status_code == 200 and resumed.json()["status"] == "scheduled"
+    assert resumed.status_code == 200 and resumed.json()["status"] == "active"
     assert editor.post(f"{url}/resume").status_code == 409
 
 

@@ -139,7 +139,9 @@ def test_cycles_unknown_upstream_and_bad_settings_are_refused(platform):
     trigger = depend(client, a, upstream=[make_workflow(client, "d")])
     assert trigger.status_code == 201
     path = f"/api/workflows/{a}/triggers/{trigger.json()['id']}"
-    changed = client.patch(path, json={"settings": {"upstream": [c]}}, headers=HEADERS)
+    changed = client.patch(
+        path, json={"settings": {"upstream": [c]}, "version": 1}, headers=HEADERS
+    )
     assert changed.status_code == 422 and "cycle" in str(changed.json())
 
 

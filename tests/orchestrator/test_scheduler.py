@@ -20,6 +20,7 @@ from flowforge_orchestrator.triggers import scheduler as sched
 from flowforge_orchestrator.triggers.models import Trigger, TriggerFiring
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
 from flowforge_shared.contracts.triggers import REQUEST_RUN, RunRequested, WorkflowInfo
+from flowforge_shared.contracts.workflow_events import WORKFLOW_DELETED
 from tests.conftest import ADMIN_TOKEN, make_settings
 
 HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -275,6 +276,9 @@ def test_a_trigger_of_a_deleted_workflow_is_disabled(platform):
     workflow_id = make_workflow(client)
     trigger = add_trigger(client, workflow_id)
     due = next_fire_at(app, trigger["id"])
+    # The catalog's WORKFLOW_DELETED is lost (no orchestrator handles it here): the scheduler
+    # still finds out when the trigger next fires (test_trigger_lifecycle: the message).
+    app.state.bus.handlers.pop(WORKFLOW_DELETED)
     assert client.delete(f"/api/workflows/{workflow_id}", headers=HEADERS).status_code == 204
     scheduler, _ = scheduler_at(app, due + timedelta(seconds=1))
     scheduler.tick()
@@ -284,6 +288,7 @@ def test_a_trigger_of_a_deleted_workflow_is_disabled(platform):
         assert firing.outcome == "skipped" and "no longer exists" in firing.reason
         stored = session.get(Trigger, trigger["id"])
         assert stored.enabled is False and stored.next_fire_at is None
+        assert stored.disabled_reason == "the workflow no longer exists"
     log = client.get(
         "/api/audit", params={"entityType": "trigger", "entityId": trigger["id"]}, headers=HEADERS
     ).json()["data"]

@@ -91,18 +91,20 @@ def test_patch_disable_reschedule_delete_are_audited(editor, admin, viewer, wf):
     url = f"/api/workflows/{wf['id']}/triggers"
     trigger = editor.post(url, json=cron()).json()
     item = f"{url}/{trigger['id']}"
-    disabled = editor.patch(item, json={"enabled": False})
+    disabled = editor.patch(item, json={"enabled": False, "version": 1})
     assert disabled.status_code == 200 and disabled.json()["nextFireTimes"] == []
-    bad = editor.patch(item, json={"settings": {"expression": "0 0 * *"}})
+    bad = editor.patch(item, json={"settings": {"expression": "0 0 * *"}, "version": 2})
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "settings.expression"
     changed = editor.patch(
-        item, json={"enabled": True, "settings": {"expression": "15 4 * * 1", "timezone": "UTC"}}
+        item,
+        json={"enabled": True, "settings": {"expression": "15 4 * * 1", "timezone": "UTC"}},
+        headers={"If-Match": '"2"'},
     )
     assert changed.status_code == 200, changed.text
     for time in changed.json()["nextFireTimes"]:
         at = datetime.fromisoformat(time["local"])
         assert (at.weekday(), at.hour, at.minute) == (0, 4, 15)
-    assert viewer.patch(item, json={"enabled": False}).status_code == 403
+    assert viewer.patch(item, json={"enabled": False, "version": 3}).status_code == 403
     assert editor.delete(item).status_code == 204
     assert editor.get(item).status_code == 404
     log = admin.get("/api/audit", params={"entityType": "trigger", "entityId": trigger["id"]})

@@ -130,10 +130,12 @@ def test_unknown_disabled_and_paused_are_clear_4xx_and_start_nothing(platform):
     assert response.status_code == 404, response.text  # not a webhook trigger
 
     path = f"/api/workflows/{workflow_id}/triggers/{trigger['id']}"
-    assert client.patch(path, json={"enabled": False}, headers=HEADERS).status_code == 200
+    off = client.patch(path, json={"enabled": False, "version": 1}, headers=HEADERS)
+    assert off.status_code == 200, off.text
     response = hook(client, trigger["id"], body, signed(trigger["secret"], body))
     assert response.status_code == 409 and "disabled" in response.json()["detail"]
-    assert client.patch(path, json={"enabled": True}, headers=HEADERS).status_code == 200
+    on = client.patch(path, json={"enabled": True, "version": 2}, headers=HEADERS)
+    assert on.status_code == 200, on.text
 
     assert client.post(f"/api/workflows/{workflow_id}/pause", headers=HEADERS).status_code == 200
     response = hook(client, trigger["id"], body, signed(trigger["secret"], body))
@@ -152,7 +154,7 @@ def test_the_secret_is_shown_once_stored_encrypted_and_rotated(platform):
     reads = [
         client.get(path, headers=HEADERS).text,
         client.get(f"/api/workflows/{workflow_id}/triggers", headers=HEADERS).text,
-        client.patch(path, json={"name": "partner"}, headers=HEADERS).text,
+        client.patch(path, json={"name": "partner", "version": 1}, headers=HEADERS).text,
         client.get("/api/audit", params={"limit": 100}, headers=HEADERS).text,
     ]
     assert all(secret not in text for text in reads)

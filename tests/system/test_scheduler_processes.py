@@ -81,9 +81,11 @@ def test_two_schedulers_on_postgres_give_one_run_per_firing(tmp_path, fresh_post
             began = datetime.fromisoformat(trigger["createdAt"].replace("Z", "+00:00"))
             time.sleep(20)
             stopped = client.patch(
-                f"/api/workflows/{workflow_id}/triggers/{trigger['id']}", json={"enabled": False}
+                f"/api/workflows/{workflow_id}/triggers/{trigger['id']}",
+                # the version read when it was created: its firings do not move it
+                json={"enabled": False, "version": trigger["version"]},
             )
-            assert stopped.status_code == 200
+            assert stopped.status_code == 200, stopped.text
             ended = datetime.fromisoformat(stopped.json()["updatedAt"].replace("Z", "+00:00"))
             time.sleep(3)  # the last firings are settled by whichever scheduler claimed them
             firings = client.get(
@@ -209,9 +211,11 @@ def test_two_scheduler_processes_with_redis_workers_one_killed_midway(tmp_path, 
             schedulers[0].wait(timeout=10)
             time.sleep(9)
             stopped = client.patch(
-                f"/api/workflows/{workflow_id}/triggers/{trigger['id']}", json={"enabled": False}
+                f"/api/workflows/{workflow_id}/triggers/{trigger['id']}",
+                # the version read when it was created: its firings do not move it
+                json={"enabled": False, "version": trigger["version"]},
             )
-            assert stopped.status_code == 200
+            assert stopped.status_code == 200, stopped.text
             deadline = time.monotonic() + 60
             while True:  # every firing settled: started (its execution exists) or skipped
                 firings = client.get(

@@ -452,7 +452,9 @@ def test_the_stack_behind_the_gateway(tmp_path, fresh_postgres_url, moto_s3, mon
                 0.5,
                 "a cron firing to start a run",
             )
-            assert api.patch(trigger_url, json={"enabled": False}).status_code == 200
+            version = created.json()["version"]
+            disabled = api.patch(trigger_url, json={"enabled": False, "version": version})
+            assert disabled.status_code == 200, disabled.text
             wait_for(
                 lambda: all(f["outcome"] in ("started", "skipped") for f in firings()),
                 60,

@@ -1,6 +1,6 @@
 """Celery tasks of the catalog (``flowforge worker catalog``): the assets a job wrote, from
 the COMPLETE run events the orchestrator passes on; the runs its triggers ask for; the audit
-entries the other services send."""
+entries the other services send; whether a workflow has an enabled time trigger."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.audit import RECORD_AUDIT
 from flowforge_shared.contracts.tasks import CATALOG_RECORD_OUTPUTS
 from flowforge_shared.contracts.triggers import REQUEST_RUN
+from flowforge_shared.contracts.workflow_events import WORKFLOW_SCHEDULE
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import continued, task_headers, tracer
@@ -61,3 +62,11 @@ def request_run(self, payload: dict) -> str | None:
                 "run request %s refused: %s", payload.get("executionId"), refused.message
             )
             return None
+
+
+@celery.task(name=WORKFLOW_SCHEDULE)
+def workflow_schedule(payload: dict) -> bool:
+    """Whether a workflow has an enabled time trigger (its status "scheduled")."""
+    from flowforge_catalog.workflows.schedule import apply_schedule
+
+    return apply_schedule(_database(), payload)

@@ -7,6 +7,7 @@ from flowforge_orchestrator.dispatch import install_runtime
 from flowforge_orchestrator.runs.router import router as runs_router
 from flowforge_orchestrator.tables.router import install_table_writers
 from flowforge_orchestrator.tables.router import router as tables_router
+from flowforge_orchestrator.triggers.lifecycle import install_workflow_deletions
 from flowforge_orchestrator.triggers.router import router as triggers_router
 from flowforge_orchestrator.triggers.scheduler import install_scheduler
 from flowforge_orchestrator.triggers.webhooks import hooks_router
@@ -40,4 +41,5 @@ INSTALL = [
     install_runtime,
     install_table_writers,
     install_scheduler,
+    install_workflow_deletions,
 ]

@@ -19,6 +19,7 @@ from flowforge_shared.bus import Bus
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
+from flowforge_shared.contracts.workflow_events import WORKFLOW_DELETED
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import continued, task_headers
@@ -54,6 +55,16 @@ def start_run(self, request: dict) -> str:
 def record_heartbeat(beat: dict) -> bool:
     database, _, _ = _context()
     return handle_heartbeat(database, beat)
+
+
+@celery.task(name=WORKFLOW_DELETED, bind=True)
+def workflow_deleted(self, payload: dict) -> list[str]:
+    """The catalog deleted a workflow: disable the triggers that wait for it."""
+    from flowforge_orchestrator.triggers.lifecycle import on_workflow_deleted
+
+    database, _, _ = _context()
+    with continued(task_headers(self.request)):
+        return on_workflow_deleted(database, payload)
 
 
 @worker_ready.connect

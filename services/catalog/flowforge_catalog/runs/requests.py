@@ -44,7 +44,10 @@ def workflow_info(session, workflow_id: str) -> WorkflowInfo:
         if ((job.config or {}).get("sourceConfig") or {}).get("type") == "csv"
     ]
     return WorkflowInfo(
-        id=workflow.id, name=workflow.name, status=workflow.status, csv_jobs=csv_jobs
+        id=workflow.id,
+        name=workflow.name,
+        status=workflow_service.to_public(workflow, 0).status.value,
+        csv_jobs=csv_jobs,
     )
 
 

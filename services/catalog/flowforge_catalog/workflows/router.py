@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
-from flowforge_catalog.workflows import service
+from flowforge_catalog.workflows import schedule, service
 from flowforge_catalog.workflows.schemas import (
     Environment,
     WorkflowClone,
@@ -89,6 +89,7 @@ def update_workflow(
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_workflow(
     workflow_id: str,
+    request: Request,
     session: SessionDep,
     principal: PrincipalDep,
     if_match: IfMatchDep,
@@ -99,8 +100,13 @@ def delete_workflow(
 ) -> Response:
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
     check_version(workflow.version, if_match, what=f"workflow {workflow.name}")
+    name = workflow.name
     service.delete(session, workflow=workflow, actor=principal.actor, force=force)
     session.commit()
+    # The dependency triggers waiting for it are disabled by the orchestrator (its tables).
+    schedule.announce_deletion(
+        request.app.state.bus, workflow_id=workflow_id, name=name, actor=principal.actor
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

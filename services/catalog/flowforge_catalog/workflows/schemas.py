@@ -28,11 +28,20 @@ class WorkflowStatus(StrEnum):
 
 
 class SettableStatus(StrEnum):
-    """The statuses a client may set; paused is reached through POST .../pause only."""
+    """The statuses a client may set; paused is reached through POST .../pause only, and
+    scheduled is derived: an active workflow with an enabled time (cron) trigger."""
 
     DRAFT = "draft"
     ACTIVE = "active"
-    SCHEDULED = "scheduled"
+
+
+def effective_status(status: str, scheduled: bool) -> WorkflowStatus:
+    """What a workflow's status reads: ``scheduled`` for an active one that has an enabled
+    time trigger (the orchestrator's WORKFLOW_SCHEDULE said so); paused stays paused (pause
+    stops every automatic trigger), draft stays draft."""
+    if status == WorkflowStatus.ACTIVE and scheduled:
+        return WorkflowStatus.SCHEDULED
+    return WorkflowStatus(status)
 
 
 class WorkflowCreate(ApiModel):

@@ -19,6 +19,7 @@ from flowforge_catalog.workflows.schemas import (
     WorkflowPublic,
     WorkflowStatus,
     WorkflowUpdate,
+    effective_status,
 )
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable, check_version
@@ -34,7 +35,7 @@ def to_public(workflow: Workflow, job_count: int | None = None) -> WorkflowPubli
         team=workflow.team,
         environment=workflow.environment,
         tags=list(workflow.tags),
-        status=workflow.status,
+        status=effective_status(workflow.status, bool(workflow.scheduled)),
         owner=workflow.owner,
         created_at=workflow.created_at,
         updated_at=workflow.updated_at,
@@ -82,7 +83,11 @@ def get_all(
 ) -> tuple[list[tuple[Workflow, int]], int]:
     """A page of workflows (each with its job count) and the total that match."""
     query = select(Workflow)
-    if status:
+    if status == WorkflowStatus.SCHEDULED:
+        query = query.where(Workflow.status == WorkflowStatus.ACTIVE.value, Workflow.scheduled)
+    elif status == WorkflowStatus.ACTIVE:
+        query = query.where(Workflow.status == status.value, Workflow.scheduled.is_(False))
+    elif status:
         query = query.where(Workflow.status == status.value)
     if team:
         query = query.where(Workflow.team == team)
@@ -121,6 +126,8 @@ def create(session: Session, *, data: WorkflowCreate, actor: str) -> Workflow:
         environment=data.environment.value,
         tags=list(dict.fromkeys(data.tags)),
         status=data.status.value,
+        scheduled=False,
+        schedule_sequence=0,
         owner=data.owner or actor,
         created_at=now,
         updated_at=now,

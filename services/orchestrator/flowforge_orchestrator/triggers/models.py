@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
@@ -35,6 +35,12 @@ class Trigger(Base):
     # An event trigger's files count from this time on (set when it is created, enabled again
     # or its settings change; files changed before it do not fire unless includeExisting).
     watch_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Optimistic concurrency: a change names the version it read (409 when stale). Bumped by
+    # every change a person or FlowForge makes (service.bump), not by the scheduler's
+    # next_fire_at bookkeeping.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    # Why FlowForge disabled it (its upstream workflow was deleted, ...); cleared on enable.
+    disabled_reason: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

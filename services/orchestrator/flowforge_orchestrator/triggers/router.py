@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from flowforge_orchestrator.audit import service as audit
-from flowforge_orchestrator.triggers import service
+from flowforge_orchestrator.triggers import lifecycle, service
 from flowforge_orchestrator.triggers.schemas import (
     FiringList,
     TriggerCreate,
@@ -17,7 +17,8 @@ from flowforge_orchestrator.triggers.schemas import (
     TriggerWithSecret,
 )
 from flowforge_shared.contracts.base import MAX_OFFSET
-from flowforge_shared.deps import PrincipalDep, SessionDep
+from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+from flowforge_shared.errors import check_version
 
 router = APIRouter(prefix="/workflows/{workflow_id}", tags=["triggers"])
 
@@ -45,6 +46,7 @@ def create_trigger(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    response: Response,
 ):
     """A webhook trigger's answer holds its secret: the only time it is shown."""
     _known(request, workflow_id)
@@ -64,7 +66,10 @@ def create_trigger(
         entity_id=trigger.id,
         after=service.snapshot(trigger),
     )
+    schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
+    lifecycle.publish(request.app.state.bus, schedule, session)
+    response.headers["ETag"] = etag(trigger.version)
     return TriggerWithSecret(**service.to_public(trigger).model_dump(), secret=secret)
 
 
@@ -93,8 +98,9 @@ def rotate_trigger_secret(
 
 
 @router.get("/triggers/{trigger_id}", response_model=TriggerPublic)
-def get_trigger(workflow_id: str, trigger_id: str, session: SessionDep):
+def get_trigger(workflow_id: str, trigger_id: str, session: SessionDep, response: Response):
     trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    response.headers["ETag"] = etag(trigger.version)
     return service.to_public(trigger)
 
 
@@ -106,10 +112,17 @@ def update_trigger(
     request: Request,
     session: SessionDep,
     principal: PrincipalDep,
+    if_match: IfMatchDep,
+    response: Response,
 ):
+    """Send the ``version`` you read (body) or ``If-Match``: 428 without, 409 when someone
+    changed the trigger since."""
     trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    wanted = expected_version(data.version, if_match)
     before = service.snapshot(trigger)
-    service.update(session, trigger=trigger, data=data, info=_info(request))
+    service.update(
+        session, trigger=trigger, data=data, expected_version=wanted, info=_info(request)
+    )
     audit.record(
         session,
         actor=principal.actor,
@@ -119,15 +132,25 @@ def update_trigger(
         before=before,
         after=service.snapshot(trigger),
     )
+    schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
+    lifecycle.publish(request.app.state.bus, schedule, session)
+    response.headers["ETag"] = etag(trigger.version)
     return service.to_public(trigger)
 
 
 @router.delete("/triggers/{trigger_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_trigger(
-    workflow_id: str, trigger_id: str, session: SessionDep, principal: PrincipalDep
+    workflow_id: str,
+    trigger_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    if_match: IfMatchDep,
 ) -> Response:
+    """``If-Match`` optional: when sent, a stale version is 409."""
     trigger = service.get_or_raise(session, workflow_id=workflow_id, trigger_id=trigger_id)
+    check_version(trigger.version, if_match, what=f"trigger {trigger.name or trigger.id}")
     before = service.snapshot(trigger)
     service.delete(session, trigger=trigger)
     audit.record(
@@ -138,7 +161,9 @@ def delete_trigger(
         entity_id=trigger_id,
         before=before,
     )
+    schedule = lifecycle.note_schedule(session, trigger)
     session.commit()
+    lifecycle.publish(request.app.state.bus, schedule, session)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

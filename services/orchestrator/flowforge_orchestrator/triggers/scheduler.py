@@ -172,6 +172,8 @@ def claim_and_record(
         except (cron.CronError, KeyError, ValueError) as error:  # validated on save; be safe
             log.error("trigger %s cannot be scheduled (%s): disabled", trigger.id, error)
             trigger.enabled = False
+            trigger.disabled_reason = f"its schedule cannot be computed: {error}"
+            trigger.version = Trigger.version + 1
             continue
         for time, why in planned.skipped:
             session.add(_firing(trigger, time, "skipped", why))
@@ -358,11 +360,13 @@ def _waiting(execution_id: str) -> str:
 
 def _disable_orphan(session: Session, trigger: Trigger) -> None:
     """The catalog has no such workflow any more: the trigger stops firing (audited)."""
-    from flowforge_orchestrator.triggers.service import snapshot
+    from flowforge_orchestrator.triggers.service import bump, snapshot
 
     before = snapshot(trigger)
     trigger.enabled = False
     trigger.next_fire_at = None
+    trigger.disabled_reason = "the workflow no longer exists"
+    bump(trigger)
     audit.record(
         session,
         actor="scheduler",
@@ -427,6 +431,8 @@ class Scheduler(PeriodicPass):
         self.settings = settings
         self.clock = clock
         self.info = info or (lambda wid: workflow_info(bus, settings, workflow_id=wid))
+        self._upstreams_checked: datetime | None = None
+        self._upstreams_due: list[str] = []
         super().__init__()
 
     @property
@@ -476,7 +482,34 @@ class Scheduler(PeriodicPass):
                     settled += 1
             except Exception:  # noqa: BLE001 - one firing must not stop the others
                 log.exception("firing %s could not be settled", firing_id)
+        self._tell_and_ask()
         return {"recorded": recorded, "settled": settled}
+
+    def _tell_and_ask(self) -> None:
+        """After the firings (they never wait for this): the catalog is sent the schedules
+        it may not have been told (its status "scheduled"), and a few of the dependency
+        triggers' upstream workflows are asked about (a deletion whose message was lost),
+        every one once a minute."""
+        from flowforge_orchestrator.triggers import lifecycle
+
+        try:
+            lifecycle.resend(self.database, self.bus, now=self.clock())
+        except Exception:  # noqa: BLE001 - the next pass sends again
+            log.exception("scheduler: the workflows' schedules could not be sent again")
+        now = self.clock()
+        try:
+            if not self._upstreams_due and (
+                self._upstreams_checked is None
+                or now - self._upstreams_checked >= lifecycle.UPSTREAM_CHECK_EVERY
+            ):
+                self._upstreams_checked = now
+                self._upstreams_due = lifecycle.upstream_ids(self.database)
+            batch = self._upstreams_due[: lifecycle.UPSTREAM_CHECKS_PER_PASS]
+            del self._upstreams_due[: len(batch)]
+            if batch:
+                lifecycle.check_upstreams(self.database, self.info, batch)
+        except Exception:  # noqa: BLE001 - the next pass goes on
+            log.exception("scheduler: the upstream workflows could not be checked")
 
 
 def install_scheduler(app) -> Callable[[], None] | None:

@@ -241,6 +241,7 @@ class TriggerUpdate(ApiModel):
     settings: dict[str, Any] | None = Field(
         default=None, description="the whole settings object, validated again: " + _settings_doc()
     )
+    version: int | None = Field(default=None, description="The version you read; 409 if stale")
 
 
 class FireTime(ApiOutModel):
@@ -254,8 +255,10 @@ class TriggerPublic(ApiOutModel):
     kind: str
     name: str | None
     enabled: bool
+    disabled_reason: str | None = None  # why FlowForge disabled it (an upstream was deleted)
     settings: dict[str, Any]
     next_fire_times: list[FireTime]
+    version: int
     created_by: str
     created_at: datetime
     updated_at: datetime

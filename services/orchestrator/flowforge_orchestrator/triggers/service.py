@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
 from flowforge_orchestrator.triggers import cron, dependencies
@@ -31,7 +32,7 @@ from flowforge_orchestrator.triggers.schemas import (
 )
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.triggers import WORKFLOW_INFO, WORKFLOW_INFO_PATH, WorkflowInfo
-from flowforge_shared.errors import NotFound, ServiceUnavailable, Unprocessable
+from flowforge_shared.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from flowforge_shared.secrets import SecretBox
 from flowforge_shared.settings import Settings
 
@@ -107,8 +108,10 @@ def to_public(trigger: Trigger) -> TriggerPublic:
         kind=trigger.kind,
         name=trigger.name,
         enabled=trigger.enabled,
+        disabled_reason=trigger.disabled_reason,
         settings=trigger.settings,
         next_fire_times=next_fire_times(trigger),
+        version=trigger.version,
         created_by=trigger.created_by,
         created_at=trigger.created_at,
         updated_at=trigger.updated_at,
@@ -259,8 +262,42 @@ def rotate_secret(session: Session, *, trigger: Trigger, box: SecretBox | None) 
     if trigger.kind != TriggerKind.WEBHOOK:
         raise Unprocessable([(("kind",), f"a {trigger.kind} trigger has no secret to rotate")])
     secret = _new_secret(trigger, box)
+    bump(trigger)
     session.flush()
+    session.refresh(trigger)
     return secret
+
+
+def _stale(trigger: Trigger, expected: int) -> Conflict:
+    return Conflict(
+        f"trigger {trigger.name or trigger.id} is at version {trigger.version}, you sent version "
+        f"{expected}: someone changed it since you read it; reload it and try again"
+    )
+
+
+def take_version(session: Session, *, trigger: Trigger, expected: int) -> None:
+    """Move the trigger to its next version if it is still at ``expected``; Conflict (409)
+    otherwise. One conditional UPDATE (``... WHERE version = expected``): of two changes
+    made from the same read, exactly one goes through (on PostgreSQL the second waits for
+    the first's commit, then matches no row). The trigger is reloaded: the change applies to
+    what is stored now."""
+    if trigger.version != expected:
+        raise _stale(trigger, expected)
+    taken = session.execute(
+        sql_update(Trigger)
+        .where(Trigger.id == trigger.id, Trigger.version == expected)
+        .values(version=Trigger.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(trigger)
+    if taken.rowcount != 1:
+        raise _stale(trigger, expected)
+
+
+def bump(trigger: Trigger) -> None:
+    """A change FlowForge makes itself (disabling a trigger): the next version, as a SQL
+    increment so that it never overwrites a concurrent change's."""
+    trigger.version = Trigger.version + 1
 
 
 def update(
@@ -268,26 +305,35 @@ def update(
     *,
     trigger: Trigger,
     data: TriggerUpdate,
+    expected_version: int,
     info: Callable[[str], WorkflowInfo] | None = None,
 ) -> Trigger:
-    """Change name, enabled or settings (the whole settings object, validated again). A
-    changed schedule, or a trigger enabled again, is next due after now: what it missed
-    meanwhile is not replayed (an event trigger: files changed before now do not fire)."""
+    """Change name, enabled or settings (the whole settings object, validated again), from
+    the version the caller read (Conflict when stale). A changed schedule, or a trigger
+    enabled again, is next due after now: what it missed meanwhile is not replayed (an event
+    trigger: files changed before now do not fire). A dependency trigger enabled again checks
+    its upstream workflows again (one deleted meanwhile is a 422)."""
+    take_version(session, trigger=trigger, expected=expected_version)
     given = data.model_fields_set
     if "name" in given:
         trigger.name = data.name
     reschedule = False
+    check = False
     if "enabled" in given and data.enabled is not None and data.enabled != trigger.enabled:
         trigger.enabled = data.enabled
         reschedule = True
+        check = data.enabled
+        if data.enabled:
+            trigger.disabled_reason = None
     if "settings" in given and data.settings is not None:
         settings = validate_settings(TriggerKind(trigger.kind), data.settings)
         if trigger.kind == TriggerKind.EVENT:
             settings = _event_settings(trigger.workflow_id, settings, info)
         reschedule = reschedule or settings != trigger.settings
+        check = True
         trigger.settings = settings
-        if trigger.kind == TriggerKind.DEPENDENCY:
-            _check_dependency(session, trigger, info)
+    if check and trigger.kind == TriggerKind.DEPENDENCY:
+        _check_dependency(session, trigger, info)
     if reschedule:
         trigger.next_fire_at = first_fire_at(trigger)
         if trigger.kind == TriggerKind.EVENT:  # what arrived meanwhile is not replayed
