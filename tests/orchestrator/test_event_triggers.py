@@ -447,25 +447,31 @@ def test_two_schedulers_racing_over_20_files_start_20_runs_each_file_once(
         app.state.database.dispose()
 
 
+def change(client, path: str, body: dict):
+    """A PATCH from the trigger's version as read now (a change must name it)."""
+    version = client.get(path, headers=HEADERS).json()["version"]
+    return client.patch(path, json={**body, "version": version}, headers=HEADERS)
+
+
 def test_a_disabled_trigger_lists_nothing_and_enabled_again_counts_files_from_then(platform):
     app, client = platform
     workflow_id, _ = make_workflow(client)
     trigger = add_event_trigger(client, workflow_id, settleSeconds=0)
     path = f"/api/workflows/{workflow_id}/triggers/{trigger['id']}"
-    assert client.patch(path, json={"enabled": False}, headers=HEADERS).status_code == 200
+    assert change(client, path, {"enabled": False}).status_code == 200
     incoming = landing(app) / "incoming"
     drop(incoming, "while-off.csv", [(1, "a")])
     a_minute_ago = time.time() - 60
     os.utime(incoming / "while-off.csv", (a_minute_ago, a_minute_ago))
     scheduler = sched.Scheduler(app.state.database, app.state.bus, app.state.settings)
     assert scheduler.tick()["recorded"] == 0
-    assert client.patch(path, json={"enabled": True}, headers=HEADERS).status_code == 200
+    assert change(client, path, {"enabled": True}).status_code == 200
     assert scheduler.tick()["recorded"] == 0  # changed before it was enabled again
     assert firings(client, workflow_id) == []
 
-    bad = client.patch(path, json={"settings": {"jobId": "nope"}}, headers=HEADERS)
+    bad = change(client, path, {"settings": {"jobId": "nope"}})
     assert bad.status_code == 422 and "settings.jobId" in bad.text
-    bad = client.patch(path, json={"settings": {"prefix": "../up"}}, headers=HEADERS)
+    bad = change(client, path, {"settings": {"prefix": "../up"}})
     assert bad.status_code == 422 and "settings.prefix" in bad.text
 
 
@@ -512,12 +518,10 @@ def test_saving_the_same_settings_again_does_not_restart_the_watch(platform):
 
     before = watch_from()
     same = {k: v for k, v in trigger["settings"].items() if k != "jobId"}  # as first sent
-    assert (
-        client.patch(path, json={"settings": same, "name": "n"}, headers=HEADERS).status_code == 200
-    )
+    assert change(client, path, {"settings": same, "name": "n"}).status_code == 200
     assert watch_from() == before
     changed = {**same, "pattern": "*.txt"}
-    assert client.patch(path, json={"settings": changed}, headers=HEADERS).status_code == 200
+    assert change(client, path, {"settings": changed}).status_code == 200
     assert watch_from() > before
 
 

@@ -43,6 +43,7 @@ OWNED = {
         "triggers",
         "trigger_firings",
         "audit_outbox",
+        "workflow_schedules",
     },
     "lineage": {
         "lineage_events",

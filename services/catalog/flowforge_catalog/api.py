@@ -17,8 +17,8 @@ from flowforge_catalog.tokens import checker
 from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
 from flowforge_catalog.workflows.router import router as workflows_router
-from flowforge_shared.db.migrate import Chain
 from flowforge_catalog.workflows.schedule import install_schedule_consumer
+from flowforge_shared.db.migrate import Chain
 from flowforge_shared.operations import install_operations
 
 # The catalog's own tables, in a migration chain of its own.

@@ -34,7 +34,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.triggers.models import Trigger
 from flowforge_orchestrator.triggers.schemas import TIME_KINDS, TriggerKind
-
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
 from flowforge_shared.contracts.workflow_events import (
