@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from flowforge_lineage.graph import query
+from flowforge_lineage.graph import neighbourhood, query
 from flowforge_shared.errors import Conflict, NotFound
 
 SCHEMA = [
@@ -188,11 +188,11 @@ def test_neighbourhood_walks_levels_in_each_direction(database, rows, monkeypatc
     hub, sources, bronzes, golds = diamond_web(rows, 6)
     with database.session() as session:
         start = query.find_dataset(session, hub)
-        up1 = query.neighbourhood(session, start, "upstream", 1)
-        up = query.neighbourhood(session, start, "upstream", 5)
-        down1 = query.neighbourhood(session, start, "downstream", 1)
-        both = query.neighbourhood(session, start, "both", 5)
-        from_source = query.neighbourhood(
+        up1 = neighbourhood.neighbourhood(session, start, "upstream", 1)
+        up = neighbourhood.neighbourhood(session, start, "upstream", 5)
+        down1 = neighbourhood.neighbourhood(session, start, "downstream", 1)
+        both = neighbourhood.neighbourhood(session, start, "both", 5)
+        from_source = neighbourhood.neighbourhood(
             session, query.find_dataset(session, sources[0]), "both", 3
         )
     assert up1["root"] == hub
@@ -222,7 +222,7 @@ def test_a_walk_costs_a_few_statements_per_level_whatever_the_width(database, ro
         start = query.find_dataset(session, hub)
         event.listen(database.engine, "before_cursor_execute", count)
         try:
-            graph = query.neighbourhood(session, start, "both", 5)
+            graph = neighbourhood.neighbourhood(session, start, "both", 5)
         finally:
             event.remove(database.engine, "before_cursor_execute", count)
     assert len(graph["nodes"]) == 1 + 40 * 4
