@@ -14,7 +14,7 @@ the answer).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import select
@@ -30,44 +30,35 @@ DEFAULT_LIMIT = 500
 MAX_LIMIT = 10_000
 
 
-def _source(row: Any) -> Key:
-    return (row.source_namespace, row.source_name)
+# A walked edge: (source key, target key, its row of EDGE_COLUMNS).
+Walked = tuple[Key, Key, Any]
 
 
-def _target(row: Any) -> Key:
-    return (row.target_namespace, row.target_name)
-
-
-def _level(session: Session, walk: Walk, frontier: Sequence[Key]) -> Iterable[tuple[Any, Key]]:
-    """Every edge leading one step on from ``frontier`` (chunked), with its far end."""
+def _level(session: Session, walk: Walk, frontier: Sequence[Key]) -> Iterator[Walked]:
+    """Every edge leading one step on from ``frontier`` (chunked)."""
     if walk == "upstream":
-        near, far, columns = (
-            _target,
-            _source,
-            (LineageEdge.target_namespace, LineageEdge.target_name),
-        )
+        columns = (LineageEdge.target_namespace, LineageEdge.target_name)
     else:
-        near, far, columns = (
-            _source,
-            _target,
-            (LineageEdge.source_namespace, LineageEdge.source_name),
-        )
+        columns = (LineageEdge.source_namespace, LineageEdge.source_name)
     wanted = set(frontier)
     for condition in keys_in(*columns, frontier):
         for row in rows_of(session, select(*EDGE_COLUMNS).where(condition)):
-            if near(row) in wanted:
-                yield row, far(row)
+            # By position (EDGE_COLUMNS starts with the source's and the target's keys):
+            # on thousands of rows, a row's attributes cost more than the query.
+            source, target = (row[0], row[1]), (row[2], row[3])
+            if (target if walk == "upstream" else source) in wanted:
+                yield source, target, row
 
 
 def walk(
     session: Session, root: Key, walks: Sequence[Walk], depth: int, limit: int
-) -> tuple[dict[Key, int], list[Any]]:
+) -> tuple[dict[Key, int], list[Walked]]:
     """Each dataset found and its distance from ``root`` (its first level in any walk), and
     the edges walked; level by level, until ``depth``, nothing left to walk, or more than
     ``limit`` datasets found. Each direction walks on its own (``both`` does not turn
     around: the other readers of an upstream table are not in it)."""
     distance = {root: 0}
-    edges: list[Any] = []
+    edges: list[Walked] = []
     frontiers: dict[Walk, list[Key]] = {way: [root] for way in walks}
     seen: dict[Walk, set[Key]] = {way: {root} for way in walks}
     level = 0
@@ -75,8 +66,9 @@ def walk(
         level += 1
         for way in walks:
             following: list[Key] = []
-            for row, other in _level(session, way, frontiers[way]):
-                edges.append(row)
+            for edge in _level(session, way, frontiers[way]):
+                edges.append(edge)
+                other = edge[0] if way == "upstream" else edge[1]
                 if other not in seen[way]:
                     seen[way].add(other)
                     following.append(other)
@@ -107,9 +99,9 @@ def neighbourhood(
     truncated = len(distance) > limit
     inside = set(kept)
     edges = {
-        (*_source(row), *_target(row), row.job_id): row
-        for row in walked
-        if _source(row) in inside and _target(row) in inside
+        (source, target, row.job_id): row
+        for source, target, row in walked
+        if source in inside and target in inside
     }
     graph = graph_of(session, kept, edges.values())
     rank = {key: index for index, key in enumerate(kept)}

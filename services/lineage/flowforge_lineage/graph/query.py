@@ -55,6 +55,7 @@ _DATASET_COLUMNS = (
     LineageDataset.label,
     LineageDataset.schema_json,
 )
+# The walk reads the first four by position: keep them first, in this order.
 EDGE_COLUMNS = (
     LineageEdge.source_namespace,
     LineageEdge.source_name,
@@ -77,11 +78,21 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
-def _rows_by_key(session: Session, key: Any, wanted: Iterable[str | None], *columns: Any):
-    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``."""
+def _rows_by_key(
+    session: Session,
+    key: Any,
+    wanted: Iterable[str | None],
+    *columns: Any,
+    joined: tuple[Any, Any] | None = None,
+):
+    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``
+    (of ``joined``, an outer-joined (table, on clause), too)."""
     found: dict[str, Any] = {}
     for chunk in _chunks(sorted({value for value in wanted if value})):
-        rows = rows_of(session, select(key, *columns).where(key.in_(chunk)))
+        statement = select(key, *columns)
+        if joined is not None:
+            statement = statement.outerjoin(*joined)
+        rows = rows_of(session, statement.where(key.in_(chunk)))
         found.update((row[0], row) for row in rows)
     return found
 
@@ -132,7 +143,8 @@ def _schema(raw: str | None) -> list[dict[str, Any]] | None:
 
 
 class _Jobs:
-    """The jobs a graph names and their last runs, loaded in bulk."""
+    """The jobs a graph names and their last runs, loaded in bulk (one statement per chunk:
+    each job with its last run joined)."""
 
     def __init__(self, session: Session, job_ids: Iterable[str]) -> None:
         self.jobs: dict[str, Any] = _rows_by_key(
@@ -140,32 +152,32 @@ class _Jobs:
             LineageJob.job_id,
             job_ids,
             LineageJob.workflow_id,
-            LineageJob.last_run_id,
             LineageJob.last_status,
-            LineageJob.status_key,
-        )
-        self.runs: dict[str, Any] = _rows_by_key(
-            session,
             LineageRun.run_id,
-            (job.last_run_id for job in self.jobs.values()),
             LineageRun.started_at,
             LineageRun.ended_at,
-            LineageRun.status,
+            LineageRun.status.label("run_status"),
+            joined=(LineageRun, LineageRun.run_id == LineageJob.last_run_id),
         )
+        self._last: dict[str | None, tuple[str | None, int | None]] = {}
 
     def last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
         """(status, duration in ms) of the job's last run; the duration is None while it
         runs or when its start or end is unknown."""
+        if job_id not in self._last:
+            self._last[job_id] = self._last_run(job_id)
+        return self._last[job_id]
+
+    def _last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
         job = self.jobs.get(job_id or "")
         if job is None:
             return None, None
-        run = self.runs.get(job.last_run_id or "")
-        if run is None:
+        if job.run_id is None:  # no run recorded under its last run id
             return job.last_status, None
-        status = run.status or job.last_status
-        if status == RUNNING or run.started_at is None or run.ended_at is None:
+        status = job.run_status or job.last_status
+        if status == RUNNING or job.started_at is None or job.ended_at is None:
             return status, None
-        return status, round((run.ended_at - run.started_at).total_seconds() * 1000)
+        return status, round((job.ended_at - job.started_at).total_seconds() * 1000)
 
 
 def _node(row: Any, jobs: _Jobs, reader: str | None) -> dict[str, Any]:
