@@ -15,8 +15,11 @@ SQLite database is kept in ``bench/.out/lineage/`` and re-used (keyed by its siz
    embedded app (``create_app`` + TestClient, token check included), median of 30 after
    3 untimed, around a gold table in the middle of the chain (a typical neighbourhood: 5
    workflows up the chain) and around the shared reference table (the widest one: every
-   workflow's silver and gold tables). Raw baseline: one edge row looked up by its
-   source with the bare DB-API cursor, same database, same run. Target < 100 ms.
+   workflow's silver and gold tables), both as a client asks by default (at most 500
+   datasets, the nearest: the reference table's answer is truncated); and, for
+   information (no target), the reference table's whole neighbourhood with
+   ``limit=10000`` (5,001 nodes). Raw baseline: one edge row looked up by its source with
+   the bare DB-API cursor, same database, same run. Target < 100 ms.
 2. Ingest: N more workflows' events (new runs of new jobs on the 10,000-dataset graph, a
    copy of it) through ``consumer.record_event``, one transaction per event as the
    embedded bus and the Celery task apply them; and through ``consumer.record_events`` in
