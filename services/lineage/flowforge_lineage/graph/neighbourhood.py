@@ -21,7 +21,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from flowforge_lineage.graph.models import LineageDataset, LineageEdge
-from flowforge_lineage.graph.query import EDGE_COLUMNS, Key, graph_of, keys_in, rows_of
+from flowforge_lineage.graph.query import (
+    EDGE_COLUMNS,
+    Key,
+    dialect_of,
+    graph_of,
+    keys_in,
+    rows_of,
+)
 
 Direction = Literal["upstream", "downstream", "both"]
 Walk = Literal["upstream", "downstream"]
@@ -41,7 +48,7 @@ def _level(session: Session, walk: Walk, frontier: Sequence[Key]) -> Iterator[Wa
     else:
         columns = (LineageEdge.source_namespace, LineageEdge.source_name)
     wanted = set(frontier)
-    for condition in keys_in(*columns, frontier):
+    for condition in keys_in(*columns, frontier, dialect_of(session)):
         for row in rows_of(session, select(*EDGE_COLUMNS).where(condition)):
             # By position (EDGE_COLUMNS starts with the source's and the target's keys):
             # on thousands of rows, a row's attributes cost more than the query.

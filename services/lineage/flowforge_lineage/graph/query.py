@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -78,6 +78,19 @@ def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
         yield items[start : start + size]
 
 
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def one_of(column: Any, values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: ``IN (...)``; on PostgreSQL ``= ANY(:array)``, one
+    parameter whatever the count (an IN list of 500 is 500 parameters to bind and a new
+    statement text per length: the hub query spent about half its time there)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
 def _rows_by_key(
     session: Session,
     key: Any,
@@ -92,12 +105,14 @@ def _rows_by_key(
         statement = select(key, *columns)
         if joined is not None:
             statement = statement.outerjoin(*joined)
-        rows = rows_of(session, statement.where(key.in_(chunk)))
+        rows = rows_of(session, statement.where(one_of(key, chunk, dialect_of(session))))
         found.update((row[0], row) for row in rows)
     return found
 
 
-def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnElement[bool]]:
+def keys_in(
+    namespace: Any, name: Any, keys: Sequence[Key], dialect: str = ""
+) -> Iterator[ColumnElement[bool]]:
     """Conditions, one per chunk of ``keys``, that a row's (namespace, name) is one of them:
     ``namespace = :ns AND name IN (...)`` per namespace, OR-ed. Not a row-value ``IN``:
     SQLite scans the whole table for ``(a, b) IN (VALUES ...)``, while it searches the
@@ -107,7 +122,12 @@ def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnEl
         names: dict[str, list[str]] = {}
         for space, value in chunk:
             names.setdefault(space, []).append(value)
-        yield or_(*(and_(namespace == space, name.in_(values)) for space, values in names.items()))
+        yield or_(
+            *(
+                and_(namespace == space, one_of(name, values, dialect))
+                for space, values in names.items()
+            )
+        )
 
 
 def node_id(namespace: str, name: str) -> str:
@@ -222,7 +242,8 @@ def _edge(row: Any, jobs: _Jobs) -> dict[str, Any]:
 
 def _datasets(session: Session, keys: Iterable[Key]) -> list[Any]:
     found = []
-    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys)):
+    dialect = dialect_of(session)
+    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys), dialect):
         found.extend(rows_of(session, select(*_DATASET_COLUMNS).where(condition)))
     return sorted(found, key=lambda row: (row.namespace, row.name))
 
@@ -231,7 +252,10 @@ def _newest_readers(session: Session, sources: Sequence[Key]) -> dict[Key, str]:
     """The newest job (by the order key of its last event) that read each source: one row
     per source, ranked in the database, however many jobs read it."""
     newest: dict[Key, str] = {}
-    for condition in keys_in(LineageEdge.source_namespace, LineageEdge.source_name, sources):
+    dialect = dialect_of(session)
+    for condition in keys_in(
+        LineageEdge.source_namespace, LineageEdge.source_name, sources, dialect
+    ):
         ranked = (
             select(
                 LineageEdge.source_namespace,
