@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from flowforge_lineage.graph import query
+from flowforge_lineage.graph import neighbourhood, query
 from flowforge_shared.errors import Conflict, NotFound
 
 SCHEMA = [
@@ -188,11 +188,11 @@ def test_neighbourhood_walks_levels_in_each_direction(database, rows, monkeypatc
     hub, sources, bronzes, golds = diamond_web(rows, 6)
     with database.session() as session:
         start = query.find_dataset(session, hub)
-        up1 = query.neighbourhood(session, start, "upstream", 1)
-        up = query.neighbourhood(session, start, "upstream", 5)
-        down1 = query.neighbourhood(session, start, "downstream", 1)
-        both = query.neighbourhood(session, start, "both", 5)
-        from_source = query.neighbourhood(
+        up1 = neighbourhood.neighbourhood(session, start, "upstream", 1)
+        up = neighbourhood.neighbourhood(session, start, "upstream", 5)
+        down1 = neighbourhood.neighbourhood(session, start, "downstream", 1)
+        both = neighbourhood.neighbourhood(session, start, "both", 5)
+        from_source = neighbourhood.neighbourhood(
             session, query.find_dataset(session, sources[0]), "both", 3
         )
     assert up1["root"] == hub
@@ -222,7 +222,7 @@ def test_a_walk_costs_a_few_statements_per_level_whatever_the_width(database, ro
         start = query.find_dataset(session, hub)
         event.listen(database.engine, "before_cursor_execute", count)
         try:
-            graph = query.neighbourhood(session, start, "both", 5)
+            graph = neighbourhood.neighbourhood(session, start, "both", 5)
         finally:
             event.remove(database.engine, "before_cursor_execute", count)
     assert len(graph["nodes"]) == 1 + 40 * 4
@@ -234,3 +234,26 @@ def test_a_walk_costs_a_few_statements_per_level_whatever_the_width(database, ro
 def test_an_unknown_workflow_has_an_empty_graph(database):
     with database.session() as session:
         assert query.workflow_graph(session, "no-such-workflow") == {"nodes": [], "edges": []}
+
+
+def test_a_walk_stops_at_the_level_that_passes_the_limit(database, rows):
+    hub, _, bronzes, golds = diamond_web(rows, 40)
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    with database.session() as session:
+        start = query.find_dataset(session, hub)
+        event.listen(database.engine, "before_cursor_execute", count)
+        try:
+            graph = neighbourhood.neighbourhood(session, start, "both", 5, limit=20)
+        finally:
+            event.remove(database.engine, "before_cursor_execute", count)
+    # Level 1 finds 80 datasets (40 bronze up, 40 gold down): the walk goes no deeper.
+    assert len(graph["nodes"]) == 20
+    assert (graph["truncated"], graph["omittedNodes"], graph["completeDepth"]) == (True, 61, 0)
+    assert [n["id"] for n in graph["nodes"]] == [hub, *sorted([*bronzes, *golds[::2]])[:19]]
+    # One level statement per direction, then datasets, readers (none: no source kept) and
+    # jobs with their last runs.
+    assert len(statements) <= 2 + 3, statements

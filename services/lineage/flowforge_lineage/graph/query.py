@@ -1,5 +1,6 @@
 """Reading the lineage graph (the read side; :mod:`.apply` writes it): a workflow's graph, a
-dataset found by its id or a lake table's alias, and the neighbourhood of any dataset.
+dataset found by its id or a lake table's alias, and the nodes and edges both graphs show
+(:mod:`.neighbourhood` walks the graph around a dataset).
 
 Both graphs have the shape a React Flow component draws as is: ``{"nodes": [...], "edges":
 [...]}``, a node's ``id`` being ``<namespace>:<name>`` and an edge's ``source``/``target``
@@ -7,10 +8,10 @@ naming two nodes. A node says what a user asks first — layer, label, row count
 how the run that made it went and how long it took, its columns — and an edge names the job
 that made it and how that job's last run went.
 
-Reads are batched so a query costs a few statements whatever the graph's size: the walk
-asks for one level's edges at once (``IN`` over the frontier, in chunks below the
-databases' parameter limits), then loads the nodes, their jobs and the jobs' last runs in
-bulk. Rows are read as plain tuples, not ORM objects: the answer is JSON anyway, and
+Reads are batched so a query costs a few statements whatever the graph's size: the nodes,
+their jobs and the jobs' last runs are loaded in bulk (``IN`` lists in chunks below the
+databases' parameter limits). Rows are read as plain tuples on the session's connection,
+neither ORM objects nor through the ORM's result processing: the answer is JSON anyway, and
 building thousands of tracked objects costs more than the queries.
 """
 
@@ -19,16 +20,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import ARRAY, String, and_, any_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from flowforge_lineage.graph.models import LineageDataset, LineageEdge, LineageJob, LineageRun
 from flowforge_shared.errors import Conflict, NotFound
 
-Direction = Literal["upstream", "downstream", "both"]
 Key = tuple[str, str]  # (namespace, name) of a dataset
 
 # Keys per IN list: two parameters each, far below SQLite's 32,766 (3.32+) and PostgreSQL's
@@ -55,7 +55,8 @@ _DATASET_COLUMNS = (
     LineageDataset.label,
     LineageDataset.schema_json,
 )
-_EDGE_COLUMNS = (
+# The walk reads the first four by position: keep them first, in this order.
+EDGE_COLUMNS = (
     LineageEdge.source_namespace,
     LineageEdge.source_name,
     LineageEdge.target_namespace,
@@ -66,21 +67,52 @@ _EDGE_COLUMNS = (
 )
 
 
+def rows_of(session: Session, statement: Any) -> Any:
+    """The rows of a Core select, run on the session's connection: plain rows, without the
+    ORM's result processing (half the time on thousands of rows)."""
+    return session.connection().execute(statement)
+
+
 def _chunks(items: Sequence[T], size: int = CHUNK) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
-def _rows_by_key(session: Session, key: Any, wanted: Iterable[str | None], *columns: Any):
-    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``."""
+def dialect_of(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def one_of(column: Any, values: Sequence[str], dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of ``values``: ``IN (...)``; on PostgreSQL ``= ANY(:array)``, one
+    parameter whatever the count (an IN list of 500 is 500 parameters to bind and a new
+    statement text per length: the hub query spent about half its time there)."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))
+    return column.in_(values)
+
+
+def _rows_by_key(
+    session: Session,
+    key: Any,
+    wanted: Iterable[str | None],
+    *columns: Any,
+    joined: tuple[Any, Any] | None = None,
+):
+    """The rows whose ``key`` is one of ``wanted`` (chunked), by key, with ``columns``
+    (of ``joined``, an outer-joined (table, on clause), too)."""
     found: dict[str, Any] = {}
     for chunk in _chunks(sorted({value for value in wanted if value})):
-        rows = session.execute(select(key, *columns).where(key.in_(chunk)))
+        statement = select(key, *columns)
+        if joined is not None:
+            statement = statement.outerjoin(*joined)
+        rows = rows_of(session, statement.where(one_of(key, chunk, dialect_of(session))))
         found.update((row[0], row) for row in rows)
     return found
 
 
-def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnElement[bool]]:
+def keys_in(
+    namespace: Any, name: Any, keys: Sequence[Key], dialect: str = ""
+) -> Iterator[ColumnElement[bool]]:
     """Conditions, one per chunk of ``keys``, that a row's (namespace, name) is one of them:
     ``namespace = :ns AND name IN (...)`` per namespace, OR-ed. Not a row-value ``IN``:
     SQLite scans the whole table for ``(a, b) IN (VALUES ...)``, while it searches the
@@ -90,7 +122,12 @@ def keys_in(namespace: Any, name: Any, keys: Sequence[Key]) -> Iterator[ColumnEl
         names: dict[str, list[str]] = {}
         for space, value in chunk:
             names.setdefault(space, []).append(value)
-        yield or_(*(and_(namespace == space, name.in_(values)) for space, values in names.items()))
+        yield or_(
+            *(
+                and_(namespace == space, one_of(name, values, dialect))
+                for space, values in names.items()
+            )
+        )
 
 
 def node_id(namespace: str, name: str) -> str:
@@ -126,7 +163,8 @@ def _schema(raw: str | None) -> list[dict[str, Any]] | None:
 
 
 class _Jobs:
-    """The jobs a graph names and their last runs, loaded in bulk."""
+    """The jobs a graph names and their last runs, loaded in bulk (one statement per chunk:
+    each job with its last run joined)."""
 
     def __init__(self, session: Session, job_ids: Iterable[str]) -> None:
         self.jobs: dict[str, Any] = _rows_by_key(
@@ -134,32 +172,32 @@ class _Jobs:
             LineageJob.job_id,
             job_ids,
             LineageJob.workflow_id,
-            LineageJob.last_run_id,
             LineageJob.last_status,
-            LineageJob.status_key,
-        )
-        self.runs: dict[str, Any] = _rows_by_key(
-            session,
             LineageRun.run_id,
-            (job.last_run_id for job in self.jobs.values()),
             LineageRun.started_at,
             LineageRun.ended_at,
-            LineageRun.status,
+            LineageRun.status.label("run_status"),
+            joined=(LineageRun, LineageRun.run_id == LineageJob.last_run_id),
         )
+        self._last: dict[str | None, tuple[str | None, int | None]] = {}
 
     def last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
         """(status, duration in ms) of the job's last run; the duration is None while it
         runs or when its start or end is unknown."""
+        if job_id not in self._last:
+            self._last[job_id] = self._last_run(job_id)
+        return self._last[job_id]
+
+    def _last_run(self, job_id: str | None) -> tuple[str | None, int | None]:
         job = self.jobs.get(job_id or "")
         if job is None:
             return None, None
-        run = self.runs.get(job.last_run_id or "")
-        if run is None:
+        if job.run_id is None:  # no run recorded under its last run id
             return job.last_status, None
-        status = run.status or job.last_status
-        if status == RUNNING or run.started_at is None or run.ended_at is None:
+        status = job.run_status or job.last_status
+        if status == RUNNING or job.started_at is None or job.ended_at is None:
             return status, None
-        return status, round((run.ended_at - run.started_at).total_seconds() * 1000)
+        return status, round((job.ended_at - job.started_at).total_seconds() * 1000)
 
 
 def _node(row: Any, jobs: _Jobs, reader: str | None) -> dict[str, Any]:
@@ -204,8 +242,9 @@ def _edge(row: Any, jobs: _Jobs) -> dict[str, Any]:
 
 def _datasets(session: Session, keys: Iterable[Key]) -> list[Any]:
     found = []
-    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys)):
-        found.extend(session.execute(select(*_DATASET_COLUMNS).where(condition)))
+    dialect = dialect_of(session)
+    for condition in keys_in(LineageDataset.namespace, LineageDataset.name, list(keys), dialect):
+        found.extend(rows_of(session, select(*_DATASET_COLUMNS).where(condition)))
     return sorted(found, key=lambda row: (row.namespace, row.name))
 
 
@@ -213,7 +252,10 @@ def _newest_readers(session: Session, sources: Sequence[Key]) -> dict[Key, str]:
     """The newest job (by the order key of its last event) that read each source: one row
     per source, ranked in the database, however many jobs read it."""
     newest: dict[Key, str] = {}
-    for condition in keys_in(LineageEdge.source_namespace, LineageEdge.source_name, sources):
+    dialect = dialect_of(session)
+    for condition in keys_in(
+        LineageEdge.source_namespace, LineageEdge.source_name, sources, dialect
+    ):
         ranked = (
             select(
                 LineageEdge.source_namespace,
@@ -230,16 +272,19 @@ def _newest_readers(session: Session, sources: Sequence[Key]) -> dict[Key, str]:
             .where(condition)
             .subquery()
         )
-        rows = session.execute(
+        rows = rows_of(
+            session,
             select(ranked.c.source_namespace, ranked.c.source_name, ranked.c.job_id).where(
                 ranked.c.rank == 1
-            )
+            ),
         )
         newest.update(((namespace, name), job_id) for namespace, name, job_id in rows)
     return newest
 
 
-def _graph(session: Session, keys: set[Key], edges: Iterable[Any]) -> dict[str, Any]:
+def graph_of(session: Session, keys: Iterable[Key], edges: Iterable[Any]) -> dict[str, Any]:
+    """The nodes of ``keys`` (the datasets known among them) and ``edges``, each as the API
+    shows it, with the jobs and last runs they name loaded in bulk."""
     datasets = _datasets(session, keys)
     ordered = sorted(
         edges,
@@ -268,19 +313,20 @@ def _graph(session: Session, keys: set[Key], edges: Iterable[Any]) -> dict[str, 
 def workflow_graph(session: Session, workflow_id: str) -> dict[str, Any]:
     """The datasets a workflow's jobs read or wrote, and its jobs' edges."""
     edges = list(
-        session.execute(select(*_EDGE_COLUMNS).where(LineageEdge.workflow_id == workflow_id))
+        rows_of(session, select(*EDGE_COLUMNS).where(LineageEdge.workflow_id == workflow_id))
     )
     keys = {(e.source_namespace, e.source_name) for e in edges}
     keys |= {(e.target_namespace, e.target_name) for e in edges}
     keys |= {
         (namespace, name)
-        for namespace, name in session.execute(
+        for namespace, name in rows_of(
+            session,
             select(LineageDataset.namespace, LineageDataset.name).where(
                 LineageDataset.workflow_id == workflow_id
-            )
+            ),
         )
     }
-    return _graph(session, keys, edges)
+    return graph_of(session, keys, edges)
 
 
 def find_dataset(session: Session, reference: str) -> LineageDataset:
@@ -328,66 +374,3 @@ def find_dataset(session: Session, reference: str) -> LineageDataset:
         f"no dataset {reference} in the lineage graph (give <namespace>:<name>, e.g. "
         "file:/data/lake/silver/customers, or a lake table's alias, e.g. silver.customers)"
     )
-
-
-def _walk(
-    session: Session, root: Key, walk: Literal["upstream", "downstream"], depth: int
-) -> tuple[set[Key], list[Any]]:
-    """Breadth first, one statement per level (per chunk of the frontier): the datasets
-    within ``depth`` edges of ``root`` in one direction, and the edges walked."""
-    if walk == "upstream":
-        near = (LineageEdge.target_namespace, LineageEdge.target_name)
-    else:
-        near = (LineageEdge.source_namespace, LineageEdge.source_name)
-    near_key = (
-        (lambda row: (row.target_namespace, row.target_name))
-        if walk == "upstream"
-        else (lambda row: (row.source_namespace, row.source_name))
-    )
-    seen = {root}
-    edges: list[Any] = []
-    frontier = [root]
-    for _level in range(depth):
-        if not frontier:
-            break
-        following: list[Key] = []
-        wanted = set(frontier)
-        for condition in keys_in(*near, frontier):
-            for row in session.execute(select(*_EDGE_COLUMNS).where(condition)):
-                if near_key(row) not in wanted:
-                    continue
-                edges.append(row)
-                other = (
-                    (row.source_namespace, row.source_name)
-                    if walk == "upstream"
-                    else (row.target_namespace, row.target_name)
-                )
-                if other not in seen:
-                    seen.add(other)
-                    following.append(other)
-        frontier = following
-    return seen, edges
-
-
-def neighbourhood(
-    session: Session, start: LineageDataset, direction: Direction, depth: int
-) -> dict[str, Any]:
-    """The datasets within ``depth`` edges of ``start`` (upstream, downstream or both), across
-    workflows, and the edges between them that were walked."""
-    root = (start.namespace, start.name)
-    keys = {root}
-    edges: dict[tuple, Any] = {}
-    for walk in ("upstream", "downstream") if direction == "both" else (direction,):
-        found, walked = _walk(session, root, walk, depth)
-        keys |= found
-        for row in walked:
-            edges[
-                (
-                    row.source_namespace,
-                    row.source_name,
-                    row.target_namespace,
-                    row.target_name,
-                    row.job_id,
-                )
-            ] = row
-    return {"root": start.node_id, **_graph(session, keys, edges.values())}
