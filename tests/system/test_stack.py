@@ -94,6 +94,9 @@ REPLACED = {
 # Shorter than the catalog outage below, so the outage outlives every fresh answer and run
 # status is read on the orchestrator's last answers (FLOWFORGE_TOKEN_STALE_TTL, default 900 s).
 TOKEN_CACHE_TTL = 1
+# Shorter than the default (60 s), so the events a killed lineage worker held come back
+# within the test's patience.
+LINEAGE_VISIBILITY_TIMEOUT = 3
 
 
 def dockerfile_commands() -> dict[str, list[str]]:
@@ -329,6 +332,7 @@ class Stack:
             "FLOWFORGE_CATALOG_URL": f"http://127.0.0.1:{self.ports['catalog']}",
             "FLOWFORGE_ORCHESTRATOR_URL": f"http://127.0.0.1:{self.ports['orchestrator']}",
             "FLOWFORGE_TOKEN_CACHE_TTL": str(TOKEN_CACHE_TTL),
+            "FLOWFORGE_LINEAGE_VISIBILITY_TIMEOUT": str(LINEAGE_VISIBILITY_TIMEOUT),
         }
         assert set(compose_env) - set(kept) == REPLACED & set(compose_env)
         self.env = {
@@ -793,3 +797,57 @@ def test_a_signed_webhook_starts_a_dependency_chain_through_the_gateway(stack):
         for workflow_id, run in ((a, run_a), (b, run_b), (c, run_c)):
             [firing] = firings(workflow_id)
             assert firing["outcome"] == "started" and firing["executionId"] == run["id"], firing
+
+
+def test_a_lineage_worker_killed_while_it_applies_a_backlog_loses_nothing(stack):
+    """The lineage worker takes the whole backlog of a run (its task's event and the events
+    waiting behind it) into one transaction, which waits on a lock the test holds; the
+    worker is killed (SIGKILL) before it commits or acknowledges anything. The events were
+    taken from the queue, not acknowledged: once a worker runs again they come back and
+    the graph catches up, in seconds (the lineage worker's visibility timeout), not hours
+    (the job queues')."""
+    import psycopg
+
+    workflow_id = stack.demo["first"]["workflowId"]
+    lineage_worker = stack.worker("lineage-worker")
+    broker = redis.Redis.from_url(stack.redis.url)
+    database = stack.postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with stack.client() as api:
+        earlier = succeeded_runs(api, workflow_id)
+        wait_for(
+            lambda: (
+                lineage_runs(stack.postgres_url, earlier) == dict.fromkeys(earlier, "succeeded")
+            ),
+            60,
+            0.3,
+            "lineage to know every earlier run",
+        )
+        lineage_worker.stop()
+        started = api.post(f"/api/workflows/{workflow_id}/run")
+        assert started.status_code == 202, started.text
+        wait_until_known(api, started.json()["executionId"], 30)
+        execution = settled(api, started.json()["executionId"], timeout=120)
+        assert execution["status"] == "succeeded", execution
+        backlog = broker.llen(LINEAGE_QUEUE)
+        assert backlog >= 2 * (1 + len(execution["jobs"])), backlog
+        everything = succeeded_runs(api, workflow_id)
+
+        with psycopg.connect(database) as blocker:
+            # Reads go on; the worker's ledger insert waits.
+            blocker.execute("LOCK TABLE lineage_events IN EXCLUSIVE MODE")
+            stack.start(lineage_worker)
+            wait_for(lambda: broker.llen(LINEAGE_QUEUE) == 0, 30, 0.1, "the backlog to be taken")
+            lineage_worker.kill_group()
+            blocker.rollback()
+        assert lineage_runs(stack.postgres_url, {execution["id"]}) == {}
+
+        stack.start(lineage_worker)
+        wait_for(
+            lambda: (
+                lineage_runs(stack.postgres_url, everything)
+                == dict.fromkeys(everything, "succeeded")
+            ),
+            60,
+            0.5,
+            "the events the killed worker held to come back and be applied",
+        )
