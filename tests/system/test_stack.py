@@ -851,3 +851,32 @@ def test_a_lineage_worker_killed_while_it_applies_a_backlog_loses_nothing(stack)
             "the events the killed worker held to come back and be applied",
         )
         assert_graph_shows(api, execution)
+
+
+def test_a_webhook_fired_while_the_catalog_is_down_runs_once_it_is_back(stack):
+    """The catalog API is stopped: a signed request through the gateway is accepted (202
+    pending, with the execution id the run will have), not a 5xx that has the sender send
+    it again; once the catalog is back, compose's scheduler starts that one run."""
+    workflow_id = stack.tiny_workflow("hook_outage")
+    with stack.client() as api:
+        created = api.post(f"/api/workflows/{workflow_id}/triggers", json={"kind": "webhook"})
+        assert created.status_code == 201, created.text
+        trigger = created.json()
+        stack.apis["catalog"].stop_gracefully()
+        body = b'{"event": "export-ready"}'
+        with httpx.Client(base_url=stack.gateway_url, timeout=30) as sender:
+            fired = sender.post(
+                f"/api/hooks/{trigger['id']}", content=body, headers=signed(trigger["secret"], body)
+            )
+        assert fired.status_code == 202, fired.text
+        accepted = fired.json()
+        assert accepted["outcome"] == "pending" and accepted["executionId"], accepted
+        time.sleep(1.5)  # scheduler passes while the catalog is down start nothing
+        assert execution_status_in_database(stack.postgres_url, accepted["executionId"]) is None
+
+        stack.start(stack.apis["catalog"])
+        wait_until_known(api, accepted["executionId"], 60)
+        execution = settled(api, accepted["executionId"], timeout=90)
+        assert execution["status"] == "succeeded" and execution["trigger"] == "webhook", execution
+        listed = api.get("/api/executions", params={"workflowId": workflow_id}).json()["data"]
+        assert [run["id"] for run in listed] == [accepted["executionId"]]
