@@ -86,7 +86,7 @@ def worker(
         _fail("set FLOWFORGE_BROKER_URL (e.g. redis://127.0.0.1:6379/0) to run workers")
     import importlib
 
-    celery = configure(settings)
+    celery = configure(settings, queue=queue)
     setup_tracing(settings, service_name=f"flowforge-{queue}-worker")
     importlib.import_module(modules[queue])
     # The events, catalog and lineage queues are consumed by one process unless asked otherwise.

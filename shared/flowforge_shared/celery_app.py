@@ -36,8 +36,33 @@ def client(settings: Settings) -> Celery:
     return configure(settings, Celery("flowforge-client"))
 
 
-def configure(settings: Settings, app: Celery | None = None) -> Celery:
-    """Configure ``app`` (default: the workers' app, where the tasks are registered)."""
+def transport_options(settings: Settings, queue: str | None = None) -> dict:
+    """The Redis transport's options for a process consuming ``queue`` (None: any other).
+
+    A worker that dies (SIGKILL, the host) leaves the messages it took unacknowledged; they
+    come back when a worker's periodic scan finds them older than the visibility timeout.
+    The job queues need a timeout above the task time limit (a long job would otherwise run
+    twice), so their messages come back after hours. The lineage worker's tasks are short
+    and idempotent (an event is applied once, by its id), so it keeps its unacknowledged
+    messages under keys of its own, with a visibility timeout of a minute and a scan every
+    few seconds: its scans never touch another queue's messages, and the graph catches up
+    soon after the worker is back. Senders do not use these keys, only consumers do."""
+    if queue == LINEAGE_QUEUE:
+        timeout = settings.lineage_visibility_timeout
+        return {
+            "visibility_timeout": timeout,
+            "unacked_key": "unacked_lineage",
+            "unacked_index_key": "unacked_index_lineage",
+            "unacked_mutex_key": "unacked_mutex_lineage",
+            "unacked_restore_interval": max(1, min(5, timeout // 4)),
+            "unacked_restore_throttle": 1,
+        }
+    return {"visibility_timeout": settings.broker_visibility_timeout}
+
+
+def configure(settings: Settings, app: Celery | None = None, *, queue: str | None = None) -> Celery:
+    """Configure ``app`` (default: the workers' app, where the tasks are registered) for a
+    process that consumes ``queue`` (None: it only sends, or consumes a job queue)."""
     app = app or celery
     if settings.broker_visibility_timeout <= settings.task_time_limit:
         raise ValueError(
@@ -47,7 +72,7 @@ def configure(settings: Settings, app: Celery | None = None) -> Celery:
     app.conf.update(
         broker_url=settings.broker_url,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.broker_visibility_timeout},
+        broker_transport_options=transport_options(settings, queue),
         task_serializer="json",
         accept_content=["json"],
         result_backend=None,

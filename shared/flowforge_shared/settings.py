@@ -90,6 +90,13 @@ class Settings(BaseSettings):
         description="Seconds before an unacknowledged task returns to the queue; must exceed "
         "task_time_limit (see RELIABILITY-NOTES)",
     )
+    lineage_visibility_timeout: int = Field(
+        default=60,
+        ge=1,
+        description="Seconds before a run event the lineage worker took and did not "
+        "acknowledge (it died) returns to the lineage queue: its tasks are short and "
+        "idempotent, so the graph catches up in seconds instead of broker_visibility_timeout",
+    )
     task_time_limit: int = Field(default=3600, description="Hard limit of one task, seconds")
     task_max_retries: int = Field(default=5, description="Retries of a transient failure")
     task_retry_backoff: float = Field(default=2.0, description="First retry delay, seconds")

@@ -203,3 +203,42 @@ def test_webhook_settings_are_validated(platform):
     )
     assert response.status_code == 422
     assert "settings" in json.dumps(response.json())
+
+
+def test_a_signed_request_the_catalog_cannot_confirm_yet_is_accepted_and_runs_later(
+    platform, monkeypatch
+):
+    """The catalog does not answer when a signed request arrives: the firing is recorded, so
+    the answer is 202 ``pending`` with the execution id the run will have, never a 5xx that
+    has the sender sign and send again (a new signature: a second firing, a second run).
+    The scheduler's next pass starts it once the catalog answers; a replay starts nothing."""
+    from flowforge_orchestrator.triggers import service
+    from flowforge_orchestrator.triggers.scheduler import Scheduler
+    from flowforge_shared.errors import ServiceUnavailable
+
+    app, client = platform
+    workflow_id = make_workflow(client)
+    trigger = add_webhook(client, workflow_id)
+
+    def catalog_down(*_args, **_kwargs):
+        raise ServiceUnavailable("the catalog at http://catalog:8000 does not answer")
+
+    monkeypatch.setattr(service, "workflow_info", catalog_down)
+    body = b'{"event": "export-ready"}'
+    headers = signed(trigger["secret"], body)
+    response = hook(client, trigger["id"], body, headers)
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["outcome"] == "pending" and accepted["executionId"], accepted
+    assert "catalog" in accepted["reason"], accepted
+    assert executions(app, workflow_id) == 0
+    monkeypatch.undo()
+
+    state = app.state
+    assert Scheduler(state.database, state.bus, state.settings).run_pass()["settled"] == 1
+    execution = wait_ended(client, accepted["executionId"])
+    assert execution["status"] == "succeeded" and execution["trigger"] == "webhook", execution
+    assert hook(client, trigger["id"], body, headers).status_code == 409
+    assert executions(app, workflow_id) == 1
+    [firing] = firings(client, workflow_id)
+    assert firing["outcome"] == "started" and firing["executionId"] == accepted["executionId"]

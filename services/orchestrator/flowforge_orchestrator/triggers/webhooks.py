@@ -9,7 +9,10 @@ match. An accepted request becomes a firing keyed by its signature
 the 5 minutes, or a sender's retry — records one firing and starts one run. The firing is
 settled at once by the scheduler's own :func:`~.scheduler.settle`: the run starts through
 the catalog's ``REQUEST_RUN`` and ``StartRun`` exactly like a cron firing's, and a firing
-left open by a crash is settled by the scheduler's next pass.
+left open by a crash is settled by the scheduler's next pass. When the catalog cannot say
+what the workflow is (it does not answer), the recorded firing is answered 202 ``pending``
+and left to the scheduler: a 5xx would have the sender send it again, signed anew, and the
+retry would be a second firing.
 """
 
 from __future__ import annotations
@@ -150,15 +153,26 @@ def receive(
                 "starts nothing"
             ) from None
         firing_id = firing.id
-    scheduler.settle(database, bus, settings, firing_id, info=info)
+    not_yet = None
+    try:
+        scheduler.settle(database, bus, settings, firing_id, info=info)
+    except ServiceUnavailable as error:
+        # The firing is committed: the scheduler's next pass settles it once the catalog
+        # answers. A 5xx here would have the sender sign the request again and send it (a
+        # new signature, so a second firing: a second run); it is accepted, pending.
+        log.warning("webhook firing %s left for the scheduler: %s", firing_id, error.message)
+        not_yet = f"not started yet ({error.message}); the scheduler starts it once it can"
     with database.session() as session:
         firing = session.get(TriggerFiring, firing_id)
+        reason = firing.reason
+        if not_yet and firing.outcome in scheduler.OPEN:
+            reason = f"{reason}; {not_yet}" if reason else not_yet
         accepted = HookAccepted(
             firing_id=firing.id,
             trigger_id=firing.trigger_id,
             workflow_id=firing.workflow_id,
             outcome=firing.outcome,
-            reason=firing.reason,
+            reason=reason,
             execution_id=None if firing.outcome == "skipped" else firing.execution_id,
         )
     if accepted.outcome == "skipped":
