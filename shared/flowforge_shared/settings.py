@@ -398,7 +398,11 @@ class Settings(BaseSettings):
 
     @property
     def is_embedded_database(self) -> bool:
-        return self.resolved_database_url.startswith("sqlite")
+        """Every service's database is SQLite (the embedded default)."""
+        return all(
+            self.database_url_for(service).startswith("sqlite")
+            for service in SERVICES_WITH_DATABASES
+        )
 
     @property
     def should_auto_migrate(self) -> bool:

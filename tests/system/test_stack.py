@@ -2,8 +2,9 @@
 loopback, exactly as docker compose runs them (the commands are read from the Dockerfile's
 targets, the settings from docker-compose.yml's `x-flowforge-env`; only what names a compose
 host, and the secrets compose asks the operator for, are replaced), behind nginx with the
-repository's own deploy/gateway.conf, on a fresh PostgreSQL database, a Redis of the test's
-own and an S3 server (moto) as the lake. The module starts the stack once (``running_stack``)
+repository's own deploy/gateway.conf, each service on a fresh PostgreSQL database of its own
+(FLOWFORGE_<SERVICE>_DATABASE_URL: a read of another service's table would fail), a Redis of
+the test's own and an S3 server (moto) as the lake. The module starts the stack once (``running_stack``)
 and each test starts again whatever it stopped.
 
 Through the gateway alone, the BFSI Customer 360 demo is set up and run (flowforge.demo),
@@ -28,6 +29,7 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 import redis
 import yaml
@@ -39,6 +41,7 @@ from flowforge.demo_data import rows
 from flowforge.run_client import wait_until_known
 from flowforge_orchestrator.triggers.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from flowforge_shared.contracts.tasks import LINEAGE_QUEUE
+from flowforge_shared.settings import SERVICES_WITH_DATABASES
 from tests.conftest import (
     ADMIN_TOKEN,
     PG_HOST,
@@ -264,8 +267,6 @@ def nginx_command(workdir: Path, ports: dict[str, int], listen: int) -> list[str
 
 def execution_status_in_database(postgres_url: str, execution_id: str) -> str | None:
     """What the orchestrator's table says, read while its API is down."""
-    import psycopg
-
     url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as connection:
         row = connection.execute(
@@ -301,9 +302,11 @@ class Stack:
     """Every process of the stack (started by the module's fixture), the gateway's URL and
     what the tests need to look behind it: the database, the broker, the demo's outcome."""
 
-    def __init__(self, workdir: Path, postgres_url: str, moto_s3: dict) -> None:
+    def __init__(self, workdir: Path, databases: dict[str, str], moto_s3: dict) -> None:
         self.workdir = workdir
-        self.postgres_url = postgres_url
+        # A PostgreSQL database per service; "unused" is FLOWFORGE_DATABASE_URL, which every
+        # service overrides: it stays empty, and a read of another service's table fails.
+        self.databases = databases
         self.data_dir = workdir / "data"
         self.logs = workdir / "logs"
         self.data_dir.mkdir()
@@ -320,7 +323,11 @@ class Stack:
         self.settings = {
             **kept,
             "FLOWFORGE_DATA_DIR": str(self.data_dir),
-            "FLOWFORGE_DATABASE_URL": postgres_url,
+            "FLOWFORGE_DATABASE_URL": databases["unused"],
+            **{
+                f"FLOWFORGE_{service.upper()}_DATABASE_URL": databases[service]
+                for service in SERVICES_WITH_DATABASES
+            },
             "FLOWFORGE_BROKER_URL": self.redis.url,
             "FLOWFORGE_STORAGE_URL": f"s3://{moto_s3['bucket']}/stack-{uuid.uuid4().hex[:8]}",
             "FLOWFORGE_S3_ENDPOINT_URL": moto_s3["endpoint"],
@@ -447,11 +454,15 @@ class Stack:
 def running_stack(tmp_path_factory, moto_s3):
     """The stack, started once for the module, with the BFSI demo run through the gateway."""
     require_service("PostgreSQL", PG_HOST, PG_PORT)
-    postgres_url = create_postgres_database("flowforge_stack")
+    databases = {
+        name: create_postgres_database(f"flowforge_stack_{name}")
+        for name in (*SERVICES_WITH_DATABASES, "unused")
+    }
     try:
-        stack = Stack(tmp_path_factory.mktemp("stack"), postgres_url, moto_s3)
+        stack = Stack(tmp_path_factory.mktemp("stack"), databases, moto_s3)
     except BaseException:  # nginx or redis-server missing: skipped (failed under CI)
-        drop_postgres_database(postgres_url)
+        for url in databases.values():
+            drop_postgres_database(url)
         raise
     try:
         started = time.monotonic()
@@ -472,7 +483,8 @@ def running_stack(tmp_path_factory, moto_s3):
         yield stack
     finally:
         stack.stop()
-        drop_postgres_database(postgres_url)
+        for url in databases.values():
+            drop_postgres_database(url)
 
 
 @pytest.fixture
@@ -578,7 +590,10 @@ def test_the_orchestrator_api_stops_while_a_run_is_requested(stack):
         second_id = requested.json()["executionId"]
         # The run happens without the orchestrator's API: its own table says so.
         wait_for(
-            lambda: execution_status_in_database(stack.postgres_url, second_id) == "succeeded",
+            lambda: (
+                execution_status_in_database(stack.databases["orchestrator"], second_id)
+                == "succeeded"
+            ),
             90,
             0.5,
             "the run requested while the orchestrator API was down to succeed",
@@ -648,8 +663,6 @@ def succeeded_runs(api: httpx.Client, workflow_id: str) -> set[str]:
 def lineage_runs(postgres_url: str, run_ids: set[str]) -> dict[str, str | None]:
     """Run id -> status, as the lineage service's own table has them (the runs of the run
     events it applied: an execution's and each of its job runs')."""
-    import psycopg
-
     url = postgres_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(url) as connection:
         rows = connection.execute(
@@ -698,7 +711,7 @@ def test_the_lineage_service_killed_and_restarted_catches_up(stack):
     with stack.client() as api:
 
         def caught_up(runs: set[str]) -> bool:
-            known = lineage_runs(stack.postgres_url, runs)
+            known = lineage_runs(stack.databases["lineage"], runs)
             return known == dict.fromkeys(runs, "succeeded")
 
         # Everything so far is in the graph, so what lineage lacks later is the new run's.
@@ -822,12 +835,10 @@ def test_a_lineage_worker_killed_while_it_applies_a_backlog_loses_nothing(stack)
     taken from the queue, not acknowledged: once a worker runs again they come back and
     the graph catches up, in seconds (the lineage worker's visibility timeout), not hours
     (the job queues')."""
-    import psycopg
-
     workflow_id = stack.tiny_workflow("backlog")
     lineage_worker = stack.worker("lineage-worker")
     broker = redis.Redis.from_url(stack.redis.url)
-    database = stack.postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    database = stack.databases["lineage"].replace("postgresql+psycopg://", "postgresql://")
     with stack.client() as api:
         lineage_worker.stop()
         started = api.post(f"/api/workflows/{workflow_id}/run")
@@ -846,12 +857,12 @@ def test_a_lineage_worker_killed_while_it_applies_a_backlog_loses_nothing(stack)
             wait_for(lambda: broker.llen(LINEAGE_QUEUE) == 0, 30, 0.1, "the backlog to be taken")
             lineage_worker.kill_group()
             blocker.rollback()
-        assert lineage_runs(stack.postgres_url, {execution["id"]}) == {}
+        assert lineage_runs(stack.databases["lineage"], {execution["id"]}) == {}
 
         stack.start(lineage_worker)
         wait_for(
             lambda: (
-                lineage_runs(stack.postgres_url, everything)
+                lineage_runs(stack.databases["lineage"], everything)
                 == dict.fromkeys(everything, "succeeded")
             ),
             60,
@@ -880,7 +891,10 @@ def test_a_webhook_fired_while_the_catalog_is_down_runs_once_it_is_back(stack):
         accepted = fired.json()
         assert accepted["outcome"] == "pending" and accepted["executionId"], accepted
         time.sleep(1.5)  # scheduler passes while the catalog is down start nothing
-        assert execution_status_in_database(stack.postgres_url, accepted["executionId"]) is None
+        assert (
+            execution_status_in_database(stack.databases["orchestrator"], accepted["executionId"])
+            is None
+        )
 
         stack.start(stack.apis["catalog"])
         wait_until_known(api, accepted["executionId"], 60)
@@ -888,3 +902,32 @@ def test_a_webhook_fired_while_the_catalog_is_down_runs_once_it_is_back(stack):
         assert execution["status"] == "succeeded" and execution["trigger"] == "webhook", execution
         listed = api.get("/api/executions", params={"workflowId": workflow_id}).json()["data"]
         assert [run["id"] for run in listed] == [accepted["executionId"]]
+
+
+def test_each_service_keeps_its_tables_in_its_own_database(stack):
+    """Each service ran on a PostgreSQL database of its own: each holds that service's
+    tables alone, and the one database every service overrides was never written."""
+    owned = {
+        "catalog": {"workflows", "jobs", "audit_log", "api_tokens"},
+        "orchestrator": {"executions", "job_runs", "triggers", "audit_outbox"},
+        "lineage": {"lineage_events", "lineage_edges", "lineage_datasets"},
+    }
+    tables = {}
+    for name, url in stack.databases.items():
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+            tables[name] = {
+                row[0]
+                for row in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            }
+    assert tables["unused"] == set()
+    for service, some in owned.items():
+        assert some <= tables[service], service
+        others = set().union(*(owned[other] for other in owned if other != service))
+        assert not tables[service] & others, service
+    # And the audit entries the orchestrator made (the demo's runs) reached the catalog's log.
+    with stack.client() as api:
+        started = api.get("/api/audit", params={"entityType": "execution", "limit": 100})
+        assert started.status_code == 200, started.text
+        assert {entry["action"] for entry in started.json()["data"]} >= {"execution.start"}
