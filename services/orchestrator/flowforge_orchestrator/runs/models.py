@@ -72,9 +72,6 @@ class JobRun(Base):
     queue: Mapped[str] = mapped_column(String(40))
     status: Mapped[str] = mapped_column(String(20))
     dispatched: Mapped[bool] = mapped_column(default=False)
-    # Never written: a task's Celery id is the job run's own id (revoked by it on cancel).
-    # The column stays until a migration drops it.
-    task_id: Mapped[str | None] = mapped_column(String(64))
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
