@@ -307,6 +307,7 @@ class Stack:
         # A PostgreSQL database per service; "unused" is FLOWFORGE_DATABASE_URL, which every
         # service overrides: it stays empty, and a read of another service's table fails.
         self.databases = databases
+        self.moto_s3 = moto_s3
         self.data_dir = workdir / "data"
         self.logs = workdir / "logs"
         self.data_dir.mkdir()
@@ -931,3 +932,49 @@ def test_each_service_keeps_its_tables_in_its_own_database(stack):
         started = api.get("/api/audit", params={"entityType": "execution", "limit": 100})
         assert started.status_code == 200, started.text
         assert {entry["action"] for entry in started.json()["data"]} >= {"execution.start"}
+
+
+def test_files_dropped_under_a_watched_s3_prefix_start_one_run_each(stack):
+    """An event trigger on the stack: compose's scheduler lists the S3 landing prefix, the
+    catalog's worker takes the snapshot naming the file, an ingest worker reads it. Two CSV
+    files (and one the pattern leaves out) start exactly two runs, each reading its file."""
+    workflow_id = stack.tiny_workflow("event")
+    prefix = f"drop-{uuid.uuid4().hex[:8]}/"
+    with stack.client() as api:
+        created = api.post(
+            f"/api/workflows/{workflow_id}/triggers",
+            json={
+                "kind": "event",
+                "settings": {"prefix": prefix, "pattern": "*.csv", "settleSeconds": 0},
+            },
+        )
+        assert created.status_code == 201, created.text
+        root = stack.settings["FLOWFORGE_STORAGE_URL"].split("/", 3)[3]
+        dropped = {"a.csv": "id,name\n1,a\n", "b.csv": "id,name\n2,b\n3,c\n", "c.json": "{}"}
+        for name, body in dropped.items():
+            stack.moto_s3["client"].put_object(
+                Bucket=stack.moto_s3["bucket"],
+                Key=f"{root}/landing/{prefix}{name}",
+                Body=body.encode(),
+            )
+
+        def runs() -> list[dict]:
+            listed = api.get("/api/executions", params={"workflowId": workflow_id})
+            assert listed.status_code == 200, listed.text
+            return listed.json()["data"]
+
+        wait_for(
+            lambda: len(runs()) == 2 and all(r["finishedAt"] for r in runs()),
+            120,
+            0.5,
+            "two runs, one per CSV file, to end",
+        )
+        by_file = {run["cause"]["file"]["path"]: run for run in runs()}
+        assert set(by_file) == {f"{prefix}a.csv", f"{prefix}b.csv"}
+        for name, rows in (("a.csv", 1), ("b.csv", 2)):
+            run = by_file[f"{prefix}{name}"]
+            assert run["status"] == "succeeded" and run["trigger"] == "event", run
+            [job] = api.get(f"/api/executions/{run['id']}").json()["jobs"]
+            assert job["rowsWritten"] == rows, job
+        time.sleep(3)  # later scheduler passes find the same files: nothing more starts
+        assert len(runs()) == 2

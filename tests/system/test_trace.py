@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from flowforge.app import upgrade_all
 from tests.system.conftest import workflow_jobs, write_transactions
 from tests.system.processes import RedisServer, Server, Workers, base_env, wait_for
 
@@ -159,7 +160,9 @@ def check_run_trace(spans: list[Span], trace_id: str, caller_span: str, api_name
     dispatches = [s for s in mine.values() if s.name == "dispatch"]
     job_spans = [s for s in mine.values() if s.name.startswith("job ")]
     records = [
-        s for s in mine.values() if s.name.startswith("record ") and s.name != "record outputs"
+        s
+        for s in mine.values()
+        if s.name.startswith("record ") and s.name not in ("record outputs", "record audit")
     ]
     assert len(dispatches) == jobs and len(job_spans) == jobs
     for dispatch in dispatches:  # the first by the StartRun handling, the next by a record
@@ -177,6 +180,10 @@ def check_run_trace(spans: list[Span], trace_id: str, caller_span: str, api_name
     assert {parent(s).span_id for s in completes} == {s.span_id for s in job_spans}
     for outputs in (s for s in mine.values() if s.name == "record outputs"):
         assert parent(outputs).name == "record COMPLETE"
+    # The run's start, audited by the orchestrator, recorded by the catalog's worker (served
+    # apart) in the trace of the StartRun handling that committed it.
+    for audited in (s for s in mine.values() if s.name == "record audit"):
+        assert parent(audited).name == "start run"
     return mine
 
 
@@ -202,6 +209,9 @@ def test_one_trace_follows_a_run_across_processes(tmp_path: Path, fresh_postgres
     worker starts the run and dispatches. Either way: one trace, every link checked."""
     jobs = workflow_jobs()
     write_transactions(tmp_path / "landing" / "tx.csv", 40)
+    # As compose's migrate does first: a catalog alone migrates only its own tables on start,
+    # and the events worker never migrates.
+    upgrade_all(fresh_postgres_url)
     with Collector() as collector:
         redis = RedisServer(tmp_path).start()
         env = {
