@@ -1,0 +1,134 @@
+// The BFSI Customer 360 demo, done in the browser against a real `flowforge serve`
+// (e2e/server.ts): sign in, instantiate the template from the gallery with the demo's
+// sources, run it, watch every job succeed, read the lineage graph and the gold table.
+import { createToken, expect, expectAccessible, server, signIn, snap, test } from "./helpers";
+
+test.describe.configure({ mode: "serial" });
+
+let workflowUrl = "";
+
+test("an editor instantiates BFSI Customer 360, runs it and sees the result", async ({ page }, testInfo) => {
+  const editor = await createToken("editor");
+  await page.goto("/workflows");
+  await expect(page).toHaveURL(/\/login\?next=%2Fworkflows/);
+  await expectAccessible(page);
+  await snap(page, "01-login", testInfo);
+  await signIn(page, editor, "editor");
+
+  // The gallery: search, then the card.
+  await page.goto("/templates");
+  await page.getByLabel("Search").fill("customer 360");
+  const card = page.getByRole("link", { name: "BFSI Customer 360" });
+  await expect(card).toBeVisible();
+  await page.getByLabel("Search").fill("no such template anywhere");
+  await expect(page.getByText("No template matches these filters.")).toBeVisible();
+  await page.getByLabel("Search").fill("customer 360");
+  await expectAccessible(page);
+  await snap(page, "02-template-gallery", testInfo);
+  await card.click();
+  await expect(page.getByRole("heading", { name: "BFSI Customer 360", level: 1 })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "gold_customer_360" })).toBeVisible();
+  await expectAccessible(page);
+  await snap(page, "03-template-detail", testInfo);
+
+  // The wizard: first without sources, so the API's 422 shows next to the fields.
+  await page.getByRole("button", { name: "Use this template" }).click();
+  await page.getByLabel("Workflow name").fill("Customer 360 (e2e)");
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Create workflow" }).click();
+  await expect(page.getByRole("alert")).toContainText("The template was not instantiated");
+  await page.getByRole("button", { name: "2. Sources" }).click();
+  const fileField = page.locator("#file-crmCustomers-problems");
+  await expect(fileField).toBeVisible();
+  await expect(fileField).not.toBeEmpty();
+  await expect(page.locator("#coreBanking-problems")).not.toBeEmpty();
+  await expectAccessible(page);
+  await snap(page, "04-instantiate-problems", testInfo);
+
+  // Now with the demo's sources: the core-banking SQLite database and the CRM export.
+  const { crmCsv, sqlite } = server();
+  await page.getByLabel("Type").selectOption("sqlite");
+  await page.getByLabel("Connection name").fill("core banking (e2e)");
+  await page.getByLabel(/Database file/).fill(sqlite);
+  await page.getByLabel("CSV file “crmCustomers”").setInputFiles(crmCsv);
+  await page.getByRole("button", { name: "Next" }).click();
+  await page.getByRole("button", { name: "Create workflow" }).click();
+  await expect(page).toHaveURL(/\/workflows\/[^/?]+$/);
+  workflowUrl = new URL(page.url()).pathname;
+  await expect(page.getByRole("heading", { name: "Customer 360 (e2e)" })).toBeVisible();
+  await expect(page.getByRole("row")).toHaveCount(11);
+  await expectAccessible(page);
+  await snap(page, "05-workflow-jobs", testInfo);
+
+  // Run it and watch every job turn green.
+  await page.getByRole("button", { name: "Run now" }).click();
+  await expect(page).toHaveURL(/\/executions\//);
+  const jobs = page.getByTestId("job-row");
+  await expect(jobs).toHaveCount(10);
+  await expect(page.getByTestId("execution-status")).toHaveText("succeeded", { timeout: 90_000 });
+  for (const row of await jobs.all()) await expect(row).toHaveAttribute("data-status", "succeeded");
+  await expect(page.getByText("10 of 10 jobs done")).toBeVisible();
+  await expectAccessible(page);
+  await snap(page, "06-execution", testInfo);
+
+  // The runs tab lists it; the workflows list shows its last run.
+  await page.goto(`${workflowUrl}?tab=runs`);
+  await expect(page.getByRole("tabpanel").getByText("succeeded")).toBeVisible();
+  await snap(page, "07-workflow-runs", testInfo);
+  await page.goto("/workflows");
+  await expect(page.getByRole("row", { name: /Customer 360 \(e2e\)/ })).toContainText("succeeded");
+  await expectAccessible(page);
+  await snap(page, "08-workflows", testInfo);
+
+  // Lineage: source -> bronze -> silver -> gold, then the gold table in the catalog.
+  await page.goto(`${workflowUrl}?tab=lineage`);
+  for (const layer of ["source", "bronze", "silver", "gold"]) {
+    await expect(page.locator(`[data-testid=lineage-node][data-layer=${layer}]`).first()).toBeVisible({ timeout: 30_000 });
+  }
+  const gold = page.locator("[data-testid=lineage-node][data-label=gold_customer_360]");
+  await expect(gold).toContainText("500 rows");
+  await expectAccessible(page);
+  await snap(page, "09-lineage", testInfo);
+  await gold.click();
+  await expect(page).toHaveURL(/\/catalog\/gold_customer_360$/);
+  await expect(page.getByTestId("row-count")).toHaveText("500");
+  await expect(page.getByRole("cell", { name: "customer_id", exact: true })).toBeVisible();
+  await expectAccessible(page);
+  await snap(page, "10-catalog-table", testInfo);
+
+  for (const [path, name, heading] of [
+    ["/catalog", "11-catalog", "Data catalog"],
+    ["/connections", "12-connections", "Connections"],
+    ["/audit", "13-audit", "Audit log"],
+  ]) {
+    await page.goto(path);
+    await expect(page.getByRole("heading", { name: heading, level: 1 })).toBeVisible();
+    await expect(page.getByRole("table")).toBeVisible();
+    await expectAccessible(page);
+    await snap(page, name, testInfo);
+  }
+  await expect(page.getByRole("cell", { name: "template.instantiate" }).first()).toBeVisible();
+});
+
+test("a viewer sees no edit buttons", async ({ page }, testInfo) => {
+  expect(workflowUrl, "the demo test created the workflow").not.toBe("");
+  const viewer = await createToken("viewer");
+  await signIn(page, viewer, "viewer");
+  await page.goto("/workflows");
+  await expect(page.getByRole("link", { name: "Customer 360 (e2e)" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "New from a template" })).toHaveCount(0);
+  await expect(page.getByRole("navigation").getByRole("link", { name: "Audit" })).toHaveCount(0);
+  await page.goto(workflowUrl);
+  await expect(page.getByRole("heading", { name: "Customer 360 (e2e)" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Run now" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: /Pause|Resume/ })).toHaveCount(0);
+  await page.getByRole("tab", { name: "runs" }).click();
+  await page.getByRole("tabpanel").getByRole("link").first().click();
+  await expect(page.getByTestId("execution-status")).toHaveText("succeeded");
+  await expect(page.getByRole("button", { name: /Run again|Cancel run/ })).toHaveCount(0);
+  await page.goto("/templates/bfsi-customer-360");
+  await expect(page.getByRole("heading", { name: "BFSI Customer 360", level: 1 })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Use this template" })).toHaveCount(0);
+  await snap(page, "14-viewer-template", testInfo);
+});
