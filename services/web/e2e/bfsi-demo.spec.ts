@@ -94,8 +94,32 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await expect(page).toHaveURL(/\/catalog\/gold_customer_360$/);
   await expect(page.getByTestId("row-count")).toHaveText("500");
   await expect(page.getByRole("cell", { name: "customer_id", exact: true })).toBeVisible();
+  await expect(page.getByTestId("sample-rows").locator("tbody tr")).toHaveCount(20);
   await expectAccessible(page);
   await snap(page, "10-catalog-table", testInfo);
+
+  // A connection that cannot work: Test connection shows the server's own message.
+  const { baseURL, adminToken } = server();
+  const created = await fetch(`${baseURL}/api/connections`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ name: "unreachable warehouse", type: "postgresql", host: "127.0.0.1", port: 1, database: "dw", username: "etl", password: "secret" }),
+  });
+  expect(created.status).toBe(201);
+  const connectionId = (await created.json()).id;
+  const expected = await fetch(`${baseURL}/api/test-connection/database`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ connectionId }),
+  }).then((answer) => answer.json());
+  expect(expected.success).toBe(false);
+  await page.goto("/connections");
+  const row = page.getByRole("row", { name: /unreachable warehouse/ });
+  await row.getByRole("button", { name: "Test connection" }).click();
+  await expect(row.getByRole("status")).toHaveText(expected.message);
+  await expect(page.getByText("secret")).toHaveCount(0);
+  await page.getByRole("row", { name: /core banking \(e2e\)/ }).getByRole("button", { name: "Test connection" }).click();
+  await expect(page.getByRole("row", { name: /core banking \(e2e\)/ }).getByRole("status")).toContainText("connected to sqlite");
 
   for (const [path, name, heading] of [
     ["/catalog", "11-catalog", "Data catalog"],

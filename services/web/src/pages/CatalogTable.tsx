@@ -3,12 +3,29 @@ import { useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../api/client";
 import { ErrorBox, formatDate, formatNumber, Loading, PageTitle } from "../ui";
 
+interface Sample {
+  columns: string[];
+  rows: unknown[][];
+  version: number;
+}
+
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return "∅";
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
 export default function CatalogTable() {
   const { table = "" } = useParams();
   const path = { params: { path: { table } } };
   const asset = useQuery({
     queryKey: ["asset", table],
     queryFn: () => unwrap(api.GET("/api/catalog/assets/{table}", path)),
+  });
+  const sample = useQuery({
+    queryKey: ["asset-sample", table],
+    queryFn: async () =>
+      (await unwrap(api.GET("/api/catalog/assets/{table}/sample", { params: { path: { table }, query: { limit: 20 } } }))) as unknown as Sample,
+    enabled: asset.isSuccess,
   });
   const history = useQuery({
     queryKey: ["asset-history", table],
@@ -19,7 +36,7 @@ export default function CatalogTable() {
   if (asset.isLoading) return <Loading what="the table" />;
   if (!asset.data) return <ErrorBox error={asset.error} />;
   const a = asset.data;
-  const commits = (history.data ?? []) as { version: number; timestamp: string | number | null; operation: string; actor?: string | null; executionId?: string | null }[];
+  const commits = ((history.data as { data?: unknown[] } | undefined)?.data ?? []) as { version: number; timestamp: string | number | null; operation: string; actor?: string | null; executionId?: string | null }[];
 
   return (
     <div>
@@ -56,6 +73,28 @@ export default function CatalogTable() {
           ))}
         </tbody>
       </table>
+      <h2 className="mb-2 text-lg font-semibold">Sample rows</h2>
+      <ErrorBox error={sample.error} />
+      {sample.isLoading ? <Loading what="sample rows" /> : null}
+      {sample.data ? (
+        <div className="mb-6 max-h-[28rem] overflow-auto rounded border border-slate-300" tabIndex={0} role="region" aria-label="Sample rows">
+          <table className="border-collapse bg-white text-xs" data-testid="sample-rows">
+            <caption className="sr-only">The first {sample.data.rows.length} rows of version {sample.data.version}</caption>
+            <thead className="sticky top-0 bg-slate-100">
+              <tr className="text-left">
+                {sample.data.columns.map((column) => <th key={column} className="whitespace-nowrap p-2 font-mono">{column}</th>)}
+              </tr>
+            </thead>
+            <tbody>
+              {sample.data.rows.map((row, index) => (
+                <tr key={index} className="border-t border-slate-200">
+                  {row.map((value, column) => <td key={column} className="whitespace-nowrap p-2">{cell(value)}</td>)}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
       <h2 className="mb-2 text-lg font-semibold">History</h2>
       <ErrorBox error={history.error} />
       {history.isLoading ? <Loading what="the history" /> : null}
