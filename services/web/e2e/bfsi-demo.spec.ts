@@ -1,6 +1,9 @@
 // The BFSI Customer 360 demo, done in the browser against a real `flowforge serve`
 // (e2e/server.ts): sign in, instantiate the template from the gallery with the demo's
 // sources, run it, watch every job succeed, read the lineage graph and the gold table.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createToken, expect, expectAccessible, server, signIn, snap, test } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
@@ -133,6 +136,35 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
     await snap(page, name, testInfo);
   }
   await expect(page.getByRole("cell", { name: "template.instantiate" }).first()).toBeVisible();
+});
+
+test("an editor adds a CSV job: upload, change one detected type, create", async ({ page }, testInfo) => {
+  expect(workflowUrl, "the demo test created the workflow").not.toBe("");
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+  const csv = join(mkdtempSync(join(tmpdir(), "ff-e2e-csv-")), "branch_accounts.csv");
+  writeFileSync(csv, "account_no,amount,opened\nA001,12.50,2024-01-02\nA002,7.25,2024-02-03\nA003,100.00,2024-03-04\n");
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  await page.getByRole("button", { name: "Add a CSV job" }).click();
+  await page.getByLabel("CSV file (choose or drop it here)").setInputFiles(csv);
+  const amountType = page.getByLabel("Type of amount");
+  await expect(amountType).toBeVisible();
+  await expect(amountType).not.toHaveValue("string");
+  await expect(page.getByRole("region", { name: "Preview rows" })).toContainText("A002");
+  await expect(page.getByLabel("Bronze table")).toHaveValue("bronze_branch_accounts");
+  await amountType.selectOption("string");
+  await expectAccessible(page);
+  await snap(page, "15-csv-job-form", testInfo);
+  await page.getByRole("button", { name: "Create job" }).click();
+  await expect(page.getByRole("form", { name: "New CSV job" })).toHaveCount(0);
+  await expect(page.getByRole("row", { name: /Ingest branch_accounts\.csv/ })).toContainText("bronze_branch_accounts");
+  // What the API saved: the one changed type, and nothing else overridden.
+  const { baseURL, adminToken } = server();
+  const workflowId = workflowUrl.split("/").pop();
+  const jobs = await fetch(`${baseURL}/api/workflows/${workflowId}/jobs`, { headers: { Authorization: `Bearer ${adminToken}` } }).then((r) => r.json());
+  const job = jobs.data.find((j: { name: string }) => j.name === "Ingest branch_accounts.csv");
+  const amount = job.sourceConfig.fileConfig.columns.find((c: { name: string }) => c.name === "amount");
+  expect(amount.type).toBe("string");
 });
 
 test("a viewer sees no edit buttons", async ({ page }, testInfo) => {

@@ -1,5 +1,6 @@
 import { Suspense } from "react";
-import { NavLink, Outlet, useNavigate } from "react-router-dom";
+import { NavLink, Outlet, useLocation, useNavigate } from "react-router-dom";
+import { ErrorBoundary } from "./ErrorBoundary";
 import { useQueryClient } from "@tanstack/react-query";
 import { setToken } from "./api/client";
 import { canReadAudit, useMe } from "./auth";
@@ -18,6 +19,7 @@ export function Layout() {
   const navigate = useNavigate();
   const queryClient = useQueryClient();
   const role = me.data?.role;
+  const location = useLocation();
 
   function signOut() {
     setToken(null);
@@ -61,9 +63,11 @@ export function Layout() {
       </nav>
       <main id="main" className="min-w-0 flex-1 p-6">
         {me.error ? <ErrorBox error={me.error} /> : null}
-        <Suspense fallback={<Loading what="the page" />}>
-          <Outlet />
-        </Suspense>
+        <ErrorBoundary resetKey={location.pathname}>
+          <Suspense fallback={<Loading what="the page" />}>
+            <Outlet />
+          </Suspense>
+        </ErrorBoundary>
       </main>
     </div>
   );

@@ -1,4 +1,4 @@
-import { lazy, Suspense } from "react";
+import { lazy, Suspense, useState } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
@@ -6,6 +6,7 @@ import { canEdit, useMe } from "../auth";
 import { buttonClass, ErrorBox, formatDate, formatDuration, Loading, PageTitle, secondaryButtonClass, StatusBadge } from "../ui";
 
 const LineageGraph = lazy(() => import("../components/LineageGraph"));
+const CsvJobForm = lazy(() => import("../components/CsvJobForm").then((m) => ({ default: m.CsvJobForm })));
 
 const TABS = ["jobs", "runs", "lineage", "triggers", "settings"] as const;
 type Tab = (typeof TABS)[number];
@@ -90,7 +91,7 @@ export default function WorkflowDetail() {
         ))}
       </div>
       <section role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
-        {tab === "jobs" ? <JobsTab id={id} /> : null}
+        {tab === "jobs" ? <JobsTab id={id} editor={editor} /> : null}
         {tab === "runs" ? <RunsTab id={id} /> : null}
         {tab === "lineage" ? (
           <Suspense fallback={<Loading what="the lineage graph" />}>
@@ -127,7 +128,8 @@ function destinationTable(job: Schemas["JobPublic"]): string | null {
   return null;
 }
 
-function JobsTab({ id }: { id: string }) {
+function JobsTab({ id, editor }: { id: string; editor: boolean }) {
+  const [adding, setAdding] = useState(false);
   const jobs = useQuery({
     queryKey: ["jobs", id],
     queryFn: () => unwrap(api.GET("/api/workflows/{workflow_id}/jobs", { params: { path: { workflow_id: id } } })),
@@ -135,6 +137,15 @@ function JobsTab({ id }: { id: string }) {
   if (jobs.isLoading) return <Loading what="jobs" />;
   if (!jobs.data) return <ErrorBox error={jobs.error} />;
   return (
+    <>
+    {editor && !adding ? (
+      <button type="button" className={`${secondaryButtonClass} mb-3`} onClick={() => setAdding(true)}>Add a CSV job</button>
+    ) : null}
+    {adding ? (
+      <Suspense fallback={<Loading what="the form" />}>
+        <CsvJobForm workflowId={id} onDone={() => setAdding(false)} />
+      </Suspense>
+    ) : null}
     <table className="w-full border-collapse bg-white text-sm">
       <thead>
         <tr className="border-b border-slate-300 text-left">
@@ -162,6 +173,7 @@ function JobsTab({ id }: { id: string }) {
         })}
       </tbody>
     </table>
+    </>
   );
 }
 
