@@ -65,8 +65,13 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await snap(page, "05-workflow-jobs", testInfo);
 
   // Run it and watch every job turn green.
+  // The execution page follows the run's server-sent events (polling only backs them up).
+  const stream = page.waitForResponse((answer) => /\/api\/executions\/[^/]+\/events$/.test(answer.url()));
   await page.getByRole("button", { name: "Run now" }).click();
   await expect(page).toHaveURL(/\/executions\//);
+  const events = await stream;
+  expect(events.status()).toBe(200);
+  expect(events.headers()["content-type"]).toContain("text/event-stream");
   const jobs = page.getByTestId("job-row");
   await expect(jobs).toHaveCount(10);
   await expect(page.getByTestId("execution-status")).toHaveText("succeeded", { timeout: 90_000 });
