@@ -65,6 +65,19 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await snap(page, "05-workflow-jobs", testInfo);
 
   // Run it and watch every job turn green.
+  // A template's workflow starts as a draft: activate, pause, resume.
+  const status = page.getByTestId("workflow-status");
+  await expect(status).toHaveText("draft");
+  await page.getByRole("button", { name: "Activate" }).click();
+  await expect(status).toHaveText("active");
+  await page.getByRole("button", { name: "Pause" }).click();
+  await expect(status).toHaveText("paused");
+  await page.getByRole("button", { name: "Run now" }).click();
+  await expect(page.getByRole("alert")).toContainText("409"); // the API refuses a paused run, in its words
+  await page.getByRole("button", { name: "Resume" }).click();
+  await expect(status).toHaveText("active");
+  await expect(page.getByRole("alert")).toHaveCount(0);
+
   // The execution page follows the run's server-sent events (polling only backs them up).
   const stream = page.waitForResponse((answer) => /\/api\/executions\/[^/]+\/events$/.test(answer.url()));
   await page.getByRole("button", { name: "Run now" }).click();
@@ -188,7 +201,7 @@ test("a viewer sees no edit buttons", async ({ page }, testInfo) => {
   await page.goto(workflowUrl);
   await expect(page.getByRole("heading", { name: "Customer 360 (e2e)" })).toBeVisible();
   await expect(page.getByRole("button", { name: "Run now" })).toHaveCount(0);
-  await expect(page.getByRole("button", { name: /Pause|Resume/ })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: /Pause|Resume|Activate/ })).toHaveCount(0);
   await page.getByRole("tab", { name: "runs" }).click();
   await page.getByRole("tabpanel").getByRole("link").first().click();
   await expect(page.getByTestId("execution-status")).toHaveText("succeeded");

@@ -34,11 +34,31 @@ export default function WorkflowDetail() {
   });
   const pause = useMutation({
     mutationFn: () => unwrap(api.POST("/api/workflows/{workflow_id}/pause", path)),
-    onSuccess: refresh,
+    onSuccess: () => {
+      run.reset(); // a refused run's message no longer applies
+      refresh();
+    },
+  });
+  const activate = useMutation({
+    mutationFn: () =>
+      unwrap(
+        api.PATCH("/api/workflows/{workflow_id}", {
+          params: { path: { workflow_id: id } },
+          // the version this page shows: a change made meanwhile is a 409, shown, not overwritten
+          body: { status: "active", version: workflow.data?.version } as never,
+        }),
+      ),
+    onSuccess: () => {
+      run.reset(); // a refused run's message no longer applies
+      refresh();
+    },
   });
   const resume = useMutation({
     mutationFn: () => unwrap(api.POST("/api/workflows/{workflow_id}/resume", path)),
-    onSuccess: refresh,
+    onSuccess: () => {
+      run.reset(); // a refused run's message no longer applies
+      refresh();
+    },
   });
 
   if (workflow.isLoading) return <Loading what="the workflow" />;
@@ -58,6 +78,8 @@ export default function WorkflowDetail() {
                 <button type="button" className={secondaryButtonClass} onClick={() => resume.mutate()} disabled={resume.isPending}>Resume</button>
               ) : w.status === "active" || w.status === "scheduled" ? (
                 <button type="button" className={secondaryButtonClass} onClick={() => pause.mutate()} disabled={pause.isPending}>Pause</button>
+              ) : w.status === "draft" ? (
+                <button type="button" className={secondaryButtonClass} onClick={() => activate.mutate()} disabled={activate.isPending}>Activate</button>
               ) : null}
               <button type="button" className={buttonClass} onClick={() => run.mutate()} disabled={run.isPending}>
                 {run.isPending ? "Starting…" : "Run now"}
@@ -69,11 +91,11 @@ export default function WorkflowDetail() {
         {w.name}
       </PageTitle>
       <p className="mb-3 flex flex-wrap items-center gap-3 text-sm">
-        <StatusBadge status={w.status} /> <span>{w.environment}</span> {w.team ? <span>team {w.team}</span> : null}
+        <span data-testid="workflow-status"><StatusBadge status={w.status} /></span> <span>{w.environment}</span> {w.team ? <span>team {w.team}</span> : null}
         <span>{w.jobCount} jobs</span>
       </p>
       {w.description ? <p className="mb-3 max-w-3xl text-sm">{w.description}</p> : null}
-      <ErrorBox error={run.error ?? pause.error ?? resume.error} />
+      <ErrorBox error={run.error ?? pause.error ?? resume.error ?? activate.error} />
       <div role="tablist" aria-label="Workflow" className="mb-4 flex gap-1 border-b border-slate-300">
         {TABS.map((name) => (
           <button
