@@ -31,6 +31,10 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await card.click();
   await expect(page.getByRole("heading", { name: "BFSI Customer 360", level: 1 })).toBeVisible();
   await expect(page.getByRole("cell", { name: "gold_customer_360" })).toBeVisible();
+  for (const layer of ["source", "bronze", "silver", "gold"]) {
+    await expect(page.locator(`[data-testid=lineage-node][data-layer=${layer}]`).first()).toBeVisible();
+  }
+  await expect(page.locator("[data-testid=lineage-node]")).toHaveCount(14); // 4 sources, 10 tables
   await expectAccessible(page);
   await snap(page, "03-template-detail", testInfo);
 
@@ -65,6 +69,12 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await snap(page, "05-workflow-jobs", testInfo);
 
   // Run it and watch every job turn green.
+  // Before any run the lineage tab shows the graph the jobs will make, and says so.
+  await page.getByRole("tab", { name: "lineage" }).click();
+  await expect(page.getByRole("note")).toContainText("No run has reported lineage yet");
+  await expect(page.locator("[data-testid=lineage-node][data-label=gold_customer_360]")).toContainText("rows unknown");
+  await page.getByRole("tab", { name: "jobs" }).click();
+
   // A template's workflow starts as a draft: activate, pause, resume.
   const status = page.getByTestId("workflow-status");
   await expect(status).toHaveText("draft");

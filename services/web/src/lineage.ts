@@ -59,3 +59,67 @@ export function layout(lineage: Lineage): Map<string, { x: number; y: number }> 
   }
   return positions;
 }
+
+/** A job as the planned graph needs it: what it reads and writes, and for an ingest job
+ * (reading no table) what its source is called. */
+export interface PlannedJob {
+  name: string;
+  reads: string[];
+  writes: string | null;
+  layer: string | null;
+  source: string | null;
+}
+
+/** The graph a workflow's (or a template's) jobs will make, before any run reported it:
+ * a source node per ingest job, a node per table, an edge per job input. */
+export function graphFromJobs(jobs: PlannedJob[]): Lineage {
+  const nodes = new Map<string, LineageNode>();
+  const edges: LineageEdge[] = [];
+  const layerOf = (table: string, given: string | null) =>
+    given ?? (["bronze", "silver", "gold"].find((layer) => table.startsWith(`${layer}_`)) ?? "silver");
+  const tableNode = (table: string, layer: string | null) => {
+    if (!nodes.has(table))
+      nodes.set(table, { id: table, type: layerOf(table, layer), label: table, alias: `${layerOf(table, layer)}.${table}`, name: table, rowCount: null, lastUpdated: null, status: null });
+    return table;
+  };
+  for (const job of jobs) if (job.writes) tableNode(job.writes, job.layer);
+  for (const job of jobs) {
+    if (!job.writes) continue;
+    const inputs = job.reads.length ? job.reads.map((table) => tableNode(table, null)) : [];
+    if (!inputs.length && job.source) {
+      const id = `source:${job.source}`;
+      if (!nodes.has(id)) nodes.set(id, { id, type: "source", label: job.source, alias: null, name: job.source, rowCount: null, lastUpdated: null, status: null });
+      inputs.push(id);
+    }
+    for (const input of inputs) edges.push({ id: `${input}->${job.writes}`, source: input, target: job.writes, jobName: job.name, status: null });
+  }
+  return { nodes: [...nodes.values()], edges };
+}
+
+type Config = Record<string, unknown> | null | undefined;
+
+/** A job configuration (a template's or a saved job's) as a PlannedJob. */
+export function plannedJob(name: string, config: { sourceConfig?: Config; destinationConfig?: Config; transformationConfig?: Config }): PlannedJob {
+  const source = (config.sourceConfig ?? {}) as { type?: string; tables?: string[]; databaseConfig?: { tableName?: string | null; query?: string | null; storedProcedure?: string | null }; fileConfig?: { fileName?: string | null; filePath?: string | null } };
+  const destination = (config.destinationConfig ?? {}) as Record<string, { tableName?: string } | null | undefined>;
+  const joins = ((config.transformationConfig ?? {}) as { joins?: { table: string }[] }).joins ?? [];
+  let writes: string | null = null;
+  let layer: string | null = null;
+  for (const key of ["bronze", "silver", "gold"]) {
+    const table = destination[`${key}Config`]?.tableName;
+    if (table) {
+      writes = table;
+      layer = key;
+    }
+  }
+  const db = source.databaseConfig;
+  const file = source.fileConfig;
+  const label = db
+    ? (db.tableName ?? db.storedProcedure ?? (db.query ? `${name} (query)` : null))
+    : file
+      ? (file.fileName ?? file.filePath ?? `${name} (CSV)`)
+      : null;
+  // A template names its parameters `${file:crmCustomers}`: show the parameter's name.
+  const shown = label?.replace(/^\$\{\w+:(\w+)\}$/, "$1") ?? null;
+  return { name, reads: [...(source.tables ?? []), ...joins.map((join) => join.table)], writes, layer, source: shown };
+}

@@ -1,9 +1,12 @@
-import { useState, type FormEvent } from "react";
+import { lazy, Suspense, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ApiError, api, problemsByField, problemsFor, unwrap } from "../api/client";
 import { canEdit, useMe } from "../auth";
 import { readParameters } from "../templates";
+import { plannedJob } from "../lineage";
+
+const PlannedGraph = lazy(() => import("../components/LineageGraph").then((m) => ({ default: m.PlannedGraph })));
 import { buttonClass, ErrorBox, inputClass, Loading, PageTitle, secondaryButtonClass } from "../ui";
 
 type ConnectionMode = "existing" | "new";
@@ -64,6 +67,10 @@ export default function TemplateDetail() {
       </p>
       <p className="mb-4 max-w-3xl">{t.description}</p>
       {wizard ? <InstantiateWizard templateId={t.id} parametersRaw={t.parameters} defaultName={String((t.workflow as { name?: string }).name ?? t.name)} tables={t.jobs.map((job) => job.writes).filter((x): x is string => Boolean(x))} onCancel={() => setWizard(false)} /> : null}
+      <h2 className="mb-2 mt-6 text-lg font-semibold">The job graph</h2>
+      <Suspense fallback={<Loading what="the job graph" />}>
+        <PlannedGraph jobs={t.jobs.map((job) => ({ ...plannedJob(job.name, job.config as never), reads: job.reads, writes: job.writes ?? null }))} />
+      </Suspense>
       <h2 className="mb-2 mt-6 text-lg font-semibold">The {t.jobs.length} jobs it creates</h2>
       <table className="w-full max-w-4xl border-collapse bg-white text-sm">
         <thead>
