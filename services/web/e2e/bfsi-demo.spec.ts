@@ -154,6 +154,29 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await row.getByRole("button", { name: "Test connection" }).click();
   await expect(row.getByRole("status")).toHaveText(expected.message);
   await expect(page.getByText("secret")).toHaveCount(0);
+  // A new connection, tested before it is saved: the server's message, then saved and listed.
+  const expectedNew = await fetch(`${baseURL}/api/test-connection/database`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ connection: { type: "postgresql", authentication: "sql", host: "127.0.0.1", port: 1, database: "risk", username: "etl", password: "hunter2-secret" } }),
+  }).then((answer) => answer.json());
+  expect(expectedNew.success).toBe(false);
+  await page.getByRole("button", { name: "New connection" }).click();
+  const form = page.getByRole("form", { name: "New connection" });
+  await form.getByLabel("Name", { exact: true }).fill("risk warehouse (e2e)");
+  await form.getByLabel("Type", { exact: true }).selectOption("postgresql");
+  await form.getByLabel("host", { exact: true }).fill("127.0.0.1");
+  await form.getByLabel("port", { exact: true }).fill("1");
+  await form.getByLabel("database", { exact: true }).fill("risk");
+  await form.getByLabel("username", { exact: true }).fill("etl");
+  await form.getByLabel("password", { exact: true }).fill("hunter2-secret");
+  await form.getByRole("button", { name: "Test connection" }).click();
+  await expect(form.getByTestId("test-result")).toContainText(expectedNew.message);
+  await expectAccessible(page);
+  await snap(page, "12b-connection-form", testInfo);
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(page.getByRole("row", { name: /risk warehouse \(e2e\)/ })).toBeVisible();
+  await expect(page.getByText("hunter2-secret")).toHaveCount(0);
   await page.getByRole("row", { name: /core banking \(e2e\)/ }).getByRole("button", { name: "Test connection" }).click();
   await expect(page.getByRole("row", { name: /core banking \(e2e\)/ }).getByRole("status")).toContainText("connected to sqlite");
 
@@ -216,6 +239,12 @@ test("a viewer sees no edit buttons", async ({ page }, testInfo) => {
   await page.getByRole("tabpanel").getByRole("link").first().click();
   await expect(page.getByTestId("execution-status")).toHaveText("succeeded");
   await expect(page.getByRole("button", { name: /Run again|Cancel run/ })).toHaveCount(0);
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  await expect(page.getByRole("row", { name: /Ingest CRM Customers/ })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Add a CSV job" })).toHaveCount(0);
+  await page.goto("/connections");
+  await expect(page.getByRole("row", { name: /core banking \(e2e\)/ })).toBeVisible();
+  await expect(page.getByRole("button", { name: "New connection" })).toHaveCount(0);
   await page.goto("/templates/bfsi-customer-360");
   await expect(page.getByRole("heading", { name: "BFSI Customer 360", level: 1 })).toBeVisible();
   await expect(page.getByRole("button", { name: "Use this template" })).toHaveCount(0);

@@ -1,20 +1,28 @@
 import { useState } from "react";
+import { canEdit, useMe } from "../auth";
+import { ConnectionForm } from "../components/ConnectionForm";
 import { useQuery } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
-import { ErrorBox, formatDate, Loading, PageTitle, secondaryButtonClass } from "../ui";
+import { buttonClass, ErrorBox, formatDate, Loading, PageTitle, secondaryButtonClass } from "../ui";
 
 export default function Connections() {
+  const me = useMe();
+  const [adding, setAdding] = useState(false);
   const connections = useQuery({
     queryKey: ["connections"],
     queryFn: () => unwrap(api.GET("/api/connections", {})),
   });
   return (
     <div>
-      <PageTitle>Connections</PageTitle>
+      <PageTitle
+        actions={canEdit(me.data?.role) && !adding ? <button type="button" className={buttonClass} onClick={() => setAdding(true)}>New connection</button> : null}
+      >
+        Connections
+      </PageTitle>
       <p className="mb-4 max-w-3xl text-sm text-slate-700">
-        Saved database connections (passwords are never shown). Creating and editing them here is not built yet:
-        the template wizard creates one, or use <code>POST /api/connections</code>.
+        Saved database connections (passwords are never shown). Editing one here is not built yet (<code>PATCH /api/connections/&#123;id&#125;</code>).
       </p>
+      {adding ? <ConnectionForm onDone={() => setAdding(false)} /> : null}
       {connections.isLoading ? <Loading what="connections" /> : null}
       <ErrorBox error={connections.error} />
       {connections.data && !connections.data.data.length ? <p>No saved connection.</p> : null}
