@@ -221,6 +221,12 @@ test("an editor adds a CSV job: upload, change one detected type, create", async
   const job = jobs.data.find((j: { name: string }) => j.name === "Ingest branch_accounts.csv");
   const amount = job.sourceConfig.fileConfig.columns.find((c: { name: string }) => c.name === "amount");
   expect(amount.type).toBe("string");
+
+  // Clone: a draft copy with jobs of its own, opened at once.
+  await page.getByRole("button", { name: "Clone" }).click();
+  await expect(page.getByRole("heading", { name: "Customer 360 (e2e) (copy)" })).toBeVisible();
+  await expect(page.getByTestId("workflow-status")).toHaveText("draft");
+  await expect(page.getByRole("row", { name: /Build Gold Customer 360/ })).toContainText("gold_customer_360_customer_360_e2e_copy");
 });
 
 test("a viewer sees no edit buttons", async ({ page }, testInfo) => {
@@ -228,13 +234,13 @@ test("a viewer sees no edit buttons", async ({ page }, testInfo) => {
   const viewer = await createToken("viewer");
   await signIn(page, viewer, "viewer");
   await page.goto("/workflows");
-  await expect(page.getByRole("link", { name: "Customer 360 (e2e)" })).toBeVisible();
+  await expect(page.getByRole("link", { name: "Customer 360 (e2e)", exact: true })).toBeVisible();
   await expect(page.getByRole("link", { name: "New from a template" })).toHaveCount(0);
   await expect(page.getByRole("navigation").getByRole("link", { name: "Audit" })).toHaveCount(0);
   await page.goto(workflowUrl);
   await expect(page.getByRole("heading", { name: "Customer 360 (e2e)" })).toBeVisible();
   await expect(page.getByRole("button", { name: "Run now" })).toHaveCount(0);
-  await expect(page.getByRole("button", { name: /Pause|Resume|Activate/ })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: /Pause|Resume|Activate|Clone/ })).toHaveCount(0);
   await page.getByRole("tab", { name: "runs" }).click();
   await page.getByRole("tabpanel").getByRole("link").first().click();
   await expect(page.getByTestId("execution-status")).toHaveText("succeeded");

@@ -53,6 +53,13 @@ export default function WorkflowDetail() {
       refresh();
     },
   });
+  const clone = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/workflows/{workflow_id}/clone", { params: { path: { workflow_id: id } }, body: {} as never })),
+    onSuccess: (copy) => {
+      queryClient.invalidateQueries({ queryKey: ["workflows"] });
+      navigate(`/workflows/${(copy as { id: string }).id}`);
+    },
+  });
   const resume = useMutation({
     mutationFn: () => unwrap(api.POST("/api/workflows/{workflow_id}/resume", path)),
     onSuccess: () => {
@@ -81,6 +88,9 @@ export default function WorkflowDetail() {
               ) : w.status === "draft" ? (
                 <button type="button" className={secondaryButtonClass} onClick={() => activate.mutate()} disabled={activate.isPending}>Activate</button>
               ) : null}
+              <button type="button" className={secondaryButtonClass} onClick={() => clone.mutate()} disabled={clone.isPending}>
+                {clone.isPending ? "Cloning…" : "Clone"}
+              </button>
               <button type="button" className={buttonClass} onClick={() => run.mutate()} disabled={run.isPending}>
                 {run.isPending ? "Starting…" : "Run now"}
               </button>
@@ -95,7 +105,7 @@ export default function WorkflowDetail() {
         <span>{w.jobCount} jobs</span>
       </p>
       {w.description ? <p className="mb-3 max-w-3xl text-sm">{w.description}</p> : null}
-      <ErrorBox error={run.error ?? pause.error ?? resume.error ?? activate.error} />
+      <ErrorBox error={run.error ?? pause.error ?? resume.error ?? activate.error ?? clone.error} />
       <div role="tablist" aria-label="Workflow" className="mb-4 flex gap-1 border-b border-slate-300">
         {TABS.map((name) => (
           <button
