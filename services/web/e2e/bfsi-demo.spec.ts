@@ -69,8 +69,13 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   await snap(page, "05-workflow-jobs", testInfo);
 
   // Run it and watch every job turn green.
-  // Before any run the lineage tab shows the graph the jobs will make, and says so.
-  await page.getByRole("tab", { name: "lineage" }).click();
+  // Before any run the lineage tab shows the graph the jobs will make, and says so; the tabs
+  // are reachable with the keyboard (arrows move between them).
+  await page.getByRole("tab", { name: "jobs" }).focus();
+  await page.keyboard.press("ArrowRight");
+  await page.keyboard.press("ArrowRight");
+  await expect(page.getByRole("tab", { name: "lineage" })).toBeFocused();
+  await expect(page).toHaveURL(/\?tab=lineage$/);
   await expect(page.getByRole("note")).toContainText("No run has reported lineage yet");
   await expect(page.locator("[data-testid=lineage-node][data-label=gold_customer_360]")).toContainText("rows unknown");
   await page.getByRole("tab", { name: "jobs" }).click();

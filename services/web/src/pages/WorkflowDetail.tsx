@@ -115,7 +115,22 @@ export default function WorkflowDetail() {
             aria-selected={tab === name}
             aria-controls={`panel-${name}`}
             id={`tab-${name}`}
+            tabIndex={tab === name ? 0 : -1}
             onClick={() => setParams({ tab: name })}
+            onKeyDown={(event) => {
+              // the ARIA tabs pattern: arrows move between tabs, Home/End to the ends
+              const index = TABS.indexOf(name);
+              const next =
+                event.key === "ArrowRight" ? TABS[(index + 1) % TABS.length]
+                : event.key === "ArrowLeft" ? TABS[(index - 1 + TABS.length) % TABS.length]
+                : event.key === "Home" ? TABS[0]
+                : event.key === "End" ? TABS[TABS.length - 1]
+                : null;
+              if (!next) return;
+              event.preventDefault();
+              setParams({ tab: next });
+              document.getElementById(`tab-${next}`)?.focus();
+            }}
             className={`-mb-px border-b-2 px-3 py-2 text-sm capitalize ${tab === name ? "border-indigo-700 font-semibold text-indigo-900" : "border-transparent text-slate-700 hover:text-slate-900"}`}
           >
             {name}
