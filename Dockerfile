@@ -1,4 +1,12 @@
 # One image for every FlowForge service; each target only changes the command.
+# The web UI's bundle, built from the lockfile; the catalog serves it at / (FLOWFORGE_WEB_DIST).
+FROM node:20-slim AS web
+WORKDIR /web
+COPY services/web/package.json services/web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY services/web ./
+RUN npx vite build
+
 FROM python:3.11-slim AS base
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
@@ -13,6 +21,8 @@ RUN pip install --no-cache-dir -c constraints.txt . \
     && useradd --uid 10001 --create-home flowforge
 USER flowforge
 ENV FLOWFORGE_DATA_DIR=/home/flowforge/data
+COPY --from=web /web/dist /app/web
+ENV FLOWFORGE_WEB_DIST=/app/web
 
 FROM base AS migrate
 CMD ["flowforge", "db", "upgrade"]

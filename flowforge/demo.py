@@ -228,10 +228,7 @@ def run_demo(
         console.print(f"finished in {time.monotonic() - started:.1f} s")
         console.rule("[green]demo finished")
         if serve:
-            console.print(
-                f"the API keeps running at {base_url} — admin token: {admin_token}\n"
-                "press Ctrl+C to stop"
-            )
+            console.print(_serve_message(settings, base_url, admin_token, workflow["id"]))
             try:
                 while True:
                     time.sleep(3600)
@@ -245,6 +242,22 @@ def run_demo(
         "change": change,
         "data_dir": str(settings.data_dir),
     }
+
+
+def _serve_message(settings: Settings, base_url: str, admin_token: str, workflow_id: str) -> str:
+    """What `flowforge demo --serve` prints: the web UI's URL to open (or how to build it)."""
+    from flowforge_shared.web import BUILD_HINT, web_bundle
+
+    lines = [f"the API keeps running at {base_url} — admin token: {admin_token}"]
+    if web_bundle(settings) is not None:
+        lines.append(
+            f"open the web UI: {base_url}/ (sign in with the admin token); this run's "
+            f"workflow: {base_url}/workflows/{workflow_id}?tab=lineage"
+        )
+    else:
+        lines.append(BUILD_HINT)
+    lines.append("press Ctrl+C to stop")
+    return "\n".join(lines)
 
 
 def _run(client: httpx.Client, workflow_id: str, headers: dict, console: Console) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from flowforge.app import SERVICES, create_app, create_single_service_app
+from flowforge_shared.web import WEB_UI_ROUTES
 from tests.conftest import make_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,6 +95,8 @@ def service_paths() -> dict[str, set[str]]:
 def test_every_gateway_location_exists_in_the_embedded_app():
     app = create_app(make_settings(Path(tempfile.mkdtemp())))
     paths = [sample(p) for p in app.openapi()["paths"]] + ["/api/openapi.json", "/api/docs"]
+    # The web UI's pages and assets (served when its bundle is built: tests/test_web_ui.py).
+    paths += [f"/{route}" for route in WEB_UI_ROUTES] + ["/workflows/abc123", "/assets/x.js"]
     locations = gateway_locations()
     assert locations, "no proxied locations found in deploy/gateway.conf"
     for modifier, pattern, upstream in locations:

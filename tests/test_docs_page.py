@@ -16,7 +16,9 @@ from tests.conftest import make_settings
 def client(tmp_path_factory):
     from flowforge.app import create_app
 
-    app = create_app(make_settings(tmp_path_factory.mktemp("docs")))
+    # No web UI bundle here: `/` answers where to go (tests/test_web_ui.py serves a bundle).
+    data_dir = tmp_path_factory.mktemp("docs")
+    app = create_app(make_settings(data_dir, web_dist=data_dir / "no-bundle"))
     with TestClient(app) as client:
         yield client
     app.state.database.dispose()
@@ -61,3 +63,5 @@ def test_the_root_says_where_to_go(client):
     page = client.get("/", headers={"Accept": "text/html,application/xhtml+xml"})
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert 'href="/api/docs"' in page.text
+    # ... and how to build the web UI, which is not built here.
+    assert "make serve" in body["webUi"] and "make serve" in page.text

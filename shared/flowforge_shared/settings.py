@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FLOWFORGE_", extra="ignore")
 
     data_dir: Path = Field(default=Path(".flowforge"), description="Where embedded state lives")
+    web_dist: Path | None = Field(
+        default=None,
+        description="The web UI's built bundle (index.html and assets/), served at /; default "
+        "services/web/dist of this checkout (built by make serve / make demo)",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the database every service uses unless it has its own "

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html, swagger_ui_default_parameters
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from opentelemetry.trace import SpanKind
 from sqlalchemy.exc import SQLAlchemyError
@@ -256,10 +256,57 @@ def _health_router() -> APIRouter:
     return router
 
 
+# The web UI's routes (services/web/src/routes.tsx): each answers the bundle's index.html,
+# and the browser's router shows the page. Anything else that is not /api stays a 404.
+WEB_UI_ROUTES = (
+    "login",
+    "templates",
+    "workflows",
+    "executions",
+    "catalog",
+    "connections",
+    "audit",
+)
+# services/web/dist of this checkout: shared/flowforge_shared/web.py -> the repository root.
+DEFAULT_WEB_DIST = Path(__file__).resolve().parents[2] / "services" / "web" / "dist"
+BUILD_HINT = (
+    "the web UI is not built: run `make serve` (or `make web`: npm ci and vite build in "
+    "services/web, Node 20 and npm needed), or set FLOWFORGE_WEB_DIST to a built bundle"
+)
+
+
+def web_bundle(settings: Settings) -> Path | None:
+    """The web UI's built bundle directory, or None when it was not built."""
+    dist = settings.web_dist or DEFAULT_WEB_DIST
+    return dist if (dist / "index.html").is_file() else None
+
+
+def _install_web_ui(app: FastAPI, bundle: Path) -> None:
+    """The web UI at ``/``: its hashed assets under ``/assets``, and index.html for ``/``
+    and every UI route (``/workflows/123?tab=lineage``), so links and reloads work."""
+    index = bundle / "index.html"
+    if (bundle / "assets").is_dir():
+        app.mount("/assets", StaticFiles(directory=str(bundle / "assets")), name="web-assets")
+
+    def page() -> FileResponse:
+        # index.html names the hashed assets of this build: never cached, so a new build shows.
+        return FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    for route in WEB_UI_ROUTES:
+        app.add_api_route(f"/{route}", page, include_in_schema=False, methods=["GET"])
+        app.add_api_route(f"/{route}/{{rest:path}}", page, include_in_schema=False, methods=["GET"])
+    app.state.web_ui = index
+
+
 def _install_docs(app: FastAPI, title: str) -> None:
-    """``/api/docs``: Swagger UI from files in the installed package; ``/``: where to go."""
+    """``/api/docs``: Swagger UI from files in the installed package; ``/``: the web UI when
+    it is built, else where to go (and how to build the UI)."""
     assets = importlib.resources.files("fastapi_offline") / "static"
     app.mount(DOCS_ASSETS_URL, StaticFiles(directory=str(assets)), name="docs-assets")
+    bundle = web_bundle(app.state.settings)
+    app.state.web_ui = None
+    if bundle is not None:
+        _install_web_ui(app, bundle)
 
     @app.get(DOCS_URL, include_in_schema=False)
     def docs() -> HTMLResponse:
@@ -275,7 +322,11 @@ def _install_docs(app: FastAPI, title: str) -> None:
 
     @app.get("/", tags=["health"], summary="Where to go: the API docs and health checks")
     def landing(request: Request):
-        """What this server is and where to go (the web UI will live here)."""
+        """The web UI for a browser when it is built; else what this server is and where to
+        go, and how to build the web UI."""
+        wants_html = "text/html" in request.headers.get("accept", "")
+        if wants_html and app.state.web_ui is not None:
+            return FileResponse(app.state.web_ui, headers={"Cache-Control": "no-cache"})
         links = {
             "docs": DOCS_URL,
             "openapi": OPENAPI_URL,
@@ -285,11 +336,15 @@ def _install_docs(app: FastAPI, title: str) -> None:
         body = {
             "name": title,
             "version": app.version,
-            "message": "FlowForge's API; the web UI will live here. The API is described at "
+            "message": "FlowForge's API. The API is described at "
             f"{DOCS_URL}, and every /api route needs 'Authorization: Bearer <token>'.",
             "links": links,
         }
-        if "text/html" not in request.headers.get("accept", ""):
+        if app.state.web_ui is None:
+            body["webUi"] = BUILD_HINT
+        else:
+            links["ui"] = "/workflows"
+        if not wants_html:
             return JSONResponse(body)
         items = "".join(
             f'<li><a href="{html.escape(url)}">{html.escape(name)}</a></li>'
@@ -298,7 +353,8 @@ def _install_docs(app: FastAPI, title: str) -> None:
         return HTMLResponse(
             f"<!DOCTYPE html><html><head><meta charset=utf-8><title>{html.escape(title)}"
             f"</title></head><body><h1>{html.escape(title)}</h1>"
-            f"<p>{html.escape(body['message'])}</p><ul>{items}</ul></body></html>"
+            f"<p>{html.escape(body['message'])}</p>"
+            f"<p>{html.escape(body.get('webUi', ''))}</p><ul>{items}</ul></body></html>"
         )
 
 

@@ -191,3 +191,22 @@ def test_changes_wait_while_a_run_writes_the_table(api, loaded):
         assert execution_id in refused.json()["detail"]
     assert rows(api) == 6
     assert api.get(url("/history"), headers=H).status_code == 200
+
+
+def test_sample_rows_of_the_current_version(api, loaded):
+    """The web UI's catalog page shows a sample of rows (issue 16): the current version's
+    first rows, columns in order, audit columns included; values JSON cannot carry exactly
+    as text."""
+    viewer = api.post("/api/tokens", json={"name": "v", "role": "viewer"}, headers=H).json()
+    answer = api.get(url("/sample?limit=4"), headers={"Authorization": f"Bearer {viewer['token']}"})
+    assert answer.status_code == 200, answer.text
+    sample = answer.json()
+    assert sample["table"] == "bronze_people" and sample["layer"] == "bronze"
+    assert sample["columns"][:2] == ["id", "name"] and "_ingested_at" in sample["columns"]
+    assert len(sample["rows"]) == 4  # three loads of two rows, the first four
+    names = {row[sample["columns"].index("name")] for row in sample["rows"]}
+    assert names == {"Ann", "Bob"}
+    ingested = sample["rows"][0][sample["columns"].index("_ingested_at")]
+    assert isinstance(ingested, str) and ingested[:2] == "20"
+    assert api.get("/api/catalog/assets/no_such/sample", headers=H).status_code == 404
+    assert api.get(url("/sample?limit=0"), headers=H).status_code == 422

@@ -9,7 +9,9 @@ top of, or into the hole of, what the request just did.
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import date, datetime, time
 from typing import Any
 
 from deltalake import DeltaTable
@@ -59,6 +61,37 @@ def history(session: Session, lake: Lake, table: str, limit: int) -> list[dict[s
             }
         )
     return entries
+
+
+def sample(session: Session, lake: Lake, table: str, limit: int) -> dict[str, Any]:
+    """The first ``limit`` rows of the table's current version, as the web UI's catalog page
+    shows them: ``{"table", "layer", "version", "columns", "rows"}``; values JSON cannot
+    carry exactly (decimals, dates, timestamps, bytes) are given as text."""
+    layer, delta = locate(session, lake, table)
+    head = delta.to_pyarrow_dataset().head(limit)
+    return {
+        "table": table,
+        "layer": layer,
+        "version": delta.version(),
+        "columns": head.column_names,
+        "rows": [[_json_value(value) for value in row.values()] for row in head.to_pylist()],
+    }
+
+
+def _json_value(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _json_value(item) for key, item in value.items()}
+    return str(value)  # Decimal and anything else: its exact text
 
 
 def confirm(table: str, given: str) -> None:

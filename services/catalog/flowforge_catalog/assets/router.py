@@ -61,6 +61,17 @@ def table_history(
     return {"data": entries, "count": len(entries)}
 
 
+@router.get("/{table}/sample")
+def table_sample(
+    table: str,
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, Any]:
+    """The first rows of the table's current version (the web UI's catalog page)."""
+    return lifecycle.sample(session, _lake(request), table, limit)
+
+
 @router.post("/{table}/restore", **ADMIN)
 def restore_table(
     table: str, data: Restore, request: Request, session: SessionDep, principal: PrincipalDep

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response, status
 
 from flowforge_catalog.tokens import service
-from flowforge_catalog.tokens.schemas import TokenCreate, TokenCreated, TokenPublic
+from flowforge_catalog.tokens.schemas import TokenCreate, TokenCreated, TokenPublic, TokenSelf
 from flowforge_shared.auth import require_admin, require_token_reader
 from flowforge_shared.contracts.base import Page
 from flowforge_shared.contracts.tokens import Introspection, IntrospectionRequest
@@ -18,6 +18,13 @@ def list_tokens(session: SessionDep):
     return Page[TokenPublic](
         data=[TokenPublic.model_validate(token) for token in tokens], count=len(tokens)
     )
+
+
+@router.get("/me", response_model=TokenSelf)
+def who_am_i(principal: PrincipalDep):
+    """The calling token's name and role, for any role: a client (the web UI) shows what the
+    role may do. The API still decides every request."""
+    return TokenSelf(token_id=principal.token_id, name=principal.name, role=principal.role)
 
 
 @router.post(

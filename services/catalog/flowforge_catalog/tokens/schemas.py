@@ -29,3 +29,11 @@ class TokenPublic(ApiOutModel):
 
 class TokenCreated(TokenPublic):
     token: str
+
+
+class TokenSelf(ApiOutModel):
+    """Who the calling token stands for (``GET /api/tokens/me``): what the web UI offers."""
+
+    token_id: str
+    name: str
+    role: Role

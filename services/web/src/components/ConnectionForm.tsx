@@ -1,0 +1,107 @@
+import { useState, type FormEvent } from "react";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { ApiError, api, problemsByField, problemsFor, unwrap, type Schemas } from "../api/client";
+import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
+
+type ConnectionType = Schemas["ConnectionCreate"]["type"];
+type Authentication = Schemas["Authentication"];
+const TYPES: ConnectionType[] = ["sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite"];
+const AUTHENTICATIONS: Authentication[] = ["sql", "windows", "azure-ad-password", "azure-ad-service-principal", "azure-ad-managed-identity", "azure-ad-access-token"];
+const FIELDS = ["host", "port", "database", "username", "password"] as const;
+type Field = (typeof FIELDS)[number];
+
+/** Create a connection: its fields, Test connection (the server's exact message), Save.
+ * The password is sent, never shown back. */
+export function ConnectionForm({ onDone }: { onDone: () => void }) {
+  const queryClient = useQueryClient();
+  const [name, setName] = useState("");
+  const [type, setType] = useState<ConnectionType>("sql-server");
+  const [authentication, setAuthentication] = useState<Authentication>("sql");
+  const [values, setValues] = useState<Record<Field, string>>({ host: "", port: "", database: "", username: "", password: "" });
+
+  const fields = () => ({
+    type,
+    authentication,
+    ...Object.fromEntries(FIELDS.filter((f) => values[f].trim()).map((f) => [f, f === "port" ? Number(values[f]) : values[f]])),
+  });
+  const test = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/test-connection/database", { body: { connection: fields() } as never })),
+  });
+  const save = useMutation({
+    mutationFn: () => unwrap(api.POST("/api/connections", { body: { name, ...fields() } as never })),
+    onSuccess: () => {
+      queryClient.invalidateQueries({ queryKey: ["connections"] });
+      onDone();
+    },
+  });
+  // A test's 422 names `connection.port`, a save's `port`: both shown next to the field.
+  const problems = {
+    ...(test.error instanceof ApiError ? problemsByField(test.error.problems.map((p) => ({ ...p, field: p.field?.replace(/^connection\./, "") }))) : {}),
+    ...(save.error instanceof ApiError ? problemsByField(save.error.problems) : {}),
+  };
+  const result = test.data as { success: boolean; message: string; kind?: string | null } | undefined;
+  const visible = type === "sqlite" ? (["database"] as Field[]) : FIELDS.filter((f) => !(authentication === "windows" && (f === "username" || f === "password")));
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    save.mutate();
+  }
+
+  return (
+    <form onSubmit={submit} aria-label="New connection" className="mb-6 max-w-3xl rounded-lg border border-indigo-300 bg-white p-5">
+      <h2 className="mb-3 text-lg font-semibold">New connection</h2>
+      <div className="grid grid-cols-2 gap-3">
+        <div>
+          <label htmlFor="conn-name" className="block text-sm font-medium">Name</label>
+          <input id="conn-name" className={inputClass} value={name} onChange={(e) => setName(e.target.value)} />
+          {problemsFor(problems, "name").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
+        </div>
+        <div>
+          <label htmlFor="conn-type" className="block text-sm font-medium">Type</label>
+          <select id="conn-type" className={inputClass} value={type} onChange={(e) => setType(e.target.value as ConnectionType)}>
+            {TYPES.map((value) => <option key={value}>{value}</option>)}
+          </select>
+        </div>
+        {type === "sql-server" ? (
+          <div>
+            <label htmlFor="conn-auth" className="block text-sm font-medium">Authentication</label>
+            <select id="conn-auth" className={inputClass} value={authentication} onChange={(e) => setAuthentication(e.target.value as Authentication)}>
+              {AUTHENTICATIONS.map((value) => <option key={value}>{value}</option>)}
+            </select>
+            {problemsFor(problems, "authentication").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
+          </div>
+        ) : null}
+        {visible.map((field) => (
+          <div key={field}>
+            <label htmlFor={`conn-${field}`} className="block text-sm font-medium capitalize">{type === "sqlite" && field === "database" ? "Database file (in the server's sources folder)" : field}</label>
+            <input
+              id={`conn-${field}`}
+              className={inputClass}
+              type={field === "password" ? "password" : "text"}
+              autoComplete={field === "password" ? "new-password" : "off"}
+              inputMode={field === "port" ? "numeric" : undefined}
+              value={values[field]}
+              onChange={(e) => setValues((current) => ({ ...current, [field]: e.target.value }))}
+            />
+            {problemsFor(problems, field).map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
+          </div>
+        ))}
+      </div>
+      {result ? (
+        <p role="status" data-testid="test-result" className={`mt-3 rounded border p-2 text-sm ${result.success ? "border-green-300 bg-green-50 text-green-900" : "border-red-300 bg-red-50 text-red-900"}`}>
+          {result.success ? "Connected: " : `Failed${result.kind ? ` (${result.kind})` : ""}: `}
+          {result.message}
+        </p>
+      ) : null}
+      {test.isError && !(test.error instanceof ApiError && test.error.problems.length) ? <ErrorBox error={test.error} /> : null}
+      {save.isError && !(save.error instanceof ApiError && save.error.problems.length) ? <ErrorBox error={save.error} /> : null}
+      <div className="mt-4 flex gap-2">
+        <button type="button" className={secondaryButtonClass} onClick={onDone}>Cancel</button>
+        <button type="button" className={secondaryButtonClass} onClick={() => test.mutate()} disabled={test.isPending}>
+          {test.isPending ? "Testing…" : "Test connection"}
+        </button>
+        <button type="submit" className={buttonClass} disabled={save.isPending}>{save.isPending ? "Saving…" : "Save"}</button>
+      </div>
+    </form>
+  );
+}
