@@ -548,8 +548,10 @@ export interface paths {
         };
         /**
          * Dataset Lineage
-         * @description The graph around one dataset, across workflows, up to ``depth`` edges away; 404 for
-         *     an unknown dataset, 409 naming the candidates when an alias names tables of two lakes.
+         * @description The graph around one dataset, across workflows, up to ``depth`` edges away and at
+         *     most ``limit`` datasets, the nearest first; ``truncated``, ``omittedNodes`` and
+         *     ``completeDepth`` say what was left out. 404 for an unknown dataset, 409 naming the
+         *     candidates when an alias names tables of two lakes, 422 for a parameter out of range.
          */
         get: operations["dataset_lineage_api_lineage_get"];
         put?: never;
@@ -1007,11 +1009,18 @@ export interface paths {
         get: operations["get_trigger_api_workflows__workflow_id__triggers__trigger_id__get"];
         put?: never;
         post?: never;
-        /** Delete Trigger */
+        /**
+         * Delete Trigger
+         * @description ``If-Match`` optional: when sent, a stale version is 409.
+         */
         delete: operations["delete_trigger_api_workflows__workflow_id__triggers__trigger_id__delete"];
         options?: never;
         head?: never;
-        /** Update Trigger */
+        /**
+         * Update Trigger
+         * @description Send the ``version`` you read (body) or ``If-Match``: 428 without, 409 when someone
+         *     changed the trigger since.
+         */
         patch: operations["update_trigger_api_workflows__workflow_id__triggers__trigger_id__patch"];
         trace?: never;
     };
@@ -1390,6 +1399,16 @@ export interface components {
             username?: string | null;
             /** Version */
             version?: number | null;
+        };
+        /**
+         * CsvJob
+         * @description A job of the workflow that reads a CSV file (``sourceConfig.type`` csv).
+         */
+        CsvJob: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
         };
         /** CsvSource */
         CsvSource: {
@@ -1938,6 +1957,51 @@ export interface components {
              */
             type: "multi-table";
         };
+        /**
+         * NeighbourhoodModel
+         * @description The graph around one dataset, at most ``limit`` datasets, the nearest first.
+         */
+        NeighbourhoodModel: {
+            /**
+             * Completedepth
+             * @description every dataset up to this many edges away is in the answer (`depth` unless truncated)
+             */
+            completeDepth: number;
+            /**
+             * Edges
+             * @description the walked edges between returned nodes (never to a node left out)
+             */
+            edges: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Limit
+             * @description the most nodes this answer could hold (the `limit` asked)
+             */
+            limit: number;
+            /**
+             * Nodes
+             * @description datasets, nearest first: by `depth` (edges from the root, 0 for the root), then by id; each as in the workflow graph plus `depth`
+             */
+            nodes: {
+                [key: string]: unknown;
+            }[];
+            /**
+             * Omittednodes
+             * @description datasets found and left out (0 unless truncated). The walk stops at the level where it passes `limit`, so at least this many more lie within `depth`
+             */
+            omittedNodes: number;
+            /**
+             * Root
+             * @description the id (<namespace>:<name>) of the dataset asked for
+             */
+            root: string;
+            /**
+             * Truncated
+             * @description true when more datasets lie within `depth` than `limit`: the answer holds the `limit` nearest
+             */
+            truncated: boolean;
+        };
         /** Page[AssetPublic] */
         Page_AssetPublic_: {
             /** Count */
@@ -2031,10 +2095,11 @@ export interface components {
         };
         /**
          * SettableStatus
-         * @description The statuses a client may set; paused is reached through POST .../pause only.
+         * @description The statuses a client may set; paused is reached through POST .../pause only, and
+         *     scheduled is derived: an active workflow with an enabled time (cron) trigger.
          * @enum {string}
          */
-        SettableStatus: "draft" | "active" | "scheduled";
+        SettableStatus: "draft" | "active";
         /** SilverConfig */
         SilverConfig: {
             /**
@@ -2340,7 +2405,10 @@ export interface components {
             kind: components["schemas"]["TriggerKind"];
             /** Name */
             name?: string | null;
-            /** Settings */
+            /**
+             * Settings
+             * @description The settings of the trigger's kind (see docs/triggers.md) — manual: {}; cron: {expression, timezone?, misfire?, maxCatchUp?, concurrency?}; webhook: {concurrency?}; dependency: {upstream, mode?, status?, windowMinutes?, concurrency?}; event: {prefix?, pattern?, recursive?, jobId?, includeExisting?, settleSeconds?, pollSeconds?, concurrency?}
+             */
             settings?: {
                 [key: string]: unknown;
             };
@@ -2349,7 +2417,7 @@ export interface components {
          * TriggerKind
          * @enum {string}
          */
-        TriggerKind: "manual" | "cron" | "webhook" | "dependency";
+        TriggerKind: "manual" | "cron" | "webhook" | "dependency" | "event";
         /** TriggerList */
         TriggerList: {
             /** Count */
@@ -2366,6 +2434,8 @@ export interface components {
             createdAt: string;
             /** Createdby */
             createdBy: string;
+            /** Disabledreason */
+            disabledReason?: string | null;
             /** Enabled */
             enabled: boolean;
             /** Id */
@@ -2385,6 +2455,8 @@ export interface components {
              * Format: date-time
              */
             updatedAt: string;
+            /** Version */
+            version: number;
             /** Workflowid */
             workflowId: string;
         };
@@ -2394,10 +2466,18 @@ export interface components {
             enabled?: boolean | null;
             /** Name */
             name?: string | null;
-            /** Settings */
+            /**
+             * Settings
+             * @description the whole settings object, validated again: The settings of the trigger's kind (see docs/triggers.md) — manual: {}; cron: {expression, timezone?, misfire?, maxCatchUp?, concurrency?}; webhook: {concurrency?}; dependency: {upstream, mode?, status?, windowMinutes?, concurrency?}; event: {prefix?, pattern?, recursive?, jobId?, includeExisting?, settleSeconds?, pollSeconds?, concurrency?}
+             */
             settings?: {
                 [key: string]: unknown;
             } | null;
+            /**
+             * Version
+             * @description The version you read; 409 if stale
+             */
+            version?: number | null;
         };
         /**
          * TriggerWithSecret
@@ -2412,6 +2492,8 @@ export interface components {
             createdAt: string;
             /** Createdby */
             createdBy: string;
+            /** Disabledreason */
+            disabledReason?: string | null;
             /** Enabled */
             enabled: boolean;
             /** Id */
@@ -2433,6 +2515,8 @@ export interface components {
              * Format: date-time
              */
             updatedAt: string;
+            /** Version */
+            version: number;
             /** Workflowid */
             workflowId: string;
         };
@@ -2530,6 +2614,8 @@ export interface components {
         };
         /** WorkflowInfo */
         WorkflowInfo: {
+            /** Csvjobs */
+            csvJobs?: components["schemas"]["CsvJob"][];
             /** Id */
             id: string;
             /** Name */
@@ -3698,7 +3784,10 @@ export interface operations {
                 /** @description <namespace>:<name> (e.g. file:/data/lake/silver/customers or postgres://db:5432:bank.public.accounts), or a lake table's alias (silver.customers, flowforge:silver.customers) */
                 dataset: string;
                 direction?: "upstream" | "downstream" | "both";
+                /** @description edges away, 1 to 20 */
                 depth?: number;
+                /** @description the most datasets (nodes) to return, 1 to 10,000; beyond it the nearest are returned and `truncated` is true */
+                limit?: number;
             };
             header?: never;
             path?: never;
@@ -3712,9 +3801,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": {
-                        [key: string]: unknown;
-                    };
+                    "application/json": components["schemas"]["NeighbourhoodModel"];
                 };
             };
             /** @description Validation Error */
@@ -4880,7 +4967,9 @@ export interface operations {
     delete_trigger_api_workflows__workflow_id__triggers__trigger_id__delete: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "if-match"?: string | null;
+            };
             path: {
                 workflow_id: string;
                 trigger_id: string;
@@ -4910,7 +4999,9 @@ export interface operations {
     update_trigger_api_workflows__workflow_id__triggers__trigger_id__patch: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                "if-match"?: string | null;
+            };
             path: {
                 workflow_id: string;
                 trigger_id: string;
