@@ -61,7 +61,7 @@ def create_workflow(
 def get_workflow(workflow_id: str, session: SessionDep, response: Response):
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
     response.headers["ETag"] = etag(workflow.version)
-    return service.to_public(workflow)
+    return service.to_public(workflow, service.job_count(session, workflow_id=workflow.id))
 
 
 @router.patch("/{workflow_id}", response_model=WorkflowPublic)

@@ -96,10 +96,27 @@ def get_all(
                 func.lower(Workflow.description).like(pattern),
             )
         )
-    workflows = list(session.scalars(query.order_by(Workflow.created_at, Workflow.id)))
+    order = (Workflow.created_at, Workflow.id)
     if tag:  # tags are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike
-        workflows = [workflow for workflow in workflows if tag in workflow.tags]
-    page = workflows[offset : offset + limit]
+        ids = [
+            workflow_id
+            for workflow_id, tags in session.execute(
+                query.with_only_columns(Workflow.id, Workflow.tags).order_by(*order)
+            )
+            if tag in (tags or ())
+        ]
+        total = len(ids)
+        wanted = ids[offset : offset + limit]
+        page = (
+            list(session.scalars(select(Workflow).where(Workflow.id.in_(wanted)).order_by(*order)))
+            if wanted
+            else []
+        )
+    else:  # the page and the count in SQL: a listing reads only the rows it shows
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        page = list(session.scalars(query.order_by(*order).limit(limit).offset(offset)))
+    if not page:
+        return [], total
     counts = dict(
         session.execute(
             select(Job.workflow_id, func.count(Job.id))
@@ -107,7 +124,12 @@ def get_all(
             .group_by(Job.workflow_id)
         ).all()
     )
-    return [(workflow, counts.get(workflow.id, 0)) for workflow in page], len(workflows)
+    return [(workflow, counts.get(workflow.id, 0)) for workflow in page], total
+
+
+def job_count(session: Session, *, workflow_id: str) -> int:
+    """How many jobs the workflow has (counted in SQL, not by loading them)."""
+    return session.scalar(select(func.count(Job.id)).where(Job.workflow_id == workflow_id)) or 0
 
 
 def create(session: Session, *, data: WorkflowCreate, actor: str) -> Workflow:
