@@ -83,6 +83,4 @@ def install(app: FastAPI) -> None:
             f"{settings.data_dir / 'admin-token'}):\n  {generated}",
             file=sys.stderr,
         )
-    app.state.token_checker = CatalogTokenChecker(
-        app.state.database, ttl=settings.token_check_ttl
-    )
+    app.state.token_checker = CatalogTokenChecker(app.state.database, ttl=settings.token_check_ttl)
