@@ -45,6 +45,14 @@ class CatalogTokenChecker:
         self._cache: dict[str, tuple[float, Principal]] = {}
         self._lock = threading.Lock()
 
+    def peek(self, secret: str) -> Principal | None:
+        """The principal kept for this token, or None when none is (then :meth:`check`).
+        No I/O: the API answers it on the event loop."""
+        cached = self._cache.get(hash_token(secret))
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        return None
+
     def check(self, secret: str) -> Principal | None:
         key = hash_token(secret)
         cached = self._cache.get(key)
