@@ -49,7 +49,7 @@ DOCS_URL = "/api/docs"
 # OpenAPI 3.1 documents FastAPI writes): /api/docs works on a network without the internet.
 DOCS_ASSETS_URL = "/api/docs/assets"
 API_POOL = 20
-"""Database connections the API keeps (and as many more for a while)."""
+"""Database connections the API keeps (on a server, as many more for a while)."""
 INTERNAL_ERROR = "internal error: FlowForge failed unexpectedly; the server log has the details"
 
 
@@ -83,10 +83,13 @@ def create_service_app(
     (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
     settings.refuse_unsafe()
     setup_tracing(settings)
-    # A pool as large as AnyIO's 40 threads running sync routes: with SQLAlchemy's 5 (+10),
-    # most threads queued for a connection. A request holds its connection until its answer
-    # is serialised, which needs a thread again; the larger pool also keeps that from
-    # starving (threads waiting for connections held by requests waiting for threads).
+    # A pool of 20 for AnyIO's 40 threads running sync routes (SQLAlchemy's 5 (+10) kept
+    # most threads queued for a connection). A request holds its connection until its answer
+    # is validated, which needs a thread again: when every thread waits for a connection
+    # and every connection is held by a request waiting for a thread, both wait until the
+    # pool's timeout (503s). On SQLite the pool has no limit, so that cannot happen; on a
+    # server it is 20 (+20), so it takes more than 80 requests at once on one process
+    # (it took 55 with 5 (+10)); see bench/README.md, bench_api.
     database = database or Database(database_url_of(settings, migrations), pool_size=API_POOL)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if "://" not in settings.landing_root:  # users drop files here before the first run

@@ -24,7 +24,7 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int | None = None) -> None:
         """``pool_size``: connections kept (SQLAlchemy's default, 5, when None); as many
-        more may be opened for a while (background threads of the embedded platform)."""
+        more may be opened for a while on a server (any number on a SQLite file)."""
         self.url = url
         kwargs: dict = {}
         if url.startswith("sqlite"):
@@ -35,7 +35,10 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
             # No pre-ping: a file cannot drop the connection (it was a query per checkout).
             if pool_size and in_file:
-                kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+                # No limit beyond the kept ones: a SQLite connection is a file handle, and a
+                # bounded pool could make a request wait for a connection that another
+                # request holds while it waits for a thread (see web.py, API_POOL).
+                kwargs.update(pool_size=pool_size, max_overflow=-1)
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
             kwargs["pool_pre_ping"] = True  # a server may have closed it
