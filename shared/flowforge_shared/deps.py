@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio.to_thread
+from anyio import CancelScope, CapacityLimiter
 from fastapi import Depends, Header, Request
 from sqlalchemy.orm import Session
 
@@ -12,13 +14,23 @@ from flowforge_shared.auth.dependencies import Principal, authenticate
 from flowforge_shared.errors import PreconditionRequired, Unprocessable
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """A session for one request; the router commits, anything uncommitted is rolled back."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """A session for one request; the router commits, anything uncommitted is rolled back.
+
+    Async: making a session does no I/O, so it is made on the event loop (a sync generator
+    cost two hops to the thread pool per request). Closing one that holds a connection
+    (rollback, back to the pool) runs in a thread of its own limiter, as FastAPI does for
+    a sync dependency's exit: it never waits for the shared pool, whose threads may be
+    waiting for the connection it gives back."""
     session = request.app.state.database.sessionmaker()
     try:
         yield session
     finally:
-        session.close()
+        if session.in_transaction():
+            with CancelScope(shield=True):  # closed even when the client went away
+                await anyio.to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
+        else:
+            session.close()
 
 
 def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:

@@ -11,14 +11,14 @@ from __future__ import annotations
 import math
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable, Transaction
-from deltalake.exceptions import DeltaError
+from typing import TYPE_CHECKING, Any, Literal
 
 from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.errors import PermanentError
+
+if TYPE_CHECKING:  # imported where used: the API process need not load Arrow and delta-rs
+    import pyarrow as pa
+    from deltalake import CommitProperties, DeltaTable
 
 Layer = Literal["bronze", "silver", "gold"]
 LAYERS: tuple[Layer, ...] = ("bronze", "silver", "gold")
@@ -62,6 +62,8 @@ class Lake:
 
     def load(self, layer: Layer, table: str, version: int | None = None) -> DeltaTable | None:
         """The table, or None when it was never written."""
+        from deltalake import DeltaTable
+
         uri = self.uri(layer, table)
         if not DeltaTable.is_deltatable(uri, storage_options=self.storage_options or None):
             return None
@@ -77,6 +79,9 @@ class Lake:
         version-0 commit is put-if-absent); the data then goes in against a snapshot, where
         a duplicate of the same run is refused as a concurrent transaction.
         """
+        from deltalake import DeltaTable
+        from deltalake.exceptions import DeltaError
+
         existing = self.load(layer, table)
         if existing is not None:
             return existing
@@ -151,6 +156,8 @@ def commit_properties(
 ) -> CommitProperties:
     """What every FlowForge write carries: the application transaction and who wrote it
     (read back by :func:`prior_commit`)."""
+    from deltalake import CommitProperties, Transaction
+
     custom = {**metadata, "flowforge.app_id": app_id, "flowforge.run_sequence": str(run_sequence)}
     if execution_id:
         custom["flowforge.execution_id"] = execution_id
@@ -254,6 +261,8 @@ def describe_schema(schema: pa.Schema) -> list[dict[str, Any]]:
 
 
 def table_schema(table: DeltaTable) -> pa.Schema:
+    import pyarrow as pa
+
     return pa.schema(table.schema().to_arrow())
 
 

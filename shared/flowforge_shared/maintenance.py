@@ -34,12 +34,12 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass, field
-from typing import Any
-
-import pyarrow as pa
-from deltalake import CommitProperties, DeltaTable
+from typing import TYPE_CHECKING, Any
 
 from flowforge_shared.lake import Lake, Layer
+
+if TYPE_CHECKING:  # imported where used: the API process need not load Arrow and delta-rs
+    from deltalake import DeltaTable
 
 log = logging.getLogger("flowforge.maintenance")
 
@@ -108,6 +108,8 @@ def maintain_after_write(
 def _checkpoint_policy(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
     """Give the table the checkpoint interval (one metadata commit, only when it differs) and,
     when it had none, a checkpoint now."""
+    from deltalake import CommitProperties
+
     wanted = str(policy.checkpoint_interval)
     if delta.metadata().configuration.get(CHECKPOINT_INTERVAL) == wanted:
         return
@@ -121,11 +123,15 @@ def _checkpoint_policy(delta: DeltaTable, policy: MaintenancePolicy, result: Mai
 
 def small_files(delta: DeltaTable, below: int) -> int:
     """How many data files of the current version are smaller than ``below`` bytes."""
+    import pyarrow as pa
+
     sizes = pa.table(delta.get_add_actions(flatten=True)).column("size_bytes").to_pylist()
     return sum(1 for size in sizes if size < below)
 
 
 def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
+    from deltalake import CommitProperties
+
     if policy.compact_min_files <= 0:
         return
     if small_files(delta, policy.small_file_bytes) <= policy.compact_min_files:
@@ -141,6 +147,8 @@ def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -
 
 
 def _vacuum(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:
+    from deltalake import CommitProperties
+
     if policy.vacuum_retention_hours is None:
         return
     removed = delta.vacuum(

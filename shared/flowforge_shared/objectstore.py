@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import posixpath
-
-from pyarrow import fs
+from typing import TYPE_CHECKING
 
 from flowforge_shared.settings import Settings
+
+if TYPE_CHECKING:  # imported where used: the API process at rest does not load Arrow
+    from pyarrow import fs
 
 
 def s3_filesystem(settings: Settings) -> fs.S3FileSystem:
@@ -16,6 +18,8 @@ def s3_filesystem(settings: Settings) -> fs.S3FileSystem:
 
 def s3_filesystem_from(options: dict[str, str]) -> fs.S3FileSystem:
     """The S3 filesystem of deltalake-style storage options."""
+    from pyarrow import fs
+
     endpoint = options.get("AWS_ENDPOINT_URL")
     scheme = None
     if endpoint:
@@ -33,6 +37,8 @@ def s3_filesystem_from(options: dict[str, str]) -> fs.S3FileSystem:
 
 def landing_filesystem(settings: Settings) -> tuple[fs.FileSystem, str]:
     """(filesystem, root path inside it) of the landing area."""
+    from pyarrow import fs
+
     root = settings.landing_root
     if root.startswith("s3://"):
         return s3_filesystem(settings), root.removeprefix("s3://")

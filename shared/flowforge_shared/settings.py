@@ -222,6 +222,14 @@ class Settings(BaseSettings):
         description="Seconds a service not serving the catalog trusts the catalog's answer "
         "about a token (a revoked token keeps working there for at most this long)",
     )
+    token_check_ttl: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds a process serving the catalog keeps a valid token's principal in "
+        "memory instead of reading the token table on every request (0: read it every time). "
+        "A token revoked through this process stops working at once; revoked through another "
+        "process sharing the database (another replica), within this many seconds",
+    )
     token_stale_ttl: float = Field(
         default=900.0,
         ge=0,

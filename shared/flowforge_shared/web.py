@@ -48,6 +48,8 @@ DOCS_URL = "/api/docs"
 # Swagger UI's files, from the fastapi-offline package (it ships Swagger UI 5, which reads the
 # OpenAPI 3.1 documents FastAPI writes): /api/docs works on a network without the internet.
 DOCS_ASSETS_URL = "/api/docs/assets"
+API_POOL = 20
+"""Database connections the API keeps (on a server, as many more for a while)."""
 INTERNAL_ERROR = "internal error: FlowForge failed unexpectedly; the server log has the details"
 
 
@@ -81,7 +83,14 @@ def create_service_app(
     (:class:`~flowforge_shared.settings.UnsafeSettings`)."""
     settings.refuse_unsafe()
     setup_tracing(settings)
-    database = database or Database(database_url_of(settings, migrations))
+    # A pool of 20 for AnyIO's 40 threads running sync routes (SQLAlchemy's 5 (+10) kept
+    # most threads queued for a connection). A request holds its connection until its answer
+    # is validated, which needs a thread again: when every thread waits for a connection
+    # and every connection is held by a request waiting for a thread, both wait until the
+    # pool's timeout (503s). On SQLite the pool has no limit, so that cannot happen; on a
+    # server it is 20 (+20), so it takes more than 80 requests at once on one process
+    # (it took 55 with 5 (+10)); see bench/README.md, bench_api.
+    database = database or Database(database_url_of(settings, migrations), pool_size=API_POOL)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if "://" not in settings.landing_root:  # users drop files here before the first run
         Path(settings.landing_root).mkdir(parents=True, exist_ok=True)
@@ -211,23 +220,42 @@ async def _json_body(request: Request) -> object | None:
 def _install_tracing(app: FastAPI) -> None:
     """A server span per API request: the root of a run's trace in FlowForge, the child of
     the caller's span when the request carries a W3C ``traceparent`` (a gateway's, a
-    browser's)."""
+    browser's).
 
-    @app.middleware("http")
-    async def trace_request(request: Request, call_next):
-        if not request.url.path.startswith("/api/"):
-            return await call_next(request)
+    A plain ASGI middleware, not ``@app.middleware("http")``: Starlette's BaseHTTPMiddleware
+    runs the app in a task of its own and streams the answer through a memory channel, a
+    cost every request paid (measured in bench/bench_api.py)."""
+    app.add_middleware(_TraceRequests)
+
+
+class _TraceRequests:
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        # every header, as before: the configured propagators pick theirs (W3C, B3...)
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        method, path = scope["method"], scope["path"]
         with (
-            continued(dict(request.headers)),
+            continued(headers),
             tracer.start_as_current_span(
-                f"{request.method} {request.url.path}",
+                f"{method} {path}",
                 kind=SpanKind.SERVER,
-                attributes={"http.request.method": request.method, "url.path": request.url.path},
+                attributes={"http.request.method": method, "url.path": path},
             ) as span,
         ):
-            response = await call_next(request)
-            span.set_attribute("http.response.status_code", response.status_code)
-            return response
+
+            async def traced_send(message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", message["status"])
+                await send(message)
+
+            await self.app(scope, receive, traced_send)
 
 
 def _health_router() -> APIRouter:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from flowforge_shared.auth.roles import Role
 from flowforge_shared.auth.tokens import Principal
@@ -19,19 +20,28 @@ READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer ff_...`")
 
 
-def authenticate(
+async def authenticate(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> Principal:
     """The caller, as ``app.state.token_checker`` knows them (the catalog's own check in a
-    process that serves the catalog, else the catalog asked over HTTP)."""
+    process that serves the catalog, else the catalog asked over HTTP).
+
+    Async, so that a token the checker holds in memory (its ``peek``) is answered on the
+    event loop; only a check that reads the database or asks the catalog goes to a thread.
+    Each hop to AnyIO's thread pool and back was a measurable share of a small request
+    (bench/bench_api.py); these dependencies and the role checks below are CPU only."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "missing bearer token: send 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = request.app.state.token_checker.check(credentials.credentials)
+    checker = request.app.state.token_checker
+    peek = getattr(checker, "peek", None)
+    principal = peek(credentials.credentials) if peek is not None else None
+    if principal is None:
+        principal = await run_in_threadpool(checker.check, credentials.credentials)
     if principal is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -60,7 +70,7 @@ def _who(needed: Role) -> str:
 
 
 def _require(needed: Role):
-    def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
         _check(principal, needed)
         return principal
 
@@ -69,7 +79,7 @@ def _require(needed: Role):
 
 
 def _require_one_of(*roles: Role):
-    def dependency(principal: Principal = Depends(authenticate)) -> Principal:
+    async def dependency(principal: Principal = Depends(authenticate)) -> Principal:
         if principal.role not in roles:
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

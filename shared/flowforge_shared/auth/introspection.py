@@ -65,6 +65,14 @@ class RemoteTokenChecker:
         if self._client is not None:
             self._client.close()
 
+    def peek(self, secret: str) -> Principal | None:
+        """The principal of a fresh kept answer about this token, or None (then
+        :meth:`check`). No I/O: the API answers it on the event loop."""
+        cached = self._cache.get(hash_token(secret))
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[2]
+        return None
+
     def check(self, secret: str) -> Principal | None:
         key = hash_token(secret)
         now = time.monotonic()
@@ -129,7 +137,7 @@ class RemoteTokenChecker:
         return Principal(token_id=answer.token_id, name=answer.name or "", role=answer.role)
 
 
-def require_service(request: Request) -> None:
+async def require_service(request: Request) -> None:
     """Internal routes: the caller shows ``Authorization: Bearer <FLOWFORGE_SERVICE_SECRET>``."""
     expected = request.app.state.settings.service_secret
     scheme, _, presented = request.headers.get("authorization", "").partition(" ")

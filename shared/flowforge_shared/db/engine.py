@@ -22,16 +22,28 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 class Database:
     """Owns the engine of one process and hands out sessions."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+        """``pool_size``: connections kept (SQLAlchemy's default, 5, when None); as many
+        more may be opened for a while on a server (any number on a SQLite file)."""
         self.url = url
-        kwargs: dict = {"pool_pre_ping": True}
+        kwargs: dict = {}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
-            if path and path != ":memory:":
+            in_file = bool(path) and path != ":memory:"
+            if in_file:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+            # No pre-ping: a file cannot drop the connection (it was a query per checkout).
+            if pool_size and in_file:
+                # No limit beyond the kept ones: a SQLite connection is a file handle, and a
+                # bounded pool could make a request wait for a connection that another
+                # request holds while it waits for a thread (see web.py, API_POOL).
+                kwargs.update(pool_size=pool_size, max_overflow=-1)
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
+            kwargs["pool_pre_ping"] = True  # a server may have closed it
+            if pool_size:
+                kwargs.update(pool_size=pool_size, max_overflow=pool_size)
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import re
 from datetime import date, datetime, time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deltalake import DeltaTable
 from sqlalchemy.orm import Session
 
 from flowforge_catalog.assets.models import Asset
@@ -23,6 +22,9 @@ from flowforge_catalog.audit import service as audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable
 from flowforge_shared.lake import LAYERS, Lake
+
+if TYPE_CHECKING:  # delta-rs is loaded by the lake when a table is opened
+    from deltalake import DeltaTable
 
 ENTITY = "table"
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")

@@ -12,13 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from flowforge_catalog.audit import service as audit
-from flowforge_catalog.files.detection import (
-    DetectionError,
-    LocalFileSource,
-    ai_settings_from_env,
-    detect,
-    read_preview,
-)
 from flowforge_catalog.files.models import UploadedFile
 from flowforge_catalog.files.schemas import FilePreview, FilePublic
 from flowforge_catalog.files.upload import Received
@@ -177,6 +170,10 @@ def detection(
     session: Session, *, file: UploadedFile, settings: Settings, allow_sample_values: bool = False
 ) -> dict[str, Any]:
     """The file's detected schema (wire form), computed once per privacy mode and kept."""
+    # Detection (Arrow, the CSV rules) is imported when a file is first detected, not with
+    # the API: the server at rest does not hold it (bench/bench_api.py, RSS at rest).
+    from flowforge_catalog.files.detection import DetectionError, ai_settings_from_env, detect
+
     key = ("withSampleValues" if allow_sample_values else "default") + _DETECTION_VERSION
     cached = (file.detection or {}).get(key)
     if cached is not None:
@@ -203,7 +200,7 @@ def detection(
 def file_preview(
     session: Session, *, file: UploadedFile, settings: Settings, rows: int
 ) -> FilePreview:
-    from flowforge_catalog.files.detection import Detection
+    from flowforge_catalog.files.detection import Detection, DetectionError, read_preview
 
     detected = Detection.model_validate(detection(session, file=file, settings=settings))
     source = _source(settings, file)
@@ -224,6 +221,8 @@ def _source(settings: Settings, file: UploadedFile):
     if settings.landing_root.startswith("s3://"):
         return LandingSource(settings, file.path)
     _, location = landing_path(settings, file.path)
+    from flowforge_catalog.files.detection import LocalFileSource
+
     return LocalFileSource(location)
 
 

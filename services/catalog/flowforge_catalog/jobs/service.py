@@ -19,8 +19,6 @@ from flowforge_catalog.audit import service as audit
 from flowforge_catalog.jobs import tables
 from flowforge_catalog.jobs.models import Job
 from flowforge_catalog.jobs.schemas import JobPublic
-from flowforge_rules.expressions import ExpressionError, check_expression
-from flowforge_rules.read_only_query import QueryRefused, check_read_only_query
 from flowforge_shared import dag
 from flowforge_shared.contracts.jobs import DatabaseSource, JobConfig, combination_errors
 from flowforge_shared.contracts.names import NameProblem, database_conflict
@@ -356,6 +354,9 @@ def _validate_in_workflow(
 def expression_errors(config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """Derived columns and filters are checked against the sandbox's allowlist on save, so a
     refused expression never reaches a run."""
+    # sqlglot is imported when a job is checked, not with the API (RSS at rest)
+    from flowforge_rules.expressions import ExpressionError, check_expression
+
     transformation = config.transformation_config
     if transformation is None:
         return []
@@ -380,6 +381,7 @@ def column_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str |
     input can be known on save: every table the job reads is in the data catalog (its columns
     as the last run wrote them) and the job has no joins. The message is the run's."""
     from flowforge_catalog.assets.models import Asset
+    from flowforge_rules.expressions import ExpressionError, check_expression
 
     transformation = config.transformation_config
     if transformation is None or transformation.joins or not config.input_tables:
@@ -415,6 +417,7 @@ def column_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str |
 def source_errors(session: Session, config: JobConfig) -> list[tuple[tuple[str | int, ...], str]]:
     """A database job names a saved connection of its source type, and a query only reads."""
     from flowforge_catalog.connections.models import Connection
+    from flowforge_rules.read_only_query import QueryRefused, check_read_only_query
 
     source = config.source_config
     if not isinstance(source, DatabaseSource):

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 
 from flowforge_catalog.tokens import service
 from flowforge_catalog.tokens.schemas import TokenCreate, TokenCreated, TokenPublic, TokenSelf
@@ -42,9 +42,15 @@ def create_token(data: TokenCreate, session: SessionDep, principal: PrincipalDep
 @router.delete(
     "/{token_id}", status_code=status.HTTP_204_NO_CONTENT, dependencies=[Depends(require_admin)]
 )
-def revoke_token(token_id: str, session: SessionDep, principal: PrincipalDep) -> Response:
-    service.revoke(session, token_id=token_id, actor=principal.actor)
+def revoke_token(
+    token_id: str, request: Request, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    token = service.revoke(session, token_id=token_id, actor=principal.actor)
     session.commit()
+    # The principal this process keeps for the token (checker.py) goes too: it fails at once.
+    forget = getattr(request.app.state.token_checker, "forget", None)
+    if forget is not None:
+        forget(token.token_hash)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
