@@ -36,7 +36,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from pyarrow import fs
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -72,6 +71,8 @@ class LandingFile:
 
 def list_files(settings: Settings, prefix: str, *, recursive: bool) -> list[LandingFile]:
     """The files under ``prefix`` of the landing area (an absent folder: none)."""
+    from pyarrow import fs  # imported when an event trigger is first listed, not at start
+
     filesystem, root = landing_filesystem(settings)
     root = root.rstrip("/")
     base = posixpath.join(root, prefix).rstrip("/") if prefix else root
