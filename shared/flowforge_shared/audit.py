@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from flowforge_shared.db.base import utcnow
 from flowforge_shared.secrets import MASK
 
 SECRET_KEY = re.compile(
@@ -56,4 +57,25 @@ def diff(before: dict | None, after: dict | None) -> dict:
     return {
         "before": mask_secrets({key: before.get(key) for key in keys}),
         "after": mask_secrets({key: after.get(key) for key in keys}),
+    }
+
+
+def entry_fields(
+    *,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: str,
+    before: dict | None = None,
+    after: dict | None = None,
+) -> dict[str, Any]:
+    """The columns of one audit entry, whichever service's table keeps it (the catalog's log,
+    the orchestrator's outbox): when, who, what, and the diff with its secrets masked."""
+    return {
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "diff": diff(before, after),
     }

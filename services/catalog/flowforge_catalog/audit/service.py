@@ -11,31 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from flowforge_catalog.audit.models import AuditEntry
-from flowforge_shared.audit import diff
+from flowforge_shared.audit import entry_fields
 from flowforge_shared.contracts.audit import AuditRecorded
-from flowforge_shared.db.base import utcnow
 from flowforge_shared.db.engine import Database
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> AuditEntry:
-    """Append one entry to the session's unit of work (the caller commits)."""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        diff=diff(before, after),
-    )
+def record(session: Session, **change: Any) -> AuditEntry:
+    """Append one entry to the session's unit of work (the caller commits); ``change`` is
+    :func:`flowforge_shared.audit.entry_fields`'s keywords."""
+    entry = AuditEntry(**entry_fields(**change))
     session.add(entry)
     return entry
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete, event, select
 from sqlalchemy.engine import Engine
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from flowforge_orchestrator.audit.models import AuditOutboxEntry
 from flowforge_orchestrator.periodic import PeriodicPass
-from flowforge_shared.audit import diff
+from flowforge_shared.audit import entry_fields
 from flowforge_shared.bus import Bus
 from flowforge_shared.contracts.audit import RECORD_AUDIT, AuditRecorded
 from flowforge_shared.contracts.tasks import CATALOG_QUEUE
@@ -37,26 +38,10 @@ SWEEP_AFTER = timedelta(seconds=5)
 _senders: dict[Engine, AuditSender] = {}
 
 
-def record(
-    session: Session,
-    *,
-    actor: str,
-    action: str,
-    entity_type: str,
-    entity_id: str,
-    before: dict | None = None,
-    after: dict | None = None,
-) -> None:
-    """Keep one entry in the session's unit of work (the caller commits)."""
-    entry = AuditOutboxEntry(
-        id=new_id(),
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=entity_id,
-        diff=diff(before, after),
-    )
+def record(session: Session, **change: Any) -> None:
+    """Keep one entry in the session's unit of work (the caller commits); ``change`` is
+    :func:`flowforge_shared.audit.entry_fields`'s keywords."""
+    entry = AuditOutboxEntry(id=new_id(), **entry_fields(**change))
     session.add(entry)
     session.info.setdefault(KEY, []).append(entry.id)
 
