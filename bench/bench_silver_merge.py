@@ -1,23 +1,37 @@
-"""Silver merge: upserting a small change set into a large silver table, against rewriting it.
+"""Silver merge: upserting a change set into a large silver table, against merging it by hand
+with delta-rs and against rewriting the table (issue 17, section 3).
 
 A 1,000,000-row silver table is built with ``build_silver`` (mergeStrategy merge, primaryKey
-id) from bronze-shaped rows (the five bronze audit columns included). Then 100,000 changed
-rows arrive — half update existing ids (spread over the whole key range, every 20th id), half
-are new ids — and are applied three ways, each on its own copy of the table:
+id) from bronze-shaped rows (the five bronze audit columns included). Then three change sets
+arrive, each applied on its own fresh copy of the table, alternating, best of 3:
 
-- ``build_silver`` with mergeStrategy ``merge`` on the 100,000 rows (what FlowForge does);
-- ``write_deltalake(mode="overwrite")`` of the whole result (1,050,000 rows, computed
-  beforehand and not timed): the raw cost of rewriting the table;
-- ``build_silver`` with mergeStrategy ``overwrite`` on all 1,100,000 bronze rows (old load
-  plus the changes): the full rebuild a user gets without merge (dedupe included).
+- ``100k``: 100,000 changed rows, half updates of existing ids spread over the whole key
+  range (every 20th id), half new ids;
+- ``1k clustered``: 1,000 updates of consecutive ids in the middle of the key range;
+- ``1k spread``: 1,000 updates spread over the whole key range (every 1,000th id).
 
-Printed: the times (best of a few alternating runs) and the ratios merge / rewrite. There is
-no fixed target; a ratio at or above 1 means the merge costs as much as rewriting the table.
-``FLOWFORGE_BENCH_SCALE`` scales the row counts. Tables go to ``bench/.out/silver_merge``.
+Each is applied by:
+
+- ``build_silver`` with mergeStrategy ``merge`` (what FlowForge does; checked against the
+  expected rows once);
+- the raw baseline: ``DeltaTable.merge`` called directly on the same rows (the change set
+  without bronze's three bookkeeping columns, prepared untimed) with the plain key equality
+  predicate, update all / insert all: ratio FlowForge / direct (target >= 0.95, i.e. FlowForge
+  takes at most 1/0.95 of the direct merge's time);
+- ``write_deltalake(mode="overwrite")`` of the whole result (computed beforehand, untimed):
+  the raw cost of rewriting the table (a small change set should merge far cheaper);
+- for ``100k`` also ``build_silver`` with mergeStrategy ``overwrite`` on all bronze rows (old
+  load plus the changes): the full rebuild a user gets without merge (dedupe included).
+
+Files rewritten per merge are read from the merge commit of the Delta log (its ``remove`` and
+``add`` actions), next to the table's file count. ``FLOWFORGE_BENCH_SCALE`` scales the row
+counts. Tables go to ``bench/.out/silver_merge``.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
 import uuid
 from datetime import UTC, datetime
@@ -26,11 +40,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from bench._common import line, out_dir, scaled, timed
+from bench._common import check, line, out_dir, scaled, timed
 
 BASE_ROWS = 1_000_000
 CHANGED_ROWS = 100_000
-REPEATS = 3
+SMALL_ROWS = 1_000
+REPEATS = 5
 TABLE = "customers"
 APP_ID = "flowforge-job-bench-silver"
 _STATUSES = ["active", "dormant", "closed", "pending", "review"]
@@ -110,16 +125,151 @@ def _check_content(uri: Path, expected: pa.Table) -> None:
         raise AssertionError(f"the merged silver table at {uri} differs from the expected rows")
 
 
+def silver_rows(changes: pa.Table) -> pa.Table:
+    """The change set as a direct merge takes it: without bronze's bookkeeping columns."""
+    return changes.drop_columns(["_execution_id", "_job_id", "_source_row"])
+
+
+def direct_merge(uri: str, rows: pa.Table) -> dict:
+    """The raw baseline: delta-rs's merge on the key, called directly."""
+    from deltalake import DeltaTable
+
+    return (
+        DeltaTable(uri)
+        .merge(
+            rows,
+            predicate='target."id" = source."id"',
+            source_alias="source",
+            target_alias="target",
+            merge_schema=True,
+        )
+        .when_matched_update_all()
+        .when_not_matched_insert_all()
+        .execute()
+    )
+
+
+def files_of_last_commit(uri: str) -> tuple[int, int]:
+    """(files removed, files added) by the table's latest commit, from its Delta log entry."""
+    from deltalake import DeltaTable
+
+    version = DeltaTable(uri).version()
+    entry = Path(uri) / "_delta_log" / f"{version:020d}.json"
+    removed = added = 0
+    for text in entry.read_text().splitlines():
+        action = json.loads(text)
+        removed += "remove" in action
+        added += "add" in action
+    return removed, added
+
+
+def data_files(uri: str) -> int:
+    from deltalake import DeltaTable
+
+    return len(DeltaTable(uri).file_uris())
+
+
 def _copy(base: Path, to: Path) -> Path:
     shutil.rmtree(to, ignore_errors=True)
     shutil.copytree(base, to)
     return to
 
 
-def main() -> None:
+def _runs(values: list[float]) -> str:
+    return f"best of {len(values)}; all {', '.join(f'{v:.3f}' for v in values)}"
+
+
+def _load() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def compare(
+    name: str,
+    work: Path,
+    base: Path,
+    base_table: pa.Table,
+    changes: pa.Table,
+    *,
+    rebuild_input: pa.Table | None = None,
+) -> None:
+    """Applies ``changes`` to fresh copies of ``base`` every way, alternating; prints it."""
     from deltalake import DeltaTable, write_deltalake
 
+    result = expected_result(base_table, changes)
+    direct_rows = silver_rows(changes)
+    uri_of = lambda lake: str(lake / "silver" / TABLE)  # noqa: E731
+    times: dict[str, list[float]] = {"merge": [], "direct": [], "rewrite": [], "rebuild": []}
+    files: dict[str, tuple[int, int]] = {}
+    for attempt in range(REPEATS):
+        lake = _copy(base, work / f"merge-{attempt}")
+        seconds, merged = timed(build, lake, changes, "merge", 2)
+        assert merged.row_count == result.num_rows, merged
+        assert merged.rows_written == changes.num_rows, merged
+        times["merge"].append(seconds)
+        files["merge"] = files_of_last_commit(uri_of(lake))
+        if attempt == 0:
+            _check_content(lake / "silver" / TABLE, result)
+            files["table"] = (data_files(uri_of(base)), data_files(uri_of(lake)))
+
+        lake = _copy(base, work / f"direct-{attempt}")
+        seconds, metrics = timed(direct_merge, uri_of(lake), direct_rows)
+        assert DeltaTable(uri_of(lake)).count() == result.num_rows
+        times["direct"].append(seconds)
+        files["direct"] = files_of_last_commit(uri_of(lake))
+
+        lake = _copy(base, work / f"rewrite-{attempt}")
+        seconds, _ = timed(write_deltalake, uri_of(lake), result, mode="overwrite")
+        assert DeltaTable(uri_of(lake)).count() == result.num_rows
+        times["rewrite"].append(seconds)
+
+        if rebuild_input is not None:
+            lake = _copy(base, work / f"rebuild-{attempt}")
+            seconds, rebuilt = timed(build, lake, rebuild_input, "overwrite", 2)
+            assert rebuilt.row_count == result.num_rows, rebuilt
+            times["rebuild"].append(seconds)
+        for kind in ("merge", "direct", "rewrite", "rebuild"):
+            shutil.rmtree(work / f"{kind}-{attempt}", ignore_errors=True)
+
+    best = {kind: min(values) for kind, values in times.items() if values}
+    print(f"  -- {name}: {changes.num_rows:,} changed rows ({_load()})", flush=True)
+    before, after = files["table"]
+    line(
+        "build_silver merge",
+        f"{best['merge']:.3f} s  ({_runs(times['merge'])}); files removed/added "
+        f"{files['merge'][0]}/{files['merge'][1]} of {before} (table then has {after})",
+    )
+    line(
+        "DeltaTable.merge called directly",
+        f"{best['direct']:.3f} s  ({_runs(times['direct'])}); files removed/added "
+        f"{files['direct'][0]}/{files['direct'][1]}  [raw baseline]",
+    )
+    line(
+        "write_deltalake overwrite of the result",
+        f"{best['rewrite']:.3f} s  ({result.num_rows:,} rows; {_runs(times['rewrite'])})",
+    )
+    if "rebuild" in best:
+        line(
+            "build_silver overwrite (full rebuild)",
+            f"{best['rebuild']:.3f} s  ({rebuild_input.num_rows:,} input rows; "
+            f"{_runs(times['rebuild'])})",
+        )
+    ratio = best["direct"] / best["merge"]
+    check(
+        f"{name}: direct merge / FlowForge merge",
+        f"{ratio:.2f}x (FlowForge at {best['merge'] / best['direct']:.2f}x the direct time)",
+        ok=ratio >= 0.95,
+        target=">= 0.95x",
+    )
+    line(f"{name}: merge / raw rewrite", f"{best['merge'] / best['rewrite']:.2f}")
+    if "rebuild" in best:
+        line(f"{name}: merge / build_silver overwrite", f"{best['merge'] / best['rebuild']:.2f}")
+
+
+def main() -> None:
+    from deltalake import DeltaTable
+
     base_rows, changed = scaled(BASE_ROWS), scaled(CHANGED_ROWS, minimum=100)
+    small = scaled(SMALL_ROWS, minimum=10)
     updates, inserts = changed // 2, changed - changed // 2
     work = out_dir("silver_merge", fresh=True)
     first_load = datetime(2024, 1, 1, tzinfo=UTC)
@@ -130,75 +280,45 @@ def main() -> None:
         source="customers-2024-01-01.csv",
         execution_id=str(uuid.uuid4()),
     )
+
+    def change_set(ids: list[int]) -> pa.Table:
+        return bronze_rows(
+            pa.array(ids, pa.int64()),
+            version=1,
+            ingested_at=datetime(2024, 1, 2, tzinfo=UTC),
+            source="customers-2024-01-02.csv",
+            execution_id=str(uuid.uuid4()),
+        )
+
     step = max(1, base_rows // updates)
     updated_ids = list(range(1, base_rows + 1, step))[:updates]
     new_ids = list(range(base_rows + 1, base_rows + inserts + 1))
-    changes = bronze_rows(
-        pa.array(updated_ids + new_ids, pa.int64()),
-        version=1,
-        ingested_at=datetime(2024, 1, 2, tzinfo=UTC),
-        source="customers-2024-01-02.csv",
-        execution_id=str(uuid.uuid4()),
-    )
+    changes = change_set(updated_ids + new_ids)
 
     base = work / "base"
+    print(f"  ({_load()})", flush=True)
     seconds, created = timed(build, base, initial, "merge", 1)
     uri = str(base / "silver" / TABLE)
     line(
         "initial build_silver (creates the table)",
-        f"{created.row_count:,} rows in {seconds:.2f} s",
+        f"{created.row_count:,} rows in {seconds:.2f} s, {data_files(uri)} data file(s)",
     )
-    result = expected_result(DeltaTable(uri).to_pyarrow_table(), changes)
-    expected_rows = base_rows + inserts
-    assert result.num_rows == expected_rows, (result.num_rows, expected_rows)
-    everything = pa.concat_tables([initial, changes])
+    base_table = DeltaTable(uri).to_pyarrow_table()
+    assert expected_result(base_table, changes).num_rows == base_rows + inserts
     line(
-        "change set",
+        "change set 100k",
         f"{changes.num_rows:,} rows: {updates:,} updates (every {step}th id), {inserts:,} new ids",
     )
-
-    merges: list[float] = []
-    rewrites: list[float] = []
-    rebuilds: list[float] = []
-    for attempt in range(REPEATS):
-        lake = _copy(base, work / f"merge-{attempt}")
-        seconds, merged = timed(build, lake, changes, "merge", 2)
-        assert merged.row_count == expected_rows, merged
-        assert merged.rows_written == changes.num_rows, merged
-        merges.append(seconds)
-        if attempt == 0:
-            _check_content(lake / "silver" / TABLE, result)
-
-        lake = _copy(base, work / f"rewrite-{attempt}")
-        target = str(lake / "silver" / TABLE)
-        seconds, _ = timed(write_deltalake, target, result, mode="overwrite")
-        assert DeltaTable(target).count() == expected_rows
-        rewrites.append(seconds)
-
-        lake = _copy(base, work / f"rebuild-{attempt}")
-        seconds, rebuilt = timed(build, lake, everything, "overwrite", 2)
-        assert rebuilt.row_count == expected_rows, rebuilt
-        rebuilds.append(seconds)
-        for name in ("merge", "rewrite", "rebuild"):
-            shutil.rmtree(work / f"{name}-{attempt}")
-
-    merge, rewrite, rebuild = min(merges), min(rewrites), min(rebuilds)
-
-    def runs(values: list[float]) -> str:
-        return f"best of {REPEATS}; all {', '.join(f'{v:.2f}' for v in values)}"
-
-    line(
-        "build_silver merge of the change set",
-        f"{merge:.2f} s  ({runs(merges)})",
+    compare(
+        "100k",
+        work,
+        base,
+        base_table,
+        changes,
+        rebuild_input=pa.concat_tables([initial, changes]),
     )
-    line(
-        "write_deltalake overwrite of the result",
-        f"{rewrite:.2f} s  ({expected_rows:,} rows; {runs(rewrites)})  [raw baseline]",
-    )
-    line(
-        "build_silver overwrite (full rebuild)",
-        f"{rebuild:.2f} s  ({everything.num_rows:,} input rows; {runs(rebuilds)})",
-    )
-    line("ratio merge / raw rewrite", f"{merge / rewrite:.2f}")
-    line("ratio merge / build_silver overwrite", f"{merge / rebuild:.2f}")
+    middle = base_rows // 2
+    compare("1k clustered", work, base, base_table, change_set(list(range(middle, middle + small))))
+    spread = max(1, base_rows // small)
+    compare("1k spread", work, base, base_table, change_set(list(range(1, base_rows + 1, spread))))
     shutil.rmtree(work)
