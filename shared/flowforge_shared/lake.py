@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -69,8 +70,15 @@ class Lake:
             return None
         return DeltaTable(uri, version=version, storage_options=self.storage_options or None)
 
-    def load_or_create(self, layer: Layer, table: str, schema: pa.Schema) -> DeltaTable:
-        """The table, first created empty with ``schema`` when it does not exist.
+    def load_or_create(
+        self,
+        layer: Layer,
+        table: str,
+        schema: pa.Schema,
+        configuration: Mapping[str, str] | None = None,
+    ) -> DeltaTable:
+        """The table, first created empty with ``schema`` (and the table properties
+        ``configuration``, e.g. ``delta.targetFileSize``) when it does not exist.
 
         Writers never write to a path where no table exists yet: delta-rs checks a commit's
         application transaction only against the snapshot it is handed, so two attempts of a
@@ -91,9 +99,15 @@ class Lake:
                 schema,
                 mode="error",
                 storage_options=self.storage_options or None,
-                configuration={"delta.checkpointInterval": str(self.checkpoint_interval)}
-                if self.checkpoint_interval
-                else None,
+                configuration={
+                    **(
+                        {"delta.checkpointInterval": str(self.checkpoint_interval)}
+                        if self.checkpoint_interval
+                        else {}
+                    ),
+                    **(configuration or {}),
+                }
+                or None,
             )
         except DeltaError:
             if self.load(layer, table) is None:  # not a lost race: a real failure

@@ -11,6 +11,15 @@ The policy (settings ``FLOWFORGE_TABLE_*``, see :class:`MaintenancePolicy`):
 - **Compaction** when the table holds more than ``compact_min_files`` data files smaller than
   ``small_file_bytes``: one ``OPTIMIZE`` commit (``dataChange=false``) into files of about
   ``target_file_bytes``.
+- **Re-clustering** instead, for a table whose writer keeps it clustered on a key (a silver
+  table merged on its primaryKey: its commits name the key in ``flowforge.cluster_by``, and
+  its files hold ranges of the key so that a merge rewrites only the files its keys fall
+  in). Merges blur that layout: a rewritten file takes the new keys of its merge too, and a
+  small change leaves small files. When more than ``recluster_min_files`` files overlap
+  another file's key range or are small (under a quarter of the largest), one Z-order
+  ``OPTIMIZE`` on the first key column (``dataChange=false``) rewrites the table in key
+  order, in files of its ``delta.targetFileSize``. Like every OPTIMIZE it removes files
+  only from the current version: earlier versions read as before until a vacuum (below).
 - **Vacuum** of the files commits removed more than ``vacuum_retention_hours`` ago (never
   less than :func:`min_vacuum_hours`), in Delta's *lite* mode: only files the log names as
   removed, so no file of the current version and no uncommitted file of a writer in flight
@@ -31,6 +40,7 @@ raised, because the write it follows has committed and succeeded.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -44,6 +54,9 @@ if TYPE_CHECKING:  # imported where used: the API process need not load Arrow an
 log = logging.getLogger("flowforge.maintenance")
 
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
+TARGET_FILE_SIZE = "delta.targetFileSize"
+CLUSTER_KEY = "flowforge.cluster_by"
+_HISTORY_SCANNED = 50  # commits searched for the writer's latest clustering key
 ORPHAN_MIN_HOURS = 6
 _MARK = {"flowforge.action": "auto-maintenance"}
 
@@ -57,7 +70,8 @@ def min_vacuum_hours(settings) -> int:
 @dataclass(frozen=True)
 class MaintenancePolicy:
     checkpoint_interval: int = 10
-    compact_min_files: int = 16  # 0: never compact automatically
+    compact_min_files: int = 16  # 0: never compact (nor re-cluster) automatically
+    recluster_min_files: int = 8
     small_file_bytes: int = 32 * 1024 * 1024
     target_file_bytes: int = 128 * 1024 * 1024
     vacuum_retention_hours: int | None = 168  # None: never vacuum automatically
@@ -134,6 +148,10 @@ def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -
 
     if policy.compact_min_files <= 0:
         return
+    cluster = clustering_key(delta)
+    if cluster:
+        _recluster(delta, cluster, policy, result)
+        return
     if small_files(delta, policy.small_file_bytes) <= policy.compact_min_files:
         return
     metrics = delta.optimize.compact(
@@ -141,6 +159,73 @@ def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -
         commit_properties=CommitProperties(custom_metadata=_MARK),
     )
     result.done["compact"] = {
+        "filesAdded": metrics.get("numFilesAdded"),
+        "filesRemoved": metrics.get("numFilesRemoved"),
+    }
+
+
+def clustering_key(delta: DeltaTable) -> list[str]:
+    """The key columns the table's writer clusters it on: ``flowforge.cluster_by`` of its
+    latest FlowForge commit (maintenance commits skipped), or [] when that commit names none
+    (the table is then compacted by size, like any other)."""
+    for commit in delta.history(limit=_HISTORY_SCANNED):
+        if commit.get("flowforge.action") == _MARK["flowforge.action"]:
+            continue
+        if commit.get("flowforge.app_id") is None and commit.get(CLUSTER_KEY) is None:
+            continue  # not a FlowForge write (e.g. the empty table's creation)
+        value = commit.get(CLUSTER_KEY)
+        return list(json.loads(value)) if value else []
+    return []
+
+
+def unclustered_files(delta: DeltaTable, column: str) -> tuple[int, int, int]:
+    """(files whose range of ``column`` overlaps another file's, small files, all files) of
+    the current version, from the files' statistics. A file without statistics on the column
+    counts as overlapping (it may hold any key)."""
+    import pyarrow as pa
+
+    actions = pa.table(delta.get_add_actions(flatten=True))
+    count = actions.num_rows
+    if count < 2:
+        return 0, 0, count
+    sizes = actions.column("size_bytes").to_pylist()
+    small = sum(1 for size in sizes if size * 4 < max(sizes))
+    names = actions.column_names
+    if f"min.{column}" not in names or f"max.{column}" not in names:
+        return count, small, count
+    lows = actions.column(f"min.{column}").to_pylist()
+    highs = actions.column(f"max.{column}").to_pylist()
+    ranges = list(zip(lows, highs, strict=True))
+    unknown = [r for r in ranges if r[0] is None or r[1] is None]
+    known = sorted(r for r in ranges if r[0] is not None and r[1] is not None)
+    overlapping: set[int] = set()
+    reach = 0  # sorted by lower bound: the file reaching furthest so far
+    for index in range(1, len(known)):
+        if known[index][0] <= known[reach][1]:  # starts before an earlier file ends
+            overlapping.update((reach, index))
+        if known[index][1] > known[reach][1]:
+            reach = index
+    return len(overlapping) + len(unknown), small, count
+
+
+def _recluster(
+    delta: DeltaTable, key: list[str], policy: MaintenancePolicy, result: Maintained
+) -> None:
+    from deltalake import CommitProperties
+
+    overlapping, small, count = unclustered_files(delta, key[0])
+    if overlapping + small <= policy.recluster_min_files:
+        return
+    declared = delta.metadata().configuration.get(TARGET_FILE_SIZE)
+    metrics = delta.optimize.z_order(
+        [key[0]],
+        target_size=int(declared) if declared else policy.target_file_bytes,
+        commit_properties=CommitProperties(custom_metadata=_MARK),
+    )
+    result.done["zOrder"] = {
+        "columns": [key[0]],
+        "filesOverlapping": overlapping,
+        "filesSmall": small,
         "filesAdded": metrics.get("numFilesAdded"),
         "filesRemoved": metrics.get("numFilesRemoved"),
     }

@@ -1,0 +1,274 @@
+"""Merges that touch only what changed (issue 17, section 3): a merged silver table is written
+in key order in files of a bounded size, a merge rewrites only the files holding its keys, and
+maintenance re-clusters the table once merges have blurred its layout. Results are compared
+as sets against rows computed here, and files are counted from the Delta log itself."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+import flowforge_transform.silver as silver
+from flowforge_shared.contracts.jobs import SilverConfig
+from flowforge_shared.lake import Lake
+from flowforge_shared.maintenance import (
+    MaintenancePolicy,
+    maintain_after_write,
+    unclustered_files,
+)
+from flowforge_transform.silver import build_silver
+
+T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+T1 = datetime(2024, 5, 2, 8, 0, tzinfo=UTC)
+ROWS = 6_000
+SMALL_FILES = 48 * 1024  # delta.targetFileSize in these tests: ~10 files of the base table
+ONE_FILE = 1 << 30  # no pruning possible: the whole table in one file
+
+
+def key_of(number: int, kind: str) -> dict:
+    """The key columns of row ``number``; strings sort in the same order as the numbers."""
+    if kind == "int":
+        return {"id": number}
+    if kind == "str":
+        return {"id": f"k{number:07d}"}
+    return {"region": f"r{number // 1000:03d}", "seq": number % 1000}  # composite
+
+
+def key_columns(kind: str) -> list[str]:
+    return ["region", "seq"] if kind == "composite" else ["id"]
+
+
+def bronze(numbers: list[int], kind: str, *, version: int, at: datetime) -> pa.Table:
+    rows = [
+        {**key_of(n, kind), "payload": f"value {n} version {version} " + "x" * 20, "v": version}
+        for n in numbers
+    ]
+    table = pa.Table.from_pylist(rows)
+    count = table.num_rows
+    audit = {
+        "_ingested_at": pa.array([at] * count, pa.timestamp("us", tz="UTC")),
+        "_execution_id": pa.array([f"exec-bronze-{version}"] * count),
+        "_job_id": pa.array(["job-bronze"] * count),
+        "_source": pa.array([f"load-{version}.csv"] * count),
+        "_source_row": pa.array(range(1, count + 1), pa.int64()),
+    }
+    for name, column in audit.items():
+        table = table.append_column(name, column)
+    return table
+
+
+def build(lake: Lake, rows: pa.Table, kind: str, run: int):
+    key = key_columns(kind)
+    config = SilverConfig.model_validate(
+        {"tableName": "t", "primaryKey": key[0] if len(key) == 1 else key}
+    )
+    return build_silver(
+        lake, rows, config, None, None, app_id="job-silver", run_sequence=run,
+        execution_id=f"exec-{run}",
+    )  # fmt: skip
+
+
+def uri(lake: Lake) -> str:
+    return lake.uri("silver", "t")
+
+
+def content(table: DeltaTable, kind: str) -> Counter:
+    """The rows as a multiset of (key..., payload, v): duplicates would count twice."""
+    rows = table.to_pyarrow_table().to_pylist()
+    return Counter((*(row[c] for c in key_columns(kind)), row["payload"], row["v"]) for row in rows)
+
+
+def expected(base: dict[int, int], changes: dict[int, int], kind: str) -> Counter:
+    merged = {**base, **changes}
+    return Counter(
+        (*key_of(n, kind).values(), f"value {n} version {v} " + "x" * 20, v)
+        for n, v in merged.items()
+    )
+
+
+def last_commit_files(table_uri: str) -> tuple[set[str], set[str]]:
+    """(paths removed, paths added) by the table's latest commit, read from its log entry."""
+    version = DeltaTable(table_uri).version()
+    entry = Path(table_uri) / "_delta_log" / f"{version:020d}.json"
+    removed, added = set(), set()
+    for text in entry.read_text().splitlines():
+        action = json.loads(text)
+        if "remove" in action:
+            removed.add(action["remove"]["path"])
+        if "add" in action:
+            added.add(action["add"]["path"])
+    return removed, added
+
+
+def file_ranges(table_uri: str, column: str) -> list[tuple[str, object, object]]:
+    actions = pa.table(DeltaTable(table_uri).get_add_actions(flatten=True))
+    return sorted(
+        zip(
+            actions.column("path").to_pylist(),
+            actions.column(f"min.{column}").to_pylist(),
+            actions.column(f"max.{column}").to_pylist(),
+            strict=True,
+        ),
+        key=lambda item: item[1],
+    )
+
+
+@pytest.fixture
+def file_size(monkeypatch):
+    def set_size(size: int) -> None:
+        monkeypatch.setattr(silver, "CLUSTERED_FILE_BYTES", size)
+
+    set_size(SMALL_FILES)
+    return set_size
+
+
+# --- the same rows, however the table is laid out ---------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["int", "str", "composite"])
+@pytest.mark.parametrize("size", [SMALL_FILES, ONE_FILE], ids=["many-files", "one-file"])
+def test_a_merge_gives_exactly_the_expected_rows_keys_at_the_range_edges_included(
+    tmp_path, file_size, kind, size
+):
+    file_size(size)
+    lake = Lake(root=str(tmp_path / "lake"))
+    numbers = list(range(1_000, 1_000 + 2 * ROWS, 2))  # even numbers: room for keys between
+    build(lake, bronze(numbers, kind, version=0, at=T0), kind, 1)
+    files = len(DeltaTable(uri(lake)).file_uris())
+    assert files >= 5 if size == SMALL_FILES else files == 1
+
+    # Keys at the edges of the files (the first and last of each) and of the whole table,
+    # keys between two files, below the first and above the last, one in the middle.
+    column = key_columns(kind)[0]
+    edges = set()
+    if kind == "int":
+        for _, low, high in file_ranges(uri(lake), column):
+            edges.update({low, high, high + 1})
+    else:
+        edges.update(numbers[i] for i in range(0, len(numbers), 997))
+        edges.update(n + 1 for n in numbers[::1_111])
+    edges.update({numbers[0], numbers[-1], numbers[0] - 1, numbers[-1] + 1, 5, 99_999})
+    if kind == "composite":  # a key past the last seq of a region stays inside the region
+        edges = {n for n in edges if 0 <= n % 1000 < 1000}
+    changes = {n: 1 for n in sorted(edges)}
+    result = build(lake, bronze(sorted(changes), kind, version=1, at=T1), kind, 2)
+
+    table = DeltaTable(uri(lake))
+    assert content(table, kind) == expected({n: 0 for n in numbers}, changes, kind)
+    assert result.row_count == len(set(numbers) | set(changes))
+    assert result.rows_written == len(changes)
+    assert table.history(1)[0]["operation"] == "MERGE"
+
+
+def test_null_keys_are_still_rejected_and_counted_on_a_clustered_table(tmp_path, file_size):
+    lake = Lake(root=str(tmp_path / "lake"))
+    build(lake, bronze(list(range(ROWS)), "int", version=0, at=T0), "int", 1)
+    changes = bronze([1, 2], "int", version=1, at=T1)
+    changes = changes.set_column(0, "id", pa.array([1, None], pa.int64()))
+    result = build(lake, changes, "int", 2)
+    assert result.rejected_rows == 1
+    assert result.rows_written == 1
+    assert content(DeltaTable(uri(lake)), "int") == expected(
+        {n: 0 for n in range(ROWS)}, {1: 1}, "int"
+    )
+
+
+# --- a small change set rewrites only the files holding its keys -------------------------------
+
+
+@pytest.mark.parametrize("kind", ["int", "str"])
+def test_a_small_change_set_rewrites_only_the_file_holding_its_keys(tmp_path, file_size, kind):
+    lake = Lake(root=str(tmp_path / "lake"))
+    build(lake, bronze(list(range(ROWS)), kind, version=0, at=T0), kind, 1)
+    ranges = file_ranges(uri(lake), "id")
+    assert len(ranges) >= 5
+    # No two files share a key range: the first write went in key order.
+    assert all(ranges[i][2] < ranges[i + 1][1] for i in range(len(ranges) - 1))
+
+    path, low, high = ranges[len(ranges) // 2]
+    inside = [n for n in range(ROWS) if low <= key_of(n, kind)["id"] <= high]
+    changes = {n: 1 for n in inside[::7]}
+    build(lake, bronze(sorted(changes), kind, version=1, at=T1), kind, 2)
+
+    removed, added = last_commit_files(uri(lake))
+    assert removed == {path}, (removed, path)
+    assert len(added) == 1
+    assert content(DeltaTable(uri(lake)), kind) == expected(
+        {n: 0 for n in range(ROWS)}, changes, kind
+    )
+
+
+def test_a_change_set_spread_over_the_keys_rewrites_the_files_it_touches(tmp_path, file_size):
+    lake = Lake(root=str(tmp_path / "lake"))
+    build(lake, bronze(list(range(ROWS)), "int", version=0, at=T0), "int", 1)
+    ranges = file_ranges(uri(lake), "id")
+    first, last = ranges[0], ranges[-1]
+    changes = {first[1]: 1, last[2]: 1}  # one key in the first file, one in the last
+    build(lake, bronze(sorted(changes), "int", version=1, at=T1), "int", 2)
+    removed, _ = last_commit_files(uri(lake))
+    assert removed == {first[0], last[0]}
+
+
+# --- re-clustering after merges ------------------------------------------------------------------
+
+
+def test_reclustering_restores_disjoint_key_ranges_keeps_the_rows_and_time_travel(
+    tmp_path, file_size
+):
+    lake = Lake(root=str(tmp_path / "lake"), checkpoint_interval=10)  # as the policy wants
+    numbers = list(range(0, 2 * ROWS, 2))
+    build(lake, bronze(numbers, "int", version=0, at=T0), "int", 1)
+    first_version = DeltaTable(uri(lake)).version()
+    # Updates in every file and new keys in between: the rewritten files overlap.
+    changes = {n: 1 for n in range(1, 2 * ROWS, 50)} | {n: 1 for n in numbers[::40]}
+    build(lake, bronze(sorted(changes), "int", version=1, at=T1), "int", 2)
+    merged = DeltaTable(uri(lake))
+    merged_version = merged.version()
+    want = expected({n: 0 for n in numbers}, changes, "int")
+    assert content(merged, "int") == want
+    overlapping, small, _ = unclustered_files(merged, "id")
+    assert overlapping + small > 2, "the merge was expected to blur the layout"
+
+    done = maintain_after_write(
+        lake, "silver", "t", MaintenancePolicy(recluster_min_files=2, vacuum_retention_hours=None)
+    )
+    assert "zOrder" in done.done, done
+    assert done.warnings == []
+    assert "compact" not in done.done  # a clustered table is never compacted by size alone
+
+    after = DeltaTable(uri(lake))
+    assert after.version() == merged_version + 1
+    assert after.history(1)[0]["operation"] == "OPTIMIZE"
+    assert content(after, "int") == want
+    assert unclustered_files(after, "id")[0] == 0
+    ranges = file_ranges(uri(lake), "id")
+    assert all(ranges[i][2] < ranges[i + 1][1] for i in range(len(ranges) - 1))
+
+    # Time travel still reads what each earlier version held.
+    assert content(DeltaTable(uri(lake), version=merged_version), "int") == want
+    assert content(DeltaTable(uri(lake), version=first_version), "int") == expected(
+        {n: 0 for n in numbers}, {}, "int"
+    )
+
+    # And a merge of one key again rewrites one file.
+    path, low, _ = ranges[len(ranges) // 2]
+    build(lake, bronze([low], "int", version=2, at=T1), "int", 3)
+    removed, _ = last_commit_files(uri(lake))
+    assert removed == {path}
+    assert DeltaTable(uri(lake)).count() == len(want)
+
+
+def test_a_clustered_table_with_few_stray_files_is_left_alone(tmp_path, file_size):
+    lake = Lake(root=str(tmp_path / "lake"), checkpoint_interval=10)
+    build(lake, bronze(list(range(ROWS)), "int", version=0, at=T0), "int", 1)
+    build(lake, bronze([5, 6], "int", version=1, at=T1), "int", 2)
+    version = DeltaTable(uri(lake)).version()
+    done = maintain_after_write(lake, "silver", "t", MaintenancePolicy(vacuum_retention_hours=None))
+    assert "zOrder" not in done.done and "compact" not in done.done, done
+    assert DeltaTable(uri(lake)).version() == version
