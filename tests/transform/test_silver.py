@@ -633,3 +633,23 @@ def test_a_decimal_column_becomes_text_when_the_input_brings_exact_number_text(l
     build(lake, plain, config(), 3)
     with pytest.raises(TransformError, match="'m' is string in the input"):
         build(lake, bronze([{"id": 4, "m": "x"}]), config(), 4)
+
+
+def test_rows_already_in_ingestion_order_stay_and_any_pair_out_of_order_is_sorted():
+    from flowforge_transform.silver import in_ingestion_order
+
+    def order(times: list, source_rows: list) -> list[int]:
+        table = pa.table(
+            {
+                "_ingested_at": pa.array(times, pa.timestamp("us", tz="UTC")),
+                "_source_row": pa.array(source_rows, pa.int64()),
+                "mark": pa.array(range(len(times)), pa.int64()),
+            }
+        )
+        return in_ingestion_order(table).column("mark").to_pylist()
+
+    t1 = T0 + timedelta(hours=1)
+    assert order([T0, T0, t1, t1], [1, 2, 3, 3]) == [0, 1, 2, 3]  # ties keep input order
+    assert order([T0, T0, t1, t1], [1, 2, 4, 3]) == [0, 1, 3, 2]  # a tie, then rows reversed
+    assert order([T0, t1, T0], [1, 1, 2]) == [0, 2, 1]
+    assert order([T0, None, t1], [1, 2, 3]) == [1, 0, 2]  # a missing time sorts first
