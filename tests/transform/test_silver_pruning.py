@@ -332,3 +332,24 @@ def test_keys_needing_quotes_or_at_the_type_limits_merge_exactly(tmp_path, file_
     assert Counter((r["id"], r["v"]) for r in rows) == Counter(
         (k, 1 if k in (ordered[0], ordered[-1]) else 0) for k in keys
     )
+
+
+def test_the_key_range_is_added_only_where_a_file_lies_outside_it(tmp_path, file_size):
+    from flowforge_transform.silver import merge_predicate
+
+    lake = Lake(root=str(tmp_path / "lake"))
+    build(lake, bronze(list(range(ROWS)), "int", version=0, at=T0), "int", 1)
+    table = DeltaTable(uri(lake))
+    join = 'target."id" = source."id"'
+    narrow = pa.table({"id": pa.array([10, 20], pa.int64())})
+    spread = pa.table({"id": pa.array([0, ROWS - 1], pa.int64())})
+    assert (
+        merge_predicate(narrow, ["id"], table)
+        == f'{join} AND target."id" >= 10 AND target."id" <= 20'
+    )
+    assert merge_predicate(spread, ["id"], table) == join  # every file overlaps the range
+    text = pa.table({"id": ["it's", "k"]})
+    assert (
+        merge_predicate(text, ["id"])
+        == f"{join} AND target.\"id\" >= 'it''s' AND target.\"id\" <= 'k'"
+    )

@@ -265,7 +265,7 @@ def _attempt(
             metrics = (
                 target.merge(
                     rows,
-                    predicate=merge_predicate(rows, keys),
+                    predicate=merge_predicate(rows, keys, target),
                     source_alias="source",
                     target_alias="target",
                     merge_schema=True,
@@ -295,7 +295,7 @@ def _attempt(
     return SilverResult(written, target.version(), target.count(), rejected, notes=notes)
 
 
-def merge_predicate(rows: pa.Table, keys: Sequence[str]) -> str:
+def merge_predicate(rows: pa.Table, keys: Sequence[str], target: DeltaTable | None = None) -> str:
     """The merge's join on the key, and the range of each key column the rows hold.
 
     The range is implied by the join (a target row matching a source row has a key within
@@ -303,8 +303,10 @@ def merge_predicate(rows: pa.Table, keys: Sequence[str]) -> str:
     delta-rs skips the files whose statistics lie outside it before reading them. Without
     it a streamed merge reads the whole table to find the few rows that match (measured on
     deltalake 1.6.6: 1,000 clustered keys into 1M rows in 9 files, 0.87 s -> 0.17 s). Given
-    for integer and text key columns; other types get the join alone."""
+    for integer and text key columns, and, when ``target`` is given, only where its files'
+    statistics show a file outside the range (otherwise there is nothing to skip)."""
     terms = [f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys]
+    stats = pa.table(target.get_add_actions(flatten=True)) if target is not None else None
     for key in keys:
         column = rows.column(key)
         if not rows.num_rows or column.null_count:
@@ -318,9 +320,27 @@ def merge_predicate(rows: pa.Table, keys: Sequence[str]) -> str:
             continue
         bounds = pc.min_max(column)
         low, high = bounds["min"].as_py(), bounds["max"].as_py()
-        target = f"target.{quote_identifier(key)}"
-        terms.append(f"{target} >= {literal(low)} AND {target} <= {literal(high)}")
+        if stats is not None and not _some_file_outside(stats, key, low, high):
+            continue
+        target_key = f"target.{quote_identifier(key)}"
+        terms.append(f"{target_key} >= {literal(low)} AND {target_key} <= {literal(high)}")
     return " AND ".join(terms)
+
+
+def _some_file_outside(stats: pa.Table, key: str, low, high) -> bool:
+    """Whether a data file's statistics put all its ``key`` values outside [low, high]."""
+    if f"min.{key}" not in stats.column_names or f"max.{key}" not in stats.column_names:
+        return False
+    lows, highs = stats.column(f"min.{key}").to_pylist(), stats.column(f"max.{key}").to_pylist()
+    for file_low, file_high in zip(lows, highs, strict=True):
+        if file_low is None or file_high is None:
+            continue
+        try:
+            if file_high < low or file_low > high:
+                return True
+        except TypeError:  # statistics of another type than the rows' (cast on write)
+            return False
+    return False
 
 
 def _sql_text(value: str) -> str:
