@@ -77,9 +77,10 @@ HIGH_WATER_KEY = "flowforge.surrogate_key_high_water"
 CLUSTER_KEY = "flowforge.cluster_by"  # commit metadata: the JSON list of the merge key columns
 CLUSTERED_FILE_BYTES = 4 * 1024 * 1024
 """``delta.targetFileSize`` of a merged silver table (delta-rs measures it before compression:
-about 2 MB on disk, some 110,000 rows of a narrow table). Files of a bounded size, each holding a range of the key, let a merge
-rewrite only the files whose key range its rows fall in (delta-rs prunes them from the
-source's key range and file statistics); one large file would be rewritten by every merge."""
+about 2 MB on disk, some 110,000 rows of a narrow table). Files of a bounded size, each
+holding a range of the key, let a merge rewrite only the files its keys fall in (and, with
+the key range in its predicate, read only those); one large file would be rewritten by every
+merge."""
 DROPPED_AUDIT_COLUMNS = ("_execution_id", "_job_id", "_source_row")
 INGESTION_ORDER = ("_ingested_at", "_source_row")
 _POSITION = "__flowforge_position"
