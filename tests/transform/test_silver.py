@@ -653,3 +653,16 @@ def test_rows_already_in_ingestion_order_stay_and_any_pair_out_of_order_is_sorte
     assert order([T0, T0, t1, t1], [1, 2, 4, 3]) == [0, 1, 3, 2]  # a tie, then rows reversed
     assert order([T0, t1, T0], [1, 1, 2]) == [0, 2, 1]
     assert order([T0, None, t1], [1, 2, 3]) == [1, 0, 2]  # a missing time sorts first
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[1, 2, 3, 3], [3, 1, 2, 3], [1, 3, 2, 2]],
+    ids=["repeat-at-end-of-ascending-run", "unordered", "descending-pair-then-repeat"],
+)
+def test_dedupe_finds_a_repeated_key_whatever_the_input_order(lake, ids):
+    rows = bronze([{"id": key, "name": f"row {n}"} for n, key in enumerate(ids)])
+    result = build(lake, rows, config(), 1)
+    last = {key: f"row {n}" for n, key in enumerate(ids)}  # the later row wins
+    assert by_id(stored(lake), "name") == last
+    assert result.row_count == len(last)
