@@ -233,3 +233,50 @@ test("a silver job: a bad derived-column expression shows the API's message next
   const built = await theJob("Gold balances");
   expect(built.transformationConfig).toEqual({ aggregations: [{ column: "balance", function: "SUM", alias: "total_balance" }], groupBy: ["account_type"] });
 });
+
+test("a CSV job edited: a column's type changed and the bronze write mode, both there after a reload", async ({ page }, testInfo) => {
+  expect(workflowId, "the first test made the workflow").not.toBe("");
+  const { baseURL, adminToken } = server();
+  const upload = new FormData();
+  upload.append("file", new Blob(["branch,amount,opened\nB1,12.50,2024-01-02\nB2,7.25,2024-02-03\n"], { type: "text/csv" }), `branches_${suffix}.csv`);
+  const file = await fetch(`${baseURL}/api/files`, { method: "POST", headers: { Authorization: `Bearer ${adminToken}` }, body: upload });
+  expect(file.status).toBe(201);
+  const job = { name: "Ingest branches", type: "file-based", sourceConfig: { type: "csv", fileConfig: { fileId: (await file.json()).id } }, destinationConfig: { bronzeConfig: { tableName: `bronze_branches_${suffix}` } } };
+  expect((await asAdmin(`/api/workflows/${workflowId}/jobs`, { method: "POST", body: JSON.stringify(job) })).status).toBe(201);
+
+  await signIn(page, await createToken("editor"), "editor");
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  await page.getByRole("button", { name: "Edit Ingest branches" }).click();
+  const form = page.getByRole("form", { name: "Edit job Ingest branches" });
+  const amount = form.getByLabel("Type of amount");
+  await expect(amount).not.toHaveValue("string");
+  await amount.selectOption("string");
+  await form.getByLabel("New name of opened").fill("opened_on");
+  await form.getByLabel("Write mode").selectOption("overwrite");
+  await expectAccessible(page);
+  await snap(page, "25-csv-job-edit", testInfo);
+  await form.getByRole("button", { name: "Save changes" }).click();
+  await expect(form).toHaveCount(0);
+  await page.reload();
+  await page.getByRole("button", { name: "Edit Ingest branches" }).click();
+  await expect(form.getByLabel("Type of amount")).toHaveValue("string");
+  await expect(form.getByLabel("New name of opened")).toHaveValue("opened_on");
+  await expect(form.getByLabel("Write mode")).toHaveValue("overwrite");
+  const saved = await theJob("Ingest branches");
+  const columns = Object.fromEntries(saved.sourceConfig.fileConfig.columns.map((c: { name: string }) => [c.name, c]));
+  expect(columns.amount.type).toBe("string");
+  expect(columns.opened.rename).toBe("opened_on");
+  expect(saved.destinationConfig.bronzeConfig.writeMode).toBe("overwrite");
+  // A name the API refuses is said next to the column, in its words.
+  await form.getByLabel("New name of branch").fill("not a name");
+  await form.getByRole("button", { name: "Save changes" }).click();
+  await expect(form.locator("#column-0-problems")).toContainText("String should match pattern");
+});
+
+test("a viewer sees the jobs but no way to add or edit one", async ({ page }) => {
+  expect(workflowId, "the first test made the workflow").not.toBe("");
+  await signIn(page, await createToken("viewer"), "viewer");
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  await expect(page.getByRole("row", { name: /Ingest accounts/ })).toBeVisible();
+  await expect(page.getByRole("button", { name: /^Add a|^Edit / })).toHaveCount(0);
+});

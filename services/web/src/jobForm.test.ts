@@ -169,6 +169,12 @@ describe("problems", () => {
     expect(otherProblems(grouped, ["name", "sourceConfig", "transformationConfig"])).toEqual(["dependsOn.0: no job x"]);
   });
 
+  it("drop the source kind pydantic puts in the path", () => {
+    const grouped = groupProblems(new ApiError(422, [{ field: "sourceConfig.csv.fileConfig.columns.0.rename", msg: "String should match pattern" }, { field: "sourceConfig.sqlite", msg: "x" }]));
+    expect(problemsAt(grouped, "sourceConfig.fileConfig.columns.0")).toEqual(["String should match pattern"]);
+    expect(grouped["sourceConfig"]).toEqual(["x"]);
+  });
+
   it("are none for an error that is not the API's", () => {
     expect(groupProblems(new Error("network down"))).toEqual({});
   });

@@ -82,9 +82,14 @@ export function joinList(value: unknown): string {
 
 // ---- problems ----------------------------------------------------------------------------
 
-/** `transformationConfig.derivedColumns[0].expression` -> `transformationConfig.derivedColumns.0.expression` */
+/** `transformationConfig.derivedColumns[0].expression` -> `transformationConfig.derivedColumns.0.expression`;
+ * `sourceConfig.csv.fileConfig.columns.0.rename` -> `sourceConfig.fileConfig.columns.0.rename` */
 export function normalizeField(field: string): string {
-  return field.replace(/\[(\d+)\]/g, ".$1").replace(/^\./, "");
+  return field
+    .replace(/\[(\d+)\]/g, ".$1")
+    .replace(/^\./, "")
+    // pydantic names the source kind it tried in the path: sourceConfig.csv.fileConfig -> sourceConfig.fileConfig
+    .replace(/^sourceConfig\.(csv|sql-server|postgresql|mysql|oracle|snowflake|sqlite|multi-table)(\.|$)/, "sourceConfig$2");
 }
 
 /** The API's problems of an error, by normalized field path (`""`: the whole request). */
