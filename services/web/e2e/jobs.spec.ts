@@ -2,7 +2,10 @@
 // from a new connection (a failing and a passing Test connection, the table picked from the
 // list, its sample rows), run to success; an existing job edited and the change still there
 // after a reload; a bad derived-column expression refused in the API's words while typed.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
 import { createToken, expect, expectAccessible, server, signIn, snap, test } from "./helpers";
+import { ROOT, WEB } from "./server";
 
 test.describe.configure({ mode: "serial" });
 
@@ -279,4 +282,54 @@ test("a viewer sees the jobs but no way to add or edit one", async ({ page }) =>
   await page.goto(`${workflowUrl}?tab=jobs`);
   await expect(page.getByRole("row", { name: /Ingest accounts/ })).toBeVisible();
   await expect(page.getByRole("button", { name: /^Add a|^Edit / })).toHaveCount(0);
+});
+
+test("a PostgreSQL stored procedure: picked from the list, its parameters typed, saved as numbers, dates and booleans, run", async ({ page }, testInfo) => {
+  expect(workflowId, "the first test made the workflow").not.toBe("");
+  // A database of its own on the machine's PostgreSQL, with a set-returning function.
+  const python = process.env.FLOWFORGE_PYTHON || join(ROOT, ".venv/bin/python");
+  const database = execFileSync(python, [join(WEB, "e2e/pg_source.py"), "create"]).toString().trim();
+  try {
+    const connection = await asAdmin("/api/connections", {
+      method: "POST",
+      body: JSON.stringify({ name: `branches pg ${suffix}`, type: "postgresql", host: "127.0.0.1", port: 5432, database, username: "postgres", password: "unused-trust" }),
+    });
+    expect(connection.status).toBe(201);
+    await signIn(page, await createToken("editor"), "editor");
+    await page.goto(`${workflowUrl}?tab=jobs`);
+    await page.getByRole("button", { name: "Add a database job" }).click();
+    const form = page.getByRole("form", { name: "New database job" });
+    await form.getByLabel("Connection").selectOption({ label: `branches pg ${suffix} (postgresql)` });
+    await form.getByRole("button", { name: "Test connection" }).click();
+    await expect(form.getByTestId("db-test-result")).toContainText("Connected: connected to postgresql");
+    await form.getByRole("radio", { name: "Stored procedure" }).check();
+    await form.getByRole("combobox", { name: "Procedure", exact: true }).selectOption("public.branches_since");
+    const since = form.getByLabel(/^since/);
+    const minBalance = form.getByLabel(/^min_balance/);
+    const activeOnly = form.getByLabel(/^active_only/);
+    await expect(since).toHaveAttribute("type", "date");
+    await expect(minBalance).toHaveAttribute("type", "number");
+    await expect(activeOnly.locator("option")).toHaveText(["null", "true", "false"]);
+    await since.fill("2024-01-10");
+    await minBalance.fill("100.5");
+    await activeOnly.selectOption("true");
+    await form.getByLabel("Job name").fill("Ingest branches since");
+    await form.getByLabel("Bronze table").fill(`bronze_branches_since_${suffix}`);
+    await expectAccessible(page);
+    await snap(page, "26-database-job-procedure", testInfo);
+    await form.getByRole("button", { name: "Create job" }).click();
+    await expect(form).toHaveCount(0);
+    await expect(page.getByRole("row", { name: /Ingest branches since/ })).toContainText("postgresql: public.branches_since");
+    const saved = await theJob("Ingest branches since");
+    expect(saved.sourceConfig.databaseConfig).toMatchObject({ storedProcedure: "public.branches_since", parameters: { since: "2024-01-10", min_balance: 100.5, active_only: true } });
+    // The whole workflow runs (the procedure called with those values): 21 branches opened
+    // since 10 January with 100.50 or more that are active.
+    await page.getByRole("button", { name: "Run now" }).click();
+    await expect(page).toHaveURL(/\/executions\//);
+    await expect(page.getByTestId("execution-status")).toHaveText("succeeded", { timeout: 90_000 });
+    await page.goto(`/catalog/bronze_branches_since_${suffix}`);
+    await expect(page.getByTestId("row-count")).toHaveText("21");
+  } finally {
+    execFileSync(python, [join(WEB, "e2e/pg_source.py"), "drop", database]);
+  }
 });

@@ -293,7 +293,7 @@ export default function DatabaseJobForm({ workflowId, onDone, job }: { workflowI
           {form.mode === "procedure" ? (
             <div className="mt-2 grid grid-cols-2 gap-3">
               <div>
-                <label htmlFor="db-procedure" className="block text-sm font-medium">Stored procedure</label>
+                <label htmlFor="db-procedure" className="block text-sm font-medium">Procedure</label>
                 <select id="db-procedure" className={inputClass} value={form.storedProcedure} aria-describedby="db-procedure-problems" disabled={!connectionId} onChange={(e) => chooseProcedure(e.target.value)}>
                   <option value="">{procedures.isLoading ? "Loading procedures…" : "Choose a procedure"}</option>
                   {form.storedProcedure && !selectedProcedure ? <option value={form.storedProcedure}>{form.storedProcedure}</option> : null}
