@@ -115,8 +115,12 @@ test("an existing job edited: the change is saved with the version read and is t
   expect(workflowId, "the first test made the workflow").not.toBe("");
   await signIn(page, await createToken("editor"), "editor");
   await page.goto(`${workflowUrl}?tab=jobs`);
-  await page.getByRole("button", { name: "Edit Ingest accounts" }).click();
+  // Keyboard: Edit is reached with Tab and pressed with Enter; the form opens with focus in it.
+  const edit = page.getByRole("button", { name: "Edit Ingest accounts" });
+  await edit.focus();
+  await page.keyboard.press("Enter");
   const form = page.getByRole("form", { name: "Edit job Ingest accounts" });
+  await expect(form.getByLabel("Job name")).toBeFocused();
   await expect(form.getByLabel("Source table")).toHaveValue("main.accounts");
   await expect(form.getByLabel("Watermark column")).toHaveValue("modified_date");
   await form.getByLabel("Write mode").selectOption("overwrite");

@@ -220,7 +220,7 @@ function CsvJobEdit({ workflowId, job, onDone }: { workflowId: string; job: JobR
       <p className="mb-3 text-sm">Reads <span className="font-mono">{fileConfig.fileName ?? fileConfig.filePath ?? fileConfig.fileId}</span>.</p>
       <div className="mb-3 grid grid-cols-2 gap-3">
         <Field id="job-name" label="Job name" problems={problemsAt(grouped, "name")}>
-          <input id="job-name" className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => setName(e.target.value)} />
+          <input id="job-name" autoFocus className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => setName(e.target.value)} />
         </Field>
         <Field id="job-description" label="Description" problems={problemsAt(grouped, "description")}>
           <input id="job-description" className={inputClass} value={description} aria-describedby="job-description-problems" onChange={(e) => setDescription(e.target.value)} />

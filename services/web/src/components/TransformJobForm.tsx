@@ -137,7 +137,7 @@ export default function TransformJobForm({ workflowId, onDone, job, layer = "sil
       <h2 className="mb-3 text-lg font-semibold">{title}</h2>
       <div className="mb-3 grid grid-cols-2 gap-3">
         <Field id="job-name" label="Job name" problems={at("name")}>
-          <input id="job-name" className={inputClass} value={form.name} aria-describedby="job-name-problems" onChange={(e) => set({ name: e.target.value })} />
+          <input id="job-name" autoFocus className={inputClass} value={form.name} aria-describedby="job-name-problems" onChange={(e) => set({ name: e.target.value })} />
         </Field>
         <Field id="job-description" label="Description" problems={at("description")}>
           <input id="job-description" className={inputClass} value={form.description} aria-describedby="job-description-problems" onChange={(e) => set({ description: e.target.value })} />
