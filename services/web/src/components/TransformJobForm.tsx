@@ -1,4 +1,4 @@
-import { useEffect, useState, type FormEvent } from "react";
+import { lazy, Suspense, useEffect, useState, type FormEvent } from "react";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ApiError, api, unwrap } from "../api/client";
 import {
@@ -19,6 +19,9 @@ import {
 } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
 import { Field, FieldProblems, OtherProblems } from "./jobform/Fields";
+
+// CodeMirror, loaded with the first expression shown (not with the app).
+const SqlEditor = lazy(() => import("./jobform/SqlEditor"));
 
 const FUNCTIONS: AggregationRow["function"][] = ["SUM", "COUNT", "AVG", "MIN", "MAX", "COUNT_DISTINCT"];
 const JOIN_TYPES: JoinRow["type"][] = ["left", "inner", "right", "full"];
@@ -48,16 +51,20 @@ function ExpressionInput({ id, label, value, onChange, columns, saveProblems }: 
   const messages = saveProblems.filter((message) => message !== verdict.message);
   return (
     <div className="flex-1">
-      <label htmlFor={id} className="block text-sm font-medium">{label}</label>
-      <input
-        id={id}
-        className={`${inputClass} font-mono`}
-        value={value}
-        spellCheck={false}
-        aria-invalid={verdict.ok === false || messages.length > 0}
-        aria-describedby={`${id}-check ${id}-problems`}
-        onChange={(e) => onChange(e.target.value)}
-      />
+      <p id={`${id}-label`} className="block text-sm font-medium">{label}</p>
+      <Suspense fallback={<input className={`${inputClass} font-mono`} value={value} readOnly aria-labelledby={`${id}-label`} />}>
+        <SqlEditor
+          id={id}
+          value={value}
+          onChange={onChange}
+          labelledBy={`${id}-label`}
+          describedBy={`${id}-check ${id}-problems`}
+          dialect="duckdb"
+          minLines={1}
+          singleLine
+          invalid={verdict.ok === false || messages.length > 0}
+        />
+      </Suspense>
       <p id={`${id}-check`} data-testid={`${id}-check`} aria-live="polite" className={`text-sm ${verdict.ok === false ? "text-red-800" : verdict.ok ? "text-green-800" : "text-slate-700"}`}>
         {value.trim() ? (pending ? "Checking…" : verdict.message) : ""}
       </p>
