@@ -16,6 +16,7 @@ from flowforge_catalog.templates.router import router as templates_router
 from flowforge_catalog.tokens import checker
 from flowforge_catalog.tokens.router import internal_router as tokens_internal_router
 from flowforge_catalog.tokens.router import router as tokens_router
+from flowforge_catalog.validation.router import router as validation_router
 from flowforge_catalog.workflows.router import router as workflows_router
 from flowforge_catalog.workflows.schedule import install_schedule_consumer
 from flowforge_shared.db.migrate import Chain
@@ -33,6 +34,7 @@ ROUTERS = [
     files_router,
     connections_router,
     templates_router,
+    validation_router,
 ]
 # Mounted under /api behind the service secret: what the other services ask the catalog.
 INTERNAL_ROUTERS = [tokens_internal_router, runs_internal_router]

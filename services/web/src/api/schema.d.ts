@@ -749,6 +749,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/validate/expression": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate Expression
+         * @description The job's save rule for a derived column or a filter (``check_expression``): 200 with
+         *     the columns it reads, or 422 naming ``expression`` with the message a save would give.
+         */
+        post: operations["validate_expression_api_validate_expression_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/workflows": {
         parameters: {
             query?: never;
@@ -1512,6 +1533,26 @@ export interface components {
             workflowId: string;
             /** Workflowname */
             workflowName: string;
+        };
+        /** ExpressionCheck */
+        ExpressionCheck: {
+            /**
+             * Columns
+             * @description The input's columns, when known: a column not among them is refused as a run would refuse it; without, any column name is accepted (as on save)
+             */
+            columns?: string[] | null;
+            /** Expression */
+            expression: string;
+        };
+        /** ExpressionChecked */
+        ExpressionChecked: {
+            /**
+             * Columns
+             * @description The input columns the expression reads
+             */
+            columns: string[];
+            /** Valid */
+            valid: boolean;
         };
         /**
          * FileChoice
@@ -4215,6 +4256,39 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+        };
+    };
+    validate_expression_api_validate_expression_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ExpressionCheck"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ExpressionChecked"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
             };
         };
     };

@@ -1,8 +1,10 @@
 import { useState, type DragEvent, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { ApiError, api, problemsByField, problemsFor, unwrap, type Schemas } from "../api/client";
+import { ApiError, api, unwrap, type Schemas } from "../api/client";
 import { bronzeTableFor, columnOverrides, COLUMN_TYPES, initialEdits, type ColumnEdit, type ColumnType, type DetectedColumn } from "../jobs";
+import { bronzeFromJob, csvJobBody, destinationForBronze, groupProblems, otherProblems, patchBody, problemsAt, type BronzeSettings, type CsvColumn, type JobRead } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
+import { BronzeFields, Field, OtherProblems } from "./jobform/Fields";
 
 interface Detection {
   columns: DetectedColumn[];
@@ -18,10 +20,16 @@ function text(value: unknown): string {
 
 /** Create a CSV job: upload (or drop) the file, see the detected schema with preview rows and
  * warnings, change types, formats and names, name the bronze table. */
-export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone: () => void }) {
+export function CsvJobForm({ workflowId, onDone, job }: { workflowId: string; onDone: () => void; job?: JobRead }) {
+  if (job) return <CsvJobEdit workflowId={workflowId} job={job} onDone={onDone} />;
+  return <CsvJobCreate workflowId={workflowId} onDone={onDone} />;
+}
+
+function CsvJobCreate({ workflowId, onDone }: { workflowId: string; onDone: () => void }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
-  const [table, setTable] = useState("");
+  const [bronze, setBronze] = useState<BronzeSettings>(bronzeFromJob(null));
+  const table = bronze.tableName;
   const [fileId, setFileId] = useState<string | null>(null);
   const [detection, setDetection] = useState<Detection | null>(null);
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -45,7 +53,7 @@ export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone:
       setDetection(schema);
       setPreview(rows);
       setEdits(initialEdits(schema.columns));
-      if (!table) setTable(bronzeTableFor(file.name));
+      if (!table) setBronze((current) => ({ ...current, tableName: bronzeTableFor(file.name) }));
       if (!name) setName(`Ingest ${file.name}`);
     },
   });
@@ -59,7 +67,7 @@ export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone:
             name,
             type: "file-based",
             sourceConfig: { type: "csv", fileConfig: { fileId, columns: columnOverrides(detection?.columns ?? [], edits) } },
-            destinationConfig: { bronzeConfig: { tableName: table } },
+            destinationConfig: destinationForBronze(bronze),
           } as never,
         }),
       ),
@@ -69,7 +77,7 @@ export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone:
       onDone();
     },
   });
-  const problems = create.error instanceof ApiError ? problemsByField(create.error.problems) : {};
+  const grouped = groupProblems(create.error);
 
   function drop(event: DragEvent) {
     event.preventDefault();
@@ -104,17 +112,11 @@ export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone:
       </div>
       <ErrorBox error={upload.error} />
       <div className="mb-3 grid grid-cols-2 gap-3">
-        <div>
-          <label htmlFor="job-name" className="block text-sm font-medium">Job name</label>
-          <input id="job-name" className={inputClass} value={name} onChange={(e) => setName(e.target.value)} />
-          {problemsFor(problems, "name").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
-        </div>
-        <div>
-          <label htmlFor="bronze-table" className="block text-sm font-medium">Bronze table</label>
-          <input id="bronze-table" className={inputClass} value={table} onChange={(e) => setTable(e.target.value)} />
-          {problemsFor(problems, "destinationConfig").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
-        </div>
+        <Field id="job-name" label="Job name" problems={problemsAt(grouped, "name")}>
+          <input id="job-name" className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => setName(e.target.value)} />
+        </Field>
       </div>
+      <BronzeFields value={bronze} onChange={setBronze} grouped={grouped} />
       {warnings.length ? (
         <ul className="mb-3 list-disc rounded border border-amber-300 bg-amber-50 p-3 pl-6 text-sm text-amber-950" aria-label="Detection warnings">
           {warnings.map((warning) => <li key={warning}>{warning}</li>)}
@@ -166,10 +168,101 @@ export function CsvJobForm({ workflowId, onDone }: { workflowId: string; onDone:
           </table>
         </div>
       ) : null}
-      {create.isError ? <ErrorBox error={create.error} /> : null}
+      {create.isError && !(create.error instanceof ApiError && create.error.problems.length) ? <ErrorBox error={create.error} /> : null}
+      <OtherProblems messages={otherProblems(grouped, ["name", "destinationConfig"])} />
       <div className="flex gap-2">
         <button type="button" className={secondaryButtonClass} onClick={onDone}>Cancel</button>
         <button type="submit" className={buttonClass} disabled={!fileId || create.isPending}>{create.isPending ? "Creating…" : "Create job"}</button>
+      </div>
+    </form>
+  );
+}
+
+/** Edit a CSV job: its name, description, bronze settings and the columns' types, formats
+ * and names (the file stays the one it reads; a new file is a new job). Saved with the
+ * version read: a change made meanwhile is a 409, shown, not overwritten. */
+function CsvJobEdit({ workflowId, job, onDone }: { workflowId: string; job: JobRead; onDone: () => void }) {
+  const queryClient = useQueryClient();
+  const fileConfig = (job.sourceConfig as { fileConfig?: { columns?: CsvColumn[]; fileName?: string; filePath?: string; fileId?: string } }).fileConfig ?? {};
+  const [name, setName] = useState(job.name);
+  const [description, setDescription] = useState(job.description ?? "");
+  const [bronze, setBronze] = useState<BronzeSettings>(bronzeFromJob(job));
+  const [columns, setColumns] = useState<CsvColumn[]>((fileConfig.columns ?? []).map((column) => ({ ...column })));
+  const save = useMutation({
+    mutationFn: () =>
+      unwrap(
+        api.PATCH("/api/workflows/{workflow_id}/jobs/{job_id}", {
+          params: { path: { workflow_id: workflowId, job_id: job.id ?? "" }, query: {} },
+          body: patchBody(job, csvJobBody(job, name, description, bronze, columns)) as never,
+        }),
+      ),
+    onSuccess: () => {
+      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
+      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
+      onDone();
+    },
+  });
+  const grouped = groupProblems(save.error);
+  const columnProblems = (index: number) => problemsAt(grouped, `sourceConfig.fileConfig.columns.${index}`);
+
+  function edit(index: number, change: Partial<CsvColumn>) {
+    setColumns((current) => current.map((column, i) => (i === index ? { ...column, ...change } : column)));
+  }
+
+  function submit(event: FormEvent) {
+    event.preventDefault();
+    save.mutate();
+  }
+
+  return (
+    <form onSubmit={submit} aria-label={`Edit job ${job.name}`} className="mb-6 rounded-lg border border-indigo-300 bg-white p-5">
+      <h2 className="mb-3 text-lg font-semibold">Edit CSV job “{job.name}”</h2>
+      <p className="mb-3 text-sm">Reads <span className="font-mono">{fileConfig.fileName ?? fileConfig.filePath ?? fileConfig.fileId}</span>.</p>
+      <div className="mb-3 grid grid-cols-2 gap-3">
+        <Field id="job-name" label="Job name" problems={problemsAt(grouped, "name")}>
+          <input id="job-name" autoFocus className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => setName(e.target.value)} />
+        </Field>
+        <Field id="job-description" label="Description" problems={problemsAt(grouped, "description")}>
+          <input id="job-description" className={inputClass} value={description} aria-describedby="job-description-problems" onChange={(e) => setDescription(e.target.value)} />
+        </Field>
+      </div>
+      <BronzeFields value={bronze} onChange={setBronze} grouped={grouped} />
+      {columns.length ? (
+        <div className="mb-3 overflow-auto">
+          <table className="w-full border-collapse text-sm" aria-label="Columns">
+            <thead>
+              <tr className="border-b border-slate-300 text-left">
+                <th className="p-1">Column</th>
+                <th className="p-1">Type</th>
+                <th className="p-1">Format</th>
+                <th className="p-1">New name</th>
+              </tr>
+            </thead>
+            <tbody>
+              {columns.map((column, index) => (
+                <tr key={column.name} className="border-b border-slate-200 align-top">
+                  <td className="p-1 font-mono">{column.name}</td>
+                  <td className="p-1">
+                    <select aria-label={`Type of ${column.name}`} className={inputClass} value={column.type ?? "string"} onChange={(e) => edit(index, { type: e.target.value })}>
+                      {COLUMN_TYPES.map((type) => <option key={type}>{type}</option>)}
+                    </select>
+                  </td>
+                  <td className="p-1"><input aria-label={`Format of ${column.name}`} className={inputClass} value={column.format ?? ""} onChange={(e) => edit(index, { format: e.target.value })} /></td>
+                  <td className="p-1">
+                    <input aria-label={`New name of ${column.name}`} className={inputClass} value={column.rename ?? ""} aria-describedby={`column-${index}-problems`} onChange={(e) => edit(index, { rename: e.target.value })} />
+                    <div id={`column-${index}-problems`}>{columnProblems(index).map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}</div>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      ) : null}
+      {save.isError && !(save.error instanceof ApiError && save.error.problems.length) ? <ErrorBox error={save.error} /> : null}
+      <OtherProblems messages={otherProblems(grouped, ["name", "description", "destinationConfig", "sourceConfig.fileConfig.columns"])} />
+      <div className="flex gap-2">
+        <button type="button" className={secondaryButtonClass} onClick={onDone}>Cancel</button>
+        <button type="submit" className={buttonClass} disabled={save.isPending}>{save.isPending ? "Saving…" : "Save changes"}</button>
       </div>
     </form>
   );

@@ -1,12 +1,12 @@
-import { lazy, Suspense, useState } from "react";
+import { lazy, Suspense } from "react";
 import { Link, useNavigate, useParams, useSearchParams } from "react-router-dom";
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
+import JobsTab from "./workflow/JobsTab";
 import { canEdit, useMe } from "../auth";
 import { buttonClass, ErrorBox, formatDate, formatDuration, Loading, PageTitle, secondaryButtonClass, StatusBadge } from "../ui";
 
 const LineageGraph = lazy(() => import("../components/LineageGraph"));
-const CsvJobForm = lazy(() => import("../components/CsvJobForm").then((m) => ({ default: m.CsvJobForm })));
 
 const TABS = ["jobs", "runs", "lineage", "triggers", "settings"] as const;
 type Tab = (typeof TABS)[number];
@@ -149,78 +149,6 @@ export default function WorkflowDetail() {
         {tab === "settings" ? <SettingsTab workflow={w} /> : null}
       </section>
     </div>
-  );
-}
-
-function describeSource(job: Schemas["JobPublic"]): string {
-  const source = job.sourceConfig as { type: string; tables?: string[]; databaseConfig?: { tableName?: string | null; query?: string | null; storedProcedure?: string | null }; fileConfig?: { fileName?: string | null; filePath?: string | null; fileId?: string | null } };
-  if (source.tables) return source.tables.join(", ");
-  if (source.databaseConfig) {
-    const db = source.databaseConfig;
-    return `${source.type}: ${db.tableName ?? db.storedProcedure ?? (db.query ? "custom query" : "?")}`;
-  }
-  if (source.fileConfig) {
-    const file = source.fileConfig;
-    return `CSV ${file.fileName ?? file.filePath ?? file.fileId ?? ""}`;
-  }
-  return source.type;
-}
-
-function destinationTable(job: Schemas["JobPublic"]): string | null {
-  const destination = job.destinationConfig as Record<string, { tableName?: string } | null | undefined>;
-  for (const layer of ["bronzeConfig", "silverConfig", "goldConfig"]) {
-    const config = destination[layer];
-    if (config?.tableName) return config.tableName;
-  }
-  return null;
-}
-
-function JobsTab({ id, editor }: { id: string; editor: boolean }) {
-  const [adding, setAdding] = useState(false);
-  const jobs = useQuery({
-    queryKey: ["jobs", id],
-    queryFn: () => unwrap(api.GET("/api/workflows/{workflow_id}/jobs", { params: { path: { workflow_id: id } } })),
-  });
-  if (jobs.isLoading) return <Loading what="jobs" />;
-  if (!jobs.data) return <ErrorBox error={jobs.error} />;
-  return (
-    <>
-    {editor && !adding ? (
-      <button type="button" className={`${secondaryButtonClass} mb-3`} onClick={() => setAdding(true)}>Add a CSV job</button>
-    ) : null}
-    {adding ? (
-      <Suspense fallback={<Loading what="the form" />}>
-        <CsvJobForm workflowId={id} onDone={() => setAdding(false)} />
-      </Suspense>
-    ) : null}
-    <table className="w-full border-collapse bg-white text-sm">
-      <thead>
-        <tr className="border-b border-slate-300 text-left">
-          <th className="p-2">#</th>
-          <th className="p-2">Job</th>
-          <th className="p-2">Type</th>
-          <th className="p-2">Reads</th>
-          <th className="p-2">Writes</th>
-          <th className="p-2">Warnings</th>
-        </tr>
-      </thead>
-      <tbody>
-        {jobs.data.data.map((job) => {
-          const table = destinationTable(job);
-          return (
-            <tr key={job.id} className="border-b border-slate-200">
-              <td className="p-2">{job.position + 1}</td>
-              <td className="p-2">{job.name}</td>
-              <td className="p-2">{job.type}</td>
-              <td className="p-2">{describeSource(job)}</td>
-              <td className="p-2 font-mono">{table ? <Link to={`/catalog/${table}`} className="text-indigo-800 hover:underline">{table}</Link> : "—"}</td>
-              <td className="p-2 text-amber-900">{(job.warnings ?? []).map((warning) => `${warning.field}: ${warning.msg}`).join("; ")}</td>
-            </tr>
-          );
-        })}
-      </tbody>
-    </table>
-    </>
   );
 }
 
