@@ -23,7 +23,9 @@ from flowforge_ingest.connectors.base import (
     ConnectionParams,
     SourceReadError,
 )
+from flowforge_ingest.connectors.postgresql_arrow import statement_text
 from flowforge_ingest.connectors.registry import connector_for
+from flowforge_ingest.connectors.sql import plan_read
 from tests.conftest import free_port, require_service
 from tests.ingest.connector_fixtures import (
     AWKWARD_PASSWORD,
@@ -149,6 +151,11 @@ def pg_database():
         connection.execute(
             "CREATE FUNCTION zoo_after(low integer, note text DEFAULT '') "
             "RETURNS SETOF zoo LANGUAGE sql STABLE AS 'SELECT * FROM zoo WHERE id > low'"
+        )
+        connection.execute(
+            "CREATE FUNCTION zoo_scaled(factor numeric, ratio real, cutoff double precision) "
+            "RETURNS TABLE(id integer, scaled numeric, kept boolean) LANGUAGE sql STABLE AS "
+            "'SELECT id, id * factor, id * ratio <= cutoff FROM zoo ORDER BY id'"
         )
     yield {"name": name, "role": role}
     with psycopg.connect(admin, autocommit=True) as connection:
@@ -297,6 +304,32 @@ def test_postgres_binds_parameters_and_reads_set_returning_functions(pg):
     assert [(p.name, p.source_type, p.direction) for p in parameters] == [
         ("low", "integer", "in"),
         ("note", "text", "in"),
+    ]
+
+
+def test_postgres_function_takes_fractional_arguments_for_numeric_real_and_double(pg):
+    # a JSON number like 1.5 must find a function declared numeric/real/double precision;
+    # bound as double precision it found only the last
+    connector, conn = pg
+    plan = plan_read(
+        "postgresql",
+        schema="public",
+        procedure="zoo_scaled",
+        parameters={"factor": 1.5, "ratio": 0.5, "cutoff": 1.25},
+    )
+    _schema, _batches, table = read_all(connector, conn, plan.sql, plan.params)
+    rows = table.to_pylist()
+    assert [row["id"] for row in rows] == [1, 2, 3]
+    # an unconstrained numeric arrives as its exact text
+    assert [Decimal(row["scaled"]) for row in rows] == [Decimal("1.5"), Decimal(3), Decimal("4.5")]
+    assert [row["kept"] for row in rows] == [True, True, False]
+    # the ADBC path merges the values into the text on the client; the same call must resolve
+    text = statement_text(conn, plan.sql, plan.params)
+    _schema, _batches, table = read_all(connector, conn, text)
+    assert [Decimal(row["scaled"]) for row in table.to_pylist()] == [
+        Decimal("1.5"),
+        Decimal(3),
+        Decimal("4.5"),
     ]
 
 

@@ -1,7 +1,7 @@
 """A PostgreSQL database of its own for the jobs E2E (the machine's server, 127.0.0.1:5432,
 user postgres): a table and a set-returning function with typed parameters, which the
-stored-procedure picker lists. (min_balance is double precision: the PostgreSQL connector
-sends a JSON number as one, and PostgreSQL finds no numeric overload for it.) `create` prints the database's name; `drop <name>` removes it."""
+stored-procedure picker lists; min_balance is numeric, which a fractional JSON number must
+find. `create` prints the database's name; `drop <name>` removes it."""
 
 import os
 import sys
@@ -29,7 +29,7 @@ if sys.argv[1] == "create":
             " FROM generate_series(1, 40) AS i"
         )
         db.execute(
-            "CREATE FUNCTION branches_since(since date, min_balance double precision, active_only boolean)"
+            "CREATE FUNCTION branches_since(since date, min_balance numeric, active_only boolean)"
             " RETURNS SETOF branch_balances LANGUAGE sql STABLE AS $$"
             " SELECT * FROM branch_balances WHERE opened >= since AND balance >= min_balance"
             " AND (NOT active_only OR active) $$"

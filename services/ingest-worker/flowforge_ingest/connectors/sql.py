@@ -66,9 +66,11 @@ the role.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import sqlglot
@@ -389,6 +391,8 @@ def _plan_procedure(
         for index, value in enumerate(parameters.values(), start=1):
             if index > 1:
                 statement.text(", ")
+            if db_type == "postgresql":
+                value = _postgres_argument(value)
             statement.bind(f"p{index}", value)
         return statement.text(")").plan()
     reasons = {
@@ -398,6 +402,16 @@ def _plan_procedure(
         "sqlite": "SQLite has no stored procedures",
     }
     raise PlanError(f"{reasons[db_type]}; read a table, a view or a query instead")
+
+
+def _postgres_argument(value: Any) -> Any:
+    """A JSON number with a fraction goes to a PostgreSQL function as ``numeric``, not
+    ``double precision``: PostgreSQL finds a function by its arguments' types, and casts
+    ``numeric`` to a ``real``, ``double precision`` or ``numeric`` parameter implicitly but
+    ``double precision`` to none but its own."""
+    if isinstance(value, float) and math.isfinite(value):
+        return Decimal(repr(value))
+    return value
 
 
 def _where_bounds(
