@@ -1,0 +1,122 @@
+// Runs, triggers and connections in the browser against a real `flowforge serve`
+// (e2e/server.ts): a failing job's error, cancel and re-run, a cron trigger edited while
+// another client changed it (409), a connection edited. Self-contained: what it needs is
+// created through the API first, as an admin would.
+import { createToken, expect, expectAccessible, server, signIn, snap, test } from "./helpers";
+
+test.describe.configure({ mode: "serial" });
+
+async function asAdmin(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; json: () => Promise<Record<string, unknown>> }> {
+  const { baseURL, adminToken } = server();
+  const answer = await fetch(`${baseURL}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${adminToken}`, "Content-Type": "application/json", ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: answer.status, json: () => answer.json() };
+}
+
+async function created(method: string, path: string, body: unknown): Promise<Record<string, unknown>> {
+  const answer = await asAdmin(method, path, body);
+  expect(answer.status, `${method} ${path}`).toBe(201);
+  return answer.json();
+}
+
+let connectionId = "";
+let failingWorkflow = "";
+let slowWorkflow = "";
+
+test.beforeAll(async () => {
+  const suffix = Math.random().toString(36).slice(2, 8);
+  connectionId = (await created("POST", "/api/connections", { name: `core banking (runs ${suffix})`, type: "sqlite", database: "bfsi_core_banking.db" })).id as string;
+  const database = (name: string, query: string, table: string) => ({
+    name,
+    type: "database",
+    sourceConfig: { type: "sqlite", databaseConfig: { connectionId, query } },
+    destinationConfig: { bronzeConfig: { tableName: `${table}_${suffix}` } },
+  });
+  failingWorkflow = (await created("POST", "/api/workflows", { name: `Failing (runs e2e ${suffix})` })).id as string;
+  await created("POST", `/api/workflows/${failingWorkflow}/jobs`, database("Read a missing table", "SELECT * FROM no_such_table", "bronze_missing"));
+  slowWorkflow = (await created("POST", "/api/workflows", { name: `Slow (runs e2e ${suffix})` })).id as string;
+  // 50 million generated rows: minutes of work, so the run is surely still going when cancelled.
+  await created(
+    "POST",
+    `/api/workflows/${slowWorkflow}/jobs`,
+    database("Count to fifty million", "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 50000000) SELECT x AS n FROM c", "bronze_numbers"),
+  );
+});
+
+test("a cron trigger: created, its next fire times shown, a 409 when another client changed it, then saved", async ({ page }, testInfo) => {
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+  await page.goto(`/workflows/${slowWorkflow}?tab=triggers`);
+  await expect(page.getByText("No trigger: this workflow runs when someone presses Run now.")).toBeVisible();
+
+  // A bad expression: the API's 422, next to the field.
+  await page.getByRole("button", { name: "Add a trigger" }).click();
+  const form = page.getByRole("form", { name: "New trigger" });
+  await form.getByLabel("Name (optional)").fill("nightly load");
+  await form.getByLabel("Cron expression").fill("61 2 * * *");
+  await form.getByRole("button", { name: "Create trigger" }).click();
+  await expect(form.locator("p.text-red-800").first()).toBeVisible();
+  await form.getByLabel("Cron expression").fill("0 2 * * *");
+  await form.getByLabel("Time zone").fill("Europe/Paris");
+  await expectAccessible(page);
+  await snap(page, "20-trigger-form", testInfo);
+  await form.getByRole("button", { name: "Create trigger" }).click();
+  const row = page.locator("[data-testid=trigger][data-name='nightly load']");
+  await expect(row.getByTestId("trigger-summary")).toHaveText("cron 0 2 * * * (Europe/Paris)");
+  await expect(row.getByTestId("next-fire-times").locator("li")).toHaveCount(5);
+  await expect(page.getByTestId("workflow-status")).toHaveText("draft");
+
+  // Edit it here while another client changes it through the API.
+  await row.getByRole("button", { name: "Edit nightly load" }).click();
+  const edit = page.getByRole("form", { name: "Edit trigger nightly load" });
+  await edit.getByLabel("Cron expression").fill("30 3 * * *");
+  const triggers = await (await asAdmin("GET", `/api/workflows/${slowWorkflow}/triggers`)).json();
+  const trigger = (triggers.data as { id: string; version: number }[])[0];
+  const theirs = await asAdmin("PATCH", `/api/workflows/${slowWorkflow}/triggers/${trigger.id}`, { name: "nightly load", settings: { expression: "15 1 * * *", timezone: "UTC" }, version: trigger.version });
+  expect(theirs.status).toBe(200);
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(edit.getByTestId("stale")).toContainText("changed by someone else");
+  await expect(edit.getByTestId("stale")).toContainText("HTTP 409");
+  await expect(edit.getByLabel("Cron expression")).toHaveValue("30 3 * * *"); // nothing typed is lost
+  await expectAccessible(page);
+  await snap(page, "21-trigger-409", testInfo);
+  await edit.getByRole("button", { name: "Reload" }).click();
+  await expect(edit.getByRole("status")).toContainText("cron 15 1 * * * (UTC)");
+  await expect(edit.getByLabel("Cron expression")).toHaveValue("30 3 * * *");
+  await edit.getByRole("button", { name: "Save" }).click();
+  await expect(row.getByTestId("trigger-summary")).toHaveText("cron 30 3 * * * (Europe/Paris)");
+  const saved = await (await asAdmin("GET", `/api/workflows/${slowWorkflow}/triggers/${trigger.id}`)).json();
+  expect((saved.settings as { expression: string }).expression).toBe("30 3 * * *");
+  expect(saved.version).toBe(trigger.version + 2);
+
+  // Disable, enable, and a webhook whose URL and secret are shown once.
+  await row.getByRole("button", { name: "Disable nightly load" }).click();
+  await expect(row.getByTestId("trigger-enabled")).toHaveText("disabled");
+  await expect(row.getByTestId("next-fire-times")).toHaveCount(0);
+  await row.getByRole("button", { name: "Enable nightly load" }).click();
+  await expect(row.getByTestId("trigger-enabled")).toHaveText("enabled");
+  await page.getByRole("button", { name: "Add a trigger" }).click();
+  const hook = page.getByRole("form", { name: "New trigger" });
+  await hook.getByLabel("Kind").selectOption("webhook");
+  await hook.getByLabel("Name (optional)").fill("export ready");
+  await hook.getByRole("button", { name: "Create trigger" }).click();
+  await expect(page.getByTestId("secret-value")).toHaveText(/^whsec_/);
+  const hookRow = page.locator("[data-testid=trigger][data-name='export ready']");
+  await expect(hookRow.getByTestId("webhook-url")).toHaveText(/\/api\/hooks\/[0-9a-f-]+$/);
+  await expectAccessible(page);
+  await snap(page, "22-triggers", testInfo);
+  await page.getByRole("button", { name: "I have kept it" }).click();
+  await expect(page.getByTestId("secret-value")).toHaveCount(0);
+
+  // Delete asks first.
+  await hookRow.getByRole("button", { name: "Delete export ready" }).click();
+  await hookRow.getByRole("group", { name: "Confirm delete" }).getByRole("button", { name: "Delete" }).click();
+  await expect(hookRow).toHaveCount(0);
+  await expect(page.locator("[data-testid=trigger]")).toHaveCount(1);
+  // The cron trigger left for later: disable it so nothing fires during the other tests.
+  await row.getByRole("button", { name: "Disable nightly load" }).click();
+  await expect(row.getByTestId("trigger-enabled")).toHaveText("disabled");
+});
