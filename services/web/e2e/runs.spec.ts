@@ -120,3 +120,43 @@ test("a cron trigger: created, its next fire times shown, a 409 when another cli
   await row.getByRole("button", { name: "Disable nightly load" }).click();
   await expect(row.getByTestId("trigger-enabled")).toHaveText("disabled");
 });
+
+test("a connection is edited (its password kept, never shown) and deleted after a confirmation", async ({ page }, testInfo) => {
+  const saved = await created("POST", "/api/connections", { name: "ledger warehouse (e2e)", type: "postgresql", host: "127.0.0.1", port: 1, database: "ledger", username: "etl", password: "s3cret-ledger-pw" });
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+  await page.goto("/connections");
+  const row = page.getByRole("row", { name: /ledger warehouse \(e2e\)/ });
+  await row.getByRole("button", { name: "Edit ledger warehouse (e2e)" }).click();
+  const form = page.getByRole("form", { name: "Edit connection ledger warehouse (e2e)" });
+  await expect(form.getByLabel("database", { exact: true })).toHaveValue("ledger");
+  await expect(form.getByLabel("password", { exact: true })).toHaveValue("");
+  await expect(form.getByText("A password is stored. Leave this empty to keep it")).toBeVisible();
+  await form.getByLabel("Name", { exact: true }).fill("ledger warehouse v2 (e2e)");
+  await form.getByLabel("database", { exact: true }).fill("ledger_v2");
+  // Pointing it at another port without the password: the API's 422, next to the field.
+  await form.getByLabel("port", { exact: true }).fill("2");
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form.getByText(/give the password again/)).toBeVisible();
+  await form.getByLabel("port", { exact: true }).fill("1");
+  await form.getByRole("button", { name: "Test connection" }).click();
+  await expect(form.getByTestId("test-result")).toContainText("the saved connection was tested");
+  await expectAccessible(page);
+  await snap(page, "30-connection-edit", testInfo);
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toHaveCount(0);
+  const v2 = page.getByRole("row", { name: /ledger warehouse v2 \(e2e\)/ });
+  await expect(v2).toContainText("127.0.0.1:1 / ledger_v2");
+  await expect(page.getByText("s3cret-ledger-pw")).toHaveCount(0);
+  const read = await (await asAdmin("GET", `/api/connections/${saved.id}`)).json();
+  expect([read.name, read.database, read.password, read.version]).toEqual(["ledger warehouse v2 (e2e)", "ledger_v2", "********", 2]);
+
+  // Delete asks first; Keep keeps it.
+  await v2.getByRole("button", { name: "Delete ledger warehouse v2 (e2e)" }).click();
+  await v2.getByRole("button", { name: "Keep" }).click();
+  await expect(v2).toBeVisible();
+  await v2.getByRole("button", { name: "Delete ledger warehouse v2 (e2e)" }).click();
+  await v2.getByRole("group", { name: /Confirm deleting/ }).getByRole("button", { name: "Delete" }).click();
+  await expect(v2).toHaveCount(0);
+  expect((await asAdmin("GET", `/api/connections/${saved.id}`)).status).toBe(404);
+});
