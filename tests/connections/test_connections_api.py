@@ -159,7 +159,9 @@ def test_an_empty_password_keeps_the_stored_one_and_null_removes_it(api):
 
     def stored():
         with api.app_state.database.engine.connect() as connection:
-            return connection.execute(text("SELECT password_encrypted FROM connections")).scalar_one()
+            return connection.execute(
+                text("SELECT password_encrypted FROM connections")
+            ).scalar_one()
 
     response = api.patch(
         url, json={"database": "bank2", "username": "etl", "password": "", "version": 1}, headers=H
