@@ -160,3 +160,51 @@ test("a connection is edited (its password kept, never shown) and deleted after 
   await expect(v2).toHaveCount(0);
   expect((await asAdmin("GET", `/api/connections/${saved.id}`)).status).toBe(404);
 });
+
+test("a failing job shows its error and detail; Run again starts a new run", async ({ page }, testInfo) => {
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+  await page.goto(`/workflows/${failingWorkflow}`);
+  await page.getByRole("button", { name: "Run now" }).click();
+  await expect(page).toHaveURL(/\/executions\//);
+  const first = page.url();
+  await expect(page.getByTestId("execution-status")).toHaveText("failed", { timeout: 60_000 });
+  const row = page.locator("[data-testid=job-row][data-job='Read a missing table']");
+  await expect(row).toHaveAttribute("data-status", "failed");
+  const error = row.getByTestId("job-error");
+  await expect(error).toContainText("SQLite refused the query: no such table: no_such_table");
+  await error.locator("summary").click();
+  await expect(row.getByTestId("job-error-detail")).toHaveText("no such table: no_such_table");
+  await expect(page.getByRole("alert")).toContainText("Read a missing table"); // the run's own error names the job
+  await expectAccessible(page);
+  await snap(page, "31-execution-failed", testInfo);
+
+  await page.getByRole("button", { name: "Run again" }).click();
+  await expect(page).not.toHaveURL(first);
+  await expect(page).toHaveURL(/\/executions\//);
+  await expect(page.getByTestId("execution-status")).toHaveText("failed", { timeout: 60_000 });
+  const runs = await (await asAdmin("GET", `/api/executions?workflowId=${failingWorkflow}`)).json();
+  expect((runs.data as unknown[]).length).toBe(2);
+});
+
+test("a running run is cancelled from its page and ends cancelled", async ({ page }, testInfo) => {
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+  await page.goto(`/workflows/${slowWorkflow}`);
+  await page.getByRole("button", { name: "Run now" }).click();
+  await expect(page).toHaveURL(/\/executions\//);
+  const row = page.locator("[data-testid=job-row][data-job='Count to fifty million']");
+  await expect(row).toHaveAttribute("data-status", "running", { timeout: 30_000 });
+  await expect(page.getByTestId("execution-status")).toHaveText("running");
+  await snap(page, "32-execution-running", testInfo);
+  await page.getByRole("button", { name: "Cancel run" }).click();
+  await expect(page.getByTestId("execution-status")).toHaveText("cancelled", { timeout: 60_000 });
+  await expect(row).toHaveAttribute("data-status", "cancelled");
+  await expect(page.getByRole("button", { name: "Cancel run" })).toHaveCount(0);
+  await expect(page.getByRole("button", { name: "Run again" })).toBeVisible();
+  await expectAccessible(page);
+  await snap(page, "33-execution-cancelled", testInfo);
+  const id = page.url().split("/").pop();
+  const read = await (await asAdmin("GET", `/api/executions/${id}`)).json();
+  expect(read.status).toBe("cancelled");
+});
