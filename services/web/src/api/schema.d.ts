@@ -2148,16 +2148,32 @@ export interface components {
             /** Category */
             category: string;
             /**
+             * Complexity
+             * @description derived from the definition (docs/templates): jobs, sources to give, joins and aggregations
+             * @enum {string}
+             */
+            complexity: "simple" | "moderate" | "advanced";
+            /**
              * Createdat
              * Format: date-time
              */
             createdAt: string;
+            /**
+             * Creates
+             * @description the jobs an instantiation creates
+             */
+            creates: components["schemas"]["TemplateJobBrief"][];
             /** Demodataurl */
             demoDataUrl: string | null;
             /** Description */
             description: string;
             /** Documentationurl */
             documentationUrl: string | null;
+            /**
+             * Estimatedminutes
+             * @description minutes to set it up and see a first run, derived from the definition
+             */
+            estimatedMinutes: number;
             /** Id */
             id: string;
             /** Industryvertical */
@@ -2236,21 +2252,56 @@ export interface components {
             /** Writes */
             writes: string | null;
         };
+        /**
+         * TemplateJobBrief
+         * @description A job the template creates, as the gallery's card lists it.
+         */
+        TemplateJobBrief: {
+            /** Key */
+            key: string;
+            /**
+             * Layer
+             * @description bronze, silver or gold: the layer of the table it writes
+             */
+            layer: string | null;
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Writes */
+            writes: string | null;
+        };
         /** TemplateSummary */
         TemplateSummary: {
             /** Category */
             category: string;
             /**
+             * Complexity
+             * @description derived from the definition (docs/templates): jobs, sources to give, joins and aggregations
+             * @enum {string}
+             */
+            complexity: "simple" | "moderate" | "advanced";
+            /**
              * Createdat
              * Format: date-time
              */
             createdAt: string;
+            /**
+             * Creates
+             * @description the jobs an instantiation creates
+             */
+            creates: components["schemas"]["TemplateJobBrief"][];
             /** Demodataurl */
             demoDataUrl: string | null;
             /** Description */
             description: string;
             /** Documentationurl */
             documentationUrl: string | null;
+            /**
+             * Estimatedminutes
+             * @description minutes to set it up and see a first run, derived from the definition
+             */
+            estimatedMinutes: number;
             /** Id */
             id: string;
             /** Industryvertical */
