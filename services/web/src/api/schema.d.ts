@@ -169,7 +169,8 @@ export interface paths {
         };
         /**
          * Table Sample
-         * @description The first rows of the table's current version (the web UI's catalog page).
+         * @description The first rows of the table's current version (the web UI's catalog page); columns
+         *     that identify a person (``pii``) are masked for viewers.
          */
         get: operations["table_sample_api_catalog_assets__table__sample_get"];
         put?: never;
@@ -723,6 +724,28 @@ export interface paths {
         post?: never;
         /** Revoke Token */
         delete: operations["revoke_token_api_tokens__token_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/triggers/next-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Next Runs
+         * @description When each of these workflows' enabled cron triggers next fire (the earliest; the web
+         *     UI's workflow list asks for its page's ids): one indexed query, workflows without one
+         *     left out.
+         */
+        get: operations["next_runs_api_triggers_next_runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -2001,6 +2024,22 @@ export interface components {
              * @description true when more datasets lie within `depth` than `limit`: the answer holds the `limit` nearest
              */
             truncated: boolean;
+        };
+        /** NextRun */
+        NextRun: {
+            /**
+             * Nextrunat
+             * Format: date-time
+             * @description the earliest next firing of its enabled cron triggers
+             */
+            nextRunAt: string;
+            /** Workflowid */
+            workflowId: string;
+        };
+        /** NextRunList */
+        NextRunList: {
+            /** Data */
+            data: components["schemas"]["NextRun"][];
         };
         /** Page[AssetPublic] */
         Page_AssetPublic_: {
@@ -4198,6 +4237,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    next_runs_api_triggers_next_runs_get: {
+        parameters: {
+            query: {
+                workflowId: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextRunList"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -17,6 +17,15 @@ export default function Workflows() {
     refetchInterval: 5_000,
   });
   const last = lastRunByWorkflow(executions.data?.data ?? []);
+  // The next run of the page's workflows: one request, their cron triggers (the orchestrator's).
+  const ids = (workflows.data?.data ?? []).map((w) => w.id);
+  const nextRuns = useQuery({
+    queryKey: ["next-runs", ids],
+    queryFn: () => unwrap(api.GET("/api/triggers/next-runs", { params: { query: { workflowId: ids } } })),
+    enabled: ids.length > 0,
+    refetchInterval: 60_000,
+  });
+  const next = new Map((nextRuns.data?.data ?? []).map((row) => [row.workflowId, row.nextRunAt]));
 
   return (
     <div>
@@ -42,6 +51,7 @@ export default function Workflows() {
               <th className="p-2">Team</th>
               <th className="p-2">Environment</th>
               <th className="p-2">Last run</th>
+              <th className="p-2">Next run</th>
             </tr>
           </thead>
           <tbody>
@@ -64,6 +74,9 @@ export default function Workflows() {
                     ) : (
                       "never run"
                     )}
+                  </td>
+                  <td className="p-2" data-testid="next-run">
+                    {workflow.status === "paused" ? "paused" : next.has(workflow.id) ? formatDate(next.get(workflow.id)) : "—"}
                   </td>
                 </tr>
               );
