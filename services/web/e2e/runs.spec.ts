@@ -208,3 +208,115 @@ test("a running run is cancelled from its page and ends cancelled", async ({ pag
   const read = await (await asAdmin("GET", `/api/executions/${id}`)).json();
   expect(read.status).toBe("cancelled");
 });
+
+async function waitEnded(executionId: string): Promise<string> {
+  for (let i = 0; i < 240; i++) {
+    const state = await (await asAdmin("GET", `/api/executions/${executionId}`)).json();
+    if (["succeeded", "failed", "cancelled"].includes(state.status as string)) return state.status as string;
+    await new Promise((wait) => setTimeout(wait, 250));
+  }
+  throw new Error(`execution ${executionId} did not end`);
+}
+
+test("every page of the UI, screenshotted and axe-checked; the gallery's cards; next runs; a viewer sees PII masked", async ({ page }, testInfo) => {
+  // A small table of customers (names, e-mails, phones, SSN last 4) and a schedule.
+  const suffix = Math.random().toString(36).slice(2, 8);
+  const table = `bronze_people_${suffix}`;
+  const people = (await created("POST", "/api/workflows", { name: `People (runs e2e ${suffix})`, status: "active" })).id as string;
+  await created("POST", `/api/workflows/${people}/jobs`, {
+    name: "Ingest people",
+    type: "database",
+    sourceConfig: { type: "sqlite", databaseConfig: { connectionId, query: "SELECT customer_id, first_name, last_name, email, phone, ssn_last4, city, customer_segment FROM customers ORDER BY customer_id LIMIT 30" } },
+    destinationConfig: { bronzeConfig: { tableName: table } },
+  });
+  const run = await asAdmin("POST", `/api/workflows/${people}/run`);
+  expect(run.status).toBe(202);
+  const executionId = (await run.json()).executionId as string;
+  expect(await waitEnded(executionId)).toBe("succeeded");
+  const cron = await created("POST", `/api/workflows/${people}/triggers`, { kind: "cron", name: "nightly", settings: { expression: "0 2 * * *" } });
+  const firstFire = (cron.nextFireTimes as { utc: string }[])[0].utc;
+
+  await page.goto("/login");
+  await expectAccessible(page);
+  await snap(page, "page-01-login", testInfo);
+  const editor = await createToken("editor");
+  await signIn(page, editor, "editor");
+
+  await page.goto("/workflows");
+  const row = page.getByRole("row", { name: new RegExp(`People \\(runs e2e ${suffix}\\)`) });
+  await expect(row.getByTestId("next-run")).toHaveText(new Date(firstFire).toLocaleString());
+  await expect(row).toContainText("succeeded");
+  await expectAccessible(page);
+  await snap(page, "page-02-workflows", testInfo);
+
+  await page.goto("/templates");
+  const card = page.getByTestId("template-card").filter({ hasText: "BFSI Customer 360" });
+  await expect(card.getByTestId("complexity")).toHaveText("advanced");
+  await expect(card.getByTestId("estimated-time")).toHaveText("about 25 min to a first run");
+  await card.getByText("Creates 10 jobs").click();
+  await expect(card.getByRole("list", { name: "Jobs BFSI Customer 360 creates" })).toContainText("gold_customer_360");
+  await expectAccessible(page);
+  await snap(page, "page-03-templates", testInfo);
+  await page.getByLabel("Complexity").selectOption("simple");
+  await expect(page.getByText("No template matches these filters.")).toBeVisible();
+  await page.getByLabel("Complexity").selectOption("advanced");
+  await expect(card).toBeVisible();
+  await page.goto("/templates/bfsi-customer-360");
+  await expect(page.getByRole("heading", { name: "BFSI Customer 360", level: 1 })).toBeVisible();
+  await snap(page, "page-04-template-detail", testInfo);
+
+  for (const [tab, check] of [
+    ["jobs", "Ingest people"],
+    ["runs", "succeeded"],
+    ["lineage", table],
+    ["triggers", "cron 0 2 * * * (UTC)"],
+    ["settings", `People (runs e2e ${suffix})`],
+  ]) {
+    await page.goto(`/workflows/${people}?tab=${tab}`);
+    await expect(page.getByRole("tabpanel").getByText(check).first()).toBeVisible({ timeout: 30_000 });
+    await expectAccessible(page);
+    await snap(page, `page-05-workflow-${tab}`, testInfo);
+  }
+
+  await page.goto(`/executions/${executionId}`);
+  await expect(page.getByTestId("execution-status")).toHaveText("succeeded");
+  await expectAccessible(page);
+  await snap(page, "page-06-execution", testInfo);
+
+  for (const [path, name, heading] of [
+    ["/connections", "page-07-connections", "Connections"],
+    ["/catalog", "page-08-catalog", "Data catalog"],
+    ["/audit", "page-10-audit", "Audit log"],
+  ]) {
+    await page.goto(path);
+    await expect(page.getByRole("heading", { name: heading, level: 1 })).toBeVisible();
+    await expectAccessible(page);
+    await snap(page, name, testInfo);
+  }
+
+  // The table's sample: an editor sees the values, PII columns marked.
+  await page.goto(`/catalog/${table}`);
+  const sample = page.getByTestId("sample-rows");
+  await expect(sample.locator("tbody tr")).toHaveCount(20);
+  await expect(sample.locator("th[data-pii=email]")).toContainText("PII");
+  await expect(sample.getByText("@").first()).toBeVisible();
+  await expect(page.getByTestId("pii-masked")).toHaveCount(0);
+  await expectAccessible(page);
+  await snap(page, "page-09-catalog-table", testInfo);
+
+  // A viewer: the same sample, its e-mails, phones, names and SSN digits masked.
+  const viewer = await createToken("viewer");
+  await signIn(page, viewer, "viewer");
+  await page.goto(`/catalog/${table}`);
+  await expect(page.getByTestId("pii-masked")).toContainText("email (email)");
+  await expect(page.getByTestId("pii-masked")).toContainText("ssn_last4 (ssn_last4)");
+  await expect(sample.locator("tbody tr")).toHaveCount(20);
+  await expect(sample.getByText("@")).toHaveCount(0);
+  const columns = await sample.locator("thead th").allInnerTexts();
+  const email = columns.findIndex((text) => text.startsWith("email"));
+  const city = columns.findIndex((text) => text.startsWith("city"));
+  await expect(sample.locator("tbody tr").first().locator("td").nth(email)).toHaveText(/^(\*\*\*\*|∅)$/);
+  await expect(sample.locator("tbody tr").first().locator("td").nth(city)).not.toHaveText("****");
+  await expectAccessible(page);
+  await snap(page, "page-11-catalog-table-viewer", testInfo);
+});
