@@ -11,14 +11,14 @@ is called."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from flowforge_catalog.files.detection.semantics import semantic_type, snake_case
-from flowforge_rules.csv.columns import PII_TYPES
-from flowforge_rules.csv.inference import TypeGuess
 from flowforge_shared.auth.roles import Role
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from flowforge_rules.csv.inference import TypeGuess
 
 MASK = "****"
 
@@ -54,6 +54,10 @@ def may_see_pii(role: Role) -> bool:
 
 
 def _guess(data_type: pa.DataType) -> TypeGuess:
+    import pyarrow as pa  # the sample read it already: imported when a sample is asked for
+
+    from flowforge_rules.csv.inference import TypeGuess
+
     if pa.types.is_integer(data_type):
         return TypeGuess(type="integer")
     if pa.types.is_floating(data_type):
@@ -72,6 +76,9 @@ def _guess(data_type: pa.DataType) -> TypeGuess:
 def pii_columns(schema: pa.Schema, rows: Sequence[Sequence[Any]]) -> dict[str, str]:
     """``{column: what it holds}`` for the columns of ``rows`` (JSON values, in ``schema``'s
     order) that identify a person."""
+    from flowforge_catalog.files.detection.semantics import semantic_type, snake_case
+    from flowforge_rules.csv.columns import PII_TYPES
+
     found: dict[str, str] = {}
     for index, column in enumerate(schema):
         snake = snake_case(column.name)
