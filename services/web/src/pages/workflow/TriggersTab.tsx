@@ -171,7 +171,7 @@ function TriggerRow({
               </ol>
             </div>
           ) : null}
-          <p className="mt-1 text-xs text-slate-700">version {trigger.version} · updated {formatDate(trigger.updatedAt)} · by {trigger.createdBy}</p>
+          <p className="mt-1 text-xs text-slate-700">version {trigger.version} · updated {formatDate(trigger.updatedAt)} · created by {trigger.createdBy}</p>
         </div>
         {editor ? (
           <div className="flex flex-wrap gap-2">
