@@ -335,6 +335,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/executions/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Latest Runs
+         * @description The newest run of each of these workflows (the web UI's workflow list asks for its
+         *     page's ids): one grouped query on the workflow index; workflows never run left out.
+         */
+        get: operations["latest_runs_api_executions_latest_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/executions/{execution_id}": {
         parameters: {
             query?: never;
@@ -1956,6 +1977,27 @@ export interface components {
              */
             type: "inner" | "left" | "right" | "full";
         };
+        /** LatestRun */
+        LatestRun: {
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Executionid */
+            executionId: string;
+            /** Finishedat */
+            finishedAt: string | null;
+            /** Status */
+            status: string;
+            /** Workflowid */
+            workflowId: string;
+        };
+        /** LatestRunList */
+        LatestRunList: {
+            /** Data */
+            data: components["schemas"]["LatestRun"][];
+        };
         /** Maintenance */
         Maintenance: {
             /**
@@ -3444,6 +3486,37 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Page_ExecutionPublic_"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    latest_runs_api_executions_latest_get: {
+        parameters: {
+            query: {
+                workflowId: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LatestRunList"];
                 };
             };
             /** @description Validation Error */
