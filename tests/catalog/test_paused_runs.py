@@ -56,3 +56,27 @@ def test_an_active_workflow_runs_without_force_and_force_changes_nothing(client)
     ).json()["data"]
     assert not [e for e in audit if e["action"] == "workflow.run_forced"]
     assert client.post("/api/workflows/not-a-workflow/run", headers=HEADERS).status_code == 404
+
+
+def test_latest_runs_of_a_page_of_workflows(client):
+    """The workflow list's "last run": per workflow its newest execution, one request for the
+    page; a workflow never run is left out (issue 16)."""
+    ran, never = make_workflow(client), make_workflow(client)
+    ids = []
+    for _ in range(2):
+        started = client.post(f"/api/workflows/{ran}/run", headers=HEADERS)
+        assert started.status_code == 202, started.text
+        ids.append(started.json()["executionId"])
+        wait_ended(client, ids[-1])
+    answer = client.get(
+        "/api/executions/latest", params={"workflowId": [ran, never]}, headers=HEADERS
+    )
+    assert answer.status_code == 200, answer.text
+    [row] = answer.json()["data"]
+    newest = executions(client, ran)[0]
+    assert (row["workflowId"], row["executionId"]) == (ran, ids[-1]) == (ran, newest["id"])
+    assert row["status"] == newest["status"] == "succeeded"
+    assert row["finishedAt"] is not None
+    assert client.get("/api/executions/latest", headers=HEADERS).status_code == 422
+    # The route does not shadow an execution's own page.
+    assert client.get(f"/api/executions/{ids[0]}", headers=HEADERS).json()["id"] == ids[0]

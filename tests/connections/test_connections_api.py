@@ -151,6 +151,35 @@ def test_patch_keeps_the_password_unless_given_and_checks_version(api):
     assert "new-secret" not in log and CANARY not in log
 
 
+def test_an_empty_password_keeps_the_stored_one_and_null_removes_it(api):
+    """The UI's edit form sends its password field as typed: left empty, the stored password
+    stays (it is never shown, so the form cannot send it back)."""
+    created = create(api).json()
+    url = f"/api/connections/{created['id']}"
+
+    def stored():
+        with api.app_state.database.engine.connect() as connection:
+            return connection.execute(
+                text("SELECT password_encrypted FROM connections")
+            ).scalar_one()
+
+    response = api.patch(
+        url, json={"database": "bank2", "username": "etl", "password": "", "version": 1}, headers=H
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["database"], body["username"], body["password"]) == ("bank2", "etl", "********")
+    assert api.app_state.secret_box.decrypt(stored()) == CANARY
+    # Empty is no way around the rule that a moved connection needs its password again.
+    moved = api.patch(url, json={"host": "10.9.8.7", "password": "", "version": 2}, headers=H)
+    assert moved.status_code == 422 and moved.json()["detail"][0]["field"] == "password"
+    assert api.app_state.secret_box.decrypt(stored()) == CANARY
+    # null still removes it.
+    response = api.patch(url, json={"password": None, "version": 2}, headers=H)
+    assert response.status_code == 200, response.text
+    assert response.json()["password"] is None and stored() is None
+
+
 @pytest.mark.parametrize("moved", [{"host": "10.9.8.7"}, {"port": 6543}])
 def test_pointing_a_connection_elsewhere_needs_the_password_again(api, moved):
     created = create(api).json()

@@ -115,3 +115,28 @@ def test_patch_disable_reschedule_delete_are_audited(editor, admin, viewer, wf):
 def test_firings_of_a_workflow_start_empty(viewer, wf):
     response = viewer.get(f"/api/workflows/{wf['id']}/firings")
     assert response.status_code == 200 and response.json() == {"data": [], "count": 0}
+
+
+def test_next_runs_of_a_page_of_workflows(editor, viewer, wf):
+    """The workflow list's "next run": per workflow the earliest next firing of its enabled
+    cron triggers, the first of nextFireTimes; none for a workflow without one."""
+    other = editor.post("/api/workflows", json=workflow(status="active")).json()
+    url = f"/api/workflows/{wf['id']}/triggers"
+    late = editor.post(url, json=cron(expression="0 23 * * *")).json()
+    early = editor.post(url, json=cron(expression="0 1 * * *")).json()
+    hook = editor.post(url, json={"kind": "webhook", "settings": {}})
+    assert hook.status_code == 201
+    answer = viewer.get("/api/triggers/next-runs", params={"workflowId": [wf["id"], other["id"]]})
+    assert answer.status_code == 200, answer.text
+    expected = min(late["nextFireTimes"][0]["utc"], early["nextFireTimes"][0]["utc"])
+    [row] = answer.json()["data"]
+    assert row["workflowId"] == wf["id"]
+    parse = lambda text: datetime.fromisoformat(text.replace("Z", "+00:00"))  # noqa: E731
+    assert parse(row["nextRunAt"]) == parse(expected)
+    # A disabled trigger does not count; with none left enabled, the workflow has no next run.
+    for trigger in (late, early):
+        patched = editor.patch(f"{url}/{trigger['id']}", json={"enabled": False, "version": 1})
+        assert patched.status_code == 200, patched.text
+    answer = viewer.get("/api/triggers/next-runs", params={"workflowId": wf["id"]})
+    assert answer.json()["data"] == []
+    assert viewer.get("/api/triggers/next-runs").status_code == 422

@@ -68,6 +68,44 @@ def test_gallery_filters_and_detail(api):
     assert api.get("/api/templates/nope", headers=H).status_code == 404
 
 
+def test_gallery_cards_show_complexity_time_and_the_jobs_created(api):
+    """Derived from the definition: BFSI's 10 jobs, 9 kinds of transformation and 2 sources
+    score advanced; 5 + 3 x 2 sources + 10 jobs = 21 minutes, rounded up to 25."""
+    card = api.get("/api/templates", headers=H).json()["data"][0]
+    assert (card["complexity"], card["estimatedMinutes"]) == ("advanced", 25)
+    creates = {job["key"]: job for job in card["creates"]}
+    assert len(creates) == 10
+    assert creates["ingest_crm"] == {
+        "key": "ingest_crm",
+        "name": "Ingest CRM Customers",
+        "type": "file-based",
+        "layer": "bronze",
+        "writes": "bronze_crm_customers",
+    }
+    assert creates["gold_customer_360"]["layer"] == "gold"
+    assert {job["layer"] for job in card["creates"]} == {"bronze", "silver", "gold"}
+    detail = api.get(f"/api/templates/{BFSI}", headers=H).json()
+    assert (detail["complexity"], detail["estimatedMinutes"]) == ("advanced", 25)
+
+
+def test_a_small_template_is_simple_and_quick():
+    from flowforge_catalog.templates.service import complexity, estimated_minutes
+
+    one_csv = {
+        "parameters": {"files": [{"key": "f"}]},
+        "jobs": [{"name": "Ingest", "type": "file-based", "destinationConfig": {}}],
+    }
+    assert (complexity(one_csv), estimated_minutes(one_csv)) == ("simple", 10)
+    joined = {
+        "parameters": {"connections": [{"key": "a"}, {"key": "b"}]},
+        "jobs": [
+            {"name": f"j{i}", "transformationConfig": {"joins": [{}], "groupBy": ["x"]}}
+            for i in range(3)
+        ],
+    }
+    assert complexity(joined) == "moderate"  # 3 jobs + 6 transformations + 2 sources = 11
+
+
 def test_missing_parameters_are_listed_each(api):
     response = instantiate(api)
     assert response.status_code == 422

@@ -8,6 +8,7 @@ from flowforge_orchestrator.runs.router import router as runs_router
 from flowforge_orchestrator.tables.router import install_table_writers
 from flowforge_orchestrator.tables.router import router as tables_router
 from flowforge_orchestrator.triggers.lifecycle import install_workflow_deletions
+from flowforge_orchestrator.triggers.router import next_runs_router
 from flowforge_orchestrator.triggers.router import router as triggers_router
 from flowforge_orchestrator.triggers.scheduler import install_scheduler
 from flowforge_orchestrator.triggers.webhooks import hooks_router
@@ -16,7 +17,7 @@ from flowforge_shared.db.migrate import Chain
 
 # The orchestrator's own tables, in a migration chain of its own.
 MIGRATIONS = Chain("orchestrator", Path(__file__).parent / "migrations")
-ROUTERS = [runs_router, watermarks_router, triggers_router]
+ROUTERS = [runs_router, watermarks_router, triggers_router, next_runs_router]
 INTERNAL_ROUTERS = [tables_router]
 # Mounted under /api without an API token: each authenticates its own way (a webhook by its
 # signature).

@@ -26,3 +26,17 @@ describe("readParameters", () => {
     expect(readParameters({ connections: [{ key: "core" }], files: "nope" })).toEqual({ connections: [{ key: "core" }], files: [] });
   });
 });
+
+describe("filterTemplates: complexity and the jobs a template creates", () => {
+  const templates = [
+    { name: "BFSI Customer 360", description: "banks", category: "bfsi", tags: [], complexity: "advanced", creates: [{ name: "Build Gold Customer 360", writes: "gold_customer_360" }] },
+    { name: "Retail basket", description: "shops", category: "retail", tags: [], complexity: "simple", creates: [{ name: "Ingest sales", writes: "bronze_sales" }] },
+  ];
+  it("filters on complexity", () => {
+    expect(filterTemplates(templates, { complexity: "simple" }).map((t) => t.name)).toEqual(["Retail basket"]);
+    expect(filterTemplates(templates, { complexity: "moderate" })).toEqual([]);
+  });
+  it("finds a template by a table it writes", () => {
+    expect(filterTemplates(templates, { q: "gold_customer_360" }).map((t) => t.name)).toEqual(["BFSI Customer 360"]);
+  });
+});

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from flowforge_catalog.assets import pii
 from flowforge_catalog.assets.models import Asset
 from flowforge_catalog.assets.writers import WritersOf, refuse_while_written
 from flowforge_catalog.audit import service as audit
@@ -65,18 +66,27 @@ def history(session: Session, lake: Lake, table: str, limit: int) -> list[dict[s
     return entries
 
 
-def sample(session: Session, lake: Lake, table: str, limit: int) -> dict[str, Any]:
+def sample(
+    session: Session, lake: Lake, table: str, limit: int, *, reveal_pii: bool = False
+) -> dict[str, Any]:
     """The first ``limit`` rows of the table's current version, as the web UI's catalog page
-    shows them: ``{"table", "layer", "version", "columns", "rows"}``; values JSON cannot
-    carry exactly (decimals, dates, timestamps, bytes) are given as text."""
+    shows them: ``{"table", "layer", "version", "columns", "rows", "pii", "masked"}``;
+    values JSON cannot carry exactly (decimals, dates, timestamps, bytes) are given as text.
+    ``pii`` names the columns that identify a person (:mod:`.pii`); unless ``reveal_pii``,
+    their values are masked and ``masked`` is true."""
     layer, delta = locate(session, lake, table)
     head = delta.to_pyarrow_dataset().head(limit)
+    rows = [[_json_value(value) for value in row.values()] for row in head.to_pylist()]
+    found = pii.pii_columns(head.schema, rows)
+    masked = bool(found) and not reveal_pii
     return {
         "table": table,
         "layer": layer,
         "version": delta.version(),
         "columns": head.column_names,
-        "rows": [[_json_value(value) for value in row.values()] for row in head.to_pylist()],
+        "rows": pii.mask(rows, head.column_names, found) if masked else rows,
+        "pii": found,
+        "masked": masked,
     }
 
 

@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from flowforge_catalog.assets import lifecycle, service
+from flowforge_catalog.assets import lifecycle, pii, service
 from flowforge_catalog.assets.schemas import AssetPublic
 from flowforge_catalog.assets.writers import writers_of
 from flowforge_shared.auth import require_admin
@@ -66,10 +66,14 @@ def table_sample(
     table: str,
     request: Request,
     session: SessionDep,
+    principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
-    """The first rows of the table's current version (the web UI's catalog page)."""
-    return lifecycle.sample(session, _lake(request), table, limit)
+    """The first rows of the table's current version (the web UI's catalog page); columns
+    that identify a person (``pii``) are masked for viewers."""
+    return lifecycle.sample(
+        session, _lake(request), table, limit, reveal_pii=pii.may_see_pii(principal.role)
+    )
 
 
 @router.post("/{table}/restore", **ADMIN)

@@ -297,6 +297,11 @@ def update(
     check_version(connection.version, expected_version, what=f"connection {connection.name}")
     before = snapshot(connection)
     changes = data.model_dump(exclude_unset=True, exclude={"version"})
+    if "password" in changes and data.password is not None and not data.password.get_secret_value():
+        # An empty password is a form's untouched field: it keeps the stored one, as leaving
+        # the key out does (``null`` still removes it).
+        del changes["password"]
+        data = data.model_copy(update={"password": None})
     if "name" in changes:
         if changes["name"] is None:
             raise Unprocessable([(("name",), "name cannot be null")])

@@ -12,7 +12,22 @@ from flowforge_shared.contracts.jobs import Identifier
 from flowforge_shared.contracts.landing import LandingPath
 
 
-class TemplateSummary(ApiOutModel):
+class TemplateJobBrief(ApiOutModel):
+    """A job the template creates, as the gallery's card lists it."""
+
+    key: str
+    name: str
+    type: str
+    layer: str | None = Field(
+        description="bronze, silver or gold: the layer of the table it writes"
+    )
+    writes: str | None
+
+
+Complexity = Literal["simple", "moderate", "advanced"]
+
+
+class TemplateBase(ApiOutModel):
     id: str
     name: str
     description: str
@@ -31,6 +46,17 @@ class TemplateSummary(ApiOutModel):
     version: int = Field(
         description="changes with every change of the template; send it (or If-Match) with a PATCH"
     )
+
+
+class TemplateSummary(TemplateBase):
+    complexity: Complexity = Field(
+        description="derived from the definition (docs/templates): jobs, sources to give, joins "
+        "and aggregations"
+    )
+    estimated_minutes: int = Field(
+        description="minutes to set it up and see a first run, derived from the definition"
+    )
+    creates: list[TemplateJobBrief] = Field(description="the jobs an instantiation creates")
 
 
 class TemplateJob(ApiOutModel):

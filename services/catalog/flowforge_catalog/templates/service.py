@@ -27,9 +27,11 @@ from flowforge_catalog.jobs import service as job_service
 from flowforge_catalog.templates.models import WorkflowTemplate
 from flowforge_catalog.templates.schemas import (
     Instantiate,
+    TemplateBase,
     TemplateDetail,
     TemplateFromWorkflow,
     TemplateJob,
+    TemplateJobBrief,
     TemplateSummary,
 )
 from flowforge_catalog.workflows import service as workflow_service
@@ -43,7 +45,59 @@ PLACEHOLDER = re.compile(r"^\$\{(connection|sourceType|file):([A-Za-z0-9_]+)\}$"
 
 
 def to_summary(template: WorkflowTemplate) -> TemplateSummary:
-    return TemplateSummary.model_validate(template, from_attributes=True)
+    config = template.config or {}
+    return TemplateSummary(
+        **TemplateBase.model_validate(template, from_attributes=True).model_dump(),
+        complexity=complexity(config),
+        estimated_minutes=estimated_minutes(config),
+        creates=[
+            TemplateJobBrief(
+                key=job.get("key", job["name"]),
+                name=job["name"],
+                type=job["type"],
+                layer=_layer(job),
+                writes=_writes(job),
+            )
+            for job in config.get("jobs", [])
+        ],
+    )
+
+
+def _features(job: dict) -> int:
+    """How many kinds of transformation a job does (joins, aggregations, derived columns,
+    filters, ...): each one is something to understand and adapt."""
+    transformation = job.get("transformationConfig") or {}
+    return sum(1 for value in transformation.values() if value)
+
+
+def complexity(config: dict) -> str:
+    """simple (a few jobs, little transformation), moderate, advanced: the jobs plus each kind
+    of transformation they do plus each source to give, scored."""
+    parameters = config.get("parameters") or {}
+    sources = len(parameters.get("connections") or []) + len(parameters.get("files") or [])
+    jobs = config.get("jobs") or []
+    score = len(jobs) + sum(_features(job) for job in jobs) + sources
+    return "simple" if score <= 4 else "moderate" if score <= 12 else "advanced"
+
+
+def estimated_minutes(config: dict) -> int:
+    """Minutes from the gallery to a first run: 5 for the wizard, 3 per source to give
+    (a connection to test, a file to upload), 1 per job to run; rounded up to 5."""
+    parameters = config.get("parameters") or {}
+    sources = len(parameters.get("connections") or []) + len(parameters.get("files") or [])
+    minutes = 5 + 3 * sources + len(config.get("jobs") or [])
+    return -(-minutes // 5) * 5
+
+
+def _layer(job: dict) -> str | None:
+    for key, layer in (
+        ("bronzeConfig", "bronze"),
+        ("silverConfig", "silver"),
+        ("goldConfig", "gold"),
+    ):
+        if (job.get("destinationConfig") or {}).get(key):
+            return layer
+    return None
 
 
 def to_detail(template: WorkflowTemplate) -> TemplateDetail:

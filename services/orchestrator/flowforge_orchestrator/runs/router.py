@@ -13,6 +13,7 @@ from flowforge_orchestrator.runs.models import Execution
 from flowforge_orchestrator.runs.schemas import (
     ExecutionPublic,
     JobRunPublic,
+    LatestRunList,
 )
 from flowforge_orchestrator.runs.state import Status
 from flowforge_shared.contracts.base import Page
@@ -88,6 +89,16 @@ def list_executions(
         limit=limit,
     )
     return Page[ExecutionPublic](data=[to_public(e) for e in executions], count=len(executions))
+
+
+@router.get("/executions/latest", response_model=LatestRunList)
+def latest_runs(
+    session: SessionDep,
+    workflow_id: Annotated[list[str], Query(alias="workflowId", min_length=1, max_length=200)],
+):
+    """The newest run of each of these workflows (the web UI's workflow list asks for its
+    page's ids): one grouped query on the workflow index; workflows never run left out."""
+    return LatestRunList(data=service.latest_runs(session, workflow_ids=workflow_id))
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionPublic)

@@ -56,3 +56,15 @@ class ExecutionPublic(ApiOutModel):
     trace_id: str | None
     error: str | None
     jobs: list[JobRunPublic]
+
+
+class LatestRun(ApiOutModel):
+    workflow_id: str
+    execution_id: str
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class LatestRunList(ApiOutModel):
+    data: list[LatestRun]

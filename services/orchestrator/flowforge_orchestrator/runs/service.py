@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session
 
@@ -44,6 +44,36 @@ def get_or_raise(session: Session, *, execution_id: str, lock: bool = False) -> 
     if execution is None:
         raise NotFound(f"execution {execution_id} not found")
     return execution
+
+
+def latest_runs(session: Session, *, workflow_ids: list[str]) -> list[dict[str, Any]]:
+    """The newest execution of each workflow (``seq`` grows with every run): one query,
+    the newest ``seq`` per workflow joined back to its row."""
+    newest = (
+        select(Execution.workflow_id, func.max(Execution.seq).label("seq"))
+        .where(Execution.workflow_id.in_(set(workflow_ids)))
+        .group_by(Execution.workflow_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(
+            Execution.workflow_id,
+            Execution.id,
+            Execution.status,
+            Execution.created_at,
+            Execution.finished_at,
+        ).join(newest, Execution.seq == newest.c.seq)
+    )
+    return [
+        {
+            "workflow_id": row.workflow_id,
+            "execution_id": row.id,
+            "status": row.status,
+            "created_at": row.created_at,
+            "finished_at": row.finished_at,
+        }
+        for row in rows
+    ]
 
 
 def get_all(

@@ -299,3 +299,14 @@ class HookAccepted(ApiOutModel):
 class FiringList(ApiOutModel):
     data: list[FiringPublic]
     count: int
+
+
+class NextRun(ApiOutModel):
+    workflow_id: str
+    next_run_at: datetime = Field(
+        description="the earliest next firing of its enabled cron triggers"
+    )
+
+
+class NextRunList(ApiOutModel):
+    data: list[NextRun]

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -127,6 +127,22 @@ def snapshot(trigger: Trigger) -> dict[str, Any]:
         "enabled": trigger.enabled,
         "settings": trigger.settings,
     }
+
+
+def next_runs(session: Session, *, workflow_ids: list[str]) -> list[dict[str, Any]]:
+    """The earliest ``next_fire_at`` of each workflow's enabled cron triggers (an event
+    trigger's is its next listing, not a run): one query grouped by workflow."""
+    rows = session.execute(
+        select(Trigger.workflow_id, func.min(Trigger.next_fire_at))
+        .where(
+            Trigger.workflow_id.in_(set(workflow_ids)),
+            Trigger.kind == TriggerKind.CRON.value,
+            Trigger.enabled.is_(True),
+            Trigger.next_fire_at.is_not(None),
+        )
+        .group_by(Trigger.workflow_id)
+    )
+    return [{"workflow_id": wid, "next_run_at": when} for wid, when in rows]
 
 
 def get_all(session: Session, *, workflow_id: str) -> list[Trigger]:

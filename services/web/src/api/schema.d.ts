@@ -169,7 +169,8 @@ export interface paths {
         };
         /**
          * Table Sample
-         * @description The first rows of the table's current version (the web UI's catalog page).
+         * @description The first rows of the table's current version (the web UI's catalog page); columns
+         *     that identify a person (``pii``) are masked for viewers.
          */
         get: operations["table_sample_api_catalog_assets__table__sample_get"];
         put?: never;
@@ -326,6 +327,27 @@ export interface paths {
         };
         /** List Executions */
         get: operations["list_executions_api_executions_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/executions/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Latest Runs
+         * @description The newest run of each of these workflows (the web UI's workflow list asks for its
+         *     page's ids): one grouped query on the workflow index; workflows never run left out.
+         */
+        get: operations["latest_runs_api_executions_latest_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -723,6 +745,28 @@ export interface paths {
         post?: never;
         /** Revoke Token */
         delete: operations["revoke_token_api_tokens__token_id__delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/triggers/next-runs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Next Runs
+         * @description When each of these workflows' enabled cron triggers next fire (the earliest; the web
+         *     UI's workflow list asks for its page's ids): one indexed query, workflows without one
+         *     left out.
+         */
+        get: operations["next_runs_api_triggers_next_runs_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1974,6 +2018,27 @@ export interface components {
              */
             type: "inner" | "left" | "right" | "full";
         };
+        /** LatestRun */
+        LatestRun: {
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Executionid */
+            executionId: string;
+            /** Finishedat */
+            finishedAt: string | null;
+            /** Status */
+            status: string;
+            /** Workflowid */
+            workflowId: string;
+        };
+        /** LatestRunList */
+        LatestRunList: {
+            /** Data */
+            data: components["schemas"]["LatestRun"][];
+        };
         /** Maintenance */
         Maintenance: {
             /**
@@ -2042,6 +2107,22 @@ export interface components {
              * @description true when more datasets lie within `depth` than `limit`: the answer holds the `limit` nearest
              */
             truncated: boolean;
+        };
+        /** NextRun */
+        NextRun: {
+            /**
+             * Nextrunat
+             * Format: date-time
+             * @description the earliest next firing of its enabled cron triggers
+             */
+            nextRunAt: string;
+            /** Workflowid */
+            workflowId: string;
+        };
+        /** NextRunList */
+        NextRunList: {
+            /** Data */
+            data: components["schemas"]["NextRun"][];
         };
         /** Page[AssetPublic] */
         Page_AssetPublic_: {
@@ -2189,16 +2270,32 @@ export interface components {
             /** Category */
             category: string;
             /**
+             * Complexity
+             * @description derived from the definition (docs/templates): jobs, sources to give, joins and aggregations
+             * @enum {string}
+             */
+            complexity: "simple" | "moderate" | "advanced";
+            /**
              * Createdat
              * Format: date-time
              */
             createdAt: string;
+            /**
+             * Creates
+             * @description the jobs an instantiation creates
+             */
+            creates: components["schemas"]["TemplateJobBrief"][];
             /** Demodataurl */
             demoDataUrl: string | null;
             /** Description */
             description: string;
             /** Documentationurl */
             documentationUrl: string | null;
+            /**
+             * Estimatedminutes
+             * @description minutes to set it up and see a first run, derived from the definition
+             */
+            estimatedMinutes: number;
             /** Id */
             id: string;
             /** Industryvertical */
@@ -2277,21 +2374,56 @@ export interface components {
             /** Writes */
             writes: string | null;
         };
+        /**
+         * TemplateJobBrief
+         * @description A job the template creates, as the gallery's card lists it.
+         */
+        TemplateJobBrief: {
+            /** Key */
+            key: string;
+            /**
+             * Layer
+             * @description bronze, silver or gold: the layer of the table it writes
+             */
+            layer: string | null;
+            /** Name */
+            name: string;
+            /** Type */
+            type: string;
+            /** Writes */
+            writes: string | null;
+        };
         /** TemplateSummary */
         TemplateSummary: {
             /** Category */
             category: string;
             /**
+             * Complexity
+             * @description derived from the definition (docs/templates): jobs, sources to give, joins and aggregations
+             * @enum {string}
+             */
+            complexity: "simple" | "moderate" | "advanced";
+            /**
              * Createdat
              * Format: date-time
              */
             createdAt: string;
+            /**
+             * Creates
+             * @description the jobs an instantiation creates
+             */
+            creates: components["schemas"]["TemplateJobBrief"][];
             /** Demodataurl */
             demoDataUrl: string | null;
             /** Description */
             description: string;
             /** Documentationurl */
             documentationUrl: string | null;
+            /**
+             * Estimatedminutes
+             * @description minutes to set it up and see a first run, derived from the definition
+             */
+            estimatedMinutes: number;
             /** Id */
             id: string;
             /** Industryvertical */
@@ -3408,6 +3540,37 @@ export interface operations {
             };
         };
     };
+    latest_runs_api_executions_latest_get: {
+        parameters: {
+            query: {
+                workflowId: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LatestRunList"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_execution_api_executions__execution_id__get: {
         parameters: {
             query?: never;
@@ -4188,6 +4351,37 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    next_runs_api_triggers_next_runs_get: {
+        parameters: {
+            query: {
+                workflowId: string[];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NextRunList"];
+                };
             };
             /** @description Validation Error */
             422: {

@@ -10,14 +10,23 @@ const AUTHENTICATIONS: Authentication[] = ["sql", "windows", "azure-ad-password"
 const FIELDS = ["host", "port", "database", "username", "password"] as const;
 type Field = (typeof FIELDS)[number];
 
-/** Create a connection: its fields, Test connection (the server's exact message), Save.
- * The password is sent, never shown back. */
-export function ConnectionForm({ onDone }: { onDone: () => void }) {
+/** Create a connection, or edit one: its fields, Test connection (the server's exact message),
+ * Save. The password is sent, never shown back: editing, an empty password field keeps the
+ * stored one (the API does the same with ""). */
+export function ConnectionForm({ onDone, connection }: { onDone: () => void; connection?: Schemas["ConnectionPublic"] }) {
   const queryClient = useQueryClient();
-  const [name, setName] = useState("");
-  const [type, setType] = useState<ConnectionType>("sql-server");
-  const [authentication, setAuthentication] = useState<Authentication>("sql");
-  const [values, setValues] = useState<Record<Field, string>>({ host: "", port: "", database: "", username: "", password: "" });
+  const [name, setName] = useState(connection?.name ?? "");
+  const [type, setType] = useState<ConnectionType>((connection?.type as ConnectionType | undefined) ?? "sql-server");
+  const [authentication, setAuthentication] = useState<Authentication>((connection?.authentication as Authentication | undefined) ?? "sql");
+  const [values, setValues] = useState<Record<Field, string>>({
+    host: connection?.host ?? "",
+    port: connection?.port ? String(connection.port) : "",
+    database: connection?.database ?? "",
+    username: connection?.username ?? "",
+    password: "",
+  });
+  const hasPassword = Boolean(connection?.password);
+  const testsSaved = Boolean(connection && hasPassword && !values.password);
 
   const fields = () => ({
     type,
@@ -25,10 +34,30 @@ export function ConnectionForm({ onDone }: { onDone: () => void }) {
     ...Object.fromEntries(FIELDS.filter((f) => values[f].trim()).map((f) => [f, f === "port" ? Number(values[f]) : values[f]])),
   });
   const test = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/test-connection/database", { body: { connection: fields() } as never })),
+    // Editing with the password left empty, the stored password can only be used by testing
+    // the saved connection (it never comes back to the browser): said next to the result.
+    mutationFn: () =>
+      unwrap(
+        api.POST("/api/test-connection/database", {
+          body: (testsSaved ? { connectionId: connection!.id } : { connection: fields() }) as never,
+        }),
+      ),
   });
   const save = useMutation({
-    mutationFn: () => unwrap(api.POST("/api/connections", { body: { name, ...fields() } as never })),
+    mutationFn: () => {
+      if (!connection) return unwrap(api.POST("/api/connections", { body: { name, ...fields() } as never }));
+      // Every field as the form shows it (cleared ones as null); the type cannot change; the
+      // version this form was opened on, so a change made meanwhile is a 409, not overwritten.
+      const { type: _type, ...changed } = fields();
+      void _type;
+      const cleared = Object.fromEntries(FIELDS.filter((f) => f !== "password" && !values[f].trim()).map((f) => [f, null]));
+      return unwrap(
+        api.PATCH("/api/connections/{connection_id}", {
+          params: { path: { connection_id: connection.id } },
+          body: { name, ...cleared, ...changed, version: connection.version } as never,
+        }),
+      );
+    },
     onSuccess: () => {
       queryClient.invalidateQueries({ queryKey: ["connections"] });
       onDone();
@@ -48,8 +77,8 @@ export function ConnectionForm({ onDone }: { onDone: () => void }) {
   }
 
   return (
-    <form onSubmit={submit} aria-label="New connection" className="mb-6 max-w-3xl rounded-lg border border-indigo-300 bg-white p-5">
-      <h2 className="mb-3 text-lg font-semibold">New connection</h2>
+    <form onSubmit={submit} aria-label={connection ? `Edit connection ${connection.name}` : "New connection"} className="mb-6 max-w-3xl rounded-lg border border-indigo-300 bg-white p-5">
+      <h2 className="mb-3 text-lg font-semibold">{connection ? `Edit connection ${connection.name}` : "New connection"}</h2>
       <div className="grid grid-cols-2 gap-3">
         <div>
           <label htmlFor="conn-name" className="block text-sm font-medium">Name</label>
@@ -58,7 +87,7 @@ export function ConnectionForm({ onDone }: { onDone: () => void }) {
         </div>
         <div>
           <label htmlFor="conn-type" className="block text-sm font-medium">Type</label>
-          <select id="conn-type" className={inputClass} value={type} onChange={(e) => setType(e.target.value as ConnectionType)}>
+          <select id="conn-type" className={inputClass} value={type} disabled={Boolean(connection)} onChange={(e) => setType(e.target.value as ConnectionType)}>
             {TYPES.map((value) => <option key={value}>{value}</option>)}
           </select>
         </div>
@@ -81,8 +110,15 @@ export function ConnectionForm({ onDone }: { onDone: () => void }) {
               autoComplete={field === "password" ? "new-password" : "off"}
               inputMode={field === "port" ? "numeric" : undefined}
               value={values[field]}
+              placeholder={field === "password" && hasPassword ? "unchanged (stored, never shown)" : undefined}
+              aria-describedby={field === "password" && connection ? "conn-password-hint" : undefined}
               onChange={(e) => setValues((current) => ({ ...current, [field]: e.target.value }))}
             />
+            {field === "password" && connection ? (
+              <p id="conn-password-hint" className="text-xs text-slate-700">
+                {hasPassword ? "A password is stored. Leave this empty to keep it; a new host or port needs it again." : "No password is stored."}
+              </p>
+            ) : null}
             {problemsFor(problems, field).map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
           </div>
         ))}
@@ -91,10 +127,17 @@ export function ConnectionForm({ onDone }: { onDone: () => void }) {
         <p role="status" data-testid="test-result" className={`mt-3 rounded border p-2 text-sm ${result.success ? "border-green-300 bg-green-50 text-green-900" : "border-red-300 bg-red-50 text-red-900"}`}>
           {result.success ? "Connected: " : `Failed${result.kind ? ` (${result.kind})` : ""}: `}
           {result.message}
+          {testsSaved ? <span className="block text-xs">(the saved connection was tested, with its stored password: save to test your changes)</span> : null}
         </p>
       ) : null}
       {test.isError && !(test.error instanceof ApiError && test.error.problems.length) ? <ErrorBox error={test.error} /> : null}
-      {save.isError && !(save.error instanceof ApiError && save.error.problems.length) ? <ErrorBox error={save.error} /> : null}
+      {save.error instanceof ApiError && save.error.status === 409 && connection ? (
+        <div role="alert" className="my-3 rounded border border-red-300 bg-red-50 p-3 text-sm text-red-900">
+          This connection was changed by someone else since you opened it: cancel and open it again to see their change (the server said: {save.error.message}).
+        </div>
+      ) : save.isError && !(save.error instanceof ApiError && save.error.problems.length) ? (
+        <ErrorBox error={save.error} />
+      ) : null}
       <div className="mt-4 flex gap-2">
         <button type="button" className={secondaryButtonClass} onClick={onDone}>Cancel</button>
         <button type="button" className={secondaryButtonClass} onClick={() => test.mutate()} disabled={test.isPending}>

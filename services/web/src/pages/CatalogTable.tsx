@@ -7,6 +7,10 @@ interface Sample {
   columns: string[];
   rows: unknown[][];
   version: number;
+  /** column → what it holds (email, phone, ...): the columns that identify a person */
+  pii?: Record<string, string>;
+  /** true when those columns' values came back masked (a viewer's sample) */
+  masked?: boolean;
 }
 
 function cell(value: unknown): string {
@@ -76,13 +80,25 @@ export default function CatalogTable() {
       <h2 className="mb-2 text-lg font-semibold">Sample rows</h2>
       <ErrorBox error={sample.error} />
       {sample.isLoading ? <Loading what="sample rows" /> : null}
+      {sample.data?.masked ? (
+        <p role="note" data-testid="pii-masked" className="mb-2 max-w-3xl rounded border border-amber-300 bg-amber-50 p-2 text-sm text-amber-950">
+          Columns that identify a person are masked (****) for your role: {Object.entries(sample.data.pii ?? {}).map(([column, kind]) => `${column} (${kind})`).join(", ")}.
+        </p>
+      ) : sample.data?.pii && Object.keys(sample.data.pii).length ? (
+        <p className="mb-2 max-w-3xl text-sm text-slate-700">Columns marked PII identify a person: viewers see them masked.</p>
+      ) : null}
       {sample.data ? (
         <div className="mb-6 max-h-[28rem] overflow-auto rounded border border-slate-300" tabIndex={0} role="region" aria-label="Sample rows">
           <table className="border-collapse bg-white text-xs" data-testid="sample-rows">
             <caption className="sr-only">The first {sample.data.rows.length} rows of version {sample.data.version}</caption>
             <thead className="sticky top-0 bg-slate-100">
               <tr className="text-left">
-                {sample.data.columns.map((column) => <th key={column} className="whitespace-nowrap p-2 font-mono">{column}</th>)}
+                {sample.data.columns.map((column) => (
+                  <th key={column} className="whitespace-nowrap p-2 font-mono" data-pii={sample.data?.pii?.[column] ?? undefined}>
+                    {column}
+                    {sample.data?.pii?.[column] ? <span className="ml-1 rounded bg-amber-100 px-1 font-sans text-amber-950" title={sample.data.pii[column]}>PII</span> : null}
+                  </th>
+                ))}
               </tr>
             </thead>
             <tbody>

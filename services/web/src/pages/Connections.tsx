@@ -1,13 +1,15 @@
 import { useState } from "react";
 import { canEdit, useMe } from "../auth";
 import { ConnectionForm } from "../components/ConnectionForm";
-import { useQuery } from "@tanstack/react-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, unwrap, type Schemas } from "../api/client";
 import { buttonClass, ErrorBox, formatDate, Loading, PageTitle, secondaryButtonClass } from "../ui";
 
 export default function Connections() {
   const me = useMe();
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<Schemas["ConnectionPublic"] | null>(null);
+  const editor = canEdit(me.data?.role);
   const connections = useQuery({
     queryKey: ["connections"],
     queryFn: () => unwrap(api.GET("/api/connections", {})),
@@ -15,14 +17,15 @@ export default function Connections() {
   return (
     <div>
       <PageTitle
-        actions={canEdit(me.data?.role) && !adding ? <button type="button" className={buttonClass} onClick={() => setAdding(true)}>New connection</button> : null}
+        actions={editor && !adding && !editing ? <button type="button" className={buttonClass} onClick={() => setAdding(true)}>New connection</button> : null}
       >
         Connections
       </PageTitle>
       <p className="mb-4 max-w-3xl text-sm text-slate-700">
-        Saved database connections (passwords are never shown). Editing one here is not built yet (<code>PATCH /api/connections/&#123;id&#125;</code>).
+        Saved database connections. Passwords are never shown: editing one, leave the password empty to keep the stored one.
       </p>
       {adding ? <ConnectionForm onDone={() => setAdding(false)} /> : null}
+      {editing ? <ConnectionForm key={editing.id} connection={editing} onDone={() => setEditing(null)} /> : null}
       {connections.isLoading ? <Loading what="connections" /> : null}
       <ErrorBox error={connections.error} />
       {connections.data && !connections.data.data.length ? <p>No saved connection.</p> : null}
@@ -35,10 +38,11 @@ export default function Connections() {
               <th className="p-2">Where</th>
               <th className="p-2">Created</th>
               <th className="p-2">Test</th>
+              {editor ? <th className="p-2">Change</th> : null}
             </tr>
           </thead>
           <tbody>
-            {connections.data.data.map((connection) => <ConnectionRow key={connection.id} connection={connection} />)}
+            {connections.data.data.map((connection) => <ConnectionRow key={connection.id} connection={connection} editor={editor} onEdit={() => { setAdding(false); setEditing(connection); }} />)}
           </tbody>
         </table>
       ) : null}
@@ -46,7 +50,13 @@ export default function Connections() {
   );
 }
 
-function ConnectionRow({ connection }: { connection: Schemas["ConnectionPublic"] }) {
+function ConnectionRow({ connection, editor, onEdit }: { connection: Schemas["ConnectionPublic"]; editor: boolean; onEdit: () => void }) {
+  const queryClient = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const remove = useMutation({
+    mutationFn: () => unwrap(api.DELETE("/api/connections/{connection_id}", { params: { path: { connection_id: connection.id } } })),
+    onSuccess: () => queryClient.invalidateQueries({ queryKey: ["connections"] }),
+  });
   const [result, setResult] = useState<{ success: boolean; message: string } | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
@@ -79,6 +89,23 @@ function ConnectionRow({ connection }: { connection: Schemas["ConnectionPublic"]
         ) : null}
         <ErrorBox error={error} />
       </td>
+      {editor ? (
+        <td className="p-2">
+          <div className="flex flex-wrap gap-2">
+            <button type="button" className={secondaryButtonClass} onClick={onEdit} aria-label={`Edit ${connection.name}`}>Edit</button>
+            {confirming ? (
+              <span role="group" aria-label={`Confirm deleting ${connection.name}`} className="flex items-center gap-2">
+                <span>Delete it?</span>
+                <button type="button" className={buttonClass} onClick={() => remove.mutate()} disabled={remove.isPending}>Delete</button>
+                <button type="button" className={secondaryButtonClass} onClick={() => { setConfirming(false); remove.reset(); }}>Keep</button>
+              </span>
+            ) : (
+              <button type="button" className={secondaryButtonClass} onClick={() => setConfirming(true)} aria-label={`Delete ${connection.name}`}>Delete</button>
+            )}
+          </div>
+          <ErrorBox error={remove.error} />
+        </td>
+      ) : null}
     </tr>
   );
 }

@@ -141,10 +141,15 @@ export default function Execution() {
                 </td>
                 <td className="p-2">
                   {job.error ? (
-                    <details>
-                      <summary className="cursor-pointer text-red-800">{job.error.message}</summary>
-                      <pre className="whitespace-pre-wrap text-xs">{typeof job.error.detail === "string" ? job.error.detail : JSON.stringify(job.error.detail, null, 2)}</pre>
-                    </details>
+                    job.error.detail === null || job.error.detail === undefined ? (
+                      <p className="text-red-800" data-testid="job-error">{job.error.message}</p>
+                    ) : (
+                      <details data-testid="job-error">
+                        <summary className="cursor-pointer text-red-800">{job.error.message}</summary>
+                        <p className="mt-1 text-xs font-medium">Detail</p>
+                        <pre className="whitespace-pre-wrap text-xs" data-testid="job-error-detail">{typeof job.error.detail === "string" ? job.error.detail : JSON.stringify(job.error.detail, null, 2)}</pre>
+                      </details>
+                    )
                   ) : (
                     job.note ?? ""
                   )}

@@ -6,6 +6,8 @@ import JobsTab from "./workflow/JobsTab";
 import { canEdit, useMe } from "../auth";
 import { buttonClass, ErrorBox, formatDate, formatDuration, Loading, PageTitle, secondaryButtonClass, StatusBadge } from "../ui";
 
+import TriggersTab from "./workflow/TriggersTab";
+
 const LineageGraph = lazy(() => import("../components/LineageGraph"));
 
 const TABS = ["jobs", "runs", "lineage", "triggers", "settings"] as const;
@@ -145,7 +147,7 @@ export default function WorkflowDetail() {
             <LineageGraph workflowId={id} />
           </Suspense>
         ) : null}
-        {tab === "triggers" ? <TriggersTab id={id} /> : null}
+        {tab === "triggers" ? <TriggersTab id={id} editor={editor} /> : null}
         {tab === "settings" ? <SettingsTab workflow={w} /> : null}
       </section>
     </div>
@@ -180,38 +182,6 @@ function RunsTab({ id }: { id: string }) {
             <td className="p-2">{run.trigger}</td>
             <td className="p-2">{formatDuration(run.durationMs)}</td>
             <td className="p-2">{run.requestedBy ?? "—"}</td>
-          </tr>
-        ))}
-      </tbody>
-    </table>
-  );
-}
-
-function TriggersTab({ id }: { id: string }) {
-  const triggers = useQuery({
-    queryKey: ["triggers", id],
-    queryFn: () => unwrap(api.GET("/api/workflows/{workflow_id}/triggers", { params: { path: { workflow_id: id } } })),
-  });
-  if (triggers.isLoading) return <Loading what="triggers" />;
-  if (!triggers.data) return <ErrorBox error={triggers.error} />;
-  if (!triggers.data.data.length) return <p>No trigger: this workflow runs when someone presses Run. (Creating triggers here is not built yet: see docs/triggers.md.)</p>;
-  return (
-    <table className="w-full border-collapse bg-white text-sm">
-      <thead>
-        <tr className="border-b border-slate-300 text-left">
-          <th className="p-2">Name</th>
-          <th className="p-2">Kind</th>
-          <th className="p-2">Enabled</th>
-          <th className="p-2">Next</th>
-        </tr>
-      </thead>
-      <tbody>
-        {triggers.data.data.map((trigger) => (
-          <tr key={trigger.id} className="border-b border-slate-200">
-            <td className="p-2">{trigger.name ?? trigger.id}</td>
-            <td className="p-2">{trigger.kind}</td>
-            <td className="p-2">{trigger.enabled ? "yes" : "no"}</td>
-            <td className="p-2">{trigger.nextFireTimes.map((time) => time.local).slice(0, 2).join(", ") || "—"}</td>
           </tr>
         ))}
       </tbody>

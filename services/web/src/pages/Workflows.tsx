@@ -2,7 +2,6 @@ import { Link } from "react-router-dom";
 import { useQuery } from "@tanstack/react-query";
 import { api, unwrap } from "../api/client";
 import { canEdit, useMe } from "../auth";
-import { lastRunByWorkflow } from "../runs";
 import { ErrorBox, formatDate, Loading, PageTitle, StatusBadge, buttonClass } from "../ui";
 
 export default function Workflows() {
@@ -11,12 +10,23 @@ export default function Workflows() {
     queryKey: ["workflows"],
     queryFn: () => unwrap(api.GET("/api/workflows", { params: { query: { limit: 200 } } })),
   });
-  const executions = useQuery({
-    queryKey: ["executions", "recent"],
-    queryFn: () => unwrap(api.GET("/api/executions", { params: { query: { limit: 200 } } })),
+  // The last and next run of the page's workflows: one request each, for the page's ids
+  // (runs and triggers are the orchestrator's; the list itself is the catalog's).
+  const ids = (workflows.data?.data ?? []).map((w) => w.id);
+  const latest = useQuery({
+    queryKey: ["latest-runs", ids],
+    queryFn: () => unwrap(api.GET("/api/executions/latest", { params: { query: { workflowId: ids } } })),
+    enabled: ids.length > 0,
     refetchInterval: 5_000,
   });
-  const last = lastRunByWorkflow(executions.data?.data ?? []);
+  const last = new Map((latest.data?.data ?? []).map((row) => [row.workflowId, row]));
+  const nextRuns = useQuery({
+    queryKey: ["next-runs", ids],
+    queryFn: () => unwrap(api.GET("/api/triggers/next-runs", { params: { query: { workflowId: ids } } })),
+    enabled: ids.length > 0,
+    refetchInterval: 60_000,
+  });
+  const next = new Map((nextRuns.data?.data ?? []).map((row) => [row.workflowId, row.nextRunAt]));
 
   return (
     <div>
@@ -42,6 +52,7 @@ export default function Workflows() {
               <th className="p-2">Team</th>
               <th className="p-2">Environment</th>
               <th className="p-2">Last run</th>
+              <th className="p-2">Next run</th>
             </tr>
           </thead>
           <tbody>
@@ -58,12 +69,15 @@ export default function Workflows() {
                   <td className="p-2">{workflow.environment}</td>
                   <td className="p-2">
                     {run ? (
-                      <Link to={`/executions/${run.id}`} className="inline-flex items-center gap-2 hover:underline">
+                      <Link to={`/executions/${run.executionId}`} className="inline-flex items-center gap-2 hover:underline">
                         <StatusBadge status={run.status} /> {formatDate(run.createdAt)}
                       </Link>
                     ) : (
                       "never run"
                     )}
+                  </td>
+                  <td className="p-2" data-testid="next-run">
+                    {workflow.status === "paused" ? "paused" : next.has(workflow.id) ? formatDate(next.get(workflow.id)) : "—"}
                   </td>
                 </tr>
               );
