@@ -1,19 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lastRunByWorkflow, parseSse, progress } from "./runs";
-
-describe("lastRunByWorkflow", () => {
-  it("keeps the newest run of each workflow whatever the order", () => {
-    const runs = [
-      { id: "a", workflowId: "w1", status: "failed", createdAt: "2026-01-01T10:00:00Z" },
-      { id: "b", workflowId: "w1", status: "succeeded", createdAt: "2026-01-02T10:00:00Z" },
-      { id: "c", workflowId: "w2", status: "running", createdAt: "2026-01-01T09:00:00Z" },
-    ];
-    const last = lastRunByWorkflow([runs[1], runs[0], runs[2]]);
-    expect(last.get("w1")?.id).toBe("b");
-    expect(last.get("w2")?.id).toBe("c");
-    expect(lastRunByWorkflow(runs.slice(0, 2)).get("w1")?.id).toBe("b");
-  });
-});
+import { parseSse, progress } from "./runs";
 
 describe("progress", () => {
   it("counts ended jobs, failed ones included", () => {

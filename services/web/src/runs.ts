@@ -1,22 +1,5 @@
 /** Pure helpers about runs, kept apart from the pages so they are unit-tested. */
 
-export interface RunLike {
-  id: string;
-  workflowId: string;
-  status: string;
-  createdAt: string;
-}
-
-/** The newest run of each workflow, from a list of runs in any order. */
-export function lastRunByWorkflow<T extends RunLike>(runs: T[]): Map<string, T> {
-  const out = new Map<string, T>();
-  for (const run of runs) {
-    const seen = out.get(run.workflowId);
-    if (!seen || seen.createdAt < run.createdAt) out.set(run.workflowId, run);
-  }
-  return out;
-}
-
 export const ENDED = new Set(["succeeded", "failed", "cancelled"]);
 
 export function isEnded(status: string | undefined): boolean {
