@@ -399,8 +399,15 @@ def _not_in_calendar(keys: list[str], fmt: str) -> list[str]:
     """Values of the right shape that are no date (``2024-02-30``), among the first
     ``_CALENDAR_CHECKS``. Arrow's strptime rolls them over to the next month, silently, and
     so would the reader: better a string column and a warning than wrong dates."""
+    checked = keys[:_CALENDAR_CHECKS]
+    if fmt == "%Y-%m-%d":
+        # Arrow's ISO date cast is strict (zero-padded, a real day): what it takes, strptime
+        # takes too, but for the year 0. Otherwise the values are checked one by one.
+        strings = pa.array(checked, pa.string())
+        if not pc.any(pc.starts_with(strings, "0000")).as_py() and _casts(strings, pa.date32()):
+            return []
     invalid = []
-    for key in keys[:_CALENDAR_CHECKS]:
+    for key in checked:
         try:
             datetime.strptime(key, fmt)
         except ValueError:
