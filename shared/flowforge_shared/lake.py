@@ -86,7 +86,7 @@ class Lake:
         if existing is not None:
             return existing
         try:
-            DeltaTable.create(
+            return DeltaTable.create(
                 self.uri(layer, table),
                 schema,
                 mode="error",
@@ -96,11 +96,10 @@ class Lake:
                 else None,
             )
         except DeltaError:
-            if self.load(layer, table) is None:  # not a lost race: a real failure
+            created = self.load(layer, table)  # another writer created it first
+            if created is None:  # not a lost race: a real failure
                 raise
-        created = self.load(layer, table)
-        assert created is not None
-        return created
+            return created
 
     def remove_orphans(self, layer: Layer, table: str, older_than: float) -> list[str]:
         """Delete the data files no commit of the table references, left by a writer that
@@ -266,12 +265,21 @@ def table_schema(table: DeltaTable) -> pa.Schema:
     return pa.schema(table.schema().to_arrow())
 
 
-def output_dataset(lake: Lake, layer: Layer, table: str, row_count: int | None = None) -> Dataset:
-    """The run-event description of a table as it is now: version, schema, row count; named
-    by its location (:meth:`Lake.dataset_name`)."""
+def output_dataset(
+    lake: Lake,
+    layer: Layer,
+    table: str,
+    row_count: int | None = None,
+    *,
+    current: DeltaTable | None = None,
+) -> Dataset:
+    """The run-event description of a table as it is now (or as of ``current``, the
+    snapshot a writer just committed, which spares reading the log again): version,
+    schema, row count; named by its location (:meth:`Lake.dataset_name`)."""
     namespace, name = lake.dataset_name(layer, table)
     named = {"namespace": namespace, "name": name, "layer": layer, "table": table}
-    current = lake.load(layer, table)
+    if current is None:
+        current = lake.load(layer, table)
     if current is None:
         return Dataset(**named, row_count=row_count, location=lake.uri(layer, table))
     return Dataset(

@@ -168,6 +168,12 @@ class BronzeResult:
     already_applied: PriorCommit | None = None
     notes: tuple[str, ...] = ()
     """What the write changed beyond rows (a column widened), for the job's note."""
+    table: DeltaTable | None = None
+    """The table as of that commit (the snapshot the write updated, or the one the earlier
+    commit was found in), so the job describes it without reading its log again."""
+    absent_columns: frozenset[str] = frozenset()
+    """The table's columns the load did not carry (written as nulls), as its commit names
+    them (``flowforge.absent_columns``)."""
 
     @property
     def skipped_as_already_committed(self) -> bool:
@@ -286,7 +292,7 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    return replace(_committed(lake, table, commit, stream.rows), notes=notes)
+    return replace(_committed(lake, table, commit, stream.rows, snapshot), notes=notes)
 
 
 def _widen(
@@ -358,7 +364,7 @@ def write_quarantine(
         )
     except DeltaError as error:
         return _after_failed_commit(lake, name, commit, error)
-    return _committed(lake, name, commit, len(records))
+    return _committed(lake, name, commit, len(records), snapshot)
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -380,19 +386,46 @@ def _earlier_commit(
         version=prior.version,
         schema=_table_schema(snapshot),
         already_applied=prior,
+        table=snapshot,
+        absent_columns=absent_columns(prior.metadata),
     )
 
 
-def _committed(lake: Lake, table: str, commit: _Commit, rows: int) -> BronzeResult:
-    """The result of the commit this call just made."""
-    written = lake.load("bronze", table)
-    assert written is not None
-    own = prior_commit(written, commit.app_id, commit.run_sequence)
+def _committed(
+    lake: Lake, table: str, commit: _Commit, rows: int, snapshot: DeltaTable
+) -> BronzeResult:
+    """The result of the commit this call just made. ``write_deltalake`` brings the
+    snapshot it wrote against to the version it committed (after any commits of others it
+    was rebased over), so the log is not read again; should the snapshot not show this
+    run's transaction, the table is loaded and the commit looked up in its history."""
+    version: int | None
+    if snapshot.transaction_version(commit.app_id) == commit.run_sequence:
+        version = snapshot.version()
+    else:
+        reloaded = lake.load("bronze", table)
+        assert reloaded is not None
+        snapshot = reloaded
+        own = prior_commit(snapshot, commit.app_id, commit.run_sequence)
+        version = own.version if own and own.version is not None else snapshot.version()
     return BronzeResult(
         rows_written=rows,
-        version=own.version if own and own.version is not None else written.version(),
-        schema=_table_schema(written),
+        version=version,
+        schema=_table_schema(snapshot),
+        table=snapshot,
+        absent_columns=absent_columns(commit.metadata),
     )
+
+
+def absent_columns(metadata: dict) -> frozenset[str]:
+    """The columns a commit's ``flowforge.absent_columns`` names (none when absent, or
+    not in the form write_bronze writes: then every column counts as sent)."""
+    recorded = metadata.get(ABSENT_COLUMNS_KEY)
+    if not recorded:
+        return frozenset()
+    try:
+        return frozenset(str(column) for column in json.loads(recorded)["columns"])
+    except (ValueError, KeyError, TypeError):
+        return frozenset()
 
 
 def _after_failed_commit(lake: Lake, table: str, commit: _Commit, error: Exception) -> BronzeResult:
