@@ -103,6 +103,7 @@ _PARSE_AHEAD = 4
 _INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_EMPTY_ONLY = pa.array([b""], pa.binary())
 
 _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
@@ -283,8 +284,17 @@ def _with_nulls(
 ) -> Callable[[pa.Array], pa.Array]:
     """``convert`` after the values in ``tokens`` (binary) became null."""
 
+    if tokens.equals(_EMPTY_ONLY):
+        # Only "" (a quoted empty value of a typed column): its length says it, no hashing.
+        def is_token(values: pa.Array) -> pa.Array:
+            return pc.equal(pc.binary_length(values), 0)
+    else:
+
+        def is_token(values: pa.Array) -> pa.Array:
+            return pc.is_in(values, value_set=tokens)
+
     def with_nulls(values: pa.Array) -> pa.Array:
-        is_null = pc.is_in(values, value_set=tokens)
+        is_null = is_token(values)
         if pc.any(is_null).as_py():
             values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
         return convert(values)
