@@ -995,48 +995,80 @@ def prefetch(source: Iterable[T], depth: int) -> Iterator[T]:
     Parsing and conversion (pyarrow) and Parquet encoding (delta-rs) release the GIL, so
     the stages of a load run in parallel; the bounded queue keeps memory to a few batches.
     An error of the source is re-raised in the consumer. Closing the returned generator
-    (or leaving its loop) stops the helper thread and closes ``source``'s iterator.
+    (or leaving its loop) stops the helper thread and closes ``source``'s iterator. The
+    thread starts at the first item asked for; :class:`Prefetch` can start it at once.
     """
-    iterator = iter(source)
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    ahead = Prefetch(source, depth)
+    try:
+        yield from ahead
+    finally:
+        ahead.close()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
+
+class Prefetch(Iterator[T]):
+    """``source`` iterated on a helper thread, at most ``depth`` items ahead (see
+    :func:`prefetch`). The thread starts with :meth:`start` or the first ``next``;
+    :meth:`close` stops it (and closes ``source``'s iterator if it was not exhausted):
+    call it whatever happens."""
+
+    def __init__(self, source: Iterable[T], depth: int) -> None:
+        self._source = source
+        self._items: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = False
+
+    def start(self) -> Prefetch[T]:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(
+                target=self._produce,
+                args=(iter(self._source),),
+                name="flowforge-prefetch",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def __next__(self) -> T:
+        if self._done or self._stop.is_set():  # ended, or closed
+            raise StopIteration
+        self.start()
+        item = self._items.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._done = True
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
             try:
-                items.put(item, timeout=0.1)
+                self._items.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self, iterator: Iterator[T]) -> None:
         try:
             for item in iterator:
-                if not put(item):
+                if not self._put(item):
                     break
             else:
-                put(_END)
+                self._put(_END)
         except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
-            put(_Failure(error))
+            self._put(_Failure(error))
         finally:
             close = getattr(iterator, "close", None)
-            if stop.is_set() and close is not None:
+            if self._stop.is_set() and close is not None:
                 close()
-
-    thread = threading.Thread(target=produce, name="flowforge-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = items.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 _END = object()

@@ -75,7 +75,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from flowforge_ingest import csv_resync
-from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
+from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, Prefetch
 from flowforge_ingest.csv_prepare import SkipBeyondEnd, prepared_copy
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
@@ -704,6 +704,7 @@ class CsvBatches:
         self._iterator: Iterator[pa.RecordBatch] | None = None
 
         self._reader: pacsv.CSVStreamingReader | None = None
+        self._ahead: Prefetch[pa.RecordBatch] | None = None
         try:
             source_names = self._probe()
             self._width = len(source_names)
@@ -712,10 +713,16 @@ class CsvBatches:
             # The first blocks as one batch: the types are read from it, and it is the
             # first batch converted, with the columns the type check converted already.
             self._first = (pa.concat_batches(head) if len(head) > 1 else head[0]) if head else None
+            # From here on the next blocks are parsed on a helper thread, a few ahead of the
+            # conversion, while the columns are planned and the writer opens its table.
+            self._ahead = Prefetch(self._blocks, _PARSE_AHEAD)
+            if head:
+                self._ahead.start()
             self._columns, self._first_converted = _plan_columns(
                 source_names, self._first, file_config
             )
         except BaseException:
+            self._stop_parsing()
             self._release()
             raise
         self.schema = pa.schema(
@@ -1043,7 +1050,12 @@ class CsvBatches:
         if self._iterator is not None:
             self._iterator.close()  # stops the parsing thread, then closes the reader
         else:
+            self._stop_parsing()
             self._release()
+
+    def _stop_parsing(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()  # the parsing thread stops before the reader is closed
 
     def _release(self) -> None:
         """Close the reader and delete the prepared copy, if any."""
@@ -1058,24 +1070,25 @@ class CsvBatches:
             self._reader = None
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        # Parsing runs on a helper thread a few blocks ahead of the conversion: the two
-        # take about the same time, and both release the GIL.
-        blocks = prefetch(self._raw_blocks(), _PARSE_AHEAD)
+        # Parsing runs on a helper thread a few blocks ahead of the conversion (started
+        # once the first blocks were read): the two take about the same time, and both
+        # release the GIL.
         try:
-            converted = (self._convert(raw) for raw in blocks)
+            converted = (self._convert(raw) for raw in self._raw_blocks())
             yield from _rebatch(converted, self._batch_rows, self._count)
             # Ragged rows after the last good row arrive with the final (empty) read.
             self._raise_ragged(up_to=None, before=None)
             self._check_limits()
         finally:
-            blocks.close()  # stops the parsing thread before the reader is closed
+            self._stop_parsing()
             self._release()
 
     def _raw_blocks(self) -> Iterator[pa.RecordBatch]:
         first, self._first = self._first, None
         if first is not None:
             yield first
-        yield from self._blocks
+        assert self._ahead is not None
+        yield from self._ahead
 
     def _count(self, rows: int) -> None:
         self.rows_read += rows

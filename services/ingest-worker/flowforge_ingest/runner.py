@@ -80,6 +80,8 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
             )
         except errors.Cancelled as stopped:
             raise Cancelled(str(stopped)) from None
+        finally:
+            batches.close()  # stops its parsing thread, whatever write_bronze did
         span.set_attribute("flowforge.rows_read", rows_read)
         span.set_attribute("flowforge.rows", result.rows_written)
         span.set_attribute(
