@@ -101,7 +101,9 @@ class Lake:
                 raise
             return created
 
-    def remove_orphans(self, layer: Layer, table: str, older_than: float) -> list[str]:
+    def remove_orphans(
+        self, layer: Layer, table: str, older_than: float, *, current: DeltaTable | None = None
+    ) -> list[str]:
         """Delete the data files no commit of the table references, left by a writer that
         was killed before its commit, once they are older than ``older_than`` seconds.
 
@@ -109,8 +111,10 @@ class Lake:
         until its commit): callers pass well past the task time limit. Files a later commit
         removed are kept (time travel is VACUUM's business): they are told apart as the files
         a full vacuum would take but a lite one (tombstones only) would not. Returns the
-        paths removed, relative to the table."""
-        current = self.load(layer, table)
+        paths removed, relative to the table. ``current``: the table as its writer just
+        committed it (else it is loaded)."""
+        if current is None:
+            current = self.load(layer, table)
         if current is None:
             return []
         hours = max(1, math.ceil(older_than / 3600))

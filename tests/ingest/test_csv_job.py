@@ -136,7 +136,7 @@ def test_a_csv_job_lands_every_row_of_the_file_typed(tmp_path):
     assert output["outputFacets"]["outputStatistics"]["rowCount"] == ROWS
 
 
-def test_the_output_a_job_reports_is_its_own_commit_read_once(tmp_path, monkeypatch):
+def test_a_job_reads_the_table_log_once_and_reports_its_own_commit(tmp_path, monkeypatch):
     (tmp_path / "landing").mkdir()
     (tmp_path / "landing" / "data.csv").write_text(file_text(100))
     assert run_job(tmp_path, "orders", run_sequence=1)[0] == "succeeded"
@@ -147,39 +147,19 @@ def test_the_output_a_job_reports_is_its_own_commit_read_once(tmp_path, monkeypa
         loads.append(args[0] if args else kwargs.get("table_uri"))
         original(self, *args, **kwargs)
 
-    settings = Settings(data_dir=tmp_path)
-    lake = Lake.from_settings(settings)
     monkeypatch.setattr(deltalake.DeltaTable, "__init__", counted)
-    task = JobTask(
-        execution_id=str(uuid.uuid4()),
-        run_sequence=2,
-        job_run_id=str(uuid.uuid4()),
-        job_id="job-orders",
-        workflow_id="w",
-        workflow_name="w",
-        job={
-            "name": "orders",
-            "type": "file-based",
-            "sourceConfig": {"type": "csv", "fileConfig": {"filePath": "data.csv"}},
-            "destinationConfig": {"bronzeConfig": {"tableName": "orders"}},
-        },
-    )
-    context = JobContext(
-        task=task,
-        attempt=1,
-        settings=settings,
-        lake=lake,
-        sink=Sink(),
-        cancel_flags=LocalCancelFlags(),
-    )
-    outcome = run_ingest_job(context)  # the ingest itself, without the runtime's upkeep
+    # The whole job as a worker runs it: the write, its description, the orphan-file
+    # clean-up and the table maintenance after it.
+    outcome, sink = run_job(tmp_path, "orders", run_sequence=2)
     monkeypatch.undo()
 
-    assert loads == [lake.uri("bronze", "orders")]  # one read of the log, before the write
-    [output] = outcome.outputs
-    fresh = DeltaTable(lake.uri("bronze", "orders"))
-    assert (output.version, output.row_count) == (fresh.version(), 200)
-    assert outcome.rows_written == 100
+    assert outcome == "succeeded"
+    uri = Lake.from_settings(Settings(data_dir=tmp_path)).uri("bronze", "orders")
+    assert loads == [uri]  # once, before the write
+    [output] = result_facet(sink)["outputs"]
+    fresh = DeltaTable(uri)
+    assert output["outputFacets"]["outputStatistics"]["rowCount"] == fresh.count() == 200
+    assert output["facets"]["version"]["datasetVersion"] == str(fresh.version()) == "2"
 
 
 def test_the_snapshot_a_write_hands_back_is_its_own_commit_after_another_writer(lake):

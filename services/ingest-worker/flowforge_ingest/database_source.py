@@ -180,6 +180,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         already_applied=result.already_applied,
         notes=list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,
+        tables={("bronze", bronze.table_name): result.table} if result.table is not None else {},
     )
 
 

@@ -97,6 +97,7 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
         written.extra[FACET_NAME] = lineage
     outputs = [written]
+    tables = {("bronze", bronze.table_name): result.table} if result.table is not None else {}
     if quarantined:
         set_aside = write_quarantine(
             lake,
@@ -111,6 +112,8 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
                 lake, "bronze", quarantine_table_name(bronze.table_name), current=set_aside.table
             )
         )
+        if set_aside.table is not None:
+            tables[("bronze", quarantine_table_name(bronze.table_name))] = set_aside.table
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
@@ -119,4 +122,5 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         quarantined=len(quarantined),
         already_applied=result.already_applied,
         notes=list(result.notes),
+        tables=tables,
     )
