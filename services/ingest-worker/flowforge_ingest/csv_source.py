@@ -1317,7 +1317,8 @@ def read_csv_batches(
 
     The header, the first block and the column types are read now, so configuration and
     file-level errors (:class:`CsvFormatError`) surface before any write starts; the rest
-    is read as the result is iterated. ``source_name`` is how messages name the file (the
+    is parsed on a helper thread from then on, a few blocks ahead of the iteration:
+    iterate the result to its end or ``close()`` it (write_bronze does). ``source_name`` is how messages name the file (the
     user's filePath; defaults to the file name). More than ``max_quarantined`` bad rows
     fail the load: a file that bad almost always has a wrong fileConfig.
     """
