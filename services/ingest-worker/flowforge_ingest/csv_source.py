@@ -7,7 +7,7 @@ This module owns two things:
 - :func:`read_csv_batches` returns a :class:`CsvBatches`: its ``schema`` is known before the
   first batch (a streamed Delta write needs it up front), iterating it yields
   ``pyarrow.RecordBatch`` es of at most ``batch_rows`` rows, and memory stays bounded by a few
-  blocks whatever the file size (5,000,000 rows through the bronze writer: 440 MB peak RSS).
+  blocks whatever the file size (5,000,000 rows through the bronze writer: ~600 MB peak RSS).
 
 How a file is read, and why
 ---------------------------
