@@ -98,6 +98,9 @@ class JobOutcome:
     already_applied: PriorCommit | None = None  # a retry found this run's own commit
     watermark: dict[str, Any] | None = None  # incremental jobs: how far this run read
     notes: list[str] = field(default_factory=list)  # what the user should know (the job's note)
+    # (layer, table) -> the DeltaTable of a table the job wrote, as of its commit: the upkeep
+    # after the job (orphan files, maintenance) starts from it instead of reading the log.
+    tables: dict[tuple[str, str], Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -251,7 +254,12 @@ def _remove_orphans(context: JobContext, outcome: JobOutcome) -> None:
         if dataset.layer is None:
             continue
         try:
-            removed = context.lake.remove_orphans(dataset.layer, dataset.table, age)
+            removed = context.lake.remove_orphans(
+                dataset.layer,
+                dataset.table,
+                age,
+                current=outcome.tables.get((dataset.layer, dataset.table)),
+            )
         except Exception:  # noqa: BLE001 - tidying is never worth a failed job
             log.warning("could not remove orphan files of %s", dataset.label, exc_info=True)
             continue
@@ -272,7 +280,13 @@ def _maintain(context: JobContext, outcome: JobOutcome) -> None:
         if dataset.layer is None:
             continue
         try:
-            maintained = maintain_after_write(context.lake, dataset.layer, dataset.table, policy)
+            maintained = maintain_after_write(
+                context.lake,
+                dataset.layer,
+                dataset.table,
+                policy,
+                current=outcome.tables.get((dataset.layer, dataset.table)),
+            )
         except Exception as error:  # noqa: BLE001 - never worth a failed job
             log.warning("maintenance of %s failed", dataset.label, exc_info=True)
             outcome.notes.append(

@@ -94,7 +94,7 @@ class Lake:
         if existing is not None:
             return existing
         try:
-            DeltaTable.create(
+            return DeltaTable.create(
                 self.uri(layer, table),
                 schema,
                 mode="error",
@@ -110,13 +110,14 @@ class Lake:
                 or None,
             )
         except DeltaError:
-            if self.load(layer, table) is None:  # not a lost race: a real failure
+            created = self.load(layer, table)  # another writer created it first
+            if created is None:  # not a lost race: a real failure
                 raise
-        created = self.load(layer, table)
-        assert created is not None
-        return created
+            return created
 
-    def remove_orphans(self, layer: Layer, table: str, older_than: float) -> list[str]:
+    def remove_orphans(
+        self, layer: Layer, table: str, older_than: float, *, current: DeltaTable | None = None
+    ) -> list[str]:
         """Delete the data files no commit of the table references, left by a writer that
         was killed before its commit, once they are older than ``older_than`` seconds.
 
@@ -124,8 +125,10 @@ class Lake:
         until its commit): callers pass well past the task time limit. Files a later commit
         removed are kept (time travel is VACUUM's business): they are told apart as the files
         a full vacuum would take but a lite one (tombstones only) would not. Returns the
-        paths removed, relative to the table."""
-        current = self.load(layer, table)
+        paths removed, relative to the table. ``current``: the table as its writer just
+        committed it (else it is loaded)."""
+        if current is None:
+            current = self.load(layer, table)
         if current is None:
             return []
         hours = max(1, math.ceil(older_than / 3600))
@@ -280,12 +283,21 @@ def table_schema(table: DeltaTable) -> pa.Schema:
     return pa.schema(table.schema().to_arrow())
 
 
-def output_dataset(lake: Lake, layer: Layer, table: str, row_count: int | None = None) -> Dataset:
-    """The run-event description of a table as it is now: version, schema, row count; named
-    by its location (:meth:`Lake.dataset_name`)."""
+def output_dataset(
+    lake: Lake,
+    layer: Layer,
+    table: str,
+    row_count: int | None = None,
+    *,
+    current: DeltaTable | None = None,
+) -> Dataset:
+    """The run-event description of a table as it is now (or as of ``current``, the
+    snapshot a writer just committed, which spares reading the log again): version,
+    schema, row count; named by its location (:meth:`Lake.dataset_name`)."""
     namespace, name = lake.dataset_name(layer, table)
     named = {"namespace": namespace, "name": name, "layer": layer, "table": table}
-    current = lake.load(layer, table)
+    if current is None:
+        current = lake.load(layer, table)
     if current is None:
         return Dataset(**named, row_count=row_count, location=lake.uri(layer, table))
     return Dataset(

@@ -101,16 +101,29 @@ class Maintained:
 
 
 def maintain_after_write(
-    lake: Lake, layer: Layer, table: str, policy: MaintenancePolicy
+    lake: Lake,
+    layer: Layer,
+    table: str,
+    policy: MaintenancePolicy,
+    *,
+    current: DeltaTable | None = None,
 ) -> Maintained:
+    """``current``: the table as the job's write committed it (else it is loaded). The
+    table is read again only after a step that changed it (or failed)."""
     result = Maintained(table=f"{layer}.{table}")
+    delta = current
     for step in (_checkpoint_policy, _compact, _vacuum):
         try:
-            delta = lake.load(layer, table)
+            if delta is None:
+                delta = lake.load(layer, table)
             if delta is None:
                 return result
+            done = dict(result.done)
             step(delta, policy, result)
+            if result.done != done:
+                delta = None  # it committed: the next step reads the table as it is now
         except Exception as error:  # noqa: BLE001 - the write succeeded; maintenance is extra
+            delta = None
             log.warning("%s of %s failed", step.__name__.strip("_"), result.table, exc_info=True)
             result.warnings.append(
                 f"{step.__name__.strip('_').replace('_', ' ')} of {result.table} failed "

@@ -168,6 +168,12 @@ class BronzeResult:
     already_applied: PriorCommit | None = None
     notes: tuple[str, ...] = ()
     """What the write changed beyond rows (a column widened), for the job's note."""
+    table: DeltaTable | None = None
+    """The table as of that commit (the snapshot the write updated, or the one the earlier
+    commit was found in), so the job describes it without reading its log again."""
+    absent_columns: frozenset[str] = frozenset()
+    """The table's columns the load did not carry (written as nulls), as its commit names
+    them (``flowforge.absent_columns``)."""
 
     @property
     def skipped_as_already_committed(self) -> bool:
@@ -286,7 +292,7 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    return replace(_committed(lake, table, commit, stream.rows), notes=notes)
+    return replace(_committed(lake, table, commit, stream.rows, snapshot), notes=notes)
 
 
 def _widen(
@@ -358,7 +364,7 @@ def write_quarantine(
         )
     except DeltaError as error:
         return _after_failed_commit(lake, name, commit, error)
-    return _committed(lake, name, commit, len(records))
+    return _committed(lake, name, commit, len(records), snapshot)
 
 
 # --------------------------------------------------------------------------- idempotency
@@ -380,19 +386,46 @@ def _earlier_commit(
         version=prior.version,
         schema=_table_schema(snapshot),
         already_applied=prior,
+        table=snapshot,
+        absent_columns=absent_columns(prior.metadata),
     )
 
 
-def _committed(lake: Lake, table: str, commit: _Commit, rows: int) -> BronzeResult:
-    """The result of the commit this call just made."""
-    written = lake.load("bronze", table)
-    assert written is not None
-    own = prior_commit(written, commit.app_id, commit.run_sequence)
+def _committed(
+    lake: Lake, table: str, commit: _Commit, rows: int, snapshot: DeltaTable
+) -> BronzeResult:
+    """The result of the commit this call just made. ``write_deltalake`` brings the
+    snapshot it wrote against to the version it committed (after any commits of others it
+    was rebased over), so the log is not read again; should the snapshot not show this
+    run's transaction, the table is loaded and the commit looked up in its history."""
+    version: int | None
+    if snapshot.transaction_version(commit.app_id) == commit.run_sequence:
+        version = snapshot.version()
+    else:
+        reloaded = lake.load("bronze", table)
+        assert reloaded is not None
+        snapshot = reloaded
+        own = prior_commit(snapshot, commit.app_id, commit.run_sequence)
+        version = own.version if own and own.version is not None else snapshot.version()
     return BronzeResult(
         rows_written=rows,
-        version=own.version if own and own.version is not None else written.version(),
-        schema=_table_schema(written),
+        version=version,
+        schema=_table_schema(snapshot),
+        table=snapshot,
+        absent_columns=absent_columns(commit.metadata),
     )
+
+
+def absent_columns(metadata: dict) -> frozenset[str]:
+    """The columns a commit's ``flowforge.absent_columns`` names (none when absent, or
+    not in the form write_bronze writes: then every column counts as sent)."""
+    recorded = metadata.get(ABSENT_COLUMNS_KEY)
+    if not recorded:
+        return frozenset()
+    try:
+        return frozenset(str(column) for column in json.loads(recorded)["columns"])
+    except (ValueError, KeyError, TypeError):
+        return frozenset()
 
 
 def _after_failed_commit(lake: Lake, table: str, commit: _Commit, error: Exception) -> BronzeResult:
@@ -962,48 +995,80 @@ def prefetch(source: Iterable[T], depth: int) -> Iterator[T]:
     Parsing and conversion (pyarrow) and Parquet encoding (delta-rs) release the GIL, so
     the stages of a load run in parallel; the bounded queue keeps memory to a few batches.
     An error of the source is re-raised in the consumer. Closing the returned generator
-    (or leaving its loop) stops the helper thread and closes ``source``'s iterator.
+    (or leaving its loop) stops the helper thread and closes ``source``'s iterator. The
+    thread starts at the first item asked for; :class:`Prefetch` can start it at once.
     """
-    iterator = iter(source)
-    items: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    ahead = Prefetch(source, depth)
+    try:
+        yield from ahead
+    finally:
+        ahead.close()
 
-    def put(item: object) -> bool:
-        while not stop.is_set():
+
+class Prefetch(Iterator[T]):
+    """``source`` iterated on a helper thread, at most ``depth`` items ahead (see
+    :func:`prefetch`). The thread starts with :meth:`start` or the first ``next``;
+    :meth:`close` stops it (and closes ``source``'s iterator if it was not exhausted):
+    call it whatever happens."""
+
+    def __init__(self, source: Iterable[T], depth: int) -> None:
+        self._source = source
+        self._items: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._done = False
+
+    def start(self) -> Prefetch[T]:
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(
+                target=self._produce,
+                args=(iter(self._source),),
+                name="flowforge-prefetch",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def __next__(self) -> T:
+        if self._done or self._stop.is_set():  # ended, or closed
+            raise StopIteration
+        self.start()
+        item = self._items.get()
+        if item is _END:
+            self._done = True
+            raise StopIteration
+        if isinstance(item, _Failure):
+            self._done = True
+            raise item.error
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
             try:
-                items.put(item, timeout=0.1)
+                self._items.put(item, timeout=0.1)
                 return True
             except queue.Full:
                 continue
         return False
 
-    def produce() -> None:
+    def _produce(self, iterator: Iterator[T]) -> None:
         try:
             for item in iterator:
-                if not put(item):
+                if not self._put(item):
                     break
             else:
-                put(_END)
+                self._put(_END)
         except BaseException as error:  # noqa: BLE001 - handed to the consuming thread
-            put(_Failure(error))
+            self._put(_Failure(error))
         finally:
             close = getattr(iterator, "close", None)
-            if stop.is_set() and close is not None:
+            if self._stop.is_set() and close is not None:
                 close()
-
-    thread = threading.Thread(target=produce, name="flowforge-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = items.get()
-            if item is _END:
-                return
-            if isinstance(item, _Failure):
-                raise item.error
-            yield item
-    finally:
-        stop.set()
-        thread.join(timeout=30)
 
 
 _END = object()

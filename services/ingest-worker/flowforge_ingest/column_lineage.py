@@ -7,11 +7,10 @@ The source dataset is the one the run reports; its namespace and name are never 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from flowforge_ingest.bronze import ABSENT_COLUMNS_KEY, AUDIT_COLUMNS
+from flowforge_ingest.bronze import AUDIT_COLUMNS, absent_columns
 from flowforge_shared.contracts.column_lineage import Source, facet
 from flowforge_shared.contracts.events import Dataset
 from flowforge_shared.contracts.jobs import FileConfig
@@ -57,12 +56,7 @@ def csv_renames(config: FileConfig) -> dict[str, str]:
 
 
 def columns_not_sent(lake: Lake, table: str, app_id: str, run_sequence: int) -> frozenset[str]:
-    """The bronze table's columns this run's load did not carry, as its commit names them."""
+    """The bronze table's columns this run's load did not carry, as its commit names them
+    (a job has them from its write: ``BronzeResult.absent_columns``)."""
     own = prior_commit(lake.load("bronze", table), app_id, run_sequence)
-    recorded = own.metadata.get(ABSENT_COLUMNS_KEY) if own else None
-    if not recorded:
-        return frozenset()
-    try:
-        return frozenset(str(column) for column in json.loads(recorded)["columns"])
-    except (ValueError, KeyError, TypeError):
-        return frozenset()  # not ours to interpret: every column counts as sent
+    return absent_columns(own.metadata) if own else frozenset()

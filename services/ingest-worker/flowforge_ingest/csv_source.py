@@ -7,7 +7,7 @@ This module owns two things:
 - :func:`read_csv_batches` returns a :class:`CsvBatches`: its ``schema`` is known before the
   first batch (a streamed Delta write needs it up front), iterating it yields
   ``pyarrow.RecordBatch`` es of at most ``batch_rows`` rows, and memory stays bounded by a few
-  blocks whatever the file size (5,000,000 rows through the bronze writer: 440 MB peak RSS).
+  blocks whatever the file size (5,000,000 rows through the bronze writer: ~600 MB peak RSS).
 
 How a file is read, and why
 ---------------------------
@@ -75,7 +75,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from flowforge_ingest import csv_resync
-from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, prefetch
+from flowforge_ingest.bronze import SOURCE_ROW_COLUMN, Prefetch
 from flowforge_ingest.csv_prepare import SkipBeyondEnd, prepared_copy
 from flowforge_ingest.errors import CsvFormatError, LandingPathError, MalformedRowError
 from flowforge_shared.contracts.jobs import ColumnOverride, FileConfig
@@ -103,6 +103,7 @@ _PARSE_AHEAD = 4
 _INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_EMPTY_ONLY = pa.array([b""], pa.binary())
 
 _OVERRIDE_TYPES: dict[str, pa.DataType] = {
     "integer": pa.int64(),
@@ -283,8 +284,17 @@ def _with_nulls(
 ) -> Callable[[pa.Array], pa.Array]:
     """``convert`` after the values in ``tokens`` (binary) became null."""
 
+    if tokens.equals(_EMPTY_ONLY):
+        # Only "" (a quoted empty value of a typed column): its length says it, no hashing.
+        def is_token(values: pa.Array) -> pa.Array:
+            return pc.equal(pc.binary_length(values), 0)
+    else:
+
+        def is_token(values: pa.Array) -> pa.Array:
+            return pc.is_in(values, value_set=tokens)
+
     def with_nulls(values: pa.Array) -> pa.Array:
-        is_null = pc.is_in(values, value_set=tokens)
+        is_null = is_token(values)
         if pc.any(is_null).as_py():
             values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
         return convert(values)
@@ -342,7 +352,10 @@ def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOv
 
 def _plan_columns(
     source_names: list[str], first: pa.RecordBatch | None, file_config: FileConfig
-) -> list[_Column]:
+) -> tuple[list[_Column], dict[int, pa.Array]]:
+    """How each column is converted, and the first block's columns already converted while
+    the inferred types were checked on it (by position; the reader uses them instead of
+    converting those values again)."""
     overrides = _overrides_by_name(source_names, file_config.columns or [])
     # The reader leaves quoted values alone (quoted_strings_can_be_null=False): the null
     # tokens are applied here, to quoted values too, and a quoted "" is null in every column
@@ -351,19 +364,14 @@ def _plan_columns(
     string_nulls = pa.array(tokens, pa.binary())
     typed_nulls = pa.array([b"", *tokens], pa.binary())
     columns: list[_Column] = []
+    checked: dict[int, pa.Array] = {}
     for index, source_name in enumerate(source_names):
         override = overrides.get(source_name)
-        strings = None
-        if first is not None:
-            try:
-                strings = pc.cast(
-                    _with_nulls(lambda values: values, typed_nulls)(first.column(index)),
-                    pa.string(),
-                )
-            except _CONVERSION_ERRORS:
-                # Not valid text: treat it as a string column; the rows at fault are
-                # reported by the batch conversion with their numbers.
-                strings = None
+        # The first block's values as text (None when they are not valid text: a string
+        # column then, whose rows at fault the batch conversion reports with their numbers).
+        # Inference reads only the first _INFERENCE_ROWS: the whole block is made text only
+        # when it is needed.
+        head = _HeadText(first.column(index) if first is not None else None, typed_nulls)
         name = override.rename if override and override.rename else source_name
         declared = _declared_type(override) if override else None
         if override and override.format and override.type not in ("date", "timestamp"):
@@ -372,35 +380,85 @@ def _plan_columns(
                 f"not to {override.type or 'an untyped'} column"
             )
         if override and override.type == "timestamp":
-            declared = _timestamp_type(strings, override.format)
-        if declared is not None:
-            target, is_declared = declared, True
-        elif strings is not None and first is not None and first.num_rows:
+            declared = _timestamp_type(head.whole(), override.format)
+        sample = (
+            head.sample() if declared is None and first is not None and first.num_rows else None
+        )
+        inferred_target: pa.DataType | None = None
+        if declared is None and sample is not None:
             # No declared type: the type schema detection gives an upload (one inference
             # for a job naming a fileId and one naming a filePath), with its parse options.
             # Inferred from the first rows' values, then checked on the whole first block
             # (inference costs per distinct value; a check is one vectorised conversion).
-            sample = strings.slice(0, _INFERENCE_ROWS)
             inferred = _inferred_override(source_name, sample, file_config.delimiter)
             given = override if override is not None and _has_parse_options(override) else None
-            target = _inferred_target(inferred, sample)
-            if len(strings) > len(sample):
+            inferred_target = _inferred_target(inferred, sample)
+            if head.rows > len(sample):
+                check = _converter(
+                    source_name, inferred_target, given or inferred, string_nulls, typed_nulls
+                )
                 try:
-                    _converter(source_name, target, given or inferred, string_nulls, typed_nulls)(
-                        first.column(index)
-                    )
+                    checked[index] = check(head.values)
                 except _CONVERSION_ERRORS:
-                    inferred = _inferred_override(source_name, strings, file_config.delimiter)
-                    target = _inferred_target(inferred, strings)
-            override = given or inferred
-            is_declared = False
+                    # A later value breaks the type: inferred again from the whole block,
+                    # unless the block is not valid text (then a string column).
+                    strings = head.whole()
+                    if strings is None:
+                        inferred_target = None
+                    else:
+                        inferred = _inferred_override(source_name, strings, file_config.delimiter)
+                        inferred_target = _inferred_target(inferred, strings)
+            if inferred_target is not None:
+                override = given or inferred
+        if declared is not None:
+            target, is_declared = declared, True
+        elif inferred_target is not None:
+            target, is_declared = inferred_target, False
         else:
             target, is_declared = pa.string(), False
         convert = _converter(source_name, target, override, string_nulls, typed_nulls)
         fmt = override.format if override and override.format else None
         columns.append(_Column(source_name, name, target, convert, is_declared, fmt))
     _check_output_names(columns)
-    return columns
+    return columns, checked
+
+
+class _HeadText:
+    """One column of the first block as text, with the null tokens applied: its first
+    _INFERENCE_ROWS values (what inference reads) and, only when asked, all of them. None
+    when the values are not valid text."""
+
+    def __init__(self, values: pa.Array | None, typed_nulls: pa.Array) -> None:
+        self.values = values
+        self.rows = len(values) if values is not None else 0
+        self._typed_nulls = typed_nulls
+        self._whole: pa.Array | None = None
+        self._whole_done = False
+
+    def _text(self, values: pa.Array) -> pa.Array | None:
+        try:
+            return pc.cast(_with_nulls(lambda v: v, self._typed_nulls)(values), pa.string())
+        except _CONVERSION_ERRORS:
+            return None
+
+    def whole(self) -> pa.Array | None:
+        if self.values is None:
+            return None
+        if not self._whole_done:
+            self._whole, self._whole_done = self._text(self.values), True
+        return self._whole
+
+    def sample(self) -> pa.Array | None:
+        if self.values is None:
+            return None
+        if self.rows <= _INFERENCE_ROWS:
+            return self.whole()
+        if self._whole_done:
+            return self._whole.slice(0, _INFERENCE_ROWS) if self._whole is not None else None
+        sample = self._text(self.values.slice(0, _INFERENCE_ROWS))
+        if sample is None:  # the whole block is not valid text either
+            self._whole, self._whole_done = None, True
+        return sample
 
 
 def _inferred_target(inferred: ColumnOverride, strings: pa.Array) -> pa.DataType:
@@ -646,14 +704,25 @@ class CsvBatches:
         self._iterator: Iterator[pa.RecordBatch] | None = None
 
         self._reader: pacsv.CSVStreamingReader | None = None
+        self._ahead: Prefetch[pa.RecordBatch] | None = None
         try:
             source_names = self._probe()
             self._width = len(source_names)
             self._blocks = self._segment_blocks()
-            self._head = self._read_head()
-            first = pa.concat_batches(self._head) if self._head else None
-            self._columns = _plan_columns(source_names, first, file_config)
+            head = self._read_head()
+            # The first blocks as one batch: the types are read from it, and it is the
+            # first batch converted, with the columns the type check converted already.
+            self._first = (pa.concat_batches(head) if len(head) > 1 else head[0]) if head else None
+            # From here on the next blocks are parsed on a helper thread, a few ahead of the
+            # conversion, while the columns are planned and the writer opens its table.
+            self._ahead = Prefetch(self._blocks, _PARSE_AHEAD)
+            if head:
+                self._ahead.start()
+            self._columns, self._first_converted = _plan_columns(
+                source_names, self._first, file_config
+            )
         except BaseException:
+            self._stop_parsing()
             self._release()
             raise
         self.schema = pa.schema(
@@ -981,7 +1050,12 @@ class CsvBatches:
         if self._iterator is not None:
             self._iterator.close()  # stops the parsing thread, then closes the reader
         else:
+            self._stop_parsing()
             self._release()
+
+    def _stop_parsing(self) -> None:
+        if self._ahead is not None:
+            self._ahead.close()  # the parsing thread stops before the reader is closed
 
     def _release(self) -> None:
         """Close the reader and delete the prepared copy, if any."""
@@ -996,23 +1070,25 @@ class CsvBatches:
             self._reader = None
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
-        # Parsing runs on a helper thread a few blocks ahead of the conversion: the two
-        # take about the same time, and both release the GIL.
-        blocks = prefetch(self._raw_blocks(), _PARSE_AHEAD)
+        # Parsing runs on a helper thread a few blocks ahead of the conversion (started
+        # once the first blocks were read): the two take about the same time, and both
+        # release the GIL.
         try:
-            converted = (self._convert(raw) for raw in blocks)
+            converted = (self._convert(raw) for raw in self._raw_blocks())
             yield from _rebatch(converted, self._batch_rows, self._count)
             # Ragged rows after the last good row arrive with the final (empty) read.
             self._raise_ragged(up_to=None, before=None)
             self._check_limits()
         finally:
-            blocks.close()  # stops the parsing thread before the reader is closed
+            self._stop_parsing()
             self._release()
 
     def _raw_blocks(self) -> Iterator[pa.RecordBatch]:
-        head, self._head = self._head, []
-        yield from head
-        yield from self._blocks
+        first, self._first = self._first, None
+        if first is not None:
+            yield first
+        assert self._ahead is not None
+        yield from self._ahead
 
     def _count(self, rows: int) -> None:
         self.rows_read += rows
@@ -1023,7 +1099,13 @@ class CsvBatches:
         converted: list[pa.Array | None] = []
         failures: dict[int, list[str]] = {}
         failing_column: dict[int, int] = {}  # position -> first column at fault
+        # The first batch's columns converted when their types were checked (only the
+        # first batch comes here before the dict is emptied).
+        done, self._first_converted = self._first_converted, {}
         for index, column in enumerate(self._columns):
+            if index in done:
+                converted.append(done[index])
+                continue
             values = raw.column(index)
             try:
                 converted.append(column.convert(values))
@@ -1235,7 +1317,8 @@ def read_csv_batches(
 
     The header, the first block and the column types are read now, so configuration and
     file-level errors (:class:`CsvFormatError`) surface before any write starts; the rest
-    is read as the result is iterated. ``source_name`` is how messages name the file (the
+    is parsed on a helper thread from then on, a few blocks ahead of the iteration:
+    iterate the result to its end or ``close()`` it (write_bronze does). ``source_name`` is how messages name the file (the
     user's filePath; defaults to the file name). More than ``max_quarantined`` bad rows
     fail the load: a file that bad almost always has a wrong fileConfig.
     """

@@ -19,7 +19,7 @@ import json
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
-from flowforge_ingest.column_lineage import bronze_column_lineage, columns_not_sent
+from flowforge_ingest.column_lineage import bronze_column_lineage
 from flowforge_ingest.connectors.base import ConnectionParams
 from flowforge_ingest.connectors.registry import connector_for
 from flowforge_ingest.naming import source_datasets
@@ -158,9 +158,10 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         # would never be read.
         committed = result.already_applied.metadata.get(WATERMARK_KEY)
         next_mark = watermark.Watermark.from_dict(json.loads(committed)) if committed else None
-    written = output_dataset(lake, "bronze", bronze.table_name)
+    # The table as the write left it: its log is not read again.
+    written = output_dataset(lake, "bronze", bronze.table_name, current=result.table)
     delta_column = config.delta_column if config.is_incremental else None
-    not_sent = columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence)
+    not_sent = result.absent_columns
     # A query joining several tables names them all; which column came from which is not
     # followed (yet): its bronze columns get no column lineage.
     lineage = (
@@ -179,6 +180,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         already_applied=result.already_applied,
         notes=list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,
+        tables={("bronze", bronze.table_name): result.table} if result.table is not None else {},
     )
 
 

@@ -11,11 +11,7 @@ from flowforge_ingest.bronze import (
     write_bronze,
     write_quarantine,
 )
-from flowforge_ingest.column_lineage import (
-    bronze_column_lineage,
-    columns_not_sent,
-    csv_renames,
-)
+from flowforge_ingest.column_lineage import bronze_column_lineage, csv_renames
 from flowforge_ingest.csv_source import read_csv_batches
 from flowforge_ingest.landing import local_copy
 from flowforge_runtime.job import Cancelled, JobContext, JobOutcome
@@ -84,25 +80,26 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
             )
         except errors.Cancelled as stopped:
             raise Cancelled(str(stopped)) from None
+        finally:
+            batches.close()  # stops its parsing thread, whatever write_bronze did
         span.set_attribute("flowforge.rows_read", rows_read)
         span.set_attribute("flowforge.rows", result.rows_written)
         span.set_attribute(
             "flowforge.skipped_as_already_committed", result.skipped_as_already_committed
         )
         quarantined = list(getattr(batches, "quarantined", []) or [])
-    written = output_dataset(lake, "bronze", bronze.table_name)
+    # The table as the write left it: its log is not read again.
+    written = output_dataset(lake, "bronze", bronze.table_name, current=result.table)
     lineage = bronze_column_lineage(
-        read,
-        written,
-        renames=csv_renames(file_config),
-        not_sent=columns_not_sent(lake, bronze.table_name, task.app_id, task.run_sequence),
+        read, written, renames=csv_renames(file_config), not_sent=result.absent_columns
     )
     if lineage is not None:
         # Dataset.extra (facet name -> facet) is the one way in the event contract promises.
         written.extra[FACET_NAME] = lineage
     outputs = [written]
+    tables = {("bronze", bronze.table_name): result.table} if result.table is not None else {}
     if quarantined:
-        write_quarantine(
+        set_aside = write_quarantine(
             lake,
             bronze.table_name,
             quarantined,
@@ -110,7 +107,13 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
             app_id=task.app_id,
             run_sequence=task.run_sequence,
         )
-        outputs.append(output_dataset(lake, "bronze", quarantine_table_name(bronze.table_name)))
+        outputs.append(
+            output_dataset(
+                lake, "bronze", quarantine_table_name(bronze.table_name), current=set_aside.table
+            )
+        )
+        if set_aside.table is not None:
+            tables[("bronze", quarantine_table_name(bronze.table_name))] = set_aside.table
     return JobOutcome(
         rows_read=rows_read if not result.skipped_as_already_committed else result.rows_written,
         rows_written=result.rows_written,
@@ -119,4 +122,5 @@ def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOu
         quarantined=len(quarantined),
         already_applied=result.already_applied,
         notes=list(result.notes),
+        tables=tables,
     )

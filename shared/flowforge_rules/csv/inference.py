@@ -81,6 +81,7 @@ _DATE_SHAPES = (
     (r"^[0-9]{1,2}-[A-Za-z]{3}-[0-9]{4}$", ("%d-%b-%Y",)),
     (r"^[0-9]{1,2} [A-Za-z]{3} [0-9]{4}$", ("%d %b %Y",)),
 )
+_ANY_DATE_SHAPE = "|".join(f"(?:{shape})" for shape, _ in _DATE_SHAPES)
 _ISO_TIMESTAMP = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
@@ -209,8 +210,12 @@ def _infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess
         return formatted
     record("decimal", pc.or_(floats, formatted))
 
+    # One pass tells whether any value has a date's shape; most columns have none, and each
+    # shape's mask is then all false (eight regex passes saved, the same candidates kept).
+    dated = pc.match_substring_regex(strings, _ANY_DATE_SHAPE)
+    any_dated = pc.any(dated).as_py()
     for shape, formats in _DATE_SHAPES:
-        mask = pc.match_substring_regex(strings, shape)
+        mask = pc.match_substring_regex(strings, shape) if any_dated else dated
         if pc.all(mask).as_py():
             guess = _date(strings, keys, formats)
             if isinstance(guess, TypeGuess):
@@ -399,8 +404,15 @@ def _not_in_calendar(keys: list[str], fmt: str) -> list[str]:
     """Values of the right shape that are no date (``2024-02-30``), among the first
     ``_CALENDAR_CHECKS``. Arrow's strptime rolls them over to the next month, silently, and
     so would the reader: better a string column and a warning than wrong dates."""
+    checked = keys[:_CALENDAR_CHECKS]
+    if fmt == "%Y-%m-%d":
+        # Arrow's ISO date cast is strict (zero-padded, a real day): what it takes, strptime
+        # takes too, but for the year 0. Otherwise the values are checked one by one.
+        strings = pa.array(checked, pa.string())
+        if not pc.any(pc.starts_with(strings, "0000")).as_py() and _casts(strings, pa.date32()):
+            return []
     invalid = []
-    for key in keys[:_CALENDAR_CHECKS]:
+    for key in checked:
         try:
             datetime.strptime(key, fmt)
         except ValueError:
