@@ -89,11 +89,11 @@ def next_attempt(settings: Settings, job_run_id: str, floor: int = 1) -> int:
     attempt the orchestrator dispatched (the count may have been lost with a Redis restart)."""
     key = ATTEMPT_KEY.format(job_run_id=job_run_id)
     client = redis_client(settings.broker_url)
-    attempt = int(client.incr(key))
+    counted, _ = client.pipeline(transaction=False).incr(key).expire(key, 86_400).execute()
+    attempt = int(counted)
     if attempt < floor:
-        client.set(key, floor)
+        client.set(key, floor, ex=86_400)
         attempt = floor
-    client.expire(key, 86_400)
     return attempt
 
 
