@@ -107,7 +107,7 @@ def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
         settings=settings,
         lake=Lake.from_settings(settings),
         sink=CeleryEventSink(settings),
-        cancel_flags=RedisCancelFlags(settings.broker_url),
+        cancel_flags=RedisCancelFlags(settings.broker_url, redis_client(settings.broker_url)),
         owner=process_identity("worker", MAIN_PID),
     )
     with continued(task_headers(task.request)):

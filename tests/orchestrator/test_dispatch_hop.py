@@ -271,3 +271,27 @@ def test_an_event_whose_record_fails_is_still_passed_on(tmp_path):
         (REMOTE, CATALOG_RECORD_OUTPUTS, "COMPLETE"),
     ]
     broken.dispose()
+
+
+def test_every_delivery_of_a_job_run_is_counted_in_one_round_trip_never_below_the_floor():
+    """The worker's delivery count (one pipelined round trip to Redis before START): each
+    delivery counts, the count never falls below the attempt the orchestrator dispatched (a
+    Redis that forgot it), and it expires after a day."""
+    from tests.conftest import require_service
+
+    require_service("Redis", "127.0.0.1", 6379)
+    from flowforge_runtime.worker import ATTEMPT_KEY, next_attempt, redis_client
+
+    settings = Settings(broker_url="redis://127.0.0.1:6379/13")
+    job_run_id = str(uuid.uuid4())
+    key = ATTEMPT_KEY.format(job_run_id=job_run_id)
+    client = redis_client(settings.broker_url)
+    try:
+        assert [next_attempt(settings, job_run_id) for _ in range(3)] == [1, 2, 3]
+        assert 86_000 < client.ttl(key) <= 86_400
+        client.delete(key)  # a Redis restarted without persistence
+        assert next_attempt(settings, job_run_id, floor=4) == 4
+        assert int(client.get(key)) == 4 and 86_000 < client.ttl(key) <= 86_400
+        assert next_attempt(settings, job_run_id, floor=4) == 5
+    finally:
+        client.delete(key)
