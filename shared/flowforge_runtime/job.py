@@ -63,10 +63,14 @@ class LocalCancelFlags:
 class RedisCancelFlags:
     """Cancellation flags shared by every worker, kept a day in Redis."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, client=None) -> None:
+        """``client``: a Redis client of ``url`` to share (a worker's, kept across its tasks:
+        no new connection pool per task)."""
         import redis
 
-        self.client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+        self.client = client or redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5
+        )
 
     def is_cancelled(self, execution_id: str) -> bool:
         """Whether the execution was cancelled. While Redis cannot be asked, the job goes

@@ -89,11 +89,11 @@ def next_attempt(settings: Settings, job_run_id: str, floor: int = 1) -> int:
     attempt the orchestrator dispatched (the count may have been lost with a Redis restart)."""
     key = ATTEMPT_KEY.format(job_run_id=job_run_id)
     client = redis_client(settings.broker_url)
-    attempt = int(client.incr(key))
+    counted, _ = client.pipeline(transaction=False).incr(key).expire(key, 86_400).execute()
+    attempt = int(counted)
     if attempt < floor:
-        client.set(key, floor)
+        client.set(key, floor, ex=86_400)
         attempt = floor
-    client.expire(key, 86_400)
     return attempt
 
 
@@ -107,7 +107,7 @@ def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
         settings=settings,
         lake=Lake.from_settings(settings),
         sink=CeleryEventSink(settings),
-        cancel_flags=RedisCancelFlags(settings.broker_url),
+        cancel_flags=RedisCancelFlags(settings.broker_url, redis_client(settings.broker_url)),
         owner=process_identity("worker", MAIN_PID),
     )
     with continued(task_headers(task.request)):

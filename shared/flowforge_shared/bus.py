@@ -35,6 +35,10 @@ class Bus:
         """Handle ``name`` in this process (its owner is served here)."""
         self.handlers[name] = handler
 
+    def serves(self, name: str) -> bool:
+        """Whether the owner of ``name`` is served by this process (a direct call)."""
+        return name in self.handlers
+
     def send(self, name: str, payload: dict[str, Any], *, queue: str) -> Any:
         """Deliver ``payload``: to the handler in this process (its answer is returned), else
         to ``queue`` on the broker (None: the owner handles it when its worker takes it)."""

@@ -27,6 +27,8 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from sqlalchemy import text
+
 from flowforge_orchestrator.runs import execution_events, service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
@@ -66,12 +68,11 @@ def handle_event(
     database: Database, event: dict[str, Any], bus: Bus | None = None
 ) -> tuple[list[JobTask], dict[str, str]]:
     """Record one run event; returns the tasks that became ready and each one's queue (to
-    send after commit). Every event is first passed on to the lineage service, and a COMPLETE
-    one to the catalog (``bus``)."""
+    send after commit). The services of this process that keep their own record of the event
+    get it first (:func:`pass_on_event`); :func:`record_and_dispatch` passes it on to the
+    others once the tasks are sent."""
     if bus is not None:
-        pass_on(bus, event, LINEAGE_RECORD_EVENT, LINEAGE_QUEUE, "lineage service")
-        if event.get("eventType") == "COMPLETE":
-            pass_on(bus, event, CATALOG_RECORD_OUTPUTS, CATALOG_QUEUE, "catalog")
+        pass_on_event(bus, event, served_here=True)
     with record_lock, database.session() as session:
         execution, tasks = service.record_event(session, event, CONSUMERS)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
@@ -80,7 +81,15 @@ def handle_event(
 
 def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus: Bus | None):
     """Record one run event and send what became ready, in one span (the child of the job
-    span that emitted the event); returns how many tasks were sent for."""
+    span that emitted the event); returns how many tasks were sent for.
+
+    The critical path of a chain is: the COMPLETE event's record commits, the next task is
+    sent. Everything else comes after the send: the event passed on to the services served
+    elsewhere (messages on their queues), then the record that the tasks were sent. A crash
+    anywhere after the commit loses none of it: the event's message is acknowledged only
+    after this returns (late acks), so it is delivered again; the record then finds it
+    already there and dispatches nothing, the event is passed on again (both consumers apply
+    it once), and a task left unsent is sent by the reaper (dispatched, never sent)."""
     run = event.get("run") or {}
     with tracer.start_as_current_span(
         f"record {event.get('eventType')}",
@@ -89,9 +98,27 @@ def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus:
             "flowforge.job_run_id": str(run.get("runId")),
         },
     ):
-        tasks, queues = handle_event(database, event, bus)
-        send_and_mark(database, runtime, tasks, queues)
+        sent: tuple[list[str], str | None] = ([], None)
+        try:
+            tasks, queues = handle_event(database, event, bus)
+            sent = send_tasks(runtime, tasks, queues)
+        finally:  # a delivery whose record failed is passed on all the same, as before
+            if bus is not None:
+                pass_on_event(bus, event, served_here=False)
+        mark(database, runtime, *sent)
     return len(tasks)
+
+
+def pass_on_event(bus: Bus, event: dict[str, Any], *, served_here: bool) -> None:
+    """Pass a job's run event on to the services that keep their own record of it, those
+    served by this process (``served_here``: a direct call) or the others (a message on
+    their queue): every event to the lineage service, a COMPLETE one to the catalog too."""
+    targets = [(LINEAGE_RECORD_EVENT, LINEAGE_QUEUE, "lineage service")]
+    if event.get("eventType") == "COMPLETE":
+        targets.append((CATALOG_RECORD_OUTPUTS, CATALOG_QUEUE, "catalog"))
+    for name, queue, owner in targets:
+        if bus.serves(name) == served_here:
+            pass_on(bus, event, name, queue, owner)
 
 
 def pass_on(bus: Bus, event: dict[str, Any], name: str, queue: str, owner: str) -> None:
@@ -99,8 +126,11 @@ def pass_on(bus: Bus, event: dict[str, Any], name: str, queue: str, owner: str) 
     lineage service (its graph), a COMPLETE one to the catalog too (the tables the job wrote,
     as assets).
 
-    Before the event is recorded, so the catalog has the table once the run shows the job
-    succeeded (and, in one process, so the services' transactions never wait on each other).
+    A service served by this process gets it before the event is recorded, in the caller's
+    thread: it has the table once the run shows the job succeeded, and the services'
+    transactions never wait on each other. A service served elsewhere gets a message once the
+    record has committed and the next tasks are sent (:func:`record_and_dispatch`): its
+    worker takes it in its own time anyway, and the next job need not wait for the publish.
     Every delivery is passed on, a repeated one included: both consumers are idempotent (the
     catalog never moves an asset back to an older table version; the lineage service applies
     an event once, by its eventId, in any order). A failure to pass it on is logged and never
@@ -161,13 +191,28 @@ def handle_heartbeat(database: Database, beat: dict[str, Any]) -> bool:
 def send_and_mark(database: Database, runtime, tasks: list[JobTask], queues: dict[str, str]):
     """Send committed tasks, then record which ones the broker took, and the broker's
     identity when it took them."""
+    mark(database, runtime, *send_tasks(runtime, tasks, queues))
+
+
+def send_tasks(
+    runtime, tasks: list[JobTask], queues: dict[str, str]
+) -> tuple[list[str], str | None]:
+    """Send committed tasks; the job runs the broker took, and the broker's identity."""
     if not tasks:
-        return
-    sent, epoch = runtime.send(tasks, queues)
+        return [], None
+    return runtime.send(tasks, queues)
+
+
+def mark(database: Database, runtime, sent: list[str], epoch: str | None) -> None:
+    """Record that the broker took ``sent``. Not worth waiting for the disk: a mark lost
+    with a PostgreSQL crash is a dispatch that looks never sent, which the reaper sends
+    again after the grace (the same attempt, as after a crash between commit and send)."""
     if not sent:
         return
     try:
         with record_lock, database.session() as session:
+            if session.get_bind().dialect.name == "postgresql":
+                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
             service.mark_sent(session, sent, epoch=epoch, owner=runtime.owner)
     except Exception:  # noqa: BLE001 - the tasks are out; the reaper copes with the missing mark
         log.exception("could not record that %d task(s) were sent", len(sent))

@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, object_session
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, planner
@@ -280,14 +282,23 @@ def mark_sent(
     ids = list(job_run_ids)
     if not ids:
         return
-    now = utcnow()
-    for job in session.scalars(select(JobRun).where(JobRun.id.in_(ids))):
-        if job.sent_at is None:
-            job.sent_at = now
-            job.sent_epoch = epoch
-        if job.status == Status.QUEUED and job.owner is None:
-            job.owner = owner
-    session.flush()
+    session.execute(
+        update(JobRun)
+        .where(JobRun.id.in_(ids), JobRun.sent_at.is_(None))
+        .values(sent_at=utcnow(), sent_epoch=epoch)
+        .execution_options(synchronize_session=False)
+    )
+    if owner is not None:
+        session.execute(
+            update(JobRun)
+            .where(
+                JobRun.id.in_(ids),
+                JobRun.status == Status.QUEUED.value,
+                JobRun.owner.is_(None),
+            )
+            .values(owner=owner)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def record_heartbeat(session: Session, beat: dict[str, Any]) -> bool:
@@ -357,29 +368,30 @@ def record_event(
     execution_id, event_id = facet.get("executionId"), facet.get("eventId")
     if not execution_id or not event_id:
         return None, []
-    execution = session.scalar(
-        select(Execution).where(Execution.id == execution_id).with_for_update()
+    # The execution and its job runs in one round trip; only the execution's row is locked.
+    execution = (
+        session.execute(
+            select(Execution)
+            .where(Execution.id == execution_id)
+            .options(joinedload(Execution.jobs))
+            .with_for_update(of=Execution)
+        )
+        .unique()
+        .scalar_one_or_none()
     )
     if execution is None:
         return None, []
-    if session.scalar(select(RunEvent.id).where(RunEvent.event_id == event_id)):
-        return execution, []
     job_run_id = event.get("run", {}).get("runId")
-    session.add(
-        RunEvent(
-            event_id=event_id,
-            execution_id=execution_id,
-            job_run_id=job_run_id,
-            event_type=event.get("eventType", "?"),
-            received_at=utcnow(),
-            payload=event,
-        )
-    )
-    try:
-        session.flush()
-    except IntegrityError:  # recorded concurrently by a redelivered message
-        session.rollback()
-        return None, []
+    row = {
+        "event_id": event_id,
+        "execution_id": execution_id,
+        "job_run_id": job_run_id,
+        "event_type": event.get("eventType", "?"),
+        "received_at": utcnow(),
+        "payload": event,
+    }
+    if not _insert_once(session, row):
+        return execution, []  # already recorded (a redelivered message)
     job = next((j for j in execution.jobs if j.id == job_run_id), None)
     if job is None:
         return execution, []
@@ -388,8 +400,33 @@ def record_event(
         for consumer in consumers:
             consumer(session, event)
     finish_if_done(execution)
-    session.flush()
+    # No flush here: the caller's commit writes the event's changes and the dispatches at once.
     return execution, ready_tasks(session, execution)
+
+
+def _insert_once(session: Session, row: dict[str, Any]) -> bool:
+    """Insert the run event unless its eventId is recorded already; whether it was inserted.
+
+    One statement where the database can say "unless" itself (PostgreSQL, SQLite:
+    ``INSERT ... ON CONFLICT DO NOTHING``); elsewhere a look-up, then the insert."""
+    dialect = session.get_bind().dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        inserted = session.execute(
+            insert(RunEvent)
+            .values(**row)
+            .on_conflict_do_nothing(index_elements=[RunEvent.event_id])
+            .returning(RunEvent.id)
+        ).first()
+        return inserted is not None
+    if session.scalar(select(RunEvent.id).where(RunEvent.event_id == row["event_id"])):
+        return False
+    try:
+        with session.begin_nested():
+            session.add(RunEvent(**row))
+    except IntegrityError:  # recorded concurrently by a redelivered message
+        return False
+    return True
 
 
 def _apply(execution: Execution, job: JobRun, event: dict[str, Any], facet: dict) -> None:
