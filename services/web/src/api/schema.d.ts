@@ -1439,6 +1439,13 @@ export interface components {
             parameters?: {
                 [key: string]: string | number | boolean | null;
             } | null;
+            /** Partitioncolumn */
+            partitionColumn?: string | null;
+            /**
+             * Partitions
+             * @default 1
+             */
+            partitions: number;
             /** Query */
             query?: string | null;
             /** Schema */
