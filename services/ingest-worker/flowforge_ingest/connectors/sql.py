@@ -465,7 +465,7 @@ def _where_bounds(
     joined: bool = False,
 ) -> None:
     db_type = statement.db_type
-    where = "" if joined else " WHERE"
+    where = "" if joined else " WHERE "
     column = quote_identifier(db_type, delta_column)
     mark = next((b for b in (lower, upper) if isinstance(b, Watermark)), None)
     if delta_type is None and mark is not None:
@@ -476,11 +476,11 @@ def _where_bounds(
         wrap = None
     conditions = 0
     if lower is not None:
-        statement.text(f"{where} {column} {'>=' if include_lower else '>'} ")
+        statement.text(f"{where}{column} {'>=' if include_lower else '>'} ")
         statement.bind("lower", _bound(lower, db_type, delta_type), wrap)
         conditions += 1
     if upper is not None:
-        statement.text(f"{' AND' if conditions else where} {column} <= ")
+        statement.text(f"{' AND ' if conditions else where}{column} <= ")
         statement.bind("upper", _bound(upper, db_type, delta_type), wrap)
         if lower is None:  # a first run: rows without a delta are read once, now
             statement.text(f" OR {column} IS NULL")
