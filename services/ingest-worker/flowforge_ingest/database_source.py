@@ -139,7 +139,9 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
                 f"read in {len(ranges)} key ranges of {ranges[0].column} in parallel, "
                 "committed once"
             )
-            stream = _parallel_stream(connector, params, config, columns, read_arguments, ranges)
+            stream = _parallel_stream(
+                connector, conn, params, config, columns, read_arguments, ranges
+            )
         else:
             plan = sql.plan_read(params.db_type, **read_arguments)
             stream = connector.execute_batches(
@@ -242,16 +244,22 @@ def _key_ranges(connector, conn, params, config, schema, table, columns, job_nam
     return key_ranges(key.name, lowest, highest, config.partitions)
 
 
-def _parallel_stream(connector, params, config, columns, read_arguments, ranges):
-    """One connection and one statement per range, read in threads (parallel_read.py)."""
-    from flowforge_ingest.connectors import sql
+def _parallel_stream(connector, conn, params, config, columns, read_arguments, ranges):
+    """One connection and one statement per range, read in threads (parallel_read.py). On
+    PostgreSQL every range reads in one snapshot, exported by the job's own connection
+    (which then holds it, idle, until the read is over)."""
+    from flowforge_ingest.connectors import postgresql, sql
     from flowforge_ingest.parallel_read import ParallelStream
+
+    snapshot = postgresql.export_snapshot(conn) if params.db_type == "postgresql" else None
 
     def opener(key_range):
         def open_range():
             plan = sql.plan_read(params.db_type, key_range=key_range, **read_arguments)
             range_conn = connector.connect(params)
             try:
+                if snapshot is not None:
+                    postgresql.use_snapshot(range_conn, snapshot)
                 stream = connector.execute_batches(
                     range_conn, plan.sql, plan.params, config.batch_size, columns
                 )
