@@ -73,6 +73,15 @@ class Postgres:
                     return killed
                 time.sleep(0.05)
 
+    def sessions(self) -> int:
+        """Sessions open on the source database (other than this one)."""
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            return admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (self.name,)
+            ).fetchone()[0]
+
     def connection(self) -> dict:
         return {
             "id": "c1",
@@ -161,6 +170,13 @@ class MariaDB:
         for (thread,) in rows:
             self.run(f"KILL {int(thread)}")
         return len(rows)
+
+    def sessions(self) -> int:
+        return self.run(
+            "SELECT count(*) FROM information_schema.PROCESSLIST WHERE DB = %s "
+            "AND ID <> CONNECTION_ID()",
+            (self.name,),
+        )[0][0]
 
     def connection(self) -> dict:
         return {
@@ -262,6 +278,7 @@ def run(
     attempt: int = 1,
     watermark: dict | None = None,
     sink: Sink | None = None,
+    cancel_flags: LocalCancelFlags | None = None,
 ):
     task = JobTask(
         execution_id=execution,
@@ -288,7 +305,7 @@ def run(
         settings=Settings(data_dir=tmp_path),
         lake=Lake(str(tmp_path / "lake")),
         sink=sink or Sink(),
-        cancel_flags=LocalCancelFlags(),
+        cancel_flags=cancel_flags or LocalCancelFlags(),
     )
     return run_ingest_job(context)
 
@@ -538,3 +555,24 @@ def test_postgres_ranges_read_one_snapshot_taken_before_they_start(tmp_path, ser
     assert set(landed) == set(range(1, BIG_ROWS + 1))  # no insert, no delete seen
     assert landed[20] == 20 % 97 and landed[199999] == 199999 % 97  # the old values
     assert server.run("SELECT count(*) FROM snap")[0][0] == BIG_ROWS  # the source did change
+
+
+def test_a_cancelled_parallel_read_commits_nothing_and_closes_every_connection(tmp_path, server):
+    flags = LocalCancelFlags()
+    execution = str(uuid.uuid4())
+    with pytest.raises(Exception, match="(?i)cancel"):
+        run(
+            tmp_path,
+            server,
+            {"tableName": "wide", "partitions": 4, "batchSize": 1_000},
+            bronze="b_cancel",
+            execution=execution,
+            sink=Sink(on_running=lambda: flags.cancel(execution)),
+            cancel_flags=flags,
+        )
+    assert not data_versions(tmp_path, "b_cancel")
+    assert not [t for t in threading.enumerate() if t.name.startswith("flowforge-range-")]
+    deadline = time.monotonic() + 10  # a KILLed or closed session leaves the list shortly
+    while server.sessions() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.sessions() == 0
