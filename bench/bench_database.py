@@ -38,7 +38,8 @@ Measured, alternating, best of a few runs, after one untimed run of each side bu
    PROJECTION (computed, not measured) of the rows/s of N workers each reading one range:
    ``min(N x one stream's rate, the database's bound)``, the bound being the rate at which
    the server alone produces the binary COPY (``COPY ... TO '/dev/null'``, measured) times an
-   assumed number of database cores. ``FLOWFORGE_BENCH_DATABASE=parallel`` runs only this
+   assumed number of database cores. Peak RSS (VmHWM) of the job in a fresh interpreter with
+   one stream and with 4 ranges, for information. ``FLOWFORGE_BENCH_DATABASE=parallel`` runs only this
    part (``=single`` only parts 1-4).
 
 A baseline whose package is missing prints ``SKIPPED (pip install ...)``.
@@ -513,6 +514,12 @@ def flowforge_job(database: str, table: str, data_dir: str, partitions: int) -> 
     return outcome.rows_written, outcome.notes
 
 
+_CHILD_PARALLEL = """
+from bench.bench_database import flowforge_job
+print(flowforge_job({database!r}, {table!r}, {out!r}, {n})[0])
+"""
+
+
 def _server_copy_seconds(database: str, table: str) -> float:
     """How long the server alone takes to produce the binary COPY of ``table`` (to
     /dev/null on its own host): what one reading connection costs the database."""
@@ -583,6 +590,18 @@ def _parallel(work: Path) -> None:
                 assert count == rows, f"{name} wrote {count} rows of {rows}"
                 times[name].append(seconds)
         server_copy = min(_server_copy_seconds(database, PARALLEL_TABLE) for _ in range(2))
+        memory = {}
+        for ranges in (1, max(PARALLEL_RANGES)):
+            target = work / f"par-rss-{ranges}"
+            target.mkdir(parents=True)
+            try:
+                memory[ranges] = run_child(
+                    _CHILD_PARALLEL.format(
+                        database=database, table=PARALLEL_TABLE, out=str(target), n=ranges
+                    )
+                )
+            finally:
+                shutil.rmtree(target, ignore_errors=True)
     labels = {
         "adbc": "ADBC + pq.write_table, one stream (raw)",
         "ff1": "FlowForge job, one stream",
@@ -607,6 +626,11 @@ def _parallel(work: Path) -> None:
                   target=f">= {TARGET_PARALLEL}")  # fmt: skip
         else:
             line(f"ratio {labels[name]} / ADBC", text)
+    for ranges, child in memory.items():
+        line(
+            f"peak RSS, FlowForge job, {ranges} range{'s' if ranges > 1 else ''}",
+            f"{mib(child.max_rss_bytes)}  ({child.seconds:.1f} s incl. start-up)",
+        )
     line("load average after (1, 5, 15 min)", _load())
     line("cores of this machine", str(os.cpu_count()))
 
