@@ -383,8 +383,9 @@ def test_the_primary_key_is_the_default_partition_column(tmp_path, server):
     assert set(landed) == set(range(1, BIG_ROWS + 1))
 
 
-# ConnectorX reads a 25 MB range to its end before the writer takes its first batch: no
-# MariaDB reading connection is left to kill then, so MariaDB's range fails by a server error
+# ConnectorX fetches 65,536 rows a batch: a 16,000-row range is one batch, read to its end
+# before the writer takes its first; no MariaDB reading connection is left to kill then, so
+# MariaDB's range fails by a server error
 @pytest.mark.parametrize(
     ("server", "how"),
     [("postgresql", "killed"), ("postgresql", "error"), ("mariadb", "error")],
