@@ -29,6 +29,19 @@ Measured, alternating, best of a few runs, after one untimed run of each side bu
 4. Peak RSS (the child's own VmHWM) of the FlowForge ingest of ``orders_big`` in a fresh
    interpreter; target <= 1 GB. ConnectorX's (which holds the whole result) for comparison.
 
+5. Parallel reads (issue 17, section 4): a 4,000,000-row PostgreSQL table ``orders_par``
+   (the same columns, primary key ``id``) read by FlowForge's job path
+   (``runner.run_ingest_job`` with ``databaseConfig.partitions`` 2 and 4: key ranges on
+   their own connections in threads, one bronze commit) against the raw single stream: ADBC
+   ``fetch_arrow_table`` + ``pq.write_table``, alternating, best of 3. Target: FlowForge with
+   4 ranges >= 1.3x ADBC. FlowForge with one stream (``partitions`` 1) is shown too. Then a
+   PROJECTION (computed, not measured) of the rows/s of N workers each reading one range:
+   ``min(N x one stream's rate, the database's bound)``, the bound being the rate at which
+   the server alone produces the binary COPY (``COPY ... TO '/dev/null'``, measured) times an
+   assumed number of database cores. Peak RSS (VmHWM) of the job in a fresh interpreter with
+   one stream and with 4 ranges, for information. ``FLOWFORGE_BENCH_DATABASE=parallel`` runs only this
+   part (``=single`` only parts 1-4).
+
 A baseline whose package is missing prints ``SKIPPED (pip install ...)``.
 ``FLOWFORGE_BENCH_SCALE`` scales the row counts. Output goes under ``bench/.out/database``.
 """
@@ -37,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
 import shutil
 import socket
 import time
@@ -68,6 +82,12 @@ TARGET_SPEEDUP = 3.0
 TARGET_RSS = 1 << 30  # 1 GiB
 THROUGHPUT_TABLE = "orders"
 MEMORY_TABLE = "orders_big"
+PARALLEL_TABLE = "orders_par"
+PARALLEL_ROWS = 4_000_000
+PARALLEL_RANGES = (2, 4)
+TARGET_PARALLEL = 1.3
+PROJECTED_WORKERS = (1, 2, 4, 8, 16)
+ASSUMED_DB_CORES = 8
 
 
 @dataclass(frozen=True)
@@ -436,10 +456,217 @@ def _server(server: Server, make_database, work: Path) -> None:
         _memory(server, database, work, big)
 
 
+# --- parallel reads (issue 17, section 4) --------------------------------------------------------
+
+
+class _Sink:
+    def emit(self, event) -> None:
+        pass
+
+    def heartbeat(self, beat) -> None:
+        pass
+
+
+def flowforge_job(database: str, table: str, data_dir: str, partitions: int) -> tuple[int, list]:
+    """A database job as a worker runs it (``run_ingest_job``), reading ``table`` of the bench
+    PostgreSQL in ``partitions`` key ranges of ``id``; (rows written, the job's notes)."""
+    from flowforge_ingest.runner import run_ingest_job
+    from flowforge_runtime.job import JobContext, LocalCancelFlags
+    from flowforge_shared.contracts.tasks import JobTask
+    from flowforge_shared.lake import Lake
+    from flowforge_shared.settings import Settings
+
+    config: dict = {"connectionId": "c1", "tableName": table, "batchSize": BATCH_SIZE}
+    if partitions > 1:
+        config.update(partitions=partitions, partitionColumn="id")
+    task = JobTask(
+        execution_id=str(uuid.uuid4()),
+        run_sequence=1,
+        job_run_id=str(uuid.uuid4()),
+        job_id="bench",
+        workflow_id="bench",
+        workflow_name="bench",
+        job={
+            "name": "bench",
+            "type": "database",
+            "sourceConfig": {"type": "postgresql", "databaseConfig": config},
+            "destinationConfig": {"bronzeConfig": {"tableName": "bench"}},
+        },
+        connection={
+            "id": "c1",
+            "type": "postgresql",
+            "host": POSTGRES.host,
+            "port": POSTGRES.port,
+            "database": database,
+            "username": POSTGRES.user,
+            "options": {},
+        },
+    )
+    context = JobContext(
+        task=task,
+        attempt=1,
+        settings=Settings(data_dir=Path(data_dir)),
+        lake=Lake(str(Path(data_dir) / "lake")),
+        sink=_Sink(),
+        cancel_flags=LocalCancelFlags(),
+    )
+    outcome = run_ingest_job(context)
+    return outcome.rows_written, outcome.notes
+
+
+_CHILD_PARALLEL = """
+from bench.bench_database import flowforge_job
+print(flowforge_job({database!r}, {table!r}, {out!r}, {n})[0])
+"""
+
+
+def _server_copy_seconds(database: str, table: str) -> float:
+    """How long the server alone takes to produce the binary COPY of ``table`` (to
+    /dev/null on its own host): what one reading connection costs the database."""
+    import psycopg
+
+    dsn = f"host={POSTGRES.host} port={POSTGRES.port} user={POSTGRES.user} dbname={database}"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        start = time.perf_counter()
+        connection.execute(f"COPY {table} TO '/dev/null' (FORMAT binary)")
+        return time.perf_counter() - start
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def _parallel(work: Path) -> None:
+    print("  -- PostgreSQL, parallel reads (issue 17, section 4)", flush=True)
+    if not _answers(POSTGRES):
+        print("  SKIPPED: PostgreSQL is not answering at 127.0.0.1:5432")
+        return
+    skipped = _missing("adbc")
+    if skipped:
+        line("ADBC + pq.write_table", skipped)
+        return
+    rows = scaled(PARALLEL_ROWS)
+    start = time.perf_counter()
+    with postgres_database({}) as database:
+        import psycopg
+
+        dsn = f"host={POSTGRES.host} port={POSTGRES.port} user={POSTGRES.user} dbname={database}"
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(_PG_TABLE.format(table=PARALLEL_TABLE))
+            connection.execute(_PG_FILL.format(table=PARALLEL_TABLE, rows=rows))
+            connection.execute(f"ALTER TABLE {PARALLEL_TABLE} ADD PRIMARY KEY (id)")
+            connection.execute(f"VACUUM (FREEZE, ANALYZE) {PARALLEL_TABLE}")
+        line(
+            "source table",
+            f"{rows:,} rows x 10 columns, generated in {time.perf_counter() - start:.1f} s",
+        )
+        line("load average before (1, 5, 15 min)", _load())
+        url = POSTGRES.connectorx_url(database)
+        runners: dict[str, Callable[[Path], int]] = {
+            "adbc": lambda target: adbc_baseline(url, PARALLEL_TABLE, str(target / "a.parquet")),
+            "ff1": lambda target: flowforge_job(database, PARALLEL_TABLE, str(target), 1)[0],
+        }
+        for ranges in PARALLEL_RANGES:
+            runners[f"ff{ranges}"] = lambda target, n=ranges: flowforge_job(
+                database, PARALLEL_TABLE, str(target), n
+            )[0]
+        # one untimed run of each: the imports and the first connections a worker pays once
+        for name, run in runners.items():
+            target = work / f"par-warm-{name}"
+            target.mkdir(parents=True, exist_ok=True)
+            try:
+                run(target)
+            finally:
+                shutil.rmtree(target, ignore_errors=True)
+        times: dict[str, list[float]] = {name: [] for name in runners}
+        for attempt in range(REPEATS):
+            for name, run in runners.items():  # alternating
+                target = work / f"par-{attempt}-{name}"
+                target.mkdir(parents=True)
+                try:
+                    seconds, count = timed(run, target)
+                finally:
+                    shutil.rmtree(target, ignore_errors=True)
+                assert count == rows, f"{name} wrote {count} rows of {rows}"
+                times[name].append(seconds)
+        server_copy = min(_server_copy_seconds(database, PARALLEL_TABLE) for _ in range(2))
+        memory = {}
+        for ranges in (1, max(PARALLEL_RANGES)):
+            target = work / f"par-rss-{ranges}"
+            target.mkdir(parents=True)
+            try:
+                memory[ranges] = run_child(
+                    _CHILD_PARALLEL.format(
+                        database=database, table=PARALLEL_TABLE, out=str(target), n=ranges
+                    )
+                )
+            finally:
+                shutil.rmtree(target, ignore_errors=True)
+    labels = {
+        "adbc": "ADBC + pq.write_table, one stream (raw)",
+        "ff1": "FlowForge job, one stream",
+        **{f"ff{n}": f"FlowForge job, {n} key ranges in threads" for n in PARALLEL_RANGES},
+    }
+    for name in runners:
+        best = min(times[name])
+        line(
+            labels[name],
+            f"{rate(rows, best)}  ({best:.2f} s best of {REPEATS}; "
+            f"all {', '.join(f'{s:.2f}' for s in times[name])})",
+        )
+    raw = min(times["adbc"])
+    for name in runners:
+        if name == "adbc":
+            continue
+        ratio = raw / min(times[name])
+        paired = median([times["adbc"][i] / times[name][i] for i in range(REPEATS)])
+        text = f"{ratio:.2f} of the best times (median of paired runs: {paired:.2f})"
+        if name == f"ff{max(PARALLEL_RANGES)}":
+            check(f"ratio {labels[name]} / ADBC", text, ok=ratio >= TARGET_PARALLEL,
+                  target=f">= {TARGET_PARALLEL}")  # fmt: skip
+        else:
+            line(f"ratio {labels[name]} / ADBC", text)
+    for ranges, child in memory.items():
+        line(
+            f"peak RSS, FlowForge job, {ranges} range{'s' if ranges > 1 else ''}",
+            f"{mib(child.max_rss_bytes)}  ({child.seconds:.1f} s incl. start-up)",
+        )
+    line("load average after (1, 5, 15 min)", _load())
+    line("cores of this machine", str(os.cpu_count()))
+
+    # The projection: N workers each read one range on its own machine and write its files;
+    # one commit at the end (milliseconds; not counted). Each worker runs at one stream's
+    # measured rate; together they cannot pass what the database can produce.
+    one_stream = rows / min(times["ff1"])
+    per_db_core = rows / server_copy
+    bound = per_db_core * ASSUMED_DB_CORES
+    line(
+        "PROJECTION inputs (measured)",
+        f"one stream {rate(rows, min(times['ff1']))}; the server's own binary COPY of the "
+        f"table {rate(rows, server_copy)} per backend",
+    )
+    print(
+        f"  PROJECTION (computed, not measured): N workers x one range each, bounded by a "
+        f"database of {ASSUMED_DB_CORES} cores (assumed)",
+        flush=True,
+    )
+    for workers in PROJECTED_WORKERS:
+        projected = min(workers * one_stream, bound)
+        limited = " (database-bound)" if workers * one_stream > bound else ""
+        line(
+            f"  PROJECTION {workers:>2} workers",
+            f"{projected:,.0f} rows/s = {projected / one_stream:.2f}x one stream{limited}",
+        )
+
+
 def main() -> None:
     work = out_dir("database", fresh=True)
+    part = os.environ.get("FLOWFORGE_BENCH_DATABASE", "")
     try:
-        _server(POSTGRES, postgres_database, work)
-        _server(MARIADB, mariadb_database, work)
+        if part != "parallel":
+            _server(POSTGRES, postgres_database, work)
+            _server(MARIADB, mariadb_database, work)
+        if part != "single":
+            _parallel(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -822,3 +822,43 @@ def test_a_watermark_without_delta_type_is_bound_and_cast_for_its_kind():
     plan = plan_read("sql-server", schema="dbo", table="t", delta_column="d", lower=mark)
     assert plan.sql == "SELECT * FROM [dbo].[t] WHERE [d] > CAST(%(lower)s AS datetime2(7))"
     assert plan.params == {"lower": "2024-05-06T07:08:09.1234567"}
+
+
+# --- parallel reads: one key range of a table ---------------------------------------------------
+
+
+def test_a_key_range_bounds_a_table_read_and_the_first_range_keeps_null_keys():
+    from flowforge_ingest.connectors import sql
+    from flowforge_ingest.connectors.sql import KeyRange, plan_key_bounds
+
+    first = sql.plan_read(
+        "postgresql", schema="public", table="orders", key_range=KeyRange("id", None, 26, True)
+    )
+    assert (
+        first.sql == 'SELECT * FROM "public"."orders" WHERE ("id" < %(key_upper)s OR "id" IS NULL)'
+    )
+    assert first.params == {"key_upper": 26}
+    middle = sql.plan_read("mysql", schema="shop", table="orders", key_range=KeyRange("id", 26, 51))
+    assert middle.sql == (
+        "SELECT * FROM `shop`.`orders` WHERE (`id` >= %(key_lower)s AND `id` < %(key_upper)s)"
+    )
+    # the incremental bounds are joined in parentheses: a first run's "OR delta IS NULL" stays
+    # inside the range
+    last = sql.plan_read(
+        "postgresql", schema=None, table="t", key_range=KeyRange("id", 51, None),
+        delta_column="m", upper=5,
+    )  # fmt: skip
+    assert last.sql == (
+        'SELECT * FROM "t" WHERE ("id" >= %(key_lower)s) AND ("m" <= %(upper)s OR "m" IS NULL)'
+    )
+    assert last.params == {"key_lower": 51, "upper": 5}
+    # a range over the whole table adds nothing
+    whole = sql.plan_read(
+        "postgresql", schema=None, table="t", key_range=KeyRange("id", None, None, True)
+    )
+    assert whole.sql == 'SELECT * FROM "t"'
+    assert plan_key_bounds("mysql", schema="s", table="t", column="k`1").sql == (
+        "SELECT MIN(`k``1`), MAX(`k``1`) FROM `s`.`t`"
+    )
+    with pytest.raises(sql.PlanError):
+        sql.plan_read("postgresql", schema=None, query="SELECT 1", key_range=KeyRange("id", 1, 2))

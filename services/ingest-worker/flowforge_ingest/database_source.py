@@ -60,6 +60,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
     )
     rows_read = 0
     next_mark = None
+    notes: list[str] = []
 
     def on_batch(rows: int) -> None:
         nonlocal rows_read
@@ -115,8 +116,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
                 known = lookback.known_rows(
                     lake, bronze.table_name, keys, config.delta_column, since=lower
                 )
-        plan = sql.plan_read(
-            params.db_type,
+        read_arguments = dict(
             schema=schema,
             table=table,
             query=config.query,
@@ -128,7 +128,25 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             include_lower=include_lower,
             delta_type=source_type,
         )
-        stream = connector.execute_batches(conn, plan.sql, plan.params, config.batch_size, columns)
+        ranges = (
+            _key_ranges(connector, conn, params, config, schema, table, columns, job.name)
+            if config.partitions > 1 and table
+            else []
+        )
+        if len(ranges) > 1:
+            span.set_attribute("flowforge.ranges", len(ranges))
+            notes.append(
+                f"read in {len(ranges)} key ranges of {ranges[0].column} in parallel, "
+                "committed once"
+            )
+            stream = _parallel_stream(
+                connector, conn, params, config, columns, read_arguments, ranges
+            )
+        else:
+            plan = sql.plan_read(params.db_type, **read_arguments)
+            stream = connector.execute_batches(
+                conn, plan.sql, plan.params, config.batch_size, columns
+            )
         if known is not None:
             stream = lookback.WithoutKnownRows(stream, known)
         try:
@@ -178,7 +196,7 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         inputs=read,
         outputs=[written],
         already_applied=result.already_applied,
-        notes=list(result.notes),
+        notes=notes + list(result.notes),
         watermark=next_mark.to_dict() if next_mark else None,
         tables={("bronze", bronze.table_name): result.table} if result.table is not None else {},
     )
@@ -205,6 +223,56 @@ def read_target(
     if config.table_name:
         return schema, target.name, None
     return schema, None, target.name
+
+
+def _key_ranges(connector, conn, params, config, schema, table, columns, job_name):
+    """The key ranges of a parallel read (parallel_read.py); one range when the table's key
+    span cannot be split (empty, a single value)."""
+    from flowforge_ingest.connectors import sql
+    from flowforge_ingest.parallel_read import key_column, key_ranges
+
+    where = ".".join(part for part in (schema, table) if part)
+    key = key_column(columns or [], config.partition_column, where, job_name)
+    plan = sql.plan_key_bounds(params.db_type, schema=schema, table=table, column=key.name)
+    stream = connector.execute_batches(conn, plan.sql, plan.params, 1, None)
+    lowest = highest = None
+    try:
+        for batch in stream:
+            if batch.num_rows:
+                lowest, highest = batch.column(0)[0].as_py(), batch.column(1)[0].as_py()
+                break
+    finally:
+        stream.close()
+    return key_ranges(key.name, lowest, highest, config.partitions)
+
+
+def _parallel_stream(connector, conn, params, config, columns, read_arguments, ranges):
+    """One connection and one statement per range, read in threads (parallel_read.py). On
+    PostgreSQL every range reads in one snapshot, exported by the job's own connection
+    (which then holds it, idle, until the read is over)."""
+    from flowforge_ingest.connectors import postgresql, sql
+    from flowforge_ingest.parallel_read import ParallelStream
+
+    snapshot = postgresql.export_snapshot(conn) if params.db_type == "postgresql" else None
+
+    def opener(key_range):
+        def open_range():
+            plan = sql.plan_read(params.db_type, key_range=key_range, **read_arguments)
+            range_conn = connector.connect(params)
+            try:
+                if snapshot is not None:
+                    postgresql.use_snapshot(range_conn, snapshot)
+                stream = connector.execute_batches(
+                    range_conn, plan.sql, plan.params, config.batch_size, columns
+                )
+            except BaseException:
+                range_conn.close()
+                raise
+            return stream, range_conn.close
+
+        return open_range
+
+    return ParallelStream.open([opener(key_range) for key_range in ranges])
 
 
 def _source_type(columns, delta_column: str | None) -> str | None:

@@ -37,6 +37,8 @@ class JobType(StrEnum):
 
 
 DATABASE_SOURCE_TYPES = ("sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite")
+PARALLEL_READ_LIMIT = 16
+PARALLEL_READ_TYPES = ("postgresql", "mysql")
 DatabaseSourceType = Literal["sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite"]
 
 
@@ -96,6 +98,10 @@ class DatabaseConfig(ApiModel):
     delta_column: SourceColumn | None = None
     unique_key: list[SourceColumn] | None = None
     batch_size: int = Field(default=10_000, ge=1, le=1_000_000)
+    # Parallel reads (docs/connectors.md, "Parallel reads"): a table read split into this
+    # many key ranges, each read on its own connection, all committed once. 1 = one stream.
+    partitions: int = Field(default=1, ge=1, le=PARALLEL_READ_LIMIT)
+    partition_column: SourceColumn | None = None
 
 
 class CsvSource(ApiModel):
@@ -340,6 +346,7 @@ def _database_errors(source: DatabaseSource) -> list[tuple[tuple[str | int, ...]
         errors.append((path, "give exactly one of tableName, query or storedProcedure"))
     if config.parameters is not None and config.stored_procedure is None:
         errors.append((path + ("parameters",), "parameters go with a storedProcedure"))
+    errors.extend(_partition_errors(source))
     if config.is_incremental:
         if not config.delta_column:
             errors.append((path + ("deltaColumn",), "an incremental load needs a deltaColumn"))
@@ -350,6 +357,38 @@ def _database_errors(source: DatabaseSource) -> list[tuple[tuple[str | int, ...]
                     "a stored procedure cannot be read incrementally; use a table or query",
                 )
             )
+    return errors
+
+
+def _partition_errors(source: DatabaseSource) -> list[tuple[tuple[str | int, ...], str]]:
+    path = ("sourceConfig", "databaseConfig")
+    config = source.database_config
+    if config.partitions == 1:
+        if config.partition_column:
+            return [
+                (
+                    path + ("partitionColumn",),
+                    "partitionColumn splits a parallel read: set partitions to 2 or more",
+                )
+            ]
+        return []
+    errors: list[tuple[tuple[str | int, ...], str]] = []
+    if source.type not in PARALLEL_READ_TYPES:
+        errors.append(
+            (
+                path + ("partitions",),
+                f"parallel reads are for PostgreSQL and MySQL/MariaDB tables, not {source.type}; "
+                "set partitions to 1",
+            )
+        )
+    if not config.table_name:
+        errors.append(
+            (
+                path + ("partitions",),
+                "a parallel read splits a table by key ranges: partitions needs a tableName "
+                "(a query or stored procedure is read in one stream)",
+            )
+        )
     return errors
 
 

@@ -28,6 +28,7 @@ import datetime as dt
 import io
 import re
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -59,6 +60,9 @@ from flowforge_ingest.connectors.base import (
 from flowforge_ingest.connectors.registry import connect_failure, error_text, generic_kind
 
 DB_TYPE = "postgresql"
+# Parallel reads: the snapshot each range's connection reads in (export_snapshot/use_snapshot).
+_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_SNAPSHOT_ID = re.compile(r"[0-9A-F]+(-[0-9A-F]+)+")
 _CSV_BLOCK_BYTES = 4 << 20
 _INTERVAL_OID = 1186
 _TYPE_ARGS = re.compile(r"\((\d+)(?:\s*,\s*(-?\d+))?\)")
@@ -260,6 +264,35 @@ class PostgresConnector:
 # --- the COPY stream --------------------------------------------------------------------------
 
 
+def export_snapshot(conn) -> str:
+    """Start a REPEATABLE READ transaction on ``conn`` and export its snapshot: the ranges of a
+    parallel read import it (``use_snapshot``) and all see the table as of this moment. It
+    can be imported while ``conn``'s transaction lasts: run nothing else on ``conn`` until
+    the read is over."""
+    _rollback(conn)
+    with conn.cursor() as cursor:
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        cursor.execute("SELECT pg_export_snapshot()")
+        return cursor.fetchone()[0]
+
+
+def use_snapshot(conn, snapshot_id: str) -> None:
+    """Reads through ``conn`` (both read paths) run in snapshot ``snapshot_id``."""
+    if not _SNAPSHOT_ID.fullmatch(snapshot_id):
+        raise ValueError(f"not a PostgreSQL snapshot id: {snapshot_id!r}")
+    _SNAPSHOTS[conn] = snapshot_id
+
+
+def _snapshot_statements(conn) -> list[str]:
+    snapshot_id = _SNAPSHOTS.get(conn)
+    if snapshot_id is None:
+        return []
+    return [
+        "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        f"SET TRANSACTION SNAPSHOT '{snapshot_id}'",  # checked: hex digits and dashes
+    ]
+
+
 class _CopyStream:
     """``COPY (query) TO STDOUT (FORMAT CSV)`` read by Arrow, at most batch_size rows a batch."""
 
@@ -299,6 +332,7 @@ class _CopyStream:
                 postgresql_arrow.conninfo(self._conn),
                 postgresql_arrow.statement_text(self._conn, self._statement, self._params),
                 self.schema,
+                setup=_snapshot_statements(self._conn),
             )
             try:
                 batches = reader.open()
@@ -326,6 +360,8 @@ class _CopyStream:
             )
         ]
         try:
+            for statement in _snapshot_statements(self._conn):
+                cursor.execute(statement)
             with cursor.copy(
                 f"COPY ({self._statement}) TO STDOUT (FORMAT CSV)", self._params
             ) as copy:

@@ -140,7 +140,10 @@ class ArrowReader:
     """One ADBC connection running one query; ``open`` returns the result's batches, or
     None when ADBC's types are not those expected (the caller then uses the CSV path)."""
 
-    def __init__(self, conninfo_text: str, sql: str, schema: pa.Schema) -> None:
+    def __init__(
+        self, conninfo_text: str, sql: str, schema: pa.Schema, setup: list[str] | None = None
+    ) -> None:
+        self._setup = list(setup or [])  # run first, in the read's transaction
         self._conninfo = conninfo_text
         self._sql = sql
         self._schema = schema
@@ -160,6 +163,8 @@ class ArrowReader:
             ) from None
         try:
             self._cursor = self._connection.cursor()
+            for statement in self._setup:
+                self._cursor.execute(statement)
             self._cursor.adbc_statement.set_options(**{_BATCH_BYTES_OPTION: str(_BATCH_BYTES)})
             self._cursor.execute(self._sql)
             self._reader = self._cursor.fetch_record_batch()

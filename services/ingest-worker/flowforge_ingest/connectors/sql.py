@@ -113,6 +113,17 @@ _DOUBLES_PERCENT = frozenset({"psycopg", "psycopg2", "pymysql", "mysqlclient", "
 _PYMSSQL_PLACEHOLDER = re.compile(r"%\([^)]+\)[sd]")
 
 
+@dataclass(frozen=True)
+class KeyRange:
+    """One range of a parallel read: ``lower <= key < upper`` (either end open when None);
+    ``nulls`` adds the rows whose key is NULL (the first range carries them)."""
+
+    column: str
+    lower: int | None = None
+    upper: int | None = None
+    nulls: bool = False
+
+
 class PlanError(ValueError):
     """A read that cannot be planned as asked (the message says what to change)."""
 
@@ -277,8 +288,12 @@ def plan_read(
     delta_type: str | None = None,
     order: bool = False,
     driver: str | None = None,
+    key_range: KeyRange | None = None,
 ) -> ReadPlan:
     """The statement reading a table, a user's query or a procedure's first result set.
+
+    ``key_range`` reads one range of a table's key (a parallel read): ``WHERE (range)``,
+    the delta bounds, if any, joined with ``AND (...)``.
 
     ``lower``/``upper`` bound ``delta_column`` (``> lower``, ``>= lower`` with
     ``include_lower``, ``<= upper``); they are Python values or Watermarks, and
@@ -302,8 +317,13 @@ def plan_read(
         return _plan_procedure(statement, schema, procedure, parameters or {})
 
     user_texts: list[str] = []
+    if key_range is not None and not table:
+        raise PlanError("a parallel read splits a table, not a query")
+    joined = False
     if table:
         statement.text("SELECT * FROM " + qualified_name(db_type, schema, table))  # noqa: S608
+        if key_range is not None:
+            joined = _where_key_range(statement, key_range)
     else:
         prepared = _prepare_query(db_type, query)
         needs_wrapper = delta_column is not None or order
@@ -312,7 +332,12 @@ def plan_read(
         _open_wrapper(statement, prepared, "SELECT * FROM")
         user_texts.append(prepared.text)
     if delta_column is not None:
-        _where_bounds(statement, delta_column, lower, upper, include_lower, delta_type)
+        if joined and (lower is not None or upper is not None):
+            statement.text(" AND (")
+            _where_bounds(statement, delta_column, lower, upper, include_lower, delta_type, True)
+            statement.text(")")
+        else:
+            _where_bounds(statement, delta_column, lower, upper, include_lower, delta_type)
     if order:
         keys = ([delta_column] if delta_column else []) + list(unique_key or ())
         statement.text(" ORDER BY " + ", ".join(quote_identifier(db_type, k) for k in keys))
@@ -349,6 +374,36 @@ def plan_max(
     if rowversion and parse_source_type(db_type, delta_type).name in ("rowversion", "timestamp"):
         statement.text(f" WHERE {column} < MIN_ACTIVE_ROWVERSION()")
     return statement.plan()
+
+
+def plan_key_bounds(
+    db_type: str, *, schema: str | None, table: str, column: str, driver: str | None = None
+) -> ReadPlan:
+    """``SELECT MIN(k), MAX(k)``: the span a parallel read splits into ranges."""
+    key = quote_identifier(db_type, column)
+    source = qualified_name(db_type, schema, table)
+    text = f"SELECT MIN({key}), MAX({key}) FROM {source}"  # noqa: S608 (quoted identifiers)
+    return _Statement(db_type, driver).text(text).plan()
+
+
+def _where_key_range(statement: _Statement, key_range: KeyRange) -> bool:
+    """`` WHERE (lower <= k AND k < upper [OR k IS NULL])``; False when the range is the
+    whole table (nothing written)."""
+    key = quote_identifier(statement.db_type, key_range.column)
+    parts: list[tuple[str, str, int]] = []
+    if key_range.lower is not None:
+        parts.append((f"{key} >= ", "key_lower", key_range.lower))
+    if key_range.upper is not None:
+        parts.append((f"{key} < ", "key_upper", key_range.upper))
+    if not parts:
+        return False
+    statement.text(" WHERE (")
+    for index, (text, name, value) in enumerate(parts):
+        statement.text((" AND " if index else "") + text).bind(name, value)
+    if key_range.nulls:
+        statement.text(f" OR {key} IS NULL")
+    statement.text(")")
+    return True
 
 
 def plan_preview(
@@ -421,8 +476,10 @@ def _where_bounds(
     upper: Any,
     include_lower: bool,
     delta_type: str | None,
+    joined: bool = False,
 ) -> None:
     db_type = statement.db_type
+    where = "" if joined else " WHERE "
     column = quote_identifier(db_type, delta_column)
     mark = next((b for b in (lower, upper) if isinstance(b, Watermark)), None)
     if delta_type is None and mark is not None:
@@ -433,11 +490,11 @@ def _where_bounds(
         wrap = None
     conditions = 0
     if lower is not None:
-        statement.text(f" WHERE {column} {'>=' if include_lower else '>'} ")
+        statement.text(f"{where}{column} {'>=' if include_lower else '>'} ")
         statement.bind("lower", _bound(lower, db_type, delta_type), wrap)
         conditions += 1
     if upper is not None:
-        statement.text(f" {'AND' if conditions else 'WHERE'} {column} <= ")
+        statement.text(f"{' AND ' if conditions else where}{column} <= ")
         statement.bind("upper", _bound(upper, db_type, delta_type), wrap)
         if lower is None:  # a first run: rows without a delta are read once, now
             statement.text(f" OR {column} IS NULL")

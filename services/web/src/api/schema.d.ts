@@ -1504,6 +1504,13 @@ export interface components {
             parameters?: {
                 [key: string]: string | number | boolean | null;
             } | null;
+            /** Partitioncolumn */
+            partitionColumn?: string | null;
+            /**
+             * Partitions
+             * @default 1
+             */
+            partitions: number;
             /** Query */
             query?: string | null;
             /** Schema */
