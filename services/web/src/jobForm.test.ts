@@ -70,6 +70,20 @@ describe("databaseJobBody", () => {
     expect(source.databaseConfig).toEqual({ connectionId: "c1", query: "SELECT id FROM customers", isIncremental: false });
   });
 
+  it("sends parallel ranges for a PostgreSQL or MySQL table only, and keeps them on an edit", () => {
+    const base = { ...emptyDatabaseForm(), name: "p", connectionId: "c", sourceType: "postgresql", tableName: "public.big", partitions: " 4 ", partitionColumn: "id" };
+    const config = (form: typeof base) => (databaseJobBody(form).sourceConfig as { databaseConfig: Record<string, unknown> }).databaseConfig;
+    expect(config(base)).toEqual({ connectionId: "c", tableName: "public.big", partitions: 4, partitionColumn: "id" });
+    expect(config({ ...base, partitions: "1", partitionColumn: "" })).toEqual({ connectionId: "c", tableName: "public.big" });
+    expect(config({ ...base, partitions: "four" })).toMatchObject({ partitions: "four" });
+    expect(config({ ...base, sourceType: "sqlite" })).toEqual({ connectionId: "c", tableName: "public.big" });
+    expect(config({ ...base, mode: "query" as const, tableName: "", query: "SELECT 1" })).toEqual({ connectionId: "c", query: "SELECT 1" });
+    const job: JobRead = { ...dbJob, sourceConfig: { type: "mysql", databaseConfig: { connectionId: "c1", tableName: "big", partitions: 3 } } };
+    const form = databaseFormFromJob(job);
+    expect([form.partitions, form.partitionColumn]).toEqual(["3", ""]);
+    expect(patchBody(job, databaseJobBody(form, job))).toEqual({ version: 3 });
+  });
+
   it("types stored procedure parameters by their source type", () => {
     const form = { ...emptyDatabaseForm(), name: "p", connectionId: "c", sourceType: "sql-server", mode: "procedure" as const, storedProcedure: "dbo.usp_accounts" };
     form.parameters = { "@since": "2024-01-01", "@limit": "50", "@active": "true", "@note": "" };

@@ -195,6 +195,9 @@ export interface DatabaseForm {
   deltaColumn: string;
   uniqueKey: string;
   batchSize: string;
+  /** A table read in key ranges at once (PostgreSQL, MySQL/MariaDB): how many, and on which column. */
+  partitions: string;
+  partitionColumn: string;
   bronze: BronzeSettings;
 }
 
@@ -215,6 +218,8 @@ export function emptyDatabaseForm(): DatabaseForm {
     deltaColumn: "",
     uniqueKey: "",
     batchSize: "",
+    partitions: "",
+    partitionColumn: "",
     bronze: bronzeFromJob(null),
   };
 }
@@ -239,6 +244,8 @@ export function databaseFormFromJob(job: JobRead): DatabaseForm {
     deltaColumn: (db.deltaColumn as string) ?? "",
     uniqueKey: joinList(db.uniqueKey),
     batchSize: db.batchSize === undefined ? "" : String(db.batchSize),
+    partitions: db.partitions === undefined || db.partitions === 1 ? "" : String(db.partitions),
+    partitionColumn: (db.partitionColumn as string) ?? "",
     bronze: bronzeFromJob(job),
   };
 }
@@ -265,11 +272,20 @@ export function typedParameter(text: string, sourceType: string): string | numbe
   return text;
 }
 
-const DATABASE_DEFAULTS: Json = { isIncremental: false, batchSize: 10_000 };
+const DATABASE_DEFAULTS: Json = { isIncremental: false, batchSize: 10_000, partitions: 1 };
+
+/** The sources whose table reads can be split into key ranges read at once. */
+export const PARALLEL_SOURCES = new Set(["postgresql", "mysql"]);
+
+/** A whole number as typed, or the text as it is (the API says why it is wrong); "" stays "". */
+function wholeNumber(text: string): number | string {
+  const trimmed = text.trim();
+  return trimmed === "" ? "" : Number.isFinite(Number(trimmed)) ? Number(trimmed) : trimmed;
+}
 
 export function databaseJobBody(form: DatabaseForm, job?: JobRead | null): JobBody {
   const original = job ? ((job.sourceConfig as { databaseConfig?: Json }).databaseConfig ?? null) : null;
-  const batch = form.batchSize.trim();
+  const parallel = form.mode === "table" && PARALLEL_SOURCES.has(form.sourceType);
   const values: Json = {
     connectionId: form.connectionId,
     schema: form.schema.trim(),
@@ -283,7 +299,9 @@ export function databaseJobBody(form: DatabaseForm, job?: JobRead | null): JobBo
     isIncremental: form.isIncremental,
     deltaColumn: form.isIncremental ? form.deltaColumn.trim() : "",
     uniqueKey: splitList(form.uniqueKey),
-    batchSize: batch === "" ? "" : Number.isFinite(Number(batch)) ? Number(batch) : batch,
+    batchSize: wholeNumber(form.batchSize),
+    partitions: parallel ? wholeNumber(form.partitions) : "",
+    partitionColumn: parallel ? form.partitionColumn.trim() : "",
   };
   const body: JobBody = {
     ...(job ?? {}),

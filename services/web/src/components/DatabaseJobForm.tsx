@@ -9,6 +9,7 @@ import {
   groupProblems,
   otherProblems,
   parameterKind,
+  PARALLEL_SOURCES,
   patchBody,
   problemsAt,
   type DatabaseForm,
@@ -25,7 +26,7 @@ const SqlEditor = lazy(() => import("./jobform/SqlEditor"));
 const DATABASE_TYPES = new Set(["sql-server", "postgresql", "mysql", "oracle", "snowflake", "sqlite"]);
 const DB = "sourceConfig.databaseConfig";
 // The fields of databaseConfig this form shows problems at (anything else goes in the list under the form).
-const SHOWN = ["connectionId", "tableName", "schema", "query", "storedProcedure", "parameters", "isIncremental", "deltaColumn", "uniqueKey", "batchSize"];
+const SHOWN = ["connectionId", "tableName", "schema", "query", "storedProcedure", "parameters", "isIncremental", "deltaColumn", "uniqueKey", "batchSize", "partitions", "partitionColumn"];
 
 interface SourceTable { schema: string | null; name: string; kind?: string | null; estimatedRows?: number | null }
 interface SourceColumn { name: string; sourceType?: string | null; arrowType?: string | null; nullable?: boolean | null; primaryKey?: boolean | null }
@@ -391,6 +392,23 @@ export default function DatabaseJobForm({ workflowId, onDone, job }: { workflowI
             <Field id="db-batch-size" label="Batch size (rows)" problems={at(`${DB}.batchSize`)}>
               <input id="db-batch-size" className={inputClass} inputMode="numeric" placeholder="10000" value={form.batchSize} aria-describedby="db-batch-size-problems" onChange={(e) => set({ batchSize: e.target.value })} />
             </Field>
+            {form.mode === "table" && PARALLEL_SOURCES.has(form.sourceType) ? (
+              <>
+                <Field id="db-partitions" label="Parallel ranges" problems={at(`${DB}.partitions`)} hint="Read the table in this many key ranges at once (1 to 16), committed once. Each range is a query on the source.">
+                  <input id="db-partitions" className={inputClass} inputMode="numeric" placeholder="1" value={form.partitions} aria-describedby="db-partitions-problems" onChange={(e) => set({ partitions: e.target.value })} />
+                </Field>
+                <Field id="db-partition-column" label="Range column" problems={at(`${DB}.partitionColumn`)} hint="An indexed integer column; empty means the table's integer primary key.">
+                  {columns.length ? (
+                    <select id="db-partition-column" className={inputClass} value={form.partitionColumn} aria-describedby="db-partition-column-problems" onChange={(e) => set({ partitionColumn: e.target.value })}>
+                      <option value="">The primary key</option>
+                      {columns.map((c) => <option key={c.name} value={c.name}>{c.name} ({c.sourceType ?? c.arrowType})</option>)}
+                    </select>
+                  ) : (
+                    <input id="db-partition-column" className={inputClass} value={form.partitionColumn} aria-describedby="db-partition-column-problems" onChange={(e) => set({ partitionColumn: e.target.value })} />
+                  )}
+                </Field>
+              </>
+            ) : null}
           </div>
         </fieldset>
 
