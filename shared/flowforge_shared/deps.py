@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from flowforge_shared.auth.dependencies import Principal, authenticate
 from flowforge_shared.errors import PreconditionRequired, ServiceUnavailable, Unprocessable
 
-
 ADMISSION_WAIT = 10.0
 """Seconds a request waits for one of the database's request slots before its 503."""
 

@@ -1,8 +1,8 @@
 """The API's database pool on SQLite never makes a request wait for a connection: a request
 holds its connection until its answer is validated on a thread, so a bounded pool could wait
-for threads that wait for it (bench/README.md, bench_api: 503s after the pool's timeout). On a server database (PostgreSQL) the
-pool is bounded, so requests take a request slot first, and one that waits too long for it
-is answered 503 (tests/system/test_api_concurrency.py: 150 clients on a real server)."""
+for threads that wait for it (bench/README.md, bench_api: 503s after the pool's timeout).
+On a server database (PostgreSQL) the pool is bounded, so requests take a request slot
+first, and one that waits too long for it is answered 503 (tests/system/test_api_concurrency.py: 150 clients on a real server)."""
 
 from __future__ import annotations
 
