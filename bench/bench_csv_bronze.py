@@ -210,3 +210,6 @@ def main() -> None:
     work = out_dir("csv_bronze")
     _throughput(work, scaled(THROUGHPUT_ROWS))
     _memory(work, scaled(MEMORY_ROWS))
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("RSS ratio FlowForge / polars",))

@@ -44,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._common import check, line, median, out_dir, percentile, scale, scaled
+from bench._common import check, line, median, out_dir, percentile, report, scale, scaled
 
 DATASETS = 10_000
 PER_WORKFLOW = 8
@@ -453,6 +453,7 @@ def main() -> None:
         _postgres(f"sqlite:///{graph}", work / "postgres", workflows, parts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(__name__)
 
 
 def _postgres(sqlite_url: str, data_dir: Path, workflows: int, parts: set[str]) -> None:

@@ -202,3 +202,6 @@ def main() -> None:
     line("ratio merge / raw rewrite", f"{merge / rewrite:.2f}")
     line("ratio merge / build_silver overwrite", f"{merge / rebuild:.2f}")
     shutil.rmtree(work)
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("ratio merge /",))

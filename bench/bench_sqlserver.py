@@ -67,6 +67,7 @@ from bench._common import (
     mib,
     out_dir,
     rate,
+    report,
     run_child,
     scaled,
     table_to_bronze,
@@ -499,3 +500,4 @@ def main() -> None:
             _memory(database, work, big)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(__name__)
