@@ -8,7 +8,8 @@ from typing import Annotated
 import anyio
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from flowforge_shared.auth.dependencies import Principal, authenticate
@@ -72,6 +73,30 @@ def _slots_of(database) -> anyio.Semaphore | None:
     if slots is None:
         slots = database._request_semaphore = anyio.Semaphore(database.request_slots)
     return slots
+
+
+def json_answer(
+    model: BaseModel,
+    session: Session | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A sync route's answer written on its own thread: ``session`` closed first (its
+    connection back to the pool here, not on another hop to the thread pool when the
+    request ends), then ``model`` (built, so validated, by the route; keep the route's
+    ``response_model`` for the schema) as JSON by alias, as FastAPI writes it. Returning
+    the model instead costs two more hops per request: FastAPI validates a sync route's
+    answer again on another thread, and the session is closed on a third (bench/README.md,
+    bench_api)."""
+    if session is not None:
+        session.close()
+    return Response(
+        model.model_dump_json(by_alias=True),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:

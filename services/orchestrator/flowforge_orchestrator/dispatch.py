@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
@@ -137,7 +138,9 @@ def handle_start_run(
     with tracer.start_as_current_span(
         "start run", attributes={"flowforge.execution_id": request.execution_id}
     ):
-        with record_lock, database.session() as session:
+        # the audit entry "execution.start" is committed with the execution, and handed to
+        # the catalog once record_lock is released (every run event waits for that lock)
+        with audit.hand_over_after(), record_lock, database.session() as session:
             try:
                 execution, tasks = service.start_requested(session, request)
             except Conflict as conflict:
