@@ -138,6 +138,13 @@ def handle_start_run(
     with tracer.start_as_current_span(
         "start run", attributes={"flowforge.execution_id": request.execution_id}
     ):
+        if answer_conflict:
+            # A workflow already running is answered before record_lock, which every run
+            # event and start waits for (a retry storm on a running workflow queued there);
+            # a request that passes this read is still refused under the lock, by the same
+            # check and by the database's unique index of active runs.
+            with database.session() as session:
+                service.refuse_if_running(session, request)
         # the audit entry "execution.start" is committed with the execution, and handed to
         # the catalog once record_lock is released (every run event waits for that lock)
         with audit.hand_over_after(), record_lock, database.session() as session:
