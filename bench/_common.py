@@ -141,6 +141,7 @@ class Figure:
     target: str | None = None
     ok: bool | None = None
     kind: str = "line"  # "line", "check" or "headline"
+    section: str | None = None  # the part of the module it belongs to (section())
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class Report:
 
 
 _recorded: list[Figure] = []  # since the last report()
+_section: list[str | None] = [None]  # the current part of the module, for the SUMMARY
 REPORTS: list[Report] = []
 
 
@@ -163,9 +165,16 @@ def loads(values: tuple[float, float, float]) -> str:
     return " ".join(f"{x:.2f}" for x in values)
 
 
+def section(title: str, name: str | None = None) -> None:
+    """Print ``  -- title`` and name the figures that follow (``name``, else ``title``) in
+    the SUMMARY, e.g. "SQLite" and "PostgreSQL" parts printing the same labels."""
+    print(f"  -- {title}", flush=True)
+    _section[0] = name or title
+
+
 def line(label: str, text: str) -> None:
     print(f"  {label:<44} {text}", flush=True)
-    _recorded.append(Figure(label, text))
+    _recorded.append(Figure(label, text, section=_section[0]))
 
 
 def check(label: str, text: str, *, ok: bool, target: str) -> None:
@@ -175,13 +184,13 @@ def check(label: str, text: str, *, ok: bool, target: str) -> None:
         f"  {label:<44} {text}   (target {target})" + ("" if ok else f"   {MISSED}"),
         flush=True,
     )
-    _recorded.append(Figure(label, text, target, ok, "check"))
+    _recorded.append(Figure(label, text, target, ok, "check", _section[0]))
 
 
 def headline(label: str, text: str, *, target: str | None = None, ok: bool | None = None):
     """A figure for the SUMMARY only (printed there), e.g. a ratio shorter than the line
     that printed it."""
-    _recorded.append(Figure(label, text, target, ok, "headline"))
+    _recorded.append(Figure(label, text, target, ok, "headline", _section[0]))
 
 
 def report(module: str, *, lines: Sequence[str] = (), checks: bool = True) -> Report:
@@ -203,6 +212,7 @@ def report(module: str, *, lines: Sequence[str] = (), checks: bool = True) -> Re
         or (f.kind == "line" and any(f.label.startswith(name) for name in lines))
     ]
     _recorded.clear()
+    _section[0] = None
     entry = Report(module.rsplit(".", 1)[-1], figures, load_average())
     REPORTS.append(entry)
     return entry
@@ -211,6 +221,7 @@ def report(module: str, *, lines: Sequence[str] = (), checks: bool = True) -> Re
 def report_error(module: str, error: BaseException) -> None:
     """A module whose main() raised: listed in the SUMMARY with its error."""
     _recorded.clear()
+    _section[0] = None
     REPORTS.append(
         Report(module, [], load_average(), error=f"{type(error).__name__}: {error}"[:200])
     )
@@ -228,13 +239,18 @@ def print_summary(load_at_start: tuple[float, float, float]) -> int:
             continue
         if not entry.figures:
             print("     no headline figure (skipped: see its output above)")
+        seen: dict[str, int] = {}
         for figure in entry.figures:
+            label = f"{figure.section}: {figure.label}" if figure.section else figure.label
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1:  # the same label again (a part not named by section())
+                label += f" (#{seen[label]})"
             if figure.ok is None:
                 verdict = "" if figure.target is None else "(no verdict)"
             else:
                 verdict = "met" if figure.ok else MISSED
             target = f"target {figure.target}" if figure.target else ""
-            print(f"     {figure.label:<40} {figure.text}")
+            print(f"     {label:<40} {figure.text}")
             if target or verdict:
                 print(f"     {'':<40} {target}   {verdict}".rstrip())
             missed += figure.ok is False

@@ -28,7 +28,17 @@ from pathlib import Path
 
 import httpx
 
-from bench._common import check, headline, line, mib, out_dir, percentile, report, scale
+from bench._common import (
+    check,
+    headline,
+    line,
+    mib,
+    out_dir,
+    percentile,
+    report,
+    scale,
+    section,
+)
 
 TOKEN = "bench-api-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -234,10 +244,10 @@ def _run(label: str, database_url: str | None) -> None:
             ok = p99 < 0.1 and rate >= 1000 and not bad
             target = "p99 < 100 ms, >= 1,000 req/s, all 200"
             check(name, text, ok=ok, target=target)
-            headline(f"{label}: {name}", brief, target=target, ok=ok)
+            headline(name, brief, target=target, ok=ok)
         elif name.startswith("POST"):
             check(name, text, ok=not bad, target="all 202 or 409")
-            headline(f"{label}: {name}", brief, target="all 202 or 409", ok=not bad)
+            headline(name, brief, target="all 202 or 409", ok=not bad)
         else:
             line(name, text)
     check(
@@ -246,9 +256,7 @@ def _run(label: str, database_url: str | None) -> None:
         ok=at_start < 150 * 2**20,
         target="< 150 MiB",
     )
-    headline(
-        f"{label}: server RSS at rest", mib(at_start), target="< 150 MiB", ok=at_start < 150 * 2**20
-    )
+    headline("server RSS at rest", mib(at_start), target="< 150 MiB", ok=at_start < 150 * 2**20)
     line("server RSS after one request of each", mib(after_requests))
     line("server RSS after the load", mib(after_load))
 
@@ -277,10 +285,10 @@ def _drop(url: str) -> None:
 def main() -> None:
     wanted = os.environ.get("FLOWFORGE_BENCH_API_DATABASES", "sqlite,postgresql").split(",")
     if "sqlite" in wanted:
-        print("  -- SQLite (the embedded default)")
+        section("SQLite (the embedded default)", "SQLite")
         _run("sqlite", None)
     if "postgresql" in wanted:
-        print("  -- PostgreSQL")
+        section("PostgreSQL")
         url = _postgres_database()
         if url:
             try:

@@ -70,6 +70,7 @@ from bench._common import (
     report,
     run_child,
     scaled,
+    section,
     table_to_bronze,
     timed,
 )
@@ -468,7 +469,7 @@ def _memory(database: str, work: Path, rows: int) -> None:
 
 def main() -> None:
     server = target()
-    print(f"  -- SQL Server at {server.describe()}", flush=True)
+    section(f"SQL Server at {server.describe()}", "SQL Server")
     if not _answers(server):
         print(
             f"  SKIPPED: nothing is answering at {server.host}:{server.port} (start the "
