@@ -71,7 +71,7 @@ lint-web: $(STAMP) $(WEB_DEPS) ## tsc --noEmit, eslint, and the generated API ty
 	cd $(WEB) && npx eslint src e2e
 	cd $(WEB) && node scripts/gen-schema.mjs --check
 
-bench: $(STAMP) ## benchmarks under bench/, printed as ratios against a raw baseline
+bench: $(STAMP) ## benchmarks under bench/, printed as ratios against a raw baseline, then a SUMMARY of the targets
 	$(BIN)/python -m bench
 
 lock: ## re-resolve and pin every dependency into constraints.txt

@@ -4,6 +4,13 @@ memory of a child process, and one way of printing a figure next to its target.
 Every benchmark prints ratios against a raw baseline measured in the same run (these machines
 are noisy, so an absolute time from another run says little), plus the absolute numbers. A
 figure that misses its target is printed with ``TARGET MISSED``; nothing asserts.
+
+Headline figures: every :func:`check` (a figure with its target) is recorded as it is
+printed, and so is every :func:`line`; a module ends its ``main()`` with :func:`report`,
+which takes what it recorded since the previous report (its checks, the figures it gave
+:func:`headline`, and the lines it names) for the SUMMARY table that ``python -m bench``
+prints at the end of the run (:func:`print_summary`), with the load average at the start
+and the end of the run.
 """
 
 from __future__ import annotations
@@ -124,13 +131,132 @@ def rate(rows: int, seconds: float) -> str:
     return f"{rows / seconds:,.0f} rows/s"
 
 
+@dataclass(frozen=True)
+class Figure:
+    """One printed figure: a line (no target), a check (with its target), or a headline
+    given for the SUMMARY alone."""
+
+    label: str
+    text: str
+    target: str | None = None
+    ok: bool | None = None
+    kind: str = "line"  # "line", "check" or "headline"
+    section: str | None = None  # the part of the module it belongs to (section())
+
+
+@dataclass(frozen=True)
+class Report:
+    module: str
+    figures: list[Figure]
+    load: tuple[float, float, float]  # the load average when the module ended
+    error: str | None = None
+
+
+_recorded: list[Figure] = []  # since the last report()
+_section: list[str | None] = [None]  # the current part of the module, for the SUMMARY
+REPORTS: list[Report] = []
+
+
+def load_average() -> tuple[float, float, float]:
+    return os.getloadavg()
+
+
+def loads(values: tuple[float, float, float]) -> str:
+    return " ".join(f"{x:.2f}" for x in values)
+
+
+def section(title: str, name: str | None = None) -> None:
+    """Print ``  -- title`` and name the figures that follow (``name``, else ``title``) in
+    the SUMMARY, e.g. "SQLite" and "PostgreSQL" parts printing the same labels."""
+    print(f"  -- {title}", flush=True)
+    _section[0] = name or title
+
+
 def line(label: str, text: str) -> None:
     print(f"  {label:<44} {text}", flush=True)
+    _recorded.append(Figure(label, text, section=_section[0]))
 
 
 def check(label: str, text: str, *, ok: bool, target: str) -> None:
-    """A figure with its target; ``TARGET MISSED`` when ``ok`` is false."""
-    line(label, f"{text}   (target {target})" + ("" if ok else f"   {MISSED}"))
+    """A figure with its target; ``TARGET MISSED`` when ``ok`` is false. Recorded for the
+    SUMMARY."""
+    print(
+        f"  {label:<44} {text}   (target {target})" + ("" if ok else f"   {MISSED}"),
+        flush=True,
+    )
+    _recorded.append(Figure(label, text, target, ok, "check", _section[0]))
+
+
+def headline(label: str, text: str, *, target: str | None = None, ok: bool | None = None):
+    """A figure for the SUMMARY only (printed there), e.g. a ratio shorter than the line
+    that printed it."""
+    _recorded.append(Figure(label, text, target, ok, "headline", _section[0]))
+
+
+def report(module: str, *, lines: Sequence[str] = (), checks: bool = True) -> Report:
+    """The end of a module's ``main()``: its headline figures, for the SUMMARY.
+
+    They are the :func:`headline` figures and (unless ``checks=False``) the :func:`check`
+    figures it recorded since the previous report, and its :func:`line` figures whose label
+    starts with one of ``lines``; a name in ``lines`` that matched nothing is listed as not
+    printed (a label renamed, a part skipped), so nothing goes missing unseen."""
+    figures = []
+    for name in lines:
+        if not any(f.kind == "line" and f.label.startswith(name) for f in _recorded):
+            figures.append(Figure(name, "(not printed in this run)", kind="line"))
+    figures[:0] = [
+        f
+        for f in _recorded
+        if f.kind == "headline"
+        or (checks and f.kind == "check")
+        or (f.kind == "line" and any(f.label.startswith(name) for name in lines))
+    ]
+    _recorded.clear()
+    _section[0] = None
+    entry = Report(module.rsplit(".", 1)[-1], figures, load_average())
+    REPORTS.append(entry)
+    return entry
+
+
+def report_error(module: str, error: BaseException) -> None:
+    """A module whose main() raised: listed in the SUMMARY with its error."""
+    _recorded.clear()
+    _section[0] = None
+    REPORTS.append(
+        Report(module, [], load_average(), error=f"{type(error).__name__}: {error}"[:200])
+    )
+
+
+def print_summary(load_at_start: tuple[float, float, float]) -> int:
+    """The SUMMARY table of every report of the run; returns how many targets were missed."""
+    missed = 0
+    print("== SUMMARY (headline figures of every module that ran)")
+    print(f"  load average (1, 5, 15 min) at start: {loads(load_at_start)}")
+    for entry in REPORTS:
+        print(f"  -- {entry.module}   (load at its end {loads(entry.load)})")
+        if entry.error:
+            print(f"     ERROR {entry.error}")
+            continue
+        if not entry.figures:
+            print("     no headline figure (skipped: see its output above)")
+        seen: dict[str, int] = {}
+        for figure in entry.figures:
+            label = f"{figure.section}: {figure.label}" if figure.section else figure.label
+            seen[label] = seen.get(label, 0) + 1
+            if seen[label] > 1:  # the same label again (a part not named by section())
+                label += f" (#{seen[label]})"
+            if figure.ok is None:
+                verdict = "" if figure.target is None else "(no verdict)"
+            else:
+                verdict = "met" if figure.ok else MISSED
+            target = f"target {figure.target}" if figure.target else ""
+            print(f"     {label:<40} {figure.text}")
+            if target or verdict:
+                print(f"     {'':<40} {target}   {verdict}".rstrip())
+            missed += figure.ok is False
+    print(f"  load average (1, 5, 15 min) at end:   {loads(load_average())}")
+    print(f"  targets missed: {missed}", flush=True)
+    return missed
 
 
 def table_to_bronze(params, database: str, table: str, lake_root: str, batch_size: int) -> int:

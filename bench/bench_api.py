@@ -28,7 +28,17 @@ from pathlib import Path
 
 import httpx
 
-from bench._common import check, line, mib, out_dir, percentile, scale
+from bench._common import (
+    check,
+    headline,
+    line,
+    mib,
+    out_dir,
+    percentile,
+    report,
+    scale,
+    section,
+)
 
 TOKEN = "bench-api-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -226,15 +236,18 @@ def _run(label: str, database_url: str | None) -> None:
         # 409: the workflow has a run still active (one at a time), a right answer too
         expected = {202, 409} if name.startswith("POST") else {200}
         bad = sum(n for code, n in statuses.items() if code not in expected)
+        brief = (
+            f"{rate:,.0f} req/s = x{rate / base_rate:.2f} of /healthz ({base_rate:,.0f}), "
+            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms = x{p99 / base99:.1f} of /healthz"
+        )
         if name.startswith("GET /api"):
-            check(
-                name,
-                text,
-                ok=p99 < 0.1 and rate >= 1000 and not bad,
-                target="p99 < 100 ms, >= 1,000 req/s, all 200",
-            )
+            ok = p99 < 0.1 and rate >= 1000 and not bad
+            target = "p99 < 100 ms, >= 1,000 req/s, all 200"
+            check(name, text, ok=ok, target=target)
+            headline(name, brief, target=target, ok=ok)
         elif name.startswith("POST"):
             check(name, text, ok=not bad, target="all 202 or 409")
+            headline(name, brief, target="all 202 or 409", ok=not bad)
         else:
             line(name, text)
     check(
@@ -243,6 +256,7 @@ def _run(label: str, database_url: str | None) -> None:
         ok=at_start < 150 * 2**20,
         target="< 150 MiB",
     )
+    headline("server RSS at rest", mib(at_start), target="< 150 MiB", ok=at_start < 150 * 2**20)
     line("server RSS after one request of each", mib(after_requests))
     line("server RSS after the load", mib(after_load))
 
@@ -271,16 +285,17 @@ def _drop(url: str) -> None:
 def main() -> None:
     wanted = os.environ.get("FLOWFORGE_BENCH_API_DATABASES", "sqlite,postgresql").split(",")
     if "sqlite" in wanted:
-        print("  -- SQLite (the embedded default)")
+        section("SQLite (the embedded default)", "SQLite")
         _run("sqlite", None)
     if "postgresql" in wanted:
-        print("  -- PostgreSQL")
+        section("PostgreSQL")
         url = _postgres_database()
         if url:
             try:
                 _run("postgresql", url)
             finally:
                 _drop(url)
+    report(__name__, checks=False)  # the headlines above: each route's ratios to /healthz
 
 
 if __name__ == "__main__":

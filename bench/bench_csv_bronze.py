@@ -411,3 +411,6 @@ def main() -> None:
         line("load average", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     if "memory" in parts:
         _memory(work, scaled(MEMORY_ROWS))
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("RSS ratio FlowForge / polars",))

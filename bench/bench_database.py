@@ -670,3 +670,6 @@ def main() -> None:
             _parallel(work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("throughput ratio FlowForge / ADBC",))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench._common import check, line, mib, out_dir, scale, timed
+from bench._common import check, line, mib, out_dir, report, scale, timed
 
 TARGET_BYTES = 1 << 30  # 1 GiB
 BYTES_PER_ROW = 97  # what the generator below writes, on average
@@ -108,6 +108,7 @@ def main() -> None:
         ok=best < TARGET_SECONDS,
         target=f"< {TARGET_SECONDS:g} s",
     )
+    report(__name__)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench._common import check, line, out_dir
+from bench._common import check, line, out_dir, report
 
 PACKAGES = ("statsmodels", "scikit-learn")
 SUFFIXES = (".csv", ".tsv", ".tab", ".dat", ".txt")
@@ -228,6 +228,7 @@ def main() -> None:
         line(f"  departs: {what}", f"{name}: FlowForge {shown[0]}, both others {shown[1]}")
     if len(departures) > SHOWN_DISAGREEMENTS:
         line("  departs", f"... and {len(departures) - SHOWN_DISAGREEMENTS} more")
+    report(__name__)
 
 
 if __name__ == "__main__":

@@ -367,6 +367,9 @@ def main() -> None:
             connection.execute(f'DROP DATABASE IF EXISTS "{database_name}" WITH (FORCE)')
         redis.Redis.from_url(BROKER).flushdb()
         shutil.rmtree(data_dir, ignore_errors=True)
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("raw baseline: Celery no-op round trip", "ratio overhead /"))
 
 
 def _measure(data_dir: Path, database_url: str) -> None:

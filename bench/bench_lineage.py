@@ -44,7 +44,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench._common import check, line, median, out_dir, percentile, scale, scaled
+from bench._common import (
+    check,
+    line,
+    median,
+    out_dir,
+    percentile,
+    report,
+    scale,
+    scaled,
+    section,
+)
 
 DATASETS = 10_000
 PER_WORKFLOW = 8
@@ -442,7 +452,7 @@ def main() -> None:
         copy = work / "graph.db"
         shutil.copyfile(graph, copy)
         parts = _parts()
-        print("  -- SQLite")
+        section("SQLite")
         if "query" in parts:
             measure_queries(f"sqlite:///{copy}", work / "sqlite", workflows)
         if "ingest" in parts:
@@ -453,6 +463,7 @@ def main() -> None:
         _postgres(f"sqlite:///{graph}", work / "postgres", workflows, parts)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(__name__)
 
 
 def _postgres(sqlite_url: str, data_dir: Path, workflows: int, parts: set[str]) -> None:
@@ -472,7 +483,7 @@ def _postgres(sqlite_url: str, data_dir: Path, workflows: int, parts: set[str]) 
             f"host={PG_HOST} port={PG_PORT} user=postgres dbname={name}", autocommit=True
         ) as connection:
             connection.execute("ANALYZE")
-        print("  -- PostgreSQL (the same graph, copied)")
+        section("PostgreSQL (the same graph, copied)", "PostgreSQL")
         if "query" in parts:
             measure_queries(url, data_dir, workflows)
         if "ingest" in parts:

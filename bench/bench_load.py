@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._common import check, line, out_dir, percentile, scale
+from bench._common import check, line, out_dir, percentile, report, scale
 
 TOKEN = "bench-load-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -261,3 +261,4 @@ def main() -> None:
     line("runs accepted", f"{len(tally.accepted):,}")
     for label, ok, detail in checks:
         check(label, detail, ok=ok, target="every run accounted for")
+    report(__name__, lines=("POST run", "GET execution"))

@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench._common import check, line, median, percentile
+from bench._common import check, line, median, percentile, report
 
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 TRIGGERS = 200
@@ -163,3 +163,4 @@ def main() -> None:
         database.dispose()
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    report(__name__)

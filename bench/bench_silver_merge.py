@@ -355,3 +355,6 @@ def main() -> None:
     spread = max(1, base_rows // small)
     compare("1k spread", work, base, base_table, change_set(list(range(1, base_rows + 1, spread))))
     shutil.rmtree(work)
+    from bench._common import report  # the SUMMARY's figures (bench/README.md)
+
+    report(__name__, lines=("ratio merge /",))

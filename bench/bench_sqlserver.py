@@ -67,8 +67,10 @@ from bench._common import (
     mib,
     out_dir,
     rate,
+    report,
     run_child,
     scaled,
+    section,
     table_to_bronze,
     timed,
 )
@@ -467,7 +469,7 @@ def _memory(database: str, work: Path, rows: int) -> None:
 
 def main() -> None:
     server = target()
-    print(f"  -- SQL Server at {server.describe()}", flush=True)
+    section(f"SQL Server at {server.describe()}", "SQL Server")
     if not _answers(server):
         print(
             f"  SKIPPED: nothing is answering at {server.host}:{server.port} (start the "
@@ -499,3 +501,4 @@ def main() -> None:
             _memory(database, work, big)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    report(__name__)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._common import check, line, mib, out_dir, scaled
+from bench._common import check, line, mib, out_dir, report, scaled
 
 TOKEN = "bench-upload-token"
 
@@ -120,6 +120,7 @@ def main() -> None:
         ok=peak < 200 * 1024**2,
         target="< 200 MB",
     )
+    report(__name__)
 
 
 if __name__ == "__main__":

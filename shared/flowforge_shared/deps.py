@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 import anyio.to_thread
 from anyio import CancelScope, CapacityLimiter
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Request, Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from flowforge_shared.auth.dependencies import Principal, authenticate
-from flowforge_shared.errors import PreconditionRequired, Unprocessable
+from flowforge_shared.errors import PreconditionRequired, ServiceUnavailable, Unprocessable
+
+ADMISSION_WAIT = 10.0
+"""Seconds a request waits for one of the database's request slots before its 503."""
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -21,16 +26,77 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     cost two hops to the thread pool per request). Closing one that holds a connection
     (rollback, back to the pool) runs in a thread of its own limiter, as FastAPI does for
     a sync dependency's exit: it never waits for the shared pool, whose threads may be
-    waiting for the connection it gives back."""
-    session = request.app.state.database.sessionmaker()
+    waiting for the connection it gives back.
+
+    On a server database the request first takes one of ``database.request_slots`` (on the
+    event loop, holding neither a thread nor a connection), kept until its session is
+    closed. A sync route's request holds its connection until its answer is validated on a
+    thread again; without the slots, once every thread waited for a connection and every
+    connection was held by a request waiting for a thread, both waited for the pool's 30 s
+    timeout (150 clients on PostgreSQL: 60 s stalls, then 503s). With them no request
+    thread waits for the pool, and a request that cannot get a slot within
+    :data:`ADMISSION_WAIT` seconds is answered 503 with ``Retry-After``."""
+    database = request.app.state.database
+    slots = _slots_of(database)
+    if slots is not None:
+        admitted = False
+        with anyio.move_on_after(ADMISSION_WAIT):
+            await slots.acquire()
+            admitted = True
+        if not admitted:
+            raise ServiceUnavailable(
+                f"the server is busy: {database.request_slots} requests are using the "
+                f"database and this one waited {ADMISSION_WAIT:.0f} s for its turn; send it "
+                "again in a moment",
+                retry_after=1,
+            )
     try:
-        yield session
+        session = database.sessionmaker()
+        try:
+            yield session
+        finally:
+            if session.in_transaction():
+                with CancelScope(shield=True):  # closed even when the client went away
+                    await anyio.to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
+            else:
+                session.close()
     finally:
-        if session.in_transaction():
-            with CancelScope(shield=True):  # closed even when the client went away
-                await anyio.to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
-        else:
-            session.close()
+        if slots is not None:
+            slots.release()
+
+
+def _slots_of(database) -> anyio.Semaphore | None:
+    """The database's request slots, made in the serving event loop at first use."""
+    if getattr(database, "request_slots", None) is None:
+        return None
+    slots = getattr(database, "_request_semaphore", None)
+    if slots is None:
+        slots = database._request_semaphore = anyio.Semaphore(database.request_slots)
+    return slots
+
+
+def json_answer(
+    model: BaseModel,
+    session: Session | None = None,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A sync route's answer written on its own thread: ``session`` closed first (its
+    connection back to the pool here, not on another hop to the thread pool when the
+    request ends), then ``model`` (built, so validated, by the route; keep the route's
+    ``response_model`` for the schema) as JSON by alias, as FastAPI writes it. Returning
+    the model instead costs two more hops per request: FastAPI validates a sync route's
+    answer again on another thread, and the session is closed on a third (bench/README.md,
+    bench_api)."""
+    if session is not None:
+        session.close()
+    return Response(
+        model.model_dump_json(by_alias=True),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
 
 
 def if_match_version(if_match: Annotated[str | None, Header()] = None) -> int | None:

@@ -85,11 +85,12 @@ def create_service_app(
     setup_tracing(settings)
     # A pool of 20 for AnyIO's 40 threads running sync routes (SQLAlchemy's 5 (+10) kept
     # most threads queued for a connection). A request holds its connection until its answer
-    # is validated, which needs a thread again: when every thread waits for a connection
-    # and every connection is held by a request waiting for a thread, both wait until the
-    # pool's timeout (503s). On SQLite the pool has no limit, so that cannot happen; on a
-    # server it is 20 (+20), so it takes more than 80 requests at once on one process
-    # (it took 55 with 5 (+10)); see bench/README.md, bench_api.
+    # is validated, which needs a thread again: when every thread waited for a connection
+    # and every connection was held by a request waiting for a thread, both waited until
+    # the pool's timeout (503s after 30-60 s). On SQLite the pool has no limit, so that
+    # cannot happen; on a server it is 20 (+20), and a request first takes one of 20
+    # request slots on the event loop (flowforge_shared.deps.get_session), so no request
+    # thread waits for the pool; see bench/README.md, bench_api.
     database = database or Database(database_url_of(settings, migrations), pool_size=API_POOL)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if "://" not in settings.landing_root:  # users drop files here before the first run

@@ -134,3 +134,22 @@ def test_many_deliveries_of_one_entry_at_once_record_it_once(fresh_postgres_url,
             assert session.scalar(select(func.count()).select_from(AuditEntry)) == 1
     finally:
         catalog.dispose()
+
+
+def test_inside_hand_over_after_an_entry_is_kept_at_commit_and_sent_when_the_block_ends(apart):
+    """Around record_lock (a run's start): the entry is in the outbox from its commit, and
+    in the catalog's log once the block ends, not before; a failed change in the block
+    tells nothing."""
+    catalog, orchestrator, _, _ = apart
+    with audit.hand_over_after():
+        change(orchestrator, "t1")
+        with audit.hand_over_after():  # nested: the outermost block sends
+            change(orchestrator, "t2")
+        with pytest.raises(RuntimeError):
+            change(orchestrator, "t3", fail=True)
+        assert outbox(orchestrator) == 2
+        assert logged(catalog) == []
+    assert [entity_id for _, entity_id, _ in logged(catalog)] == ["t1", "t2"]
+    assert outbox(orchestrator) == 0
+    change(orchestrator, "t4")  # after the block: at its commit again
+    assert [entity_id for _, entity_id, _ in logged(catalog)][-1] == "t4"

@@ -152,3 +152,25 @@ def test_a_catalog_alone_without_a_broker_says_so_with_a_503(tmp_path) -> None:
         refused = client.post(f"/api/workflows/{workflow_id}/run", headers=headers)
     assert refused.status_code == 503, refused.text
     assert "FLOWFORGE_BROKER_URL" in refused.json()["detail"]
+
+
+def test_a_waiting_requester_of_a_running_workflow_is_answered_without_the_record_lock(
+    database,
+) -> None:
+    """Every run event and start waits for dispatch.record_lock; a request that can only be
+    refused (the workflow is running) is answered before it, even while it is held. The
+    same request repeated still returns its execution."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from flowforge_orchestrator import dispatch
+
+    broker = Broker()
+    handle_start_run(database, broker, request(E1), answer_conflict=True)
+    with ThreadPoolExecutor(1) as pool, dispatch.record_lock:  # held by "another" start
+        refused = pool.submit(handle_start_run, database, broker, request(E2), answer_conflict=True)
+        with pytest.raises(Conflict, match="already running"):
+            refused.result(timeout=10)
+    assert handle_start_run(database, broker, request(E1), answer_conflict=True) == E1
+    with database.session() as session:
+        assert session.query(Execution).count() == 1
+    assert len(broker.sent) == 1

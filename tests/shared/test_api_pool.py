@@ -1,14 +1,23 @@
 """The API's database pool on SQLite never makes a request wait for a connection: a request
 holds its connection until its answer is validated on a thread, so a bounded pool could wait
-for threads that wait for it (bench/README.md, bench_api: 503s after the pool's timeout)."""
+for threads that wait for it (bench/README.md, bench_api: 503s after the pool's timeout).
+On a server database (PostgreSQL) the pool is bounded, so requests take a request slot
+first, and one that waits too long for it is answered 503 (tests/system/test_api_concurrency.py: 150 clients on a real server)."""
 
 from __future__ import annotations
 
+import threading
 import time
 
+import httpx
+from fastapi import FastAPI
 from sqlalchemy import text
 
+from flowforge_shared import deps
 from flowforge_shared.db.engine import Database
+from flowforge_shared.deps import SessionDep
+from flowforge_shared.web import _install_error_handlers
+from tests.conftest import served
 
 
 def test_a_sqlite_api_pool_opens_more_connections_than_it_keeps(tmp_path):
@@ -33,3 +42,41 @@ def test_a_sqlite_database_without_a_pool_size_keeps_sqlalchemys_default(tmp_pat
         assert database.engine.pool.size() == 5
     finally:
         database.dispose()
+
+
+def test_a_request_that_waits_too_long_for_a_request_slot_is_answered_503(
+    fresh_postgres_url, monkeypatch
+):
+    """On a server database a request takes one of ``request_slots`` before its session
+    (flowforge_shared.deps.get_session); one that cannot get one within ADMISSION_WAIT is
+    told the server is busy, with Retry-After, instead of waiting for a connection."""
+    monkeypatch.setattr(deps, "ADMISSION_WAIT", 0.5)
+    database = Database(fresh_postgres_url, pool_size=1)
+    assert database.request_slots == 1
+    app = FastAPI()
+    app.state.database = database
+    _install_error_handlers(app)
+
+    @app.get("/hold")
+    def hold(session: SessionDep, seconds: float = 0.0) -> dict:
+        session.execute(text("SELECT 1"))
+        time.sleep(seconds)
+        return {"held": seconds}
+
+    with served(app) as url:
+        first: list[httpx.Response] = []
+        holder = threading.Thread(
+            target=lambda: first.append(httpx.get(f"{url}/hold?seconds=3", timeout=30))
+        )
+        holder.start()
+        time.sleep(1.0)  # the first request has the only slot
+        started = time.monotonic()
+        busy = httpx.get(f"{url}/hold", timeout=30)
+        waited = time.monotonic() - started
+        holder.join()
+        assert busy.status_code == 503, busy.text
+        assert "busy" in busy.json()["detail"]
+        assert busy.headers["Retry-After"] == "1"
+        assert waited < 2.0  # the admission wait, not the holder's 3 s nor the pool's 30 s
+        assert first[0].status_code == 200
+        assert httpx.get(f"{url}/hold", timeout=30).json() == {"held": 0.0}  # slot given back

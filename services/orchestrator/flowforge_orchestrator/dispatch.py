@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, service
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
@@ -167,7 +168,16 @@ def handle_start_run(
     with tracer.start_as_current_span(
         "start run", attributes={"flowforge.execution_id": request.execution_id}
     ):
-        with record_lock, database.session() as session:
+        if answer_conflict:
+            # A workflow already running is answered before record_lock, which every run
+            # event and start waits for (a retry storm on a running workflow queued there);
+            # a request that passes this read is still refused under the lock, by the same
+            # check and by the database's unique index of active runs.
+            with database.session() as session:
+                service.refuse_if_running(session, request)
+        # the audit entry "execution.start" is committed with the execution, and handed to
+        # the catalog once record_lock is released (every run event waits for that lock)
+        with audit.hand_over_after(), record_lock, database.session() as session:
             try:
                 execution, tasks = service.start_requested(session, request)
             except Conflict as conflict:

@@ -26,6 +26,9 @@ class Database:
         """``pool_size``: connections kept (SQLAlchemy's default, 5, when None); as many
         more may be opened for a while on a server (any number on a SQLite file)."""
         self.url = url
+        self.request_slots: int | None = None
+        """Requests that may hold a session of this database at once (the API's admission,
+        :func:`flowforge_shared.deps.get_session`); None: no limit (SQLite's pool has none)."""
         kwargs: dict = {}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
@@ -44,6 +47,10 @@ class Database:
             kwargs["pool_pre_ping"] = True  # a server may have closed it
             if pool_size:
                 kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+                # A request holds at most two connections at once (its session, and the
+                # audit outbox's hand-over at its commit); the other half of the pool covers
+                # those and the background passes, so no request thread waits for the pool.
+                self.request_slots = pool_size
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

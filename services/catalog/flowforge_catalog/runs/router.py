@@ -15,7 +15,7 @@ from flowforge_catalog.workflows import service as workflow_service
 from flowforge_catalog.workflows.schemas import WorkflowStatus
 from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import EVENTS_QUEUE
-from flowforge_shared.deps import PrincipalDep, SessionDep
+from flowforge_shared.deps import PrincipalDep, SessionDep, json_answer
 from flowforge_shared.errors import Conflict
 from flowforge_shared.telemetry import current_trace_id
 
@@ -63,5 +63,6 @@ def run_workflow(
             after={"status": "paused", "executionId": start.execution_id},
         )
         session.commit()
+    session.close()  # its connection back before the hand-over opens its own
     request.app.state.bus.send(START_RUN, start.to_wire(), queue=EVENTS_QUEUE)
-    return RunStarted(execution_id=start.execution_id)
+    return json_answer(RunStarted(execution_id=start.execution_id), status_code=202)

@@ -15,7 +15,14 @@ from flowforge_catalog.workflows.schemas import (
     WorkflowUpdate,
 )
 from flowforge_shared.contracts.base import MAX_OFFSET, Page
-from flowforge_shared.deps import IfMatchDep, PrincipalDep, SessionDep, etag, expected_version
+from flowforge_shared.deps import (
+    IfMatchDep,
+    PrincipalDep,
+    SessionDep,
+    etag,
+    expected_version,
+    json_answer,
+)
 from flowforge_shared.errors import check_version
 
 router = APIRouter(prefix="/workflows", tags=["workflows"])
@@ -48,7 +55,7 @@ def list_workflows(
     # Written here, on the endpoint's thread: the page was built (and validated) just above,
     # and FastAPI would validate all of it again on another hop to the thread pool before
     # writing the same JSON (bench/bench_api.py). The schema stays response_model's.
-    return Response(page.model_dump_json(by_alias=True), media_type="application/json")
+    return json_answer(page, session)
 
 
 @router.post("", response_model=WorkflowPublic, status_code=status.HTTP_201_CREATED)
@@ -62,10 +69,10 @@ def create_workflow(
 
 
 @router.get("/{workflow_id}", response_model=WorkflowPublic)
-def get_workflow(workflow_id: str, session: SessionDep, response: Response):
+def get_workflow(workflow_id: str, session: SessionDep):
     workflow = service.get_or_raise(session, workflow_id=workflow_id)
-    response.headers["ETag"] = etag(workflow.version)
-    return service.to_public(workflow, service.job_count(session, workflow_id=workflow.id))
+    public = service.to_public(workflow, service.job_count(session, workflow_id=workflow.id))
+    return json_answer(public, session, headers={"ETag": etag(workflow.version)})
 
 
 @router.patch("/{workflow_id}", response_model=WorkflowPublic)

@@ -14,6 +14,9 @@ catalog records it once, by its id."""
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +39,7 @@ BATCH = 500
 # An entry this old is the sweep's: its own commit's hand-over had its chance.
 SWEEP_AFTER = timedelta(seconds=5)
 _senders: dict[Engine, AuditSender] = {}
+_deferred = threading.local()
 
 
 def record(session: Session, **change: Any) -> None:
@@ -123,14 +127,42 @@ def _message(entry: AuditOutboxEntry) -> dict:
     ).to_wire()
 
 
+@contextmanager
+def hand_over_after() -> Iterator[None]:
+    """Entries committed in this thread during the block are handed to the catalog when the
+    block ends, not at their commit: around a block that holds a lock (the run records'
+    ``record_lock``), so the hand-over's three transactions (read, the catalog's record,
+    delete) are not made under it, nor with the committed session's connection still held.
+    The entries are in the outbox from their commit on, as before; the sweep still sends
+    what a crash leaves behind."""
+    if getattr(_deferred, "pending", None) is not None:  # nested: the outer block sends
+        yield
+        return
+    _deferred.pending = pending = []
+    try:
+        yield
+    finally:
+        _deferred.pending = None
+        for sender, ids in pending:
+            _send(sender, ids)
+
+
 def _after_commit(session: Session) -> None:
     ids = session.info.pop(KEY, None)
     sender = _senders.get(session.get_bind()) if ids else None
     if sender is not None:
-        try:
-            sender.send(ids)
-        except Exception:  # noqa: BLE001 - the change stands; the sweep sends the entry
-            log.exception("audit entries not handed to the catalog yet")
+        pending = getattr(_deferred, "pending", None)
+        if pending is not None:
+            pending.append((sender, ids))
+        else:
+            _send(sender, ids)
+
+
+def _send(sender: AuditSender, ids: list[str]) -> None:
+    try:
+        sender.send(ids)
+    except Exception:  # noqa: BLE001 - the change stands; the sweep sends the entry
+        log.exception("audit entries not handed to the catalog yet")
 
 
 def _after_rollback(session: Session) -> None:

@@ -197,6 +197,15 @@ def start_requested(session: Session, request: StartRun) -> tuple[Execution, lis
     )
 
 
+def refuse_if_running(session: Session, request: StartRun) -> None:
+    """Conflict when :func:`start_requested` would refuse the request: its workflow has an
+    active execution and the request's own execution does not exist yet (a request repeated
+    returns its execution). Only reads: a request that passes may still be refused there."""
+    if session.scalar(select(Execution.id).where(Execution.id == request.execution_id)):
+        return
+    _refuse_if_active(session, request.workflow_id, request.workflow_name)
+
+
 def record_refused(session: Session, request: StartRun, reason: str) -> Execution:
     """A run request that arrived by message and could not start (its workflow was already
     running): kept as a failed execution saying why, so the id the requester was given
