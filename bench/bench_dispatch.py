@@ -369,7 +369,10 @@ def main() -> None:
         shutil.rmtree(data_dir, ignore_errors=True)
     from bench._common import report  # the SUMMARY's figures (bench/README.md)
 
-    report(__name__, lines=("raw baseline: Celery no-op round trip", "ratio overhead /"))
+    report(
+        __name__,
+        lines=("raw baseline: Celery no-op round trip", "ratio hop / raw round trip"),
+    )
 
 
 def _measure(data_dir: Path, database_url: str) -> None:
