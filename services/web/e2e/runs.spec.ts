@@ -161,6 +161,34 @@ test("a connection is edited (its password kept, never shown) and deleted after 
   expect((await asAdmin("GET", `/api/connections/${saved.id}`)).status).toBe(404);
 });
 
+test("a connection pasted as a connection string: a bad one refused at the field, a wrong port's message, then saved as its fields", async ({ page }, testInfo) => {
+  const suffix = Math.random().toString(36).slice(2, 8);
+  await signIn(page, await createToken("editor"), "editor");
+  await page.goto("/connections");
+  await page.getByRole("button", { name: /New connection/ }).click();
+  const form = page.getByRole("form", { name: "New connection" });
+  await form.getByLabel("Name", { exact: true }).fill(`pasted pg ${suffix}`);
+  await form.getByLabel("Type", { exact: true }).selectOption("postgresql");
+  await form.getByRole("radio", { name: "Paste a connection string" }).check();
+  await expect(form.getByLabel("host", { exact: true })).toHaveCount(0);
+  const pasted = form.getByRole("textbox", { name: "Connection string" });
+  await pasted.fill("not a connection string");
+  await form.getByRole("button", { name: "Test connection" }).click();
+  await expect(form.getByText(/has no '=value'/)).toBeVisible();
+  await pasted.fill("postgresql://postgres@127.0.0.1:1/test");
+  await form.getByRole("button", { name: "Test connection" }).click();
+  await expect(form.getByTestId("test-result")).toContainText(/^Failed/);
+  await expect(form.getByTestId("test-result")).toContainText("127.0.0.1");
+  await pasted.fill("postgresql://postgres@127.0.0.1:5432/test");
+  await form.getByRole("button", { name: "Test connection" }).click();
+  await expect(form.getByTestId("test-result")).toContainText("Connected: connected to postgresql");
+  await expectAccessible(page);
+  await snap(page, "31-connection-string", testInfo);
+  await form.getByRole("button", { name: "Save" }).click();
+  await expect(form).toHaveCount(0);
+  await expect(page.getByRole("row", { name: new RegExp(`pasted pg ${suffix}`) })).toContainText("127.0.0.1:5432 / test");
+});
+
 test("a failing job shows its error and detail; Run again starts a new run", async ({ page }, testInfo) => {
   const editor = await createToken("editor");
   await signIn(page, editor, "editor");

@@ -10,9 +10,10 @@ const AUTHENTICATIONS: Authentication[] = ["sql", "windows", "azure-ad-password"
 const FIELDS = ["host", "port", "database", "username", "password"] as const;
 type Field = (typeof FIELDS)[number];
 
-/** Create a connection, or edit one: its fields, Test connection (the server's exact message),
- * Save. The password is sent, never shown back: editing, an empty password field keeps the
- * stored one (the API does the same with ""). */
+/** Create a connection, or edit one: its fields or a pasted connection string (ADO.NET, ODBC,
+ * libpq or a URL: the API parses it into the fields), Test connection (the server's exact
+ * message), Save. The password is sent, never shown back: editing, an empty password field
+ * keeps the stored one (the API does the same with ""). */
 export function ConnectionForm({ onDone, connection }: { onDone: () => void; connection?: Schemas["ConnectionPublic"] }) {
   const queryClient = useQueryClient();
   const [name, setName] = useState(connection?.name ?? "");
@@ -25,14 +26,20 @@ export function ConnectionForm({ onDone, connection }: { onDone: () => void; con
     username: connection?.username ?? "",
     password: "",
   });
+  const [entry, setEntry] = useState<"fields" | "string">("fields");
+  const [connectionString, setConnectionString] = useState("");
+  const pasted = entry === "string" && type !== "sqlite";
   const hasPassword = Boolean(connection?.password);
-  const testsSaved = Boolean(connection && hasPassword && !values.password);
+  const testsSaved = Boolean(connection && hasPassword && !pasted && !values.password);
 
-  const fields = () => ({
-    type,
-    authentication,
-    ...Object.fromEntries(FIELDS.filter((f) => values[f].trim()).map((f) => [f, f === "port" ? Number(values[f]) : values[f]])),
-  });
+  const fields = () =>
+    pasted
+      ? { type, authentication, connectionString }
+      : {
+          type,
+          authentication,
+          ...Object.fromEntries(FIELDS.filter((f) => values[f].trim()).map((f) => [f, f === "port" ? Number(values[f]) : values[f]])),
+        };
   const test = useMutation({
     // Editing with the password left empty, the stored password can only be used by testing
     // the saved connection (it never comes back to the browser): said next to the result.
@@ -50,7 +57,8 @@ export function ConnectionForm({ onDone, connection }: { onDone: () => void; con
       // version this form was opened on, so a change made meanwhile is a 409, not overwritten.
       const { type: _type, ...changed } = fields();
       void _type;
-      const cleared = Object.fromEntries(FIELDS.filter((f) => f !== "password" && !values[f].trim()).map((f) => [f, null]));
+      // A pasted string replaces the fields: none is sent beside it.
+      const cleared = pasted ? {} : Object.fromEntries(FIELDS.filter((f) => f !== "password" && !values[f].trim()).map((f) => [f, null]));
       return unwrap(
         api.PATCH("/api/connections/{connection_id}", {
           params: { path: { connection_id: connection.id } },
@@ -100,7 +108,37 @@ export function ConnectionForm({ onDone, connection }: { onDone: () => void; con
             {problemsFor(problems, "authentication").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
           </div>
         ) : null}
-        {visible.map((field) => (
+        {type !== "sqlite" ? (
+          <fieldset className="col-span-2 flex gap-4 text-sm">
+            <legend className="sr-only">How to enter the connection</legend>
+            <label className="flex items-center gap-1">
+              <input type="radio" name="conn-entry" checked={!pasted} onChange={() => setEntry("fields")} /> Enter the fields
+            </label>
+            <label className="flex items-center gap-1">
+              <input type="radio" name="conn-entry" checked={pasted} onChange={() => setEntry("string")} /> Paste a connection string
+            </label>
+          </fieldset>
+        ) : null}
+        {pasted ? (
+          <div className="col-span-2">
+            <label htmlFor="conn-string" className="block text-sm font-medium">Connection string</label>
+            <textarea
+              id="conn-string"
+              className={`${inputClass} font-mono`}
+              rows={2}
+              spellCheck={false}
+              autoComplete="off"
+              value={connectionString}
+              aria-describedby="conn-string-hint"
+              onChange={(e) => setConnectionString(e.target.value)}
+            />
+            <p id="conn-string-hint" className="text-xs text-slate-700">
+              ADO.NET (<code>Server=host,1433;Database=db;User Id=…;Password=…</code>), ODBC, libpq or a URL (<code>postgresql://user:pw@host:5432/db</code>). It is split into the fields; its password is stored like one, never shown.
+            </p>
+            {problemsFor(problems, "connectionString").map((m) => <p key={m} className="text-sm text-red-800">{m}</p>)}
+          </div>
+        ) : null}
+        {(pasted ? [] : visible).map((field) => (
           <div key={field}>
             <label htmlFor={`conn-${field}`} className="block text-sm font-medium capitalize">{type === "sqlite" && field === "database" ? "Database file (in the server's sources folder)" : field}</label>
             <input
