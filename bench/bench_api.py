@@ -8,7 +8,8 @@ process: a general HTTP client library would spend more CPU than the server on t
 cores). Printed per route: p50, p99 and requests/s, and their ratios to ``GET /healthz`` of
 the same server driven the same way in the same run (the raw baseline: routing, the server
 loop and the client, no auth, no database). ``POST /api/workflows/{id}/run`` runs a
-workflow of no jobs (an execution is accepted, recorded and audited, and ends at once).
+workflow of one job (a 2-row CSV appended to its bronze table): an execution is accepted,
+recorded and audited, and a request while the workflow's run is still going is a 409.
 
 Targets (issue 17, section 1): reads p99 < 100 ms and >= 1,000 requests/s with 50 clients;
 (section 5) the server's RSS at rest < 150 MiB, measured after start-up and after one
