@@ -306,8 +306,8 @@ def merge_predicate(rows: pa.Table, keys: Sequence[str], target: DeltaTable | No
     delta-rs skips the files whose statistics lie outside it before reading them. Without
     it a streamed merge reads the whole table to find the few rows that match (measured on
     deltalake 1.6.6: 1,000 clustered keys into 1M rows in 9 files, 0.87 s -> 0.17 s). Given
-    for integer, text, date, timestamp (UTC or without a zone) and decimal key columns
-    (:func:`range_literals`), and, when ``target`` is given, only where its files'
+    for integer, text, date and timestamp (UTC or without a zone) key columns
+    (:func:`range_literals`; not decimals), and, when ``target`` is given, only where its files'
     statistics show a file outside the range (otherwise there is nothing to skip)."""
     terms = [f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys]
     stats = pa.table(target.get_add_actions(flatten=True)) if target is not None else None
@@ -334,10 +334,6 @@ _TIME_UNITS = {  # Arrow's unit: (its name in an Arrow type, digits of a second)
     "ns": ("Nanosecond", 9),
 }
 _UTC = ("UTC", "+00:00", "Z", "Etc/UTC")
-EXACT_DECIMAL_DIGITS = 15
-"""delta-rs 1.6.6 writes a decimal's file statistics as a JSON double: exact up to 15
-significant digits, rounded beyond (a file's recorded maximum may then lie below a key it
-holds, and pruning on it would miss that key: the merge would insert it twice)."""
 
 
 def range_literals(low: pa.Scalar, high: pa.Scalar) -> tuple[str, str] | None:
@@ -351,9 +347,15 @@ def range_literals(low: pa.Scalar, high: pa.Scalar) -> tuple[str, str] | None:
       from the stored integer (no rounding through a float or a datetime), in the form
       delta-rs itself writes predicates in:
       ``arrow_cast('2024-05-01T08:00:00.123456', 'Timestamp(Microsecond, Some("UTC"))')``
-      (text without a zone is read in the type's zone, UTC);
-    - ``decimal128(p, s)`` with p <= :data:`EXACT_DECIMAL_DIGITS`: ``CAST('12.345' AS
-      DECIMAL(p, s))`` from the exact digits (a bare ``12.345`` would parse as a double)."""
+      (text without a zone is read in the type's zone, UTC).
+
+    Not for decimals, whatever the literal (``CAST('1000.500' AS DECIMAL(12, 3))`` prunes
+    correctly): delta-rs 1.6.6 records the range in the commit's read predicate with the
+    bound's unscaled digits (``id >= '1000500'::decimal(12, 3)``), and checks a concurrent
+    writer's files against that wrong range, so a key another writer inserted meanwhile
+    goes unnoticed and the merge inserts it a second time (measured; with no range the
+    merge reads the whole table and any concurrent insert makes it fail and retry). Their
+    file statistics also pass through a double, rounded past 15 digits."""
     kind = low.type
     if pa.types.is_integer(kind):
         return str(low.as_py()), str(high.as_py())
@@ -374,13 +376,7 @@ def range_literals(low: pa.Scalar, high: pa.Scalar) -> tuple[str, str] | None:
         arrow_type = f"Timestamp({_TIME_UNITS[kind.unit][0]}, "
         arrow_type += f'Some("{kind.tz}"))' if kind.tz is not None else "None)"
         return f"arrow_cast('{first}', '{arrow_type}')", f"arrow_cast('{last}', '{arrow_type}')"
-    if pa.types.is_decimal128(kind) and kind.precision <= EXACT_DECIMAL_DIGITS:
-        sql_type = f"DECIMAL({kind.precision}, {kind.scale})"
-        return (
-            f"CAST('{format(low.as_py(), 'f')}' AS {sql_type})",
-            f"CAST('{format(high.as_py(), 'f')}' AS {sql_type})",
-        )
-    return None
+    return None  # decimals included: see the note above
 
 
 def _timestamp_text(value: int, unit: str) -> str | None:
