@@ -168,9 +168,9 @@ def test_compaction_of_a_merged_silver_table_keeps_it_clustered(api, monkeypatch
     the files holding its keys. Compaction on request re-clusters it on the key (as the
     automatic maintenance does) instead of merging its files by size, which would put the
     whole table back into one file that every merge rewrites."""
-    import flowforge_transform.silver as silver
     from deltalake import DeltaTable
 
+    import flowforge_transform.silver as silver
     from flowforge_shared.lake import Lake
     from flowforge_shared.maintenance import unclustered_files
     from tests.transform.test_silver_pruning import (

@@ -429,7 +429,13 @@ LIMITS = {
     "int64": (pa.int64(), [-(2**63), -1, 0, 1, 2**63 - 1]),
     "date": (
         pa.date32(),
-        [date(1, 1, 1), date(1969, 12, 31), date(1970, 1, 1), date(2024, 2, 29), date(9999, 12, 31)],
+        [
+            date(1, 1, 1),
+            date(1969, 12, 31),
+            date(1970, 1, 1),
+            date(2024, 2, 29),
+            date(9999, 12, 31),
+        ],
     ),
     "timestamp": (
         pa.timestamp("us", tz="UTC"),
@@ -570,7 +576,12 @@ def test_the_key_range_is_added_only_where_a_file_lies_outside_it(tmp_path, file
 RACES = {
     "int": (pa.int64(), [1, 2], [1_000, 2_000], 1_500),
     "str": (pa.string(), ["a", "b"], ["m", "o"], "n"),
-    "date": (pa.date32(), [date(2000, 1, 1), date(2000, 1, 2)], [date(2024, 1, 1)], date(2024, 2, 1)),
+    "date": (
+        pa.date32(),
+        [date(2000, 1, 1), date(2000, 1, 2)],
+        [date(2024, 1, 1)],
+        date(2024, 2, 1),
+    ),
     "timestamp": (
         pa.timestamp("us", tz="UTC"),
         [_utc(2000, 1, 1), _utc(2000, 1, 2)],
