@@ -236,6 +236,43 @@ def test_compaction_of_a_merged_silver_table_keeps_it_clustered(api, monkeypatch
     assert DeltaTable(at).version() == version
 
 
+def test_compaction_of_a_table_merged_before_the_clustered_layout_adopts_it(api):
+    """A merge table from before the clustered layout (one file in arrival order, no
+    delta.targetFileSize) whose latest merge named its key: compaction on request
+    re-clusters it into files of 4 MiB and gives it the property, like maintenance."""
+    from deltalake import DeltaTable
+
+    from flowforge_shared.lake import Lake
+    from flowforge_shared.maintenance import CLUSTERED_FILE_BYTES, TARGET_FILE_SIZE
+    from tests.transform.test_silver_pruning import (
+        ROWS,
+        T1,
+        bronze,
+        build,
+        content,
+        expected,
+        merged_the_old_way,
+    )
+
+    lake = Lake.from_settings(api.settings)
+    at = lake.uri("silver", "t")
+    merged_the_old_way(lake)
+    changes = {n: 1 for n in range(0, ROWS, 700)}
+    build(lake, bronze(sorted(changes), "int", version=1, at=T1), "int", 2)
+    want = expected({n: 0 for n in range(ROWS)}, changes, "int")
+    version = DeltaTable(at).version()
+
+    done = api.post("/api/catalog/assets/t/maintenance", json={"compact": True}, headers=H)
+    assert done.status_code == 200, done.text
+    compact = done.json()["compact"]
+    assert compact["clusteredBy"] == ["id"] and compact["targetFileSize"] == CLUSTERED_FILE_BYTES
+    after = DeltaTable(at)
+    assert after.metadata().configuration[TARGET_FILE_SIZE] == str(CLUSTERED_FILE_BYTES)
+    assert [entry["operation"] for entry in after.history(2)] == ["SET TBLPROPERTIES", "OPTIMIZE"]
+    assert content(after, "int") == want
+    assert content(DeltaTable(at, version=version), "int") == want
+
+
 def test_names_that_are_not_tables_are_404(api):
     for name in ("..", "bronze_people", "a.b"):
         assert api.get(f"/api/catalog/assets/{name}/history", headers=H).status_code == 404

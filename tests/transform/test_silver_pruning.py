@@ -309,19 +309,26 @@ def log_actions(table_uri: str, version: int) -> list[dict]:
     return [json.loads(text) for text in entry.read_text().splitlines()]
 
 
+def merged_the_old_way(lake: Lake) -> None:
+    """Silver table ``t`` as build_silver merged it before the clustered layout: created
+    without delta.targetFileSize, rows ``range(ROWS)`` in arrival order (not key order) in
+    one file, committed without naming the key."""
+    arrival = sorted(range(ROWS), key=lambda n: (n * 7_919) % ROWS)
+    old = bronze(arrival, "int", version=0, at=T0).drop_columns(list(silver.DROPPED_AUDIT_COLUMNS))
+    target = lake.load_or_create("silver", "t", old.schema)
+    write_deltalake(
+        target, old, mode="append",
+        commit_properties=commit_properties("job-silver", 1, execution_id="exec-1"),
+    )  # fmt: skip
+
+
 def test_a_merge_table_built_before_the_clustered_layout_adopts_it_once(tmp_path, file_size):
     """A table merged before FlowForge clustered merge tables: no delta.targetFileSize, its
     rows in arrival order in one file, commits naming no key. Maintenance leaves it alone
     until a merge names its key; then it sets the target size and re-clusters once (no data
     change); from then on a small merge rewrites one file."""
     lake = Lake(root=str(tmp_path / "lake"), checkpoint_interval=10)  # as the policy wants
-    arrival = sorted(range(ROWS), key=lambda n: (n * 7_919) % ROWS)  # not in key order
-    old = bronze(arrival, "int", version=0, at=T0).drop_columns(list(silver.DROPPED_AUDIT_COLUMNS))
-    target = lake.load_or_create("silver", "t", old.schema)  # as build_silver created it then
-    write_deltalake(
-        target, old, mode="append",
-        commit_properties=commit_properties("job-silver", 1, execution_id="exec-1"),
-    )  # fmt: skip
+    merged_the_old_way(lake)
     policy = MaintenancePolicy(clustered_file_bytes=SMALL_FILES, vacuum_retention_hours=None)
     assert TARGET_FILE_SIZE not in DeltaTable(uri(lake)).metadata().configuration
     assert len(DeltaTable(uri(lake)).file_uris()) == 1
