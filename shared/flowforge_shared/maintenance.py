@@ -20,6 +20,11 @@ The policy (settings ``FLOWFORGE_TABLE_*``, see :class:`MaintenancePolicy`):
   ``OPTIMIZE`` on the first key column (``dataChange=false``) rewrites the table in key
   order, in files of its ``delta.targetFileSize``. Like every OPTIMIZE it removes files
   only from the current version: earlier versions read as before until a vacuum (below).
+  A table merged before FlowForge clustered its merge tables (one large file, no
+  ``delta.targetFileSize``) adopts the layout on its first maintenance after a merge that
+  names the key: it is re-clustered once, whatever its file count, in files of
+  ``clustered_file_bytes``, then given that ``delta.targetFileSize`` (a metadata commit). The on-request compaction of the
+  catalog calls the same :func:`keep_clustered`, so it never undoes the clustering either.
 - **Vacuum** of the files commits removed more than ``vacuum_retention_hours`` ago (never
   less than :func:`min_vacuum_hours`), in Delta's *lite* mode: only files the log names as
   removed, so no file of the current version and no uncommitted file of a writer in flight
@@ -56,6 +61,9 @@ log = logging.getLogger("flowforge.maintenance")
 CHECKPOINT_INTERVAL = "delta.checkpointInterval"
 TARGET_FILE_SIZE = "delta.targetFileSize"
 CLUSTER_KEY = "flowforge.cluster_by"
+CLUSTERED_FILE_BYTES = 4 * 1024 * 1024
+"""``delta.targetFileSize`` of a clustered (merged) silver table: delta-rs measures it before
+compression, so about 2 MB on disk, some 110,000 rows of a narrow table."""
 _HISTORY_SCANNED = 50  # commits searched for the writer's latest clustering key
 ORPHAN_MIN_HOURS = 6
 _MARK = {"flowforge.action": "auto-maintenance"}
@@ -72,6 +80,7 @@ class MaintenancePolicy:
     checkpoint_interval: int = 10
     compact_min_files: int = 16  # 0: never compact (nor re-cluster) automatically
     recluster_min_files: int = 8
+    clustered_file_bytes: int = CLUSTERED_FILE_BYTES  # given to a clustered table that has none
     small_file_bytes: int = 32 * 1024 * 1024
     target_file_bytes: int = 128 * 1024 * 1024
     vacuum_retention_hours: int | None = 168  # None: never vacuum automatically
@@ -224,24 +233,62 @@ def unclustered_files(delta: DeltaTable, column: str) -> tuple[int, int, int]:
 def _recluster(
     delta: DeltaTable, key: list[str], policy: MaintenancePolicy, result: Maintained
 ) -> None:
+    done = keep_clustered(
+        delta,
+        key,
+        min_files=policy.recluster_min_files,
+        custom_metadata=_MARK,
+        file_bytes=policy.clustered_file_bytes,
+    )
+    if done is not None:
+        result.done["zOrder"] = done
+
+
+def keep_clustered(
+    delta: DeltaTable,
+    key: list[str],
+    *,
+    min_files: int,
+    custom_metadata: dict[str, str],
+    file_bytes: int = CLUSTERED_FILE_BYTES,
+) -> dict[str, Any] | None:
+    """Re-cluster a table kept clustered on ``key`` (:func:`clustering_key`) when more than
+    ``min_files`` of its files overlap another file's range of ``key[0]`` or are small: one
+    Z-order ``OPTIMIZE`` on ``key[0]`` (``dataChange=false``) into files of the table's own
+    ``delta.targetFileSize``. A table without that property (merged before FlowForge
+    clustered merge tables: one large file) is re-clustered in files of ``file_bytes``
+    whatever ``min_files`` says, then given the property (a metadata commit, no data
+    change): once. Both commits carry ``custom_metadata``.
+
+    The one re-clustering both the automatic maintenance and the catalog's on-request
+    compaction use. Returns what was done, or None when the layout was left as it is."""
     from deltalake import CommitProperties
 
-    overlapping, small, count = unclustered_files(delta, key[0])
-    if overlapping + small <= policy.recluster_min_files:
-        return
     declared = delta.metadata().configuration.get(TARGET_FILE_SIZE)
+    overlapping, small, count = unclustered_files(delta, key[0])
+    if count == 0 or (declared and overlapping + small <= min_files):
+        return None
     metrics = delta.optimize.z_order(
         [key[0]],
-        target_size=int(declared) if declared else policy.target_file_bytes,
-        commit_properties=CommitProperties(custom_metadata=_MARK),
+        target_size=int(declared) if declared else file_bytes,
+        commit_properties=CommitProperties(custom_metadata=custom_metadata),
     )
-    result.done["zOrder"] = {
+    done: dict[str, Any] = {
         "columns": [key[0]],
         "filesOverlapping": overlapping,
         "filesSmall": small,
         "filesAdded": metrics.get("numFilesAdded"),
         "filesRemoved": metrics.get("numFilesRemoved"),
     }
+    if not declared:
+        # After the re-clustering: should it fail, the table still has no property, and
+        # the next maintenance tries the adoption again.
+        delta.alter.set_table_properties(
+            {TARGET_FILE_SIZE: str(file_bytes)},
+            commit_properties=CommitProperties(custom_metadata=custom_metadata),
+        )
+        done["targetFileSize"] = file_bytes  # adopted now
+    return done
 
 
 def _vacuum(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -> None:

@@ -163,6 +163,116 @@ def test_maintenance_compacts_checkpoints_and_vacuums(api, loaded):
     )
 
 
+def test_compaction_of_a_merged_silver_table_keeps_it_clustered(api, monkeypatch):
+    """A silver table merged on its key is kept in key ranges so that a merge rewrites only
+    the files holding its keys. Compaction on request re-clusters it on the key (as the
+    automatic maintenance does) instead of merging its files by size, which would put the
+    whole table back into one file that every merge rewrites."""
+    from deltalake import DeltaTable
+
+    import flowforge_transform.silver as silver
+    from flowforge_shared.lake import Lake
+    from flowforge_shared.maintenance import unclustered_files
+    from tests.transform.test_silver_pruning import (
+        ROWS,
+        SMALL_FILES,
+        T0,
+        T1,
+        bronze,
+        build,
+        content,
+        exact_file_ranges,
+        expected,
+        last_commit_files,
+    )
+
+    monkeypatch.setattr(silver, "CLUSTERED_FILE_BYTES", SMALL_FILES)
+    lake = Lake.from_settings(api.settings)
+    at = lake.uri("silver", "t")
+    numbers = list(range(0, 2 * ROWS, 2))
+    build(lake, bronze(numbers, "int", version=0, at=T0), "int", 1)
+    first_version = DeltaTable(at).version()
+    # Updates in every file and new keys between them: the rewritten files overlap.
+    changes = {n: 1 for n in range(1, 2 * ROWS, 50)} | {n: 1 for n in numbers[::40]}
+    build(lake, bronze(sorted(changes), "int", version=1, at=T1), "int", 2)
+    merged = DeltaTable(at)
+    merged_version, files_before = merged.version(), len(merged.file_uris())
+    want = expected({n: 0 for n in numbers}, changes, "int")
+    overlapping, small, _ = unclustered_files(merged, "id")
+    assert overlapping + small > 1, "the merge was expected to blur the layout"
+
+    done = api.post("/api/catalog/assets/t/maintenance", json={"compact": True}, headers=H)
+    assert done.status_code == 200, done.text
+    compact = done.json()["compact"]
+    assert compact["clusteredBy"] == ["id"] and compact["filesRemoved"] == files_before, compact
+    newest = api.get("/api/catalog/assets/t/history", headers=H).json()["data"][0]
+    assert newest["operation"] == "OPTIMIZE" and newest["flowforgeAction"] == "compact"
+    # In files of the table's own delta.targetFileSize, not the default of a compaction.
+    assert int(newest["operationParameters"]["targetSize"]) == SMALL_FILES, newest
+
+    # The same rows, in files of disjoint key ranges of the table's own target size.
+    assert content(DeltaTable(at), "int") == want
+    ranges = exact_file_ranges(at, "id")
+    assert len(ranges) >= 5
+    assert all(ranges[i][2] < ranges[i + 1][1] for i in range(len(ranges) - 1))
+    # Time travel still reads what each earlier version held.
+    assert content(DeltaTable(at, version=merged_version), "int") == want
+    assert content(DeltaTable(at, version=first_version), "int") == expected(
+        {n: 0 for n in numbers}, {}, "int"
+    )
+
+    # A small merge again rewrites only the file holding its keys.
+    path, low, high = ranges[len(ranges) // 2]
+    build(lake, bronze([low, high], "int", version=2, at=T1), "int", 3)
+    removed, _ = last_commit_files(at)
+    assert removed == {path}
+    assert DeltaTable(at).count() == sum(want.values())
+
+    # Nothing out of place: a second compaction leaves the table as it is.
+    version = DeltaTable(at).version()
+    again = api.post("/api/catalog/assets/t/maintenance", json={"compact": True}, headers=H)
+    assert again.status_code == 200, again.text
+    assert again.json()["compact"] == {"filesAdded": 0, "filesRemoved": 0, "clusteredBy": ["id"]}
+    assert DeltaTable(at).version() == version
+
+
+def test_compaction_of_a_table_merged_before_the_clustered_layout_adopts_it(api):
+    """A merge table from before the clustered layout (one file in arrival order, no
+    delta.targetFileSize) whose latest merge named its key: compaction on request
+    re-clusters it into files of 4 MiB and gives it the property, like maintenance."""
+    from deltalake import DeltaTable
+
+    from flowforge_shared.lake import Lake
+    from flowforge_shared.maintenance import CLUSTERED_FILE_BYTES, TARGET_FILE_SIZE
+    from tests.transform.test_silver_pruning import (
+        ROWS,
+        T1,
+        bronze,
+        build,
+        content,
+        expected,
+        merged_the_old_way,
+    )
+
+    lake = Lake.from_settings(api.settings)
+    at = lake.uri("silver", "t")
+    merged_the_old_way(lake)
+    changes = {n: 1 for n in range(0, ROWS, 700)}
+    build(lake, bronze(sorted(changes), "int", version=1, at=T1), "int", 2)
+    want = expected({n: 0 for n in range(ROWS)}, changes, "int")
+    version = DeltaTable(at).version()
+
+    done = api.post("/api/catalog/assets/t/maintenance", json={"compact": True}, headers=H)
+    assert done.status_code == 200, done.text
+    compact = done.json()["compact"]
+    assert compact["clusteredBy"] == ["id"] and compact["targetFileSize"] == CLUSTERED_FILE_BYTES
+    after = DeltaTable(at)
+    assert after.metadata().configuration[TARGET_FILE_SIZE] == str(CLUSTERED_FILE_BYTES)
+    assert [entry["operation"] for entry in after.history(2)] == ["SET TBLPROPERTIES", "OPTIMIZE"]
+    assert content(after, "int") == want
+    assert content(DeltaTable(at, version=version), "int") == want
+
+
 def test_names_that_are_not_tables_are_404(api):
     for name in ("..", "bronze_people", "a.b"):
         assert api.get(f"/api/catalog/assets/{name}/history", headers=H).status_code == 404

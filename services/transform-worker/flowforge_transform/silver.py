@@ -58,6 +58,7 @@ import random
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -65,6 +66,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError
 
+from flowforge_shared import maintenance
 from flowforge_shared.contracts.jobs import DerivedColumn, SilverConfig
 from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
 from flowforge_shared.widening import widen_table, wider_type
@@ -74,13 +76,13 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 HIGH_WATER_KEY = "flowforge.surrogate_key_high_water"
-CLUSTER_KEY = "flowforge.cluster_by"  # commit metadata: the JSON list of the merge key columns
-CLUSTERED_FILE_BYTES = 4 * 1024 * 1024
-"""``delta.targetFileSize`` of a merged silver table (delta-rs measures it before compression:
-about 2 MB on disk, some 110,000 rows of a narrow table). Files of a bounded size, each
-holding a range of the key, let a merge rewrite only the files its keys fall in (and, with
-the key range in its predicate, read only those); one large file would be rewritten by every
-merge."""
+# CLUSTER_KEY: commit metadata, the JSON list of the merge key columns. CLUSTERED_FILE_BYTES:
+# ``delta.targetFileSize`` of a merged silver table (shared with maintenance, which gives it
+# to a merge table created before). Files of a bounded size, each holding a range of the key,
+# let a merge rewrite only the files its keys fall in (and, with the key range in its
+# predicate, read only those); one large file would be rewritten by every merge.
+CLUSTER_KEY = maintenance.CLUSTER_KEY
+CLUSTERED_FILE_BYTES = maintenance.CLUSTERED_FILE_BYTES
 DROPPED_AUDIT_COLUMNS = ("_execution_id", "_job_id", "_source_row")
 INGESTION_ORDER = ("_ingested_at", "_source_row")
 _POSITION = "__flowforge_position"
@@ -304,7 +306,8 @@ def merge_predicate(rows: pa.Table, keys: Sequence[str], target: DeltaTable | No
     delta-rs skips the files whose statistics lie outside it before reading them. Without
     it a streamed merge reads the whole table to find the few rows that match (measured on
     deltalake 1.6.6: 1,000 clustered keys into 1M rows in 9 files, 0.87 s -> 0.17 s). Given
-    for integer and text key columns, and, when ``target`` is given, only where its files'
+    for integer, text, date and timestamp (UTC or without a zone) key columns
+    (:func:`range_literals`; not decimals), and, when ``target`` is given, only where its files'
     statistics show a file outside the range (otherwise there is nothing to skip)."""
     terms = [f"target.{quote_identifier(key)} = source.{quote_identifier(key)}" for key in keys]
     stats = pa.table(target.get_add_actions(flatten=True)) if target is not None else None
@@ -312,36 +315,95 @@ def merge_predicate(rows: pa.Table, keys: Sequence[str], target: DeltaTable | No
         column = rows.column(key)
         if not rows.num_rows or column.null_count:
             continue
-        kind = column.type
-        if pa.types.is_integer(kind):
-            literal = str
-        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-            literal = _sql_text
-        else:
-            continue
         bounds = pc.min_max(column)
-        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        low, high = bounds["min"], bounds["max"]
+        literals = range_literals(low, high)
+        if literals is None:
+            continue
         if stats is not None and not _some_file_outside(stats, key, low, high):
             continue
         target_key = f"target.{quote_identifier(key)}"
-        terms.append(f"{target_key} >= {literal(low)} AND {target_key} <= {literal(high)}")
+        terms.append(f"{target_key} >= {literals[0]} AND {target_key} <= {literals[1]}")
     return " AND ".join(terms)
 
 
-def _some_file_outside(stats: pa.Table, key: str, low, high) -> bool:
-    """Whether a data file's statistics put all its ``key`` values outside [low, high]."""
+_TIME_UNITS = {  # Arrow's unit: (its name in an Arrow type, digits of a second)
+    "s": ("Second", 0),
+    "ms": ("Millisecond", 3),
+    "us": ("Microsecond", 6),
+    "ns": ("Nanosecond", 9),
+}
+_UTC = ("UTC", "+00:00", "Z", "Etc/UTC")
+
+
+def range_literals(low: pa.Scalar, high: pa.Scalar) -> tuple[str, str] | None:
+    """SQL literals of the key range [low, high] in the column's own type, so that neither
+    the join nor the file pruning casts the column (or rounds the bound); None for a type
+    whose range is not given (the merge is then the plain join: correct, unpruned).
+
+    - integers as they are; text quoted (``'`` doubled);
+    - ``date32``: ``CAST('2024-05-01' AS DATE)``;
+    - timestamps, without a zone or in UTC (Delta's two), in the column's unit, written
+      from the stored integer (no rounding through a float or a datetime), in the form
+      delta-rs itself writes predicates in:
+      ``arrow_cast('2024-05-01T08:00:00.123456', 'Timestamp(Microsecond, Some("UTC"))')``
+      (text without a zone is read in the type's zone, UTC).
+
+    Not for decimals, whatever the literal (``CAST('1000.500' AS DECIMAL(12, 3))`` prunes
+    correctly): delta-rs 1.6.6 records the range in the commit's read predicate with the
+    bound's unscaled digits (``id >= '1000500'::decimal(12, 3)``), and checks a concurrent
+    writer's files against that wrong range, so a key another writer inserted meanwhile
+    goes unnoticed and the merge inserts it a second time (measured; with no range the
+    merge reads the whole table and any concurrent insert makes it fail and retry). Their
+    file statistics also pass through a double, rounded past 15 digits."""
+    kind = low.type
+    if pa.types.is_integer(kind):
+        return str(low.as_py()), str(high.as_py())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        return _sql_text(low.as_py()), _sql_text(high.as_py())
+    if pa.types.is_date32(kind):
+        return (
+            f"CAST('{low.as_py().isoformat()}' AS DATE)",
+            f"CAST('{high.as_py().isoformat()}' AS DATE)",
+        )
+    if pa.types.is_timestamp(kind) and kind.unit in _TIME_UNITS:
+        if kind.tz is not None and kind.tz not in _UTC:
+            return None
+        first = _timestamp_text(low.cast(pa.int64()).as_py(), kind.unit)
+        last = _timestamp_text(high.cast(pa.int64()).as_py(), kind.unit)
+        if first is None or last is None:
+            return None
+        arrow_type = f"Timestamp({_TIME_UNITS[kind.unit][0]}, "
+        arrow_type += f'Some("{kind.tz}"))' if kind.tz is not None else "None)"
+        return f"arrow_cast('{first}', '{arrow_type}')", f"arrow_cast('{last}', '{arrow_type}')"
+    return None  # decimals included: see the note above
+
+
+def _timestamp_text(value: int, unit: str) -> str | None:
+    """``value`` (units since the epoch, UTC) as ISO text with every digit of its unit;
+    None outside years 1-9999."""
+    digits = _TIME_UNITS[unit][1]
+    seconds, fraction = divmod(value, 10**digits)
+    try:
+        moment = datetime(1970, 1, 1) + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    text = moment.isoformat(timespec="seconds")
+    return f"{text}.{fraction:0{digits}d}" if digits else text
+
+
+def _some_file_outside(stats: pa.Table, key: str, low: pa.Scalar, high: pa.Scalar) -> bool:
+    """Whether a data file's statistics put all its ``key`` values outside [low, high]
+    (compared in the rows' type; statistics that do not cast to it count as unknown)."""
     if f"min.{key}" not in stats.column_names or f"max.{key}" not in stats.column_names:
         return False
-    lows, highs = stats.column(f"min.{key}").to_pylist(), stats.column(f"max.{key}").to_pylist()
-    for file_low, file_high in zip(lows, highs, strict=True):
-        if file_low is None or file_high is None:
-            continue
-        try:
-            if file_high < low or file_low > high:
-                return True
-        except TypeError:  # statistics of another type than the rows' (cast on write)
-            return False
-    return False
+    try:
+        lows = stats.column(f"min.{key}").cast(low.type)
+        highs = stats.column(f"max.{key}").cast(high.type)
+        outside = pc.or_(pc.less(highs, low), pc.greater(lows, high))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return False
+    return bool(pc.any(pc.fill_null(outside, False)).as_py())
 
 
 def _sql_text(value: str) -> str:

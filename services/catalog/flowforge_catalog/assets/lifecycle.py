@@ -23,6 +23,7 @@ from flowforge_catalog.audit import service as audit
 from flowforge_shared.db.base import utcnow
 from flowforge_shared.errors import Conflict, NotFound, Unprocessable
 from flowforge_shared.lake import LAYERS, Lake
+from flowforge_shared.maintenance import clustering_key, keep_clustered
 
 if TYPE_CHECKING:  # delta-rs is loaded by the lake when a table is opened
     from deltalake import DeltaTable
@@ -189,8 +190,6 @@ def maintain(
     actor: str,
     writers: WritersOf,
 ) -> dict[str, Any]:
-    from deltalake import CommitProperties
-
     if vacuum_hours is not None and vacuum_hours < min_vacuum_hours:
         raise Unprocessable(
             [
@@ -205,13 +204,7 @@ def maintain(
     layer, delta = locate(session, lake, table)
     done: dict[str, Any] = {"table": table, "layer": layer}
     if compact:
-        metrics = delta.optimize.compact(
-            commit_properties=CommitProperties(custom_metadata=_metadata("compact", actor))
-        )
-        done["compact"] = {
-            "filesAdded": metrics.get("numFilesAdded"),
-            "filesRemoved": metrics.get("numFilesRemoved"),
-        }
+        done["compact"] = _compact(delta, _metadata("compact", actor))
         delta = lake.load(layer, table)
     if checkpoint:
         delta.create_checkpoint()
@@ -225,6 +218,35 @@ def maintain(
     done["version"] = result["version"]
     _audit(session, actor, "table.maintain", table, None, done)
     return done
+
+
+def _compact(delta: DeltaTable, metadata: dict[str, str]) -> dict[str, Any]:
+    """Compaction on request. A table kept clustered on a key (a silver table merged on its
+    primaryKey) is re-clustered on it, as the automatic maintenance does (the same
+    function): compacting it by size would merge its key ranges back together, and every
+    later merge would rewrite (and read) the whole table again. Left alone when at most one
+    file is out of place (the last file of a clustered table is usually the small rest).
+    Any other table is compacted by size."""
+    from deltalake import CommitProperties
+
+    key = clustering_key(delta)
+    if key:
+        clustered = keep_clustered(delta, key, min_files=1, custom_metadata=metadata)
+        if clustered is None:
+            return {"filesAdded": 0, "filesRemoved": 0, "clusteredBy": key[:1]}
+        answer = {
+            "filesAdded": clustered["filesAdded"],
+            "filesRemoved": clustered["filesRemoved"],
+            "clusteredBy": clustered["columns"],
+        }
+        if "targetFileSize" in clustered:  # a table merged before the clustered layout
+            answer["targetFileSize"] = clustered["targetFileSize"]
+        return answer
+    metrics = delta.optimize.compact(commit_properties=CommitProperties(custom_metadata=metadata))
+    return {
+        "filesAdded": metrics.get("numFilesAdded"),
+        "filesRemoved": metrics.get("numFilesRemoved"),
+    }
 
 
 def _refresh(session: Session, lake: Lake, layer: str, table: str) -> dict[str, Any]:
