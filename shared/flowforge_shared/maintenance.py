@@ -189,14 +189,17 @@ def _compact(delta: DeltaTable, policy: MaintenancePolicy, result: Maintained) -
 def clustering_key(delta: DeltaTable) -> list[str]:
     """The key columns the table's writer clusters it on: ``flowforge.cluster_by`` of its
     latest FlowForge commit (maintenance commits skipped), or [] when that commit names none
-    (the table is then compacted by size, like any other)."""
+    or names a column the table no longer has (changed by another writer since): the table
+    is then compacted by size, like any other."""
     for commit in delta.history(limit=_HISTORY_SCANNED):
         if commit.get("flowforge.action") == _MARK["flowforge.action"]:
             continue
         if commit.get("flowforge.app_id") is None and commit.get(CLUSTER_KEY) is None:
             continue  # not a FlowForge write (e.g. the empty table's creation)
         value = commit.get(CLUSTER_KEY)
-        return list(json.loads(value)) if value else []
+        key = list(json.loads(value)) if value else []
+        columns = {field.name for field in delta.schema().fields}
+        return key if key and all(column in columns for column in key) else []
     return []
 
 

@@ -273,6 +273,41 @@ def test_compaction_of_a_table_merged_before_the_clustered_layout_adopts_it(api)
     assert content(DeltaTable(at, version=version), "int") == want
 
 
+def test_compaction_of_a_clustered_table_whose_key_another_writer_dropped_is_by_size(api):
+    """The latest FlowForge merge named ``id``, then another writer replaced the table's
+    schema without it: compaction on request compacts by size (200, every row kept)
+    instead of failing on the missing column."""
+    import pyarrow as pa
+    from deltalake import DeltaTable, write_deltalake
+
+    from flowforge_shared.lake import Lake
+    from tests.transform.test_silver_pruning import ROWS, T1, bronze, build, merged_the_old_way
+
+    lake = Lake.from_settings(api.settings)
+    at = lake.uri("silver", "t")
+    merged_the_old_way(lake)
+    build(lake, bronze([0, 700], "int", version=1, at=T1), "int", 2)
+    other = pa.table({"code": [f"c{n}" for n in range(30)], "n": list(range(30))})
+    for part in range(3):  # three small files, no `id`, not a FlowForge commit
+        write_deltalake(
+            at,
+            other.slice(part * 10, 10),
+            mode="overwrite" if part == 0 else "append",
+            schema_mode="overwrite" if part == 0 else None,
+        )
+    before = DeltaTable(at)
+    assert "id" not in {field.name for field in before.schema().fields}
+    assert len(before.file_uris()) == 3 and ROWS > 30
+
+    done = api.post("/api/catalog/assets/t/maintenance", json={"compact": True}, headers=H)
+    assert done.status_code == 200, done.text
+    compact = done.json()["compact"]
+    assert "clusteredBy" not in compact and compact["filesRemoved"] == 3
+    after = DeltaTable(at)
+    assert len(after.file_uris()) == 1
+    assert sorted(after.to_pyarrow_table().column("n").to_pylist()) == list(range(30))
+
+
 def test_names_that_are_not_tables_are_404(api):
     for name in ("..", "bronze_people", "a.b"):
         assert api.get(f"/api/catalog/assets/{name}/history", headers=H).status_code == 404
