@@ -3,7 +3,7 @@
 // sources, run it, watch every job succeed, read the lineage graph and the gold table.
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { createToken, expect, expectAccessible, server, signIn, snap, test } from "./helpers";
 
 test.describe.configure({ mode: "serial" });
@@ -129,6 +129,8 @@ test("an editor instantiates BFSI Customer 360, runs it and sees the result", as
   }
   const gold = page.locator("[data-testid=lineage-node][data-label=gold_customer_360]");
   await expect(gold).toContainText("500 rows");
+  // The uploaded CRM export shows the name it was uploaded under, not its generated one.
+  await expect(page.locator(`[data-testid=lineage-node][data-layer=source][data-label="${basename(crmCsv)}"]`)).toBeVisible();
   await expectAccessible(page);
   await snap(page, "09-lineage", testInfo);
   await gold.click();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { graphFromJobs, layout, plannedJob, tableOf, type Lineage } from "./lineage";
+import { graphFromJobs, layout, plannedJob, tableOf, uploadedFileId, withFileNames, type Lineage } from "./lineage";
 
 const node = (id: string, type: string, label: string, alias: string | null = null) => ({
   id, type, label, alias, name: id, rowCount: null, lastUpdated: null, status: null,
@@ -53,5 +53,28 @@ describe("graphFromJobs", () => {
 describe("plannedJob", () => {
   it("names a template's parameter by its key", () => {
     expect(plannedJob("CRM", { sourceConfig: { type: "csv", fileConfig: { filePath: "${file:crmCustomers}" } }, destinationConfig: { bronzeConfig: { tableName: "bronze_crm" } } }).source).toBe("crmCustomers");
+  });
+});
+
+describe("uploaded files", () => {
+  const id = "f1b24be1-87ed-4fae-a3c0-0123456789ab";
+  const upload = { ...node(`file:/data/landing/uploads/${id}.csv`, "source", `${id}.csv`), name: `/data/landing/uploads/${id}.csv` };
+  const table = node("sqlite:/x:customers", "source", "customers");
+  const bronze = { ...node("file:/lake/bronze/uploads", "bronze", "uploads", "bronze.uploads"), name: "/lake/bronze/uploads/f1b24be1-87ed-4fae-a3c0-0123456789ab.csv" };
+
+  it("finds the id of an uploaded file's source node, and none for anything else", () => {
+    expect(uploadedFileId(upload)).toBe(id);
+    expect(uploadedFileId({ ...upload, name: `s3://bucket/landing/uploads/${id.toUpperCase()}.csv` })).toBe(id);
+    expect(uploadedFileId(table)).toBeNull();
+    expect(uploadedFileId(bronze)).toBeNull(); // a lake table is never relabelled
+    expect(uploadedFileId({ ...upload, name: `/data/landing/crm/${id}.csv` })).toBeNull();
+  });
+
+  it("labels the node with the name it was uploaded under, and leaves the rest as they are", () => {
+    const lineage: Lineage = { nodes: [upload, table, bronze], edges: [] };
+    const named = withFileNames(lineage, new Map([[id, "crm_customers.csv"]]));
+    expect(named.nodes.map((n) => n.label)).toEqual(["crm_customers.csv", "customers", "uploads"]);
+    expect(named.nodes[0].name).toBe(upload.name);
+    expect(withFileNames(lineage, new Map())).toBe(lineage);
   });
 });

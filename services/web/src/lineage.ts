@@ -39,6 +39,29 @@ export function tableOf(node: LineageNode): string | null {
   return node.label;
 }
 
+const UPLOADED = /(?:^|\/)uploads\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.csv$/i;
+
+/** The id of the uploaded file a source node reads (the landing area keeps uploads as
+ * `uploads/<id>.csv`), or null. */
+export function uploadedFileId(node: LineageNode): string | null {
+  if (node.type !== "source") return null;
+  return UPLOADED.exec(node.name)?.[1]?.toLowerCase() ?? null;
+}
+
+/** The graph with each uploaded file's source node labelled with the name it was uploaded
+ * under (`names`: file id -> original name) instead of its generated one. */
+export function withFileNames(lineage: Lineage, names: Map<string, string>): Lineage {
+  if (names.size === 0) return lineage;
+  return {
+    ...lineage,
+    nodes: lineage.nodes.map((node) => {
+      const id = uploadedFileId(node);
+      const name = id ? names.get(id) : undefined;
+      return name ? { ...node, label: name } : node;
+    }),
+  };
+}
+
 export const NODE_WIDTH = 220;
 export const NODE_HEIGHT = 84;
 

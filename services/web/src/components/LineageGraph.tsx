@@ -1,10 +1,10 @@
 import { useMemo } from "react";
 import { useNavigate } from "react-router-dom";
-import { useQuery } from "@tanstack/react-query";
+import { useQueries, useQuery } from "@tanstack/react-query";
 import { Background, Controls, Handle, MiniMap, Position, ReactFlow, type Node, type NodeProps } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import { api, unwrap } from "../api/client";
-import { graphFromJobs, LAYER_COLOURS, layout, NODE_HEIGHT, NODE_WIDTH, plannedJob, tableOf, type Lineage, type LineageNode, type PlannedJob } from "../lineage";
+import { graphFromJobs, LAYER_COLOURS, layout, NODE_HEIGHT, NODE_WIDTH, plannedJob, tableOf, uploadedFileId, withFileNames, type Lineage, type LineageNode, type PlannedJob } from "../lineage";
 import { ErrorBox, formatDate, formatNumber, Loading } from "../ui";
 
 type DatasetNode = Node<{ dataset: LineageNode }, "dataset">;
@@ -52,6 +52,28 @@ export default function LineageGraph({ workflowId }: { workflowId: string }) {
     () => (jobs.data ? graphFromJobs(jobs.data.data.map((job) => plannedJob(job.name, job as never))) : null),
     [jobs.data],
   );
+  // An uploaded CSV is kept as `uploads/<id>.csv`: its node shows the name it was uploaded under.
+  const fileIds = useMemo(
+    () => [...new Set((lineage.data?.nodes ?? []).map(uploadedFileId).filter((id): id is string => id !== null))],
+    [lineage.data],
+  );
+  const files = useQueries({
+    queries: fileIds.map((id) => ({
+      queryKey: ["file", id],
+      queryFn: () => unwrap(api.GET("/api/files/{file_id}", { params: { path: { file_id: id } } })),
+      staleTime: Infinity,
+      retry: false,
+    })),
+  });
+  const fileNames = files.map((file) => file.data?.originalName ?? "").join("\u0000");
+  const named = useMemo(() => {
+    if (!lineage.data) return undefined;
+    const names = new Map<string, string>();
+    fileNames.split("\u0000").forEach((name, index) => {
+      if (name && fileIds[index]) names.set(fileIds[index], name);
+    });
+    return withFileNames(lineage.data, names);
+  }, [lineage.data, fileIds, fileNames]);
 
   if (lineage.isLoading) return <Loading what="the lineage graph" />;
   if (!lineage.data) return <ErrorBox error={lineage.error} />;
@@ -65,7 +87,7 @@ export default function LineageGraph({ workflowId }: { workflowId: string }) {
       />
     );
   }
-  return <LineageCanvas lineage={lineage.data} />;
+  return <LineageCanvas lineage={named ?? lineage.data} />;
 }
 
 /** A template's job graph, before it is instantiated. */
