@@ -38,7 +38,6 @@ from flowforge_shared.contracts.tasks import (
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
 from tests.catalog.factories import csv_job, gold_job
-from tests.conftest import require_service
 
 REMOTE = "remote"
 
