@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -38,6 +34,7 @@ from flowforge_shared.contracts.tasks import (
 from flowforge_shared.db.engine import Database
 from flowforge_shared.settings import Settings
 from tests.catalog.factories import csv_job, gold_job
+from tests.system.processes import RedisServer
 
 REMOTE = "remote"
 
@@ -364,45 +361,12 @@ def test_every_delivery_of_a_job_run_is_counted_in_one_round_trip_never_below_th
         client.delete(key)
 
 
-class PrivateRedis:
-    """A redis-server of one test alone (a port of its own, no persistence, like the
-    broker's): it can be restarted, which the shared one must never be."""
-
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.binary, self.directory = binary, directory
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        import redis
-
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if self.client().ping():
-                    return
-            except redis.RedisError:
-                pass
-            assert self.process.poll() is None, "redis-server exited"
-            assert time.monotonic() < deadline, "redis-server not answering after 30 s"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=30)
+class PrivateRedis(RedisServer):
+    """A Redis server of the test's own (no persistence, like the broker's): it can be
+    restarted, which the shared one must never be."""
 
     def restart(self) -> None:
-        self.stop()
+        self.kill()
         self.start()
 
     def client(self):
@@ -428,16 +392,10 @@ class PrivateRedis:
 
 @pytest.fixture
 def private_redis(tmp_path):
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (a test restarts a Redis server of its own)"
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(message)
-        pytest.skip(message)
-    server = PrivateRedis(binary, tmp_path)
+    server = PrivateRedis(tmp_path)
     server.start()
     yield server
-    server.stop()
+    server.kill()
 
 
 # A real events worker's record of the COMPLETE on a real broker, killed by SIGKILL once the
