@@ -10,6 +10,7 @@ orchestrator's reaper does.
 
 from __future__ import annotations
 
+import logging
 import os
 from functools import lru_cache
 from typing import Any
@@ -23,6 +24,7 @@ from flowforge_runtime.job import (
 )
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.tasks import (
+    COPY_HEADER,
     EVENTS_QUEUE,
     RECORD_EVENT,
     RECORD_HEARTBEAT,
@@ -35,6 +37,7 @@ from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import carrier, continued, task_headers, tracer
 
 ATTEMPT_KEY = "flowforge:attempt:{job_run_id}"
+log = logging.getLogger("flowforge.worker")
 
 
 MAIN_PID = os.getpid()
@@ -83,24 +86,78 @@ def redis_client(url: str):
     return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
-def next_attempt(settings: Settings, job_run_id: str, floor: int = 1) -> int:
+COPY_KEY = "flowforge:copy:{job_run_id}:{attempt}"
+DUPLICATE = "duplicate"
+"""What a task returns for a copy it dropped (:func:`next_attempt` answered None)."""
+
+# One round trip: which copy of this dispatched attempt reached a worker first (KEYS[2],
+# when the message names its copy), then the delivery count (KEYS[1]) never below the
+# dispatched attempt (ARGV[1]). -1: another copy of this attempt reached a worker first.
+_DELIVERY = """
+if ARGV[2] ~= '' then
+  local first = redis.call('GET', KEYS[2])
+  if first and first ~= ARGV[2] then return -1 end
+  if not first then redis.call('SET', KEYS[2], ARGV[2], 'EX', 86400) end
+end
+local counted = redis.call('INCR', KEYS[1])
+local floor = tonumber(ARGV[1])
+if counted < floor then
+  redis.call('SET', KEYS[1], floor)
+  counted = floor
+end
+redis.call('EXPIRE', KEYS[1], 86400)
+return counted
+"""
+
+
+@lru_cache
+def _delivery_script(url: str):
+    return redis_client(url).register_script(_DELIVERY)
+
+
+def next_attempt(
+    settings: Settings, job_run_id: str, floor: int = 1, copy: str | None = None
+) -> int | None:
     """Counts every delivery of a job run, redeliveries after a crash included, so a job that
     kills its worker every time ends failed instead of looping. Never below ``floor``, the
-    attempt the orchestrator dispatched (the count may have been lost with a Redis restart)."""
-    key = ATTEMPT_KEY.format(job_run_id=job_run_id)
-    client = redis_client(settings.broker_url)
-    counted, _ = client.pipeline(transaction=False).incr(key).expire(key, 86_400).execute()
-    attempt = int(counted)
-    if attempt < floor:
-        client.set(key, floor, ex=86_400)
-        attempt = floor
-    return attempt
+    attempt the orchestrator dispatched (the count may have been lost with a Redis restart).
+
+    ``copy`` (the message's ``COPY_HEADER``) tells two copies of one dispatched attempt
+    apart: the orchestrator sends an attempt again when it has no record of its first send
+    (the process died before recording it, and no START came within the grace). None
+    means another copy of this attempt reached a worker first: this one must not run (that
+    one runs, or Celery delivers that same message again if its worker died). A redelivery
+    of the same message carries the same copy and counts as the next attempt, as before.
+    One round trip to Redis (a script)."""
+    counted = _delivery_script(settings.broker_url)(
+        keys=[
+            ATTEMPT_KEY.format(job_run_id=job_run_id),
+            COPY_KEY.format(job_run_id=job_run_id, attempt=floor),
+        ],
+        args=[floor, copy or ""],
+    )
+    return None if int(counted) < 0 else int(counted)
+
+
+def _header(request, name: str) -> str | None:
+    """A custom header of the task message (on the request itself, or under its headers)."""
+    return request.get(name) or (getattr(request, "headers", None) or {}).get(name)
 
 
 def run_job_task(task, payload: dict[str, Any], runner: Runner) -> str:
     settings = worker_settings()
     job_task = JobTask.model_validate(payload)
-    attempt = next_attempt(settings, job_task.job_run_id, job_task.attempt)
+    attempt = next_attempt(
+        settings, job_task.job_run_id, job_task.attempt, _header(task.request, COPY_HEADER)
+    )
+    if attempt is None:
+        log.warning(
+            "job run %s attempt %s: another copy of this dispatch reached a worker first; "
+            "this one is dropped",
+            job_task.job_run_id,
+            job_task.attempt,
+        )
+        return DUPLICATE
     context = JobContext(
         task=job_task,
         attempt=attempt,

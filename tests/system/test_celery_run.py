@@ -48,6 +48,50 @@ def test_three_layer_workflow_runs_on_separate_worker_processes(celery_platform)
     )
 
 
+def test_a_second_copy_of_a_sent_attempt_is_dropped_by_the_worker(celery_platform, tmp_path):
+    """The orchestrator sends an attempt again when it has no record of the first send (its
+    process died between the send and the mark, and no START came within the grace). A
+    worker that gets that second copy after the first drops it: the job ran once."""
+    from sqlalchemy import func, select
+
+    from flowforge_orchestrator import dispatch
+    from flowforge_orchestrator.runs import service
+    from flowforge_orchestrator.runs.models import RunEvent
+    from flowforge_runtime.worker import ATTEMPT_KEY
+
+    start_cluster(celery_platform)
+    write_transactions(celery_platform.landing / "tx.csv", 200)
+    workflow = celery_platform.create_workflow(workflow_jobs())
+    execution = celery_platform.run(workflow["id"])
+    assert execution["status"] == "succeeded", execution
+    gold = execution["jobs"][-1]
+    app = celery_platform.client.app
+    database = app.state.database
+    with database.session() as session:
+        record = service.get_or_raise(session, execution_id=execution["id"])
+        job = next(job for job in record.jobs if job.id == gold["jobRunId"])
+        task, queue = service.task_for(session, record, job), job.queue
+    runtime = dispatch.CeleryRuntime(app.state.settings)
+    assert runtime.send([task], {task.job_run_id: queue})[0] == [task.job_run_id]
+
+    log = next(tmp_path.glob("worker-transform-*.log"))
+    deadline = time.monotonic() + 60
+    while "another copy of this dispatch reached a worker first" not in log.read_text():
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(0.2)
+    assert int(celery_platform.redis.get(ATTEMPT_KEY.format(job_run_id=task.job_run_id))) == 1
+    with database.session() as session:
+        starts = session.scalar(
+            select(func.count())
+            .select_from(RunEvent)
+            .where(RunEvent.job_run_id == task.job_run_id, RunEvent.event_type == "START")
+        )
+    assert starts == 1
+    again = celery_platform.execution(execution["id"])
+    assert again["status"] == "succeeded"
+    assert again["jobs"][-1]["attempt"] == 1
+
+
 def children_of(pid: int) -> list[int]:
     found = []
     for task in Path(f"/proc/{pid}/task").iterdir():

@@ -12,17 +12,22 @@
 
 Both record events through :func:`record_and_dispatch` and :func:`handle_event`, which serialises the handling per process
 (and, on PostgreSQL, per execution row) so two jobs finishing together cannot both miss the
-job that needed them both, and send what became ready through :func:`send_and_mark`: send
-after the commit, then record that the send happened. A send that fails (broker down) leaves
-the job run unsent; the reaper sends it once the broker is back, so a run request during a
-broker outage is accepted and delayed, never lost.
+job that needed them both, and send what became ready after the commit, then record that the
+send happened (:func:`send_and_mark`; for run events, by the marks thread of the process,
+:class:`Marker`). A send that fails (broker down) leaves the job run unsent; the reaper sends
+it once the broker is back, so a run request during a broker outage is accepted and delayed,
+never lost.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import threading
 import time
+import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -38,6 +43,7 @@ from flowforge_shared.contracts.runs import START_RUN, StartRun
 from flowforge_shared.contracts.tasks import (
     CATALOG_QUEUE,
     CATALOG_RECORD_OUTPUTS,
+    COPY_HEADER,
     EVENTS_QUEUE,
     INGEST_QUEUE,
     LINEAGE_QUEUE,
@@ -62,6 +68,8 @@ NO_RUNNERS = (
     "or run every service in one process with `flowforge serve`"
 )
 CONSUMERS = (store_watermark,)
+EPOCH_TTL = 1.0
+"""Seconds a sender reuses the broker's identity it asked (:meth:`CeleryRuntime.recent_epoch`)."""
 record_lock = threading.Lock()
 
 
@@ -85,12 +93,16 @@ def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus:
     span that emitted the event); returns how many tasks were sent for.
 
     The critical path of a chain is: the COMPLETE event's record commits, the next task is
-    sent. Everything else comes after the send: the event passed on to the services served
-    elsewhere (messages on their queues), then the record that the tasks were sent. A crash
-    anywhere after the commit loses none of it: the event's message is acknowledged only
-    after this returns (late acks), so it is delivered again; the record then finds it
-    already there and dispatches nothing, the event is passed on again (both consumers apply
-    it once), and a task left unsent is sent by the reaper (dispatched, never sent)."""
+    sent. Everything else comes after the send: the record that the tasks were sent is
+    handed to the process's marks thread (:class:`Marker`), which commits it while this
+    thread passes the event on to the services served elsewhere (messages on their queues)
+    and takes the next event. A crash anywhere after the commit loses none of it: the
+    event's message is acknowledged only after this returns (late acks), so it is delivered
+    again; the record then finds it already there and dispatches nothing, the event is
+    passed on again (both consumers apply it once), and a task whose send is not recorded is
+    sent again by the reaper (dispatched, never sent), a second copy of the same attempt
+    that a worker drops when the first one reached a worker
+    (:func:`flowforge_runtime.worker.next_attempt`)."""
     run = event.get("run") or {}
     with tracer.start_as_current_span(
         f"record {event.get('eventType')}",
@@ -99,14 +111,13 @@ def record_and_dispatch(database: Database, runtime, event: dict[str, Any], bus:
             "flowforge.job_run_id": str(run.get("runId")),
         },
     ):
-        sent: tuple[list[str], str | None] = ([], None)
         try:
             tasks, queues = handle_event(database, event, bus)
-            sent = send_tasks(runtime, tasks, queues)
+            sent, epoch = send_tasks(runtime, tasks, queues)
+            marker(database).put(sent, epoch, runtime.owner)
         finally:  # a delivery whose record failed is passed on all the same, as before
             if bus is not None:
                 pass_on_event(bus, event, served_here=False)
-        mark(database, runtime, *sent)
     return len(tasks)
 
 
@@ -200,32 +211,138 @@ def handle_heartbeat(database: Database, beat: dict[str, Any]) -> bool:
 
 def send_and_mark(database: Database, runtime, tasks: list[JobTask], queues: dict[str, str]):
     """Send committed tasks, then record which ones the broker took, and the broker's
-    identity when it took them."""
-    mark(database, runtime, *send_tasks(runtime, tasks, queues))
+    identity when it took them (in this thread: the run's start and the reaper)."""
+    sent, epoch = send_tasks(runtime, tasks, queues)
+    if sent:
+        mark(database, {(epoch, runtime.owner): sent})
 
 
-def send_tasks(
-    runtime, tasks: list[JobTask], queues: dict[str, str]
-) -> tuple[list[str], str | None]:
-    """Send committed tasks; the job runs the broker took, and the broker's identity."""
+Sent = list[tuple[str, int]]
+"""The tasks a broker took: (job run id, attempt)."""
+
+
+def send_tasks(runtime, tasks: list[JobTask], queues: dict[str, str]) -> tuple[Sent, str | None]:
+    """Send committed tasks; the job runs the broker took, with their attempts, and the
+    broker's identity."""
     if not tasks:
         return [], None
-    return runtime.send(tasks, queues)
+    attempts = {task.job_run_id: task.attempt for task in tasks}
+    taken, epoch = runtime.send(tasks, queues)
+    return [(job_run_id, attempts[job_run_id]) for job_run_id in taken], epoch
 
 
-def mark(database: Database, runtime, sent: list[str], epoch: str | None) -> None:
-    """Record that the broker took ``sent``. Not worth waiting for the disk: a mark lost
-    with a PostgreSQL crash is a dispatch that looks never sent, which the reaper sends
-    again after the grace (the same attempt, as after a crash between commit and send)."""
-    if not sent:
+def mark(database: Database, marks: dict[tuple[str | None, str | None], Sent]) -> None:
+    """Record that the broker took these tasks, in one transaction: ``marks`` maps (the
+    broker's identity, the holder) to the tasks sent then. Not worth waiting for the disk: a
+    mark lost with a PostgreSQL crash is a dispatch that looks never sent, which the reaper
+    sends again after the grace (the same attempt, as after a crash between commit and
+    send)."""
+    if not any(marks.values()):
         return
     try:
         with record_lock, database.session() as session:
             if session.get_bind().dialect.name == "postgresql":
                 session.execute(text("SET LOCAL synchronous_commit TO OFF"))
-            service.mark_sent(session, sent, epoch=epoch, owner=runtime.owner)
+            for (epoch, owner), sent in marks.items():
+                service.mark_sent(session, sent, epoch=epoch, owner=owner)
     except Exception:  # noqa: BLE001 - the tasks are out; the reaper copes with the missing mark
-        log.exception("could not record that %d task(s) were sent", len(sent))
+        count = sum(len(sent) for sent in marks.values())
+        log.exception("could not record that %d task(s) were sent", count)
+
+
+class Marker:
+    """The marks thread of a process: records the sends of run events' dispatches
+    (:func:`mark`) off the events worker's path, so the worker acknowledges the event and
+    takes the next one (in a chain, the next job's START) while the mark commits. Marks
+    queued while a transaction is under way are recorded together in the next one.
+
+    A mark that dies with the process (SIGKILL before this thread committed it) is the case
+    the reaper covers: the job run looks dispatched and never sent, and unless its START
+    arrived first it is sent again after ``FLOWFORGE_DISPATCH_GRACE``, the same attempt;
+    a worker that already got the first copy drops the second
+    (:func:`flowforge_runtime.worker.next_attempt`). Each mark names its attempt, so a
+    late one never marks an attempt dispatched after it. :func:`flush_marks` waits for the
+    pending ones (at a worker's shutdown, the embedded server's close, and in tests)."""
+
+    def __init__(self, database: Database) -> None:
+        self._database = weakref.ref(database)
+        self._start()
+
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._changed = threading.Condition()
+        self._pending: list[tuple[str | None, str | None, Sent]] = []
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._held: Database | None = None  # while marks are pending, whoever dropped it
+
+    def put(self, sent: Sent, epoch: str | None, owner: str | None) -> None:
+        if not sent:
+            return
+        self._forked()
+        with self._changed:
+            self._pending.append((epoch, owner, list(sent)))
+            self._held = self._database()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="flowforge-marks", daemon=True
+                )
+                self._thread.start()
+            self._changed.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every mark queued so far is recorded (or failed and was logged)."""
+        self._forked()
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._pending and not self._busy, timeout)
+
+    def _forked(self) -> None:
+        """A forked child (a Celery pool process) has neither the parent's thread nor its
+        marks (which the parent records): it starts afresh."""
+        if self._pid != os.getpid():
+            self._start()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                self._changed.wait_for(lambda: self._pending)
+                batch, self._pending = self._pending, []
+                database, self._busy = self._held, True
+            try:
+                marks: dict[tuple[str | None, str | None], Sent] = {}
+                for epoch, owner, sent in batch:
+                    marks.setdefault((epoch, owner), []).extend(sent)
+                if database is not None:
+                    mark(database, marks)
+            finally:
+                with self._changed:
+                    self._busy = False
+                    if not self._pending:
+                        self._held = None
+                    self._changed.notify_all()
+
+
+_markers: weakref.WeakKeyDictionary[Database, Marker] = weakref.WeakKeyDictionary()
+_markers_lock = threading.Lock()
+
+
+def marker(database: Database) -> Marker:
+    """The marks thread of this process for ``database``."""
+    with _markers_lock:
+        found = _markers.get(database)
+        if found is None:
+            found = _markers[database] = Marker(database)
+        return found
+
+
+def flush_marks(timeout: float = 10.0) -> bool:
+    """Wait for the marks queued so far in this process to be recorded; False on timeout."""
+    with _markers_lock:
+        markers = list(_markers.values())
+    return all(found.flush(timeout) for found in markers)
+
+
+atexit.register(flush_marks)
 
 
 class CeleryRuntime:
@@ -243,20 +360,41 @@ class CeleryRuntime:
             if (settings.broker_url or "").startswith(("redis://", "rediss://"))
             else None
         )
+        self.epoch_ttl = EPOCH_TTL
+        self._epoch: tuple[float, str | None] | None = None
 
     def epoch(self) -> str | None:
-        """The broker's identity: a Redis server's run id changes when it restarts (and a
-        Redis without persistence forgets its queues then). None for other brokers."""
-        return None if self.redis is None else str(self.redis.info("server")["run_id"])
+        """The broker's identity, asked now (the reaper's question): a Redis server's run id
+        changes when it restarts (and a Redis without persistence forgets its queues then).
+        None for other brokers."""
+        value = None if self.redis is None else str(self.redis.info("server")["run_id"])
+        self._epoch = (time.monotonic(), value)
+        return value
+
+    def recent_epoch(self) -> str | None:
+        """The broker's identity as asked at most ``epoch_ttl`` seconds ago (a send's: one
+        round trip to Redis less per hop). A Redis restarted within that time makes the
+        tasks sent meanwhile carry the identity of the one before: the reaper takes them for
+        lost if they are still queued at its next pass and dispatches the next attempt, and
+        the copy of the earlier attempt that still arrives is ignored by the run's record
+        (its attempt is behind) and finds its write applied, never makes it twice
+        (docs/run-engine.md, "Liveness"; tests/orchestrator/test_dispatch_hop.py)."""
+        cached = self._epoch
+        if cached is not None and time.monotonic() - cached[0] < self.epoch_ttl:
+            return cached[1]
+        return self.epoch()
 
     def backlog(self) -> int:
         """Events and heartbeats waiting to be recorded (Redis brokers; 0 otherwise)."""
         return 0 if self.redis is None else int(self.redis.llen(EVENTS_QUEUE))
 
     def send(self, tasks: list[JobTask], queues: dict[str, str]) -> tuple[list[str], str | None]:
-        """Send each task; returns the job runs the broker took, and the broker's identity."""
+        """Send each task; returns the job runs the broker took, and the broker's identity.
+        Each message carries an id of its own (``COPY_HEADER``): a job run's attempt sent
+        twice (the reaper's resend of a send it saw no record of) is two copies a worker
+        tells apart."""
         try:
-            epoch = self.epoch()
+            epoch = self.recent_epoch()
         except Exception:  # noqa: BLE001 - the sends below fail the same way and say why
             epoch = None
         sent = []
@@ -277,10 +415,12 @@ class CeleryRuntime:
                         args=[task.model_dump()],
                         queue=queue,
                         task_id=task.job_run_id,
-                        headers=carrier(),  # the dispatch span's context, for the worker
+                        # the dispatch span's context, for the worker, and this copy's id
+                        headers={**carrier(), COPY_HEADER: uuid.uuid4().hex},
                     )
                 except Exception as error:  # noqa: BLE001 - left unsent: the reaper resends
                     log.warning("job run %s not sent (%s); will retry", task.job_run_id, error)
+                    self._epoch = None  # the broker may come back as another one: ask again
                     continue
             sent.append(task.job_run_id)
         return sent, epoch
@@ -358,6 +498,7 @@ class InProcessRuntime:
         if self.reaper is not None:
             self.reaper.stop()
         self.pool.shutdown(wait=True, cancel_futures=False)
+        marker(self.database).flush()  # the sends of the jobs' last events, recorded
 
     def _run(self, task: JobTask, queue: str, headers: dict[str, str]) -> None:
         runner = self.runners[queue]

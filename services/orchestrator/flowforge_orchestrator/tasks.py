@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from celery.signals import worker_ready
+from celery.signals import worker_process_shutdown, worker_ready
 
 from flowforge_orchestrator.audit.service import install as send_audit_at_commit
 from flowforge_orchestrator.dispatch import (
     CeleryRuntime,
+    flush_marks,
     handle_heartbeat,
     handle_start_run,
     install_execution_events,
@@ -73,3 +74,10 @@ def _start_reaper(**_kwargs) -> None:
 
     _context()  # the reaper's commits hand execution events over through this bus too
     start_for_worker(Settings())
+
+
+@worker_process_shutdown.connect
+def _flush_marks(**_kwargs) -> None:
+    """A pool process that stops records the sends its marks thread still holds (a pool
+    process does not run atexit handlers)."""
+    flush_marks()

@@ -21,6 +21,10 @@ DATABASE_OPERATION = "flowforge.ingest.database_operation"
 CATALOG_RECORD_OUTPUTS = "flowforge.catalog.record_outputs"
 # Every run event the orchestrator receives, passed on to the lineage service (its graph).
 LINEAGE_RECORD_EVENT = "flowforge.lineage.record_event"
+# A header of every job task message: the id of this copy of the dispatch. The orchestrator
+# may send one attempt twice (its reaper saw no record of the first send); a worker runs the
+# copy that reached a worker first and drops the other (flowforge_runtime.worker).
+COPY_HEADER = "flowforge_copy"
 
 
 class JobTask(BaseModel):

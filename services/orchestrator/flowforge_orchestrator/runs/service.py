@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -284,27 +284,39 @@ def task_for(session: Session, execution: Execution, job: JobRun) -> JobTask:
 
 
 def mark_sent(
-    session: Session, job_run_ids: Iterable[str], *, epoch: str | None, owner: str | None
+    session: Session,
+    sent: Iterable[str | tuple[str, int]],
+    *,
+    epoch: str | None,
+    owner: str | None,
 ) -> None:
     """The broker (or the in-process pool) took these tasks. ``owner`` is who holds a task
-    until a worker starts it (the embedded process; None when the broker holds it)."""
-    ids = list(job_run_ids)
-    if not ids:
+    until a worker starts it (the embedded process; None when the broker holds it).
+
+    ``sent`` holds job run ids, or (job run id, attempt) pairs: a pair marks only that
+    attempt, so a mark recorded late (in the background, :class:`~flowforge_orchestrator.
+    dispatch.Marker`) never marks a later attempt the reaper dispatched meanwhile."""
+    pairs = [(item, None) if isinstance(item, str) else item for item in sent]
+    if not pairs:
         return
+    which = or_(
+        *(
+            JobRun.id == job_run_id
+            if attempt is None
+            else and_(JobRun.id == job_run_id, JobRun.attempt == attempt)
+            for job_run_id, attempt in pairs
+        )
+    )
     session.execute(
         update(JobRun)
-        .where(JobRun.id.in_(ids), JobRun.sent_at.is_(None))
+        .where(which, JobRun.sent_at.is_(None))
         .values(sent_at=utcnow(), sent_epoch=epoch)
         .execution_options(synchronize_session=False)
     )
     if owner is not None:
         session.execute(
             update(JobRun)
-            .where(
-                JobRun.id.in_(ids),
-                JobRun.status == Status.QUEUED.value,
-                JobRun.owner.is_(None),
-            )
+            .where(which, JobRun.status == Status.QUEUED.value, JobRun.owner.is_(None))
             .values(owner=owner)
             .execution_options(synchronize_session=False)
         )
