@@ -36,13 +36,14 @@ class Cluster:
     """PostgreSQL catalog, a Redis of its own, `flowforge serve` as the API (it only
     dispatches), and `flowforge worker` processes."""
 
-    def __init__(self, tmp_path: Path, postgres_url: str) -> None:
+    def __init__(self, tmp_path: Path, postgres_url: str, **env: str) -> None:
         self.dir = tmp_path
         self.redis = RedisServer(tmp_path).start()
         settings = {
             "FLOWFORGE_DATABASE_URL": postgres_url,
             "FLOWFORGE_BROKER_URL": self.redis.url,
             "FLOWFORGE_AUTO_MIGRATE": "true",
+            **env,
         }
         self.api = Server(tmp_path, **settings).start()
         self.workers = Workers(base_env(tmp_path, **settings), tmp_path)
@@ -221,6 +222,61 @@ def test_a_broker_outage_delays_the_reports_and_loses_none(cluster):
     assert not list(outbox.glob("*.json"))
     bronze_holds_each_row_once(cluster.dir / "lake")
     silver = pl.read_delta(str(cluster.dir / "lake" / "silver" / "silver_tx"))
+    assert silver.height == ROWS
+    no_active_execution(cluster.client)
+
+
+def _connections(database: str, *, allowed: bool) -> None:
+    """Let no one connect to ``database`` (and end every session it has), or let them again:
+    to the orchestrator an outage of its database, as a server restart would be."""
+    import psycopg
+
+    with psycopg.connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True
+    ) as admin:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                (database,),
+            )
+
+
+def test_a_run_event_met_by_a_database_outage_is_recorded_once_it_is_back(
+    tmp_path, fresh_postgres_url
+):
+    """The ingest job finishes while the orchestrator's database takes no connection: its
+    COMPLETE cannot be recorded. It is tried again until the database is back, then the
+    silver job starts: the run succeeds with each job run once (attempt 1), not after the
+    reaper gave the COMPLETE up for lost (a heartbeat timeout of 60 s, the default, here)
+    and ran the job again."""
+    database = fresh_postgres_url.rsplit("/", 1)[1]
+    cluster = Cluster(tmp_path, fresh_postgres_url, FLOWFORGE_HEARTBEAT_TIMEOUT="60")
+    try:
+        _outage_during_a_complete(cluster, database)
+    finally:
+        cluster.stop()
+
+
+def _outage_during_a_complete(cluster: Cluster, database: str) -> None:
+    _, execution_id = run_until_reading(cluster, 2, transform=True)  # bronze, then silver
+    _connections(database, allowed=False)
+    try:
+        lake = cluster.dir / "lake"
+        wait_for(lambda: data_commits(lake), 120, 0.2, "the bronze write during the outage")
+        time.sleep(4)  # the COMPLETE is sent, refused by the database, and sent again
+    finally:
+        _connections(database, allowed=True)
+
+    started = time.monotonic()
+    execution = settled(cluster.client, execution_id, timeout=120)
+    assert execution["status"] == "succeeded", execution
+    assert time.monotonic() - started < 40, "the run waited for the reaper"
+    assert [job["attempt"] for job in execution["jobs"]] == [1, 1]
+    assert [job["rowsWritten"] for job in execution["jobs"]] == [ROWS, ROWS]
+    assert data_commits(lake) == ["WRITE"]
+    bronze_holds_each_row_once(lake)
+    silver = pl.read_delta(str(lake / "silver" / "silver_tx"))
     assert silver.height == ROWS
     no_active_execution(cluster.client)
 

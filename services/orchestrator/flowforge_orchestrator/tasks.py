@@ -22,6 +22,7 @@ from flowforge_shared.contracts.runs import START_RUN
 from flowforge_shared.contracts.tasks import RECORD_EVENT, RECORD_HEARTBEAT
 from flowforge_shared.contracts.workflow_events import WORKFLOW_DELETED
 from flowforge_shared.db.engine import Database
+from flowforge_shared.outages import unavailable_reason
 from flowforge_shared.settings import Settings
 from flowforge_shared.telemetry import continued, task_headers
 
@@ -36,12 +37,35 @@ def _context() -> tuple[Database, CeleryRuntime, Bus]:
     return database, CeleryRuntime(settings), bus
 
 
-@celery.task(name=RECORD_EVENT, bind=True)
+OUTAGE_RETRY_MAX_SECONDS = 30
+
+
+def outage_countdown(error: BaseException, retries: int) -> int | None:
+    """Seconds before a run event whose record failed is tried again, or None when the
+    failure is not an outage of the orchestrator's database (then the task fails as any
+    other). While the database cannot be used (down, restarting, out of connections, its
+    disk full) the event is kept and tried again, 1, 2, 4, ... then every 30 s, for as long
+    as the outage lasts: a COMPLETE lost here would leave its job looking alive until the
+    reaper re-ran it, and its next job waiting."""
+    if unavailable_reason(error) is None:
+        return None
+    return min(OUTAGE_RETRY_MAX_SECONDS, 2 ** min(retries, 5))
+
+
+@celery.task(name=RECORD_EVENT, bind=True, max_retries=None)
 def record_event(self, event: dict) -> int:
-    """Continues the trace of the job span that emitted the event (the task's headers)."""
+    """Continues the trace of the job span that emitted the event (the task's headers).
+    An outage of the database sends the event again later (:func:`outage_countdown`): the
+    retry is published before this delivery is acknowledged, so the event is never lost."""
     database, runtime, bus = _context()
     with continued(task_headers(self.request)):
-        return record_and_dispatch(database, runtime, event, bus)
+        try:
+            return record_and_dispatch(database, runtime, event, bus)
+        except Exception as error:
+            countdown = outage_countdown(error, self.request.retries)
+            if countdown is None:
+                raise
+            raise self.retry(exc=error, countdown=countdown) from error
 
 
 @celery.task(name=START_RUN, bind=True)
