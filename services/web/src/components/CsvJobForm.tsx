@@ -2,9 +2,10 @@ import { useState, type DragEvent, type FormEvent } from "react";
 import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { ApiError, api, unwrap, type Schemas } from "../api/client";
 import { bronzeTableFor, columnOverrides, COLUMN_TYPES, initialEdits, type ColumnEdit, type ColumnType, type DetectedColumn } from "../jobs";
-import { bronzeFromJob, csvJobBody, destinationForBronze, groupProblems, otherProblems, patchBody, problemsAt, type BronzeSettings, type CsvColumn, type JobRead } from "../jobForm";
+import { bronzeFromJob, csvJobBody, destinationForBronze, groupProblems, otherProblems, problemsAt, type BronzeSettings, type CsvColumn, type JobRead } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
 import { BronzeFields, Field, OtherProblems } from "./jobform/Fields";
+import { useSaveJob } from "./jobform/useSaveJob";
 
 interface Detection {
   columns: DetectedColumn[];
@@ -182,26 +183,12 @@ function CsvJobCreate({ workflowId, onDone }: { workflowId: string; onDone: () =
  * and names (the file stays the one it reads; a new file is a new job). Saved with the
  * version read: a change made meanwhile is a 409, shown, not overwritten. */
 function CsvJobEdit({ workflowId, job, onDone }: { workflowId: string; job: JobRead; onDone: () => void }) {
-  const queryClient = useQueryClient();
   const fileConfig = (job.sourceConfig as { fileConfig?: { columns?: CsvColumn[]; fileName?: string; filePath?: string; fileId?: string } }).fileConfig ?? {};
   const [name, setName] = useState(job.name);
   const [description, setDescription] = useState(job.description ?? "");
   const [bronze, setBronze] = useState<BronzeSettings>(bronzeFromJob(job));
   const [columns, setColumns] = useState<CsvColumn[]>((fileConfig.columns ?? []).map((column) => ({ ...column })));
-  const save = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.PATCH("/api/workflows/{workflow_id}/jobs/{job_id}", {
-          params: { path: { workflow_id: workflowId, job_id: job.id ?? "" }, query: {} },
-          body: patchBody(job, csvJobBody(job, name, description, bronze, columns)) as never,
-        }),
-      ),
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
-      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
-      onDone();
-    },
-  });
+  const save = useSaveJob(workflowId, job, () => csvJobBody(job, name, description, bronze, columns), onDone);
   const grouped = groupProblems(save.error);
   const columnProblems = (index: number) => problemsAt(grouped, `sourceConfig.fileConfig.columns.${index}`);
 

@@ -10,7 +10,6 @@ import {
   otherProblems,
   parameterKind,
   PARALLEL_SOURCES,
-  patchBody,
   problemsAt,
   type DatabaseForm,
   type JobRead,
@@ -19,6 +18,7 @@ import {
 import { buttonClass, ErrorBox, inputClass, Loading, secondaryButtonClass } from "../ui";
 import { ConnectionForm } from "./ConnectionForm";
 import { BronzeFields, Field, FieldProblems, OtherProblems } from "./jobform/Fields";
+import { useSaveJob } from "./jobform/useSaveJob";
 
 // CodeMirror is loaded when the custom query is first shown (the first route stays small).
 const SqlEditor = lazy(() => import("./jobform/SqlEditor"));
@@ -91,25 +91,7 @@ export default function DatabaseJobForm({ workflowId, onDone, job }: { workflowI
     retry: false,
   });
 
-  const save = useMutation({
-    mutationFn: () => {
-      const body = databaseJobBody(form, job);
-      if (job?.id) {
-        return unwrap(
-          api.PATCH("/api/workflows/{workflow_id}/jobs/{job_id}", {
-            params: { path: { workflow_id: workflowId, job_id: job.id }, query: {} },
-            body: patchBody(job, body) as never,
-          }),
-        );
-      }
-      return unwrap(api.POST("/api/workflows/{workflow_id}/jobs", { params: { path: { workflow_id: workflowId } }, body: body as never }));
-    },
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
-      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
-      onDone();
-    },
-  });
+  const save = useSaveJob(workflowId, job, () => databaseJobBody(form, job), onDone);
   const grouped = groupProblems(save.error);
   const at = (path: string) => problemsAt(grouped, path);
 

@@ -1,5 +1,5 @@
 import { lazy, Suspense, useEffect, useState, type FormEvent } from "react";
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useQuery } from "@tanstack/react-query";
 import { ApiError, api, unwrap } from "../api/client";
 import {
   emptyTransformForm,
@@ -7,7 +7,6 @@ import {
   groupProblems,
   knownColumns,
   otherProblems,
-  patchBody,
   problemsAt,
   splitList,
   transformFormFromJob,
@@ -19,6 +18,7 @@ import {
 } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
 import { Field, FieldProblems, OtherProblems } from "./jobform/Fields";
+import { useSaveJob } from "./jobform/useSaveJob";
 
 // CodeMirror, loaded with the first expression shown (not with the app).
 const SqlEditor = lazy(() => import("./jobform/SqlEditor"));
@@ -77,7 +77,6 @@ function ExpressionInput({ id, label, value, onChange, columns, saveProblems }: 
  * (silver: merge strategy, keys, dedupe; gold: aggregations, group by, joins), derived
  * columns and filters checked as they are typed by the API's own validation. */
 export default function TransformJobForm({ workflowId, onDone, job, layer = "silver", tables }: { workflowId: string; onDone: () => void; job?: JobRead; layer?: "silver" | "gold"; tables: string[] }) {
-  const queryClient = useQueryClient();
   const [form, setForm] = useState<TransformForm>(() => (job ? transformFormFromJob(job) : emptyTransformForm(layer)));
   const [otherTables, setOtherTables] = useState("");
   const set = (change: Partial<TransformForm>) => setForm((current) => ({ ...current, ...change }));
@@ -90,25 +89,7 @@ export default function TransformJobForm({ workflowId, onDone, job, layer = "sil
   const inputTables = [...new Set([...form.tables, ...splitList(otherTables)])];
   const assetColumns = assets.data?.data as unknown as { table: string; columns: { name: string }[] }[] | undefined;
 
-  const save = useMutation({
-    mutationFn: () => {
-      const body = transformJobBody({ ...form, tables: inputTables }, job);
-      if (job?.id) {
-        return unwrap(
-          api.PATCH("/api/workflows/{workflow_id}/jobs/{job_id}", {
-            params: { path: { workflow_id: workflowId, job_id: job.id }, query: {} },
-            body: patchBody(job, body) as never,
-          }),
-        );
-      }
-      return unwrap(api.POST("/api/workflows/{workflow_id}/jobs", { params: { path: { workflow_id: workflowId } }, body: body as never }));
-    },
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
-      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
-      onDone();
-    },
-  });
+  const save = useSaveJob(workflowId, job, () => transformJobBody({ ...form, tables: inputTables }, job), onDone);
   const grouped = groupProblems(save.error);
   const at = (path: string) => problemsAt(grouped, path);
   const config = form.layer === "silver" ? "destinationConfig.silverConfig" : "destinationConfig.goldConfig";
