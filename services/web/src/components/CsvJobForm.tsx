@@ -4,7 +4,7 @@ import { ApiError, api, unwrap, type Schemas } from "../api/client";
 import { bronzeTableFor, columnOverrides, COLUMN_TYPES, initialEdits, type ColumnEdit, type ColumnType, type DetectedColumn } from "../jobs";
 import { bronzeFromJob, csvJobBody, destinationForBronze, groupProblems, otherProblems, problemsAt, type BronzeSettings, type CsvColumn, type JobRead } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, secondaryButtonClass } from "../ui";
-import { BronzeFields, Field, OtherProblems } from "./jobform/Fields";
+import { BronzeFields, Field, NameFields, OtherProblems } from "./jobform/Fields";
 import { useSaveJob } from "./jobform/useSaveJob";
 
 interface Detection {
@@ -205,14 +205,7 @@ function CsvJobEdit({ workflowId, job, onDone }: { workflowId: string; job: JobR
     <form onSubmit={submit} aria-label={`Edit job ${job.name}`} className="mb-6 rounded-lg border border-indigo-300 bg-white p-5">
       <h2 className="mb-3 text-lg font-semibold">Edit CSV job “{job.name}”</h2>
       <p className="mb-3 text-sm">Reads <span className="font-mono">{fileConfig.fileName ?? fileConfig.filePath ?? fileConfig.fileId}</span>.</p>
-      <div className="mb-3 grid grid-cols-2 gap-3">
-        <Field id="job-name" label="Job name" problems={problemsAt(grouped, "name")}>
-          <input id="job-name" autoFocus className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => setName(e.target.value)} />
-        </Field>
-        <Field id="job-description" label="Description" problems={problemsAt(grouped, "description")}>
-          <input id="job-description" className={inputClass} value={description} aria-describedby="job-description-problems" onChange={(e) => setDescription(e.target.value)} />
-        </Field>
-      </div>
+      <NameFields name={name} description={description} onName={setName} onDescription={setDescription} problems={(field) => problemsAt(grouped, field)} />
       <BronzeFields value={bronze} onChange={setBronze} grouped={grouped} />
       {columns.length ? (
         <div className="mb-3 overflow-auto">

@@ -17,7 +17,7 @@ import {
 } from "../jobForm";
 import { buttonClass, ErrorBox, inputClass, Loading, secondaryButtonClass } from "../ui";
 import { ConnectionForm } from "./ConnectionForm";
-import { BronzeFields, Field, FieldProblems, OtherProblems } from "./jobform/Fields";
+import { BronzeFields, Field, FieldProblems, NameFields, OtherProblems } from "./jobform/Fields";
 import { useSaveJob } from "./jobform/useSaveJob";
 
 // CodeMirror is loaded when the custom query is first shown (the first route stays small).
@@ -151,14 +151,7 @@ export default function DatabaseJobForm({ workflowId, onDone, job }: { workflowI
       <h2 className="mb-3 text-lg font-semibold">{title}</h2>
       {creatingConnection ? <ConnectionForm onDone={connectionCreated} /> : null}
       <form onSubmit={submit} aria-label={job ? `Edit job ${job.name}` : "New database job"}>
-        <div className="mb-3 grid grid-cols-2 gap-3">
-          <Field id="job-name" label="Job name" problems={at("name")}>
-            <input id="job-name" autoFocus className={inputClass} value={form.name} aria-describedby="job-name-problems" onChange={(e) => set({ name: e.target.value })} />
-          </Field>
-          <Field id="job-description" label="Description" problems={at("description")}>
-            <input id="job-description" className={inputClass} value={form.description} aria-describedby="job-description-problems" onChange={(e) => set({ description: e.target.value })} />
-          </Field>
-        </div>
+        <NameFields name={form.name} description={form.description} onName={(name) => set({ name })} onDescription={(description) => set({ description })} problems={at} />
 
         <fieldset className="mb-3 rounded border border-slate-300 p-3">
           <legend className="px-1 text-sm font-semibold">Source</legend>

@@ -26,6 +26,20 @@ export function Field({ id, label, problems, children, hint }: { id: string; lab
   );
 }
 
+/** A job's name (focused first) and description, side by side, with the API's problems. */
+export function NameFields({ name, description, onName, onDescription, problems }: { name: string; description: string; onName: (value: string) => void; onDescription: (value: string) => void; problems: (field: "name" | "description") => string[] }) {
+  return (
+    <div className="mb-3 grid grid-cols-2 gap-3">
+      <Field id="job-name" label="Job name" problems={problems("name")}>
+        <input id="job-name" autoFocus className={inputClass} value={name} aria-describedby="job-name-problems" onChange={(e) => onName(e.target.value)} />
+      </Field>
+      <Field id="job-description" label="Description" problems={problems("description")}>
+        <input id="job-description" className={inputClass} value={description} aria-describedby="job-description-problems" onChange={(e) => onDescription(e.target.value)} />
+      </Field>
+    </div>
+  );
+}
+
 /** Messages the API gave that no field of the form shows (nothing it says is lost). */
 export function OtherProblems({ messages }: { messages: string[] }) {
   if (!messages.length) return null;
