@@ -337,3 +337,26 @@ test("a PostgreSQL stored procedure: picked from the list, its parameters typed,
     execFileSync(python, [join(WEB, "e2e/pg_source.py"), "drop", database]);
   }
 });
+
+test("a job deleted from the jobs tab: Keep keeps it; one whose table others read is named in the API's 409 and deleted anyway", async ({ page }, testInfo) => {
+  expect(workflowId, "the first test made the workflow").not.toBe("");
+  await signIn(page, await createToken("editor"), "editor");
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  const ingest = page.getByRole("row", { name: /Ingest accounts/ });
+  await ingest.getByRole("button", { name: "Delete Ingest accounts" }).click();
+  await ingest.getByRole("button", { name: "Keep" }).click();
+  await expect(ingest.getByRole("button", { name: "Delete Ingest accounts" })).toBeVisible();
+
+  // The silver job reads its bronze table: the API refuses and says so; the editor goes ahead.
+  await ingest.getByRole("button", { name: "Delete Ingest accounts" }).click();
+  const confirm = ingest.getByRole("group", { name: "Confirm deleting Ingest accounts" });
+  await confirm.getByRole("button", { name: "Delete", exact: true }).click();
+  await expect(ingest.getByRole("alert")).toContainText("other jobs read");
+  await expect(ingest.getByRole("alert")).toContainText("Silver accounts");
+  await expectAccessible(page);
+  await snap(page, "27-job-delete-readers", testInfo);
+  await confirm.getByRole("button", { name: "Delete anyway" }).click();
+  await expect(page.getByRole("row", { name: /Ingest accounts/ })).toHaveCount(0);
+  expect(await theJob("Ingest accounts")).toBeUndefined();
+  await expect(page.getByRole("row", { name: /Silver accounts/ })).toBeVisible();
+});

@@ -1,9 +1,9 @@
 import { lazy, Suspense, useState } from "react";
 import { Link } from "react-router-dom";
-import { useQuery } from "@tanstack/react-query";
-import { api, unwrap, type Schemas } from "../../api/client";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { ApiError, api, unwrap, type Schemas } from "../../api/client";
 import type { JobRead } from "../../jobForm";
-import { ErrorBox, Loading, secondaryButtonClass } from "../../ui";
+import { buttonClass, ErrorBox, Loading, secondaryButtonClass } from "../../ui";
 
 // The forms (and CodeMirror behind the database one) load when first opened.
 const CsvJobForm = lazy(() => import("../../components/CsvJobForm").then((m) => ({ default: m.CsvJobForm })));
@@ -34,6 +34,43 @@ function destinationTable(job: Job): string | null {
     if (config?.tableName) return config.tableName;
   }
   return null;
+}
+
+/** Delete a job after a confirmation, as of the version the list read (a change made meanwhile
+ * is a 409). When other jobs read the table it writes, the API's 409 names them and the
+ * editor may delete it anyway (`force`); a job named in another's dependsOn cannot go. */
+function JobDelete({ workflowId, job, disabled }: { workflowId: string; job: Job; disabled: boolean }) {
+  const queryClient = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const remove = useMutation({
+    mutationFn: (force: boolean) =>
+      unwrap(
+        api.DELETE("/api/workflows/{workflow_id}/jobs/{job_id}", {
+          params: { path: { workflow_id: workflowId, job_id: job.id }, query: force ? { force: true } : {} },
+          headers: { "If-Match": `"${job.version}"` },
+        }),
+      ),
+    onSuccess: () => {
+      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
+      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
+    },
+  });
+  const readers = remove.error instanceof ApiError && remove.error.status === 409 && /other jobs read/.test(remove.error.message);
+  if (!confirming) {
+    return <button type="button" className={secondaryButtonClass} disabled={disabled} onClick={() => setConfirming(true)} aria-label={`Delete ${job.name}`}>Delete</button>;
+  }
+  return (
+    <div>
+      <span role="group" aria-label={`Confirm deleting ${job.name}`} className="flex flex-wrap items-center gap-2">
+        <span>Delete it?</span>
+        <button type="button" className={buttonClass} disabled={remove.isPending} onClick={() => remove.mutate(readers)}>
+          {readers ? "Delete anyway" : "Delete"}
+        </button>
+        <button type="button" className={secondaryButtonClass} onClick={() => { setConfirming(false); remove.reset(); }}>Keep</button>
+      </span>
+      <ErrorBox error={remove.error} />
+    </div>
+  );
 }
 
 /** The workflow's jobs; an editor adds one of any source kind, or opens one to change it. */
@@ -108,19 +145,22 @@ export default function JobsTab({ id, editor }: { id: string; editor: boolean })
                 <td className="p-2 text-amber-900">{(job.warnings ?? []).map((warning) => `${warning.field}: ${warning.msg}`).join("; ")}</td>
                 {editor ? (
                   <td className="p-2">
-                    <button
-                      type="button"
-                      className={secondaryButtonClass}
-                      aria-label={`Edit ${job.name}`}
-                      disabled={busy}
-                      onClick={() => {
-                        setAdding(null);
-                        setEditing(job.id);
-                        window.scrollTo({ top: 0 });
-                      }}
-                    >
-                      Edit
-                    </button>
+                    <div className="flex flex-wrap items-start gap-2">
+                      <button
+                        type="button"
+                        className={secondaryButtonClass}
+                        aria-label={`Edit ${job.name}`}
+                        disabled={busy}
+                        onClick={() => {
+                          setAdding(null);
+                          setEditing(job.id);
+                          window.scrollTo({ top: 0 });
+                        }}
+                      >
+                        Edit
+                      </button>
+                      <JobDelete workflowId={id} job={job} disabled={busy} />
+                    </div>
                   </td>
                 ) : null}
               </tr>
