@@ -5,10 +5,8 @@ import { ApiError } from "./api/client";
 
 type Json = Record<string, unknown>;
 
-/** A job as the API returns it (only what the forms read). */
-export interface JobRead {
-  id?: string;
-  version?: number;
+/** What a job's create (POST) takes; an edit's PATCH sends the top-level fields that changed. */
+export interface JobBody {
   name: string;
   type: string;
   description?: string | null;
@@ -18,14 +16,10 @@ export interface JobRead {
   dependsOn?: string[] | null;
 }
 
-export interface JobBody {
-  name: string;
-  type: string;
-  description?: string | null;
-  sourceConfig: Json;
-  destinationConfig: Json;
-  transformationConfig?: Json | null;
-  dependsOn?: string[] | null;
+/** A job as the API returns it (only what the forms read): its body, id and version. */
+export interface JobRead extends JobBody {
+  id?: string;
+  version?: number;
 }
 
 const TOP_LEVEL = ["name", "type", "description", "sourceConfig", "destinationConfig", "transformationConfig", "dependsOn"] as const;

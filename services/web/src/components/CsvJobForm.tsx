@@ -1,5 +1,5 @@
 import { useState, type DragEvent, type FormEvent } from "react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { useMutation } from "@tanstack/react-query";
 import { ApiError, api, unwrap, type Schemas } from "../api/client";
 import { bronzeTableFor, columnOverrides, COLUMN_TYPES, initialEdits, type ColumnEdit, type ColumnType, type DetectedColumn } from "../jobs";
 import { bronzeFromJob, csvJobBody, destinationForBronze, groupProblems, otherProblems, problemsAt, type BronzeSettings, type CsvColumn, type JobRead } from "../jobForm";
@@ -27,7 +27,6 @@ export function CsvJobForm({ workflowId, onDone, job }: { workflowId: string; on
 }
 
 function CsvJobCreate({ workflowId, onDone }: { workflowId: string; onDone: () => void }) {
-  const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [bronze, setBronze] = useState<BronzeSettings>(bronzeFromJob(null));
   const table = bronze.tableName;
@@ -59,25 +58,17 @@ function CsvJobCreate({ workflowId, onDone }: { workflowId: string; onDone: () =
     },
   });
 
-  const create = useMutation({
-    mutationFn: () =>
-      unwrap(
-        api.POST("/api/workflows/{workflow_id}/jobs", {
-          params: { path: { workflow_id: workflowId } },
-          body: {
-            name,
-            type: "file-based",
-            sourceConfig: { type: "csv", fileConfig: { fileId, columns: columnOverrides(detection?.columns ?? [], edits) } },
-            destinationConfig: destinationForBronze(bronze),
-          } as never,
-        }),
-      ),
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
-      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
-      onDone();
-    },
-  });
+  const create = useSaveJob(
+    workflowId,
+    null,
+    () => ({
+      name,
+      type: "file-based",
+      sourceConfig: { type: "csv", fileConfig: { fileId, columns: columnOverrides(detection?.columns ?? [], edits) } },
+      destinationConfig: destinationForBronze(bronze),
+    }),
+    onDone,
+  );
   const grouped = groupProblems(create.error);
 
   function drop(event: DragEvent) {
