@@ -1,4 +1,4 @@
-import { useMemo } from "react";
+import { useCallback, useMemo } from "react";
 import { useNavigate } from "react-router-dom";
 import { useQueries, useQuery } from "@tanstack/react-query";
 import { Background, Controls, Handle, MiniMap, Position, ReactFlow, type Node, type NodeProps } from "@xyflow/react";
@@ -57,23 +57,21 @@ export default function LineageGraph({ workflowId }: { workflowId: string }) {
     () => [...new Set((lineage.data?.nodes ?? []).map(uploadedFileId).filter((id): id is string => id !== null))],
     [lineage.data],
   );
-  const files = useQueries({
+  const fileNames = useQueries({
     queries: fileIds.map((id) => ({
       queryKey: ["file", id],
       queryFn: () => unwrap(api.GET("/api/files/{file_id}", { params: { path: { file_id: id } } })),
       staleTime: Infinity,
       retry: false,
     })),
+    // Re-run (and a new Map) only when a file's answer changes.
+    combine: useCallback(
+      (files: { data?: { originalName: string } }[]) =>
+        new Map(files.flatMap((file, index) => (file.data ? [[fileIds[index], file.data.originalName] as const] : []))),
+      [fileIds],
+    ),
   });
-  const fileNames = files.map((file) => file.data?.originalName ?? "").join("\u0000");
-  const named = useMemo(() => {
-    if (!lineage.data) return undefined;
-    const names = new Map<string, string>();
-    fileNames.split("\u0000").forEach((name, index) => {
-      if (name && fileIds[index]) names.set(fileIds[index], name);
-    });
-    return withFileNames(lineage.data, names);
-  }, [lineage.data, fileIds, fileNames]);
+  const named = useMemo(() => lineage.data && withFileNames(lineage.data, fileNames), [lineage.data, fileNames]);
 
   if (lineage.isLoading) return <Loading what="the lineage graph" />;
   if (!lineage.data) return <ErrorBox error={lineage.error} />;
