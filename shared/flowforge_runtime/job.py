@@ -185,8 +185,10 @@ Outcome = Literal["succeeded", "failed", "cancelled", "retry"]
 
 
 def retry_delay(attempt: int, base: float, cap: float) -> float:
-    """Exponential backoff with full jitter in its upper half: attempt 1 -> base/2..base."""
-    ceiling = min(cap, base * 2 ** max(0, attempt - 1))
+    """Exponential backoff with full jitter in its upper half: attempt 1 -> base/2..base.
+    Any attempt number will do: past the cap the exponent stops growing (2 ** 2000 would not
+    fit a float)."""
+    ceiling = min(cap, base * 2.0 ** min(max(0, attempt - 1), 60))
     return random.uniform(ceiling / 2, ceiling)
 
 

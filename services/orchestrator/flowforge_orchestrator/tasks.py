@@ -16,6 +16,7 @@ from flowforge_orchestrator.dispatch import (
     install_execution_events,
     record_and_dispatch,
 )
+from flowforge_runtime.job import retry_delay
 from flowforge_shared.bus import Bus
 from flowforge_shared.celery_app import celery
 from flowforge_shared.contracts.runs import START_RUN
@@ -40,16 +41,18 @@ def _context() -> tuple[Database, CeleryRuntime, Bus]:
 OUTAGE_RETRY_MAX_SECONDS = 30
 
 
-def outage_countdown(error: BaseException, retries: int) -> int | None:
+def outage_countdown(error: BaseException, retries: int) -> float | None:
     """Seconds before a run event whose record failed is tried again, or None when the
     failure is not an outage of the orchestrator's database (then the task fails as any
     other). While the database cannot be used (down, restarting, out of connections, its
-    disk full) the event is kept and tried again, 1, 2, 4, ... then every 30 s, for as long
-    as the outage lasts: a COMPLETE lost here would leave its job looking alive until the
-    reaper re-ran it, and its next job waiting."""
+    disk full) the event is kept and tried again after about 1, 2, 4, ... then 30 s, for as
+    long as the outage lasts: a COMPLETE lost here would leave its job looking alive until
+    the reaper re-ran it, and its next job waiting. The delays are the jobs' own backoff
+    (:func:`retry_delay`, jittered in each step's upper half), so the events held back by
+    one outage do not all come back in the same instant when it ends."""
     if unavailable_reason(error) is None:
         return None
-    return min(OUTAGE_RETRY_MAX_SECONDS, 2 ** min(retries, 5))
+    return retry_delay(retries + 1, 1.0, OUTAGE_RETRY_MAX_SECONDS)
 
 
 @celery.task(name=RECORD_EVENT, bind=True, max_retries=None)
