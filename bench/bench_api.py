@@ -61,6 +61,12 @@ def _rss(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process (every thread) has used (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start_server(directory: Path, database_url: str | None) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {
@@ -206,9 +212,15 @@ def _run(label: str, database_url: str | None) -> None:
             ),
         ]
         results = {}
+        cpu: dict[str, tuple[float, float]] = {}  # (server, load generator) CPU seconds
         for name, method, paths, authorized in routes:
             asyncio.run(_drive(port, method, paths, 1.0, authorized))  # warm up
+            server_cpu, own_cpu = _cpu_seconds(server.pid), time.process_time()
             results[name] = asyncio.run(_drive(port, method, paths, seconds, authorized))
+            cpu[name] = (
+                _cpu_seconds(server.pid) - server_cpu,
+                time.process_time() - own_cpu,
+            )
         after_load = _rss(server.pid)
     finally:
         server.terminate()
@@ -233,6 +245,12 @@ def _run(label: str, database_url: str | None) -> None:
                 f"x{rate / base_rate:.2f} req/s of healthz)"
             )
             + f"  {dict(sorted(statuses.items()))}"
+        )
+        server_cpu, own_cpu = cpu[name]
+        line(
+            f"{name}: CPU per request",
+            f"server {server_cpu / len(latencies) * 1e3:.2f} ms, "
+            f"load generator {own_cpu / len(latencies) * 1e3:.2f} ms",
         )
         # 409: the workflow has a run still active (one at a time), a right answer too
         expected = {202, 409} if name.startswith("POST") else {200}

@@ -21,7 +21,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html, swagger_ui_default_parameters
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from opentelemetry.trace import SpanKind
+from opentelemetry import _logs, metrics, trace
+from opentelemetry.trace import ProxyTracerProvider, SpanKind
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -115,9 +116,7 @@ def create_service_app(
         docs_url=None,  # served below, from local files instead of a CDN
         redoc_url=None,
         lifespan=lifespan,
-        # One server span per API request, FlowForge's own (_install_tracing): FastAPI's
-        # native one, with its dependency, endpoint and serialisation spans, would double it.
-        telemetry={"tracing": False},
+        telemetry=_native_telemetry(),
     )
     app.state.settings = settings
     app.state.database = database
@@ -218,6 +217,27 @@ async def _json_body(request: Request) -> object | None:
         return None  # route's own body validation answers that, not a 500 here
 
 
+def _native_telemetry() -> dict:
+    """FastAPI's own request telemetry. Its spans are off: FlowForge makes one server span
+    per API request (:func:`_install_tracing`), and FastAPI's, with its dependency, endpoint
+    and serialisation spans, would double it. Its request metrics and exception logs are on
+    only when this process has a meter (logger) provider when the app is built: an agent's
+    (``opentelemetry-instrument``) or the host application's; FlowForge sets up neither.
+    Left on without one, FastAPI asked on every request whether one had appeared since (an
+    ``os.environ`` look-up each; bench/README.md, bench_api)."""
+    return {
+        "tracing": False,
+        "metrics": _configured(metrics.get_meter_provider()),
+        "logs": _configured(_logs.get_logger_provider()),
+    }
+
+
+def _configured(provider: object) -> bool:
+    """False for OpenTelemetry's placeholder provider (the API's proxy, before any SDK
+    provider is set); OpenTelemetry has no public question for it."""
+    return type(provider).__name__ not in {"_ProxyMeterProvider", "ProxyLoggerProvider"}
+
+
 def _install_tracing(app: FastAPI) -> None:
     """A server span per API request: the root of a run's trace in FlowForge, the child of
     the caller's span when the request carries a W3C ``traceparent`` (a gateway's, a
@@ -241,6 +261,16 @@ class _TraceRequests:
         headers = {
             name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
         }
+        if isinstance(trace.get_tracer_provider(), ProxyTracerProvider):
+            # No tracer provider (no exporter configured, none installed since): a span
+            # would be OpenTelemetry's no-op one, which only keeps the caller's context
+            # current. Keep that (a run still records the caller's trace id and hands its
+            # context on) without the span's own machinery, a measurable share of a small
+            # request (bench/README.md, bench_api). A provider installed later is used
+            # from the next request on.
+            with continued(headers):
+                await self.app(scope, receive, send)
+            return
         method, path = scope["method"], scope["path"]
         with (
             continued(headers),

@@ -37,6 +37,28 @@ def test_get_and_list_with_filters(editor, viewer):
     assert page["count"] == 2 and len(page["data"]) == 1
 
 
+def test_a_listed_workflow_reads_as_its_own_answer_job_count_included(editor, viewer):
+    tag = unique("tag")
+    with_jobs = create(editor, tags=[tag, "second"], team="risk", environment="staging")
+    for name in ("A", "B"):
+        job = editor.post(f"/api/workflows/{with_jobs['id']}/jobs", json=csv_job(name=name))
+        assert job.status_code == 201, job.text
+    without = create(editor, tags=[tag])
+    listed = viewer.get("/api/workflows", params={"tag": tag}).json()
+    assert listed["count"] == 2
+    by_id = {item["id"]: item for item in listed["data"]}
+    for created, jobs in ((with_jobs, 2), (without, 0)):
+        answer = viewer.get(f"/api/workflows/{created['id']}")
+        assert answer.headers["ETag"] == f'"{created["version"]}"'
+        assert answer.json() == by_id[created["id"]]
+        assert answer.json()["jobCount"] == jobs
+        assert {key: value for key, value in answer.json().items() if key != "jobCount"} == {
+            key: value for key, value in created.items() if key != "jobCount"
+        }
+    named = viewer.get("/api/workflows", params={"q": with_jobs["name"]}).json()  # no tag: SQL
+    assert named["count"] == 1 and named["data"] == [by_id[with_jobs["id"]]]
+
+
 def test_duplicate_name_is_a_conflict(editor):
     created = create(editor)
     response = editor.post("/api/workflows", json={"name": created["name"]})

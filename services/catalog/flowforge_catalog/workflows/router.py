@@ -70,8 +70,8 @@ def create_workflow(
 
 @router.get("/{workflow_id}", response_model=WorkflowPublic)
 def get_workflow(workflow_id: str, session: SessionDep):
-    workflow = service.get_or_raise(session, workflow_id=workflow_id)
-    public = service.to_public(workflow, service.job_count(session, workflow_id=workflow.id))
+    workflow = service.get_public_row(session, workflow_id=workflow_id)
+    public = service.to_public(workflow, workflow.job_count)
     return json_answer(public, session, headers={"ETag": etag(workflow.version)})
 
 

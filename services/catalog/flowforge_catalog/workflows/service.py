@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import Row, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,30 @@ def get_by_name(session: Session, *, name: str) -> Workflow | None:
     return session.scalar(select(Workflow).where(Workflow.name == name))
 
 
+_JOB_COUNT = (
+    select(func.count(Job.id))
+    .where(Job.workflow_id == Workflow.id)
+    .correlate(Workflow)
+    .scalar_subquery()
+    .label("job_count")
+)
+_ORDER = (Workflow.created_at, Workflow.id)
+
+
+def _public_rows(*where) -> Select:
+    """A read of workflows as rows of their columns (named as the model's attributes, so
+    :func:`to_public` takes them) and each one's job count, counted in the same query."""
+    return select(*Workflow.__table__.columns, _JOB_COUNT).where(*where)
+
+
+def get_public_row(session: Session, *, workflow_id: str) -> Row:
+    """The workflow with this id as a row with its ``job_count`` (one query), or NotFound."""
+    row = session.connection().execute(_public_rows(Workflow.id == workflow_id)).first()
+    if row is None:
+        raise NotFound(f"workflow {workflow_id} not found")
+    return row
+
+
 def get_all(
     session: Session,
     *,
@@ -85,63 +109,54 @@ def get_all(
 ) -> tuple[list[tuple[Any, int]], int]:
     """A page of workflows (each with its job count) and the total that match.
 
-    The workflows are rows of their columns (named as the model's attributes, so
-    :func:`to_public` takes them), not ORM objects: a listing only reads, and building an
-    identity-mapped instance per row was a third of a listing's time (bench/bench_api.py)."""
-    columns = Workflow.__table__.columns
-    query = select(*columns)
+    Read with SQLAlchemy Core on the session's connection: rows of the columns and each
+    one's job count (a correlated count in the page's query), not ORM objects. A listing
+    only reads; building identity-mapped instances, then ORM result rows, and a third
+    query for the counts were most of a listing's own time (bench/README.md, bench_api)."""
+    where = []
     if status == WorkflowStatus.SCHEDULED:
-        query = query.where(Workflow.status == WorkflowStatus.ACTIVE.value, Workflow.scheduled)
+        where += [Workflow.status == WorkflowStatus.ACTIVE.value, Workflow.scheduled]
     elif status == WorkflowStatus.ACTIVE:
-        query = query.where(Workflow.status == status.value, Workflow.scheduled.is_(False))
+        where += [Workflow.status == status.value, Workflow.scheduled.is_(False)]
     elif status:
-        query = query.where(Workflow.status == status.value)
+        where.append(Workflow.status == status.value)
     if team:
-        query = query.where(Workflow.team == team)
+        where.append(Workflow.team == team)
     if environment:
-        query = query.where(Workflow.environment == environment)
+        where.append(Workflow.environment == environment)
     if q:
         pattern = f"%{q.lower()}%"
-        query = query.where(
+        where.append(
             or_(
                 func.lower(Workflow.name).like(pattern),
                 func.lower(Workflow.description).like(pattern),
             )
         )
-    order = (Workflow.created_at, Workflow.id)
+    connection = session.connection()
     if tag:  # tags are a JSON list; filtering in Python keeps SQLite and PostgreSQL alike
         ids = [
             workflow_id
-            for workflow_id, tags in session.execute(
-                query.with_only_columns(Workflow.id, Workflow.tags).order_by(*order)
+            for workflow_id, tags in connection.execute(
+                select(Workflow.id, Workflow.tags).where(*where).order_by(*_ORDER)
             )
             if tag in (tags or ())
         ]
         total = len(ids)
         wanted = ids[offset : offset + limit]
         page = (
-            list(session.execute(select(*columns).where(Workflow.id.in_(wanted)).order_by(*order)))
+            connection.execute(_public_rows(Workflow.id.in_(wanted)).order_by(*_ORDER)).all()
             if wanted
             else []
         )
     else:  # the page and the count in SQL: a listing reads only the rows it shows
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        page = list(session.execute(query.order_by(*order).limit(limit).offset(offset)))
-    if not page:
-        return [], total
-    counts = dict(
-        session.execute(
-            select(Job.workflow_id, func.count(Job.id))
-            .where(Job.workflow_id.in_([workflow.id for workflow in page]))
-            .group_by(Job.workflow_id)
+        total = (
+            connection.execute(select(func.count()).select_from(Workflow).where(*where)).scalar()
+            or 0
+        )
+        page = connection.execute(
+            _public_rows(*where).order_by(*_ORDER).limit(limit).offset(offset)
         ).all()
-    )
-    return [(workflow, counts.get(workflow.id, 0)) for workflow in page], total
-
-
-def job_count(session: Session, *, workflow_id: str) -> int:
-    """How many jobs the workflow has (counted in SQL, not by loading them)."""
-    return session.scalar(select(func.count(Job.id)).where(Job.workflow_id == workflow_id)) or 0
+    return [(row, row.job_count) for row in page], total
 
 
 def create(session: Session, *, data: WorkflowCreate, actor: str) -> Workflow:
