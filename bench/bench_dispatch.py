@@ -138,6 +138,19 @@ class Workers:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each kind of worker: its main processes
+        (``name``) and their pool processes (``name pool``), from ``/proc`` (the no-op
+        worker left out)."""
+        used: dict[str, float] = {}
+        for name, process, _ in self.started:
+            if name == "noop":
+                continue
+            used[name] = used.get(name, 0.0) + _cpu(process.pid)
+            pool = sum(_cpu(pid) for pid in _children(process.pid))
+            used[f"{name} pool"] = used.get(f"{name} pool", 0.0) + pool
+        return used
+
     def log_tails(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for _, _, log in self.started)
 
@@ -148,6 +161,18 @@ def _children(pid: int) -> list[int]:
         for task in Path(f"/proc/{pid}/task").iterdir():
             found.extend(int(child) for child in (task / "children").read_text().split())
     return found
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    """Seconds of CPU (user + system) the process used so far; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
 
 
 def chain_jobs() -> list[dict]:
@@ -319,6 +344,18 @@ def _report(runs: list[dict], raw: list[float], warm_up: dict) -> None:
         f"COMPLETE sent -> next START sent: median {_ms(median(worker))}, "
         f"p90 {_ms(percentile(worker, 0.9))}; ratio to raw {median(worker) / raw_median:.1f}",
     )
+    cpu = {name: sum(run["cpu"][name] for run in runs) for name in runs[0]["cpu"]}
+    events = sum(run["events"] for run in runs)
+    jobs = CHAIN * len(runs)
+    transform_jobs = jobs - len(runs)
+    line(
+        "workers' CPU (user + system; main + pool)",
+        f"events worker {_ms(cpu['events'] / events)} + {_ms(cpu['events pool'] / events)} "
+        f"per run event ({events} events); transform workers "
+        f"{_ms(cpu['transform'] / transform_jobs)} + "
+        f"{_ms(cpu['transform pool'] / transform_jobs)} per job; ingest worker "
+        f"{_ms(cpu['ingest'] / len(runs))} + {_ms(cpu['ingest pool'] / len(runs))} per job",
+    )
     last = runs[-1]
     line(
         "POST .../run -> first job startedAt",
@@ -423,8 +460,12 @@ def _measure(data_dir: Path, database_url: str) -> None:
             raw, runs = [], []
             for _ in range(MEASURED_RUNS):  # alternating: raw trips, a run, ..., raw trips
                 raw += raw_round_trips(ROUND_TRIPS)
+                cpu_before = workers.cpu_seconds()
                 posted, execution = api.run(workflow_id)
+                cpu_after = workers.cpu_seconds()
                 runs.append(analyse(posted, execution, run_events(database, execution["id"])))
+                runs[-1]["cpu"] = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+                runs[-1]["events"] = len(run_events(database, execution["id"]))
             raw += raw_round_trips(ROUND_TRIPS)
             _report(runs, raw, warm_up)
             line("load average (1, 5, 15 min) after", _load())

@@ -22,7 +22,7 @@ from flowforge_runtime.job import (
     execute_job,
     retry_delay,
 )
-from flowforge_shared.celery_app import celery
+from flowforge_shared.celery_app import celery, summary
 from flowforge_shared.contracts.tasks import (
     COPY_HEADER,
     EVENTS_QUEUE,
@@ -52,7 +52,13 @@ def _send_event(message: dict[str, Any]) -> None:
         event, headers = message, {}
     else:
         event, headers = message["event"], message.get("trace") or {}
-    celery.send_task(RECORD_EVENT, args=[event], queue=EVENTS_QUEUE, headers=headers)
+    celery.send_task(
+        RECORD_EVENT,
+        args=[event],
+        queue=EVENTS_QUEUE,
+        headers=headers,
+        **summary(f"{event.get('eventType')} of job run {(event.get('run') or {}).get('runId')}"),
+    )
 
 
 @lru_cache
@@ -71,7 +77,13 @@ class CeleryEventSink:
         self.outbox.emit({"event": event, "trace": carrier()})
 
     def heartbeat(self, beat: dict[str, Any]) -> None:
-        celery.send_task(RECORD_HEARTBEAT, args=[beat], queue=EVENTS_QUEUE, retry=False)
+        celery.send_task(
+            RECORD_HEARTBEAT,
+            args=[beat],
+            queue=EVENTS_QUEUE,
+            retry=False,
+            **summary(f"heartbeat of job run {beat.get('jobRunId')}"),
+        )
 
 
 @lru_cache

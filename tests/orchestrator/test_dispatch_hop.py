@@ -550,3 +550,18 @@ def test_a_broker_restarted_within_the_reused_identity_runs_the_job_as_one_attem
     }
     with database.session() as session:
         assert service.get_or_raise(session, execution_id=execution_id).status == "succeeded"
+
+
+def test_a_task_message_names_its_job_run_in_a_few_words_not_its_snapshot(database, private_redis):
+    """What a worker's logs and ``inspect`` listings show of a task's arguments is a summary
+    the sender gives (Celery's saferepr of the whole snapshot was a quarter of a send's CPU)."""
+    execution_id, runs = chain(database)
+    runtime = dispatch.CeleryRuntime(Settings(broker_url=private_redis.url))
+    complete = event(execution_id, runs[0], "COMPLETE")
+    assert dispatch.record_and_dispatch(database, runtime, complete, None) == 1
+    assert dispatch.flush_marks()
+    [raw] = private_redis.client().lrange("transform", 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["argsrepr"] == f"job run {runs[1]}, attempt 1"
+    assert message["headers"]["kwargsrepr"] == "{}"
+    assert json.loads(base64.b64decode(message["body"]))[0][0]["job_run_id"] == runs[1]

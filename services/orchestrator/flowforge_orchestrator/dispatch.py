@@ -397,6 +397,8 @@ class CeleryRuntime:
             epoch = self.recent_epoch()
         except Exception:  # noqa: BLE001 - the sends below fail the same way and say why
             epoch = None
+        from flowforge_shared.celery_app import summary
+
         sent = []
         for task in tasks:
             queue = queues[task.job_run_id]
@@ -417,6 +419,7 @@ class CeleryRuntime:
                         task_id=task.job_run_id,
                         # the dispatch span's context, for the worker, and this copy's id
                         headers={**carrier(), COPY_HEADER: uuid.uuid4().hex},
+                        **summary(f"job run {task.job_run_id}, attempt {task.attempt}"),
                     )
                 except Exception as error:  # noqa: BLE001 - left unsent: the reaper resends
                     log.warning("job run %s not sent (%s); will retry", task.job_run_id, error)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -19,12 +21,59 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+_outages_retried: ContextVar[bool] = ContextVar("flowforge_outages_retried", default=False)
+
+
+@contextmanager
+def outages_retried() -> Iterator[None]:
+    """Within: the caller tries its work again when the database is found unavailable (an
+    events worker recording a run event: ``outage_countdown``), so a connection the server
+    dropped may as well be found by its first statement as by a ping (a round trip more)."""
+    token = _outages_retried.set(True)
+    try:
+        yield
+    finally:
+        _outages_retried.reset(token)
+
+
+def _ping_unless_recent(engine: Engine, idle: float) -> None:
+    """SQLAlchemy's pessimistic disconnect handling (a ping at checkout; a failed ping makes
+    the pool open a fresh connection), skipped within :func:`outages_retried` for a
+    connection checked in less than ``idle`` seconds ago. Such a connection that the server
+    dropped meanwhile (an administrator ended it, the server restarted within that time)
+    fails its first statement instead: an outage of the database
+    (``flowforge_shared.outages``: the connection was lost), which the caller retries, by
+    then on a fresh connection (SQLAlchemy drops the pool's connections on a disconnect)."""
+
+    @event.listens_for(engine, "checkin")
+    def _returned(_dbapi_connection, record) -> None:
+        record.info["returned_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection, record, _proxy) -> None:
+        returned = record.info.get("returned_at")
+        if returned is None:
+            return  # opened just now
+        if _outages_retried.get() and time.monotonic() - returned < idle:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise exc.DisconnectionError("the pooled connection is gone") from error
+
+
 class Database:
     """Owns the engine of one process and hands out sessions."""
 
-    def __init__(self, url: str, *, pool_size: int | None = None) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int | None = None, ping_after_idle: float | None = None
+    ) -> None:
         """``pool_size``: connections kept (SQLAlchemy's default, 5, when None); as many
-        more may be opened for a while on a server (any number on a SQLite file)."""
+        more may be opened for a while on a server (any number on a SQLite file).
+
+        ``ping_after_idle`` (a server only): within :func:`outages_retried`, a pooled
+        connection is pinged at checkout only when it has been idle that many seconds
+        (elsewhere at every checkout, as without it); see :func:`_ping_unless_recent`."""
         self.url = url
         self.request_slots: int | None = None
         """Requests that may hold a session of this database at once (the API's admission,
@@ -44,7 +93,9 @@ class Database:
                 kwargs.update(pool_size=pool_size, max_overflow=-1)
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
-            kwargs["pool_pre_ping"] = True  # a server may have closed it
+            # A server may have closed it: pinged at checkout (the pool's own pre-ping, or
+            # ours, which spares a connection used a moment ago where outages are retried).
+            kwargs["pool_pre_ping"] = ping_after_idle is None
             if pool_size:
                 kwargs.update(pool_size=pool_size, max_overflow=pool_size)
                 # A request holds at most two connections at once (its session, and the
@@ -54,6 +105,8 @@ class Database:
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        elif ping_after_idle is not None:
+            _ping_unless_recent(self.engine, ping_after_idle)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager
