@@ -190,6 +190,19 @@ def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     return convert
 
 
+_ZONE = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+_ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}%s[0-9]{2}:[0-9]{2}:[0-9]{2}%s$"
+# Formats of ISO timestamps whose values, when they have exactly this shape, Arrow's ISO 8601
+# cast reads as the strict parse does (it refuses the impossible ones too, and a few offsets
+# the strict parse takes, such as +24:00: those go to the strict parse).
+_ISO_TIMESTAMP_SHAPES: dict[str, tuple[str, pa.DataType]] = {
+    "%Y-%m-%d %H:%M:%S": (_ISO_TIME % (" ", ""), pa.timestamp("us")),
+    "%Y-%m-%dT%H:%M:%S": (_ISO_TIME % ("T", ""), pa.timestamp("us")),
+    "%Y-%m-%d %H:%M:%S%z": (_ISO_TIME % (" ", _ZONE), pa.timestamp("us", "UTC")),
+    "%Y-%m-%dT%H:%M:%S%z": (_ISO_TIME % ("T", _ZONE), pa.timestamp("us", "UTC")),
+}
+
+
 def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa.Array]:
     def convert(values: pa.Array) -> pa.Array:
         # Strict: an impossible value (31/02, 24:00, 23:59:60, a two-digit %Y year) is a
@@ -200,6 +213,12 @@ def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa
                 return pc.cast(pc.cast(text, pa.date32()), target)
             except _CONVERSION_ERRORS:
                 pass  # unpadded (2024-1-5) or impossible: the strict parse decides
+        iso = _ISO_TIMESTAMP_SHAPES.get(fmt)
+        if iso is not None and pc.all(pc.match_substring_regex(text, iso[0])).as_py():
+            try:  # ISO timestamps of exactly the format's shape: the same, 3x faster
+                return pc.cast(pc.cast(text, iso[1]), target)
+            except _CONVERSION_ERRORS:
+                pass  # impossible (24:00, 30/02) or an odd offset: the strict parse decides
         parsed = strict_strptime(text, fmt, unit="us")
         return pc.cast(parsed, target)
 
