@@ -462,6 +462,49 @@ def test_booleans_in_the_files_own_spelling(write_csv):
         )
 
 
+@pytest.mark.parametrize(
+    "fmt, good, expected",
+    [
+        (
+            "%Y-%m-%d %H:%M:%S",
+            ["2024-02-29 23:59:59", "0001-01-01 00:00:00"],
+            [dt.datetime(2024, 2, 29, 23, 59, 59), dt.datetime(1, 1, 1)],
+        ),
+        (
+            "%Y-%m-%dT%H:%M:%S%z",
+            ["2024-01-01T00:00:00+02:00", "2024-01-01T00:00:00Z", "2024-01-01T05:30:00+0530"],
+            [dt.datetime(2023, 12, 31, 22, tzinfo=dt.UTC), dt.datetime(2024, 1, 1, tzinfo=dt.UTC)]
+            + [dt.datetime(2024, 1, 1, tzinfo=dt.UTC)],
+        ),
+    ],
+)
+def test_a_declared_iso_timestamp_format_is_read_strictly(write_csv, fmt, good, expected):
+    # ISO values of the format's exact shape take Arrow's ISO cast; anything else (another
+    # shape, an impossible day or time) the strict parse, which names the row at fault.
+    sep = fmt[8]
+    bad = [f"2023-02-29{sep}10:00:00", f"2024-01-01{sep}24:00:00", "2024-01-01"]
+    zone = "+00:00" if "%z" in fmt else ""
+    lines = good + [value + zone if ":" in value else value for value in bad]
+    path = write_csv("ts.csv", "id,at\n" + "".join(f"{i},{v}\n" for i, v in enumerate(lines, 1)))
+    columns = [{"name": "at", "type": "timestamp", "format": fmt}]
+    with pytest.raises(MalformedRowError) as error:
+        read_all(path, columns=columns)
+    assert "'at'" in str(error.value) and f"row {len(good) + 1}" in str(error.value)
+    table, batches = read_all(path, columns=columns, malformedRows="quarantine")
+    assert table.column("at").to_pylist() == expected
+    assert [row.source_row for row in batches.quarantined] == list(
+        range(len(good) + 1, len(lines) + 1)
+    )
+    # The strict parse takes an offset Arrow's cast refuses (+24:00): still read the same.
+    if zone:
+        path = write_csv("odd.csv", "at\n2024-01-02T00:00:00+24:00\n2024-01-02T00:00:00Z\n")
+        table, _ = read_all(path, columns=columns)
+        assert table.column("at").to_pylist() == [
+            dt.datetime(2024, 1, 1, tzinfo=dt.UTC),
+            dt.datetime(2024, 1, 2, tzinfo=dt.UTC),
+        ]
+
+
 def test_number_format_on_a_text_column_is_refused(write_csv):
     path = write_csv("t.csv", "id,name\n1,a\n")
     with pytest.raises(CsvFormatError, match="decimalSeparator"):

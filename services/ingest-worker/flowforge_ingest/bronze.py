@@ -917,6 +917,8 @@ class _Stream:
         self._ingested_at = (audit.ingested_at if audit else None) or datetime.now(UTC)
         self._source = prefetch(batches, _PREFETCH_DEPTH)
         self._first: pa.RecordBatch | None = None
+        self._constants: dict[str, pa.Array] = {}
+        self._constant_rows = 0
 
     def first(self) -> pa.RecordBatch | None:
         """Read the first batch ahead; the iteration yields it first."""
@@ -979,14 +981,22 @@ class _Stream:
         if SOURCE_ROW_COLUMN in names:
             source_rows = pc.cast(batch.column(names.index(SOURCE_ROW_COLUMN)), pa.int64())
         else:
-            source_rows = pa.array(range(self.rows + 1, self.rows + rows + 1), pa.int64())
-        return {
-            INGESTED_AT_COLUMN: pa.repeat(pa.scalar(self._ingested_at, _UTC_MICROS), rows),
-            EXECUTION_ID_COLUMN: pa.repeat(pa.scalar(audit.execution_id, pa.string()), rows),
-            JOB_ID_COLUMN: pa.repeat(pa.scalar(audit.job_id, pa.string()), rows),
-            SOURCE_COLUMN: pa.repeat(pa.scalar(audit.source, pa.string()), rows),
-            SOURCE_ROW_COLUMN: source_rows,
-        }
+            ones = pa.repeat(pa.scalar(1, pa.int64()), rows)  # self.rows + 1, + 2, ...
+            source_rows = pc.cumulative_sum(ones, start=pa.scalar(self.rows, pa.int64()))
+        if rows > self._constant_rows:
+            # The four constant columns are built once, for the largest batch yet, and
+            # sliced for each batch (no copy): building them per batch was a few MB of
+            # fresh memory to fill every 100,000 rows.
+            self._constant_rows = rows
+            self._constants = {
+                INGESTED_AT_COLUMN: pa.repeat(pa.scalar(self._ingested_at, _UTC_MICROS), rows),
+                EXECUTION_ID_COLUMN: pa.repeat(pa.scalar(audit.execution_id, pa.string()), rows),
+                JOB_ID_COLUMN: pa.repeat(pa.scalar(audit.job_id, pa.string()), rows),
+                SOURCE_COLUMN: pa.repeat(pa.scalar(audit.source, pa.string()), rows),
+            }
+        values = {name: constant.slice(0, rows) for name, constant in self._constants.items()}
+        values[SOURCE_ROW_COLUMN] = source_rows
+        return values
 
 
 def prefetch(source: Iterable[T], depth: int) -> Iterator[T]:

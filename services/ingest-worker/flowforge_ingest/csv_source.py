@@ -103,6 +103,7 @@ _PARSE_AHEAD = 4
 _INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
+_CAST_PREFIX = 64
 _EMPTY_ONLY = pa.array([b""], pa.binary())
 
 _OVERRIDE_TYPES: dict[str, pa.DataType] = {
@@ -189,6 +190,19 @@ def _cast_to(target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     return convert
 
 
+_ZONE = r"(Z|[+-][0-9]{2}(:?[0-9]{2})?)"
+_ISO_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}%s[0-9]{2}:[0-9]{2}:[0-9]{2}%s$"
+# Formats of ISO timestamps whose values, when they have exactly this shape, Arrow's ISO 8601
+# cast reads as the strict parse does (it refuses the impossible ones too, and a few offsets
+# the strict parse takes, such as +24:00: those go to the strict parse).
+_ISO_TIMESTAMP_SHAPES: dict[str, tuple[str, pa.DataType]] = {
+    "%Y-%m-%d %H:%M:%S": (_ISO_TIME % (" ", ""), pa.timestamp("us")),
+    "%Y-%m-%dT%H:%M:%S": (_ISO_TIME % ("T", ""), pa.timestamp("us")),
+    "%Y-%m-%d %H:%M:%S%z": (_ISO_TIME % (" ", _ZONE), pa.timestamp("us", "UTC")),
+    "%Y-%m-%dT%H:%M:%S%z": (_ISO_TIME % ("T", _ZONE), pa.timestamp("us", "UTC")),
+}
+
+
 def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa.Array]:
     def convert(values: pa.Array) -> pa.Array:
         # Strict: an impossible value (31/02, 24:00, 23:59:60, a two-digit %Y year) is a
@@ -199,6 +213,12 @@ def _parse_with_format(target: pa.DataType, fmt: str) -> Callable[[pa.Array], pa
                 return pc.cast(pc.cast(text, pa.date32()), target)
             except _CONVERSION_ERRORS:
                 pass  # unpadded (2024-1-5) or impossible: the strict parse decides
+        iso = _ISO_TIMESTAMP_SHAPES.get(fmt)
+        if iso is not None and pc.all(pc.match_substring_regex(text, iso[0])).as_py():
+            try:  # ISO timestamps of exactly the format's shape: the same, 3x faster
+                return pc.cast(pc.cast(text, iso[1]), target)
+            except _CONVERSION_ERRORS:
+                pass  # impossible (24:00, 30/02) or an odd offset: the strict parse decides
         parsed = strict_strptime(text, fmt, unit="us")
         return pc.cast(parsed, target)
 
@@ -494,6 +514,9 @@ def _timestamp_type(strings: pa.Array | None, fmt: str | None) -> pa.DataType:
     if strings is not None and strings.null_count < len(strings):
         for candidate in (pa.timestamp("us"), pa.timestamp("us", "UTC")):
             try:
+                # A refused cast costs ~1.3 us a value (Arrow words an error for each one it
+                # refuses): the first values first, where an offset (or its absence) shows.
+                pc.cast(strings.slice(0, _CAST_PREFIX), candidate)
                 pc.cast(strings, candidate)
             except _CONVERSION_ERRORS:
                 continue
@@ -1165,8 +1188,9 @@ class CsvBatches:
         length = end - start + 1
         if len(self._row_numbers) < length:
             # One growing 0..n array, sliced and shifted per batch, avoids building
-            # Python ranges of 100,000 ints for every batch.
-            self._row_numbers = pa.array(range(max(length, 2 * len(self._row_numbers))), pa.int64())
+            # 100,000 ints for every batch; it is built by Arrow (a Python range of the
+            # first batch's 100,000 ints took ~12 ms before the first batch was written).
+            self._row_numbers = _arange(max(length, 2 * len(self._row_numbers)))
         numbers = pc.add(self._row_numbers.slice(0, length), pa.scalar(start, pa.int64()))
         if skipped:
             numbers = numbers.filter(pc.invert(pc.is_in(numbers, pa.array(skipped, pa.int64()))))
@@ -1264,6 +1288,12 @@ def _rebatch(
     if rows:
         count(rows)
         yield pa.concat_batches(pending) if len(pending) > 1 else pending[0]
+
+
+def _arange(count: int) -> pa.Array:
+    """0, 1, ..., count - 1 (int64)."""
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.cumulative_sum(ones, start=pa.scalar(-1, pa.int64()))
 
 
 def _failing_positions(values: pa.Array, convert: Callable[[pa.Array], pa.Array]) -> list[int]:
