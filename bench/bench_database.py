@@ -91,7 +91,7 @@ PARALLEL_TABLE = "orders_par"
 PARALLEL_ROWS = 4_000_000
 PARALLEL_RANGES = (2, 4)
 TARGET_PARALLEL = 1.3
-PROJECTED_WORKERS = (1, 2, 4, 8, 16)
+PROJECTED_WORKERS = (1, 2, 4, 8, 16, 32)
 ASSUMED_DB_CORES = 8
 
 
@@ -632,6 +632,7 @@ def _parallel(work: Path) -> None:
         )
     for name in runners:
         line(f"CPU s, {labels[name]}", _cpu_text(cpu[name]))
+    _ceiling(cpu)
     raw = min(times["adbc"])
     for name in runners:
         if name == "adbc":
@@ -653,6 +654,24 @@ def _parallel(work: Path) -> None:
     line("cores of this machine", str(os.cpu_count()))
 
     _projection(rows, processes, server_copy)
+
+
+def _ceiling(cpu: dict[str, list[tuple[float, float | None]]]) -> None:
+    """The best 4 ranges could do against ADBC on this machine with every core free: ADBC's
+    fetch-then-write is serial on the client (its wall at least its client CPU; the server
+    works meanwhile), and the ranges at best spread their client and server CPU over every
+    core."""
+    widest = f"ff{max(PARALLEL_RANGES)}"
+    if any(run[1] is None for run in cpu[widest]):
+        return
+    adbc_client = median([run[0] for run in cpu["adbc"]])
+    total = median([run[0] + run[1] for run in cpu[widest]])
+    cores = os.cpu_count() or 1
+    line(
+        f"CEILING (computed) {max(PARALLEL_RANGES)} ranges / ADBC",
+        f"<= {adbc_client / (total / cores):.2f} on {cores} idle cores (ADBC's client CPU "
+        f"{adbc_client:.2f} s / the ranges' total CPU {total:.2f} s over {cores} cores)",
+    )
 
 
 def _cpu_text(runs: list[tuple[float, float | None]]) -> str:
@@ -810,6 +829,11 @@ def _projection(rows: int, runs: list[RangeRun], server_copy: float) -> None:
         "  PROJECTION (computed, not measured): N workers with cores of their own, one range "
         "each, one commit (ms, not counted), network not counted; load now " + _load(),
         flush=True,
+    )
+    line(
+        "  PROJECTION database-bound from",
+        f"{bound / worker_rate:.0f} workers ({server_per_row * worker_rate:.2f} database cores "
+        "per worker)",
     )
     for workers in PROJECTED_WORKERS:
         projected = min(workers * worker_rate, bound)
