@@ -34,12 +34,15 @@ Measured, alternating, best of a few runs, after one untimed run of each side bu
    (``runner.run_ingest_job`` with ``databaseConfig.partitions`` 2 and 4: key ranges on
    their own connections in threads, one bronze commit) against the raw single stream: ADBC
    ``fetch_arrow_table`` + ``pq.write_table``, alternating, best of 3. Target: FlowForge with
-   4 ranges >= 1.3x ADBC. FlowForge with one stream (``partitions`` 1) is shown too. Then a
-   PROJECTION (computed, not measured) of the rows/s of N workers each reading one range:
-   ``min(N x one stream's rate, the database's bound)``, the bound being the rate at which
-   the server alone produces the binary COPY (``COPY ... TO '/dev/null'``, measured) times an
-   assumed number of database cores. Peak RSS (VmHWM) of the job in a fresh interpreter with
-   one stream and with 4 ranges, for information. ``FLOWFORGE_BENCH_DATABASE=parallel`` runs only this
+   4 ranges >= 1.3x ADBC. FlowForge with one stream (``partitions`` 1) is shown too, and the
+   CPU seconds of each run: this process's (every thread) and the server backends' for the
+   bench database (``bench/_server_cpu.py``, from ``/proc``). Then the ranges as N separate
+   processes (N = 1, 2, 4), each a FlowForge job reading one key range by a query, started
+   together: their rows/s, per range and together, and the CPU of the processes and of the
+   server. From those a PROJECTION (computed, not measured) of N workers with cores of their
+   own: ``min(N x a worker's rows per CPU-second, the database's rows per CPU-second x an
+   assumed number of database cores)``. Peak RSS (VmHWM) of the job in a fresh interpreter
+   with one stream and with 4 ranges, for information. ``FLOWFORGE_BENCH_DATABASE=parallel`` runs only this
    part (``=single`` only parts 1-4).
 
 A baseline whose package is missing prints ``SKIPPED (pip install ...)``.
@@ -53,6 +56,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -71,6 +75,7 @@ from bench._common import (
     table_to_bronze,
     timed,
 )
+from bench._server_cpu import ServerCpu, own_cpu_seconds
 
 THROUGHPUT_ROWS = 1_000_000
 MEMORY_ROWS = 5_000_000
@@ -86,7 +91,7 @@ PARALLEL_TABLE = "orders_par"
 PARALLEL_ROWS = 4_000_000
 PARALLEL_RANGES = (2, 4)
 TARGET_PARALLEL = 1.3
-PROJECTED_WORKERS = (1, 2, 4, 8, 16)
+PROJECTED_WORKERS = (1, 2, 4, 8, 16, 32)
 ASSUMED_DB_CORES = 8
 
 
@@ -467,16 +472,20 @@ class _Sink:
         pass
 
 
-def flowforge_job(database: str, table: str, data_dir: str, partitions: int) -> tuple[int, list]:
+def flowforge_job(
+    database: str, table: str | None, data_dir: str, partitions: int, query: str | None = None
+) -> tuple[int, list]:
     """A database job as a worker runs it (``run_ingest_job``), reading ``table`` of the bench
-    PostgreSQL in ``partitions`` key ranges of ``id``; (rows written, the job's notes)."""
+    PostgreSQL in ``partitions`` key ranges of ``id`` (or, without a table, ``query``);
+    (rows written, the job's notes)."""
     from flowforge_ingest.runner import run_ingest_job
     from flowforge_runtime.job import JobContext, LocalCancelFlags
     from flowforge_shared.contracts.tasks import JobTask
     from flowforge_shared.lake import Lake
     from flowforge_shared.settings import Settings
 
-    config: dict = {"connectionId": "c1", "tableName": table, "batchSize": BATCH_SIZE}
+    config: dict = {"connectionId": "c1", "batchSize": BATCH_SIZE}
+    config.update({"tableName": table} if table else {"query": query})
     if partitions > 1:
         config.update(partitions=partitions, partitionColumn="id")
     task = JobTask(
@@ -579,16 +588,23 @@ def _parallel(work: Path) -> None:
             finally:
                 shutil.rmtree(target, ignore_errors=True)
         times: dict[str, list[float]] = {name: [] for name in runners}
+        # CPU seconds of each run: this process (reader and writer threads) and the server's
+        # backends for the bench database (None where /proc does not show them)
+        cpu: dict[str, list[tuple[float, float | None]]] = {name: [] for name in runners}
         for attempt in range(REPEATS):
             for name, run in runners.items():  # alternating
                 target = work / f"par-{attempt}-{name}"
                 target.mkdir(parents=True)
                 try:
-                    seconds, count = timed(run, target)
+                    client = own_cpu_seconds()
+                    with ServerCpu(database) as server:
+                        seconds, count = timed(run, target)
+                    cpu[name].append((own_cpu_seconds() - client, server.seconds()))
                 finally:
                     shutil.rmtree(target, ignore_errors=True)
                 assert count == rows, f"{name} wrote {count} rows of {rows}"
                 times[name].append(seconds)
+        processes = _range_processes(database, rows, work)
         server_copy = min(_server_copy_seconds(database, PARALLEL_TABLE) for _ in range(2))
         memory = {}
         for ranges in (1, max(PARALLEL_RANGES)):
@@ -614,6 +630,9 @@ def _parallel(work: Path) -> None:
             f"{rate(rows, best)}  ({best:.2f} s best of {REPEATS}; "
             f"all {', '.join(f'{s:.2f}' for s in times[name])})",
         )
+    for name in runners:
+        line(f"CPU s, {labels[name]}", _cpu_text(cpu[name]))
+    _ceiling(cpu)
     raw = min(times["adbc"])
     for name in runners:
         if name == "adbc":
@@ -634,28 +653,194 @@ def _parallel(work: Path) -> None:
     line("load average after (1, 5, 15 min)", _load())
     line("cores of this machine", str(os.cpu_count()))
 
-    # The projection: N workers each read one range on its own machine and write its files;
-    # one commit at the end (milliseconds; not counted). Each worker runs at one stream's
-    # measured rate; together they cannot pass what the database can produce.
-    one_stream = rows / min(times["ff1"])
-    per_db_core = rows / server_copy
-    bound = per_db_core * ASSUMED_DB_CORES
+    _projection(rows, processes, server_copy)
+
+
+def _ceiling(cpu: dict[str, list[tuple[float, float | None]]]) -> None:
+    """The best 4 ranges could do against ADBC on this machine with every core free: ADBC's
+    fetch-then-write is serial on the client (its wall at least its client CPU; the server
+    works meanwhile), and the ranges at best spread their client and server CPU over every
+    core."""
+    widest = f"ff{max(PARALLEL_RANGES)}"
+    if any(run[1] is None for run in cpu[widest]):
+        return
+    adbc_client = median([run[0] for run in cpu["adbc"]])
+    total = median([run[0] + run[1] for run in cpu[widest]])
+    cores = os.cpu_count() or 1
     line(
-        "PROJECTION inputs (measured)",
-        f"one stream {rate(rows, min(times['ff1']))}; the server's own binary COPY of the "
-        f"table {rate(rows, server_copy)} per backend",
+        f"CEILING (computed) {max(PARALLEL_RANGES)} ranges / ADBC",
+        f"<= {adbc_client / (total / cores):.2f} on {cores} idle cores (ADBC's client CPU "
+        f"{adbc_client:.2f} s / the ranges' total CPU {total:.2f} s over {cores} cores)",
     )
+
+
+def _cpu_text(runs: list[tuple[float, float | None]]) -> str:
+    """Median CPU seconds of a runner's timed runs: the client's, the server's, the sum."""
+    client = median([run[0] for run in runs])
+    if any(run[1] is None for run in runs):
+        return f"client {client:.2f} (server's backends not visible here)"
+    server = median([run[1] for run in runs])
+    return f"client {client:.2f} + server {server:.2f} = {client + server:.2f} (median)"
+
+
+# --- ranges in processes of their own (the distributed mode's shape) ------------------------
+
+RANGE_PROCESSES = (1, 2, 4)
+
+_WARM_QUERY = f"SELECT * FROM {PARALLEL_TABLE} WHERE id <= 1000"  # noqa: S608
+_CHILD_RANGE = """
+import json, os, sys, time
+from bench.bench_database import flowforge_job
+# one untimed job first: the imports and first connection a worker pays once
+flowforge_job({database!r}, None, {out!r} + "-warm", 1, query={warm!r})
+print("ready", flush=True)
+sys.stdin.readline()
+cpu, start = os.times(), time.perf_counter()
+rows = flowforge_job({database!r}, None, {out!r}, 1, query={query!r})[0]
+seconds, end = time.perf_counter() - start, os.times()
+print(json.dumps(dict(rows=rows, seconds=seconds,
+      cpu=end.user + end.system - cpu.user - cpu.system)), flush=True)
+"""
+
+
+@dataclass(frozen=True)
+class RangeRun:
+    """N processes, each a FlowForge job reading one key range of the table into bronze."""
+
+    processes: int
+    seconds: float  # from the common start to the last process's end
+    per_range: list[tuple[int, float, float]]  # (rows, seconds, client CPU s) per process
+    server_cpu: float | None
+
+
+def _range_processes(database: str, rows: int, work: Path) -> list[RangeRun]:
+    """For N in RANGE_PROCESSES: N fresh interpreters each run the job over one of N equal
+    key ranges of ``id`` (a query job, so each commits its own table: what a worker of the
+    distributed mode does but for the shared commit), started together once all have
+    imported; the server's CPU for the bench database is sampled meanwhile. Best of 2 by
+    wall time."""
+    import json
+    import subprocess
+
+    from flowforge_ingest.parallel_read import key_ranges
+
+    runs = []
+    for count in RANGE_PROCESSES:
+        best = None
+        for attempt in range(2):
+            queries = [_range_query(part) for part in key_ranges("id", 1, rows, count)]
+            children = []
+            for index, query in enumerate(queries):
+                target = work / f"par-proc-{count}-{attempt}-{index}"
+                target.mkdir(parents=True)
+                code = _CHILD_RANGE.format(
+                    database=database, out=str(target), query=query, warm=_WARM_QUERY
+                )
+                children.append(
+                    subprocess.Popen(
+                        [sys.executable, "-c", code],
+                        cwd=Path(__file__).resolve().parent.parent,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+            try:
+                for child in children:
+                    assert child.stdout.readline().strip() == "ready"
+                with ServerCpu(database) as server:
+                    start = time.perf_counter()
+                    for child in children:
+                        child.stdin.write("go\n")
+                        child.stdin.flush()
+                    results = [json.loads(child.stdout.readline()) for child in children]
+                    seconds = time.perf_counter() - start
+                for child in children:
+                    child.wait(timeout=60)
+            finally:
+                for child in children:
+                    if child.poll() is None:
+                        child.kill()
+                        child.wait()
+                for index in range(count):
+                    for suffix in ("", "-warm"):
+                        name = f"par-proc-{count}-{attempt}-{index}{suffix}"
+                        shutil.rmtree(work / name, ignore_errors=True)
+            assert sum(result["rows"] for result in results) == rows
+            run = RangeRun(
+                count,
+                seconds,
+                [(result["rows"], result["seconds"], result["cpu"]) for result in results],
+                server.seconds(),
+            )
+            if best is None or run.seconds < best.seconds:
+                best = run
+        runs.append(best)
+    return runs
+
+
+def _range_query(part) -> str:
+    conditions = []
+    if part.lower is not None:
+        conditions.append(f"id >= {int(part.lower)}")
+    if part.upper is not None:
+        conditions.append(f"id < {int(part.upper)}")
+    where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+    return f"SELECT * FROM {PARALLEL_TABLE}{where}"  # noqa: S608 (the bench's own integers)
+
+
+def _projection(rows: int, runs: list[RangeRun], server_copy: float) -> None:
+    """What N processes measured here, and the projection for a cluster from their CPU."""
     print(
-        f"  PROJECTION (computed, not measured): N workers x one range each, bounded by a "
-        f"database of {ASSUMED_DB_CORES} cores (assumed)",
+        f"  -- key ranges as separate processes (one FlowForge job each, started together), "
+        f"load {_load()}",
         flush=True,
     )
+    for run in runs:
+        range_rates = [part_rows / part_seconds for part_rows, part_seconds, _ in run.per_range]
+        client = sum(part[2] for part in run.per_range)
+        server = "n/a" if run.server_cpu is None else f"{run.server_cpu:.2f}"
+        line(
+            f"{run.processes} process{'es' if run.processes > 1 else ''}",
+            f"{rate(rows, run.seconds)} together ({run.seconds:.2f} s); per range "
+            f"{min(range_rates):,.0f}-{max(range_rates):,.0f} rows/s; CPU s client "
+            f"{client:.2f}, server {server}",
+        )
+    # Per row, from the N-process runs: what a worker's process spends (its own cores in a
+    # cluster) and what the database's backends spend (the shared part).
+    one = runs[0]
+    worker_cpu_per_row = sum(part[2] for part in one.per_range) / rows
+    worker_rate = 1 / worker_cpu_per_row  # a worker process kept busy on one core of its own
+    widest = runs[-1]
+    if widest.server_cpu is not None:
+        server_per_row = widest.server_cpu / rows
+        source = f"the server's backends with {widest.processes} ranges, measured"
+    else:
+        server_per_row = server_copy / rows
+        source = "the server's own binary COPY to /dev/null, measured"
+    bound = ASSUMED_DB_CORES / server_per_row
+    line(
+        "PROJECTION inputs",
+        f"a worker {worker_rate:,.0f} rows per CPU-second (client CPU of the 1-process run); "
+        f"the database {1 / server_per_row:,.0f} rows per CPU-second ({source}) x "
+        f"{ASSUMED_DB_CORES} cores (assumed) = {bound:,.0f} rows/s",
+    )
+    print(
+        "  PROJECTION (computed, not measured): N workers with cores of their own, one range "
+        "each, one commit (ms, not counted), network not counted; load now " + _load(),
+        flush=True,
+    )
+    line(
+        "  PROJECTION database-bound from",
+        f"{bound / worker_rate:.0f} workers ({server_per_row * worker_rate:.2f} database cores "
+        "per worker)",
+    )
     for workers in PROJECTED_WORKERS:
-        projected = min(workers * one_stream, bound)
-        limited = " (database-bound)" if workers * one_stream > bound else ""
+        projected = min(workers * worker_rate, bound)
+        limited = " (database-bound)" if workers * worker_rate > bound else ""
         line(
             f"  PROJECTION {workers:>2} workers",
-            f"{projected:,.0f} rows/s = {projected / one_stream:.2f}x one stream{limited}",
+            f"{projected:,.0f} rows/s = {projected / worker_rate:.2f}x one worker{limited}",
         )
 
 
