@@ -92,5 +92,5 @@ def _described(payload: Any) -> str:
     """A message's arguments in a few words (a run event's type and job run)."""
     if isinstance(payload, dict) and "eventType" in payload:
         run = payload.get("run") or {}
-        return f"{payload['eventType']} of run {run.get('runId')}"
+        return f"{payload['eventType']} of job run {run.get('runId')}"
     return "(payload)"
