@@ -62,7 +62,7 @@ def test_a_connection_dropped_after_its_last_use_is_an_outage_retried_once(datab
     # The delivery's record meets the dropped connection: an outage, tried again later.
     with pytest.raises(Exception) as failed, outages_retried():
         dispatch.record_and_dispatch(database, runtime, complete, None)
-    assert outage_countdown(failed.value, 0) == 1
+    assert 0.5 <= outage_countdown(failed.value, 0) <= 1  # an outage: tried again in about 1 s
     assert runtime.sent == []
     assert jobs(database, execution_id)["a"]["status"] == "running"
 
