@@ -979,7 +979,7 @@ class _Stream:
         if SOURCE_ROW_COLUMN in names:
             source_rows = pc.cast(batch.column(names.index(SOURCE_ROW_COLUMN)), pa.int64())
         else:
-            source_rows = pa.array(range(self.rows + 1, self.rows + rows + 1), pa.int64())
+            source_rows = _row_numbers(self.rows + 1, rows)
         return {
             INGESTED_AT_COLUMN: pa.repeat(pa.scalar(self._ingested_at, _UTC_MICROS), rows),
             EXECUTION_ID_COLUMN: pa.repeat(pa.scalar(audit.execution_id, pa.string()), rows),
@@ -987,6 +987,14 @@ class _Stream:
             SOURCE_COLUMN: pa.repeat(pa.scalar(audit.source, pa.string()), rows),
             SOURCE_ROW_COLUMN: source_rows,
         }
+
+
+def _row_numbers(first: int, count: int) -> pa.Array:
+    """``first, first + 1, ...`` (``count`` int64 values), made in Arrow's C++: a Python
+    ``range`` converted value by value cost 0.5-0.9 s of CPU per 4,000,000 rows, with the
+    GIL held, on the path every batch of a load takes."""
+    ones = pa.repeat(pa.scalar(1, pa.int64()), count)
+    return pc.add(pc.cumulative_sum(ones), pa.scalar(first - 1, pa.int64()))
 
 
 def prefetch(source: Iterable[T], depth: int) -> Iterator[T]:
