@@ -599,7 +599,8 @@ def _parallel(work: Path) -> None:
                     client = own_cpu_seconds()
                     with ServerCpu(database) as server:
                         seconds, count = timed(run, target)
-                    cpu[name].append((own_cpu_seconds() - client, server.seconds()))
+                    client = own_cpu_seconds() - client - server.own_seconds
+                    cpu[name].append((client, server.seconds()))
                 finally:
                     shutil.rmtree(target, ignore_errors=True)
                 assert count == rows, f"{name} wrote {count} rows of {rows}"
