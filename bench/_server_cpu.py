@@ -41,6 +41,8 @@ class ServerCpu:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name="bench-server-cpu", daemon=True)
         self._visible = False
+        self.own_seconds = 0.0
+        """CPU the polling thread itself used (in this process: subtract it from its CPU)."""
 
     def _scan(self) -> None:
         for entry in _PROC.iterdir():
@@ -59,9 +61,11 @@ class ServerCpu:
                 self._seen[pid] = max(self._seen.get(pid, 0.0), seconds)
 
     def _poll(self) -> None:
+        start = time.thread_time()
         while not self._stop.is_set():
             self._scan()
             time.sleep(0.05)
+        self.own_seconds = time.thread_time() - start
 
     def __enter__(self) -> ServerCpu:
         self._scan()

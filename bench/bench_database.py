@@ -36,7 +36,8 @@ Measured, alternating, best of a few runs, after one untimed run of each side bu
    ``fetch_arrow_table`` + ``pq.write_table``, alternating, best of 3. Target: FlowForge with
    4 ranges >= 1.3x ADBC. FlowForge with one stream (``partitions`` 1) is shown too, and the
    CPU seconds of each run: this process's (every thread) and the server backends' for the
-   bench database (``bench/_server_cpu.py``, from ``/proc``). Then the ranges as N separate
+   bench database (``bench/_server_cpu.py``, from ``/proc``), and the CEILING those allow 4
+   ranges against ADBC on this machine's cores, idle. Then the ranges as N separate
    processes (N = 1, 2, 4), each a FlowForge job reading one key range by a query, started
    together: their rows/s, per range and together, and the CPU of the processes and of the
    server. From those a PROJECTION (computed, not measured) of N workers with cores of their
@@ -599,7 +600,8 @@ def _parallel(work: Path) -> None:
                     client = own_cpu_seconds()
                     with ServerCpu(database) as server:
                         seconds, count = timed(run, target)
-                    cpu[name].append((own_cpu_seconds() - client, server.seconds()))
+                    client = own_cpu_seconds() - client - server.own_seconds
+                    cpu[name].append((client, server.seconds()))
                 finally:
                     shutil.rmtree(target, ignore_errors=True)
                 assert count == rows, f"{name} wrote {count} rows of {rows}"
