@@ -43,7 +43,7 @@ from deltalake.exceptions import CommitFailedError
 from flowforge_shared.contracts.jobs import Aggregation, GoldConfig, Join, TransformationConfig
 from flowforge_shared.lake import Lake, PriorCommit, commit_properties, this_runs_commit
 from flowforge_transform.inputs import BRONZE_AUDIT_COLUMNS, TransformError, read_table
-from flowforge_transform.silver import apply_expressions, quote_identifier
+from flowforge_transform.silver import apply_expressions, positions, quote_identifier
 
 log = logging.getLogger(__name__)
 
@@ -245,7 +245,7 @@ def _aggregate_sql(rows: pa.Table, aggregation: Aggregation) -> str:
 
 
 def _with_position(table: pa.Table, name: str) -> pa.Table:
-    return table.append_column(name, pa.array(range(table.num_rows), pa.int64()))
+    return table.append_column(name, positions(table.num_rows))
 
 
 def _run(sql: str, tables: dict[str, pa.Table], step: str) -> pa.Table:
