@@ -14,7 +14,8 @@ How a file is read, and why
 - pyarrow's streaming CSV reader with ``use_threads=False``: only then does its invalid-row
   handler know the row number, and for our all-bytes read it measured no slower (2,000,000
   rows: 0.4 s either way). The parallelism comes from pipelining instead: a helper thread
-  parses blocks while this one converts them and the bronze writer encodes Parquet.
+  parses blocks while this one converts them and the bronze writer encodes Parquet; it
+  starts at once, so the first rows' types are inferred while it parses the first batch.
 - Every column is read as bytes and converted per batch by us (``pyarrow.compute.cast``):
   a value that does not fit the column's type then becomes a malformed row naming the row and
   the column, instead of an Arrow error that ends the stream. Text that is not valid in the
