@@ -301,9 +301,10 @@ def _declared_type(override: ColumnOverride) -> pa.DataType | None:
 
 
 def _with_nulls(
-    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array
+    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array, *, refuses_empty: bool = False
 ) -> Callable[[pa.Array], pa.Array]:
-    """``convert`` after the values in ``tokens`` (binary) became null."""
+    """``convert`` after the values in ``tokens`` (binary) became null. ``refuses_empty``:
+    ``convert`` refuses ``""`` (a cast to a number, date, time or boolean does)."""
 
     if tokens.equals(_EMPTY_ONLY):
         # Only "" (a quoted empty value of a typed column): its length says it, no hashing.
@@ -320,6 +321,16 @@ def _with_nulls(
             values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
         return convert(values)
 
+    if refuses_empty and tokens.equals(_EMPTY_ONLY):
+        # A batch the conversion takes holds no "": nothing to make null, and the search
+        # for "" (~10 ms per 500,000 x 8 values) is made only when the conversion refuses.
+        def converted_or_with_nulls(values: pa.Array) -> pa.Array:
+            try:
+                return convert(values)
+            except _CONVERSION_ERRORS:
+                return with_nulls(values)
+
+        return converted_or_with_nulls
     return with_nulls
 
 
@@ -546,7 +557,10 @@ def _converter(
         convert = _cast_to(target)
     nulls = string_nulls if target == pa.string() else typed_nulls
     if len(nulls):
-        convert = _with_nulls(convert, nulls)
+        # A plain cast to a type other than text refuses "" (a parse with a format, a
+        # number format or true/false spellings is left as it was).
+        plain = not (override and _has_parse_options(override))
+        convert = _with_nulls(convert, nulls, refuses_empty=plain and target != pa.string())
     return convert
 
 
