@@ -505,6 +505,38 @@ def test_a_declared_iso_timestamp_format_is_read_strictly(write_csv, fmt, good, 
         ]
 
 
+def test_a_quoted_empty_value_of_a_typed_column_is_null(write_csv):
+    # A typed column's values are converted first and "" looked for only when the
+    # conversion refuses the batch: it must refuse "" for every type but text.
+    for data_type in (
+        pa.int64(),
+        pa.float64(),
+        pa.decimal128(18, 2),
+        pa.bool_(),
+        pa.date32(),
+        pa.timestamp("us"),
+        pa.timestamp("us", "UTC"),
+    ):
+        with pytest.raises(pa.ArrowInvalid):
+            pa.array([""]).cast(data_type)
+    text = 'n,i,d,f,b,day,at,s\n1,"","","","","","",""\n2,7,1.50,2.5,true,2024-01-02,2024-01-02 03:04:05,x\n'
+    columns = [
+        {"name": "d", "type": "decimal", "precision": 18, "scale": 2},
+        {"name": "f", "type": "float"},
+        {"name": "b", "type": "boolean"},
+        {"name": "day", "type": "date"},
+        {"name": "at", "type": "timestamp"},
+    ]
+    table, batches = read_all(write_csv("empty.csv", text), columns=columns)
+    assert batches.schema.field("i").type == pa.int64()  # inferred
+    assert table.to_pylist() == [
+        {"n": 1, "i": None, "d": None, "f": None, "b": None, "day": None, "at": None}
+        | {"s": "", "_source_row": 1},
+        {"n": 2, "i": 7, "d": Decimal("1.50"), "f": 2.5, "b": True, "day": dt.date(2024, 1, 2)}
+        | {"at": dt.datetime(2024, 1, 2, 3, 4, 5), "s": "x", "_source_row": 2},
+    ]
+
+
 def test_number_format_on_a_text_column_is_refused(write_csv):
     path = write_csv("t.csv", "id,name\n1,a\n")
     with pytest.raises(CsvFormatError, match="decimalSeparator"):

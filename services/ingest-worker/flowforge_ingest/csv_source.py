@@ -14,7 +14,8 @@ How a file is read, and why
 - pyarrow's streaming CSV reader with ``use_threads=False``: only then does its invalid-row
   handler know the row number, and for our all-bytes read it measured no slower (2,000,000
   rows: 0.4 s either way). The parallelism comes from pipelining instead: a helper thread
-  parses blocks while this one converts them and the bronze writer encodes Parquet.
+  parses blocks while this one converts them and the bronze writer encodes Parquet; it
+  starts at once, so the first rows' types are inferred while it parses the first batch.
 - Every column is read as bytes and converted per batch by us (``pyarrow.compute.cast``):
   a value that does not fit the column's type then becomes a malformed row naming the row and
   the column, instead of an Arrow error that ends the stream. Text that is not valid in the
@@ -99,7 +100,7 @@ DEFAULT_DECIMAL_SCALE = 9
 # converted blocks into batches of ``batch_rows``. A record must fit in one block.
 _BLOCK_SIZE = 1 << 20
 _PROBE_BLOCKS = (64 << 10, _BLOCK_SIZE)
-_PARSE_AHEAD = 4
+_PARSE_AHEAD = 8  # blocks: the first ones parse while the first rows' types are inferred
 _INFERENCE_ROWS = 10_000  # rows whose values an undeclared column's type is inferred from
 _MAX_VALUE_IN_MESSAGE = 80
 _CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError)
@@ -300,9 +301,10 @@ def _declared_type(override: ColumnOverride) -> pa.DataType | None:
 
 
 def _with_nulls(
-    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array
+    convert: Callable[[pa.Array], pa.Array], tokens: pa.Array, *, refuses_empty: bool = False
 ) -> Callable[[pa.Array], pa.Array]:
-    """``convert`` after the values in ``tokens`` (binary) became null."""
+    """``convert`` after the values in ``tokens`` (binary) became null. ``refuses_empty``:
+    ``convert`` refuses ``""`` (a cast to a number, date, time or boolean does)."""
 
     if tokens.equals(_EMPTY_ONLY):
         # Only "" (a quoted empty value of a typed column): its length says it, no hashing.
@@ -319,6 +321,16 @@ def _with_nulls(
             values = pc.if_else(is_null, pa.nulls(len(values), values.type), values)
         return convert(values)
 
+    if refuses_empty and tokens.equals(_EMPTY_ONLY):
+        # A batch the conversion takes holds no "": nothing to make null, and the search
+        # for "" (~10 ms per 500,000 x 8 values) is made only when the conversion refuses.
+        def converted_or_with_nulls(values: pa.Array) -> pa.Array:
+            try:
+                return convert(values)
+            except _CONVERSION_ERRORS:
+                return with_nulls(values)
+
+        return converted_or_with_nulls
     return with_nulls
 
 
@@ -370,12 +382,46 @@ def _inferred_override(name: str, strings: pa.Array, delimiter: str) -> ColumnOv
     return override.model_copy(update={"name": name})
 
 
+def _joined(blocks: list[pa.RecordBatch]) -> pa.RecordBatch | None:
+    return (pa.concat_batches(blocks) if len(blocks) > 1 else blocks[0]) if blocks else None
+
+
+def _infer_sample(
+    source_names: list[str], sample: pa.RecordBatch | None, file_config: FileConfig
+) -> dict[int, tuple[pa.Array, ColumnOverride]]:
+    """The inference :func:`_plan_columns` makes for each column with no declared type,
+    made ahead on ``sample``: the first blocks, holding at least the _INFERENCE_ROWS rows
+    inference reads (or the whole first batch). By position: (the values as text, the
+    inferred column). A column whose declaration is at fault is left to _plan_columns,
+    which reports it in its turn."""
+    if sample is None or not sample.num_rows:
+        return {}
+    overrides = _overrides_by_name(source_names, file_config.columns or [])
+    tokens = [token.encode("utf-8") for token in file_config.null_values or [] if token]
+    typed_nulls = pa.array([b"", *tokens], pa.binary())
+    inferred: dict[int, tuple[pa.Array, ColumnOverride]] = {}
+    for index, source_name in enumerate(source_names):
+        override = overrides.get(source_name)
+        if override is not None and (override.type or override.format):
+            continue  # declared (or refused): _plan_columns decides
+        text = _HeadText(sample.column(index), typed_nulls).sample()
+        if text is not None:
+            guess = _inferred_override(source_name, text, file_config.delimiter)
+            inferred[index] = (text, guess)
+    return inferred
+
+
 def _plan_columns(
-    source_names: list[str], first: pa.RecordBatch | None, file_config: FileConfig
+    source_names: list[str],
+    first: pa.RecordBatch | None,
+    file_config: FileConfig,
+    inferred_ahead: dict[int, tuple[pa.Array, ColumnOverride]] | None = None,
 ) -> tuple[list[_Column], dict[int, pa.Array]]:
     """How each column is converted, and the first block's columns already converted while
     the inferred types were checked on it (by position; the reader uses them instead of
-    converting those values again)."""
+    converting those values again). ``inferred_ahead``: what :func:`_infer_sample` inferred
+    from the first rows, used instead of inferring again."""
+    inferred_ahead = inferred_ahead or {}
     overrides = _overrides_by_name(source_names, file_config.columns or [])
     # The reader leaves quoted values alone (quoted_strings_can_be_null=False): the null
     # tokens are applied here, to quoted values too, and a quoted "" is null in every column
@@ -401,16 +447,23 @@ def _plan_columns(
             )
         if override and override.type == "timestamp":
             declared = _timestamp_type(head.whole(), override.format)
-        sample = (
-            head.sample() if declared is None and first is not None and first.num_rows else None
-        )
+        ahead = inferred_ahead.get(index) if declared is None else None
+        if ahead is not None:
+            sample = ahead[0]
+        elif declared is None and first is not None and first.num_rows:
+            sample = head.sample()
+        else:
+            sample = None
         inferred_target: pa.DataType | None = None
         if declared is None and sample is not None:
             # No declared type: the type schema detection gives an upload (one inference
             # for a job naming a fileId and one naming a filePath), with its parse options.
             # Inferred from the first rows' values, then checked on the whole first block
             # (inference costs per distinct value; a check is one vectorised conversion).
-            inferred = _inferred_override(source_name, sample, file_config.delimiter)
+            if ahead is not None:
+                inferred = ahead[1]
+            else:
+                inferred = _inferred_override(source_name, sample, file_config.delimiter)
             given = override if override is not None and _has_parse_options(override) else None
             inferred_target = _inferred_target(inferred, sample)
             if head.rows > len(sample):
@@ -504,7 +557,10 @@ def _converter(
         convert = _cast_to(target)
     nulls = string_nulls if target == pa.string() else typed_nulls
     if len(nulls):
-        convert = _with_nulls(convert, nulls)
+        # A plain cast to a type other than text refuses "" (a parse with a format, a
+        # number format or true/false spellings is left as it was).
+        plain = not (override and _has_parse_options(override))
+        convert = _with_nulls(convert, nulls, refuses_empty=plain and target != pa.string())
     return convert
 
 
@@ -732,17 +788,20 @@ class CsvBatches:
             source_names = self._probe()
             self._width = len(source_names)
             self._blocks = self._segment_blocks()
-            head = self._read_head()
-            # The first blocks as one batch: the types are read from it, and it is the
+            # The blocks are parsed on a helper thread from the start, a few ahead of their
+            # use: the first rows' types are inferred while it parses the rest of the first
+            # batch, and it goes on while the columns are planned and the writer opens its
+            # table.
+            self._ahead = Prefetch(self._blocks, _PARSE_AHEAD).start()
+            # The first batch's first rows (a prefix of it: it ends at batch_rows rows).
+            head = self._read_head(min(_INFERENCE_ROWS, self._batch_rows), [])
+            inferred = _infer_sample(source_names, _joined(head), file_config)
+            head = self._read_head(self._batch_rows, head)
+            # The first blocks as one batch: the types are checked on it, and it is the
             # first batch converted, with the columns the type check converted already.
-            self._first = (pa.concat_batches(head) if len(head) > 1 else head[0]) if head else None
-            # From here on the next blocks are parsed on a helper thread, a few ahead of the
-            # conversion, while the columns are planned and the writer opens its table.
-            self._ahead = Prefetch(self._blocks, _PARSE_AHEAD)
-            if head:
-                self._ahead.start()
+            self._first = _joined(head)
             self._columns, self._first_converted = _plan_columns(
-                source_names, self._first, file_config
+                source_names, self._first, file_config, inferred
             )
         except BaseException:
             self._stop_parsing()
@@ -843,16 +902,17 @@ class CsvBatches:
         except (pa.ArrowException, UnicodeError, OSError) as error:
             raise _format_error(self.source_name, self._config.encoding, error) from error
 
-    def _read_head(self) -> list[pa.RecordBatch]:
-        """The first blocks, about ``batch_rows`` rows: the sample types are inferred from."""
-        head: list[pa.RecordBatch] = []
-        rows = 0
-        while rows < self._batch_rows:
-            block = next(self._blocks, None)
+    def _read_head(self, rows: int, head: list[pa.RecordBatch]) -> list[pa.RecordBatch]:
+        """``head`` and the next blocks, up to at least ``rows`` rows in all (or the end):
+        the first batch, whose types are read from its first rows and checked on all."""
+        assert self._ahead is not None
+        count = sum(block.num_rows for block in head)
+        while count < rows:
+            block = next(self._ahead, None)
             if block is None:
                 break
             head.append(block)
-            rows += block.num_rows
+            count += block.num_rows
         return head
 
     def _segment_blocks(self) -> Iterator[pa.RecordBatch]:

@@ -86,6 +86,7 @@ _ISO_TIMESTAMP = (
     r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
     r"(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
+_ISO_TIMESTAMP_RE = re.compile(_ISO_TIMESTAMP)
 _LOCAL_TIMESTAMP = (
     r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{4}[ T][0-9]{1,2}:[0-9]{2}(:[0-9]{2})?( ?[AaPp][Mm])?$"
 )
@@ -187,6 +188,15 @@ def _infer_type(values: Counter[str], *, name: str, delimiter: str) -> TypeGuess
             return TypeGuess("boolean")
         spellings = pa.array(sorted(set().union(*_BOOLEAN_PAIRS)))
         record("boolean", pc.is_in(pc.utf8_lower(strings), spellings))
+
+    if ":" in keys[0] and _ISO_TIMESTAMP_RE.match(keys[0]):
+        # A column of ISO timestamps skips the number and date tests: none of them takes
+        # every value of a column the timestamp test below takes (each value has a '-'
+        # after four digits, one of them a ':'). When that test finds no single type, the
+        # other tests run as usual (they tell the near type).
+        timestamp = _timestamp(strings, keys)
+        if isinstance(timestamp, TypeGuess):
+            return timestamp
 
     digits = pc.match_substring_regex(strings, _DIGITS)
     leading_zero = pc.match_substring_regex(strings, _LEADING_ZERO)
