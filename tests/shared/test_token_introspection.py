@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import inspect
 
 from flowforge.app import create_single_service_app
+from flowforge_shared.auth import introspection
 from flowforge_shared.auth.introspection import RemoteTokenChecker
 from flowforge_shared.settings import UnsafeSettings
 from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
@@ -22,6 +23,15 @@ from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
 SERVICE_SECRET = "s" * 40
 TTL = 1.0
 BROKER = "redis://127.0.0.1:6379/14"
+
+
+@pytest.fixture(autouse=True)
+def patient_introspection(monkeypatch) -> None:
+    """The catalog here is a thread of this test process, sharing its interpreter with the
+    orchestrator under test: on a loaded machine an answer has taken longer than a service's
+    5 s, and the ReadTimeout became a 503 of its own ("does not answer") instead of the one
+    a test asks about. The services' timeout is not what these tests are about."""
+    monkeypatch.setattr(introspection, "TIMEOUT", httpx.Timeout(30.0))
 
 
 @pytest.fixture

@@ -338,6 +338,42 @@ test("a PostgreSQL stored procedure: picked from the list, its parameters typed,
   }
 });
 
+test("the order of jobs: a job set to run after another says so; a choice that closes a cycle is refused in the API's words and nothing changes; the order cleared again", async ({ page }, testInfo) => {
+  expect(workflowId, "the first test made the workflow").not.toBe("");
+  await signIn(page, await createToken("editor"), "editor");
+  await page.goto(`${workflowUrl}?tab=jobs`);
+  const gold = await theJob("Gold balances");
+  const branches = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "Ingest branches", exact: true }) });
+  const runsAfterCell = branches.getByTestId("runs-after");
+  await expect(runsAfterCell).toHaveText("—");
+  await page.getByRole("button", { name: "Choose what Ingest branches runs after" }).click();
+  const order = page.getByRole("group", { name: "Ingest branches runs after" });
+  await order.getByLabel("Gold balances", { exact: true }).check();
+  await order.getByRole("button", { name: "Save order" }).click();
+  await expect(order).toHaveCount(0);
+  await expect(runsAfterCell).toHaveText("Gold balances");
+  expect((await theJob("Ingest branches")).dependsOn).toEqual([gold.id]);
+
+  // Ingest branches now waits for Gold balances: making Gold balances wait for it too is a loop.
+  await page.getByRole("button", { name: "Choose what Gold balances runs after" }).click();
+  const goldOrder = page.getByRole("group", { name: "Gold balances runs after" });
+  await goldOrder.getByLabel("Ingest branches", { exact: true }).check();
+  await goldOrder.getByRole("button", { name: "Save order" }).click();
+  await expect(goldOrder.getByRole("alert")).toContainText("would close a dependency cycle");
+  await expectAccessible(page);
+  await snap(page, "28-job-order-cycle", testInfo);
+  await goldOrder.getByRole("button", { name: "Cancel" }).click();
+  const unchanged = await theJob("Gold balances");
+  expect([unchanged.version, unchanged.dependsOn ?? []]).toEqual([gold.version, gold.dependsOn ?? []]);
+
+  await page.getByRole("button", { name: "Choose what Ingest branches runs after" }).click();
+  await order.getByLabel("Gold balances", { exact: true }).uncheck();
+  await order.getByRole("button", { name: "Save order" }).click();
+  await expect(order).toHaveCount(0);
+  await expect(runsAfterCell).toHaveText("—");
+  expect((await theJob("Ingest branches")).dependsOn ?? []).toEqual([]);
+});
+
 test("a job deleted from the jobs tab: Keep keeps it; one whose table others read is named in the API's 409 and deleted anyway", async ({ page }, testInfo) => {
   expect(workflowId, "the first test made the workflow").not.toBe("");
   await signIn(page, await createToken("editor"), "editor");

@@ -4,6 +4,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { ApiError, api, unwrap, type Schemas } from "../../api/client";
 import type { JobRead } from "../../jobForm";
 import { buttonClass, ErrorBox, Loading, secondaryButtonClass } from "../../ui";
+import { JobOrder } from "./JobOrder";
 
 // The forms (and CodeMirror behind the database one) load when first opened.
 const CsvJobForm = lazy(() => import("../../components/CsvJobForm").then((m) => ({ default: m.CsvJobForm })));
@@ -73,7 +74,8 @@ function JobDelete({ workflowId, job, disabled }: { workflowId: string; job: Job
   );
 }
 
-/** The workflow's jobs; an editor adds one of any source kind, or opens one to change it. */
+/** The workflow's jobs; an editor adds one of any source kind, opens one to change it, or
+ * changes which jobs it runs after. */
 export default function JobsTab({ id, editor }: { id: string; editor: boolean }) {
   const [adding, setAdding] = useState<Adding | null>(null);
   const [editing, setEditing] = useState<string | null>(null);
@@ -128,6 +130,7 @@ export default function JobsTab({ id, editor }: { id: string; editor: boolean })
             <th className="p-2">Type</th>
             <th className="p-2">Reads</th>
             <th className="p-2">Writes</th>
+            <th className="p-2">Runs after</th>
             <th className="p-2">Warnings</th>
             {editor ? <th className="p-2"><span className="sr-only">Actions</span></th> : null}
           </tr>
@@ -142,6 +145,7 @@ export default function JobsTab({ id, editor }: { id: string; editor: boolean })
                 <td className="p-2">{job.type}</td>
                 <td className="p-2">{describeSource(job)}</td>
                 <td className="p-2 font-mono">{table ? <Link to={`/catalog/${table}`} className="text-indigo-800 hover:underline">{table}</Link> : "—"}</td>
+                <td className="p-2"><JobOrder workflowId={id} job={job} jobs={jobs.data.data} editor={editor} disabled={busy} /></td>
                 <td className="p-2 text-amber-900">{(job.warnings ?? []).map((warning) => `${warning.field}: ${warning.msg}`).join("; ")}</td>
                 {editor ? (
                   <td className="p-2">
