@@ -30,6 +30,12 @@ def _cpu_seconds(stat_path: Path) -> float | None:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, every thread) process ``pid`` has used so far; 0 once it
+    is gone."""
+    return _cpu_seconds(_PROC / str(pid) / "stat") or 0.0
+
+
 class ServerCpu:
     """``with ServerCpu("db") as cpu: ...`` then ``cpu.seconds()``: the CPU the server's
     backends for database ``db`` spent inside the block."""

@@ -40,6 +40,7 @@ from bench._common import (
     scale,
     section,
 )
+from bench._server_cpu import process_cpu_seconds
 
 TOKEN = "bench-api-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -59,12 +60,6 @@ def _rss(pid: int) -> int:
         if row.startswith("VmRSS:"):
             return int(row.split()[1]) * 1024
     return 0
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds the process (every thread) has used (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_server(directory: Path, database_url: str | None) -> tuple[subprocess.Popen, int]:
@@ -215,10 +210,10 @@ def _run(label: str, database_url: str | None) -> None:
         cpu: dict[str, tuple[float, float]] = {}  # (server, load generator) CPU seconds
         for name, method, paths, authorized in routes:
             asyncio.run(_drive(port, method, paths, 1.0, authorized))  # warm up
-            server_cpu, own_cpu = _cpu_seconds(server.pid), time.process_time()
+            server_cpu, own_cpu = process_cpu_seconds(server.pid), time.process_time()
             results[name] = asyncio.run(_drive(port, method, paths, seconds, authorized))
             cpu[name] = (
-                _cpu_seconds(server.pid) - server_cpu,
+                process_cpu_seconds(server.pid) - server_cpu,
                 time.process_time() - own_cpu,
             )
         after_load = _rss(server.pid)

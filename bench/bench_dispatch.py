@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._common import PYTHON, REPO, check, line, median, percentile
+from bench._server_cpu import process_cpu_seconds
 
 FLOWFORGE = str(Path(PYTHON).parent / "flowforge")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -146,8 +147,8 @@ class Workers:
         for name, process, _ in self.started:
             if name == "noop":
                 continue
-            used[name] = used.get(name, 0.0) + _cpu(process.pid)
-            pool = sum(_cpu(pid) for pid in _children(process.pid))
+            used[name] = used.get(name, 0.0) + process_cpu_seconds(process.pid)
+            pool = sum(process_cpu_seconds(pid) for pid in _children(process.pid))
             used[f"{name} pool"] = used.get(f"{name} pool", 0.0) + pool
         return used
 
@@ -161,18 +162,6 @@ def _children(pid: int) -> list[int]:
         for task in Path(f"/proc/{pid}/task").iterdir():
             found.extend(int(child) for child in (task / "children").read_text().split())
     return found
-
-
-_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    """Seconds of CPU (user + system) the process used so far; 0 once it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / _TICKS  # utime, stime (fields 14, 15)
 
 
 def chain_jobs() -> list[dict]:
