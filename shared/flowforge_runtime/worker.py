@@ -22,7 +22,7 @@ from flowforge_runtime.job import (
     execute_job,
     retry_delay,
 )
-from flowforge_shared.celery_app import celery, summary
+from flowforge_shared.celery_app import celery, described, summary
 from flowforge_shared.contracts.tasks import (
     COPY_HEADER,
     EVENTS_QUEUE,
@@ -57,7 +57,7 @@ def _send_event(message: dict[str, Any]) -> None:
         args=[event],
         queue=EVENTS_QUEUE,
         headers=headers,
-        **summary(f"{event.get('eventType')} of job run {(event.get('run') or {}).get('runId')}"),
+        **summary(described(event)),
     )
 
 

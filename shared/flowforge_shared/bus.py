@@ -71,14 +71,14 @@ class Bus:
         return self._outbox
 
     def _send_now(self, message: dict[str, Any]) -> None:
-        from flowforge_shared.celery_app import summary
+        from flowforge_shared.celery_app import described, summary
 
         self._celery.send_task(
             message["name"],
             args=[message["payload"]],
             queue=message["queue"],
             headers=message.get("trace") or {},
-            **summary(_described(message["payload"])),
+            **summary(described(message["payload"])),
         )
 
     def ask(self, name: str, payload: dict[str, Any], *, remote: Callable[[], Any]) -> Any:
@@ -86,11 +86,3 @@ class Bus:
         process, else by ``remote()`` (a call to that service's internal API)."""
         handler = self.handlers.get(name)
         return handler(payload) if handler is not None else remote()
-
-
-def _described(payload: Any) -> str:
-    """A message's arguments in a few words (a run event's type and job run)."""
-    if isinstance(payload, dict) and "eventType" in payload:
-        run = payload.get("run") or {}
-        return f"{payload['eventType']} of job run {run.get('runId')}"
-    return "(payload)"

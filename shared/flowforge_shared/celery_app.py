@@ -7,6 +7,8 @@ above the hard time limit, no result backend (results travel as run events).
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import Celery
 
 from flowforge_shared.contracts.runs import START_RUN
@@ -37,6 +39,14 @@ def summary(text: str) -> dict[str, str]:
     a ``send_task`` of a run event or a job task (0.12-0.16 ms of 0.47-0.57 ms, measured),
     on every hop of a chain (bench/README.md, bench_dispatch)."""
     return {"argsrepr": text, "kwargsrepr": "{}"}
+
+
+def described(payload: Any) -> str:
+    """A message's arguments in a few words for :func:`summary`: a run event's type and job
+    run."""
+    if isinstance(payload, dict) and "eventType" in payload:
+        return f"{payload['eventType']} of job run {(payload.get('run') or {}).get('runId')}"
+    return "(payload)"
 
 
 def client(settings: Settings) -> Celery:
