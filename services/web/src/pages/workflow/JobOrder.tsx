@@ -1,6 +1,7 @@
 import { useState } from "react";
-import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { api, unwrap, type Schemas } from "../../api/client";
+import { type Schemas } from "../../api/client";
+import { useSaveJob } from "../../components/jobform/useSaveJob";
+import type { JobRead } from "../../jobForm";
 import { buttonClass, ErrorBox, secondaryButtonClass } from "../../ui";
 
 type Job = Schemas["JobPublic"];
@@ -12,26 +13,14 @@ export function runsAfter(job: Job, jobs: Job[]): string[] {
 }
 
 /** The jobs this one waits for (its `dependsOn`), by name, and for an editor a way to change
- * them: only `dependsOn` is sent, with the version the list read (a change made meanwhile is
+ * them (`useSaveJob`): only `dependsOn` is sent, with the version the list read (a change made meanwhile is
  * a 409); one that would close a cycle is refused by the API (422), in its words. A job also
  * waits for the jobs that write the tables it reads without being ticked here. */
 export function JobOrder({ workflowId, job, jobs, editor, disabled }: { workflowId: string; job: Job; jobs: Job[]; editor: boolean; disabled: boolean }) {
-  const queryClient = useQueryClient();
   const [chosen, setChosen] = useState<string[] | null>(null);
-  const save = useMutation({
-    mutationFn: (dependsOn: string[]) =>
-      unwrap(
-        api.PATCH("/api/workflows/{workflow_id}/jobs/{job_id}", {
-          params: { path: { workflow_id: workflowId, job_id: job.id }, query: {} },
-          body: { dependsOn, version: job.version },
-        }),
-      ),
-    onSuccess: () => {
-      queryClient.invalidateQueries({ queryKey: ["jobs", workflowId] });
-      queryClient.invalidateQueries({ queryKey: ["workflow", workflowId] });
-      setChosen(null);
-    },
-  });
+  // The job as the list read it, with the new order: only what changed is sent, with its version.
+  const read = job as unknown as JobRead;
+  const save = useSaveJob(workflowId, read, () => ({ ...read, dependsOn: chosen ?? [] }), () => setChosen(null));
   const names = <span data-testid="runs-after">{runsAfter(job, jobs).join(", ") || "—"}</span>;
   if (chosen === null) {
     return (
@@ -59,7 +48,7 @@ export function JobOrder({ workflowId, job, jobs, editor, disabled }: { workflow
       ))}
       <p className="text-xs text-slate-700">It also waits for the jobs that write the tables it reads.</p>
       <div className="mt-2 flex flex-wrap gap-2">
-        <button type="button" className={buttonClass} disabled={save.isPending} onClick={() => save.mutate(chosen)}>Save order</button>
+        <button type="button" className={buttonClass} disabled={save.isPending} onClick={() => save.mutate()}>Save order</button>
         <button type="button" className={secondaryButtonClass} onClick={() => { setChosen(null); save.reset(); }}>Cancel</button>
       </div>
       <ErrorBox error={save.error} />
