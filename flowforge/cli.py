@@ -28,12 +28,19 @@ def serve(
 ) -> None:
     """Run every service's API in one process (the embedded default)."""
     from flowforge.app import create_app
+    from flowforge_shared.web import KEEP_ALIVE_SECONDS
 
     try:
         application = create_app(Settings())
     except UnsafeSettings as error:
         _fail(str(error))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    )
 
 
 @app.command()
@@ -45,6 +52,7 @@ def service(
     """Run one service's API alone."""
     from flowforge.app import SERVICES, create_single_service_app
     from flowforge_shared.errors import ConfigurationError
+    from flowforge_shared.web import KEEP_ALIVE_SECONDS
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")
@@ -52,7 +60,7 @@ def service(
         service_app = create_single_service_app(name, Settings())
     except (UnsafeSettings, ConfigurationError) as error:
         _fail(str(error))
-    uvicorn.run(service_app, host=host, port=port)
+    uvicorn.run(service_app, host=host, port=port, timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 @app.command()

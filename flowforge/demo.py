@@ -27,6 +27,7 @@ from rich.table import Table
 
 from flowforge.app import create_app
 from flowforge_shared.settings import Settings
+from flowforge_shared.web import KEEP_ALIVE_SECONDS
 
 TEMPLATE = "bfsi-customer-360"
 SHOWN = [
@@ -52,20 +53,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-# The demo's clients reuse a connection only while it has been idle less than a second.
-# uvicorn closes a keep-alive connection idle for 5 s, and httpx keeps one 5 s by default:
-# a request sent on it in the instant the server closes it ends "connection reset by peer"
-# (seen once in CI, the catalog read after a run of several seconds).
-_LIMITS = httpx.Limits(keepalive_expiry=1.0)
-
-
 class _Server:
     """The embedded app on a real socket, in a background thread."""
 
     def __init__(self, settings: Settings, port: int | None = None) -> None:
         self.port = port or _free_port()
         config = uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(settings),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -136,7 +134,7 @@ def run_demo(
         f"{generated.counts['crm_customers']} CRM rows (CSV)"
     )
     server = contextlib.nullcontext(base_url) if base_url else _Server(settings, port)
-    with server as base_url, httpx.Client(base_url=base_url, timeout=60, limits=_LIMITS) as client:
+    with server as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         admin = {"Authorization": f"Bearer {admin_token}"}
         editor_token = _expect(
             client.post(
@@ -273,9 +271,7 @@ def _run(client: httpx.Client, workflow_id: str, headers: dict, console: Console
     started = _expect(
         client.post(f"/api/workflows/{workflow_id}/run", headers=headers), 202, "start a run"
     )
-    runner = httpx.Client(
-        base_url=str(client.base_url), headers=headers, timeout=60, limits=_LIMITS
-    )
+    runner = httpx.Client(base_url=str(client.base_url), headers=headers, timeout=60)
     with runner:
         execution = follow(runner, started["executionId"], console)
     if execution["status"] != "succeeded":

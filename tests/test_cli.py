@@ -1,5 +1,6 @@
 """The flowforge command, run as a user runs it: a real process, a real socket."""
 
+import http.client
 import json
 import os
 import subprocess
@@ -58,6 +59,24 @@ def test_serve_answers_health_and_the_api_with_the_configured_admin_token(tmp_pa
     finally:
         stop(process)
     assert (tmp_path / "flowforge.db").exists()
+
+
+def test_serve_keeps_an_idle_connection_longer_than_clients_keep_theirs(tmp_path):
+    """httpx keeps an idle connection 5 s, as uvicorn's default does: a request sent in the
+    instant the server closed it was 'connection reset by peer'. The server outlasts it."""
+    process, base = serve(tmp_path)
+    conn = http.client.HTTPConnection("127.0.0.1", int(base.rsplit(":", 1)[1]), timeout=5)
+    try:
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().read() == b'{"status":"ok"}'
+        first = conn.sock
+        time.sleep(6.5)  # longer than httpx's 5 s and uvicorn's default
+        conn.request("GET", "/healthz")  # on a connection the server closed: RemoteDisconnected
+        assert conn.getresponse().read() == b'{"status":"ok"}'
+        assert conn.sock is first
+        conn.close()
+    finally:
+        stop(process)
 
 
 def test_first_start_generates_an_admin_token_printed_once(tmp_path):

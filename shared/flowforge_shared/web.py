@@ -44,6 +44,11 @@ from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import continued, setup_tracing, tracer
 
 log = logging.getLogger("flowforge.web")
+KEEP_ALIVE_SECONDS = 75
+"""How long the server keeps an idle keep-alive connection open. Longer than its clients keep
+one (httpx 5 s, nginx upstreams 60 s): when both sides wait equally long, a request sent in the
+instant the server closes the connection ends "connection reset by peer". uvicorn's own
+default is 5 s, httpx's too."""
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
 # Swagger UI's files, from the fastapi-offline package (it ships Swagger UI 5, which reads the
