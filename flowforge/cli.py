@@ -25,15 +25,44 @@ def _fail(message: str) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="API processes on the one port (uvicorn workers); more than 1 needs "
+        "FLOWFORGE_BROKER_URL and PostgreSQL",
+    ),
 ) -> None:
-    """Run every service's API in one process (the embedded default)."""
-    from flowforge.app import create_app
+    """Run every service's API in one process (the embedded default), or in several."""
+    from flowforge.app import create_app, replicas_refused
+    from flowforge_shared.web import close_unserved
 
+    settings = Settings()
+    if workers > 1:
+        refused = replicas_refused(settings)
+        if refused:
+            _fail(refused)
     try:
-        application = create_app(Settings())
+        application = create_app(settings)
     except UnsafeSettings as error:
         _fail(str(error))
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+        return
+    # The app built above did, once for the deployment, what each process would otherwise
+    # do at its start: the migrations (when on), the first admin token, the built-in
+    # templates' upgrade. Each worker process builds its own app (uvicorn starts them
+    # afresh, not forked) and finds them done; none of them migrates again.
+    close_unserved(application)
+    os.environ["FLOWFORGE_AUTO_MIGRATE"] = "false"
+    uvicorn.run(
+        "flowforge.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+    )
 
 
 @app.command()

@@ -121,6 +121,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.starters = starters
+    app.state.closers = closers  # close_unserved: an app built but never served
     app.state.bus = Bus(settings)
     for hook in install:
         close = hook(app)
@@ -161,6 +162,14 @@ def create_service_app(
     _install_error_handlers(app)
     _install_tracing(app)
     return app
+
+
+def close_unserved(app: FastAPI) -> None:
+    """Release what building ``app`` took (its hooks' shutdowns, its database pool) when it
+    is never served: nothing of it was started (its lifespan never ran)."""
+    for close in reversed(app.state.closers):
+        close()
+    app.state.database.dispose()
 
 
 def database_url_of(settings: Settings, migrations: Sequence[Chain]) -> str:
