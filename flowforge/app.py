@@ -65,27 +65,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
 
-def replicas_refused(settings: Settings) -> str | None:
-    """Why this deployment cannot serve the API from several processes (``flowforge serve
-    --workers N``), or None when it can. What each process starts, and why N copies of it
-    are safe or not, is listed in docs/architecture.md, "Several API processes"."""
-    if settings.embedded_tasks:
-        return (
-            "--workers needs FLOWFORGE_BROKER_URL: without a broker, jobs, the reaper and the "
-            "scheduler run inside the server process, once per process (run `flowforge worker "
-            "ingest|transform|events|catalog|lineage` and `flowforge scheduler` beside the API)"
-        )
-    on_sqlite = [name for name in SERVICES if settings.database_url_for(name).startswith("sqlite")]
-    if on_sqlite:
-        names = ", ".join(on_sqlite[:-1]) + " and " * (len(on_sqlite) > 1) + on_sqlite[-1]
-        return (
-            f"--workers needs PostgreSQL: the {names} database"
-            f"{'s are' if len(on_sqlite) > 1 else ' is'} SQLite, which has no row locks to keep "
-            "processes apart and takes one writer at a time (set FLOWFORGE_DATABASE_URL)"
-        )
-    return None
-
-
 def create_single_service_app(name: str, settings: Settings | None = None) -> FastAPI:
     """One service alone, without the workers' code: it reaches them through the broker (an
     orchestrator without FLOWFORGE_BROKER_URL refuses to start: ConfigurationError)."""

@@ -34,26 +34,23 @@ def serve(
     ),
 ) -> None:
     """Run every service's API in one process (the embedded default), or in several."""
-    from flowforge.app import create_app, replicas_refused
-    from flowforge_shared.web import close_unserved
-
     settings = Settings()
-    if workers > 1:
-        refused = replicas_refused(settings)
-        if refused:
-            _fail(refused)
-    try:
-        application = create_app(settings)
-    except UnsafeSettings as error:
-        _fail(str(error))
     if workers == 1:
+        from flowforge.app import create_app
+
+        try:
+            application = create_app(settings)
+        except UnsafeSettings as error:
+            _fail(str(error))
         uvicorn.run(application, host=host, port=port, log_level="info")
         return
-    # The app built above did, once for the deployment, what each process would otherwise
-    # do at its start: the migrations (when on), the first admin token, the built-in
-    # templates' upgrade. Each worker process builds its own app (uvicorn starts them
-    # afresh, not forked) and finds them done; none of them migrates again.
-    close_unserved(application)
+    from flowforge.replicas import prepare_apart, replicas_refused
+
+    refused = replicas_refused(settings) or prepare_apart()
+    if refused:
+        _fail(refused)
+    # Each worker process builds its own app (uvicorn starts them afresh, not forked) and
+    # finds the start-up done by prepare_apart; none of them migrates again.
     os.environ["FLOWFORGE_AUTO_MIGRATE"] = "false"
     uvicorn.run(
         "flowforge.app:create_app",

@@ -82,15 +82,38 @@ def accepted_by(server_port: int, client_port: int, pids: list[int]) -> int | No
 
 
 class Connection:
-    """One keep-alive connection, and the API process that accepted it."""
+    """One keep-alive connection, and the API process that accepted it. uvicorn closes a
+    connection idle for 5 s: the next request then goes on a new connection accepted by
+    the same process (others are opened and closed until one is), so what a request is
+    said to have reached is always the process that answered it."""
 
-    def __init__(self, server: Server, pids: list[int]) -> None:
-        self.http = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
-        self.request("GET", "/healthz")  # accepted (and answered) before it is looked up
-        self.owner = accepted_by(server.port, self.http.sock.getsockname()[1], pids)
+    def __init__(self, server: Server, pids: list[int], token: str | None = None) -> None:
+        self.server, self.pids = server, pids
+        self.headers = {"Authorization": f"Bearer {token}"} if token else dict(HEADERS)
+        self.owner = self._open()
+
+    def _open(self) -> int | None:
+        self.http = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=60)
+        self._send("GET", "/healthz")  # accepted (and answered) before it is looked up
+        return accepted_by(self.server.port, self.http.sock.getsockname()[1], self.pids)
+
+    def _reopen(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            self.http.close()
+            if self._open() == self.owner:
+                return
+            assert time.monotonic() < deadline, f"no new connection reached {self.owner}"
 
     def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
-        headers = dict(HEADERS)
+        try:
+            return self._send(method, path, body)
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            self._reopen()  # closed while idle, before it read the request
+            return self._send(method, path, body)
+
+    def _send(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        headers = dict(self.headers)
         payload = None
         if body is not None:
             payload = json.dumps(body)
@@ -103,13 +126,13 @@ class Connection:
         self.http.close()
 
 
-def one_on_each(server: Server, pids: list[int]) -> dict[int, Connection]:
+def one_on_each(server: Server, pids: list[int], token: str | None = None) -> dict[int, Connection]:
     """A connection accepted by each API process (the kernel picks: open until each is seen;
     a process just started accepts once its app is built)."""
     found: dict[int, Connection] = {}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        connection = Connection(server, pids)
+        connection = Connection(server, pids, token)
         if connection.owner in pids and connection.owner not in found:
             found[connection.owner] = connection
         else:
@@ -216,3 +239,35 @@ def test_two_api_processes_share_one_deployment(tmp_path, fresh_postgres_url):
         server.stop()
         redis_server.stop()
     assert f"Child process [{victim}] died" in server.log()
+
+
+def test_the_first_admin_token_is_generated_once_for_both_processes(tmp_path, fresh_postgres_url):
+    """The start-up each process would do (here: generating the first admin token, which
+    two processes starting at once would each do) is done once, before the two start: one
+    token, printed once, accepted by both."""
+    redis_server = RedisServer(tmp_path).start()
+    server = Server(
+        tmp_path,
+        ("serve", "--workers", "2"),
+        FLOWFORGE_DATABASE_URL=fresh_postgres_url,
+        FLOWFORGE_BROKER_URL=redis_server.url,
+        FLOWFORGE_AUTO_MIGRATE="true",
+    )
+    del server.env["FLOWFORGE_ADMIN_TOKEN"]
+    server.start()
+    connections: list[Connection] = []
+    try:
+        token = (tmp_path / "admin-token").read_text().strip()
+        found = one_on_each(server, two_api_processes(server), token)
+        connections += list(found.values())
+        for connection in found.values():
+            status, listed = connection.request("GET", "/api/tokens")
+            assert status == 200, listed
+            assert [t["role"] for t in listed["data"]] == ["admin"], listed
+    finally:
+        for connection in connections:
+            connection.close()
+        server.stop()
+        redis_server.stop()
+    assert server.log().count("generated the first admin token") == 1
+    assert server.log().count(token) == 1
