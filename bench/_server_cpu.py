@@ -36,6 +36,26 @@ def process_cpu_seconds(pid: int) -> float:
     return _cpu_seconds(_PROC / str(pid) / "stat") or 0.0
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process under it (a `flowforge serve --workers N` supervisor and
+    its workers), as they are now."""
+    found, index = [pid], 0
+    while index < len(found):
+        current = found[index]
+        index += 1
+        for task in (_PROC / str(current) / "task").glob("*/children"):
+            try:
+                found.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def tree_cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds the processes ``pids`` (e.g. :func:`process_tree`'s) have used so far."""
+    return sum(process_cpu_seconds(pid) for pid in pids)
+
+
 class ServerCpu:
     """``with ServerCpu("db") as cpu: ...`` then ``cpu.seconds()``: the CPU the server's
     backends for database ``db`` spent inside the block."""

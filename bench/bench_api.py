@@ -1,6 +1,7 @@
 """The API under load, by route: 50 concurrent clients against a real `flowforge serve`
 process (a fresh data directory, N workflows), on SQLite (the embedded default) and on a
-fresh PostgreSQL database; and the server's memory at rest.
+fresh PostgreSQL database, and on PostgreSQL with a Redis broker served by 1 and by 2 API
+processes (`--workers 2`); and the server's memory at rest.
 
 Each route is driven on its own for a few seconds by 50 clients, each a keep-alive HTTP/1.1
 connection sending one request after the other (a small asyncio load generator in this
@@ -40,7 +41,7 @@ from bench._common import (
     scale,
     section,
 )
-from bench._server_cpu import process_cpu_seconds
+from bench._server_cpu import ServerCpu, process_tree, tree_cpu_seconds
 
 TOKEN = "bench-api-token"
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}
@@ -62,7 +63,9 @@ def _rss(pid: int) -> int:
     return 0
 
 
-def _start_server(directory: Path, database_url: str | None) -> tuple[subprocess.Popen, int]:
+def _start_server(
+    directory: Path, database_url: str | None, *, broker_url: str | None = None, workers: int = 1
+) -> tuple[subprocess.Popen, int]:
     port = _free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("FLOWFORGE_")},
@@ -72,24 +75,39 @@ def _start_server(directory: Path, database_url: str | None) -> tuple[subprocess
     if database_url:
         env["FLOWFORGE_DATABASE_URL"] = database_url
         env["FLOWFORGE_AUTO_MIGRATE"] = "true"  # a fresh database: its tables, at start
-    log = open(directory / "serve.log", "w")  # noqa: SIM115 (closed with the process)
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "flowforge"), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    if broker_url:
+        env["FLOWFORGE_BROKER_URL"] = broker_url
+    command = [str(Path(sys.executable).parent / "flowforge"), "serve", "--port", str(port)]
+    if workers > 1:
+        command += ["--workers", str(workers)]
+    log_path = directory / "serve.log"
+    log = open(log_path, "w")  # noqa: SIM115 (closed with the process)
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while True:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            answered = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+            # every worker process serving, not only the first one up
+            if answered and log_path.read_text().count("startup complete") >= workers:
                 return server, port
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
-            raise RuntimeError(f"flowforge serve did not start: {directory / 'serve.log'}")
+            raise RuntimeError(f"flowforge serve did not start: {log_path}")
         time.sleep(0.1)
+
+
+def _api_processes(server: subprocess.Popen, workers: int) -> list[int]:
+    """The processes serving requests: the server itself, or its ``workers`` processes
+    (uvicorn's supervisor and multiprocessing's resource tracker only wait)."""
+    if workers == 1:
+        return [server.pid]
+    return [
+        pid
+        for pid in process_tree(server.pid)[1:]
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
@@ -131,11 +149,21 @@ async def _drive(
     ]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
+    # Opened one after the other before the clock starts, each answering a /healthz before
+    # the next is opened. Opened all at once, a burst of 50 can land in one process of
+    # `--workers N`: its processes share one listening socket and the one that wakes first
+    # takes every pending connection. The CPU split printed per route shows how it fell.
+    connections = []
+    for _ in range(CLIENTS):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        await _read_response(reader)
+        connections.append((reader, writer))
     start = time.perf_counter()
     until = start + seconds
 
     async def client(number: int) -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = connections[number]
         index = number
         try:
             while time.perf_counter() < until:
@@ -183,18 +211,22 @@ def _setup(port: int, landing: Path) -> list[str]:
     return ids
 
 
-def _run(label: str, database_url: str | None) -> None:
+def _run(
+    label: str, database_url: str | None, *, broker_url: str | None = None, workers: int = 1
+) -> None:
     seconds = max(2.0, 8.0 * min(1.0, scale()))
     directory = out_dir(f"api/{label}", fresh=True)
-    server, port = _start_server(directory, database_url)
+    server, port = _start_server(directory, database_url, broker_url=broker_url, workers=workers)
     try:
         time.sleep(1.0)
-        at_start = _rss(server.pid)
+        serving = _api_processes(server, workers)
+        tree = process_tree(server.pid)  # CPU is summed over every process of the server
+        at_start = max(_rss(pid) for pid in serving)
         ids = _setup(port, directory / "landing")
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=HEADERS) as c:
             c.get("/api/workflows").raise_for_status()
             c.get(f"/api/workflows/{ids[1]}").raise_for_status()
-        after_requests = _rss(server.pid)
+        after_requests = max(_rss(pid) for pid in serving)
         routes = [
             ("GET /healthz (baseline)", "GET", ["/healthz"], False),
             ("GET /api/workflows", "GET", ["/api/workflows"], True),
@@ -208,15 +240,30 @@ def _run(label: str, database_url: str | None) -> None:
         ]
         results = {}
         cpu: dict[str, tuple[float, float]] = {}  # (server, load generator) CPU seconds
+        shares: dict[str, list[float]] = {}  # each API process's CPU seconds
+        database_cpu: dict[str, float | None] = {}  # PostgreSQL's backends of the database
+        database_name = database_url.rsplit("/", 1)[1] if database_url else None
         for name, method, paths, authorized in routes:
             asyncio.run(_drive(port, method, paths, 1.0, authorized))  # warm up
-            server_cpu, own_cpu = process_cpu_seconds(server.pid), time.process_time()
-            results[name] = asyncio.run(_drive(port, method, paths, seconds, authorized))
+            server_cpu, own_cpu = tree_cpu_seconds(tree), time.process_time()
+            each_before = [tree_cpu_seconds([pid]) for pid in serving]
+            if database_name:
+                with ServerCpu(database_name) as backends:
+                    results[name] = asyncio.run(_drive(port, method, paths, seconds, authorized))
+                database_cpu[name] = backends.seconds()
+            else:
+                results[name] = asyncio.run(_drive(port, method, paths, seconds, authorized))
+            shares[name] = [
+                tree_cpu_seconds([pid]) - before
+                for pid, before in zip(serving, each_before, strict=True)
+            ]
             cpu[name] = (
-                process_cpu_seconds(server.pid) - server_cpu,
-                time.process_time() - own_cpu,
+                tree_cpu_seconds(tree) - server_cpu,
+                # the bench's own, without its thread that watched PostgreSQL's backends
+                time.process_time() - own_cpu - (backends.own_seconds if database_name else 0.0),
             )
-        after_load = _rss(server.pid)
+        after_load = max(_rss(pid) for pid in serving)
+        assert _api_processes(server, workers) == serving, "an API process was replaced"
     finally:
         server.terminate()
         try:
@@ -228,6 +275,7 @@ def _run(label: str, database_url: str | None) -> None:
     base_rate = len(base_latencies) / base_wall
     line("load average (1, 5, 15 min)", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     line("clients x seconds per route", f"{CLIENTS} x {seconds:.0f} s, {WORKFLOWS} workflows")
+    line("API processes", f"{workers} (CPU per request: every process of the server, summed)")
     for name, (latencies, statuses, wall) in results.items():
         p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
         rate = len(latencies) / wall
@@ -242,9 +290,21 @@ def _run(label: str, database_url: str | None) -> None:
             + f"  {dict(sorted(statuses.items()))}"
         )
         server_cpu, own_cpu = cpu[name]
+        split = ""
+        if workers > 1:
+            total = sum(shares[name]) or 1.0
+            split = (
+                " (API processes "
+                + " / ".join(f"{share / total:.0%}" for share in shares[name])
+                + ")"
+            )
+        backends = database_cpu.get(name)
+        database = (
+            "" if backends is None else f"PostgreSQL {backends / len(latencies) * 1e3:.2f} ms, "
+        )
         line(
             f"{name}: CPU per request",
-            f"server {server_cpu / len(latencies) * 1e3:.2f} ms, "
+            f"server {server_cpu / len(latencies) * 1e3:.2f} ms{split}, {database}"
             f"load generator {own_cpu / len(latencies) * 1e3:.2f} ms",
         )
         # 409: the workflow has a run still active (one at a time), a right answer too
@@ -264,15 +324,18 @@ def _run(label: str, database_url: str | None) -> None:
             headline(name, brief, target="all 202 or 409", ok=not bad)
         else:
             line(name, text)
+    each = " (the largest API process)" if workers > 1 else ""
     check(
-        "server RSS at rest after start-up",
+        f"server RSS at rest after start-up{each}",
         mib(at_start),
         ok=at_start < 150 * 2**20,
         target="< 150 MiB",
     )
-    headline("server RSS at rest", mib(at_start), target="< 150 MiB", ok=at_start < 150 * 2**20)
-    line("server RSS after one request of each", mib(after_requests))
-    line("server RSS after the load", mib(after_load))
+    if workers == 1:
+        ok = at_start < 150 * 2**20
+        headline("server RSS at rest", mib(at_start), target="< 150 MiB", ok=ok)
+    line(f"server RSS after one request of each{each}", mib(after_requests))
+    line(f"server RSS after the load{each}", mib(after_load))
 
 
 def _postgres_database() -> str | None:
@@ -296,8 +359,71 @@ def _drop(url: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _redis_server(directory: Path) -> subprocess.Popen | None:
+    """A Redis server of the bench's own on a free port (nothing kept on disk): the broker
+    the runs are sent to. None (the part is skipped) without ``redis-server``."""
+    import shutil
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        print("  broker: SKIPPED (no redis-server on PATH)")
+        return None
+    port = _free_port()
+    directory.mkdir(parents=True, exist_ok=True)
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    process.url = f"redis://127.0.0.1:{port}/0"
+    import redis
+
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            redis.Redis.from_url(process.url).ping()
+            return process
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                process.kill()
+                raise
+            time.sleep(0.05)
+
+
+def _broker_deployment() -> None:
+    """PostgreSQL and a Redis broker (jobs would run on `flowforge worker` processes; none
+    runs here, so a run accepted stays queued and the next request for its workflow is a
+    409): `flowforge serve` with 1 API process, then `--workers 2`, each on a fresh database,
+    alternating ``FLOWFORGE_BENCH_API_ROUNDS`` times (1 by default)."""
+    rounds = int(os.environ.get("FLOWFORGE_BENCH_API_ROUNDS", "1"))
+    for round_ in range(1, rounds + 1):
+        for workers in (1, 2):
+            name = f"PostgreSQL + Redis broker, {workers} API process{'es' * (workers > 1)}"
+            section(name + (f" (round {round_})" if rounds > 1 else ""), name)
+            redis_server = _redis_server(out_dir("api/redis", fresh=True))
+            if redis_server is None:
+                return
+            url = _postgres_database()
+            try:
+                if url:
+                    _run(
+                        f"broker-{workers}",
+                        url,
+                        broker_url=redis_server.url,
+                        workers=workers,
+                    )
+            finally:
+                redis_server.kill()
+                redis_server.wait(timeout=10)
+                if url:
+                    _drop(url)
+
+
 def main() -> None:
-    wanted = os.environ.get("FLOWFORGE_BENCH_API_DATABASES", "sqlite,postgresql").split(",")
+    wanted = os.environ.get(
+        "FLOWFORGE_BENCH_API_DATABASES", "sqlite,postgresql,postgresql+broker"
+    ).split(",")
     if "sqlite" in wanted:
         section("SQLite (the embedded default)", "SQLite")
         _run("sqlite", None)
@@ -309,6 +435,8 @@ def main() -> None:
                 _run("postgresql", url)
             finally:
                 _drop(url)
+    if "postgresql+broker" in wanted:
+        _broker_deployment()
     report(__name__, checks=False)  # the headlines above: each route's ratios to /healthz
 
 

@@ -25,17 +25,45 @@ def _fail(message: str) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        min=1,
+        help="API processes on the one port (uvicorn workers); more than 1 needs "
+        "FLOWFORGE_BROKER_URL and PostgreSQL",
+    ),
 ) -> None:
-    """Run every service's API in one process (the embedded default)."""
-    from flowforge.app import create_app
-    from flowforge_shared.web import KEEP_ALIVE_SECONDS
+    """Run every service's API in one process (the embedded default), or in several."""
+    from flowforge import KEEP_ALIVE_SECONDS
 
-    try:
-        application = create_app(Settings())
-    except UnsafeSettings as error:
-        _fail(str(error))
+    settings = Settings()
+    if workers == 1:
+        from flowforge.app import create_app
+
+        try:
+            application = create_app(settings)
+        except UnsafeSettings as error:
+            _fail(str(error))
+        uvicorn.run(
+            application,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
+        return
+    from flowforge.replicas import prepare_apart, replicas_refused
+
+    refused = replicas_refused(settings) or prepare_apart()
+    if refused:
+        _fail(refused)
+    # Each worker process builds its own app (uvicorn starts them afresh, not forked) and
+    # finds the start-up done by prepare_apart; none of them migrates again.
+    os.environ["FLOWFORGE_AUTO_MIGRATE"] = "false"
     uvicorn.run(
-        application,
+        "flowforge.app:create_app",
+        factory=True,
+        workers=workers,
         host=host,
         port=port,
         log_level="info",
@@ -50,9 +78,9 @@ def service(
     port: int = typer.Option(8000, help="Port to listen on"),
 ) -> None:
     """Run one service's API alone."""
+    from flowforge import KEEP_ALIVE_SECONDS
     from flowforge.app import SERVICES, create_single_service_app
     from flowforge_shared.errors import ConfigurationError
-    from flowforge_shared.web import KEEP_ALIVE_SECONDS
 
     if name not in SERVICES:
         _fail(f"unknown service {name!r}; choose one of {', '.join(SERVICES)}")

@@ -25,9 +25,9 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from flowforge import KEEP_ALIVE_SECONDS
 from flowforge.app import create_app
 from flowforge_shared.settings import Settings
-from flowforge_shared.web import KEEP_ALIVE_SECONDS
 
 TEMPLATE = "bfsi-customer-360"
 SHOWN = [

@@ -146,6 +146,53 @@ def test_an_orchestrator_alone_without_a_broker_refuses_with_one_line(tmp_path):
     assert not (tmp_path / "flowforge.db").exists()
 
 
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ({}, "error: --workers needs FLOWFORGE_BROKER_URL: without a broker, jobs, the reaper"),
+        (
+            {"FLOWFORGE_BROKER_URL": "redis://127.0.0.1:1/0"},
+            "error: --workers needs PostgreSQL: the catalog, orchestrator and lineage "
+            "databases are SQLite",
+        ),
+        (
+            {
+                "FLOWFORGE_BROKER_URL": "redis://127.0.0.1:1/0",
+                "FLOWFORGE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+                "FLOWFORGE_LINEAGE_DATABASE_URL": "sqlite:///lineage.db",
+            },
+            "error: --workers needs PostgreSQL: the lineage database is SQLite",
+        ),
+        (
+            {
+                "FLOWFORGE_ENVIRONMENT": "production",
+                "FLOWFORGE_BROKER_URL": "redis://127.0.0.1:1/0",
+                "FLOWFORGE_DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x",
+            },
+            "error: refusing to start with FLOWFORGE_ENVIRONMENT=production: "
+            "FLOWFORGE_SECRET_KEY is not set",
+        ),
+    ],
+    ids=["embedded", "broker on SQLite", "one database on SQLite", "unsafe settings"],
+)
+def test_serve_with_workers_refuses_where_processes_are_unsafe(tmp_path, extra, expected):
+    """Without a broker, jobs, the reaper and the scheduler live in the server's process;
+    on SQLite no row lock keeps two processes apart: `--workers 2` says so, in one line,
+    before it touches anything (docs/architecture.md, "Several API processes"). Settings
+    refused outside local are refused the same way before any worker process starts."""
+    result = subprocess.run(
+        [FLOWFORGE, "serve", "--workers", "2", "--port", "1"],
+        env=env(tmp_path, **extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith(expected), line
+    assert list(tmp_path.iterdir()) == []  # no database, no token, no key file
+
+
 def test_a_scheduler_without_a_broker_refuses_with_one_line(tmp_path):
     """It asks the catalog's worker for runs: without a broker it says to use `serve`."""
     result = subprocess.run(

@@ -44,11 +44,6 @@ from flowforge_shared.storable import problems
 from flowforge_shared.telemetry import continued, setup_tracing, tracer
 
 log = logging.getLogger("flowforge.web")
-KEEP_ALIVE_SECONDS = 75
-"""How long the server keeps an idle keep-alive connection open. Longer than its clients keep
-one (httpx 5 s, nginx upstreams 60 s): when both sides wait equally long, a request sent in the
-instant the server closes the connection ends "connection reset by peer". uvicorn's own
-default is 5 s, httpx's too."""
 OPENAPI_URL = "/api/openapi.json"
 DOCS_URL = "/api/docs"
 # Swagger UI's files, from the fastapi-offline package (it ships Swagger UI 5, which reads the
@@ -126,6 +121,7 @@ def create_service_app(
     app.state.settings = settings
     app.state.database = database
     app.state.starters = starters
+    app.state.closers = closers  # close_unserved: an app built but never served
     app.state.bus = Bus(settings)
     for hook in install:
         close = hook(app)
@@ -166,6 +162,14 @@ def create_service_app(
     _install_error_handlers(app)
     _install_tracing(app)
     return app
+
+
+def close_unserved(app: FastAPI) -> None:
+    """Release what building ``app`` took (its hooks' shutdowns, its database pool) when it
+    is never served: nothing of it was started (its lifespan never ran)."""
+    for close in reversed(app.state.closers):
+        close()
+    app.state.database.dispose()
 
 
 def database_url_of(settings: Settings, migrations: Sequence[Chain]) -> str:
