@@ -219,3 +219,54 @@ def test_an_incremental_read_advances_the_watermark_once_and_a_lookback_stays_th
     )
     assert "read in 4 key ranges of id in parallel, committed once" in second.notes
     assert second.rows_written == 0 and second.watermark["value"] == str(ROWS)
+
+
+@pytest.mark.parametrize("how", ["cancelled", "time limit"])
+def test_a_wait_ends_on_cancel_or_time_limit_commits_nothing_and_stops_the_ranges(
+    tmp_path, source, client, how
+):
+    from flowforge_ingest.range_claims import ClaimKeeper
+    from flowforge_runtime.job import Cancelled
+
+    execution = str(uuid.uuid4())
+    # range 2 is held by a live task that never finishes: the job waits for it
+    claims = RangeClaims(client, execution, 1, 1, 1.0)
+    assert claims.claim(2, "task:busy")
+    flags = LocalCancelFlags()
+    settings = Settings(data_dir=tmp_path, task_time_limit=2 if how == "time limit" else 3600)
+    if how == "cancelled":
+        threading.Timer(1.0, flags.cancel, args=[execution]).start()
+    task = JobTask(
+        execution_id=execution,
+        run_sequence=1,
+        job_run_id=str(uuid.uuid4()),
+        job_id="job-1",
+        workflow_id="w",
+        workflow_name="w",
+        job={
+            "name": "distributed",
+            "type": "database",
+            "sourceConfig": {
+                "type": "postgresql",
+                "databaseConfig": {"connectionId": "c1", "tableName": "items", "partitions": 4},
+            },
+            "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
+        },
+        connection=source.connection(),
+    )
+    context = JobContext(
+        task=task,
+        attempt=1,
+        settings=settings,
+        lake=Lake(str(tmp_path / "lake")),
+        sink=Sink(),
+        cancel_flags=flags,
+    )
+    dispatch = RangeDispatch(client=client, send=lambda spec, index: None, claim_ttl=1.0, poll=0.05)
+    expected = Cancelled if how == "cancelled" else PermanentError
+    with ClaimKeeper(claims, 2, "task:busy"), pytest.raises(expected) as ended:
+        run_ingest_job(context, dispatch=dispatch)
+    if how == "time limit":
+        assert "did not finish within the task time limit" in str(ended.value)
+    assert writes(tmp_path) == []  # nothing committed (the table may exist, empty)
+    assert claims.stopped()  # the range tasks stop at their next batch
