@@ -24,7 +24,7 @@ from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import Lake
 from flowforge_shared.settings import Settings
 from tests.conftest import require_service
-from tests.ingest.test_parallel_read_live import Postgres, Sink
+from tests.ingest.test_parallel_read_live import MariaDB, Postgres, Sink
 
 ROWS = 40_000
 
@@ -41,6 +41,16 @@ def source():
     server.run("CREATE TABLE bad (id int PRIMARY KEY, at timestamp)")
     server.run("INSERT INTO bad SELECT g, '2024-01-01'::timestamp FROM generate_series(1, 4000) g")
     server.run("UPDATE bad SET at = 'infinity' WHERE id = 2500")
+    yield server
+    server.drop()
+
+
+@pytest.fixture(scope="module")
+def mariadb():
+    require_service("Redis", "127.0.0.1", 6379)
+    server = MariaDB()
+    server.run("CREATE TABLE items (id INT PRIMARY KEY, v INT, pad CHAR(32))")
+    server.run(f"INSERT INTO items SELECT seq, seq % 97, md5(seq) FROM seq_1_to_{ROWS}")
     yield server
     server.drop()
 
@@ -88,6 +98,7 @@ class Workers:
 
 
 def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, watermark=None):
+    db_type = server.db_type
     task = JobTask(
         execution_id=execution or str(uuid.uuid4()),
         run_sequence=sequence,
@@ -99,7 +110,7 @@ def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, water
             "name": "distributed",
             "type": "database",
             "sourceConfig": {
-                "type": "postgresql",
+                "type": db_type,
                 "databaseConfig": {"connectionId": "c1", **config},
             },
             "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
@@ -130,7 +141,9 @@ def staged_logs(tmp_path) -> list[Path]:
     return list((tmp_path / "lake" / "bronze" / "b_items").glob("flowforge-ranges/*/*/_delta_log"))
 
 
-def test_ranges_read_by_tasks_land_once_in_one_commit(tmp_path, source, client):
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_ranges_read_by_tasks_land_once_in_one_commit(tmp_path, request, client, server):
+    source = request.getfixturevalue("source" if server == "postgresql" else "mariadb")
     workers = Workers(tmp_path, client)
     dispatch = RangeDispatch(client=client, send=workers.send, claim_ttl=2.0, poll=0.05)
     outcome = run(tmp_path, source, {"tableName": "items", "partitions": 4}, dispatch=dispatch)
