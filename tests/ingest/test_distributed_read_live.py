@@ -283,3 +283,59 @@ def test_a_wait_ends_on_cancel_or_time_limit_commits_nothing_and_stops_the_range
         assert "did not finish within the task time limit" in str(ended.value)
     assert writes(tmp_path) == []  # nothing committed (the table may exist, empty)
     assert claims.stopped()  # the range tasks stop at their next batch
+
+
+def test_two_copies_of_the_coordinator_commit_once(tmp_path, source, client):
+    """Two attempts of one run coordinating at once (a coordinator thought lost, and its
+    retry): each stages its own ranges, one commit lands, the other reports it."""
+    execution = str(uuid.uuid4())
+    outcomes, errors = {}, []
+
+    def coordinate(attempt: int) -> None:
+        task = JobTask(
+            execution_id=execution,
+            run_sequence=1,
+            job_run_id=str(uuid.uuid4()),
+            job_id="job-1",
+            workflow_id="w",
+            workflow_name="w",
+            job={
+                "name": "distributed",
+                "type": "database",
+                "sourceConfig": {
+                    "type": "postgresql",
+                    "databaseConfig": {"connectionId": "c1", "tableName": "items", "partitions": 4},
+                },
+                "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
+            },
+            connection=source.connection(),
+        )
+        context = JobContext(
+            task=task,
+            attempt=attempt,
+            settings=Settings(data_dir=tmp_path),
+            lake=Lake(str(tmp_path / "lake")),
+            sink=Sink(),
+            cancel_flags=LocalCancelFlags(),
+        )
+        workers = Workers(tmp_path, client)
+        dispatch = RangeDispatch(client=client, send=workers.send, claim_ttl=2.0, poll=0.05)
+        try:
+            outcomes[attempt] = run_ingest_job(context, dispatch=dispatch)
+        except Exception as error:
+            errors.append(error)
+        workers.join()
+
+    threads = [threading.Thread(target=coordinate, args=(attempt,)) for attempt in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == [] and len(outcomes) == 2
+    assert len(writes(tmp_path)) == 1
+    ids = bronze(tmp_path).to_pyarrow_table(columns=["id"]).column(0).to_pylist()
+    assert Counter(ids) == Counter(range(1, ROWS + 1))
+    made = [o for o in outcomes.values() if o.already_applied is None]
+    found = [o for o in outcomes.values() if o.already_applied is not None]
+    assert len(made) == 1 and made[0].rows_written == ROWS
+    assert len(found) == 1 and found[0].rows_written == ROWS  # the commit's flowforge.rows

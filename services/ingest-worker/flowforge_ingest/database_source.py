@@ -15,6 +15,7 @@ Incremental reads are correct by construction:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -361,9 +362,9 @@ def _read_distributed(
         )
     finally:
         for stream, close_connection in first:  # range 0 never read: close it
-            try:
+            with contextlib.suppress(Exception):
                 stream.close()
-            finally:
+            with contextlib.suppress(Exception):
                 close_connection()
     result = commit_staged(lake, bronze.table_name, plan, staged, bronze.write_mode, commit)
     if result.already_applied is None:

@@ -12,6 +12,7 @@ what a range task needs travels in a JSON *spec* built by the coordinator (:func
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -184,9 +185,10 @@ def read_range(
             should_stop=should_stop,
         )
     finally:
-        try:
+        # A close that fails must not hide the read's own error.
+        with contextlib.suppress(Exception):
             stream.close()
-        finally:
+        with contextlib.suppress(Exception):
             close_connection()
 
 
