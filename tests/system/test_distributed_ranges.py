@@ -188,10 +188,11 @@ def test_a_range_worker_killed_mid_range_is_redelivered_one_commit_every_row_onc
     index = holder_key.decode().rsplit(":", 1)[-1]
     results = holder_key.decode().rsplit(":", 1)[0] + ":results"
     assert broker.hget(results, index) is None, "the range had finished already"
-    coordinator = next(
-        w for w in workers if "flowforge.ingest.run_job[" in worker_log(celery_platform, w)
+    # the worker that took the claiming task's message (not picked by "the other one than
+    # the job's": a second copy of the job's dispatch, dropped, would show in both logs)
+    range_worker = next(
+        w for w in workers if f"read_range[{task_id}] received" in worker_log(celery_platform, w)
     )
-    range_worker = next(w for w in workers if w is not coordinator)
     pool = children_of(range_worker.pid)
     assert pool, "no pool process of the range worker"
     for pid in pool:
