@@ -189,7 +189,7 @@ def claims():
     from flowforge_ingest.range_claims import RangeClaims
 
     client = redis.Redis.from_url("redis://127.0.0.1:6379/13")
-    made = RangeClaims(client, str(uuid.uuid4()), 1, 1, ttl=0.6)
+    made = RangeClaims(client, str(uuid.uuid4()), 1, 1, ttl=1.5)
     yield made
     made.forget(4)
 
@@ -201,9 +201,9 @@ def test_a_range_is_claimed_once_until_its_claim_expires(claims):
     assert not claims.claim(1, "coordinator")
     assert claims.claim(1, "task-a")  # a redelivery of the same message takes it again
     with ClaimKeeper(claims, 1, "task-a") as keeper:
-        time.sleep(1.5)  # past the ttl: kept alive by the keeper
+        time.sleep(3.5)  # past the ttl: kept alive by the keeper
         assert not claims.claim(1, "coordinator") and not keeper.lost
-    time.sleep(0.8)  # the holder died (no refresh): the claim expires, anyone may take it
+    time.sleep(1.8)  # the holder died (no refresh): the claim expires, anyone may take it
     assert claims.claim(1, "coordinator")
     assert not claims.refresh(1, "task-a")  # and the old holder cannot take it back
     assert claims.holder(1) == "coordinator"
