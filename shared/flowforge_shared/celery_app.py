@@ -20,6 +20,7 @@ from flowforge_shared.contracts.tasks import (
     INGEST_QUEUE,
     LINEAGE_QUEUE,
     LINEAGE_RECORD_EVENT,
+    READ_RANGE,
     RECORD_EVENT,
     RECORD_HEARTBEAT,
     RUN_INGEST_JOB,
@@ -103,6 +104,7 @@ def configure(settings: Settings, app: Celery | None = None, *, queue: str | Non
         task_routes={
             RUN_INGEST_JOB: {"queue": INGEST_QUEUE},
             DATABASE_OPERATION: {"queue": INGEST_QUEUE},
+            READ_RANGE: {"queue": INGEST_QUEUE},
             RUN_TRANSFORM_JOB: {"queue": TRANSFORM_QUEUE},
             RECORD_EVENT: {"queue": EVENTS_QUEUE},
             RECORD_HEARTBEAT: {"queue": EVENTS_QUEUE},

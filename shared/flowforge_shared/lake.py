@@ -150,6 +150,10 @@ class Lake:
                 filesystem.delete_file(posixpath.join(base, relative))
         return orphans
 
+    def filesystem(self, layer: Layer, table: str):
+        """(pyarrow filesystem, path of the table's folder in it)."""
+        return self._filesystem(layer, table)
+
     def _filesystem(self, layer: Layer, table: str):
         uri = self.uri(layer, table)
         if uri.startswith("s3://"):
@@ -183,6 +187,10 @@ def commit_properties(
         custom_metadata=custom,
     )
 
+
+ROWS_KEY = "flowforge.rows"
+"""Commit metadata: the rows a commit added, for commits whose history entry has no row
+metric (a commit of staged files, ``DeltaTable.create_write_transaction``)."""
 
 _HISTORY_SEARCH = 200
 """Commits searched (newest first) for the details of an earlier commit."""
@@ -250,6 +258,12 @@ def _rows_of(entry: dict[str, Any]) -> int | None:
         )
     if "num_added_rows" in metrics:
         return int(metrics["num_added_rows"])
+    recorded = entry.get(ROWS_KEY)
+    if recorded is not None:
+        try:
+            return int(recorded)
+        except (TypeError, ValueError):
+            return None
     return None
 
 

@@ -107,6 +107,17 @@ class Settings(BaseSettings):
     task_retry_backoff: float = Field(default=2.0, description="First retry delay, seconds")
     task_retry_backoff_max: float = Field(default=300.0, description="Longest retry delay")
     embedded_workers: int = Field(default=4, description="Threads running tasks in-process")
+    distributed_ranges: bool = Field(
+        default=True,
+        description="With a broker, read the key ranges of a parallel read as tasks on the "
+        "ingest queue (docs/connectors.md); false keeps them threads of the job's worker",
+    )
+    range_claim_ttl: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a range claim of a distributed parallel read lives without its "
+        "holder's heartbeat; a claim expired this long ago is taken over by the job",
+    )
     heartbeat_interval: float = Field(
         default=10.0, ge=0, description="Seconds between a running job's heartbeats (0: none)"
     )

@@ -241,17 +241,31 @@ class _Commit:
         )
 
 
-def _write(
+@dataclass
+class WritePlan:
+    """What a write goes against: the snapshot (created, widened), the schema to write
+    (``target``), whether it adds table columns, and what the write changed beyond rows."""
+
+    snapshot: DeltaTable
+    target: pa.Schema
+    incoming: pa.Schema
+    adds_columns: bool
+    notes: tuple[str, ...] = ()
+
+
+def plan_write(
     lake: Lake,
     table: str,
-    batches: BatchSource,
+    source: pa.Schema,
     mode: Literal["append", "overwrite"],
     audit: AuditContext | None,
     commit: _Commit,
-    on_batch: Callable[[int], None] | None,
-    should_stop: Callable[[], bool] | None,
-) -> BronzeResult:
-    incoming = _incoming_schema(table, batches.schema, audit)
+) -> WritePlan | BronzeResult:
+    """The snapshot and schema a write of ``source``'s columns goes against (the table
+    created empty first if new, widened first when a column needs it), or the run's own
+    earlier commit (a :class:`BronzeResult` with ``already_applied``) when a retry finds it.
+    Records the table's columns the source lacks in ``commit.metadata``."""
+    incoming = _incoming_schema(table, source, audit)
     # Created empty first if new, then written against a snapshot (Lake.load_or_create).
     snapshot = lake.load_or_create("bronze", table, _plan_schema(table, None, incoming)[0])
     earlier = _earlier_commit(snapshot, table, commit)
@@ -270,6 +284,23 @@ def _write(
             commit.metadata[ABSENT_COLUMNS_KEY] = json.dumps(
                 {"executionId": audit.execution_id, "jobId": audit.job_id, "columns": absent}
             )
+    return WritePlan(snapshot, target, incoming, adds_columns, notes)
+
+
+def _write(
+    lake: Lake,
+    table: str,
+    batches: BatchSource,
+    mode: Literal["append", "overwrite"],
+    audit: AuditContext | None,
+    commit: _Commit,
+    on_batch: Callable[[int], None] | None,
+    should_stop: Callable[[], bool] | None,
+) -> BronzeResult:
+    plan = plan_write(lake, table, batches.schema, mode, audit, commit)
+    if isinstance(plan, BronzeResult):
+        return plan
+    snapshot, target = plan.snapshot, plan.target
     stream = _Stream(batches, target, audit, on_batch, should_stop)
     try:
         # The first batch is read before the write starts: it tells which string columns
@@ -280,7 +311,7 @@ def _write(
                 snapshot,
                 pa.RecordBatchReader.from_batches(target, stream),
                 mode=mode,
-                schema_mode=_schema_mode(mode, adds_columns),
+                schema_mode=_schema_mode(mode, plan.adds_columns),
                 writer_properties=properties,
                 commit_properties=commit.properties(),
             )
@@ -292,7 +323,7 @@ def _write(
             return _after_failed_commit(lake, table, commit, error)
     finally:
         stream.close()
-    return replace(_committed(lake, table, commit, stream.rows, snapshot), notes=notes)
+    return replace(_committed(lake, table, commit, stream.rows, snapshot), notes=plan.notes)
 
 
 def _widen(

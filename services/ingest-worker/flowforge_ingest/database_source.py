@@ -15,7 +15,13 @@ Incremental reads are correct by construction:
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from flowforge_ingest import lookback
 from flowforge_ingest.bronze import AuditContext, write_bronze
@@ -32,11 +38,23 @@ from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import output_dataset
 from flowforge_shared.telemetry import tracer
 
+if TYPE_CHECKING:
+    from flowforge_ingest.distributed_read import RangeDispatch
+
+log = logging.getLogger("flowforge.ingest")
+
 WATERMARK_KEY = "flowforge.watermark"
 """Commit metadata: the upper bound the committed read went to (JSON)."""
 
 
-def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource) -> JobOutcome:
+def ingest_database(
+    context: JobContext,
+    job: JobConfig,
+    source: DatabaseSource,
+    dispatch: RangeDispatch | None = None,
+) -> JobOutcome:
+    """``dispatch``: given on a Celery deployment, the key ranges of a parallel read are
+    read as tasks on the ingest queue (:mod:`.distributed_read`); else threads of this job."""
     from flowforge_ingest.connectors import sql, watermark
 
     task, lake = context.task, context.lake
@@ -133,42 +151,74 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
             if config.partitions > 1 and table
             else []
         )
-        if len(ranges) > 1:
+        distributed = (
+            dispatch is not None
+            and context.settings.distributed_ranges
+            and len(ranges) > 1
+            # The lookback's "drop what bronze holds" would run in every range task: such
+            # reads stay threads (docs/connectors.md, "Distributed").
+            and known is None
+        )
+        if distributed:
+            assert dispatch is not None
             span.set_attribute("flowforge.ranges", len(ranges))
             notes.append(
-                f"read in {len(ranges)} key ranges of {ranges[0].column} in parallel, "
-                "committed once"
+                f"read in {len(ranges)} key ranges of {ranges[0].column} as tasks of the "
+                "ingest workers, committed once"
             )
-            stream = _parallel_stream(
-                connector, conn, params, config, columns, read_arguments, ranges
+            result = _read_distributed(
+                context,
+                dispatch,
+                bronze,
+                conn,
+                params,
+                config,
+                columns,
+                read_arguments,
+                ranges,
+                source_name,
+                next_mark,
             )
+            rows_read = result.rows_written
         else:
-            plan = sql.plan_read(params.db_type, **read_arguments)
-            stream = connector.execute_batches(
-                conn, plan.sql, plan.params, config.batch_size, columns
-            )
-        if known is not None:
-            stream = lookback.WithoutKnownRows(stream, known)
-        try:
-            result = write_bronze(
-                lake,
-                bronze.table_name,
-                stream,
-                mode=bronze.write_mode,
-                audit=AuditContext(
-                    execution_id=task.execution_id, job_id=task.job_id, source=source_name
+            if len(ranges) > 1:
+                span.set_attribute("flowforge.ranges", len(ranges))
+                notes.append(
+                    f"read in {len(ranges)} key ranges of {ranges[0].column} in parallel, "
+                    "committed once"
                 )
-                if bronze.audit_columns
-                else None,
-                app_id=task.app_id,
-                run_sequence=task.run_sequence,
-                execution_id=task.execution_id,
-                metadata={WATERMARK_KEY: json.dumps(next_mark.to_dict())} if next_mark else None,
-                on_batch=on_batch,
-                should_stop=context.should_stop,
-            )
-        finally:
-            stream.close()
+                stream = _parallel_stream(
+                    connector, conn, params, config, columns, read_arguments, ranges
+                )
+            else:
+                plan = sql.plan_read(params.db_type, **read_arguments)
+                stream = connector.execute_batches(
+                    conn, plan.sql, plan.params, config.batch_size, columns
+                )
+            if known is not None:
+                stream = lookback.WithoutKnownRows(stream, known)
+            try:
+                result = write_bronze(
+                    lake,
+                    bronze.table_name,
+                    stream,
+                    mode=bronze.write_mode,
+                    audit=AuditContext(
+                        execution_id=task.execution_id, job_id=task.job_id, source=source_name
+                    )
+                    if bronze.audit_columns
+                    else None,
+                    app_id=task.app_id,
+                    run_sequence=task.run_sequence,
+                    execution_id=task.execution_id,
+                    metadata={WATERMARK_KEY: json.dumps(next_mark.to_dict())}
+                    if next_mark
+                    else None,
+                    on_batch=on_batch,
+                    should_stop=context.should_stop,
+                )
+            finally:
+                stream.close()
         span.set_attribute("flowforge.rows", result.rows_written)
     if result.already_applied is not None:
         # A retry recomputes its upper bound, which may lie past what the committed attempt
@@ -200,6 +250,132 @@ def ingest_database(context: JobContext, job: JobConfig, source: DatabaseSource)
         watermark=next_mark.to_dict() if next_mark else None,
         tables={("bronze", bronze.table_name): result.table} if result.table is not None else {},
     )
+
+
+def _read_distributed(
+    context: JobContext,
+    dispatch: RangeDispatch,
+    bronze,
+    conn,
+    params,
+    config,
+    columns,
+    read_arguments,
+    ranges,
+    source_name,
+    next_mark,
+):
+    """The key ranges as ``read_range`` tasks on the ingest queue, this job coordinating:
+    range 0 read here, every range no task took read here too, the staged tables committed
+    into bronze once (docs/connectors.md, "Distributed")."""
+    from flowforge_ingest.bronze import BronzeResult, _Commit, plan_write
+    from flowforge_ingest.connectors import postgresql
+    from flowforge_ingest.distributed_read import (
+        coordinate,
+        encode_schema,
+        open_range,
+        range_spec,
+        read_range,
+    )
+    from flowforge_ingest.staged import attempt_folder, clean_staged, commit_staged
+
+    task, lake, settings = context.task, context.lake, context.settings
+    snapshot = postgresql.export_snapshot(conn) if params.db_type == "postgresql" else None
+    audit = (
+        AuditContext(
+            execution_id=task.execution_id,
+            job_id=task.job_id,
+            source=source_name,
+            ingested_at=datetime.now(UTC),
+        )
+        if bronze.audit_columns
+        else None
+    )
+    folder = attempt_folder(task.execution_id, task.run_sequence, context.attempt)
+    spec = range_spec(
+        execution_id=task.execution_id,
+        run_sequence=task.run_sequence,
+        attempt=context.attempt,
+        job_name=str(task.job.get("name", task.job_id)),
+        bronze_table=bronze.table_name,
+        folder=folder,
+        connection=task.connection or {},
+        read_arguments=read_arguments,
+        ranges=ranges,
+        snapshot=snapshot,
+        batch_size=config.batch_size,
+        columns=columns,
+        audit=audit,
+        claim_ttl=dispatch.claim_ttl,
+    )
+    commit = _Commit(
+        task.app_id,
+        task.run_sequence,
+        task.execution_id,
+        {WATERMARK_KEY: json.dumps(next_mark.to_dict())} if next_mark else {},
+    )
+    claims = dispatch.claims(task.execution_id, task.run_sequence, context.attempt)
+    holder = f"coordinator:{uuid.uuid4().hex}"
+    first = [open_range(spec, 0, settings)]  # its columns plan the write
+    try:
+        plan = plan_write(
+            lake, bronze.table_name, first[0][0].schema, bronze.write_mode, audit, commit
+        )
+        if isinstance(plan, BronzeResult):
+            return plan  # a retry found this run's commit
+        spec["source"] = encode_schema(first[0][0].schema)
+        spec["target"] = encode_schema(plan.target)
+        reported = [0, 0.0]
+
+        def report(force: bool = False) -> None:
+            rows, now = claims.rows(), time.monotonic()
+            if rows != reported[0] and (force or now - reported[1] >= 1.0):
+                reported[:] = [rows, now]
+                context.progress(rows, staged=rows)
+
+        def on_batch(rows: int) -> None:
+            claims.add_rows(rows)
+            report()
+
+        def read_own(index: int):
+            opened = first.pop() if index == 0 and first else None
+            return read_range(
+                spec,
+                index,
+                lake=lake,
+                settings=settings,
+                should_stop=context.should_stop,
+                on_batch=on_batch,
+                opened=opened,
+            )
+
+        staged = coordinate(
+            len(ranges),
+            claims,
+            holder,
+            read_own=read_own,
+            dispatch=lambda indexes: [dispatch.send(spec, index) for index in indexes],
+            should_stop=context.should_stop,
+            deadline=time.monotonic() + 0.9 * settings.task_time_limit,
+            poll=dispatch.poll,
+            on_wait=report,
+        )
+    finally:
+        for stream, close_connection in first:  # range 0 never read: close it
+            with contextlib.suppress(Exception):
+                stream.close()
+            with contextlib.suppress(Exception):
+                close_connection()
+    result = commit_staged(lake, bronze.table_name, plan, staged, bronze.write_mode, commit)
+    if result.already_applied is None:
+        # Committed: the staged logs go (their files are bronze's now). When the outcome
+        # is unknown (a commit found rather than made), nothing is deleted.
+        try:
+            clean_staged(lake, bronze.table_name, folder, staged)
+            claims.forget(len(ranges))
+        except Exception:  # noqa: BLE001 - tidying is never worth a failed job
+            log.warning("could not clean the staged ranges of %s", folder, exc_info=True)
+    return result
 
 
 def read_target(

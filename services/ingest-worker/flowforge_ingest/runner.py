@@ -23,14 +23,16 @@ from flowforge_shared.objectstore import landing_dataset
 from flowforge_shared.telemetry import tracer
 
 
-def run_ingest_job(context: JobContext) -> JobOutcome:
+def run_ingest_job(context: JobContext, dispatch=None) -> JobOutcome:
+    """``dispatch`` (a :class:`~flowforge_ingest.distributed_read.RangeDispatch`, given by
+    the Celery task): a parallel read's ranges become tasks; without it, threads."""
     job = JobConfig.model_validate(context.task.job)
     source = job.source_config
     if isinstance(source, CsvSource):
         return _ingest_csv(context, job, source)
     from flowforge_ingest.database_source import ingest_database
 
-    return ingest_database(context, job, source)
+    return ingest_database(context, job, source, dispatch)
 
 
 def _ingest_csv(context: JobContext, job: JobConfig, source: CsvSource) -> JobOutcome:

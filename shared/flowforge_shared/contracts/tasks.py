@@ -17,6 +17,8 @@ RUN_TRANSFORM_JOB = "flowforge.transform.run_job"
 RECORD_EVENT = "flowforge.orchestrator.record_event"
 RECORD_HEARTBEAT = "flowforge.orchestrator.heartbeat"
 DATABASE_OPERATION = "flowforge.ingest.database_operation"
+# One key range of a distributed parallel read (docs/connectors.md, "Parallel reads").
+READ_RANGE = "flowforge.ingest.read_range"
 # A job's COMPLETE run event, passed on by the orchestrator to the catalog (its assets).
 CATALOG_RECORD_OUTPUTS = "flowforge.catalog.record_outputs"
 # Every run event the orchestrator receives, passed on to the lineage service (its graph).
