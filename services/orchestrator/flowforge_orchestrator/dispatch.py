@@ -83,7 +83,7 @@ def handle_event(
     if bus is not None:
         pass_on_event(bus, event, served_here=True)
     with record_lock, database.session() as session:
-        execution, tasks = service.record_event(session, event, CONSUMERS)
+        execution, tasks = service.record_event(session, event, CONSUMERS, commit=True)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
     return tasks, queues
 
