@@ -42,9 +42,8 @@ class Compiled:
             name: param.type.dialect_impl(dialect).bind_processor(dialect)
             for name, param in compiled.binds.items()
         }
-        columns = getattr(statement, "selected_columns", None)
-        if columns is None:  # INSERT / UPDATE ... RETURNING
-            columns = getattr(statement, "_returning", ()) or ()
+        # what a SELECT selects, what an INSERT / UPDATE returns (nothing without RETURNING)
+        columns = getattr(statement, "exported_columns", ())
         self.results: list[Processor] = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
@@ -139,9 +138,8 @@ class Statements:
                     raw.execute("COMMIT")
             # leaving the pipeline sent it with a Sync: every result is in
             for cursor, found, result in cursors:
-                result.rows = (
-                    [found.row(row) for row in cursor.fetchall()] if cursor.description else []
-                )
+                if found.results:  # a SELECT, or RETURNING (psycopg's description is dearer)
+                    result.rows = [found.row(row) for row in cursor.fetchall()]
                 cursor.close()
         except self.dialect.loaded_dbapi.Error as error:
             raise self._wrapped(error, statement, parameters) from error
