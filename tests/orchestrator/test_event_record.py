@@ -168,6 +168,11 @@ def test_an_event_costs_two_round_trips_to_postgresql(postgres):
     assert counts == {"START": [2] * 4, "COMPLETE": [2] * 4, "again": [2] * 8}
     assert state(postgres, execution_id) == {f"j{i}": ("succeeded", True) for i in range(4)}
     assert recorded(postgres, event_id(payload)) == 1
+    # the record's autocommit mode ended with it: the pool's connection is back to
+    # transactions (the marks' SET LOCAL, every other session)
+    with postgres.engine.connect() as connection:
+        assert connection.connection.driver_connection.autocommit is False
+        assert connection.execute(text("SHOW transaction_isolation")).scalar() == "read committed"
 
 
 def test_two_jobs_finishing_at_once_in_two_processes_dispatch_the_one_needing_both(postgres):
@@ -278,3 +283,28 @@ def test_a_record_that_fails_midway_leaves_nothing_and_the_next_one_records(data
     assert recorded(database, event_id(complete)) == 1
     with database.session() as session:
         assert session.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_a_column_the_event_did_not_change_keeps_what_another_writer_committed(postgres):
+    """Writers without the execution's lock (a send's mark, a heartbeat) may change a job
+    run between the record's read and its write: the record writes only what the event
+    changed, so their write stands."""
+    execution_id, runs = start(postgres, chain(2))
+    dispatch.handle_event(postgres, event(execution_id, runs, "j0", "START"))
+
+    def meanwhile(_session, _event) -> None:  # between the two sends of the COMPLETE's record
+        with postgres.engine.connect() as other:
+            other.execute(
+                text("UPDATE job_runs SET sent_epoch = 'redis-2' WHERE id = :id"),
+                {"id": runs["j0"]},
+            )
+            other.commit()
+
+    with postgres.session() as session:
+        service.record_event(
+            session, event(execution_id, runs, "j0", "COMPLETE"), [meanwhile], commit=True
+        )
+    with postgres.session() as session:
+        execution = service.get_or_raise(session, execution_id=execution_id)
+        j0 = next(job for job in execution.jobs if job.job_id == "j0")
+        assert (j0.status, j0.sent_epoch) == ("succeeded", "redis-2")

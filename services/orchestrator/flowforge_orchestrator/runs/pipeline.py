@@ -63,15 +63,16 @@ class Compiled:
         )
 
 
-_compiled: dict[tuple[Any, str], Compiled] = {}
+_compiled: dict[tuple[Any, str, str], Compiled] = {}
 
 
 def compiled(key: Any, statement: Callable[[], ClauseElement], dialect: Dialect) -> Compiled:
     """The statement ``key`` names, compiled once per process and dialect (``statement``
     builds it the first time)."""
-    found = _compiled.get((key, dialect.name))
+    cache_key = (key, dialect.name, dialect.driver)
+    found = _compiled.get(cache_key)
     if found is None:
-        found = _compiled[(key, dialect.name)] = Compiled(statement(), dialect)
+        found = _compiled[cache_key] = Compiled(statement(), dialect)
     return found
 
 
