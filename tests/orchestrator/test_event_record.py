@@ -308,3 +308,19 @@ def test_a_column_the_event_did_not_change_keeps_what_another_writer_committed(p
         execution = service.get_or_raise(session, execution_id=execution_id)
         j0 = next(job for job in execution.jobs if job.job_id == "j0")
         assert (j0.status, j0.sent_epoch) == ("succeeded", "redis-2")
+
+
+def test_a_send_is_marked_in_one_round_trip_after_the_ping(postgres):
+    """The marks thread's transaction (``SET LOCAL synchronous_commit TO OFF``, the
+    UPDATE, COMMIT) goes as one batch; its checkout still pings (it is not retried)."""
+    execution_id, runs = start(postgres, chain(2))
+    trips = Trips(postgres)
+    postgres.ping()
+    trips.take()
+    dispatch.mark(postgres, {("redis-1", None): [(runs["j0"], 1)]})
+    assert trips.take() == 2  # before: the ping, BEGIN, SET LOCAL, UPDATE, COMMIT (5)
+    with postgres.session() as session:
+        execution = service.get_or_raise(session, execution_id=execution_id)
+        j0 = next(job for job in execution.jobs if job.job_id == "j0")
+        assert (j0.sent_epoch, j0.sent_at is not None, j0.owner) == ("redis-1", True, None)
+        assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"

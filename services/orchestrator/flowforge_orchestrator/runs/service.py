@@ -14,7 +14,18 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from sqlalchemy import JSON, Text, and_, bindparam, cast, exists, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -291,37 +302,67 @@ def mark_sent(
     *,
     epoch: str | None,
     owner: str | None,
+    statements: Statements | None = None,
 ) -> None:
     """The broker (or the in-process pool) took these tasks. ``owner`` is who holds a task
     until a worker starts it (the embedded process; None when the broker holds it).
 
     ``sent`` holds job run ids, or (job run id, attempt) pairs: a pair marks only that
     attempt, so a mark recorded late (in the background, :class:`~flowforge_orchestrator.
-    dispatch.Marker`) never marks a later attempt the reaper dispatched meanwhile."""
+    dispatch.Marker`) never marks a later attempt the reaper dispatched meanwhile.
+
+    One UPDATE per job run (two with an owner), queued on ``statements`` when given (sent
+    by the caller with its other statements: one PostgreSQL round trip), else sent here."""
     pairs = [(item, None) if isinstance(item, str) else item for item in sent]
     if not pairs:
         return
-    which = or_(
-        *(
-            JobRun.id == job_run_id
-            if attempt is None
-            else and_(JobRun.id == job_run_id, JobRun.attempt == attempt)
-            for job_run_id, attempt in pairs
+    batch = statements if statements is not None else Statements(session)
+    now = utcnow()
+    for job_run_id, attempt in pairs:
+        any_attempt = attempt is None
+        which = {"m_job_run_id": job_run_id, **({} if any_attempt else {"m_attempt": attempt})}
+        batch.add(
+            ("mark.sent", any_attempt),
+            lambda a=any_attempt: _mark(a),
+            which | {"m_now": now, "m_epoch": epoch},
+        )
+        if owner is not None:
+            batch.add(
+                ("mark.owner", any_attempt),
+                lambda a=any_attempt: _own(a),
+                which | {"m_owner": owner},
+            )
+    if statements is None:
+        batch.send()
+
+
+def _marked(any_attempt: bool):
+    table = JobRun.__table__
+    condition = table.c.id == bindparam("m_job_run_id", type_=table.c.id.type)
+    if not any_attempt:
+        condition = and_(condition, table.c.attempt == bindparam("m_attempt", type_=Integer()))
+    return table, condition
+
+
+def _mark(any_attempt: bool):
+    table, which = _marked(any_attempt)
+    return (
+        update(table)
+        .where(which, table.c.sent_at.is_(None))
+        .values(
+            sent_at=bindparam("m_now", type_=table.c.sent_at.type),
+            sent_epoch=bindparam("m_epoch", type_=table.c.sent_epoch.type),
         )
     )
-    session.execute(
-        update(JobRun)
-        .where(which, JobRun.sent_at.is_(None))
-        .values(sent_at=utcnow(), sent_epoch=epoch)
-        .execution_options(synchronize_session=False)
+
+
+def _own(any_attempt: bool):
+    table, which = _marked(any_attempt)
+    return (
+        update(table)
+        .where(which, table.c.status == Status.QUEUED.value, table.c.owner.is_(None))
+        .values(owner=bindparam("m_owner", type_=table.c.owner.type))
     )
-    if owner is not None:
-        session.execute(
-            update(JobRun)
-            .where(which, JobRun.status == Status.QUEUED.value, JobRun.owner.is_(None))
-            .values(owner=owner)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def record_heartbeat(session: Session, beat: dict[str, Any]) -> bool:
