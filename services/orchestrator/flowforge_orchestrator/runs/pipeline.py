@@ -44,9 +44,11 @@ class Compiled:
         }
         # what a SELECT selects, what an INSERT / UPDATE returns (nothing without RETURNING)
         columns = getattr(statement, "exported_columns", ())
-        self.results: list[Processor] = [
+        processors = [
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         ]
+        self.results = bool(processors)
+        self._converted = [(i, p) for i, p in enumerate(processors) if p is not None]
 
     def parameters(self, values: dict[str, Any]) -> dict[str, Any]:
         bound = self.compiled.construct_params(values)
@@ -56,11 +58,14 @@ class Compiled:
             for name, value in bound.items()
         }
 
-    def row(self, values: Sequence[Any]) -> tuple:
-        return tuple(
-            value if processor is None else processor(value)
-            for processor, value in zip(self.results, values, strict=True)
-        )
+    def row(self, values: Sequence[Any]) -> Sequence[Any]:
+        """A row as read (only the columns whose type converts what the driver gives)."""
+        if not self._converted:
+            return values
+        row = list(values)
+        for index, processor in self._converted:
+            row[index] = processor(row[index])
+        return row
 
 
 _compiled: dict[tuple[Any, str, str], Compiled] = {}
@@ -80,9 +85,9 @@ class Result:
     """The rows of one statement, once its :meth:`Statements.send` returned."""
 
     def __init__(self) -> None:
-        self.rows: list[tuple] = []
+        self.rows: list[Sequence[Any]] = []
 
-    def first(self) -> tuple | None:
+    def first(self) -> Sequence[Any] | None:
         return self.rows[0] if self.rows else None
 
 

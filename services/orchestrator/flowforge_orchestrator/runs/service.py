@@ -11,7 +11,7 @@ One execution per workflow is active at a time, enforced by a partial unique ind
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -512,31 +512,28 @@ class Row:
     without the execution's lock, a heartbeat's ``owner`` say, is not written unless the
     event changed it)."""
 
-    def __init__(self, columns: tuple[tuple[str, bool], ...], values: tuple) -> None:
-        names = [name for name, _json in columns]
-        state = self.__dict__
-        state["_values"] = dict(zip(names, values, strict=True))
-        state["_unparsed"] = {name for name, is_json in columns if is_json}
+    def __init__(self, columns: tuple[tuple[str, bool], ...], values: Sequence[Any]) -> None:
+        state = self.__dict__  # plain attributes: read without a call
+        unparsed = state["_unparsed"] = {}
+        for (name, is_json), value in zip(columns, values, strict=True):
+            if is_json:
+                unparsed[name] = value
+            else:
+                state[name] = value
         state["changed"] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        state = self.__dict__
-        try:
-            value = state["_values"][name]
-        except KeyError:
-            raise AttributeError(name) from None
-        if name in state["_unparsed"]:
-            state["_unparsed"].discard(name)
-            value = state["_values"][name] = None if value is None else json.loads(value)
+    def __getattr__(self, name: str) -> Any:  # a JSON column, first read
+        unparsed = self.__dict__["_unparsed"]
+        if name not in unparsed:
+            raise AttributeError(name)
+        text = unparsed.pop(name)
+        value = self.__dict__[name] = None if text is None else json.loads(text)
         return value
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "jobs":
-            self.__dict__[name] = value
-            return
-        if getattr(self, name) != value:
+        if name != "jobs" and getattr(self, name) != value:
             self.changed[name] = value
-        self._values[name] = value
+        self.__dict__[name] = value
 
 
 def _json_as_text(table) -> tuple[tuple[str, bool], ...]:
