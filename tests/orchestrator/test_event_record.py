@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from flowforge.app import upgrade_all
 from flowforge_orchestrator import dispatch
@@ -324,3 +325,45 @@ def test_a_send_is_marked_in_one_round_trip_after_the_ping(postgres):
         j0 = next(job for job in execution.jobs if job.job_id == "j0")
         assert (j0.sent_epoch, j0.sent_at is not None, j0.owner) == ("redis-1", True, None)
         assert session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+
+
+def test_a_consumers_write_commits_with_the_event_or_neither_does(database):
+    """A consumer of the COMPLETE writes through the session's ORM (the watermark's store)
+    between the two sends: its write goes in the record's transaction, even unflushed; one
+    that fails fails the record (nothing committed), not after the event's commit."""
+    from flowforge_orchestrator.watermarks.models import JobWatermark
+    from flowforge_shared.db.base import utcnow
+
+    execution_id, runs = start(database, chain(2))
+    dispatch.handle_event(database, event(execution_id, runs, "j0", "START"))
+    complete = event(execution_id, runs, "j0", "COMPLETE")
+
+    def store(session, _event, job_id="j0") -> None:
+        session.add(
+            JobWatermark(
+                job_id=job_id,
+                workflow_id="w1",
+                column_name="id",
+                kind="int",
+                value="3",
+                execution_id=execution_id,
+                run_sequence=1,
+                updated_at=utcnow(),
+            )
+        )
+
+    with database.session() as session:
+        store(session, None, job_id="j0")  # already there: the consumer's insert will fail
+    with pytest.raises(IntegrityError), database.session() as session:
+        service.record_event(session, complete, [store], commit=True)
+    assert recorded(database, event_id(complete)) == 0
+    assert state(database, execution_id)["j0"] == ("running", True)
+    with database.session() as session:
+        session.delete(session.get(JobWatermark, "j0"))
+
+    with database.session() as session:
+        _, tasks = service.record_event(session, complete, [store], commit=True)
+    assert [task.job_id for task in tasks] == ["j1"]
+    with database.session() as session:
+        assert session.get(JobWatermark, "j0").value == "3"
+    assert state(database, execution_id)["j0"] == ("succeeded", True)

@@ -118,6 +118,7 @@ class Statements:
         """Run the queued statements (PostgreSQL: in one round trip); with ``commit``, and a
         transaction of its own, commit it in that same trip."""
         queued, self._queued = self._queued, []
+        self.session.flush()  # the session's pending ORM changes first, as its autoflush would
         if not self.pipelined:
             for _key, _statement, found, values, result in queued:
                 rows = self.connection.execute(found.compiled.statement, values)

@@ -488,7 +488,6 @@ def record_event(
             consumer(session, event)
     finish_if_done(execution, session)
     tasks = ready_tasks(session, execution)
-    session.flush()  # the consumers' ORM writes, if any, before the commit below
     for table, changed in [
         (Execution.__table__, execution),
         *((JobRun.__table__, j) for j in execution.jobs),
