@@ -36,6 +36,7 @@ from sqlalchemy import text
 
 from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, service
+from flowforge_orchestrator.runs.pipeline import Statements
 from flowforge_orchestrator.watermarks.service import apply_run_event as store_watermark
 from flowforge_runtime.job import JobContext, LocalCancelFlags, Runner, execute_job, retry_delay
 from flowforge_shared.bus import Bus
@@ -71,6 +72,7 @@ CONSUMERS = (store_watermark,)
 EPOCH_TTL = 1.0
 """Seconds a sender reuses the broker's identity it asked (:meth:`CeleryRuntime.recent_epoch`)."""
 record_lock = threading.Lock()
+ASYNC_COMMIT = "SET LOCAL synchronous_commit TO OFF"
 
 
 def handle_event(
@@ -83,7 +85,7 @@ def handle_event(
     if bus is not None:
         pass_on_event(bus, event, served_here=True)
     with record_lock, database.session() as session:
-        execution, tasks = service.record_event(session, event, CONSUMERS)
+        execution, tasks = service.record_event(session, event, CONSUMERS, commit=True)
         queues = {task.job_run_id: service.queue_of(execution, task.job_run_id) for task in tasks}
     return tasks, queues
 
@@ -241,10 +243,13 @@ def mark(database: Database, marks: dict[tuple[str | None, str | None], Sent]) -
         return
     try:
         with record_lock, database.session() as session:
-            if session.get_bind().dialect.name == "postgresql":
-                session.execute(text("SET LOCAL synchronous_commit TO OFF"))
+            # one transaction, one PostgreSQL round trip (runs/pipeline.py)
+            statements = Statements(session, own_transaction=True)
+            if statements.dialect.name == "postgresql":
+                statements.add("mark.async", lambda: text(ASYNC_COMMIT), {})
             for (epoch, owner), sent in marks.items():
-                service.mark_sent(session, sent, epoch=epoch, owner=owner)
+                service.mark_sent(session, sent, epoch=epoch, owner=owner, statements=statements)
+            statements.send(commit=True)
     except Exception:  # noqa: BLE001 - the tasks are out; the reaper copes with the missing mark
         count = sum(len(sent) for sent in marks.values())
         log.exception("could not record that %d task(s) were sent", count)

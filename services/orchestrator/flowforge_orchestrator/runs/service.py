@@ -10,18 +10,31 @@ One execution per workflow is active at a time, enforced by a partial unique ind
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, object_session
+from sqlalchemy.orm import Session, object_session
 
 from flowforge_orchestrator.audit import service as audit
 from flowforge_orchestrator.runs import execution_events, planner
 from flowforge_orchestrator.runs.models import ACTIVE_STATUSES, Execution, JobRun, RunEvent
+from flowforge_orchestrator.runs.pipeline import Statements
 from flowforge_orchestrator.runs.state import EXECUTION_MOVES, JOB_MOVES, TERMINAL, Status, move
 from flowforge_shared.contracts.events import input_files, output_datasets, run_facet
 from flowforge_shared.contracts.runs import JobSnapshot, StartRun
@@ -289,37 +302,67 @@ def mark_sent(
     *,
     epoch: str | None,
     owner: str | None,
+    statements: Statements | None = None,
 ) -> None:
     """The broker (or the in-process pool) took these tasks. ``owner`` is who holds a task
     until a worker starts it (the embedded process; None when the broker holds it).
 
     ``sent`` holds job run ids, or (job run id, attempt) pairs: a pair marks only that
     attempt, so a mark recorded late (in the background, :class:`~flowforge_orchestrator.
-    dispatch.Marker`) never marks a later attempt the reaper dispatched meanwhile."""
+    dispatch.Marker`) never marks a later attempt the reaper dispatched meanwhile.
+
+    One UPDATE per job run (two with an owner), queued on ``statements`` when given (sent
+    by the caller with its other statements: one PostgreSQL round trip), else sent here."""
     pairs = [(item, None) if isinstance(item, str) else item for item in sent]
     if not pairs:
         return
-    which = or_(
-        *(
-            JobRun.id == job_run_id
-            if attempt is None
-            else and_(JobRun.id == job_run_id, JobRun.attempt == attempt)
-            for job_run_id, attempt in pairs
+    batch = statements if statements is not None else Statements(session)
+    now = utcnow()
+    for job_run_id, attempt in pairs:
+        any_attempt = attempt is None
+        which = {"m_job_run_id": job_run_id, **({} if any_attempt else {"m_attempt": attempt})}
+        batch.add(
+            ("mark.sent", any_attempt),
+            lambda a=any_attempt: _mark(a),
+            which | {"m_now": now, "m_epoch": epoch},
+        )
+        if owner is not None:
+            batch.add(
+                ("mark.owner", any_attempt),
+                lambda a=any_attempt: _own(a),
+                which | {"m_owner": owner},
+            )
+    if statements is None:
+        batch.send()
+
+
+def _marked(any_attempt: bool):
+    table = JobRun.__table__
+    condition = table.c.id == bindparam("m_job_run_id", type_=table.c.id.type)
+    if not any_attempt:
+        condition = and_(condition, table.c.attempt == bindparam("m_attempt", type_=Integer()))
+    return table, condition
+
+
+def _mark(any_attempt: bool):
+    table, which = _marked(any_attempt)
+    return (
+        update(table)
+        .where(which, table.c.sent_at.is_(None))
+        .values(
+            sent_at=bindparam("m_now", type_=table.c.sent_at.type),
+            sent_epoch=bindparam("m_epoch", type_=table.c.sent_epoch.type),
         )
     )
-    session.execute(
-        update(JobRun)
-        .where(which, JobRun.sent_at.is_(None))
-        .values(sent_at=utcnow(), sent_epoch=epoch)
-        .execution_options(synchronize_session=False)
+
+
+def _own(any_attempt: bool):
+    table, which = _marked(any_attempt)
+    return (
+        update(table)
+        .where(which, table.c.status == Status.QUEUED.value, table.c.owner.is_(None))
+        .values(owner=bindparam("m_owner", type_=table.c.owner.type))
     )
-    if owner is not None:
-        session.execute(
-            update(JobRun)
-            .where(which, JobRun.status == Status.QUEUED.value, JobRun.owner.is_(None))
-            .values(owner=owner)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def record_heartbeat(session: Session, beat: dict[str, Any]) -> bool:
@@ -380,28 +423,42 @@ def add_event(
 
 
 def record_event(
-    session: Session, event: dict[str, Any], consumers: Iterable[EventConsumer] = ()
-) -> tuple[Execution | None, list[JobTask]]:
-    """Apply one run event; returns the execution and the tasks that became ready.
+    session: Session,
+    event: dict[str, Any],
+    consumers: Iterable[EventConsumer] = (),
+    *,
+    commit: bool = False,
+) -> tuple[Row | None, list[JobTask]]:
+    """Apply one run event; returns the execution (:class:`Row`, with its ``jobs``) and the
+    tasks that became ready.
 
-    Idempotent: an event already recorded (same eventId) changes nothing."""
+    Idempotent: an event already recorded (same eventId) changes nothing.
+
+    Written with Core in two sends of statements (:class:`~.pipeline.Statements`: one
+    round trip each on PostgreSQL): the execution's row locked, its job runs read and the
+    event inserted unless recorded already; then the columns the event changed, one UPDATE
+    per row. The job runs are read by a statement of their own, after the lock is held: a
+    ``SELECT ... FOR UPDATE`` that waited for the lock returns the locked row as committed
+    by the holder but the rows it joins as they were when it started (PostgreSQL's
+    EvalPlanQual), so a join would miss what the holder just wrote to them (two jobs
+    finishing at once in two processes: the second would not see the first succeeded, and
+    the job that needs both would never be dispatched).
+
+    ``commit``: the caller's session ends with this record (it commits right after, as the
+    events worker does); the session must not have begun. On PostgreSQL the record then
+    owns the transaction: ``BEGIN`` goes with the first send and ``COMMIT`` with the
+    writes, so a START costs two round trips, one before its ``startedAt`` is stamped, and
+    a COMPLETE one after its ``finishedAt`` (plus the watermark's statements when it
+    reports one)."""
     facet = run_facet(event, "flowforge_run")
     execution_id, event_id = facet.get("executionId"), facet.get("eventId")
     if not execution_id or not event_id:
         return None, []
-    # The execution and its job runs in one round trip; only the execution's row is locked.
-    execution = (
-        session.execute(
-            select(Execution)
-            .where(Execution.id == execution_id)
-            .options(joinedload(Execution.jobs))
-            .with_for_update(of=Execution)
-        )
-        .unique()
-        .scalar_one_or_none()
-    )
-    if execution is None:
-        return None, []
+    statements = Statements(session, own_transaction=commit)
+    dialect = statements.dialect.name
+    at_once = dialect in ("postgresql", "sqlite")
+    found = statements.add("record.execution", _execution_locked, {"execution_id": execution_id})
+    runs = statements.add("record.job_runs", _job_runs_of, {"execution_id": execution_id})
     job_run_id = event.get("run", {}).get("runId")
     row = {
         "event_id": event_id,
@@ -411,7 +468,16 @@ def record_event(
         "received_at": utcnow(),
         "payload": event,
     }
-    if not _insert_once(session, row):
+    if at_once:  # inserted after the lock is held, and only for an execution that exists
+        inserted = statements.add(
+            ("record.insert", dialect), lambda: _insert_event_once(dialect), _prefixed(row)
+        )
+    statements.send()
+    if (execution_row := found.first()) is None:
+        return None, []
+    execution = Row(EXECUTION_COLUMNS, execution_row)
+    execution.jobs = [Row(JOB_RUN_COLUMNS, job_row) for job_row in runs.rows]
+    if not (inserted.first() is not None if at_once else _insert_once(session, row)):
         return execution, []  # already recorded (a redelivered message)
     job = next((j for j in execution.jobs if j.id == job_run_id), None)
     if job is None:
@@ -420,9 +486,123 @@ def record_event(
     if event.get("eventType") == "COMPLETE":
         for consumer in consumers:
             consumer(session, event)
-    finish_if_done(execution)
-    # No flush here: the caller's commit writes the event's changes and the dispatches at once.
-    return execution, ready_tasks(session, execution)
+    finish_if_done(execution, session)
+    tasks = ready_tasks(session, execution)
+    for table, changed in [
+        (Execution.__table__, execution),
+        *((JobRun.__table__, j) for j in execution.jobs),
+    ]:
+        if changed.changed:
+            columns = tuple(sorted(changed.changed))
+            statements.add(
+                ("record.update", table.name, columns),
+                lambda table=table, columns=columns: _update_columns(table, columns),
+                {"row_id": changed.id, **_prefixed(changed.changed)},
+            )
+    statements.send(commit=True)
+    return execution, tasks
+
+
+class Row:
+    """A row the record path read with Core: its columns as attributes, a JSON column
+    parsed when first read (read as text: an event reads every job run's configuration and
+    uses one or two); what was set to another value is kept in ``changed``, written back
+    by one UPDATE of those columns only (as the ORM would: a column another writer changes
+    without the execution's lock, a heartbeat's ``owner`` say, is not written unless the
+    event changed it)."""
+
+    def __init__(self, columns: tuple[tuple[str, bool], ...], values: Sequence[Any]) -> None:
+        state = self.__dict__  # plain attributes: read without a call
+        unparsed = state["_unparsed"] = {}
+        for (name, is_json), value in zip(columns, values, strict=True):
+            if is_json:
+                unparsed[name] = value
+            else:
+                state[name] = value
+        state["changed"] = {}
+
+    def __getattr__(self, name: str) -> Any:  # a JSON column, first read
+        unparsed = self.__dict__["_unparsed"]
+        if name not in unparsed:
+            raise AttributeError(name)
+        text = unparsed.pop(name)
+        value = self.__dict__[name] = None if text is None else json.loads(text)
+        return value
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name != "jobs" and getattr(self, name) != value:
+            self.changed[name] = value
+        self.__dict__[name] = value
+
+
+def _json_as_text(table) -> tuple[tuple[str, bool], ...]:
+    return tuple((column.name, isinstance(column.type, JSON)) for column in table.columns)
+
+
+EXECUTION_COLUMNS = _json_as_text(Execution.__table__)
+JOB_RUN_COLUMNS = _json_as_text(JobRun.__table__)
+
+
+def _selected(table):
+    return [
+        cast(column, Text).label(column.name) if isinstance(column.type, JSON) else column
+        for column in table.columns
+    ]
+
+
+def _execution_locked():
+    table = Execution.__table__
+    return (
+        select(*_selected(table)).where(table.c.id == bindparam("execution_id")).with_for_update()
+    )
+
+
+def _job_runs_of():
+    table = JobRun.__table__
+    return (
+        select(*_selected(table))
+        .where(table.c.execution_id == bindparam("execution_id"))
+        .order_by(table.c.position)
+    )
+
+
+def _prefixed(values: dict[str, Any]) -> dict[str, Any]:
+    return {f"v_{name}": value for name, value in values.items()}
+
+
+def _insert_event_once(dialect: str):
+    """``INSERT INTO run_events ... SELECT <the event> WHERE EXISTS (<its execution>) ON
+    CONFLICT (event_id) DO NOTHING RETURNING id``: a row back when it was inserted."""
+    table, executions = RunEvent.__table__, Execution.__table__
+    columns = [
+        table.c[name]
+        for name in (
+            "event_id",
+            "execution_id",
+            "job_run_id",
+            "event_type",
+            "received_at",
+            "payload",
+        )
+    ]
+    event = select(*[bindparam(f"v_{column.name}", type_=column.type) for column in columns]).where(
+        exists().where(executions.c.id == bindparam("v_execution_id", type_=executions.c.id.type))
+    )
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(table)
+        .from_select(columns, event)
+        .on_conflict_do_nothing(index_elements=[table.c.event_id])
+        .returning(table.c.id)
+    )
+
+
+def _update_columns(table, columns: tuple[str, ...]):
+    return (
+        update(table)
+        .where(table.c.id == bindparam("row_id", type_=table.c.id.type))
+        .values({name: bindparam(f"v_{name}", type_=table.c[name].type) for name in columns})
+    )
 
 
 def _insert_once(session: Session, row: dict[str, Any]) -> bool:
@@ -556,7 +736,7 @@ def skip_downstream(execution: Execution, failed_job_id: str) -> None:
                     }
 
 
-def finish_if_done(execution: Execution) -> None:
+def finish_if_done(execution: Execution | Row, session: Session | None = None) -> None:
     if any(job.status not in TERMINAL for job in execution.jobs):
         return
     statuses = {job.status for job in execution.jobs}
@@ -573,7 +753,7 @@ def finish_if_done(execution: Execution) -> None:
         if outcome == Status.FAILED:
             failed = [job.name for job in execution.jobs if job.status == Status.FAILED]
             execution.error = f"job(s) failed: {', '.join(failed)}" if failed else None
-        execution_events.note_end(object_session(execution), execution)
+        execution_events.note_end(session or object_session(execution), execution)
 
 
 def cancel(session: Session, *, execution: Execution, actor: str) -> list[str]:
