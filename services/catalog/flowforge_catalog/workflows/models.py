@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
@@ -10,9 +10,6 @@ from flowforge_shared.db.base import Base, UTCDateTime, new_id, utcnow
 
 class Workflow(Base):
     __tablename__ = "workflows"
-    # A listing's order: a page is read in this index's order and stops at its limit (without
-    # it SQLite counted every workflow's jobs, then sorted them all, for each page).
-    __table_args__ = (Index("ix_workflows_created_at_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(200), unique=True)
