@@ -97,8 +97,19 @@ class Workers:
             thread.join(timeout=60)
 
 
-def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, watermark=None):
-    db_type = server.db_type
+def job_context(
+    tmp_path,
+    server,
+    config,
+    *,
+    execution=None,
+    sequence=1,
+    watermark=None,
+    attempt=1,
+    settings=None,
+    flags=None,
+) -> JobContext:
+    """The context of one attempt of a job reading ``items`` of ``server`` into bronze."""
     task = JobTask(
         execution_id=execution or str(uuid.uuid4()),
         run_sequence=sequence,
@@ -110,7 +121,7 @@ def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, water
             "name": "distributed",
             "type": "database",
             "sourceConfig": {
-                "type": db_type,
+                "type": server.db_type,
                 "databaseConfig": {"connectionId": "c1", **config},
             },
             "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
@@ -118,13 +129,19 @@ def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, water
         connection=server.connection(),
         watermark=watermark,
     )
-    context = JobContext(
+    return JobContext(
         task=task,
-        attempt=1,
-        settings=Settings(data_dir=tmp_path),
+        attempt=attempt,
+        settings=settings or Settings(data_dir=tmp_path),
         lake=Lake(str(tmp_path / "lake")),
         sink=Sink(),
-        cancel_flags=LocalCancelFlags(),
+        cancel_flags=flags or LocalCancelFlags(),
+    )
+
+
+def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, watermark=None):
+    context = job_context(
+        tmp_path, server, config, execution=execution, sequence=sequence, watermark=watermark
     )
     return run_ingest_job(context, dispatch=dispatch)
 
@@ -249,31 +266,13 @@ def test_a_wait_ends_on_cancel_or_time_limit_commits_nothing_and_stops_the_range
     settings = Settings(data_dir=tmp_path, task_time_limit=2 if how == "time limit" else 3600)
     if how == "cancelled":
         threading.Timer(1.0, flags.cancel, args=[execution]).start()
-    task = JobTask(
-        execution_id=execution,
-        run_sequence=1,
-        job_run_id=str(uuid.uuid4()),
-        job_id="job-1",
-        workflow_id="w",
-        workflow_name="w",
-        job={
-            "name": "distributed",
-            "type": "database",
-            "sourceConfig": {
-                "type": "postgresql",
-                "databaseConfig": {"connectionId": "c1", "tableName": "items", "partitions": 4},
-            },
-            "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
-        },
-        connection=source.connection(),
-    )
-    context = JobContext(
-        task=task,
-        attempt=1,
+    context = job_context(
+        tmp_path,
+        source,
+        {"tableName": "items", "partitions": 4},
+        execution=execution,
         settings=settings,
-        lake=Lake(str(tmp_path / "lake")),
-        sink=Sink(),
-        cancel_flags=flags,
+        flags=flags,
     )
     dispatch = RangeDispatch(client=client, send=lambda spec, index: None, claim_ttl=1.0, poll=0.05)
     expected = Cancelled if how == "cancelled" else PermanentError
@@ -292,31 +291,12 @@ def test_two_copies_of_the_coordinator_commit_once(tmp_path, source, client):
     outcomes, errors = {}, []
 
     def coordinate(attempt: int) -> None:
-        task = JobTask(
-            execution_id=execution,
-            run_sequence=1,
-            job_run_id=str(uuid.uuid4()),
-            job_id="job-1",
-            workflow_id="w",
-            workflow_name="w",
-            job={
-                "name": "distributed",
-                "type": "database",
-                "sourceConfig": {
-                    "type": "postgresql",
-                    "databaseConfig": {"connectionId": "c1", "tableName": "items", "partitions": 4},
-                },
-                "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
-            },
-            connection=source.connection(),
-        )
-        context = JobContext(
-            task=task,
+        context = job_context(
+            tmp_path,
+            source,
+            {"tableName": "items", "partitions": 4},
+            execution=execution,
             attempt=attempt,
-            settings=Settings(data_dir=tmp_path),
-            lake=Lake(str(tmp_path / "lake")),
-            sink=Sink(),
-            cancel_flags=LocalCancelFlags(),
         )
         workers = Workers(tmp_path, client)
         dispatch = RangeDispatch(client=client, send=workers.send, claim_ttl=2.0, poll=0.05)
