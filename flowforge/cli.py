@@ -52,7 +52,7 @@ def serve(
             timeout_keep_alive=KEEP_ALIVE_SECONDS,
         )
         return
-    from flowforge.replicas import prepare_apart, replicas_refused
+    from flowforge.replicas import prepare_apart, replicas_refused, serve_replicas
 
     refused = replicas_refused(settings) or prepare_apart()
     if refused:
@@ -60,14 +60,16 @@ def serve(
     # Each worker process builds its own app (uvicorn starts them afresh, not forked) and
     # finds the start-up done by prepare_apart; none of them migrates again.
     os.environ["FLOWFORGE_AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "flowforge.app:create_app",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+    serve_replicas(
+        uvicorn.Config(
+            "flowforge.app:create_app",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="info",
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        )
     )
 
 

@@ -271,3 +271,63 @@ def test_the_first_admin_token_is_generated_once_for_both_processes(tmp_path, fr
         redis_server.stop()
     assert server.log().count("generated the first admin token") == 1
     assert server.log().count(token) == 1
+
+
+def burst(server: Server, pids: list[int], count: int = 50) -> Counter:
+    """``count`` connections opened at once (each connect() returns when the kernel has
+    queued the connection, before any process accepts it), then one /healthz on each: how
+    many each process answered."""
+    connections = [
+        http.client.HTTPConnection("127.0.0.1", server.port, timeout=60) for _ in range(count)
+    ]
+    try:
+        for connection in connections:
+            connection.connect()
+        owners: Counter = Counter()
+        for connection in connections:
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert response.status == 200, response.read()
+            response.read()
+            owners[accepted_by(server.port, connection.sock.getsockname()[1], pids)] += 1
+        return owners
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_connections_opened_at_once_are_spread_over_both_processes(tmp_path, fresh_postgres_url):
+    """A gateway opening its keep-alive pool in one burst gets both processes: each worker
+    listens on a socket of its own (SO_REUSEPORT) and the kernel hashes each connection to
+    one of them, instead of the first process to wake taking every pending connection. Also
+    after a worker is SIGKILLed and replaced (its socket left the group; the new one joined)."""
+    redis_server = RedisServer(tmp_path).start()
+    server = Server(
+        tmp_path,
+        ("serve", "--workers", "2"),
+        FLOWFORGE_DATABASE_URL=fresh_postgres_url,
+        FLOWFORGE_BROKER_URL=redis_server.url,
+        FLOWFORGE_AUTO_MIGRATE="true",
+    ).start()
+    opened: list[Connection] = []
+    try:
+        pids = two_api_processes(server)
+        opened += one_on_each(server, pids).values()  # both listening
+        for _ in range(2):
+            owners = burst(server, pids)
+            assert set(owners) == set(pids) and min(owners.values()) >= 10, owners
+
+        victim = pids[0]
+        os.kill(victim, signal.SIGKILL)
+        replaced = two_api_processes(server, without=victim)
+        opened += one_on_each(server, replaced).values()  # the new one is listening
+        owners = burst(server, replaced)
+        assert set(owners) == set(replaced) and min(owners.values()) >= 10, owners
+    finally:
+        for connection in opened:
+            connection.close()
+        server.stop()
+        redis_server.stop()
+    assert server.process.returncode == 0, server.log()[-3000:]
+    assert f"Child process [{victim}] died" in server.log()
+    assert "Traceback" not in server.log(), server.log()[-3000:]
