@@ -149,16 +149,18 @@ async def _drive(
     ]
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    # Opened one after the other before the clock starts, each answering a /healthz before
-    # the next is opened. Opened all at once, a burst of 50 can land in one process of
-    # `--workers N`: its processes share one listening socket and the one that wakes first
-    # takes every pending connection. The CPU split printed per route shows how it fell.
-    connections = []
-    for _ in range(CLIENTS):
+
+    # Opened all at once, as a gateway's keep-alive pool is, each answering a /healthz
+    # before the clock starts. With `--workers N` each process listens on a socket of its
+    # own (SO_REUSEPORT) and the kernel hashes each connection to one of them: the CPU
+    # split printed per route shows how they fell.
+    async def opened() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         await _read_response(reader)
-        connections.append((reader, writer))
+        return reader, writer
+
+    connections = await asyncio.gather(*(opened() for _ in range(CLIENTS)))
     start = time.perf_counter()
     until = start + seconds
 
