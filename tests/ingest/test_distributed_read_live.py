@@ -18,13 +18,12 @@ from deltalake import DeltaTable
 from flowforge_ingest.distributed_read import RangeDispatch, run_range_task
 from flowforge_ingest.range_claims import RangeClaims
 from flowforge_ingest.runner import run_ingest_job
-from flowforge_runtime.job import JobContext, LocalCancelFlags
-from flowforge_shared.contracts.tasks import JobTask
+from flowforge_runtime.job import LocalCancelFlags
 from flowforge_shared.errors import PermanentError
 from flowforge_shared.lake import Lake
 from flowforge_shared.settings import Settings
 from tests.conftest import require_service
-from tests.ingest.test_parallel_read_live import MariaDB, Postgres, Sink
+from tests.ingest.test_parallel_read_live import MariaDB, Postgres, job_context
 
 ROWS = 40_000
 
@@ -97,51 +96,15 @@ class Workers:
             thread.join(timeout=60)
 
 
-def job_context(
-    tmp_path,
-    server,
-    config,
-    *,
-    execution=None,
-    sequence=1,
-    watermark=None,
-    attempt=1,
-    settings=None,
-    flags=None,
-) -> JobContext:
-    """The context of one attempt of a job reading ``items`` of ``server`` into bronze."""
-    task = JobTask(
-        execution_id=execution or str(uuid.uuid4()),
-        run_sequence=sequence,
-        job_run_id=str(uuid.uuid4()),
-        job_id="job-1",
-        workflow_id="w",
-        workflow_name="w",
-        job={
-            "name": "distributed",
-            "type": "database",
-            "sourceConfig": {
-                "type": server.db_type,
-                "databaseConfig": {"connectionId": "c1", **config},
-            },
-            "destinationConfig": {"bronzeConfig": {"tableName": "b_items"}},
-        },
-        connection=server.connection(),
-        watermark=watermark,
-    )
-    return JobContext(
-        task=task,
-        attempt=attempt,
-        settings=settings or Settings(data_dir=tmp_path),
-        lake=Lake(str(tmp_path / "lake")),
-        sink=Sink(),
-        cancel_flags=flags or LocalCancelFlags(),
-    )
-
-
 def run(tmp_path, server, config, *, dispatch, execution=None, sequence=1, watermark=None):
     context = job_context(
-        tmp_path, server, config, execution=execution, sequence=sequence, watermark=watermark
+        tmp_path,
+        server,
+        config,
+        bronze="b_items",
+        execution=execution or str(uuid.uuid4()),
+        sequence=sequence,
+        watermark=watermark,
     )
     return run_ingest_job(context, dispatch=dispatch)
 
@@ -270,9 +233,10 @@ def test_a_wait_ends_on_cancel_or_time_limit_commits_nothing_and_stops_the_range
         tmp_path,
         source,
         {"tableName": "items", "partitions": 4},
+        bronze="b_items",
         execution=execution,
         settings=settings,
-        flags=flags,
+        cancel_flags=flags,
     )
     dispatch = RangeDispatch(client=client, send=lambda spec, index: None, claim_ttl=1.0, poll=0.05)
     expected = Cancelled if how == "cancelled" else PermanentError
@@ -295,6 +259,7 @@ def test_two_copies_of_the_coordinator_commit_once(tmp_path, source, client):
             tmp_path,
             source,
             {"tableName": "items", "partitions": 4},
+            bronze="b_items",
             execution=execution,
             attempt=attempt,
         )

@@ -267,7 +267,7 @@ class Sink:
         pass
 
 
-def run(
+def job_context(
     tmp_path: Path,
     server,
     database_config: dict,
@@ -279,7 +279,9 @@ def run(
     watermark: dict | None = None,
     sink: Sink | None = None,
     cancel_flags: LocalCancelFlags | None = None,
-):
+    settings: Settings | None = None,
+) -> JobContext:
+    """The context of one attempt of a job reading ``server``'s table into ``bronze``."""
     task = JobTask(
         execution_id=execution,
         run_sequence=sequence,
@@ -299,15 +301,19 @@ def run(
         connection=server.connection(),
         watermark=watermark,
     )
-    context = JobContext(
+    return JobContext(
         task=task,
         attempt=attempt,
-        settings=Settings(data_dir=tmp_path),
+        settings=settings or Settings(data_dir=tmp_path),
         lake=Lake(str(tmp_path / "lake")),
         sink=sink or Sink(),
         cancel_flags=cancel_flags or LocalCancelFlags(),
     )
-    return run_ingest_job(context)
+
+
+def run(tmp_path: Path, server, database_config: dict, **context):
+    """One attempt of the job (:func:`job_context`'s arguments), on threads."""
+    return run_ingest_job(job_context(tmp_path, server, database_config, **context))
 
 
 def bronze_table(tmp_path: Path, name: str) -> DeltaTable:
