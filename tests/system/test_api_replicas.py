@@ -144,6 +144,19 @@ def one_on_each(server: Server, pids: list[int], token: str | None = None) -> di
     raise AssertionError(f"connections were not spread over {pids}: {list(found)}")
 
 
+def two_processes(tmp_path, database_url: str, broker_url: str, **env: str) -> Server:
+    """`flowforge serve --workers 2` on a fresh PostgreSQL database with a Redis broker (not
+    started yet)."""
+    return Server(
+        tmp_path,
+        ("serve", "--workers", "2"),
+        FLOWFORGE_DATABASE_URL=database_url,
+        FLOWFORGE_BROKER_URL=broker_url,
+        FLOWFORGE_AUTO_MIGRATE="true",
+        **env,
+    )
+
+
 def test_two_api_processes_share_one_deployment(tmp_path, fresh_postgres_url):
     redis_server = RedisServer(tmp_path).start()
     common = {
@@ -153,8 +166,8 @@ def test_two_api_processes_share_one_deployment(tmp_path, fresh_postgres_url):
     }
     (tmp_path / "landing").mkdir()
     (tmp_path / "landing" / "tiny.csv").write_text(CSV)
-    server = Server(
-        tmp_path, ("serve", "--workers", "2"), FLOWFORGE_AUTO_MIGRATE="true", **common
+    server = two_processes(
+        tmp_path, fresh_postgres_url, redis_server.url, FLOWFORGE_SERVICE_SECRET=SECRET
     ).start()
     workers = Workers(base_env(tmp_path, **common), tmp_path)
     connections: list[Connection] = []
@@ -248,13 +261,7 @@ def test_the_first_admin_token_is_generated_once_for_both_processes(tmp_path, fr
     two processes starting at once would each do) is done once, before the two start: one
     token, printed once, accepted by both."""
     redis_server = RedisServer(tmp_path).start()
-    server = Server(
-        tmp_path,
-        ("serve", "--workers", "2"),
-        FLOWFORGE_DATABASE_URL=fresh_postgres_url,
-        FLOWFORGE_BROKER_URL=redis_server.url,
-        FLOWFORGE_AUTO_MIGRATE="true",
-    )
+    server = two_processes(tmp_path, fresh_postgres_url, redis_server.url)
     del server.env["FLOWFORGE_ADMIN_TOKEN"]
     server.start()
     connections: list[Connection] = []
@@ -304,13 +311,7 @@ def test_connections_opened_at_once_are_spread_over_both_processes(tmp_path, fre
     one of them, instead of the first process to wake taking every pending connection. Also
     after a worker is SIGKILLed and replaced (its socket left the group; the new one joined)."""
     redis_server = RedisServer(tmp_path).start()
-    server = Server(
-        tmp_path,
-        ("serve", "--workers", "2"),
-        FLOWFORGE_DATABASE_URL=fresh_postgres_url,
-        FLOWFORGE_BROKER_URL=redis_server.url,
-        FLOWFORGE_AUTO_MIGRATE="true",
-    ).start()
+    server = two_processes(tmp_path, fresh_postgres_url, redis_server.url).start()
     opened: list[Connection] = []
     try:
         pids = two_api_processes(server)
