@@ -48,7 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench._common import PYTHON, REPO, check, line, median, percentile
-from bench._server_cpu import process_cpu_seconds
+from bench._server_cpu import process_cpu_seconds, process_tree, tree_cpu_seconds
 
 FLOWFORGE = str(Path(PYTHON).parent / "flowforge")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -125,7 +125,7 @@ class Workers:
                 time.sleep(0.1)
 
     def stop(self) -> None:
-        pool = [pid for _, process, _ in self.started for pid in _children(process.pid)]
+        pool = [pid for _, process, _ in self.started for pid in process_tree(process.pid)[1:]]
         for _, process, _ in self.started:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -148,20 +148,12 @@ class Workers:
             if name == "noop":
                 continue
             used[name] = used.get(name, 0.0) + process_cpu_seconds(process.pid)
-            pool = sum(process_cpu_seconds(pid) for pid in _children(process.pid))
+            pool = tree_cpu_seconds(process_tree(process.pid)[1:])
             used[f"{name} pool"] = used.get(f"{name} pool", 0.0) + pool
         return used
 
     def log_tails(self) -> str:
         return "\n".join(f"--- {log.name}\n{log.read_text()[-1500:]}" for _, _, log in self.started)
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    with suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found.extend(int(child) for child in (task / "children").read_text().split())
-    return found
 
 
 def chain_jobs() -> list[dict]:
