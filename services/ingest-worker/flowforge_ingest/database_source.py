@@ -151,17 +151,12 @@ def ingest_database(
             if config.partitions > 1 and table
             else []
         )
-        distributed = (
-            dispatch is not None
-            and context.settings.distributed_ranges
-            and len(ranges) > 1
-            # The lookback's "drop what bronze holds" would run in every range task: such
-            # reads stay threads (docs/connectors.md, "Distributed").
-            and known is None
-        )
-        if distributed:
-            assert dispatch is not None
+        if len(ranges) > 1:
             span.set_attribute("flowforge.ranges", len(ranges))
+        # ``dispatch`` is given only where ranges may be tasks (tasks._runner: a broker and
+        # FLOWFORGE_DISTRIBUTED_RANGES). The lookback's "drop what bronze holds" would run in
+        # every range task: such reads stay threads (docs/connectors.md, "Distributed").
+        if dispatch is not None and len(ranges) > 1 and known is None:
             notes.append(
                 f"read in {len(ranges)} key ranges of {ranges[0].column} as tasks of the "
                 "ingest workers, committed once"
@@ -182,7 +177,6 @@ def ingest_database(
             rows_read = result.rows_written
         else:
             if len(ranges) > 1:
-                span.set_attribute("flowforge.ranges", len(ranges))
                 notes.append(
                     f"read in {len(ranges)} key ranges of {ranges[0].column} in parallel, "
                     "committed once"
