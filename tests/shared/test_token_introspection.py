@@ -23,6 +23,10 @@ from tests.conftest import ADMIN_TOKEN, free_port, make_settings, served
 SERVICE_SECRET = "s" * 40
 TTL = 1.0
 BROKER = "redis://127.0.0.1:6379/14"
+# The catalog here is a thread of this test process: on a loaded machine (CI, the whole
+# suite) one of its answers has taken longer than httpx's 5 s, to the test's own calls as
+# to the orchestrator's. How fast it answers is not what these tests are about.
+PATIENT = httpx.Timeout(30.0)
 
 
 @pytest.fixture(autouse=True)
@@ -31,7 +35,7 @@ def patient_introspection(monkeypatch) -> None:
     orchestrator under test: on a loaded machine an answer has taken longer than a service's
     5 s, and the ReadTimeout became a 503 of its own ("does not answer") instead of the one
     a test asks about. The services' timeout is not what these tests are about."""
-    monkeypatch.setattr(introspection, "TIMEOUT", httpx.Timeout(30.0))
+    monkeypatch.setattr(introspection, "TIMEOUT", PATIENT)
 
 
 @pytest.fixture
@@ -67,6 +71,7 @@ def new_token(catalog_url: str, role: str) -> tuple[str, str]:
         f"{catalog_url}/api/tokens",
         json={"name": f"a {role}", "role": role},
         headers=bearer(ADMIN_TOKEN),
+        timeout=PATIENT,
     ).json()
     return created["id"], created["token"]
 
@@ -82,10 +87,13 @@ def test_a_valid_token_works_and_a_revoked_one_stops_within_the_ttl(tmp_path, ca
         refused = client.post("/api/executions/x/cancel", headers=bearer(viewer))
         assert refused.status_code == 403 and "viewer" in refused.json()["detail"]
 
-        revoked = httpx.delete(f"{catalog_url}/api/tokens/{token_id}", headers=bearer(ADMIN_TOKEN))
+        revoked = httpx.delete(
+            f"{catalog_url}/api/tokens/{token_id}", headers=bearer(ADMIN_TOKEN), timeout=PATIENT
+        )
         assert revoked.status_code == 204
         # The catalog refuses it at once; the orchestrator trusts its answer until the TTL.
-        assert httpx.get(f"{catalog_url}/api/workflows", headers=bearer(token)).status_code == 401
+        refused = httpx.get(f"{catalog_url}/api/workflows", headers=bearer(token), timeout=PATIENT)
+        assert refused.status_code == 401
         assert client.get("/api/executions", headers=bearer(token)).status_code == 200
         time.sleep(TTL + 0.2)
         answer = client.get("/api/executions", headers=bearer(token))
@@ -101,20 +109,26 @@ def test_the_catalog_notes_a_token_used_on_another_service(tmp_path, catalog_url
     token_id, token = new_token(catalog_url, "viewer")
     with orchestrator(tmp_path, catalog_url) as client:
         client.get("/api/executions", headers=bearer(token))
-    listed = httpx.get(f"{catalog_url}/api/tokens", headers=bearer(ADMIN_TOKEN)).json()["data"]
+    listed = httpx.get(
+        f"{catalog_url}/api/tokens", headers=bearer(ADMIN_TOKEN), timeout=PATIENT
+    ).json()["data"]
     assert next(item for item in listed if item["id"] == token_id)["lastUsedAt"] is not None
 
 
 def test_introspection_needs_the_service_secret(catalog_url):
     url = f"{catalog_url}/api/internal/tokens/introspect"
     for headers in ({}, bearer("wrong-secret"), bearer(ADMIN_TOKEN)):
-        answer = httpx.post(url, json={"token": ADMIN_TOKEN}, headers=headers)
+        answer = httpx.post(url, json={"token": ADMIN_TOKEN}, headers=headers, timeout=PATIENT)
         assert answer.status_code == 401, headers
         assert ADMIN_TOKEN not in answer.text
-    answer = httpx.post(url, json={"token": ADMIN_TOKEN}, headers=bearer(SERVICE_SECRET))
+    answer = httpx.post(
+        url, json={"token": ADMIN_TOKEN}, headers=bearer(SERVICE_SECRET), timeout=PATIENT
+    )
     assert answer.status_code == 200
     assert answer.json()["active"] is True and answer.json()["role"] == "admin"
-    answer = httpx.post(url, json={"token": "ff_nope"}, headers=bearer(SERVICE_SECRET))
+    answer = httpx.post(
+        url, json={"token": "ff_nope"}, headers=bearer(SERVICE_SECRET), timeout=PATIENT
+    )
     assert answer.json() == {"active": False, "tokenId": None, "name": None, "role": None}
 
 
