@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -28,16 +29,27 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     a sync dependency's exit: it never waits for the shared pool, whose threads may be
     waiting for the connection it gives back.
 
-    On a server database the request first takes one of ``database.request_slots`` (on the
+    The request first takes one of ``database.request_slots`` (on the
     event loop, holding neither a thread nor a connection), kept until its session is
     closed. A sync route's request holds its connection until its answer is validated on a
     thread again; without the slots, once every thread waited for a connection and every
     connection was held by a request waiting for a thread, both waited for the pool's 30 s
     timeout (150 clients on PostgreSQL: 60 s stalls, then 503s). With them no request
     thread waits for the pool, and a request that cannot get a slot within
-    :data:`ADMISSION_WAIT` seconds is answered 503 with ``Retry-After``."""
+    :data:`ADMISSION_WAIT` seconds is answered 503 with ``Retry-After``. On SQLite (an
+    unbounded pool) the slots are fewer, for the GIL's sake
+    (:data:`~flowforge_shared.db.engine.SQLITE_REQUEST_SLOTS`), each given back as soon as
+    the route closes its session (``database.slot_until_closed``)."""
     database = request.app.state.database
     slots = _slots_of(database)
+    given_back = False
+
+    def give_back() -> None:  # on the event loop: the slot is an AnyIO semaphore of it
+        nonlocal given_back
+        if slots is not None and not given_back:
+            given_back = True
+            slots.release()
+
     if slots is not None:
         admitted = False
         with anyio.move_on_after(ADMISSION_WAIT):
@@ -52,17 +64,20 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
             )
     try:
         session = database.sessionmaker()
+        if slots is not None and getattr(database, "slot_until_closed", False):
+            loop = asyncio.get_running_loop()
+            session.on_close = lambda: loop.call_soon_threadsafe(give_back)
         try:
             yield session
         finally:
+            session.on_close = None
             if session.in_transaction():
                 with CancelScope(shield=True):  # closed even when the client went away
                     await anyio.to_thread.run_sync(session.close, limiter=CapacityLimiter(1))
             else:
                 session.close()
     finally:
-        if slots is not None:
-            slots.release()
+        give_back()
 
 
 def _slots_of(database) -> anyio.Semaphore | None:

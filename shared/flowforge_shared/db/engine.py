@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -11,6 +11,15 @@ from pathlib import Path
 from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_REQUEST_SLOTS = 4
+"""Requests that may use the API's SQLite database at once (its request slots,
+:func:`flowforge_shared.deps.get_session`); the others wait on the event loop. Python's
+sqlite3 lets go of the GIL for every row it steps, so with AnyIO's 40 threads all reading,
+each row became a hand-over of the GIL among them: under 50 clients a 50-row listing cost
+9-10 ms of CPU (4.4 of 10 s in the kernel, ~340 futex calls per request) instead of 1.5 ms.
+With 4 slots: 5.0-5.5 ms, 1.3-1.6 s in the kernel, ~1.4x the requests/s (bench/README.md,
+bench_api's fifth lap). A request gives its SQLite slot back when its session is closed."""
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -62,6 +71,22 @@ def _ping_unless_recent(engine: Engine, idle: float) -> None:
             raise exc.DisconnectionError("the pooled connection is gone") from error
 
 
+class ClosingSession(Session):
+    """A session that calls its ``on_close`` (once, if set) when it is closed: the API gives
+    a SQLite request slot back there (:func:`flowforge_shared.deps.get_session`), so a route
+    that closes its session before a slow call (a connection test) does not keep its turn."""
+
+    on_close: Callable[[], None] | None = None
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            hook, self.on_close = self.on_close, None
+            if hook is not None:
+                hook()
+
+
 class Database:
     """Owns the engine of one process and hands out sessions."""
 
@@ -77,7 +102,13 @@ class Database:
         self.url = url
         self.request_slots: int | None = None
         """Requests that may hold a session of this database at once (the API's admission,
-        :func:`flowforge_shared.deps.get_session`); None: no limit (SQLite's pool has none)."""
+        :func:`flowforge_shared.deps.get_session`); None: no limit (a database made without
+        ``pool_size``: not the API's)."""
+        self.slot_until_closed = False
+        """A request gives its slot back as soon as its session is closed (SQLite), not when
+        it ends: on a server the slots also bound the pool (a request that closed its
+        session may still open a connection, the audit hand-over's), on SQLite only the
+        threads reading it."""
         kwargs: dict = {}
         if url.startswith("sqlite"):
             path = url.split("///", 1)[-1]
@@ -91,6 +122,8 @@ class Database:
                 # bounded pool could make a request wait for a connection that another
                 # request holds while it waits for a thread (see web.py, API_POOL).
                 kwargs.update(pool_size=pool_size, max_overflow=-1)
+                self.request_slots = SQLITE_REQUEST_SLOTS
+                self.slot_until_closed = True
         else:
             kwargs["connect_args"] = {"connect_timeout": 10}
             # A server may have closed it: pinged at checkout (the pool's own pre-ping, or
@@ -107,7 +140,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         elif ping_after_idle is not None:
             _ping_unless_recent(self.engine, ping_after_idle)
-        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        self.sessionmaker = sessionmaker(self.engine, class_=ClosingSession, expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
