@@ -169,7 +169,13 @@ class LandingSource:
 def detection(
     session: Session, *, file: UploadedFile, settings: Settings, allow_sample_values: bool = False
 ) -> dict[str, Any]:
-    """The file's detected schema (wire form), computed once per privacy mode and kept."""
+    """The file's detected schema (wire form), computed once per privacy mode and kept.
+
+    A detection not kept yet can take seconds (a sample read from S3; the AI's answer, up
+    to its timeout twice): when the session holds nothing unflushed, it is closed for that
+    time, so the request holds neither a transaction nor its turn at the API's database
+    (on SQLite: ``flowforge_shared.deps.get_session``); the result is then kept in a new
+    transaction of the same session, on the file as it reads then."""
     # Detection (Arrow, the CSV rules) is imported when a file is first detected, not with
     # the API: the server at rest does not hold it (bench/bench_api.py, RSS at rest).
     from flowforge_catalog.files.detection import DetectionError, ai_settings_from_env, detect
@@ -178,6 +184,8 @@ def detection(
     cached = (file.detection or {}).get(key)
     if cached is not None:
         return cached
+    if not (session.new or session.dirty or session.deleted):
+        session.close()
     source = _source(settings, file)
     try:
         result = detect(
@@ -191,8 +199,10 @@ def detection(
     finally:
         _close(source)
     wire = result.model_dump(mode="json", by_alias=True)
-    kept = {k: v for k, v in (file.detection or {}).items() if k.endswith(_DETECTION_VERSION)}
-    file.detection = {**kept, key: wire}
+    current = get_or_raise(session, file_id=file.id)  # deleted meanwhile: 404
+    detections = current.detection or {}
+    kept = {k: v for k, v in detections.items() if k.endswith(_DETECTION_VERSION)}
+    current.detection = {**kept, key: wire}
     session.flush()
     return wire
 
