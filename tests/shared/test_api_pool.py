@@ -82,33 +82,34 @@ def test_a_request_that_waits_too_long_for_a_request_slot_is_answered_503(
         assert httpx.get(f"{url}/hold", timeout=30).json() == {"held": 0.0}  # slot given back
 
 
-def test_the_api_on_sqlite_lets_a_few_requests_use_the_database_at_once(tmp_path):
-    """On SQLite the API's requests take request slots too, fewer than AnyIO's 40 threads
-    (SQLITE_REQUEST_SLOTS): 12 requests at once, each holding its session 0.3 s, all
-    answered 200, never more than the slots inside at once."""
+def _peak_of_twelve_at_once(tmp_path, *, close_first: bool) -> int:
+    """12 requests at once to a SQLite API database's route that uses its session, then
+    (after closing it, with ``close_first``) spends 0.4 s: how many were in that part at
+    once, every answer 200."""
     database = Database(f"sqlite:///{tmp_path / 'slots.db'}", pool_size=20)
-    assert database.request_slots == SQLITE_REQUEST_SLOTS < 12
     app = FastAPI()
     app.state.database = database
     _install_error_handlers(app)
     inside, peak, lock = [0], [0], threading.Lock()
 
-    @app.get("/hold")
-    def hold(session: SessionDep) -> dict:
+    @app.get("/work")
+    def work(session: SessionDep) -> dict:
         session.execute(text("SELECT 1"))
+        if close_first:
+            session.close()
         with lock:
             inside[0] += 1
             peak[0] = max(peak[0], inside[0])
-        time.sleep(0.3)
+        time.sleep(0.4)
         with lock:
             inside[0] -= 1
         return {}
 
+    answers: list[int] = []
     with served(app) as url:
-        answers: list[int] = []
 
         def ask() -> None:
-            answers.append(httpx.get(f"{url}/hold", timeout=30).status_code)
+            answers.append(httpx.get(f"{url}/work", timeout=30).status_code)
 
         clients = [threading.Thread(target=ask) for _ in range(12)]
         for client in clients:
@@ -116,40 +117,17 @@ def test_the_api_on_sqlite_lets_a_few_requests_use_the_database_at_once(tmp_path
         for client in clients:
             client.join()
     assert answers == [200] * 12
-    assert peak[0] == SQLITE_REQUEST_SLOTS
+    return peak[0]
+
+
+def test_the_api_on_sqlite_lets_a_few_requests_use_the_database_at_once(tmp_path):
+    """On SQLite the API's requests take request slots too, fewer than AnyIO's 40 threads
+    (SQLITE_REQUEST_SLOTS): never more than the slots inside at once."""
+    assert SQLITE_REQUEST_SLOTS < 12
+    assert _peak_of_twelve_at_once(tmp_path, close_first=False) == SQLITE_REQUEST_SLOTS
 
 
 def test_a_sqlite_request_slot_is_given_back_when_the_route_closes_its_session(tmp_path):
     """A route that closes its session before a slow call (a connection test) does not keep
     its slot meanwhile: 12 such requests at once are all in their slow call together."""
-    database = Database(f"sqlite:///{tmp_path / 'slots.db'}", pool_size=20)
-    app = FastAPI()
-    app.state.database = database
-    _install_error_handlers(app)
-    inside, peak, lock = [0], [0], threading.Lock()
-
-    @app.get("/slow-call")
-    def slow_call(session: SessionDep) -> dict:
-        session.execute(text("SELECT 1"))
-        session.close()
-        with lock:
-            inside[0] += 1
-            peak[0] = max(peak[0], inside[0])
-        time.sleep(0.5)
-        with lock:
-            inside[0] -= 1
-        return {}
-
-    with served(app) as url:
-        answers: list[int] = []
-
-        def ask() -> None:
-            answers.append(httpx.get(f"{url}/slow-call", timeout=30).status_code)
-
-        clients = [threading.Thread(target=ask) for _ in range(12)]
-        for client in clients:
-            client.start()
-        for client in clients:
-            client.join()
-    assert answers == [200] * 12
-    assert peak[0] == 12
+    assert _peak_of_twelve_at_once(tmp_path, close_first=True) == 12
