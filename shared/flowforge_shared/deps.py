@@ -29,13 +29,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     a sync dependency's exit: it never waits for the shared pool, whose threads may be
     waiting for the connection it gives back.
 
-    The request first takes one of ``database.request_slots`` (on the
-    event loop, holding neither a thread nor a connection), kept until its session is
-    closed. A sync route's request holds its connection until its answer is validated on a
-    thread again; without the slots, once every thread waited for a connection and every
-    connection was held by a request waiting for a thread, both waited for the pool's 30 s
-    timeout (150 clients on PostgreSQL: 60 s stalls, then 503s). With them no request
-    thread waits for the pool, and a request that cannot get a slot within
+    The request first takes one of ``database.request_slots`` (on the event loop, holding
+    neither a thread nor a connection), kept until the request ends. A sync route's request
+    holds its connection until its answer is validated on a thread again; without the
+    slots, once every thread waited for a connection and every connection was held by a
+    request waiting for a thread, both waited for the pool's 30 s timeout (150 clients on
+    PostgreSQL: 60 s stalls, then 503s). With them no request thread waits for the pool,
+    and a request that cannot get a slot within
     :data:`ADMISSION_WAIT` seconds is answered 503 with ``Retry-After``. On SQLite (an
     unbounded pool) the slots are fewer, for the GIL's sake
     (:data:`~flowforge_shared.db.engine.SQLITE_REQUEST_SLOTS`), each given back as soon as
