@@ -32,13 +32,18 @@ ENTITY = "table"
 TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
-def locate(session: Session, lake: Lake, table: str) -> tuple[str, DeltaTable]:
-    """(layer, Delta table) of ``table``: the catalog's layer, else the first layer that
-    holds it; NotFound when the lake has no such table."""
-    if not TABLE_NAME.fullmatch(table):  # never a path: the name becomes one below
+def layers_of(session: Session, table: str) -> list[str]:
+    """The layers ``table`` may be in: the catalog's, else every layer in order; NotFound
+    for a name that cannot be a table's."""
+    if not TABLE_NAME.fullmatch(table):  # never a path: the name becomes one in the lake
         raise NotFound(f"no table {table!r} in the lake")
     asset = session.get(Asset, table)
-    layers = [asset.layer] if asset is not None else list(LAYERS)
+    return [asset.layer] if asset is not None else list(LAYERS)
+
+
+def locate_in(lake: Lake, table: str, layers: list[str]) -> tuple[str, DeltaTable]:
+    """(layer, Delta table) of ``table``: the first of ``layers`` that holds it; NotFound
+    when none does."""
     for layer in layers:
         found = lake.load(layer, table)
         if found is not None:
@@ -46,8 +51,15 @@ def locate(session: Session, lake: Lake, table: str) -> tuple[str, DeltaTable]:
     raise NotFound(f"no table {table} in the lake")
 
 
-def history(session: Session, lake: Lake, table: str, limit: int) -> list[dict[str, Any]]:
-    _, delta = locate(session, lake, table)
+def locate(session: Session, lake: Lake, table: str) -> tuple[str, DeltaTable]:
+    """(layer, Delta table) of ``table``: the catalog's layer, else the first layer that
+    holds it; NotFound when the lake has no such table."""
+    return locate_in(lake, table, layers_of(session, table))
+
+
+def history(lake: Lake, table: str, layers: list[str], limit: int) -> list[dict[str, Any]]:
+    """The table's Delta commits, newest first (``layers``: :func:`layers_of`)."""
+    _, delta = locate_in(lake, table, layers)
     entries = []
     for entry in delta.history(limit=limit):
         entries.append(
@@ -68,14 +80,14 @@ def history(session: Session, lake: Lake, table: str, limit: int) -> list[dict[s
 
 
 def sample(
-    session: Session, lake: Lake, table: str, limit: int, *, reveal_pii: bool = False
+    lake: Lake, table: str, layers: list[str], limit: int, *, reveal_pii: bool = False
 ) -> dict[str, Any]:
     """The first ``limit`` rows of the table's current version, as the web UI's catalog page
     shows them: ``{"table", "layer", "version", "columns", "rows", "pii", "masked"}``;
     values JSON cannot carry exactly (decimals, dates, timestamps, bytes) are given as text.
     ``pii`` names the columns that identify a person (:mod:`.pii`); unless ``reveal_pii``,
-    their values are masked and ``masked`` is true."""
-    layer, delta = locate(session, lake, table)
+    their values are masked and ``masked`` is true. ``layers``: :func:`layers_of`."""
+    layer, delta = locate_in(lake, table, layers)
     head = delta.to_pyarrow_dataset().head(limit)
     rows = [[_json_value(value) for value in row.values()] for row in head.to_pylist()]
     found = pii.pii_columns(head.schema, rows)

@@ -57,7 +57,9 @@ def table_history(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """The table's Delta commits, newest first."""
-    entries = lifecycle.history(session, _lake(request), table, limit)
+    layers = lifecycle.layers_of(session, table)
+    session.close()  # the lake's log can be slow to read (S3): no database turn held
+    entries = lifecycle.history(_lake(request), table, layers, limit)
     return {"data": entries, "count": len(entries)}
 
 
@@ -71,8 +73,10 @@ def table_sample(
 ) -> dict[str, Any]:
     """The first rows of the table's current version (the web UI's catalog page); columns
     that identify a person (``pii``) are masked for viewers."""
+    layers = lifecycle.layers_of(session, table)
+    session.close()  # the lake can be slow to read (S3): no database turn held meanwhile
     return lifecycle.sample(
-        session, _lake(request), table, limit, reveal_pii=pii.may_see_pii(principal.role)
+        _lake(request), table, layers, limit, reveal_pii=pii.may_see_pii(principal.role)
     )
 
 
