@@ -130,11 +130,10 @@ def stream_execution_events(
     """Server-sent events: job.started, batch.written, job.finished / job.failed /
     job.cancelled, then execution.finished; replays what happened so far first, or only
     what came after ``Last-Event-ID`` (what a browser sends when it reconnects). Every event
-    has its own id, larger than the one before.
-
-    No ``SessionDep``: a dependency's end comes after the response, here the whole stream,
-    so each open stream held one of the API's request slots (on PostgreSQL 20 run pages
-    left open made every other request wait, then 503)."""
+    has its own id, larger than the one before."""
+    # No SessionDep: a dependency's end comes after the response, here the whole stream, so
+    # each open stream held one of the API's request slots (on PostgreSQL 20 run pages left
+    # open made every other request wait, then 503).
     database = request.app.state.database
     with database.session() as session:
         service.get_or_raise(session, execution_id=execution_id)
