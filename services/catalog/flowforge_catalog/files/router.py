@@ -88,6 +88,8 @@ def get_file_schema(
 ) -> dict:
     """The detected dialect and columns (heuristic; OpenAI-assisted when a key is set)."""
     file = service.get_or_raise(session, file_id=file_id)
+    if service.kept_detection(file, allow_sample_values) is None:
+        session.close()  # detecting can take seconds: no transaction or database turn held
     result = service.detection(
         session,
         file=file,
@@ -108,6 +110,8 @@ def preview_file(
     rows: Annotated[int, Query(ge=1, le=1000)] = 20,
 ):
     file = service.get_or_raise(session, file_id=file_id)
+    if service.kept_detection(file) is None:
+        session.close()  # detecting can take seconds: no transaction or database turn held
     result = service.file_preview(
         session, file=file, settings=request.app.state.settings, rows=rows
     )

@@ -166,26 +166,33 @@ class LandingSource:
         self._file.close()
 
 
+def _detection_key(allow_sample_values: bool) -> str:
+    return ("withSampleValues" if allow_sample_values else "default") + _DETECTION_VERSION
+
+
+def kept_detection(file: UploadedFile, allow_sample_values: bool = False) -> dict | None:
+    """The file's detection already kept for this privacy mode, or None: then
+    :func:`detection` has to detect, which can take seconds (a sample read from S3; the
+    AI's answer, up to its timeout twice), and a route with nothing else to write closes its
+    session first, so it holds neither a transaction nor its turn at the API's database
+    (``flowforge_shared.deps.get_session``)."""
+    return (file.detection or {}).get(_detection_key(allow_sample_values))
+
+
 def detection(
     session: Session, *, file: UploadedFile, settings: Settings, allow_sample_values: bool = False
 ) -> dict[str, Any]:
-    """The file's detected schema (wire form), computed once per privacy mode and kept.
-
-    A detection not kept yet can take seconds (a sample read from S3; the AI's answer, up
-    to its timeout twice): when the session holds nothing unflushed, it is closed for that
-    time, so the request holds neither a transaction nor its turn at the API's database
-    (on SQLite: ``flowforge_shared.deps.get_session``); the result is then kept in a new
-    transaction of the same session, on the file as it reads then."""
+    """The file's detected schema (wire form), computed once per privacy mode and kept (on
+    the file as the session reads it then: ``file`` may be one the caller's session held
+    before it closed it, see :func:`kept_detection`)."""
     # Detection (Arrow, the CSV rules) is imported when a file is first detected, not with
     # the API: the server at rest does not hold it (bench/bench_api.py, RSS at rest).
     from flowforge_catalog.files.detection import DetectionError, ai_settings_from_env, detect
 
-    key = ("withSampleValues" if allow_sample_values else "default") + _DETECTION_VERSION
+    key = _detection_key(allow_sample_values)
     cached = (file.detection or {}).get(key)
     if cached is not None:
         return cached
-    if not (session.new or session.dirty or session.deleted):
-        session.close()
     source = _source(settings, file)
     try:
         result = detect(
