@@ -195,3 +195,26 @@ def test_a_landing_path_run_that_fails_while_parsing_still_records_what_it_read(
     assert state["jobs"][0]["inputs"] == [
         {"filePath": "bad.csv", "sha256": hashlib.sha256(bad).hexdigest(), "size": len(bad)}
     ]
+
+
+def test_a_job_changed_to_a_file_never_detected_keeps_the_change(api):
+    """Changing a job to an upload whose schema nobody asked for yet detects it inside the
+    job's own write: the change is kept (a detection that closed the session dropped it,
+    while the PATCH answered 200)."""
+    first = upload(api, FIRST)
+    wf = api.post("/api/workflows", json={"name": "repointed"}, headers=H).json()
+    jobs = f"/api/workflows/{wf['id']}/jobs"
+    job = api.post(jobs, json=csv_job("Load", "bronze_load", fileId=first["id"]), headers=H)
+    assert job.status_code == 201, job.text
+    second = upload(api, SECOND, name="other.csv")
+    changed = api.patch(
+        f"{jobs}/{job.json()['id']}",
+        json={"sourceConfig": {"type": "csv", "fileConfig": {"fileId": second["id"]}}},
+        headers={**H, "If-Match": f'"{job.json()["version"]}"'},
+    )
+    assert changed.status_code == 200, changed.text
+    read = api.get(f"{jobs}/{job.json()['id']}", headers=H).json()
+    assert read["sourceConfig"]["fileConfig"]["fileId"] == second["id"]
+    assert read["version"] == job.json()["version"] + 1
+    run(api, wf["id"])
+    assert names(api, "bronze_load") == ["Ann", "Bob", "Cid"]
