@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -160,6 +161,24 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class AtOnce:
+    """How many threads were inside ``with at_once:`` together, at most (``peak``)."""
+
+    def __init__(self) -> None:
+        self.inside = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.inside += 1
+            self.peak = max(self.peak, self.inside)
+
+    def __exit__(self, *_exc) -> None:
+        with self._lock:
+            self.inside -= 1
 
 
 @contextmanager

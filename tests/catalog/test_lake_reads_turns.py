@@ -14,7 +14,7 @@ import pytest
 from flowforge.app import create_app
 from flowforge_shared.db.engine import SQLITE_REQUEST_SLOTS
 from flowforge_shared.lake import Lake
-from tests.conftest import ADMIN_TOKEN, make_settings, served
+from tests.conftest import ADMIN_TOKEN, AtOnce, make_settings, served
 
 H = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ASKED = SQLITE_REQUEST_SLOTS + 2
@@ -22,16 +22,12 @@ ASKED = SQLITE_REQUEST_SLOTS + 2
 
 @pytest.mark.parametrize("read", ["sample", "history"])
 def test_slow_lake_reads_hold_no_database_turn(tmp_path, monkeypatch, read):
-    inside, peak, lock = [0], [0], threading.Lock()
+    at_once = AtOnce()
     load = Lake.load
 
     def slow_load(self, layer, table, version=None):
-        with lock:
-            inside[0] += 1
-            peak[0] = max(peak[0], inside[0])
-        time.sleep(0.3)
-        with lock:
-            inside[0] -= 1
+        with at_once:
+            time.sleep(0.3)
         return load(self, layer, table, version)
 
     monkeypatch.setattr(Lake, "load", slow_load)
@@ -49,4 +45,4 @@ def test_slow_lake_reads_hold_no_database_turn(tmp_path, monkeypatch, read):
         for asker in askers:
             asker.join()
     assert answers == [404] * ASKED  # looked for in every layer, found in none
-    assert peak[0] == ASKED
+    assert at_once.peak == ASKED

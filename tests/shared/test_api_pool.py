@@ -17,7 +17,7 @@ from flowforge_shared import deps
 from flowforge_shared.db.engine import SQLITE_REQUEST_SLOTS, Database
 from flowforge_shared.deps import SessionDep
 from flowforge_shared.web import _install_error_handlers
-from tests.conftest import served
+from tests.conftest import AtOnce, served
 
 
 def test_a_sqlite_api_pool_opens_more_connections_than_it_keeps(tmp_path):
@@ -90,19 +90,15 @@ def _peak_of_twelve_at_once(tmp_path, *, close_first: bool) -> int:
     app = FastAPI()
     app.state.database = database
     _install_error_handlers(app)
-    inside, peak, lock = [0], [0], threading.Lock()
+    at_once = AtOnce()
 
     @app.get("/work")
     def work(session: SessionDep) -> dict:
         session.execute(text("SELECT 1"))
         if close_first:
             session.close()
-        with lock:
-            inside[0] += 1
-            peak[0] = max(peak[0], inside[0])
-        time.sleep(0.4)
-        with lock:
-            inside[0] -= 1
+        with at_once:
+            time.sleep(0.4)
         return {}
 
     answers: list[int] = []
@@ -117,7 +113,7 @@ def _peak_of_twelve_at_once(tmp_path, *, close_first: bool) -> int:
         for client in clients:
             client.join()
     assert answers == [200] * 12
-    return peak[0]
+    return at_once.peak
 
 
 def test_the_api_on_sqlite_lets_a_few_requests_use_the_database_at_once(tmp_path):
