@@ -189,8 +189,7 @@ def detection(
     # the API: the server at rest does not hold it (bench/bench_api.py, RSS at rest).
     from flowforge_catalog.files.detection import DetectionError, ai_settings_from_env, detect
 
-    key = _detection_key(allow_sample_values)
-    cached = (file.detection or {}).get(key)
+    cached = kept_detection(file, allow_sample_values)
     if cached is not None:
         return cached
     source = _source(settings, file)
@@ -209,7 +208,7 @@ def detection(
     current = get_or_raise(session, file_id=file.id)  # deleted meanwhile: 404
     detections = current.detection or {}
     kept = {k: v for k, v in detections.items() if k.endswith(_DETECTION_VERSION)}
-    current.detection = {**kept, key: wire}
+    current.detection = {**kept, _detection_key(allow_sample_values): wire}
     session.flush()
     return wire
 
